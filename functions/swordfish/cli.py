@@ -1,0 +1,38 @@
+"""`swordfish`: the command line for operators and developers.
+
+Each feature adds its subcommands in a ``commands.py`` module with ``register(subparsers)``; the
+module is listed in COMMAND_MODULES and imported only when the CLI runs, so the Lambda asset never
+pays for it. Subcommand handlers receive the parsed args and return an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = [
+    "swordfish.analysis.commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="swordfish", description="Swordfish email-security pipeline")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `swordfish analyze ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
