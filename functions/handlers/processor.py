@@ -1,0 +1,91 @@
+"""SQS → email-processor Lambda. Thin: turn records into IncomingRecord, hand them to the pipeline,
+report partial failures. The whole batch's verdicts are committed in one transaction."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from swordfish.monitoring.observability import logger, metrics, tracer
+from swordfish.pipeline.factory import get_pipeline
+from swordfish.pipeline.processor import Analysed, IncomingRecord
+from swordfish.pipeline.queues import CORRELATION_ATTRIBUTE
+from swordfish.store.verdicts import StoredVerdict
+
+
+class TransactionalBatchProcessor(BatchProcessor):
+    """Powertools' BatchProcessor, plus: when the batch commit fails, every record that had
+    succeeded is reported failed too, so SQS redelivers the whole batch and nothing is half-written."""
+
+    def fail_successes(self, exc: BaseException) -> None:
+        exc_info = (type(exc), exc, exc.__traceback__)
+        succeeded = list(self.success_messages)
+        self.success_messages.clear()
+        for record in succeeded:
+            self.failure_handler(record, exc_info)
+
+
+processor = TransactionalBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def to_incoming(record: SQSRecord) -> IncomingRecord:
+    sent_ms = record.attributes.sent_timestamp
+    correlation = record.message_attributes.get(CORRELATION_ATTRIBUTE)
+    return IncomingRecord(
+        queue_message_id=record.message_id,
+        body=record.body,
+        sent_at=datetime.fromtimestamp(int(sent_ms) / 1000, UTC) if sent_ms else None,
+        receive_count=int(record.attributes.approximate_receive_count or 1),
+        correlation_id=correlation.string_value if correlation else None,
+    )
+
+
+def record_metrics(pairs: list[tuple[Analysed, StoredVerdict]], degraded: bool) -> None:
+    for analysed, stored in pairs:
+        if not stored.inserted:
+            metrics.add_metric(name="DuplicateSubmissions", unit=MetricUnit.Count, value=1)
+            continue
+        metrics.add_metric(name="EmailsProcessed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=f"Verdict{str(analysed.verdict.verdict).capitalize()}", unit=MetricUnit.Count, value=1)
+        if stored.e2e_latency_ms is not None:
+            metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Milliseconds, value=stored.e2e_latency_ms)
+    if degraded:
+        metrics.add_metric(name="DegradedBatches", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    pipeline = get_pipeline()
+    records = event.get("Records", [])
+    batch = pipeline.new_batch([to_incoming(SQSRecord(r)) for r in records])
+    if batch.degraded:
+        logger.warning("degraded mode: shedding optional work", extra={"oldest_age_seconds": batch.oldest_age_seconds})
+
+    def record_handler(record: SQSRecord) -> None:
+        batch.add(to_incoming(record))
+
+    with processor(records, record_handler, lambda_context=context):
+        processor.process()
+        try:
+            stored = batch.commit()
+        except Exception as exc:
+            logger.exception("batch commit failed; every record will be retried")
+            processor.fail_successes(exc)
+        else:
+            record_metrics(list(zip(batch.analysed, stored, strict=True)), batch.degraded)
+    for _record, code in batch.dead_lettered:
+        metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
+    return processor.response()
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience for `python -m handlers.processor < event.json`
+    import json
+
+    print(json.dumps(handler(json.load(sys.stdin), None)))

@@ -1,0 +1,61 @@
+"""Builds the pipeline from settings, once per process (a Lambda cold start, a poller worker)."""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+from botocore.config import Config
+
+from swordfish.config import Settings, get_settings
+from swordfish.integrations.mail_source import MailSourceLoader
+from swordfish.pipeline.processor import Pipeline, PolicyCache
+from swordfish.pipeline.queues import SqsQueuePort
+from swordfish.store.database import get_database
+
+# Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
+_BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+
+
+def aws_client(service: str, settings: Settings | None = None):
+    settings = settings or get_settings()
+    endpoint = settings.sqs_endpoint_url if service == "sqs" and settings.sqs_endpoint_url else settings.aws_endpoint_url
+    return boto3.client(service, region_name=settings.aws_region, endpoint_url=endpoint, config=_BOTO_CONFIG)
+
+
+def build_pipeline(settings: Settings | None = None) -> Pipeline:
+    settings = settings or get_settings()
+    if not (settings.emails_queue_url and settings.emails_dlq_url):
+        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL and SWORDFISH_EMAILS_DLQ_URL must be set")
+    database = get_database()
+    sqs = aws_client("sqs", settings)
+    queue = SqsQueuePort(sqs, queue_url=settings.emails_queue_url, dlq_url=settings.emails_dlq_url,
+                         remediation_queue_url=settings.remediation_retry_queue_url)
+    mail = MailSourceLoader(s3_client=aws_client("s3", settings), mailbox_fetch=None,
+                            max_bytes=settings.max_message_bytes)
+    return Pipeline(
+        database=database,
+        policies=PolicyCache(database),
+        mail=mail,
+        queue=queue,
+        degraded_backlog_seconds=settings.degraded_backlog_seconds,
+        max_message_bytes=settings.max_message_bytes,
+    )
+
+
+_pipeline: Pipeline | None = None
+_lock = threading.Lock()
+
+
+def get_pipeline() -> Pipeline:
+    global _pipeline
+    with _lock:
+        if _pipeline is None:
+            _pipeline = build_pipeline()
+        return _pipeline
+
+
+def reset_pipeline() -> None:
+    global _pipeline
+    with _lock:
+        _pipeline = None

@@ -1,0 +1,47 @@
+"""The SQS side of the pipeline: dead-lettering with a reason, requeueing with a delay, deferring work."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from swordfish.pipeline.processor import IncomingRecord
+
+REASON_ATTRIBUTE = "failure_reason"
+CODE_ATTRIBUTE = "failure_code"
+CORRELATION_ATTRIBUTE = "correlation_id"
+MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds
+
+
+def _string_attr(value: str) -> dict:
+    return {"DataType": "String", "StringValue": value[:1024] or "-"}
+
+
+class SqsQueuePort:
+    def __init__(self, sqs_client: Any, *, queue_url: str, dlq_url: str, remediation_queue_url: str | None):
+        self.sqs, self.queue_url, self.dlq_url = sqs_client, queue_url, dlq_url
+        self.remediation_queue_url = remediation_queue_url
+
+    def _attributes(self, record: IncomingRecord) -> dict:
+        attrs = {}
+        if record.correlation_id:
+            attrs[CORRELATION_ATTRIBUTE] = _string_attr(record.correlation_id)
+        return attrs
+
+    def dead_letter(self, record: IncomingRecord, reason: str, code: str) -> None:
+        attrs = self._attributes(record) | {REASON_ATTRIBUTE: _string_attr(reason), CODE_ATTRIBUTE: _string_attr(code),
+                                            "original_message_id": _string_attr(record.queue_message_id)}
+        self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=record.body or "(empty body)",
+                              MessageAttributes=attrs)
+
+    def requeue(self, record: IncomingRecord, delay_seconds: int) -> None:
+        # A new copy with a delay, so an outage does not use up the receive count and reach the DLQ.
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=record.body,
+                              DelaySeconds=max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))),
+                              MessageAttributes=self._attributes(record))
+
+    def defer_remediation(self, payload: dict) -> None:
+        if not self.remediation_queue_url:
+            raise RuntimeError("remediation is deferred but no retry queue is configured "
+                               "(set SWORDFISH_REMEDIATION_RETRY_QUEUE_URL)")
+        self.sqs.send_message(QueueUrl=self.remediation_queue_url, MessageBody=json.dumps(payload))

@@ -1,0 +1,108 @@
+"""PostgreSQL access: one connection pool per process, reused across Lambda invocations.
+
+Every tenant table has row-level security on the per-transaction setting ``app.tenant_id``;
+``tenant_transaction`` is the only way the application reads or writes tenant rows, so a pooled
+connection never carries one tenant's setting into another's transaction (``set_config(..., true)``
+is reset at commit or rollback).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import quote
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from swordfish.config import Settings, get_settings
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached or the statement failed for a reason worth retrying."""
+
+
+def database_url_from_secret(settings: Settings) -> str:
+    """Build the DSN from the Secrets Manager secret RDS rotation maintains (AWS only).
+
+    Powertools parameters caches the value for five minutes, so a rotated password is picked up
+    without a cold start; ``force_fetch`` after an authentication failure picks it up at once.
+    """
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = parameters.get_secret(settings.db_app_secret_name, transform="json", max_age=300)
+    user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
+    host, port = secret["host"], secret.get("port", 5432)
+    dbname = secret.get("dbname", "swordfish")
+    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=require"
+
+
+class Database:
+    """A small pool of connections for the application role."""
+
+    def __init__(self, url: str, *, max_size: int = 4, connect_timeout: int = 5, statement_timeout_ms: int = 10_000):
+        self.url = url
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=connect_timeout * 2,
+            kwargs={
+                "connect_timeout": connect_timeout,
+                "options": f"-c statement_timeout={statement_timeout_ms} "
+                           f"-c idle_in_transaction_session_timeout={statement_timeout_ms * 3}",
+                "application_name": "swordfish",
+            },
+            open=False,
+            name="swordfish",
+        )
+        self.pool.open(wait=False)
+
+    @contextmanager
+    def tenant_transaction(self, tenant_id: str) -> Iterator[psycopg.Connection]:
+        """A transaction that sees and writes only ``tenant_id``'s rows."""
+        with self.connection() as conn, conn.transaction():
+            set_tenant(conn, tenant_id)
+            yield conn
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
+    """Scope the current transaction to one tenant (reset automatically at its end)."""
+    conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
+
+
+_shared: Database | None = None
+_shared_lock = threading.Lock()
+
+
+def get_database() -> Database:
+    """The process-wide pool, created on first use (a Lambda cold start) and then reused."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            settings = get_settings()
+            url = settings.database_url or database_url_from_secret(settings)
+            _shared = Database(url, connect_timeout=settings.db_connect_timeout_seconds,
+                               statement_timeout_ms=settings.db_statement_timeout_ms)
+        return _shared
+
+
+def reset_database() -> None:
+    """Close the shared pool (tests, and after a settings change)."""
+    global _shared
+    with _shared_lock:
+        if _shared is not None:
+            _shared.close()
+        _shared = None
