@@ -105,3 +105,34 @@ def settings_env(monkeypatch):
 
     yield apply
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def embedded_stack():
+    """The whole embedded stack (its own fauxqs, moto, PostgreSQL, Redis), seeded with the demo tenants."""
+    from devstack.stack import EmbeddedStack
+
+    with EmbeddedStack() as stack:
+        yield stack
+
+
+@pytest.fixture()
+def stack_env(embedded_stack, monkeypatch):
+    """This process configured as a worker of the embedded stack, with fresh queues and verdicts."""
+    from swordfish.pipeline.factory import reset_pipeline
+    from swordfish.store.database import reset_database
+
+    for key, value in embedded_stack.info.env.items():
+        monkeypatch.setenv(key, value)
+    sqs = embedded_stack.client("sqs")
+    for url in (embedded_stack.info.queue_url, embedded_stack.info.dlq_url, embedded_stack.info.remediation_queue_url):
+        sqs.purge_queue(QueueUrl=url)
+    with psycopg.connect(embedded_stack.info.superuser_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE verdicts")
+    get_settings.cache_clear()
+    reset_pipeline()
+    reset_database()
+    yield embedded_stack
+    reset_pipeline()
+    reset_database()
+    get_settings.cache_clear()
