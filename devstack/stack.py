@@ -37,7 +37,7 @@ DEMO_TENANTS = {
     "acme-corp": {
         "name": "Acme Corporation",
         "policy": {
-            "tenant_domains": ["acme-corp.example", "acme.com"],
+            "domains": ["acme-corp.example", "acme.com"],
             "vip_names": ["Jane Doe", "Wile E. Coyote"],
             "allow_list": [],
             "block_list": ["bad-sender.example"],
@@ -46,7 +46,7 @@ DEMO_TENANTS = {
     "globex": {
         "name": "Globex Ltd",
         "policy": {
-            "tenant_domains": ["globex.example"],
+            "domains": ["globex.example"],
             "vip_names": ["Hank Scorpio"],
             "allow_list": ["spamassassin.apache.org"],
             "block_list": [],

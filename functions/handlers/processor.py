@@ -26,8 +26,8 @@ class TransactionalBatchProcessor(BatchProcessor):
         exc_info = (type(exc), exc, exc.__traceback__)
         succeeded = list(self.success_messages)
         self.success_messages.clear()
-        for record in succeeded:
-            self.failure_handler(record, exc_info)
+        for record in succeeded:  # success_messages holds raw dicts; failures hold data classes
+            self.failure_handler(self._to_batch_type(record, self.event_type, self.model), exc_info)
 
 
 processor = TransactionalBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -35,7 +35,8 @@ processor = TransactionalBatchProcessor(event_type=EventType.SQS, raise_on_entir
 
 def to_incoming(record: SQSRecord) -> IncomingRecord:
     sent_ms = record.attributes.sent_timestamp
-    correlation = record.message_attributes.get(CORRELATION_ATTRIBUTE)
+    attributes = record.message_attributes
+    correlation = attributes[CORRELATION_ATTRIBUTE] if CORRELATION_ATTRIBUTE in attributes else None
     return IncomingRecord(
         queue_message_id=record.message_id,
         body=record.body,

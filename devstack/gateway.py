@@ -1,0 +1,79 @@
+"""A local API Gateway: HTTP requests in, REST proxy (v1) events to the real API handler, responses out.
+
+Written here because no library turns plain HTTP into API Gateway proxy events for an in-process
+handler. Requests are handled one at a time: the Powertools resolver keeps the current event on
+the app object, as in a Lambda container that serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from devstack.poller import FakeLambdaContext
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def to_proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict:
+    parts = urlsplit(raw_path)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    is_text = not body or headers.get("content-type", "").startswith(("application/json", "text/"))
+    return {
+        "resource": parts.path,
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()), "stage": "local", "httpMethod": method, "path": parts.path,
+            "resourcePath": parts.path, "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": headers.get("user-agent", "")},
+        },
+        "body": (body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()) if body else None,
+        "isBase64Encoded": bool(body) and not is_text,
+    }
+
+
+def make_server(handler, port: int = 8080, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    lock = threading.Lock()
+
+    class Gateway(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # the API handler logs each request itself
+            pass
+
+        def _serve(self):
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.send_error(413, "request body over 10 MB")
+                return
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            event = to_proxy_event(self.command, self.path, headers, body, self.client_address[0])
+            with lock:
+                response = handler(event, FakeLambdaContext(function_name="swordfish-api"))
+            payload = response.get("body") or ""
+            data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+            self.send_response(response.get("statusCode", 500))
+            for key, value in (response.get("headers") or {}).items():
+                self.send_header(key, value)
+            for key, values in (response.get("multiValueHeaders") or {}).items():
+                for value in values:
+                    self.send_header(key, value)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    return ThreadingHTTPServer((host, port), Gateway)

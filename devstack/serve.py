@@ -1,0 +1,74 @@
+"""`make serve`: the embedded stack kept up, with workers and the local API gateway.
+
+Ctrl-C (or SIGTERM) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from devstack.poller import WorkerPool
+from devstack.services import free_port
+from devstack.stack import EmbeddedStack
+from devstack.state import clear_state, write_state
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SWORDFISH_GATEWAY_PORT", 8080)))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    print("starting the embedded stack ...", flush=True)
+    try:
+        with EmbeddedStack() as stack:
+            os.environ.update(stack.info.env)
+            from handlers.api import handler
+            from devstack.gateway import make_server
+
+            try:
+                server = make_server(handler, args.port)
+            except OSError:
+                port = free_port()
+                print(f"port {args.port} is busy; using {port}", flush=True)
+                server = make_server(handler, port)
+            port = server.server_address[1]
+            state = write_state({"gateway_url": f"http://127.0.0.1:{port}", "env": stack.info.env,
+                                 "owner_url": stack.info.owner_url, "superuser_url": stack.info.superuser_url,
+                                 "api_keys": stack.info.api_keys, "run_dir": str(stack.run_dir)})
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            try:
+                with WorkerPool(stack.info.env, workers=args.workers):
+                    tenant, key = next(iter(stack.info.api_keys.items()))
+                    print(USAGE.format(url=f"http://127.0.0.1:{port}", tenant=tenant, key=key, state=state,
+                                       logs=stack.run_dir / "logs"), flush=True)
+                    threading.Event().wait()
+            finally:
+                server.shutdown()
+                server.server_close()
+                clear_state()
+    except KeyboardInterrupt:
+        print("\nstopped.", file=sys.stderr)
+    return 0
+
+
+USAGE = """
+Swordfish is up.  API gateway: {url}   (stack coordinates and demo keys: {state})
+
+  curl -s {url}/health
+  KEY='{key}'
+  curl -s -X POST {url}/v1/tenants/{tenant}/submissions -H "Authorization: Bearer $KEY" \\
+       -H 'content-type: application/json' \\
+       -d "{{\\"raw_mime_b64\\": \\"$(base64 -w0 samples/sublime/bec_ceo_impersonation.eml)\\"}}"
+  curl -s {url}/v1/tenants/{tenant}/verdicts -H "Authorization: Bearer $KEY"
+  .venv/bin/swordfish submit samples/ --tenant {tenant}
+
+Logs: {logs}.  Ctrl-C stops everything.
+"""
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""`swordfish submit PATH... --tenant T`: send mail to the running stack's emails queue."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def iter_mail_files(paths: list[str]):
+    for raw_path in paths:
+        path = Path(raw_path)
+        if path.is_dir():
+            yield from (p for p in sorted(path.rglob("*")) if p.is_file())
+        elif path.is_file():
+            yield path
+        else:
+            raise SystemExit(f"{path}: no such file or folder")
+
+
+def cmd_submit(args) -> int:
+    from swordfish.config import get_settings
+    from swordfish.pipeline.factory import aws_client
+    from swordfish.pipeline.submitter import Submitter, message_id_for
+
+    settings = get_settings()
+    if not settings.emails_queue_url:
+        from devstack.state import apply_stack_env
+
+        apply_stack_env()
+        settings = get_settings()
+    submitter = Submitter(aws_client("sqs", settings), settings.emails_queue_url,
+                          s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
+    submissions = []
+    for path in iter_mail_files(args.paths):
+        raw = path.read_bytes()
+        submissions.append(submitter.build(args.tenant, message_id_for(raw), raw))
+    failures = 0
+    for result in submitter.send(submissions):
+        if result.error:
+            failures += 1
+            print(f"FAILED {result.message_id}: {result.error}", file=sys.stderr)
+        else:
+            print(f"queued {result.message_id} ({result.queue_message_id})")
+    return 1 if failures else 0
+
+
+def register(subparsers) -> None:
+    submit = subparsers.add_parser("submit", help="send mail files to the running stack's queue")
+    submit.add_argument("paths", nargs="+")
+    submit.add_argument("--tenant", required=True)
+    submit.set_defaults(func=cmd_submit)

@@ -1,0 +1,85 @@
+"""The REST API through the local gateway: real HTTP in, API Gateway proxy events, the real handler."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from devstack.gateway import make_server
+from tests.pipeline.helpers import failed_ids, invoke, receive_event
+
+MAIL = b"From: a@globex.example\r\nTo: b@globex.example\r\nSubject: hi\r\n\r\nhello\r\n"
+
+
+@pytest.fixture()
+def gateway(stack_env):
+    from handlers import api
+
+    api._deps = None  # rebuild the dependencies for this test's settings
+    server = make_server(api.handler, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", stack_env
+    server.shutdown()
+    server.server_close()
+    api._deps = None
+
+
+def call(url: str, method: str = "GET", key: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def test_health_is_anonymous(gateway):
+    url, _ = gateway
+    assert call(f"{url}/health") == (200, {"status": "pass"})
+
+
+def test_tenant_routes_need_a_key(gateway):
+    url, _ = gateway
+    status, body = call(f"{url}/v1/tenants/globex/verdicts")
+    assert status == 401 and "API key" in body["message"]
+    assert call(f"{url}/v1/tenants/globex/verdicts", key="sfk.globex.nope.nope")[0] == 401
+
+
+def test_a_key_for_one_tenant_gets_403_on_another(gateway):
+    url, stack = gateway
+    status, body = call(f"{url}/v1/tenants/globex/verdicts", key=stack.info.api_keys["acme-corp"])
+    assert status == 403 and "acme-corp" in body["message"]
+
+
+def test_a_submission_is_queued_and_its_verdict_can_be_read(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    status, body = call(f"{url}/v1/tenants/globex/submissions", "POST", key,
+                        {"raw_mime_b64": base64.b64encode(MAIL).decode(), "message_id": "api-1"})
+    assert status == 202 and body["message_id"] == "api-1"
+    assert failed_ids(invoke(receive_event(stack, 1))) == set()
+    status, listing = call(f"{url}/v1/tenants/globex/verdicts", key=key)
+    assert status == 200 and [v["message_id"] for v in listing["verdicts"]] == ["api-1"]
+    status, one = call(f"{url}/v1/tenants/globex/verdicts/api-1", key=key)
+    assert status == 200 and one["verdict"] in {"clean", "spam", "suspicious", "phishing", "malware"}
+
+
+def test_bad_submissions_get_clear_4xx(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    status, body = call(f"{url}/v1/tenants/globex/submissions", "POST", key, {"raw_mime_b64": "%%%"})
+    assert status == 400 and "base64" in body["message"]
+    status, body = call(f"{url}/v1/tenants/globex/submissions", "POST", key, {"nothing": 1})
+    assert status == 400
+    status, body = call(f"{url}/v1/tenants/globex/verdicts?limit=abc", key=key)
+    assert status == 400 and "limit" in body["message"]

@@ -1,0 +1,145 @@
+"""The processor end to end on the embedded stack: real SQS (fauxqs), real PostgreSQL, the real handler."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psycopg
+
+from devstack.poller import WorkerPool
+from swordfish.pipeline.submission import inline_submission
+from swordfish.pipeline.submitter import Submitter
+from tests.pipeline.helpers import drain, failed_ids, invoke, receive_event, send_bodies, verdict_rows
+
+CORPUS = Path(__file__).resolve().parents[2] / "samples"
+CLEAN_MAIL = (b"From: Alice <alice@globex.example>\r\nTo: bob@globex.example\r\nSubject: minutes\r\n"
+              b"Message-ID: <m1@globex.example>\r\n\r\nHere are the minutes from today's meeting.\r\n")
+
+
+def body(tenant: str, message_id: str, raw: bytes = CLEAN_MAIL) -> str:
+    return inline_submission(tenant, message_id, raw).model_dump_json()
+
+
+def test_a_batch_of_mail_becomes_verdicts_with_end_to_end_latency(stack_env):
+    send_bodies(stack_env, [body("globex", f"m{i}") for i in range(5)])
+    response = invoke(receive_event(stack_env, 5))
+    assert failed_ids(response) == set()
+    rows = verdict_rows(stack_env)
+    assert [r["message_id"] for r in rows] == [f"m{i}" for i in range(5)]
+    assert all(r["verdict"] == "clean" and r["e2e_latency_ms"] is not None and r["e2e_latency_ms"] >= 0 for r in rows)
+    assert all(r["sqs_sent_at"] is not None for r in rows)
+
+
+def test_invalid_json_goes_to_the_dlq_with_its_reason_and_batch_mates_are_stored(stack_env):
+    send_bodies(stack_env, [body("globex", "good-1"), "{not json", '{"tenant_id": "globex"}', body("globex", "good-2")])
+    response = invoke(receive_event(stack_env, 4))
+    assert failed_ids(response) == set()  # handled: dead-lettered now, not retried
+    assert {r["message_id"] for r in verdict_rows(stack_env)} == {"good-1", "good-2"}
+    dead = drain(stack_env, stack_env.info.dlq_url)
+    reasons = sorted(m["MessageAttributes"]["failure_code"]["StringValue"] for m in dead)
+    assert reasons == ["invalid_submission", "invalid_submission"]
+    assert any("not valid JSON" in m["MessageAttributes"]["failure_reason"]["StringValue"] for m in dead)
+    assert {m["Body"] for m in dead} == {"{not json", '{"tenant_id": "globex"}'}  # kept whole for replay
+
+
+def test_an_unknown_tenant_is_dead_lettered(stack_env):
+    send_bodies(stack_env, [body("no-such-tenant", "x1"), body("acme-corp", "a1")])
+    invoke(receive_event(stack_env, 2))
+    assert [r["message_id"] for r in verdict_rows(stack_env)] == ["a1"]
+    dead = drain(stack_env, stack_env.info.dlq_url)
+    assert [m["MessageAttributes"]["failure_code"]["StringValue"] for m in dead] == ["unknown_tenant"]
+
+
+def test_a_message_over_the_size_limit_is_dead_lettered(stack_env, monkeypatch):
+    monkeypatch.setenv("SWORDFISH_MAX_MESSAGE_BYTES", "2000")
+    from swordfish.config import get_settings
+    from swordfish.pipeline.factory import reset_pipeline
+
+    get_settings.cache_clear()
+    reset_pipeline()
+    big = CLEAN_MAIL + b"x" * 5000
+    send_bodies(stack_env, [body("globex", "big", big), body("globex", "small")])
+    invoke(receive_event(stack_env, 2))
+    assert [r["message_id"] for r in verdict_rows(stack_env)] == ["small"]
+    dead = drain(stack_env, stack_env.info.dlq_url)
+    assert [m["MessageAttributes"]["failure_code"]["StringValue"] for m in dead] == ["message_too_large"]
+
+
+def test_a_duplicate_submission_keeps_one_verdict(stack_env):
+    send_bodies(stack_env, [body("globex", "dup"), body("globex", "dup")])
+    assert failed_ids(invoke(receive_event(stack_env, 2))) == set()
+    send_bodies(stack_env, [body("globex", "dup")])  # a redelivery in a later batch
+    assert failed_ids(invoke(receive_event(stack_env, 1))) == set()
+    assert [r["message_id"] for r in verdict_rows(stack_env)] == ["dup"]
+
+
+def test_mail_too_large_for_sqs_travels_through_s3(stack_env):
+    raw = CLEAN_MAIL + b"A" * 300_000
+    submitter = Submitter(stack_env.client("sqs"), stack_env.info.queue_url, s3=stack_env.client("s3"),
+                          bucket=stack_env.info.bucket)
+    submission = submitter.build("globex", "large", raw)
+    assert submission.source.kind == "s3"
+    submitter.send([submission])
+    assert failed_ids(invoke(receive_event(stack_env, 1))) == set()
+    assert [r["message_id"] for r in verdict_rows(stack_env)] == ["large"]
+
+
+def test_a_database_error_mid_batch_fails_the_whole_batch_and_writes_nothing(stack_env):
+    # A real error from PostgreSQL on the third insert of the transaction.
+    with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
+        conn.execute("""CREATE OR REPLACE FUNCTION fail_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN IF NEW.message_id = 'boom' THEN RAISE EXCEPTION 'disk on fire'; END IF;
+                        RETURN NEW; END $$""")
+        conn.execute("CREATE TRIGGER fail_boom BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION fail_boom()")
+    try:
+        send_bodies(stack_env, [body("globex", "ok-1"), body("globex", "ok-2"), body("globex", "boom"),
+                                body("acme-corp", "ok-3")])
+        event = receive_event(stack_env, 4)
+        response = invoke(event)
+        assert failed_ids(response) == {r["messageId"] for r in event["Records"]}
+        assert verdict_rows(stack_env) == []
+    finally:
+        with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER fail_boom ON verdicts")
+    # The redelivery succeeds once the database recovers.
+    time.sleep(2.2)  # the test's visibility timeout
+    assert failed_ids(invoke(receive_event(stack_env, 4))) == set()
+    assert {r["message_id"] for r in verdict_rows(stack_env)} == {"ok-1", "ok-2", "boom", "ok-3"}
+
+
+def test_a_record_that_keeps_failing_reaches_the_dlq_after_max_receives(stack_env):
+    with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
+        conn.execute("""CREATE OR REPLACE FUNCTION fail_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN IF NEW.message_id = 'poison' THEN RAISE EXCEPTION 'always fails'; END IF;
+                        RETURN NEW; END $$""")
+        conn.execute("CREATE TRIGGER fail_poison BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION fail_poison()")
+    try:
+        send_bodies(stack_env, [body("globex", "poison")])
+        with WorkerPool(stack_env.info.env, workers=1):
+            deadline = time.monotonic() + 60
+            dead: list[dict] = []
+            while not dead and time.monotonic() < deadline:
+                dead = drain(stack_env, stack_env.info.dlq_url, timeout=1)
+        assert len(dead) == 1 and '"poison"' in dead[0]["Body"]
+        assert int(dead[0]["Attributes"]["ApproximateReceiveCount"]) >= 5
+        assert verdict_rows(stack_env) == []
+    finally:
+        with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER fail_poison ON verdicts")
+
+
+def test_workers_process_real_sample_mail_for_two_tenants(stack_env):
+    files = [p for p in sorted(CORPUS.rglob("*.eml"))][:12]
+    assert files, "samples/ should hold .eml files"
+    submitter = Submitter(stack_env.client("sqs"), stack_env.info.queue_url, s3=stack_env.client("s3"),
+                          bucket=stack_env.info.bucket)
+    tenants = ["acme-corp", "globex"]
+    submitter.send([submitter.build(tenants[i % 2], p.name, p.read_bytes()) for i, p in enumerate(files)])
+    with WorkerPool(stack_env.info.env, workers=2):
+        deadline = time.monotonic() + 60
+        while len(verdict_rows(stack_env)) < len(files) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    rows = verdict_rows(stack_env)
+    assert len(rows) == len(files)
+    assert {r["tenant_id"] for r in rows} == set(tenants)
