@@ -63,11 +63,16 @@ def to_lambda_record(message: dict, queue_arn: str, region: str) -> dict:
     }
 
 
-def worker_main(env: dict[str, str], worker_id: int, stop, batch_size: int = constants.PROCESSOR_BATCH_SIZE) -> None:
+def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: str | None = None,
+                batch_size: int = constants.PROCESSOR_BATCH_SIZE) -> None:
     """The body of one worker process (a Lambda container, in effect)."""
     os.environ.update(env)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    if log_dir:  # structured logs and EMF metrics, as CloudWatch would collect them
+        log = open(os.path.join(log_dir, f"worker-{worker_id}.log"), "a", buffering=1)
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
 
     import boto3
 
@@ -78,6 +83,8 @@ def worker_main(env: dict[str, str], worker_id: int, stop, batch_size: int = con
     queue_url = env[f"{prefix}EMAILS_QUEUE_URL"]
     sqs = boto3.client("sqs", region_name=region, endpoint_url=env[f"{prefix}SQS_ENDPOINT_URL"])
     queue_arn = f"arn:aws:sqs:{region}:000000000000:{constants.EMAILS_QUEUE_NAME}"
+    if ready is not None:
+        ready.release()
     while not stop.is_set():
         try:
             response = sqs.receive_message(
@@ -115,18 +122,24 @@ def worker_main(env: dict[str, str], worker_id: int, stop, batch_size: int = con
 class WorkerPool:
     """N worker processes; stopped (and joined, or killed) when the owner leaves the block."""
 
-    def __init__(self, env: dict[str, str], workers: int = 3):
+    def __init__(self, env: dict[str, str], workers: int = 3, log_dir: str | os.PathLike | None = None):
         self.env, self.count = env, workers
+        self.log_dir = str(log_dir) if log_dir else None
         self.ctx = mp.get_context("spawn")
         self.stop_event = self.ctx.Event()
+        self.ready = self.ctx.Semaphore(0)
         self.processes: list[mp.Process] = []
 
-    def start(self) -> WorkerPool:
+    def start(self, wait_ready: float = 60) -> WorkerPool:
         for i in range(self.count):
-            proc = self.ctx.Process(target=worker_main, args=(self.env, i, self.stop_event), daemon=True,
-                                    name=f"swordfish-worker-{i}")
+            proc = self.ctx.Process(target=worker_main, args=(self.env, i, self.stop_event, self.ready, self.log_dir),
+                                    daemon=True, name=f"swordfish-worker-{i}")
             proc.start()
             self.processes.append(proc)
+        for _ in range(self.count):  # each worker has imported the handler and built its clients
+            if not self.ready.acquire(timeout=wait_ready):
+                self.stop()
+                raise RuntimeError(f"workers not ready after {wait_ready}s (see {self.log_dir or 'stderr'})")
         return self
 
     def pids(self) -> list[int]:

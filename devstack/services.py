@@ -21,8 +21,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# pgserver imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (as in CI): harmless.
+warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_AWS_ENV = {
