@@ -1,0 +1,1 @@
+"""Static reference data for the analysis engine (brands, hosting services, word lists)."""

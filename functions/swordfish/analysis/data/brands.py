@@ -1,0 +1,88 @@
+"""Well-known brands that phishing impersonates, and the registered domains each legitimately sends from.
+
+Keys are the brand's name as it appears in display names and domain labels (lower case, no spaces);
+values are the registered domains (eTLD+1) the brand really owns. A message that names a brand in its
+display name, or uses the brand inside a look-alike domain, from a registered domain outside this set is
+brand impersonation.
+"""
+
+from __future__ import annotations
+
+BRANDS: dict[str, frozenset[str]] = {
+    name: frozenset(domains)
+    for name, domains in {
+        "microsoft": ("microsoft.com", "office.com", "office365.com", "outlook.com", "live.com",
+                      "microsoftonline.com", "sharepoint.com", "onmicrosoft.com", "hotmail.com",
+                      "msn.com", "azure.com", "windows.net", "microsoft365.com", "skype.com", "msauth.net",
+                      "live.net", "bing.com", "office.net", "aka.ms", "microsoftstore.com"),
+        "office365": ("microsoft.com", "office.com", "office365.com", "microsoftonline.com"),
+        "outlook": ("microsoft.com", "outlook.com", "office.com", "live.com", "office365.com"),
+        "onedrive": ("microsoft.com", "live.com", "onedrive.com", "sharepoint.com"),
+        "sharepoint": ("microsoft.com", "sharepoint.com", "office.com"),
+        "google": ("google.com", "gmail.com", "googlemail.com", "youtube.com", "googleusercontent.com",
+                   "google.co.uk", "withgoogle.com", "googlegroups.com", "googleapis.com", "gstatic.com",
+                   "googletagmanager.com", "google-analytics.com", "doubleclick.net", "forms.gle"),
+        "gmail": ("google.com", "gmail.com", "googlemail.com"),
+        "apple": ("apple.com", "icloud.com", "me.com", "mac.com", "itunes.com", "apple.news", "mzstatic.com"),
+        "icloud": ("apple.com", "icloud.com"),
+        "amazon": ("amazon.com", "amazon.co.uk", "amazon.de", "amazon.fr", "amazon.ca", "amazon.in",
+                   "amazon.co.jp", "amazon.es", "amazon.it", "amazonses.com", "amazonaws.com", "aws.com",
+                   "marketplace.amazon.com", "amazon.com.au", "amazon.com.br", "amazon.nl", "media-amazon.com",
+                   "ssl-images-amazon.com", "amazon.jobs"),
+        "paypal": ("paypal.com", "paypal.me", "paypal-communication.com", "paypalobjects.com", "paypal.co.uk"),
+        "netflix": ("netflix.com", "netflix.net", "nflxext.com"),
+        "facebook": ("facebook.com", "facebookmail.com", "fb.com", "meta.com", "fbcdn.net"),
+        "instagram": ("instagram.com", "facebookmail.com", "mail.instagram.com"),
+        "whatsapp": ("whatsapp.com", "whatsapp.net"),
+        "linkedin": ("linkedin.com", "licdn.com", "lnkd.in"),
+        "twitter": ("twitter.com", "x.com", "twimg.com", "t.co"),
+        "dropbox": ("dropbox.com", "dropboxmail.com", "dropboxusercontent.com"),
+        "docusign": ("docusign.com", "docusign.net"),
+        "adobe": ("adobe.com", "adobesign.com", "echosign.com", "adobecc.com"),
+        "fedex": ("fedex.com",),
+        "dhl": ("dhl.com", "dhl.de", "dhl.co.uk", "dpdhl.com"),
+        "ups": ("ups.com",),
+        "usps": ("usps.com", "usps.gov"),
+        "wellsfargo": ("wellsfargo.com", "wf.com"),
+        "chase": ("chase.com", "jpmorganchase.com", "jpmorgan.com"),
+        "bankofamerica": ("bankofamerica.com", "bofa.com", "ml.com"),
+        "citibank": ("citi.com", "citibank.com", "citigroup.com"),
+        "hsbc": ("hsbc.com", "hsbc.co.uk", "us.hsbc.com"),
+        "barclays": ("barclays.com", "barclays.co.uk"),
+        "americanexpress": ("americanexpress.com", "aexp.com"),
+        "amex": ("americanexpress.com", "aexp.com"),
+        "visa": ("visa.com",),
+        "mastercard": ("mastercard.com",),
+        "coinbase": ("coinbase.com",),
+        "binance": ("binance.com",),
+        "robinhood": ("robinhood.com",),
+        "stripe": ("stripe.com",),
+        "intuit": ("intuit.com", "quickbooks.com", "turbotax.com"),
+        "quickbooks": ("intuit.com", "quickbooks.com"),
+        "irs": ("irs.gov",),
+        "zoom": ("zoom.us", "zoom.com"),
+        "slack": ("slack.com", "slack-edge.com"),
+        "salesforce": ("salesforce.com", "force.com", "exacttarget.com"),
+        "ebay": ("ebay.com", "ebay.co.uk", "ebay.de"),
+        "yahoo": ("yahoo.com", "yahoo.co.uk", "yahoo.co.jp", "yahoodns.net", "ymail.com"),
+        "steam": ("steampowered.com", "steamcommunity.com"),
+        "spotify": ("spotify.com",),
+        "wetransfer": ("wetransfer.com",),
+        "booking": ("booking.com",),
+        "airbnb": ("airbnb.com",),
+        "godaddy": ("godaddy.com",),
+        "norton": ("norton.com", "nortonlifelock.com", "gen.digital"),
+        "mcafee": ("mcafee.com",),
+        "geeksquad": ("geeksquad.com", "bestbuy.com"),
+        "okta": ("okta.com", "oktapreview.com"),
+    }.items()
+}
+
+# Brand names too short or too common as words to match inside display names on their own
+# ("ups" in "Pick-ups", "visa" in "visa application", "chase" the verb, "booking" the noun).
+DISPLAY_NAME_EXCLUDED: frozenset[str] = frozenset({"ups", "visa", "chase", "booking", "steam", "zoom",
+                                                   "slack", "stripe", "apple", "outlook", "amex"})
+
+# Shortest brand label that the edit-distance look-alike check considers: below this, one edit turns
+# most short words into some brand ("ups" -> "ops").
+MIN_LOOKALIKE_LABEL = 5

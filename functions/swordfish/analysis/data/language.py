@@ -1,0 +1,55 @@
+"""Phrase patterns for credential phishing, business-email-compromise and spam language.
+
+Each entry is (label, trigger substrings, regex) over case-folded text; the regex runs only when one of
+its triggers occurs (a substring test is far cheaper than a regex scan, and most mail has none). Patterns are deliberately specific phrases rather than
+single words ("payment", "invoice", "urgent" alone appear in ordinary business mail every day); the
+scorer also needs several distinct patterns before the weight matters.
+"""
+
+from __future__ import annotations
+
+CREDENTIAL_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("verify account", ('verify', 'validate', 'confirm', 'activate', 'unlock', 'restore'), r"\b(verify|validate|confirm|re-?activate|unlock|restore)\s+(your\s+)?(e-?mail\s+|mailbox\s+|microsoft\s+|office\s*365\s+|apple\s+|paypal\s+)?(account|identity|mailbox|password|credentials|login|details)\b"),
+    ("account suspended", ('suspended', 'locked', 'disabled', 'deactivated', 'restricted', 'blocked', 'terminated', 'limited', 'on hold'), r"\b(account|mailbox|access|profile|card)\s+(has\s+been\s+|was\s+|will\s+be\s+|is\s+)?(temporarily\s+)?(suspended|locked|disabled|deactivated|restricted|blocked|terminated|limited|on\s+hold)\b"),
+    ("unusual sign-in", ('unusual', 'suspicious', 'unauthori', 'unrecogni'), r"\b(unusual|suspicious|unauthori[sz]ed|unrecogni[sz]ed)\s+(sign-?in|log-?in|activity|access|login\s+attempt)"),
+    ("password expiry", ('password',), r"\bpassword\s+(will\s+|is\s+going\s+to\s+)?(expire|expires|expired|expiring)\b"),
+    ("mailbox full", ('full', 'quota', 'exceeded'), r"\b(mailbox|storage|inbox)\s+(is\s+)?(almost\s+)?(full|over\s+quota|exceeded)|\bquota\s+(exceeded|limit)\b"),
+    ("update billing", ('update',), r"\bupdate\s+(your\s+)?(billing|payment|card|account)\s+(information|info|details|method)\b|\bupdate\s+billing\b"),
+    ("click to login", ('click', 'tap', 'follow'), r"\b(click|tap|follow)\s+(here|below|the\s+(link|button)(\s+below)?)\s+to\s+(verify|confirm|log\s*in|sign\s*in|unlock|restore|update|validate|reactivate|keep\s+your)"),
+    ("within hours", ('within',), r"\bwithin\s+(24|48|72|twenty[- ]four|12)\s+hours\b"),
+    ("shared document login", ('sign', 'log'), r"\b(sign|log)\s+in\s+(with\s+your\s+(e-?mail|microsoft|office))\b|\bshared\s+a\s+(secure\s+)?(document|file)\s+with\s+you\b.*\b(sign|log)\s*in\b"),
+    ("violation notice", ('violat',), r"\b(violation\s+of|violated)\s+(our|the|\w+'s)\s+(terms|policy|abuse\s+policy|community\s+guidelines)"),
+    ("order on hold", ('hold', 'failed', 'declined', 'could not be'), r"\b(order|payment|shipment|package|delivery)\s+(is\s+|has\s+been\s+)?(on\s+hold|failed|declined|could\s+not\s+be\s+(processed|delivered))\b"),
+)
+
+BEC_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("wire transfer", ('transfer', 'wire'), r"\b(wire\s+transfer|bank\s+transfer|wire\s+(the\s+)?(funds|payment|money)|swift\s+transfer)\b"),
+    ("gift cards", ('card',), r"\b(gift\s*cards?|itunes\s+cards?|google\s+play\s+cards?|steam\s+cards?|amazon\s+cards?)\b"),
+    ("bank details change", ('details', 'information', 'info', 'account'), r"\b(change|update|new)\s+(of\s+|in\s+|to\s+)?(our\s+|the\s+)?(bank|banking|account|remittance|payment)\s+(details|information|info|account)\b"),
+    ("are you available", ('are you', 'do you have', 'favo'), r"\b(are\s+you\s+(available|at\s+your\s+desk|free)|do\s+you\s+have\s+a\s+(moment|minute|sec)|quick\s+favou?r|i\s+need\s+a\s+favou?r)\b"),
+    ("w-2 request", ('w2', 'w-2'), r"\bw-?2s?\b.*\b(send|need|forward|copy|copies)\b|\b(send|need|forward)\b.*\bw-?2s?\b"),
+    ("urgent payment", ('urgent', 'immediate', 'asap', 'today'), r"\b(urgent(ly)?|immediate(ly)?|asap|today)\b.{0,60}\b(payment|transfer|invoice|wire|pay)\b|\b(payment|transfer|invoice|wire)\b.{0,60}\b(urgent(ly)?|immediately|asap)\b"),
+    ("confidential request", ('confidential', 'between us', 'quiet', 'tell', 'mention'), r"\b(keep\s+this\s+(confidential|between\s+us|quiet)|strictly\s+confidential|don'?t\s+(tell|mention)\s+(anyone|this))\b"),
+    ("overdue invoice", ('overdue', 'outstanding', 'past due', 'unpaid'), r"\b(overdue|outstanding|past\s+due|unpaid)\s+(invoice|payment|balance)\b"),
+    ("phone number request", ('me your',), r"\b(send|text)\s+me\s+your\s+(personal\s+)?(cell|mobile|phone|whatsapp)(\s+number)?\b"),
+    ("payroll change", ('deposit', 'payroll'), r"\b(direct\s+deposit|payroll)\s+(details|information|account|change)\b|\bchange\s+my\s+(direct\s+deposit|payroll)\b"),
+)
+
+SPAM_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("free offer", ('free',), r"\b(100%\s+free|absolutely\s+free|free\s+(gift|trial|offer|money|access|quote))\b"),
+    ("act now", ('now', 'limited time', 'expires', 'miss out'), r"\b(act\s+now|order\s+now|buy\s+now|limited\s+time\s+(offer|only)|offer\s+expires|don'?t\s+miss\s+out)\b"),
+    ("money", ('make', 'earn', 'cash', 'double your', 'freedom'), r"\b(make|earn)\s+(\$|money|cash|extra\s+income)|\b(cash\s+bonus|double\s+your\s+(money|income)|financial\s+freedom)\b"),
+    ("pharma", ('viagra', 'cialis', 'levitra', 'pharmacy', 'prescription', 'weight', 'diet'), r"\b(viagra|cialis|levitra|pharmacy|prescription\s+drugs|weight\s+loss|lose\s+weight|diet\s+pills)\b"),
+    ("credit", ('credit', 'mortgage', 'interest', 'debt', 'refinanc'), r"\b(no\s+credit\s+check|lower\s+(your\s+)?(mortgage|interest)\s+rate|debt\s+(relief|consolidation)|refinanc\w+)\b"),
+    ("winner", ('won', 'selected', 'congratulations', 'claim'), r"\b(you\s+(have\s+)?(won|been\s+selected)|congratulations[!,]?\s+you|claim\s+your\s+(prize|reward))\b"),
+    ("remove me", ('remove', 'unsubscribe', 'not spam', 'opt'), r"\b(to\s+be\s+removed|remove\s+yourself|to\s+unsubscribe\s+reply|this\s+is\s+not\s+spam|opt[- ]out\s+below)\b"),
+    ("guarantee", ('risk', 'guarantee', 'obligation'), r"\b(risk[- ]free|satisfaction\s+guaranteed|money[- ]back\s+guarantee|no\s+obligation)\b"),
+    ("casino adult", ('casino', 'adult', 'singles', 'xxx'), r"\b(online\s+casino|adult\s+(site|content|dating)|hot\s+singles|xxx)\b"),
+    ("shouting dollars", ('$$$', 'million', 'mlm', 'multi'), r"\$\$\$|\bmillions?\s+of\s+dollars\b|\bmlm\b|\bmulti[- ]level\s+marketing\b"),
+)
+
+QR_LURE_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("scan qr", ('scan', 'qr'), r"\bscan\b.{0,40}\b(qr|barcode|code)\b|\bqr[- ]?code\b.{0,60}\b(scan|camera|phone)\b"),
+)
+
+GTUBE = "xjs*c4jdbqadn1.nsbn3*2idnen*gtube-standard-anti-ube-test-email*c.34x"

@@ -1,0 +1,395 @@
+"""Detectors and the scorer: a `ParsedMessage` and a tenant policy in, a `Verdict` out.
+
+Each detector appends `_Hit`s: a Reason plus the category it argues for (phishing, malware, spam or
+neutral). The score is the sum of weights; the verdict kind is the category that contributes most, once
+the score reaches that kind's threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
+from .data.hosts import FREE_FILE_HOSTS, FREE_FILE_HOSTS_BY_HOST, FREEMAIL_DOMAINS, URL_SHORTENERS
+from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, QR_LURE_PHRASES, SPAM_PHRASES
+from .lookalike import brand_lookalike, tenant_lookalike
+from .models import Reason, TenantPolicy, Verdict, VerdictKind
+from .parse import ParsedMessage, address_host
+from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode_host
+
+PHISHING, MALWARE, SPAM, NEUTRAL = "phishing", "malware", "spam", "neutral"
+
+QR_CODE_LURE = "QR_CODE_LURE"
+EXPERIMENTAL_DETECTORS: frozenset[str] = frozenset({QR_CODE_LURE})
+
+MAX_LANGUAGE_CHARS = 100_000  # language patterns look at the start of the text only
+
+DANGEROUS_EXTENSIONS = frozenset({
+    "exe", "scr", "pif", "com", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "ps1",
+    "psm1", "msi", "msix", "msp", "jar", "lnk", "iso", "img", "vhd", "vhdx", "cpl", "dll", "reg", "appx",
+    "appxbundle", "application", "gadget", "msc", "scf", "chm", "xll", "one", "sys", "inf", "apk", "dmg",
+    "pkg", "app", "sh", "elf", "url", "library-ms", "settingcontent-ms",
+})
+MACRO_EXTENSIONS = frozenset({"docm", "dotm", "xlsm", "xltm", "xlam", "xlsb", "pptm", "potm", "ppam", "ppsm",
+                              "sldm"})
+DANGEROUS_SNIFFED = frozenset({"application/x-msdownload", "application/x-elf", "application/x-ms-shortcut",
+                               "application/java-vm", "application/x-iso9660-image"})
+_DECOY_EXT = r"pdf|docx?|xlsx?|pptx?|txt|rtf|csv|jpe?g|png|gif|html?|zip|mp3|mp4|wav|invoice"
+_DOUBLE_EXT = re.compile(rf"\.({_DECOY_EXT})[\s_.]*\.([a-z0-9-]{{2,12}})$", re.IGNORECASE)
+_EMAIL_IN_NAME = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
+_DOMAIN_TEXT = re.compile(r"^(?:https?://)?(?:[\w-]+\.)+[a-z]{2,24}(?::\d+)?(?:[/?#]\S*)?$", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _family(patterns: tuple[tuple[str, tuple[str, ...], str], ...]) -> list[tuple[str, tuple[str, ...],
+                                                                                 re.Pattern[str]]]:
+    return [(label, triggers, re.compile(rx)) for label, triggers, rx in patterns]
+
+
+_CREDENTIAL = _family(CREDENTIAL_PHRASES)
+_BEC = _family(BEC_PHRASES)
+_SPAMMY = _family(SPAM_PHRASES)
+_QR = _family(QR_LURE_PHRASES)
+
+_SINGLE_WORD_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED)
+_MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamerica",
+                     "american express": "americanexpress", "geek squad": "geeksquad",
+                     "office 365": "office365", "one drive": "onedrive", "docu sign": "docusign",
+                     "we transfer": "wetransfer", "pay pal": "paypal", "linked in": "linkedin"}
+
+
+@dataclass(slots=True)
+class _Hit:
+    reason: Reason
+    category: str
+
+
+class _Hits(list):
+    def add(self, name: str, weight: float, evidence: str, category: str) -> None:
+        self.append(_Hit(Reason(name=name, weight=round(weight, 2), evidence=evidence[:300]), category))
+
+
+def _phrases(family: list[tuple[str, tuple[str, ...], re.Pattern[str]]], text: str) -> list[str]:
+    found = []
+    for label, triggers, rx in family:
+        if any(t in text for t in triggers) and rx.search(text):
+            found.append(label)
+    return found
+
+
+def _sender_domain(parsed: ParsedMessage) -> str:
+    return registered_domain(parsed.from_domain) if parsed.from_domain else ""
+
+
+# --- detectors ------------------------------------------------------------------------------------
+
+
+def _auth(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
+    table = {
+        ("spf", "fail"): ("SPF_FAIL", 2.0), ("spf", "softfail"): ("SPF_SOFTFAIL", 1.0),
+        ("spf", "none"): ("SPF_NONE", 0.3), ("spf", "permerror"): ("SPF_PERMERROR", 0.5),
+        ("dkim", "fail"): ("DKIM_FAIL", 1.0), ("dkim", "none"): ("DKIM_NONE", 0.1),
+        ("dkim", "permerror"): ("DKIM_PERMERROR", 0.5),
+        ("dmarc", "fail"): ("DMARC_FAIL", 3.5), ("dmarc", "none"): ("DMARC_NONE", 0.3),
+    }
+    for method, result in parsed.auth.items():
+        entry = table.get((method, result.result))
+        if entry:
+            hits.add(entry[0], entry[1], result.evidence, PHISHING)
+    failed = any(parsed.auth.get(m) and parsed.auth[m].result == "fail" for m in ("dmarc", "spf"))
+    if failed and _sender_domain(parsed) in policy.domain_set:
+        hits.add("OWN_DOMAIN_SPOOF", 3.0, f"From {parsed.from_address} (a tenant domain) failed authentication",
+                 PHISHING)
+
+
+def _display_brand(name: str) -> str | None:
+    skel = skeleton(name)
+    words = set(_WORD.findall(skel))
+    for brand in words & _SINGLE_WORD_BRANDS:
+        return brand
+    compact = " ".join(_WORD.findall(skel))
+    for phrase, brand in _MULTIWORD_BRANDS.items():
+        if phrase in compact or brand in words:
+            return brand
+    if len(words) == 1:  # the display name is just the brand ("Apple", "UPS")
+        (only,) = words
+        if only in BRANDS:
+            return only
+    return None
+
+
+def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
+    sender_dom = _sender_domain(parsed)
+    name = parsed.from_name
+    if name and parsed.from_address:
+        key = " ".join(name.casefold().split())
+        is_vip = key in policy.vip_keys or any(vip in key for vip in policy.vip_keys if len(vip) >= 6)
+        if is_vip and sender_dom not in policy.domain_set:
+            hits.add("VIP_IMPERSONATION", 5.0, f"display name {name!r} from outside domain {sender_dom}",
+                     PHISHING)
+        brand = _display_brand(name)
+        if brand and sender_dom and sender_dom not in BRANDS[brand] and sender_dom not in policy.domain_set:
+            legit = policy.extra_brands.get(brand, ())
+            if sender_dom not in legit:
+                hits.add("BRAND_IMPERSONATION", 4.0,
+                         f"display name {name!r} names {brand} but mail is from {sender_dom}", PHISHING)
+        m = _EMAIL_IN_NAME.search(name)
+        if m:
+            shown = registered_domain(m.group(1).lower())
+            if shown and shown != sender_dom:
+                hits.add("FROMNAME_SPOOF", 3.0, f"display name shows {m.group(0)!r}, sender is "
+                         f"{parsed.from_address}", PHISHING)
+    if parsed.reply_to and sender_dom:
+        others = sorted({registered_domain(address_host(a)) for a in parsed.reply_to} - {sender_dom, ""})
+        if others:
+            weight = 1.0
+            if any(d in FREEMAIL_DOMAINS for d in others) and sender_dom not in FREEMAIL_DOMAINS:
+                weight = 2.0
+            hits.add("REPLYTO_MISMATCH", weight, f"Reply-To {', '.join(others)} differs from From {sender_dom}",
+                     PHISHING)
+    if parsed.return_path and sender_dom:
+        rp = registered_domain(address_host(parsed.return_path))
+        if rp and rp != sender_dom:
+            hits.add("RETURNPATH_MISMATCH", 0.3, f"Return-Path {rp} differs from From {sender_dom}", NEUTRAL)
+
+
+def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
+    evidence: list[str] = []
+    weight = 0.0
+    punycode: list[str] = []
+    checked: set[str] = set()
+    sender_hosts = [parsed.from_domain] if parsed.from_domain else []
+    link_hosts = [link.host for link in parsed.links]
+    for role, hosts in (("sender", sender_hosts), ("link", link_hosts)):
+        for host in hosts:
+            if not host or host in checked or is_ip_host(host):
+                continue
+            checked.add(host)
+            found = tenant_lookalike(host, policy.domain_set) or brand_lookalike(host)
+            if found and not (found.how == "embedded" and role == "link" and not _trusted_brand_context(
+                    parsed, found)):
+                if registered_domain(host) in policy.domain_set:
+                    continue
+                evidence.append(f"{role} {unicode_host(host)} imitates {found.target} ({found.how})")
+                weight = max(weight, 5.0 if role == "sender" else 4.0)
+            elif "xn--" in host:
+                punycode.append(unicode_host(host))
+            if len(evidence) >= 3 or len(checked) >= 60:
+                break
+    if evidence:
+        hits.add("LOOKALIKE_DOMAIN", weight, "; ".join(evidence), PHISHING)
+    if punycode:
+        hits.add("PUNYCODE_DOMAIN", 1.0, ", ".join(punycode[:3]), PHISHING)
+
+
+def _trusted_brand_context(parsed: ParsedMessage, found: object) -> bool:
+    # A link host embedding a brand (brand-support.example) only counts when the message also talks
+    # about that brand: many legitimate resellers and partners embed brand names in their domains.
+    target = getattr(found, "target", "").split(".")[0].split(" ")[0]
+    return bool(target) and target in (parsed.subject or "").lower() + " " + parsed.from_name.lower()
+
+
+def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
+           indicator_hits: Mapping[str, str]) -> None:
+    if indicator_hits:
+        listed = sorted(indicator_hits.items())
+        feeds = {feed for _, feed in listed}
+        category = MALWARE if "urlhaus" in feeds else PHISHING
+        ev = "; ".join(f"{ind} ({feed})" for ind, feed in listed[:3])
+        hits.add("URL_IN_THREAT_FEED", 8.0, ev, category)
+    mismatch: list[str] = []
+    ips: list[str] = []
+    shorteners: list[str] = []
+    file_hosts: list[str] = []
+    for link in parsed.links:
+        if link.text and _DOMAIN_TEXT.match(link.text):
+            shown_host = link.text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
+            shown = registered_domain(shown_host.lower().rstrip("."))
+            if domain_label(shown_host.lower()) and shown != link.domain and link.domain:
+                mismatch.append(f"text {shown} -> {link.domain}")
+        if is_ip_host(link.host):
+            ips.append(link.host)
+        elif link.domain in URL_SHORTENERS:
+            shorteners.append(link.url)
+        elif link.host in FREE_FILE_HOSTS_BY_HOST or link.domain in FREE_FILE_HOSTS:
+            file_hosts.append(link.host)
+    if mismatch:
+        hits.add("LINK_TEXT_MISMATCH", 2.0, "; ".join(mismatch[:3]), PHISHING)
+    if ips:
+        hits.add("IP_URL", 2.0, ", ".join(sorted(set(ips))[:3]), PHISHING)
+    if shorteners:
+        hits.add("URL_SHORTENER", 1.0, ", ".join(sorted(set(shorteners))[:3]), PHISHING)
+    if file_hosts:
+        hits.add("FREE_FILE_HOST", 1.5, ", ".join(sorted(set(file_hosts))[:3]), PHISHING)
+
+
+def _ext(name: str) -> str:
+    base = name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].strip().rstrip(".").lower()
+    return base.rsplit(".", 1)[-1] if "." in base else ""
+
+
+def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
+    executables: list[str] = []
+    macros: list[str] = []
+    doubles: list[str] = []
+    smuggling: list[str] = []
+    forms: list[str] = []
+    encrypted: list[str] = []
+    for att in parsed.attachments:
+        label = att.filename or f"<unnamed {att.declared_type}>"
+        names = [(att.filename, label)] + [(m, f"{label}!{m}") for m in att.members]
+        for name, shown in names:
+            ext = _ext(name)
+            if ext in DANGEROUS_EXTENSIONS:
+                executables.append(shown)
+            elif ext in MACRO_EXTENSIONS:
+                macros.append(shown)
+            clean = name.replace("\u202e", "")
+            if clean != name:
+                doubles.append(f"{shown} (right-to-left override)")
+            else:
+                m = _DOUBLE_EXT.search(name.strip())
+                if m and (m.group(2).lower() in DANGEROUS_EXTENSIONS or m.group(2).lower() in MACRO_EXTENSIONS):
+                    doubles.append(shown)
+        if att.sniffed_type in DANGEROUS_SNIFFED and _ext(att.filename) not in DANGEROUS_EXTENSIONS:
+            executables.append(f"{label} (content is {att.sniffed_type})")
+        if att.has_macro and label not in macros:
+            macros.append(f"{label} (VBA project inside)")
+        if att.encrypted:
+            encrypted.append(label)
+        if att.html_script:
+            smuggling.append(label)
+        if att.html_form:
+            forms.append(label)
+    if executables:
+        hits.add("EXECUTABLE_ATTACHMENT", 8.0, ", ".join(executables[:3]), MALWARE)
+    if macros:
+        hits.add("MACRO_OFFICE", 6.0, ", ".join(macros[:3]), MALWARE)
+    if doubles:
+        hits.add("DOUBLE_EXTENSION", 5.0, ", ".join(doubles[:3]), MALWARE)
+    if smuggling:
+        hits.add("HTML_SMUGGLING", 5.0, ", ".join(smuggling[:3]) + ": script decodes or redirects", MALWARE)
+    if forms:
+        hits.add("HTML_CREDENTIAL_FORM", 4.5, ", ".join(forms[:3]) + ": HTML form asking for a password",
+                 PHISHING)
+    if encrypted:
+        hits.add("ENCRYPTED_ARCHIVE", 4.0, ", ".join(encrypted[:3]) + ": password-protected, content not "
+                 "scannable", MALWARE)
+
+
+def _language(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
+    sender_dom = _sender_domain(parsed)
+    if GTUBE in text:
+        hits.add("GTUBE", 10.0, "GTUBE test string", SPAM)
+    cred = _phrases(_CREDENTIAL, text)
+    if cred:
+        weight = {1: 1.0, 2: 2.5}.get(len(cred), 3.5)
+        hits.add("CREDENTIAL_PHISH_LANGUAGE", weight, ", ".join(cred), PHISHING)
+    bec = _phrases(_BEC, text)
+    if bec:
+        weight = {1: 1.0, 2: 2.5}.get(len(bec), 3.5)
+        hits.add("BEC_PAYMENT_LANGUAGE", weight, ", ".join(bec), PHISHING)
+    if (len(bec) >= 2 or len(cred) >= 2) and sender_dom in FREEMAIL_DOMAINS:
+        # business requests about money or credentials rarely come from a personal free-mail account
+        hits.add("FREEMAIL_SENDER", 1.5, f"{sender_dom} account making a payment or credential request",
+                 PHISHING)
+    spam = _phrases(_SPAMMY, text)
+    if spam:
+        weight = {1: 0.5, 2: 1.5, 3: 3.0}.get(len(spam), 5.0)
+        hits.add("SPAM_LANGUAGE", weight, ", ".join(spam), SPAM)
+
+
+def _qr_lure(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
+    # QR-code phishing ("quishing") puts the link in an image, out of reach of URL scanning: a message
+    # that asks to scan a code, carries an image or PDF, and has few clickable links is the pattern.
+    scannable = parsed.image_count > 0 or any(a.sniffed_type == "application/pdf" for a in parsed.attachments)
+    if not scannable or len(parsed.links) > 3:
+        return
+    found = _phrases(_QR, text)
+    if found:
+        weight = 3.5 if _phrases(_CREDENTIAL, text) or _phrases(_BEC, text) else 2.0
+        hits.add(QR_CODE_LURE, weight, f"asks to scan a code in an image ({parsed.image_count} image(s), "
+                 f"{len(parsed.links)} link(s))", PHISHING)
+
+
+def _policy_lists(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> bool:
+    """Adds ALLOWLISTED/BLOCKLISTED; returns True when the sender is block-listed."""
+    addr = parsed.from_address
+    host = parsed.from_domain
+    keys = {addr, host, registered_domain(host)} - {""}
+    blocked = sorted(keys & policy.block_set)
+    if blocked:
+        hits.add("BLOCKLISTED", 10.0, f"sender matches block list entry {blocked[0]}", NEUTRAL)
+        return True
+    allowed = sorted(keys & policy.allow_set)
+    if allowed:
+        spoofed = any(parsed.auth.get(m) and parsed.auth[m].result == "fail" for m in ("dmarc", "spf"))
+        if spoofed:
+            hits.add("ALLOWLIST_IGNORED", 0.0, f"{allowed[0]} is allow-listed but failed authentication",
+                     NEUTRAL)
+        else:
+            hits.add("ALLOWLISTED", policy.allow_weight, f"sender matches allow list entry {allowed[0]}",
+                     NEUTRAL)
+    return False
+
+
+# --- scoring --------------------------------------------------------------------------------------
+
+
+def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
+                  *, experimental: frozenset[str] = frozenset()) -> Verdict:
+    """Score a parsed message under a tenant policy. Pure and deterministic; never raises."""
+    hits = _Hits()
+    blocked = False
+    try:
+        blocked = _policy_lists(parsed, policy, hits)
+        _auth(parsed, policy, hits)
+        _identity(parsed, policy, hits)
+        _lookalikes(parsed, policy, hits)
+        _links(parsed, policy, hits, indicator_hits or {})
+        _attachments(parsed, hits)
+        text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).casefold()
+        _language(parsed, text, hits)
+        if QR_CODE_LURE in experimental:
+            _qr_lure(parsed, text, hits)
+    except Exception as exc:  # noqa: BLE001 - a detector bug must still yield a verdict, and say so
+        hits.add("ANALYSIS_ERROR", 0.0, f"a detector failed: {type(exc).__name__}", NEUTRAL)
+    if parsed.parse_problems:
+        hits.add("MIME_PARSE_PROBLEM", 1.0, "; ".join(parsed.parse_problems[:3]), NEUTRAL)
+    return _verdict(parsed, policy, hits, blocked)
+
+
+def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: bool) -> Verdict:
+    score = round(sum(h.reason.weight for h in hits), 2)
+    by_category = {PHISHING: 0.0, MALWARE: 0.0, SPAM: 0.0}
+    for h in hits:
+        if h.category in by_category:
+            by_category[h.category] += h.reason.weight
+    t = policy.thresholds
+    if by_category[MALWARE] >= t.malware:
+        # judged on the malware reasons alone: an allow-listed sender's dangerous attachment stays malware
+        kind = VerdictKind.MALWARE
+    else:
+        dominant = PHISHING if by_category[PHISHING] >= by_category[SPAM] else SPAM
+        threshold = t.phishing if dominant == PHISHING else t.spam
+        if by_category[MALWARE] > by_category[dominant] and score >= t.malware:
+            kind = VerdictKind.MALWARE
+        elif score >= threshold:
+            kind = VerdictKind(dominant)
+        elif score >= t.suspicious:
+            kind = VerdictKind.SUSPICIOUS
+        else:
+            kind = VerdictKind.CLEAN
+    if blocked and _SEVERITY[kind] < _SEVERITY[policy.block_verdict]:
+        kind = policy.block_verdict  # the block list forces at least its verdict, never a milder one
+    reasons = sorted((h.reason for h in hits), key=lambda r: (-abs(r.weight), r.name))
+    return Verdict(verdict=kind, score=score, reasons=reasons, parse_problems=list(parsed.parse_problems),
+                   subject=parsed.subject, sender=parsed.sender)
+
+
+_SEVERITY = {VerdictKind.CLEAN: 0, VerdictKind.SUSPICIOUS: 1, VerdictKind.SPAM: 2, VerdictKind.PHISHING: 3,
+             VerdictKind.MALWARE: 4}
+
+IndicatorLookup = Callable[[set[str]], Mapping[str, str]]

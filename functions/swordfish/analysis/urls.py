@@ -1,0 +1,158 @@
+"""URL and domain helpers shared by the parser, the detectors and the threat-feed loaders.
+
+`normalize_url` is the single definition of a URL's lookup form: feed loaders must store indicators
+in this form so the analyser's candidates match them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import tldextract
+
+from .data.confusables import CONFUSABLE_CHARS, CONFUSABLE_SEQUENCES
+
+# The bundled public-suffix snapshot only: no network fetch, no cache directory (Lambda's disk is
+# read-only outside /tmp, and the analysis engine does no I/O).
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
+_HOST_OK = re.compile(r"^[a-z0-9._-]+$")
+_CONFUSABLE_TABLE = str.maketrans(CONFUSABLE_CHARS)
+
+
+@lru_cache(maxsize=8192)
+def idna_host(host: str) -> str:
+    """Lower-case ASCII (punycode) form of a host name; '' when it is not a usable host."""
+    host = host.strip().strip(".").lower()
+    if not host or len(host) > 253:
+        return ""
+    if host.startswith("[") and host.endswith("]"):
+        return host
+    if host.isascii():
+        return host if _HOST_OK.match(host) else ""
+    labels = []
+    for label in host.split("."):
+        if label.isascii():
+            labels.append(label)
+            continue
+        try:
+            labels.append(label.encode("idna").decode("ascii"))
+        except UnicodeError:  # invalid IDNA label (too long, disallowed code points)
+            try:
+                labels.append("xn--" + label.encode("punycode").decode("ascii"))
+            except UnicodeError:
+                return ""
+    return ".".join(labels)
+
+
+@lru_cache(maxsize=8192)
+def unicode_host(host: str) -> str:
+    """Readable (Unicode) form of a punycode host; the input if a label does not decode."""
+    if "xn--" not in host:
+        return host
+    labels = []
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            try:
+                label = label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                pass
+        labels.append(label)
+    return ".".join(labels)
+
+
+def is_ip_host(host: str) -> bool:
+    h = host.strip("[]")
+    if not h or not (h[0].isdigit() or ":" in h or h.startswith("0x")):
+        return False
+    try:
+        ipaddress.ip_address(h)
+        return True
+    except ValueError:
+        pass
+    # Obfuscated IPv4 forms browsers still resolve: a single decimal/hex number.
+    if re.fullmatch(r"(0x[0-9a-f]{1,8}|\d{8,10})", h):
+        try:
+            return int(h, 0) <= 0xFFFFFFFF
+        except ValueError:
+            return False
+    return False
+
+
+@lru_cache(maxsize=8192)
+def registered_domain(host: str) -> str:
+    """eTLD+1 of an ASCII host ('mail.paypal.co.uk' -> 'paypal.co.uk'); the host itself for IPs and
+    names without a public suffix."""
+    if not host:
+        return ""
+    if is_ip_host(host):
+        return host
+    ext = _EXTRACT(host)
+    if ext.domain and ext.suffix:
+        return f"{ext.domain}.{ext.suffix}"
+    return host
+
+
+@lru_cache(maxsize=8192)
+def domain_label(host: str) -> str:
+    """The registrable label of a host, without suffix ('login.paypal.co.uk' -> 'paypal')."""
+    if not host or is_ip_host(host):
+        return ""
+    return _EXTRACT(host).domain
+
+
+@lru_cache(maxsize=16384)
+def skeleton(text: str) -> str:
+    """What a label looks like to a reader: confusable characters, accents and letter pairs folded to
+    plain a-z ('pаypa1' with a Cyrillic a -> 'paypal')."""
+    folded = text.lower().translate(_CONFUSABLE_TABLE)
+    folded = unicodedata.normalize("NFKD", folded)
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    for seq, repl in CONFUSABLE_SEQUENCES:
+        folded = folded.replace(seq, repl)
+    return folded
+
+
+@lru_cache(maxsize=16384)
+def normalize_url(url: str) -> str | None:
+    """The lookup form of a URL: lower-case scheme and host (punycode), default port and fragment
+    dropped, empty path as '/', path and query kept as written. None when it is not an http(s)/ftp URL
+    with a host."""
+    url = url.strip() if url else ""
+    if not url or len(url) > 4096:
+        return None
+    if url[:4].lower() == "www.":
+        url = "http://" + url
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https", "ftp"):
+            return None
+        host = idna_host(parts.hostname or "")
+        port = parts.port
+    except ValueError:  # bad port, bad IPv6 literal
+        return None
+    if not host:
+        return None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    netloc = host
+    if port is not None and str(port) != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{host}:{port}"
+    path = parts.path or "/"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{netloc}{path}{query}"
+
+
+def url_host(normalized: str) -> str:
+    """Host of a URL already in `normalize_url` form (cheap: no re-parse)."""
+    rest = normalized.split("://", 1)[-1]
+    host = rest.split("/", 1)[0]
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
