@@ -17,30 +17,35 @@ import psycopg.rows
 from devstack.poller import WorkerPool
 from devstack.services import REPO_ROOT
 from devstack.stack import DEMO_TENANTS, EmbeddedStack
+from swordfish.analysis.commands import iter_messages
 from swordfish.pipeline.submitter import Submitter, message_id_for
 
 SAMPLES = REPO_ROOT / "samples"
-MAIL_SUFFIXES = {".eml", ".msg", ""}
 
 
-def sample_files(root: Path = SAMPLES) -> list[Path]:
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in MAIL_SUFFIXES
-             and "feeds" not in p.parts and not p.name.isupper() and not p.name.startswith(".")]
-    return files
+def sample_messages(root: Path = SAMPLES) -> list[tuple[str, bytes]]:
+    """(label, raw) for every message under root, by the analyser's own walk (which skips licences,
+    READMEs and policies; mbox files give one entry per message). Feed files are not mail."""
+    out = []
+    for source, raw in iter_messages(root):
+        rel = Path(source["path"]).resolve().relative_to(root)
+        if "feeds" in rel.parts:
+            continue
+        out.append((f"{rel}" + (f"[{source['index']}]" if "index" in source else ""), raw))
+    return out
 
 
-def submit_samples(stack: EmbeddedStack, files: list[Path], root: Path) -> dict[str, tuple[str, Path]]:
-    """Round-robin the samples over the demo tenants. Returns message_id → (tenant, path)."""
+def submit_samples(stack: EmbeddedStack, messages: list[tuple[str, bytes]]) -> dict[str, str]:
+    """Round-robin the samples over the demo tenants. Returns message_id → tenant."""
     submitter = Submitter(stack.client("sqs"), stack.info.queue_url, s3=stack.client("s3"), bucket=stack.info.bucket)
     tenants = list(DEMO_TENANTS)
-    expected: dict[str, tuple[str, Path]] = {}
+    expected: dict[str, str] = {}
     submissions = []
-    for i, path in enumerate(files):
-        raw = path.read_bytes()
+    for i, (label, raw) in enumerate(messages):
         tenant = tenants[i % len(tenants)]
-        message_id = f"{path.relative_to(root)}#{message_id_for(raw)[:19]}"
+        message_id = f"{label}#{message_id_for(raw)[:19]}"
         submissions.append(submitter.build(tenant, message_id, raw))
-        expected[message_id] = (tenant, path)
+        expected[message_id] = tenant
     for result in submitter.send(submissions):
         if result.error:
             raise RuntimeError(f"could not submit {result.message_id}: {result.error}")
@@ -71,7 +76,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def print_report(rows: list[dict], expected: dict[str, tuple[str, Path]], elapsed: float, dead: int) -> None:
+def print_report(rows: list[dict], expected: dict[str, str], elapsed: float, dead: int) -> None:
     width = max((len(r["message_id"].split("#")[0]) for r in rows), default=20)
     print(f"\n{'tenant':<10} {'message':<{width}} {'verdict':<10} {'score':>6}  top reasons")
     print("-" * (width + 60))
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=SAMPLES)
     args = parser.parse_args(argv)
 
-    files = sample_files(args.samples.resolve())
+    files = sample_messages(args.samples.resolve())
     if not files:
         print(f"no sample mail found under {args.samples}", file=sys.stderr)
         return 1
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             with WorkerPool(stack.info.env, workers=args.workers, log_dir=stack.run_dir / "logs"):
                 started = time.monotonic()
-                expected = submit_samples(stack, files, args.samples.resolve())
+                expected = submit_samples(stack, files)
                 print(f"submitted {len(expected)} messages to {stack.info.queue_url}", flush=True)
                 rows = wait_for_verdicts(stack, len(expected), args.timeout)
                 elapsed = time.monotonic() - started

@@ -19,6 +19,7 @@ import psycopg
 
 from devstack.services import (
     LOCAL_AWS_ENV,
+    REPO_ROOT,
     FauxqsServer,
     MotoServer,
     PostgresServer,
@@ -33,25 +34,14 @@ from swordfish.store.tenants import create_api_key, create_tenant
 REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
 ACCOUNT = "000000000000"
 
+# acme-corp uses samples/demo-policy.json, tuned so the VIP, look-alike and allow/block signals
+# fire on the sample mail; globex runs with a plain policy, to show the difference.
 DEMO_TENANTS = {
-    "acme-corp": {
-        "name": "Acme Corporation",
-        "policy": {
-            "domains": ["acme-corp.example", "acme.com"],
-            "vip_names": ["Jane Doe", "Wile E. Coyote"],
-            "allow_list": [],
-            "block_list": ["bad-sender.example"],
-        },
-    },
-    "globex": {
-        "name": "Globex Ltd",
-        "policy": {
-            "domains": ["globex.example"],
-            "vip_names": ["Hank Scorpio"],
-            "allow_list": ["spamassassin.apache.org"],
-            "block_list": [],
-        },
-    },
+    "acme-corp": {"name": "Acme Corporation",
+                  "policy": json.loads((REPO_ROOT / "samples" / "demo-policy.json").read_text())},
+    "globex": {"name": "Globex Ltd",
+               "policy": {"domains": ["globex.com"], "vip_names": ["Hank Scorpio"],
+                          "allow_list": [], "block_list": []}},
 }
 
 
