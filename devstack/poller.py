@@ -77,6 +77,9 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
     import boto3
 
     from handlers.processor import handler
+    from swordfish.pipeline.factory import get_pipeline
+
+    get_pipeline()  # Lambda's init phase: pool, clients and caches built before the first event
 
     prefix = constants.ENV_PREFIX
     region = env[f"{prefix}AWS_REGION"]

@@ -7,17 +7,22 @@ samples) in the DLQ with its reason; 1 otherwise, saying which.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep the demo's console to the report
 
 import psycopg
 import psycopg.rows
 
 from devstack.poller import WorkerPool
 from devstack.services import REPO_ROOT
-from devstack.stack import DEMO_TENANTS, EmbeddedStack
+from devstack.stack import DEMO_TENANTS, MAILBOX_DIR, EmbeddedStack
 from swordfish.analysis.commands import iter_messages
+from swordfish.pipeline.submission import MailboxSource, Submission
 from swordfish.pipeline.submitter import Submitter, message_id_for
 
 SAMPLES = REPO_ROOT / "samples"
@@ -29,7 +34,7 @@ def sample_messages(root: Path = SAMPLES) -> list[tuple[str, bytes]]:
     out = []
     for source, raw in iter_messages(root):
         rel = Path(source["path"]).resolve().relative_to(root)
-        if "feeds" in rel.parts:
+        if "feeds" in rel.parts or "mailboxes" in rel.parts:
             continue
         out.append((f"{rel}" + (f"[{source['index']}]" if "index" in source else ""), raw))
     return out
@@ -45,6 +50,15 @@ def submit_samples(stack: EmbeddedStack, messages: list[tuple[str, bytes]]) -> d
         tenant = tenants[i % len(tenants)]
         message_id = f"{label}#{message_id_for(raw)[:19]}"
         submissions.append(submitter.build(tenant, message_id, raw))
+        expected[message_id] = tenant
+    # Mail that sits in a connected mailbox travels as a reference, fetched through Nango.
+    for path in sorted(MAILBOX_DIR.glob("*/*.eml")):
+        tenant = tenants[0]
+        message_id = f"mailbox:{path.parent.name}/{path.stem}"
+        submissions.append(Submission(
+            tenant_id=tenant, message_id=message_id, submitted_at=datetime.now(UTC),
+            source=MailboxSource(connection_id=path.parent.name, provider_config_key="microsoft",
+                                 provider_message_id=path.stem)))
         expected[message_id] = tenant
     for result in submitter.send(submissions):
         if result.error:

@@ -26,11 +26,14 @@ from devstack.services import (
     RedisServer,
     ServiceGroup,
 )
+from devstack.feed_server import FeedServer
+from devstack.nango_standin import NangoStandin
 from swordfish import constants
 from swordfish.store.database import set_tenant
 from swordfish.store.migrate import bootstrap, migrate
 from swordfish.store.tenants import create_api_key, create_tenant
 
+MAILBOX_DIR = REPO_ROOT / "samples" / "mailboxes"  # <connection id>/<message id>.eml, served by the Nango stand-in
 REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
 ACCOUNT = "000000000000"
 
@@ -89,12 +92,25 @@ class EmbeddedStack:
         self.moto = self.group.add(MotoServer(log_path=logs / "moto.log"))
         self.postgres = self.group.add(PostgresServer())
         self.redis = self.group.add(RedisServer())
+        self.feeds = self.group.add(FeedServer())
+        self.nango_secret = secrets.token_urlsafe(24)
+        self.nango = self.group.add(NangoStandin(self.nango_secret, mailbox_dir=MAILBOX_DIR))
         self._create_database()
         self._create_aws_resources()
         self.info.env = self._worker_env()
         if self.seed:
             self.seed_tenants()
+        self.refresh_feeds()
         return self.info
+
+    def refresh_feeds(self) -> dict:
+        """Load the threat feeds into Redis, as the scheduled refresher does on AWS."""
+        from swordfish.config import Settings
+        from swordfish.integrations.feed_refresher import build_feed_refresher
+
+        settings = Settings(**{k[len(constants.ENV_PREFIX):].lower(): v for k, v in self.info.env.items()
+                               if k.startswith(constants.ENV_PREFIX)})
+        return build_feed_refresher(settings).refresh_all().as_dict()
 
     # --- resources ------------------------------------------------------------------------------
 
@@ -154,6 +170,11 @@ class EmbeddedStack:
             f"{p}EMAILS_DLQ_URL": self.info.dlq_url,
             f"{p}REMEDIATION_RETRY_QUEUE_URL": self.info.remediation_queue_url,
             f"{p}LARGE_MAIL_BUCKET": self.info.bucket,
+            f"{p}URLHAUS_FEED_URL": self.feeds.urls["urlhaus"],
+            f"{p}OPENPHISH_FEED_URL": self.feeds.urls["openphish"],
+            f"{p}PHISHTANK_FEED_URL": self.feeds.urls["phishtank"],
+            f"{p}NANGO_BASE_URL": self.nango.url,
+            f"{p}NANGO_SECRET_KEY": self.nango_secret,
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "1",

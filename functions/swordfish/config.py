@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     openphish_feed_url: str | None = None
     phishtank_feed_url: str | None = None
     feed_timeout_seconds: float = 10.0
+    feed_load_timeout_seconds: float = 10.0  # Redis timeout while loading a feed (megabytes, not a lookup)
+    feed_max_bytes: int = 64 * 1024 * 1024
+    feed_min_keep_ratio: float = 0.5  # a new snapshot under half the live one is suspect: keep the old
 
     appconfig_agent_url: str = f"http://localhost:{constants.APPCONFIG_AGENT_PORT}"
 

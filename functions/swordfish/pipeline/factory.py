@@ -8,7 +8,8 @@ import boto3
 from botocore.config import Config
 
 from swordfish.config import Settings, get_settings
-from swordfish.integrations.mail_source import MailSourceLoader
+from swordfish.integrations.indicators import IndicatorStore
+from swordfish.integrations.mail_source import MailSourceLoader, NangoMailbox
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 from swordfish.pipeline.queues import SqsQueuePort
 from swordfish.store.database import get_database
@@ -31,13 +32,18 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
     sqs = aws_client("sqs", settings)
     queue = SqsQueuePort(sqs, queue_url=settings.emails_queue_url, dlq_url=settings.emails_dlq_url,
                          remediation_queue_url=settings.remediation_retry_queue_url)
-    mail = MailSourceLoader(s3_client=aws_client("s3", settings), mailbox_fetch=None,
+    nango = NangoMailbox.from_settings(settings)
+    mail = MailSourceLoader(s3_client=aws_client("s3", settings), mailbox_fetch=nango.fetch if nango else None,
                             max_bytes=settings.max_message_bytes)
+    indicators = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds) \
+        if settings.redis_url else None
     return Pipeline(
         database=database,
         policies=PolicyCache(database),
         mail=mail,
         queue=queue,
+        indicators=indicators,
+        remediator=nango,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
     )

@@ -187,7 +187,7 @@ class Batch:
         if len(raw) > p.max_message_bytes:
             raise PermanentFailure(f"message is {len(raw)} bytes, over the {p.max_message_bytes}-byte limit",
                                    "message_too_large")
-        parsed = parse_message(raw)
+        parsed = parse_message(raw, policy)
         hits: dict[str, str] = {}
         indicators_degraded = False
         if p.indicators is not None:
