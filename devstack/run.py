@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 elapsed = time.monotonic() - started
             dead = dlq_count(stack)
             print_report(rows, expected, elapsed, dead)
+            quarantined = sorted(q.message_id for q in stack.nango.quarantined)
+            print(f"  auto-quarantined   : {len(quarantined)} through Nango {quarantined} "
+                  "(flag auto_quarantine targets acme-corp)")
             missing = set(expected) - {r["message_id"] for r in rows}
             if len(missing) > dead:
                 print(f"\nFAILED: {len(missing) - dead} messages have neither a verdict nor a DLQ entry "

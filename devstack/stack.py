@@ -9,6 +9,7 @@ variables a worker process needs. Stopping it stops everything it started.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import tempfile
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from devstack.services import (
     RedisServer,
     ServiceGroup,
 )
+from devstack.appconfig_agent import AppConfigAgent
 from devstack.feed_server import FeedServer
 from devstack.nango_standin import NangoStandin
 from swordfish import constants
@@ -64,6 +66,8 @@ class StackInfo:
 
 class EmbeddedStack:
     def __init__(self, run_dir: Path | None = None, *, seed: bool = True):
+        for key, value in LOCAL_AWS_ENV.items():  # boto3 clients made in this process talk to moto
+            os.environ.setdefault(key, value)
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="swordfish-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.group = ServiceGroup()
@@ -97,11 +101,24 @@ class EmbeddedStack:
         self.nango = self.group.add(NangoStandin(self.nango_secret, mailbox_dir=MAILBOX_DIR))
         self._create_database()
         self._create_aws_resources()
+        self.flags_agent = self.group.add(AppConfigAgent(self.moto.url, region_name=REGION))
         self.info.env = self._worker_env()
         if self.seed:
             self.seed_tenants()
+            self.seed_flags()
         self.refresh_feeds()
         return self.info
+
+    def seed_flags(self) -> None:
+        """Turn auto-quarantine on for acme-corp through the audited path, as an operator would."""
+        from swordfish.features.admin import FlagAdmin
+        from swordfish.features import AUTO_QUARANTINE
+        from swordfish.features.repository import MotoRepository
+
+        repository = MotoRepository(self.moto.url, region_name=REGION)
+        FlagAdmin(repository, self.info.app_url, "embedded-stack-seed").target(
+            AUTO_QUARANTINE, tenants=["acme-corp"], users=[], value=True, remove=False,
+            reason="demo: acme-corp quarantines phishing and malware automatically")
 
     def refresh_feeds(self) -> dict:
         """Load the threat feeds into Redis, as the scheduled refresher does on AWS."""
@@ -175,6 +192,7 @@ class EmbeddedStack:
             f"{p}PHISHTANK_FEED_URL": self.feeds.urls["phishtank"],
             f"{p}NANGO_BASE_URL": self.nango.url,
             f"{p}NANGO_SECRET_KEY": self.nango_secret,
+            f"{p}APPCONFIG_AGENT_URL": self.flags_agent.url,
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "1",

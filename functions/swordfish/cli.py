@@ -13,6 +13,12 @@ import sys
 
 COMMAND_MODULES = [
     "swordfish.analysis.commands",
+    "swordfish.monitoring.commands",
+    "swordfish.store.commands",
+    "swordfish.pipeline.commands",
+    "swordfish.features.commands",
+    "swordfish.resilience.commands",
+    "swordfish.api.commands",
 ]
 
 
@@ -24,8 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_running_stack() -> None:
+    """With `make serve` running and no SWORDFISH_* configuration, talk to the embedded stack."""
+    import os
+
+    if os.environ.get("SWORDFISH_DATABASE_URL"):
+        return
+    try:
+        from devstack.state import STATE_FILE, apply_stack_env
+    except ImportError:  # an installation without the devstack (the Lambda asset)
+        return
+    if STATE_FILE.exists():
+        apply_stack_env()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    use_running_stack()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ import boto3
 from botocore.config import Config
 
 from swordfish.config import Settings, get_settings
+from swordfish.features import flags_client
 from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.mail_source import MailSourceLoader, NangoMailbox
 from swordfish.pipeline.processor import Pipeline, PolicyCache
@@ -44,6 +45,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         queue=queue,
         indicators=indicators,
         remediator=nango,
+        flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
     )

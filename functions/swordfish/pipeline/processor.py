@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from swordfish.analysis import TenantPolicy, Verdict, parse_message, score_message
+from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, Verdict, parse_message, score_message
+from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring.observability import logger
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
 from swordfish.store.database import Database
@@ -136,7 +137,7 @@ class Pipeline:
     flags_snapshot: Callable[[], FlagView] = DefaultFlags
     degraded_backlog_seconds: float = 60.0
     max_message_bytes: int = 25 * 1024 * 1024
-    experimental_detectors: frozenset[str] = frozenset()
+    experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
     on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
 
     def new_batch(self, records: list[IncomingRecord]) -> Batch:
@@ -153,7 +154,7 @@ class Batch:
         ages = [(now - r.sent_at).total_seconds() for r in records if r.sent_at]
         self.oldest_age_seconds = max(ages, default=0.0)
         self.degraded = (self.oldest_age_seconds > pipeline.degraded_backlog_seconds
-                         and not self.flags.is_on("degraded_mode_kill_switch", default=False))
+                         and not self.flags.is_on(DEGRADED_MODE_KILL_SWITCH, default=False))
         self.analysed: list[Analysed] = []
         self.dead_lettered: list[tuple[IncomingRecord, str]] = []
         self.requeued: list[IncomingRecord] = []
@@ -199,7 +200,7 @@ class Batch:
             else:
                 indicators_degraded = bool(getattr(p.indicators, "last_lookup_degraded", False))
         experimental = frozenset(d for d in p.experimental_detectors
-                                 if self.flags.is_on(f"detector_{d}", tenant_id=submission.tenant_id))
+                                 if self.flags.is_on(detector_flag(d), tenant_id=submission.tenant_id))
         verdict = score_message(parsed, policy, hits, experimental=experimental)
         return Analysed(record, submission, verdict, indicators_degraded)
 
@@ -241,7 +242,7 @@ class Batch:
     def _wants_remediation(self, a: Analysed) -> bool:
         return (str(a.verdict.verdict) in REMEDIATE_VERDICTS
                 and a.submission.source.kind == "mailbox"
-                and self.flags.is_on("auto_quarantine", tenant_id=a.submission.tenant_id))
+                and self.flags.is_on(AUTO_QUARANTINE, tenant_id=a.submission.tenant_id))
 
     def _deferred_work(self, a: Analysed) -> list[str]:
         return ["remediation"] if self.degraded and self._wants_remediation(a) else []
