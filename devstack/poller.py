@@ -79,6 +79,9 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
     from handlers.processor import handler
     from swordfish.pipeline.factory import get_pipeline
 
+    from swordfish.monitoring import error_tracker
+
+    error_tracker.install_process_hooks()
     get_pipeline()  # Lambda's init phase: pool, clients and caches built before the first event
 
     prefix = constants.ENV_PREFIX

@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=180)
     parser.add_argument("--samples", type=Path, default=SAMPLES)
     args = parser.parse_args(argv)
+    from swordfish.monitoring import error_tracker
+
+    error_tracker.install_process_hooks()
 
     files = sample_messages(args.samples.resolve())
     if not files:

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SWORDFISH_GATEWAY_PORT", 8080)))
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    from swordfish.monitoring import error_tracker
+
+    error_tracker.install_process_hooks()
 
     print("starting the embedded stack ...", flush=True)
     try:

@@ -193,6 +193,7 @@ class EmbeddedStack:
             f"{p}NANGO_BASE_URL": self.nango.url,
             f"{p}NANGO_SECRET_KEY": self.nango_secret,
             f"{p}APPCONFIG_AGENT_URL": self.flags_agent.url,
+            f"{p}ERROR_LOG_FILE": str(self.run_dir / "errors.jsonl"),
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "1",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from swordfish.api.routes import ApiDependencies, build_app
 from swordfish.config import get_settings
+from swordfish.monitoring import error_tracker
+from swordfish.monitoring.context_provider import bind_context, new_correlation_id
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.pipeline.factory import aws_client
 from swordfish.pipeline.submitter import Submitter
@@ -33,10 +36,27 @@ def dependencies() -> ApiDependencies:
 
 
 app = build_app(dependencies)
+error_tracker.configure()
+_TENANT_PATH = re.compile(r"^/v1/tenants/([^/]+)")
+
+
+def caller_key_id(headers: dict[str, str]) -> str | None:
+    """The API key's id (never its secret) names the caller in logs and errors."""
+    presented = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+    parts = presented.split(".")
+    return f"api-key:{parts[2]}" if len(parts) == 4 else None
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@error_tracker.track_errors
 def handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    tenant = _TENANT_PATH.match(event.get("path") or "")
+    # The correlation id travels with a submission through SQS into the processor's logs and errors.
+    with bind_context(api_request_id=(event.get("requestContext") or {}).get("requestId"),
+                      tenant_id=tenant.group(1) if tenant else None,
+                      user_id=caller_key_id(headers),
+                      correlation_id=headers.get("x-correlation-id") or new_correlation_id()):
+        return app.resolve(event, context)

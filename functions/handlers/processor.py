@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from swordfish.monitoring import error_tracker
+from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.pipeline.factory import get_pipeline
 from swordfish.pipeline.processor import Analysed, IncomingRecord
@@ -31,6 +33,7 @@ class TransactionalBatchProcessor(BatchProcessor):
 
 
 processor = TransactionalBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+error_tracker.configure()  # once per container: sinks, release, rate limits from the environment
 
 
 def to_incoming(record: SQSRecord) -> IncomingRecord:
@@ -62,6 +65,7 @@ def record_metrics(pairs: list[tuple[Analysed, StoredVerdict]], degraded: bool) 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@error_tracker.track_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     pipeline = get_pipeline()
     records = event.get("Records", [])
@@ -70,14 +74,23 @@ def handler(event: dict, context: LambdaContext) -> dict:
         logger.warning("degraded mode: shedding optional work", extra={"oldest_age_seconds": batch.oldest_age_seconds})
 
     def record_handler(record: SQSRecord) -> None:
-        batch.add(to_incoming(record))
+        incoming = to_incoming(record)
+        with record_scope(sqs_message_id=incoming.queue_message_id, correlation_id=incoming.correlation_id):
+            add_breadcrumb("received", "record received", receive_count=incoming.receive_count)
+            if incoming.correlation_id:
+                tracer.put_annotation("correlation_id", incoming.correlation_id)
+            try:
+                batch.add(incoming)
+            except Exception as exc:  # reported, then left to SQS's redelivery (and the DLQ after that)
+                error_tracker.capture_exception(exc, receive_count=incoming.receive_count)
+                raise
 
     with processor(records, record_handler, lambda_context=context):
         processor.process()
         try:
             stored = batch.commit()
         except Exception as exc:
-            logger.exception("batch commit failed; every record will be retried")
+            error_tracker.capture_exception(exc, records=len(batch.analysed), stage="commit")
             processor.fail_successes(exc)
         else:
             record_metrics(list(zip(batch.analysed, stored, strict=True)), batch.degraded)

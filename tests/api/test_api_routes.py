@@ -83,3 +83,18 @@ def test_bad_submissions_get_clear_4xx(gateway):
     assert status == 400
     status, body = call(f"{url}/v1/tenants/globex/verdicts?limit=abc", key=key)
     assert status == 400 and "limit" in body["message"]
+
+
+def test_the_correlation_id_travels_from_the_api_through_sqs_to_the_verdict(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    request = urllib.request.Request(
+        f"{url}/v1/tenants/globex/submissions", method="POST",
+        data=json.dumps({"raw_mime_b64": base64.b64encode(MAIL).decode(), "message_id": "corr-1"}).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {key}",
+                 "x-correlation-id": "corr-abc-123"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read())["correlation_id"] == "corr-abc-123"
+    assert failed_ids(invoke(receive_event(stack, 1))) == set()
+    status, one = call(f"{url}/v1/tenants/globex/verdicts/corr-1", key=key)
+    assert status == 200 and one["correlation_id"] == "corr-abc-123"

@@ -143,3 +143,25 @@ def test_workers_process_real_sample_mail_for_two_tenants(stack_env):
     rows = verdict_rows(stack_env)
     assert len(rows) == len(files)
     assert {r["tenant_id"] for r in rows} == set(tenants)
+
+
+def test_a_dead_lettered_record_is_reported_with_its_tenant_and_record_context(stack_env, tmp_path, monkeypatch):
+    import json as _json
+
+    import handlers.processor  # noqa: F401  (its import configures the tracker from the environment)
+    from swordfish.monitoring import error_tracker
+
+    errors = tmp_path / "errors.jsonl"
+    error_tracker.configure(local_file=errors, redis_url="", sentry_dsn="")
+    try:
+        send_bodies(stack_env, [body("no-such-tenant", "lost-1")])
+        event = receive_event(stack_env, 1)
+        invoke(event)
+    finally:
+        error_tracker.configure(local_file="", redis_url="", sentry_dsn="")
+    events = [_json.loads(line) for line in errors.read_text().splitlines()]
+    dead = [e for e in events if "unknown tenant" in e["error_message"]]
+    assert len(dead) == 1
+    assert dead[0]["context"]["tenant_id"] == "no-such-tenant"
+    assert dead[0]["context"]["sqs_message_id"] == event["Records"][0]["messageId"]
+    assert [b["kind"] for b in dead[0]["breadcrumbs"]][:1] == ["received"]

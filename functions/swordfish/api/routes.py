@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.exceptions import (
 )
 from pydantic import BaseModel, Field
 
+from swordfish.monitoring.context_provider import current_context
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.store.database import Database, DatabaseUnavailable
 from swordfish.store.tenants import TENANT_ID_PATTERN, authenticate_api_key
@@ -111,11 +112,13 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
                             {"message": f"message is {len(raw)} bytes; the limit is {deps.max_message_bytes}"})
         message_id = request.message_id or message_id_for(raw)
         submitter = deps.submitter()
-        result = submitter.send([submitter.build(tenant_id, message_id, raw)])[0]
+        correlation_id = current_context().get("correlation_id")
+        result = submitter.send([submitter.build(tenant_id, message_id, raw)], correlation_id)[0]
         if result.error:
             raise ServiceError(502, f"could not queue the message: {result.error}")
         return Response(202, content_types.APPLICATION_JSON,
                         {"tenant_id": tenant_id, "message_id": message_id, "queue_message_id": result.queue_message_id,
+                         "correlation_id": correlation_id,
                          "verdict_url": f"/v1/tenants/{tenant_id}/verdicts/{message_id}"})
 
     @app.get("/v1/tenants/<tenant_id>/verdicts")

@@ -22,7 +22,9 @@ from typing import Any, Protocol
 
 from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, Verdict, parse_message, score_message
 from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
-from swordfish.monitoring.observability import logger
+from swordfish.monitoring import error_tracker
+from swordfish.monitoring.breadcrumbs import add_breadcrumb
+from swordfish.monitoring.context_provider import bind_context
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
 from swordfish.store.database import Database
 from swordfish.store.tenants import UnknownTenant, load_policy
@@ -164,13 +166,15 @@ class Batch:
         try:
             self.analysed.append(self._analyse(record))
         except PermanentFailure as failure:
-            logger.warning("dead-lettering record", extra={"queue_message_id": record.queue_message_id,
-                                                           "reason": failure.reason, "code": failure.code})
+            add_breadcrumb("dlq", failure.reason, code=failure.code)
+            error_tracker.capture_exception(failure, level="warning", fingerprint=["dead-letter", failure.code],
+                                            queue_message_id=record.queue_message_id)
             self.pipeline.queue.dead_letter(record, failure.reason, failure.code)
             self.dead_lettered.append((record, failure.code))
         except RetryLater as retry:
-            logger.warning("requeueing record", extra={"queue_message_id": record.queue_message_id,
-                                                       "reason": retry.reason, "delay_seconds": retry.delay_seconds})
+            add_breadcrumb("retry", retry.reason, delay_seconds=retry.delay_seconds)
+            error_tracker.capture_message(f"fallback taken: requeued with a delay: {retry.reason}",
+                                          fingerprint=["retry-later"], delay_seconds=retry.delay_seconds)
             self.pipeline.queue.requeue(record, retry.delay_seconds)
             self.requeued.append(record)
 
@@ -180,6 +184,11 @@ class Batch:
             submission = parse_submission(record.body)
         except InvalidSubmission as exc:
             raise PermanentFailure(str(exc), "invalid_submission") from exc
+        with bind_context(tenant_id=submission.tenant_id):
+            return self._analyse_submission(record, submission)
+
+    def _analyse_submission(self, record: IncomingRecord, submission: Submission) -> Analysed:
+        p = self.pipeline
         try:
             policy = p.policies.get(submission.tenant_id)
         except UnknownTenant as exc:
@@ -189,19 +198,24 @@ class Batch:
             raise PermanentFailure(f"message is {len(raw)} bytes, over the {p.max_message_bytes}-byte limit",
                                    "message_too_large")
         parsed = parse_message(raw, policy)
+        add_breadcrumb("parsed", "message parsed", size=len(raw), source=submission.source.kind,
+                       problems=len(parsed.parse_problems))
         hits: dict[str, str] = {}
         indicators_degraded = False
         if p.indicators is not None:
             try:
                 hits = p.indicators.match(parsed.indicator_candidates())
             except Exception as exc:  # the lookup's own fallback failed too: analyse without feeds
-                logger.warning("indicator lookup failed; verdict marked degraded", extra={"error": str(exc)})
+                error_tracker.capture_exception(exc, level="warning", fingerprint=["indicator-lookup-failed"])
                 indicators_degraded = True
             else:
                 indicators_degraded = bool(getattr(p.indicators, "last_lookup_degraded", False))
+            add_breadcrumb("indicator_lookup", "threat indicators looked up", hits=len(hits),
+                           degraded=indicators_degraded)
         experimental = frozenset(d for d in p.experimental_detectors
                                  if self.flags.is_on(detector_flag(d), tenant_id=submission.tenant_id))
         verdict = score_message(parsed, policy, hits, experimental=experimental)
+        add_breadcrumb("analysed", "verdict computed", verdict=str(verdict.verdict), score=verdict.score)
         return Analysed(record, submission, verdict, indicators_degraded)
 
     def records_for_commit(self) -> list[VerdictRecord]:
@@ -231,6 +245,7 @@ class Batch:
             return []
         with self.pipeline.database.connection() as conn, conn.transaction():
             stored = save_verdicts(conn, self.records_for_commit())
+        add_breadcrumb("stored", "batch committed", verdicts=len(stored))
         pairs = list(zip(self.analysed, stored, strict=True))
         self._remediate(pairs)
         if self.pipeline.on_verdicts:
@@ -259,8 +274,10 @@ class Batch:
                 continue
             try:
                 self.pipeline.remediator.quarantine(analysed.submission)
+                add_breadcrumb("remediated", "quarantined through Nango", message_id=payload["message_id"])
             except Exception as exc:  # the verdict is stored; remediation is retried from its queue
-                logger.warning("remediation deferred", extra={"message_id": payload["message_id"], "error": str(exc)})
+                error_tracker.capture_exception(exc, level="warning", fingerprint=["remediation-deferred"],
+                                                message_id=payload["message_id"])
                 self.pipeline.queue.defer_remediation({**payload, "why": str(exc)})
 
 
