@@ -1,0 +1,300 @@
+"""What the pipeline does when a breaker is open: one documented fallback per breaker.
+
+Each fallback says whether it fails OPEN (mail keeps flowing, some protection is weaker) or
+CLOSED (the work waits; nothing is judged on incomplete information). ``FALLBACKS`` is the same
+table in code (the CLI and the health report show it).
+
+=================  ===========================================================  ===========
+breaker            fallback                                                     security
+=================  ===========================================================  ===========
+nango_fetch        the record goes back to the emails queue with a delay        fail-closed
+                   (``RetryLater``: the processor re-sends it with DelaySeconds,
+                   so the outage does not use up its receive count; never DLQ)
+s3_mail            the same as nango_fetch: no verdict without the mail          fail-closed
+nango_remediate    quarantine deferred to the remediation retry queue            fail-open
+                   (``REMEDIATION_RETRY_QUEUE_NAME``); the verdict is stored
+                   first, so the threat is recorded and visible meanwhile
+redis_indicators   match against the last in-process snapshot of the feeds;      fail-open
+                   the verdict is marked degraded (indicators newer than the
+                   snapshot can be missed; degraded verdicts can be rescanned)
+feed_<name>        keep the last good snapshot in Redis (no download, no swap);  fail-open
+                   the health report shows the snapshot's age
+=================  ===========================================================  ===========
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.circuit_breaker import CircuitBreakerOpenError, CircuitInfo
+from botocore.exceptions import ClientError
+
+from swordfish import constants
+from swordfish.integrations.indicators import IndicatorStoreError
+from swordfish.monitoring.observability import logger
+from swordfish.pipeline.processor import PermanentFailure, RetryLater
+from swordfish.resilience.circuit_breaker import (
+    NANGO_FETCH,
+    NANGO_REMEDIATE,
+    REDIS_INDICATORS,
+    S3_MAIL,
+    BreakerRegistry,
+    BreakerTimeout,
+    feed_breaker,
+    get_registry,
+)
+
+__all__ = [
+    "FALLBACKS",
+    "FeedSkipped",
+    "GuardedFeedFetcher",
+    "GuardedIndicatorLookup",
+    "GuardedRemediator",
+    "GuardedS3",
+    "RemediationDeferred",
+    "RetryLater",
+    "guarded_mailbox_fetch",
+    "retry_delay",
+]
+
+MIN_RETRY_DELAY_SECONDS = 5
+MAX_RETRY_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling
+
+
+@dataclass(frozen=True)
+class FallbackPolicy:
+    breaker: str
+    behaviour: str
+    security: str  # fail-open | fail-closed
+    why: str
+
+
+FALLBACKS: dict[str, FallbackPolicy] = {
+    p.breaker: p
+    for p in (
+        FallbackPolicy(NANGO_FETCH, "record back to the queue with a delay (RetryLater)", "fail-closed",
+                       "no verdict is issued for mail we could not read; it waits, it is not lost"),
+        FallbackPolicy(S3_MAIL, "record back to the queue with a delay (RetryLater)", "fail-closed",
+                       "no verdict is issued for mail we could not read; it waits, it is not lost"),
+        FallbackPolicy(NANGO_REMEDIATE, "quarantine deferred to the remediation retry queue; verdict stored",
+                       "fail-open", "the message stays in the mailbox until the retry; the verdict is on record"),
+        FallbackPolicy(REDIS_INDICATORS, "last in-process indicator snapshot; verdict marked degraded", "fail-open",
+                       "indicators newer than the snapshot are missed; degraded verdicts are flagged for rescan"),
+        *(FallbackPolicy(feed_breaker(f), "keep the last good snapshot", "fail-open",
+                         "indicators go stale; the health report shows how stale")
+          for f in constants.THREAT_FEEDS),
+    )
+}
+
+
+def retry_delay(circuit: CircuitInfo | None, recovery_timeout: float) -> int:
+    """Seconds until the breaker may half-open (so the retry meets a probing circuit), within SQS limits."""
+    delay = float(recovery_timeout)
+    if circuit is not None and circuit.opened_at is not None:
+        delay = circuit.opened_at + recovery_timeout - time.time()
+    return int(min(MAX_RETRY_DELAY_SECONDS, max(MIN_RETRY_DELAY_SECONDS, math.ceil(delay))))
+
+
+def _registry(registry: BreakerRegistry | None) -> BreakerRegistry:
+    return registry or get_registry()
+
+
+# --- nango_fetch / s3_mail: fail closed, back to the queue ------------------------------------------
+
+
+def guarded_mailbox_fetch(client: Any, registry: BreakerRegistry | None = None) -> Callable[[Any], bytes]:
+    """``MailSourceLoader(mailbox_fetch=...)``: ``client.fetch_message`` (a ``NangoClient``) through ``nango_fetch``.
+
+    Open breaker → ``RetryLater`` (back to the queue with a delay). A message that no longer exists
+    or is too large → ``PermanentFailure`` (retrying cannot help). Any other failure propagates,
+    counted by the breaker, and SQS redelivers the record.
+    """
+    from swordfish.integrations.nango import NangoMessageTooLarge, NangoNotFound
+
+    def fetch(source: Any) -> bytes:
+        reg = _registry(registry)
+
+        def requeue(*_a: Any, circuit: CircuitInfo) -> bytes:
+            raise RetryLater(f"Nango is unavailable (breaker {NANGO_FETCH} {circuit.state})",
+                             retry_delay(circuit, reg.config(NANGO_FETCH).recovery_timeout))
+
+        try:
+            return reg.call(NANGO_FETCH, client.fetch_message, source.connection_id, source.provider_config_key,
+                            source.provider_message_id, fallback=requeue)
+        except NangoNotFound as exc:
+            raise PermanentFailure(str(exc), "mail_not_found") from exc
+        except NangoMessageTooLarge as exc:
+            raise PermanentFailure(str(exc), "message_too_large") from exc
+
+    return fetch
+
+
+@dataclass
+class _Raise:
+    """Carries a client error (404, 403) out of the breaker so it does not count as S3 being down."""
+
+    exc: ClientError
+
+
+_S3_REQUEST_ERRORS = {"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "404", "AccessDenied", "403", "InvalidRequest"}
+
+
+class GuardedS3:
+    """An S3 client whose ``get_object`` goes through ``s3_mail`` (for ``MailSourceLoader(s3_client=...)``)."""
+
+    def __init__(self, s3_client: Any, registry: BreakerRegistry | None = None):
+        self._s3, self._registry = s3_client, registry
+
+    def get_object(self, **kwargs: Any) -> Any:
+        reg = _registry(self._registry)
+
+        def attempt() -> Any:
+            try:
+                return self._s3.get_object(**kwargs)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code", "") in _S3_REQUEST_ERRORS:
+                    return _Raise(exc)
+                raise
+
+        def requeue(*_a: Any, circuit: CircuitInfo, **_k: Any) -> Any:
+            raise RetryLater(f"S3 is unavailable (breaker {S3_MAIL} {circuit.state})",
+                             retry_delay(circuit, reg.config(S3_MAIL).recovery_timeout))
+
+        result = reg.call(S3_MAIL, attempt, fallback=requeue)
+        if isinstance(result, _Raise):
+            raise result.exc
+        return result
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the plain client
+        return getattr(self._s3, name)
+
+
+# --- nango_remediate: fail open, deferred --------------------------------------------------------
+
+
+class RemediationDeferred(CircuitBreakerOpenError):
+    """Quarantine was not attempted because ``nango_remediate`` is open; defer it to the retry queue."""
+
+
+class GuardedRemediator:
+    """``Remediator`` port: ``quarantine(submission)`` via ``client.quarantine`` (a ``NangoClient``) through
+    ``nango_remediate``. Only mailbox mail can be quarantined; other sources are left alone.
+
+    Open breaker: with ``defer`` (e.g. ``SqsQueuePort.defer_remediation``) the request goes to the
+    remediation retry queue here and ``"deferred"`` is returned; without it ``RemediationDeferred``
+    is raised for the caller's own deferral path. The verdict was committed before remediation.
+    """
+
+    def __init__(self, client: Any, *, defer: Callable[[dict], None] | None = None,
+                 registry: BreakerRegistry | None = None):
+        self._client, self._defer, self._registry = client, defer, registry
+
+    def quarantine(self, submission: Any) -> str:
+        source = submission.source
+        if getattr(source, "kind", None) != "mailbox":
+            return "not_applicable"
+
+        def deferred(*_args: Any, circuit: CircuitInfo) -> str:
+            reason = f"Nango remediation unavailable (breaker {NANGO_REMEDIATE} {circuit.state})"
+            if self._defer is None:
+                raise RemediationDeferred(reason, circuit=circuit)
+            self._defer(remediation_payload(submission, reason))
+            logger.warning("remediation deferred to the retry queue",
+                           extra={"breaker": NANGO_REMEDIATE, "message_id": getattr(submission, "message_id", None)})
+            return "deferred"
+
+        result = _registry(self._registry).call(
+            NANGO_REMEDIATE, self._client.quarantine, source.connection_id, source.provider_config_key,
+            source.provider_message_id, fallback=deferred)
+        return "deferred" if result == "deferred" else "quarantined"
+
+
+def remediation_payload(submission: Any, why: str) -> dict:
+    dump = submission.model_dump(mode="json") if hasattr(submission, "model_dump") else dict(submission)
+    return {"action": "quarantine", "tenant_id": dump.get("tenant_id"), "message_id": dump.get("message_id"),
+            "source": dump.get("source"), "why": why, "deferred_at": time.time()}
+
+
+# --- redis_indicators: fail open, last snapshot, degraded ----------------------------------------
+
+
+class GuardedIndicatorLookup:
+    """``IndicatorLookup`` port: ``IndicatorStore.match`` through ``redis_indicators``.
+
+    Keeps an in-process ``IndicatorSnapshot`` (refreshed through the same breaker at most every
+    ``snapshot_max_age`` seconds while Redis is healthy). When the breaker is open or the lookup
+    fails, the snapshot answers and ``last_lookup_degraded`` is True for this thread's last lookup.
+    """
+
+    def __init__(self, store: Any, registry: BreakerRegistry | None = None, snapshot_max_age: float = 300.0):
+        self.store, self._registry, self.snapshot_max_age = store, registry, snapshot_max_age
+        self.snapshot: Any = None  # swordfish.integrations.indicators.IndicatorSnapshot
+        self._snapshot_taken = -math.inf
+        self._snapshot_lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def last_lookup_degraded(self) -> bool:
+        return getattr(self._local, "degraded", False)
+
+    def match(self, candidates: set[str]) -> dict[str, str]:
+        reg = _registry(self._registry)
+        self._local.degraded = False
+        hits = reg.call(REDIS_INDICATORS, self.store.match, set(candidates), fallback=self._from_snapshot,
+                        fallback_on_error=True)
+        if not self.last_lookup_degraded:
+            self._refresh_snapshot_if_old(reg)
+        return hits
+
+    def _from_snapshot(self, candidates: Iterable[str], *, circuit: CircuitInfo) -> dict[str, str]:
+        self._local.degraded = True
+        if self.snapshot is None:
+            logger.warning("indicator lookup degraded with no snapshot: no feed matches",
+                           extra={"breaker": REDIS_INDICATORS, "state": str(circuit.state)})
+            return {}
+        return self.snapshot.match(candidates)
+
+    def _refresh_snapshot_if_old(self, reg: BreakerRegistry) -> None:
+        if time.monotonic() - self._snapshot_taken < self.snapshot_max_age:
+            return
+        if not self._snapshot_lock.acquire(blocking=False):
+            return  # another thread is copying it
+        try:
+            self.snapshot = reg.call(REDIS_INDICATORS, self.store.snapshot)
+            self._snapshot_taken = time.monotonic()
+        except (IndicatorStoreError, CircuitBreakerOpenError, BreakerTimeout) as exc:  # keep the older snapshot
+            logger.warning("indicator snapshot refresh failed; keeping the previous one", extra={"error": str(exc)})
+        finally:
+            self._snapshot_lock.release()
+
+
+# --- feed_<name>: fail open, keep the last good snapshot -----------------------------------------
+
+
+class FeedSkipped(CircuitBreakerOpenError):
+    """The feed's breaker is open: not downloaded; ``FeedRefresher`` keeps the last good snapshot."""
+
+
+class GuardedFeedFetcher:
+    """``FeedRefresher(fetcher=...)``: ``fetcher.fetch(feed, url)`` through ``feed_<name>``.
+
+    Open breaker → ``FeedSkipped`` without touching the network; the refresher treats it like any
+    failed download and keeps the live set in Redis (its last good snapshot).
+    """
+
+    def __init__(self, fetcher: Any, registry: BreakerRegistry | None = None):
+        self._fetcher, self._registry = fetcher, registry
+
+    def fetch(self, feed: str, url: str) -> bytes:
+        name = feed_breaker(feed)
+
+        def keep_last_good(*_args: Any, circuit: CircuitInfo) -> bytes:
+            raise FeedSkipped(f"feed {feed} not fetched: breaker {name} is {circuit.state}; "
+                              "kept the last good snapshot", circuit=circuit)
+
+        return _registry(self._registry).call(name, self._fetcher.fetch, feed, url, fallback=keep_last_good)

@@ -1,0 +1,319 @@
+"""Deep health against real PostgreSQL, Redis, moto (SQS, DynamoDB), the Nango stand-in and the feed server,
+with real faults; disk and memory thresholds through injected probes."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import boto3
+import pytest
+from swordfish import constants
+from swordfish.api import health_deep
+from swordfish.api.health_deep import HealthDependencies, deep, live, ready
+from swordfish.features.evaluator import Source
+from swordfish.features.flags import FlagsClient, StoreState, StoreStatus
+from swordfish.features.store import AgentStoreProvider
+from swordfish.integrations.indicators import IndicatorStore
+from swordfish.resilience.circuit_breaker import (
+    BreakerRegistry,
+    create_breaker_table,
+    dynamodb_client_from_settings,
+)
+
+from devstack.feed_server import FeedServer
+from devstack.nango_standin import NangoStandin
+from devstack.services import RedisServer, free_port
+from tests.resilience.breaker_helpers import stop_redis
+
+
+@pytest.fixture(scope="module")
+def nango():
+    with NangoStandin(hang_seconds=3) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def feeds():
+    with FeedServer(hang_seconds=3) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def faults_cleared(nango, feeds):
+    nango.set_fault("ok")
+    feeds.set_fault("ok")
+    yield
+    nango.set_fault("ok")
+    feeds.set_fault("ok")
+
+
+@pytest.fixture()
+def sqs(moto_server):
+    client = boto3.client("sqs", endpoint_url=moto_server.url, region_name="eu-west-1")
+    suffix = uuid.uuid4().hex[:8]
+    queue = client.create_queue(QueueName=f"emails-{suffix}")["QueueUrl"]
+    dlq = client.create_queue(QueueName=f"emails-dlq-{suffix}")["QueueUrl"]
+    return client, queue, dlq
+
+
+@pytest.fixture()
+def breakers(moto_server, settings_env):
+    settings = settings_env(aws_endpoint_url=moto_server.url, breaker_table_name=f"breakers-{uuid.uuid4().hex[:8]}")
+    create_breaker_table(dynamodb_client_from_settings(settings), settings.breaker_table_name)
+    return BreakerRegistry(settings=settings)
+
+
+def fresh_feeds(redis_url: str) -> IndicatorStore:
+    store = IndicatorStore.from_url(redis_url, 1.0)
+    for feed in constants.THREAT_FEEDS:
+        store.replace(feed, [f"{feed}.example"])
+    return store
+
+
+def flags_ok():
+    return StoreStatus(StoreState.OK, Source.LIVE, "7", 1.0, None)
+
+
+@pytest.fixture()
+def deps(database, redis_url, nango, feeds, sqs, breakers):
+    client, queue, dlq = sqs
+    return HealthDependencies(
+        database_url=database.app_url,
+        redis_url=redis_url,
+        nango_base_url=nango.url,
+        feed_urls=feeds.urls,
+        feed_status=fresh_feeds(redis_url).status,
+        sqs_client=client, queue_url=queue, dlq_url=dlq,
+        queue_age_probe=lambda: 3.0,
+        breakers=breakers,
+        flag_status=flags_ok,
+        disk_probe=lambda: (50, 100),
+        memory_probe=lambda: (30, 100),
+        timeouts={"nango": 0.5, "feed": 0.5, "redis": 0.5, "postgresql": 2.0},
+        deadline_seconds=3.0,
+        cache_seconds=0,
+    )
+
+
+def component(body, name):
+    return body["components"][name]
+
+
+def check(body, key):
+    return body["checks"][key][0]
+
+
+def test_everything_up_passes_with_a_full_score_in_health_json(deps):
+    code, body = deep(deps)
+    assert (code, body["status"], body["score"]) == (200, "pass", 100.0), json.dumps(body, indent=1)
+    assert set(body["components"]) == set(health_deep.COMPONENTS)
+    for key in ("postgresql:responseTime", "postgresql:connectTime", "redis:responseTime", "nango:responseTime",
+                "feed_urlhaus:responseTime", "feed_phishtank:refreshAge", "disk:freeSpace", "memory:utilization",
+                "queue:depth", "queue:oldestMessageAge", "queue:dlqDepth", "circuitBreakers:state",
+                "featureFlags:store"):
+        entry = check(body, key)
+        assert entry["status"] == "pass", (key, entry)
+        assert {"observedValue", "status", "time", "componentType"} <= set(entry)
+    assert check(body, "postgresql:responseTime")["observedUnit"] == "ms"
+    assert 0 <= check(body, "feed_openphish:refreshAge")["observedValue"] < 60
+    assert {e["componentId"] for e in body["checks"]["circuitBreakers:state"]} >= {"nango_fetch", "redis_indicators"}
+
+
+def test_postgresql_unreachable_fails_the_whole_report(deps, tmp_path):
+    assert deep(deps)[1]["status"] == "pass"
+    deps.database_url = f"postgresql://swordfish_app:x@/swordfish?host={tmp_path}/no-such-socket-dir"
+    code, body = deep(deps)
+    assert (code, body["status"]) == (503, "fail")
+    assert component(body, "postgresql") == {"status": "fail", "statusCode": 503, "critical": True, "weight": 30}
+    assert "no-such-socket-dir" in check(body, "postgresql:responseTime")["output"]
+    assert component(body, "redis")["status"] == "pass"
+    assert body["score"] == 70.0
+
+
+def test_redis_stopped_is_a_warning_with_the_redis_check_failing(deps):
+    server = RedisServer().start()
+    try:
+        deps.redis_url = server.url
+        assert deep(deps)[1]["status"] == "pass"
+        stop_redis(server)
+        code, body = deep(deps)
+    finally:
+        stop_redis(server)
+    assert (code, body["status"]) == (200, "warn")
+    assert component(body, "redis") == {"status": "fail", "statusCode": 503, "critical": False, "weight": 10}
+    assert body["score"] == 90.0
+
+
+def test_nango_answering_500s_fails_the_nango_check_only(deps, nango):
+    nango.set_fault("500")
+    code, body = deep(deps)
+    assert (code, body["status"]) == (200, "warn")
+    assert component(body, "nango")["status"] == "fail"
+    assert "HTTP 500" in check(body, "nango:responseTime")["output"]
+    assert [n for n, c in body["components"].items() if c["status"] != "pass"] == ["nango"]
+
+
+def test_a_hanging_nango_is_cut_at_its_own_timeout_and_the_report_still_arrives(deps, nango):
+    nango.set_fault("hang")
+    started = time.monotonic()
+    _, body = deep(deps)
+    elapsed = time.monotonic() - started
+    assert component(body, "nango")["status"] == "fail"
+    assert "within 0.5s" in check(body, "nango:responseTime")["output"]
+    assert component(body, "postgresql")["status"] == "pass"
+    assert elapsed < deps.deadline_seconds + 1.5  # generous guard: this test exists to catch a hang
+
+
+def test_the_feed_server_down_fails_every_feed_check(deps, feeds):
+    feeds.set_fault("down")
+    _, body = deep(deps)
+    assert body["status"] == "warn"
+    for feed in constants.THREAT_FEEDS:
+        entry = check(body, f"feed_{feed}:responseTime")
+        assert entry["status"] == "fail" and "unreachable" in entry["output"]
+    assert body["score"] == 88.0
+
+
+def test_a_feed_never_refreshed_is_a_warning(deps, redis_url):
+    deps.feed_status = IndicatorStore.from_url(redis_url + "?db=2", 1.0).status  # an empty Redis database
+    _, body = deep(deps)
+    entry = check(body, "feed_urlhaus:refreshAge")
+    assert (entry["status"], entry["observedValue"], entry["output"]) == ("warn", None, "never refreshed successfully")
+    assert component(body, "feed_urlhaus")["status"] == "warn"
+
+
+@pytest.mark.parametrize(("free", "expected"), [(50, "pass"), (11, "pass"), (10, "fail"), (3, "fail")])
+def test_disk_needs_more_than_ten_percent_free(deps, free, expected):
+    deps.disk_probe = lambda: (free, 100)
+    _, body = deep(deps)
+    assert check(body, "disk:freeSpace")["observedValue"] == free
+    assert component(body, "disk")["status"] == expected
+
+
+@pytest.mark.parametrize(("used", "expected"), [(30, "pass"), (84, "pass"), (85, "fail"), (97, "fail")])
+def test_memory_must_stay_under_85_percent_of_the_limit(deps, used, expected):
+    deps.memory_probe = lambda: (used, 100)
+    _, body = deep(deps)
+    assert check(body, "memory:utilization")["observedValue"] == used
+    assert component(body, "memory")["status"] == expected
+
+
+def test_the_real_disk_and_memory_probes_measure_this_process(deps):
+    deps.disk_probe, deps.memory_probe = health_deep.disk_probe, health_deep.memory_probe
+    _, body = deep(deps)
+    assert 0 < check(body, "disk:freeSpace")["observedValue"] <= 100
+    assert 0 < check(body, "memory:utilization")["observedValue"] < 100
+
+
+def test_an_open_breaker_is_a_warning_naming_the_breaker(deps, breakers):
+    breakers.force_open("nango_fetch", actor="test", reason="drill")
+    _, body = deep(deps)
+    [entry] = [e for e in body["checks"]["circuitBreakers:state"] if e["componentId"] == "nango_fetch"]
+    assert (entry["observedValue"], entry["status"]) == ("OPEN", "warn")
+    assert "forced open by test: drill" in entry["output"]
+    assert body["status"] == "warn"
+
+
+def test_queue_depth_and_dlq_depth_come_from_sqs_and_a_dlq_entry_warns(deps, sqs):
+    client, queue, dlq = sqs
+    for i in range(3):
+        client.send_message(QueueUrl=queue, MessageBody=f"m{i}")
+    client.send_message(QueueUrl=dlq, MessageBody="poison")
+    _, body = deep(deps)
+    assert check(body, "queue:depth")["observedValue"] == 3
+    assert (check(body, "queue:dlqDepth")["observedValue"], check(body, "queue:dlqDepth")["status"]) == (1, "warn")
+    assert component(body, "queue")["status"] == "warn"
+
+
+def test_an_old_backlog_warns(deps):
+    deps.queue_age_probe = lambda: deps.backlog_warn_seconds + 60
+    _, body = deep(deps)
+    assert check(body, "queue:oldestMessageAge")["status"] == "warn"
+
+
+def test_an_unreachable_queue_fails_the_whole_report(deps):
+    deps.sqs_client = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name="eu-west-1")
+    code, body = deep(deps)
+    assert (code, body["status"], component(body, "queue")["status"]) == (503, "fail", "fail")
+
+
+def test_the_feature_flag_store_down_is_only_a_warning(deps):
+    agent = AgentStoreProvider(f"http://127.0.0.1:{free_port()}", timeout_seconds=0.2)
+    deps.flag_status = FlagsClient(agent).store_status
+    code, body = deep(deps)
+    assert (code, body["status"]) == (200, "warn")
+    assert (check(body, "featureFlags:store")["observedValue"], component(body, "featureFlags")["status"]) == (
+        "down", "warn")
+
+
+def test_a_flag_store_check_that_raises_still_never_fails(deps):
+    def broken():
+        raise ConnectionError("agent refused")
+
+    deps.flag_status = broken
+    _, body = deep(deps)
+    assert component(body, "featureFlags")["status"] == "warn"
+
+
+def test_the_aggregate_score_is_weighted_by_criticality(deps, nango, feeds):
+    nango.set_fault("500")
+    deps.disk_probe = lambda: (5, 100)
+    _, body = deep(deps)
+    assert body["score"] == 85.0  # nango (10) and disk (5) fail: 100 - 15
+    deps.database_url = "postgresql://x:y@/swordfish?host=/nonexistent"
+    _, body = deep(deps)
+    assert body["score"] == 55.0 and body["status"] == "fail"
+
+
+def test_ready_checks_only_the_critical_dependencies(deps, nango, tmp_path):
+    nango.set_fault("down")
+    code, body = ready(deps)
+    assert (code, body["status"], set(body["components"])) == (200, "pass", {"postgresql", "queue"})
+    deps.database_url = f"postgresql://x:y@/swordfish?host={tmp_path}"
+    assert ready(deps)[0] == 503
+
+
+def test_live_touches_no_dependency():
+    code, body = live()
+    assert (code, body["status"]) == (200, "pass")
+    assert body["checks"]["uptime"][0]["observedUnit"] == "s"
+
+
+def test_results_are_cached_for_a_few_seconds(deps, nango):
+    deps.cache_seconds = 0.5
+    before = nango.request_count("/health")
+    first = deep(deps)[1]
+    nango.set_fault("500")
+    assert deep(deps)[1] is first  # within the window: the same report, no new calls
+    assert nango.request_count("/health") == before + 1
+    time.sleep(0.6)
+    assert deep(deps)[1]["status"] == "warn"
+    assert nango.request_count("/health") == before + 2
+
+
+def test_swordfish_health_prints_the_deep_report_for_the_configured_stack(database, redis_url, nango, feeds, sqs,
+                                                                          breakers, settings_env, capsys):
+    from swordfish.cli import main
+    from swordfish.resilience import circuit_breaker
+
+    _, queue, dlq = sqs
+    settings_env(database_url=database.app_url, redis_url=redis_url, nango_base_url=nango.url,
+                 urlhaus_feed_url=feeds.urls["urlhaus"], openphish_feed_url=feeds.urls["openphish"],
+                 phishtank_feed_url=feeds.urls["phishtank"], sqs_endpoint_url=breakers.settings.aws_endpoint_url,
+                 emails_queue_url=queue, emails_dlq_url=dlq, appconfig_agent_url=f"http://127.0.0.1:{free_port()}",
+                 aws_endpoint_url=breakers.settings.aws_endpoint_url,
+                 breaker_table_name=breakers.settings.breaker_table_name)
+    fresh_feeds(redis_url)
+    circuit_breaker.reset_registry()
+    try:
+        nango.set_fault("500")
+        code = main(["health"])
+    finally:
+        circuit_breaker.reset_registry()
+    body = json.loads(capsys.readouterr().out)
+    assert code == 1 and body["status"] == "warn"
+    assert body["components"]["nango"]["status"] == "fail"
+    assert body["components"]["postgresql"]["status"] == "pass"
+    assert body["components"]["queue"]["status"] == "pass"
