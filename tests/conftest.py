@@ -20,6 +20,8 @@ from swordfish.store.migrate import bootstrap, migrate
 
 for _key, _value in LOCAL_AWS_ENV.items():
     os.environ.setdefault(_key, _value)
+# A boto3 client that a test forgets to point at moto fails fast on a closed local port, never AWS.
+os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", constants.METRICS_NAMESPACE)
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", constants.SERVICE_NAME)
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")

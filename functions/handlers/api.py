@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from swordfish.api.health_deep import HealthDependencies
 from swordfish.api.routes import ApiDependencies, build_app
 from swordfish.config import get_settings
 from swordfish.monitoring import error_tracker
@@ -30,8 +32,10 @@ def dependencies() -> ApiDependencies:
                 raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
             submitter = Submitter(aws_client("sqs", settings), settings.emails_queue_url,
                                   s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
+            health = functools.cache(HealthDependencies.from_settings)
             _deps = ApiDependencies(database=get_database(), submitter=lambda: submitter,
-                                    max_message_bytes=settings.max_message_bytes)
+                                    max_message_bytes=settings.max_message_bytes, health=health,
+                                    deep_health_needs_key=settings.environment != "local")
         return _deps
 
 

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     breaker_recovery_timeout_seconds: float = 30.0
     breaker_success_threshold: int = 3
     breaker_table_name: str = constants.BREAKER_TABLE_NAME
+    breaker_cache_seconds: int = 5  # how long a worker trusts its cached breaker state
+
+    health_deadline_seconds: float = 6.0  # the whole deep check
+    health_cache_seconds: float = 5.0  # a burst of health calls hits the dependencies once
 
     release: str = "unknown"  # git commit baked into the build
 

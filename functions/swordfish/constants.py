@@ -56,3 +56,44 @@ REDIS_INDICATOR_PREFIX = "swordfish:indicators"
 
 # --- environment variable names (read once, in config.py) --------------------
 ENV_PREFIX = "SWORDFISH_"
+
+# --- AWS deployment (CDK stacks; added by the infrastructure issue) ----------
+# Physical names below are used verbatim on AWS: deploy each environment to its own account.
+PROCESSOR_FUNCTION_NAME = "swordfish-processor"
+API_FUNCTION_NAME = "swordfish-api"
+FEED_REFRESHER_FUNCTION_NAME = "swordfish-feed-refresher"
+FLAGS_AUDIT_FUNCTION_NAME = "swordfish-flags-audit"
+PROCESSOR_HANDLER = "handlers.processor.handler"
+API_HANDLER = "handlers.api.handler"
+FEED_REFRESHER_HANDLER = "handlers.feed_refresher.handler"
+FLAGS_AUDIT_HANDLER = "handlers.flags_audit.handler"
+API_TIMEOUT_SECONDS = 29  # API Gateway's integration timeout
+FEED_REFRESHER_TIMEOUT_SECONDS = 300
+FLAGS_AUDIT_TIMEOUT_SECONDS = 30
+DB_MASTER_SECRET_NAME = "swordfish/db/master"  # RDS master user: only rotations use it
+DB_MASTER_USER = "swordfish_master"
+BREAKER_TABLE_PARTITION_KEY = "pk"
+BREAKER_TABLE_TTL_ATTRIBUTE = "expires_at"  # epoch seconds
+FLAGS_FILE = "swordfish/features/flags.json"  # relative to functions/
+APPCONFIG_DEPLOYMENT_STRATEGY = "swordfish-linear-bake"
+
+# --- metrics (namespace METRICS_NAMESPACE, dimension "service" = SERVICE_NAME) ---
+METRIC_SERVICE_DIMENSION = "service"  # Powertools Metrics adds it to every metric
+METRIC_EMAILS_PROCESSED = "EmailsProcessed"
+METRIC_END_TO_END_LATENCY = "EndToEndLatency"  # milliseconds, verdict commit - SQS SentTimestamp
+METRIC_DEAD_LETTERED = "DeadLettered"
+METRIC_VERDICT_PREFIX = "Verdict"  # VerdictClean, VerdictSpam, ... one metric per verdict
+VERDICTS = ("clean", "spam", "suspicious", "phishing", "malware")
+# Circuit breakers: one gauge per breaker, dimension CIRCUIT_DIMENSION = breaker name.
+METRIC_CIRCUIT_STATE = "CircuitState"
+CIRCUIT_DIMENSION = "circuit"
+CIRCUIT_STATE_CLOSED = 0
+CIRCUIT_STATE_HALF_OPEN = 1
+CIRCUIT_STATE_OPEN = 2
+METRIC_HEALTH_SCORE = "HealthScore"  # 0 (down) .. 100 (healthy)
+HEALTH_SCORE_ALARM_THRESHOLD = 50
+# Error events: Powertools JSON log lines with error_event=true, fingerprint, exception_type;
+# a metric filter turns them into this metric (no dimensions).
+METRIC_ERROR_EVENTS = "ErrorEvents"
+ERROR_EVENTS_ALARM_THRESHOLD = 10  # events per 5 minutes
+END_TO_END_LATENCY_P95_THRESHOLD_MS = 500

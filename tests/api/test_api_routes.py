@@ -98,3 +98,19 @@ def test_the_correlation_id_travels_from_the_api_through_sqs_to_the_verdict(gate
     assert failed_ids(invoke(receive_event(stack, 1))) == set()
     status, one = call(f"{url}/v1/tenants/globex/verdicts/corr-1", key=key)
     assert status == 200 and one["correlation_id"] == "corr-abc-123"
+
+
+def test_deep_health_reports_every_component_in_health_json(gateway):
+    url, _ = gateway
+    request = urllib.request.Request(f"{url}/health/deep")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["content-type"].startswith("application/health+json")
+        body = json.loads(response.read())
+    components = {key.split(":")[0] for key in body["checks"]}
+    assert {"postgresql", "redis", "nango", "feed_urlhaus", "feed_openphish", "feed_phishtank", "disk", "memory",
+            "circuitBreakers", "queue", "featureFlags"} <= components
+    assert body["status"] == "pass", {k: v[0].get("output") for k, v in body["checks"].items()
+                                      if v[0]["status"] != "pass"}
+    assert body["score"] == 100
+    assert call(f"{url}/health/live")[0] == 200
+    assert call(f"{url}/health/ready")[0] == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ from aws_lambda_powertools.event_handler.exceptions import (
 )
 from pydantic import BaseModel, Field
 
+from swordfish.api import health_deep
+from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.monitoring.context_provider import current_context
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.store.database import Database, DatabaseUnavailable
@@ -48,7 +51,8 @@ class ApiDependencies:
     database: Database
     submitter: Callable[[], Submitter]
     max_message_bytes: int
-    health: Any | None = None  # swordfish.api.health_deep wiring, when configured
+    health: Callable[[], Any] | None = None  # builds HealthDependencies (once) for the health routes
+    deep_health_needs_key: bool = True  # /health/deep is not for anonymous callers on AWS
 
 
 def _json(value: Any) -> Any:
@@ -89,9 +93,32 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         return Response(503, content_types.APPLICATION_JSON,
                         {"message": "the verdict store is unavailable; retry shortly", "detail": str(exc)})
 
+    def health_response(result: tuple[int, dict]) -> Response:
+        status, body = result
+        return Response(status, HEALTH_CONTENT_TYPE, json.dumps(body))
+
     @app.get("/health")
     def health():
         return {"status": "pass"}
+
+    @app.get("/health/live")
+    def health_live():
+        return health_response(health_deep.live())
+
+    @app.get("/health/ready")
+    def health_ready():
+        return health_response(health_deep.ready(deps_factory().health()))
+
+    @app.get("/health/deep")
+    def health_full():
+        deps = deps_factory()
+        if deps.deep_health_needs_key:
+            headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
+            presented = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+            with deps.database.connection() as conn, conn.transaction():
+                if not presented or authenticate_api_key(conn, presented) is None:
+                    raise UnauthorizedError("/health/deep needs an API key")
+        return health_response(health_deep.deep(deps.health()))
 
     @app.post("/v1/tenants/<tenant_id>/submissions")
     def submit(tenant_id: str):

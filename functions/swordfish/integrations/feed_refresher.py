@@ -175,6 +175,9 @@ def feed_sources(settings: Settings) -> dict[str, str | None]:
 
 
 def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:
+    from swordfish.resilience.circuit_breaker import BreakerRegistry  # resilience imports this module
+    from swordfish.resilience.fallbacks import GuardedFeedFetcher
+
     settings = settings or get_settings()
     if not settings.redis_url:
         raise RuntimeError("the feed refresher needs Redis: set SWORDFISH_REDIS_URL")
@@ -183,7 +186,9 @@ def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:
                        getattr(settings, "feed_load_timeout_seconds", DEFAULT_LOAD_TIMEOUT_SECONDS))
     return FeedRefresher(
         IndicatorStore.from_url(settings.redis_url, load_timeout),
-        FeedFetcher(settings.feed_timeout_seconds, getattr(settings, "feed_max_bytes", DEFAULT_MAX_FEED_BYTES)),
+        # Each feed's fetch goes through its breaker; an open breaker keeps the last good snapshot.
+        GuardedFeedFetcher(FeedFetcher(settings.feed_timeout_seconds, settings.feed_max_bytes),
+                           registry=BreakerRegistry(settings=settings)),
         feed_sources(settings),
         getattr(settings, "feed_min_keep_ratio", DEFAULT_MIN_KEEP_RATIO),
     )

@@ -6,14 +6,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from swordfish.integrations.nango import (
-    NangoAuthError,
-    NangoClient,
-    NangoMessageTooLarge,
-    NangoNotFound,
-    NangoUnavailable,
-)
-from swordfish.pipeline.processor import PermanentFailure, RetryLater
+from swordfish.pipeline.processor import PermanentFailure
 from swordfish.pipeline.submission import InlineSource, MailboxSource, S3Source, Submission
 
 
@@ -59,36 +52,3 @@ class MailSourceLoader:
         with obj["Body"] as body:
             return body.read(self.max_bytes + 1)
 
-
-class NangoMailbox:
-    """Mailbox fetch and quarantine through the Nango proxy, with Nango's errors mapped to outcomes:
-    gone or too large → the DLQ with the reason; Nango down → back on the queue later."""
-
-    def __init__(self, client: NangoClient, retry_delay_seconds: int = 60):
-        self.client, self.retry_delay_seconds = client, retry_delay_seconds
-
-    @classmethod
-    def from_settings(cls, settings) -> NangoMailbox | None:
-        if not settings.nango_base_url:
-            return None
-        return cls(NangoClient(settings.nango_base_url, settings.nango_secret_key or "", settings.nango_timeout_seconds,
-                               max_message_bytes=settings.max_message_bytes))
-
-    def fetch(self, source: MailboxSource) -> bytes:
-        try:
-            return self.client.fetch_message(source.connection_id, source.provider_config_key,
-                                             source.provider_message_id)
-        except NangoNotFound as exc:
-            raise PermanentFailure(f"mailbox message not found: {exc}", "mail_not_found") from exc
-        except NangoMessageTooLarge as exc:
-            raise PermanentFailure(str(exc), "message_too_large") from exc
-        except NangoAuthError as exc:
-            # The connection's OAuth grant was revoked or expired: retrying will not fix it, an admin must.
-            raise PermanentFailure(f"Nango refused the connection {source.connection_id}: {exc}",
-                                   "mailbox_auth") from exc
-        except NangoUnavailable as exc:
-            raise RetryLater(f"Nango unavailable: {exc}", self.retry_delay_seconds) from exc
-
-    def quarantine(self, submission: Submission) -> None:
-        source = submission.source
-        self.client.quarantine(source.connection_id, source.provider_config_key, source.provider_message_id)

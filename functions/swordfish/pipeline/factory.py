@@ -10,7 +10,14 @@ from botocore.config import Config
 from swordfish.config import Settings, get_settings
 from swordfish.features import flags_client
 from swordfish.integrations.indicators import IndicatorStore
-from swordfish.integrations.mail_source import MailSourceLoader, NangoMailbox
+from swordfish.integrations.mail_source import MailSourceLoader
+from swordfish.integrations.nango import NangoClient
+from swordfish.resilience.fallbacks import (
+    GuardedIndicatorLookup,
+    GuardedRemediator,
+    GuardedS3,
+    guarded_mailbox_fetch,
+)
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 from swordfish.pipeline.queues import SqsQueuePort
 from swordfish.store.database import get_database
@@ -33,10 +40,13 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
     sqs = aws_client("sqs", settings)
     queue = SqsQueuePort(sqs, queue_url=settings.emails_queue_url, dlq_url=settings.emails_dlq_url,
                          remediation_queue_url=settings.remediation_retry_queue_url)
-    nango = NangoMailbox.from_settings(settings)
-    mail = MailSourceLoader(s3_client=aws_client("s3", settings), mailbox_fetch=nango.fetch if nango else None,
+    # Every outbound call goes through its circuit breaker, with the fallback fallbacks.py documents.
+    nango = NangoClient(settings.nango_base_url, settings.nango_secret_key or "", settings.nango_timeout_seconds,
+                        max_message_bytes=settings.max_message_bytes) if settings.nango_base_url else None
+    mail = MailSourceLoader(s3_client=GuardedS3(aws_client("s3", settings)),
+                            mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                             max_bytes=settings.max_message_bytes)
-    indicators = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds) \
+    indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
         if settings.redis_url else None
     return Pipeline(
         database=database,
@@ -44,7 +54,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         mail=mail,
         queue=queue,
         indicators=indicators,
-        remediator=nango,
+        remediator=GuardedRemediator(nango, defer=queue.defer_remediation) if nango else None,
         flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,

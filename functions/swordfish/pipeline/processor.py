@@ -273,8 +273,8 @@ class Batch:
                 self.pipeline.queue.defer_remediation({**payload, "why": "degraded mode"})
                 continue
             try:
-                self.pipeline.remediator.quarantine(analysed.submission)
-                add_breadcrumb("remediated", "quarantined through Nango", message_id=payload["message_id"])
+                outcome = self.pipeline.remediator.quarantine(analysed.submission)
+                add_breadcrumb("remediated", f"remediation {outcome}", message_id=payload["message_id"])
             except Exception as exc:  # the verdict is stored; remediation is retried from its queue
                 error_tracker.capture_exception(exc, level="warning", fingerprint=["remediation-deferred"],
                                                 message_id=payload["message_id"])

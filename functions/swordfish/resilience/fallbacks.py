@@ -114,7 +114,7 @@ def guarded_mailbox_fetch(client: Any, registry: BreakerRegistry | None = None) 
     or is too large → ``PermanentFailure`` (retrying cannot help). Any other failure propagates,
     counted by the breaker, and SQS redelivers the record.
     """
-    from swordfish.integrations.nango import NangoMessageTooLarge, NangoNotFound
+    from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
 
     def fetch(source: Any) -> bytes:
         reg = _registry(registry)
@@ -130,6 +130,9 @@ def guarded_mailbox_fetch(client: Any, registry: BreakerRegistry | None = None) 
             raise PermanentFailure(str(exc), "mail_not_found") from exc
         except NangoMessageTooLarge as exc:
             raise PermanentFailure(str(exc), "message_too_large") from exc
+        except NangoAuthError as exc:
+            # The connection's OAuth grant was revoked or expired: retrying will not fix it, an admin must.
+            raise PermanentFailure(f"Nango refused connection {source.connection_id}: {exc}", "mailbox_auth") from exc
 
     return fetch
 
