@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,30 +48,34 @@ RETURNING message_id, e2e_latency_ms
 
 
 def save_verdicts(conn: psycopg.Connection, records: list[VerdictRecord]) -> list[StoredVerdict]:
-    """Insert every record inside the caller's transaction, switching the RLS tenant per group.
+    """Insert every record inside the caller's transaction, switching the RLS tenant as it goes.
 
-    Duplicates (same tenant and message id) are kept once: the first verdict stands.
+    Duplicates (same tenant and message id) are kept once: the first verdict stands. Results come
+    back in the order of ``records``.
     """
-    by_tenant: dict[str, list[VerdictRecord]] = defaultdict(list)
-    for record in records:
-        by_tenant[record.tenant_id].append(record)
-    stored: list[StoredVerdict] = []
+    results: list[StoredVerdict | None] = [None] * len(records)
+    # Insert in (tenant, message id) order: two batches holding the same messages (a redelivery
+    # racing the original) then wait on each other instead of deadlocking.
+    order = sorted(range(len(records)), key=lambda i: (records[i].tenant_id, records[i].message_id))
+    current_tenant: str | None = None
+    seen: set[tuple[str, str]] = set()
     with conn.cursor() as cur:
-        for tenant_id, group in by_tenant.items():
-            set_tenant(conn, tenant_id)
-            seen: set[str] = set()
-            for r in group:
-                if r.message_id in seen:  # the same message twice in one batch
-                    stored.append(StoredVerdict(tenant_id, r.message_id, False, None))
-                    continue
-                seen.add(r.message_id)
-                cur.execute(_INSERT, (
-                    r.tenant_id, r.message_id, r.verdict, r.score, Jsonb(r.reasons), Jsonb(r.parse_problems),
-                    _clean_text(r.subject), _clean_text(r.sender), r.submitted_at, r.sqs_sent_at, r.degraded,
-                    Jsonb(r.deferred_work), r.flags_version, r.correlation_id))
-                row = cur.fetchone()
-                stored.append(StoredVerdict(tenant_id, r.message_id, row is not None, row[1] if row else None))
-    return stored
+        for i in order:
+            r = records[i]
+            if r.tenant_id != current_tenant:
+                set_tenant(conn, r.tenant_id)
+                current_tenant = r.tenant_id
+            if (r.tenant_id, r.message_id) in seen:  # the same message twice in one batch
+                results[i] = StoredVerdict(r.tenant_id, r.message_id, False, None)
+                continue
+            seen.add((r.tenant_id, r.message_id))
+            cur.execute(_INSERT, (
+                r.tenant_id, r.message_id, r.verdict, r.score, Jsonb(r.reasons), Jsonb(r.parse_problems),
+                _clean_text(r.subject), _clean_text(r.sender), r.submitted_at, r.sqs_sent_at, r.degraded,
+                Jsonb(r.deferred_work), r.flags_version, r.correlation_id))
+            row = cur.fetchone()
+            results[i] = StoredVerdict(r.tenant_id, r.message_id, row is not None, row[1] if row else None)
+    return results  # type: ignore[return-value]  # every slot is filled above
 
 
 def list_verdicts(conn: psycopg.Connection, tenant_id: str, *, limit: int = 50,
