@@ -6,6 +6,7 @@ embedded stack (the load runner sets them) or a deployed stack:
   SWORDFISH_LOAD_TENANTS        comma-separated tenant ids (default: acme-corp,globex)
   SWORDFISH_LOAD_CORPUS         colon-separated folders of mail (default: samples and ../shared/corpus)
   SWORDFISH_LOAD_BATCHES_PER_S  SendMessageBatch calls per second per user (default 1; 10 mails each)
+  SWORDFISH_LOAD_ID_PREFIX      message-id prefix (default load-)
   SWORDFISH_LOAD_STAGES         JSON [[seconds, users], ...]: a load shape (else -u/-r/-t apply)
   SWORDFISH_API_URL, SWORDFISH_API_KEYS  for ApiUser: base URL and JSON {tenant: key}
 
@@ -28,32 +29,24 @@ import boto3
 from botocore.config import Config
 from locust import HttpUser, LoadTestShape, User, between, constant_throughput, events, task
 
+from loadtests.corpus import load_corpus
 from swordfish.pipeline.submission import inline_submission
-from swordfish.pipeline.submitter import INLINE_LIMIT_BYTES
 
-REPO = Path(__file__).resolve().parent.parent
 TENANTS = [t for t in os.environ.get("SWORDFISH_LOAD_TENANTS", "acme-corp,globex").split(",") if t]
 
 
-def load_corpus() -> list[bytes]:
-    folders = os.environ.get("SWORDFISH_LOAD_CORPUS", f"{REPO / 'samples'}:{REPO.parent / 'shared' / 'corpus'}")
-    mail: list[bytes] = []
-    for folder in folders.split(":"):
-        root = Path(folder)
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "feeds" not in path.parts and "phishing" not in path.parts \
-                    and not path.name.isupper() and path.suffix in ("", ".eml", ".txt"):
-                raw = path.read_bytes()
-                if 0 < len(raw) <= INLINE_LIMIT_BYTES:
-                    mail.append(raw)
-    if not mail:
-        raise RuntimeError(f"no mail found in {folders}")
-    return mail
-
-
 CORPUS = load_corpus()
+# Message ids start with this, so the runner can attribute every verdict to the phase that sent it.
+ID_PREFIX = os.environ.get("SWORDFISH_LOAD_ID_PREFIX", "load-")
+SENT_FILE = os.environ.get("SWORDFISH_LOAD_SENT_FILE")  # where the count of accepted emails is written
+SENT = {"emails": 0}
+
+
+@events.quitting.add_listener
+def _write_sent_count(environment, **_kwargs) -> None:
+    # Locust's CSV is written before the last in-flight calls return; this count is exact.
+    if SENT_FILE:
+        Path(SENT_FILE).write_text(json.dumps(SENT))
 
 
 class EmailSubmitter(User):
@@ -72,7 +65,7 @@ class EmailSubmitter(User):
         for i in range(10):
             raw = self.rng.choice(CORPUS)
             tenant = self.rng.choice(TENANTS)
-            submission = inline_submission(tenant, f"load-{uuid.uuid4()}", raw, datetime.now(UTC))
+            submission = inline_submission(tenant, f"{ID_PREFIX}{uuid.uuid4()}", raw, datetime.now(UTC))
             entries.append({"Id": str(i), "MessageBody": submission.model_dump_json(), "MessageAttributes": {
                 "correlation_id": {"DataType": "String", "StringValue": str(uuid.uuid4())}}})
         started = time.perf_counter()
@@ -80,6 +73,7 @@ class EmailSubmitter(User):
         size = sum(len(e["MessageBody"]) for e in entries)
         try:
             response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            SENT["emails"] += len(response.get("Successful", []))
             if response.get("Failed"):
                 exception = RuntimeError(f"{len(response['Failed'])} entries failed: {response['Failed'][0]}")
         except Exception as exc:  # reported to locust as a failed request, not raised
@@ -118,18 +112,19 @@ class ApiUser(HttpUser):
         self.client.get(f"/v1/tenants/{tenant}/verdicts?limit=20", headers=headers, name="/v1/tenants/[t]/verdicts")
 
 
-class StagesShape(LoadTestShape):
-    """[[seconds, users], ...] from SWORDFISH_LOAD_STAGES; without it, locust's -u/-t apply."""
+_STAGES = json.loads(os.environ.get("SWORDFISH_LOAD_STAGES", "[]"))
 
-    stages = json.loads(os.environ.get("SWORDFISH_LOAD_STAGES", "[]"))
-    use_common_options = not stages
+if _STAGES:  # locust runs a shape class whenever one is defined, so define it only when asked for
 
-    def tick(self):
-        if not self.stages:
+    class StagesShape(LoadTestShape):
+        """[[seconds, users], ...] from SWORDFISH_LOAD_STAGES (spawn rate: all users at once)."""
+
+        stages = _STAGES
+
+        def tick(self):
+            elapsed, end = self.get_run_time(), 0
+            for seconds, users in self.stages:
+                end += seconds
+                if elapsed < end:
+                    return users, max(users, 50)
             return None
-        elapsed, end = self.get_run_time(), 0
-        for seconds, users in self.stages:
-            end += seconds
-            if elapsed < end:
-                return users, max(users, 50)
-        return None

@@ -20,7 +20,8 @@ MAX_RECEIVE_COUNT = 5  # receives before SQS moves a record to the DLQ
 PROCESSOR_TIMEOUT_SECONDS = 30
 VISIBILITY_TIMEOUT_SECONDS = PROCESSOR_TIMEOUT_SECONDS * 6
 PROCESSOR_BATCH_SIZE = 10
-PROCESSOR_BATCHING_WINDOW_SECONDS = 1
+# No batching window: waiting to fill a batch would spend the 500 ms end-to-end budget on nothing.
+PROCESSOR_BATCHING_WINDOW_SECONDS = 0
 DLQ_RETENTION_DAYS = 14
 
 # SQS caps a message body at 256 KiB; mail larger than this travels as an S3 pointer.
@@ -72,8 +73,8 @@ FEED_REFRESHER_TIMEOUT_SECONDS = 300
 FLAGS_AUDIT_TIMEOUT_SECONDS = 30
 DB_MASTER_SECRET_NAME = "swordfish/db/master"  # RDS master user: only rotations use it
 DB_MASTER_USER = "swordfish_master"
-BREAKER_TABLE_PARTITION_KEY = "pk"
-BREAKER_TABLE_TTL_ATTRIBUTE = "expires_at"  # epoch seconds
+BREAKER_TABLE_PARTITION_KEY = "id"  # Powertools circuit-breaker persistence default
+BREAKER_TABLE_TTL_ATTRIBUTE = "expiration"  # epoch seconds, Powertools default
 FLAGS_FILE = "swordfish/features/flags.json"  # relative to functions/
 APPCONFIG_DEPLOYMENT_STRATEGY = "swordfish-linear-bake"
 

@@ -1,0 +1,191 @@
+"""API: API Gateway REST API in front of the API Lambda, with stage throttling, access logs, request
+validation and a WAF web ACL (rate limit per IP + AWS managed rule groups)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+from swordfish import constants
+
+from stacks.constructs import permissions
+from stacks.constructs.lambda_function import FunctionKit, log_retention
+from stacks.data_stack import DataStack
+from stacks.pipeline_stack import PipelineStack
+from stacks.settings import EnvSettings
+
+AUTH_HEADER = "method.request.header.Authorization"
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesSQLiRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+)
+# Submissions carry whole messages (base64 MIME up to the SQS limit): the common rule set's 8 KB body
+# limit would block every real email, so that one rule only counts. API Gateway caps bodies at 10 MB.
+COUNT_ONLY_RULES = {"AWSManagedRulesCommonRuleSet": ["SizeRestrictions_BODY"]}
+SUBMISSION_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="Submission",
+    description="A submission or a batch of them; the API Lambda validates the fields",
+    type=[apigw.JsonSchemaType.OBJECT, apigw.JsonSchemaType.ARRAY],
+)
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True)
+
+
+class ApiStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: EnvSettings, data: DataStack,
+                 pipeline: PipelineStack, flags_configuration_arn: str, kit_props: dict,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        kit = FunctionKit(self, "Kit", **kit_props)
+        self.api_function = kit.function(
+            self, "ApiFunction",
+            function_name=constants.API_FUNCTION_NAME,
+            handler=constants.API_HANDLER,
+            description="Swordfish REST API (submissions, verdicts, tenants, health)",
+            timeout_seconds=constants.API_TIMEOUT_SECONDS,
+            memory_mb=1024,
+            reserved_concurrency=settings.api_reserved_concurrency,
+            environment={"SWORDFISH_EMAILS_QUEUE_URL": pipeline.queue.queue_url,
+                         "SWORDFISH_EMAILS_DLQ_URL": pipeline.dlq.queue_url},
+        )
+        role = self.api_function.role
+        permissions.send_to_queue(role, pipeline.queue, data.key)
+        permissions.write_objects(role, data.large_mail_bucket, data.key)  # mail over the SQS limit
+        permissions.read_secret(role, data.app_secret)
+        permissions.read_secret(role, data.api_key_pepper)
+        permissions.read_secret(role, data.nango_secret)  # verifies mailbox webhooks
+        permissions.read_write_items(role, data.breaker_table, data.key)
+        permissions.read_flags(role, flags_configuration_arn)
+        # Deep health: DLQ depth and the oldest message's age from CloudWatch.
+        permissions.read_queue_depth(role, pipeline.dlq)
+        permissions.read_metric_statistics(role)
+
+        access_logs = logs.LogGroup(
+            self, "AccessLogs",
+            retention=log_retention(settings.log_retention_days),
+            encryption_key=data.key,
+            removal_policy=RemovalPolicy.RETAIN if settings.removal_retain else RemovalPolicy.DESTROY,
+        )
+        self.api = apigw.RestApi(
+            self, "Api",
+            rest_api_name=constants.SERVICE_NAME,
+            description="Swordfish API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Execution logging needs the account-level CloudWatch role; this stack owns it.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name=settings.name,
+                throttling_rate_limit=settings.api_throttle_rate,
+                throttling_burst_limit=settings.api_throttle_burst,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=False),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # bodies are emails: never in execution logs
+                tracing_enabled=True,
+                metrics_enabled=True,
+            ),
+        )
+        integration = apigw.LambdaIntegration(self.api_function.function, proxy=True)
+        params_only = self.api.add_request_validator(
+            "ParamsValidator", request_validator_name="params", validate_request_parameters=True)
+        body_and_params = self.api.add_request_validator(
+            "BodyValidator", request_validator_name="body-and-params",
+            validate_request_body=True, validate_request_parameters=True)
+        submission_model = self.api.add_model(
+            "SubmissionModel", content_type="application/json", model_name="Submission",
+            schema=SUBMISSION_SCHEMA)
+
+        # Health is public (load balancers, uptime checks); everything under /v1 needs a bearer key,
+        # which API Gateway checks is present and the API function verifies.
+        health = self.api.root.add_resource("health")
+        health.add_method("GET", integration)
+        health.add_resource("{proxy+}").add_method("GET", integration)
+        v1 = self.api.root.add_resource("v1")
+
+        def authed_any(resource: apigw.IResource) -> None:
+            resource.add_method("ANY", integration, request_parameters={AUTH_HEADER: True},
+                                request_validator=params_only)
+
+        authed_any(v1.add_resource("{proxy+}"))
+        tenants = v1.add_resource("tenants")
+        tenant = tenants.add_resource("{tenant_id}")
+        submissions = tenant.add_resource("submissions")
+        for resource in (tenants, tenant, submissions):
+            # Static paths shadow the greedy proxy, so they forward every method themselves.
+            authed_any(resource)
+        submissions.add_method(
+            "POST", integration,
+            request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
+            request_validator=body_and_params,
+            request_models={"application/json": submission_model},
+        )
+        NagSuppressions.add_resource_suppressions(self.api, [
+            NagPackSuppression(
+                id="AwsSolutions-APIG4",
+                reason="Tenants authenticate with API keys (bearer tokens hashed with a pepper) checked "
+                       "in the API function; API Gateway requires the Authorization header under /v1. "
+                       "/health is public by design."),
+            NagPackSuppression(
+                id="AwsSolutions-COG4",
+                reason="MSP tenants are machine clients with API keys, not Cognito users."),
+        ], apply_to_children=True)
+        NagSuppressions.add_resource_suppressions(self.api, [NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="API Gateway's account role uses the AWS-maintained policy that lets it push "
+                   "execution logs to CloudWatch Logs.",
+            applies_to=[("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AmazonAPIGatewayPushToCloudWatchLogs")],
+        )], apply_to_children=True)
+
+        self.web_acl = self._web_acl(settings)
+        wafv2.CfnWebACLAssociation(
+            self, "WebAclAssociation",
+            resource_arn=self.api.deployment_stage.stage_arn,
+            web_acl_arn=self.web_acl.attr_arn,
+        )
+
+    def _web_acl(self, settings: EnvSettings) -> wafv2.CfnWebACL:
+        rules = [wafv2.CfnWebACL.RuleProperty(
+            name="rate-limit-per-ip",
+            priority=0,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    limit=settings.waf_rate_limit_per_5min, aggregate_key_type="IP",
+                    evaluation_window_sec=300)),
+            visibility_config=_visibility("rate-limit-per-ip"),
+        )]
+        for priority, group in enumerate(MANAGED_RULE_GROUPS, start=1):
+            rules.append(wafv2.CfnWebACL.RuleProperty(
+                name=group,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=group,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}))
+                            for rule in COUNT_ONLY_RULES.get(group, [])
+                        ] or None)),
+                visibility_config=_visibility(group),
+            ))
+        return wafv2.CfnWebACL(
+            self, "WebAcl",
+            name=f"{constants.SERVICE_NAME}-{settings.name}-api",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility(f"{constants.SERVICE_NAME}-api"),
+            rules=rules,
+        )

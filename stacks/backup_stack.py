@@ -1,0 +1,171 @@
+"""Backup: an AWS Backup vault, a daily plan with 30-day retention, an optional copy to a second
+region, and a weekly restore test of the database.
+
+RDS owns point-in-time recovery (its automated backups, DataStack). AWS Backup takes daily snapshots
+only, never continuous backup of the same instance: a continuous-backup rule takes over the
+instance's automated-backup retention setting, so the two would fight over it and RDS's own PITR
+window would silently follow the Backup rule.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+from swordfish import constants
+
+from stacks.settings import EnvSettings
+
+VAULT_LOCK_MIN_RETENTION_DAYS = 7
+VAULT_LOCK_MAX_RETENTION_DAYS = 365
+VAULT_LOCK_GRACE_DAYS = 3  # after this the lock (compliance mode) can no longer be removed
+RESTORE_TEST_SCHEDULE = "cron(0 6 ? * SAT *)"  # Saturdays 06:00 UTC
+
+
+def vault_name(env_name: str) -> str:
+    return f"{constants.SERVICE_NAME}-{env_name}"
+
+
+def copy_vault_name(env_name: str) -> str:
+    return f"{constants.SERVICE_NAME}-{env_name}-copy"
+
+
+def _vault_key(scope: Construct, retain: bool) -> kms.Key:
+    # Backups have their own key: a compromise or deletion of the data key does not reach them.
+    return kms.Key(
+        scope, "VaultKey",
+        alias=f"alias/{constants.SERVICE_NAME}/backup",
+        description="Swordfish backup vault",
+        enable_key_rotation=True,
+        pending_window=Duration.days(30),
+        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+    )
+
+
+class BackupCopyStack(Stack):
+    """The vault in the second region that receives copies of the daily recovery points."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: EnvSettings, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.vault = backup.BackupVault(
+            self, "CopyVault",
+            backup_vault_name=copy_vault_name(settings.name),
+            encryption_key=_vault_key(self, settings.removal_retain),
+            removal_policy=RemovalPolicy.RETAIN,
+            lock_configuration=_lock(settings),
+        )
+
+
+def _lock(settings: EnvSettings) -> backup.LockConfiguration | None:
+    if not settings.backup_vault_lock:
+        return None
+    return backup.LockConfiguration(
+        min_retention=Duration.days(VAULT_LOCK_MIN_RETENTION_DAYS),
+        max_retention=Duration.days(VAULT_LOCK_MAX_RETENTION_DAYS),
+        changeable_for=Duration.days(VAULT_LOCK_GRACE_DAYS),
+    )
+
+
+class BackupStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: EnvSettings,
+                 database: rds.DatabaseInstance, db_subnet_group: rds.ISubnetGroup, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.vault = backup.BackupVault(
+            self, "Vault",
+            backup_vault_name=vault_name(settings.name),
+            encryption_key=_vault_key(self, settings.removal_retain),
+            removal_policy=RemovalPolicy.RETAIN,
+            lock_configuration=_lock(settings),
+        )
+
+        copy_actions = []
+        if settings.backup_copy_region:
+            copy_vault_arn = (f"arn:{self.partition}:backup:{settings.backup_copy_region}:{self.account}:"
+                              f"backup-vault:{copy_vault_name(settings.name)}")
+            copy_actions.append(backup.BackupPlanCopyActionProps(
+                destination_backup_vault=backup.BackupVault.from_backup_vault_arn(
+                    self, "CopyVault", copy_vault_arn),
+                delete_after=Duration.days(settings.backup_retention_days),
+            ))
+
+        self.plan = backup.BackupPlan(
+            self, "Plan",
+            backup_plan_name=f"{constants.SERVICE_NAME}-{settings.name}-daily",
+            backup_vault=self.vault,
+        )
+        self.plan.add_rule(backup.BackupPlanRule(
+            rule_name="daily",
+            # After RDS's own backup window (02:00-03:00 UTC) and maintenance window (Sun 03:30-04:30).
+            schedule_expression=events.Schedule.cron(hour="5", minute="0"),
+            start_window=Duration.hours(1),
+            completion_window=Duration.hours(4),
+            delete_after=Duration.days(settings.backup_retention_days),
+            enable_continuous_backup=False,  # see module docstring
+            copy_actions=copy_actions or None,
+        ))
+        selection = self.plan.add_selection(
+            "Database",
+            resources=[backup.BackupResource.from_rds_database_instance(database)],
+            allow_restores=True,
+        )
+        NagSuppressions.add_resource_suppressions(selection, [NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="AWS Backup's service-role policies (backup, restores) are the documented, "
+                   "AWS-maintained permissions for backing up and restoring RDS.",
+            applies_to=[("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AWSBackupServiceRolePolicyForBackup"),
+                        ("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AWSBackupServiceRolePolicyForRestores")],
+        )], apply_to_children=True)
+
+        self._restore_testing(settings, database, db_subnet_group)
+
+    def _restore_testing(self, settings: EnvSettings, database: rds.DatabaseInstance,
+                         db_subnet_group: rds.ISubnetGroup) -> None:
+        role = iam.Role(
+            self, "RestoreTestingRole",
+            assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
+            description="AWS Backup restore testing of the Swordfish database",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
+                "service-role/AWSBackupServiceRolePolicyForRestores")],
+        )
+        NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="AWSBackupServiceRolePolicyForRestores is the AWS-maintained policy restore "
+                   "testing needs to restore and then delete the test instance.",
+            applies_to=[("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AWSBackupServiceRolePolicyForRestores")],
+        )])
+        plan_name = f"{constants.SERVICE_NAME}_{settings.name}_restore_test"
+        self.restore_testing_plan = backup.CfnRestoreTestingPlan(
+            self, "RestoreTestingPlan",
+            restore_testing_plan_name=plan_name,
+            schedule_expression=RESTORE_TEST_SCHEDULE,
+            start_window_hours=8,
+            recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
+                algorithm="LATEST_WITHIN_WINDOW",
+                include_vaults=[self.vault.backup_vault_arn],
+                recovery_point_types=["SNAPSHOT"],
+                selection_window_days=7,
+            ),
+        )
+        selection = backup.CfnRestoreTestingSelection(
+            self, "RestoreTestingDatabase",
+            restore_testing_plan_name=plan_name,
+            restore_testing_selection_name="database",
+            protected_resource_type="RDS",
+            protected_resource_arns=[database.instance_arn],
+            iam_role_arn=role.role_arn,
+            # Restore into the isolated data subnets, single-AZ: a test restore needs no standby.
+            restore_metadata_overrides={
+                "dbsubnetgroupname": db_subnet_group.subnet_group_name,
+                "multiaz": "false",
+            },
+            validation_window_hours=2,
+        )
+        selection.add_resource_dependency(self.restore_testing_plan)

@@ -1,0 +1,105 @@
+"""Pipeline: the emails queue and its DLQ, the processor on an SQS event source, the remediation
+retry queue, and the threat-feed refresher on a schedule."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+from swordfish import constants
+
+from stacks.constructs import permissions
+from stacks.constructs.lambda_function import FunctionKit
+from stacks.data_stack import DataStack
+from stacks.settings import EnvSettings
+
+QUEUE_RETENTION_DAYS = 4
+REMEDIATION_RETRY_DLQ_NAME = f"{constants.REMEDIATION_RETRY_QUEUE_NAME}-dlq"
+
+
+class PipelineStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: EnvSettings, data: DataStack,
+                 flags_configuration_arn: str, kit_props: dict, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        def queue(construct_id: str, name: str, *, dlq: sqs.IQueue | None, visibility: int) -> sqs.Queue:
+            return sqs.Queue(
+                self, construct_id,
+                queue_name=name,
+                encryption=sqs.QueueEncryption.KMS,
+                encryption_master_key=data.key,
+                data_key_reuse=Duration.minutes(15),  # fewer KMS calls at 10k emails/min
+                enforce_ssl=True,
+                visibility_timeout=Duration.seconds(visibility),
+                retention_period=Duration.days(constants.DLQ_RETENTION_DAYS if dlq is None
+                                               else QUEUE_RETENTION_DAYS),
+                dead_letter_queue=(sqs.DeadLetterQueue(queue=dlq, max_receive_count=constants.MAX_RECEIVE_COUNT)
+                                   if dlq is not None else None),
+            )
+
+        self.dlq = queue("EmailsDlq", constants.EMAILS_DLQ_NAME, dlq=None,
+                         visibility=constants.VISIBILITY_TIMEOUT_SECONDS)
+        self.queue = queue("Emails", constants.EMAILS_QUEUE_NAME, dlq=self.dlq,
+                           visibility=constants.VISIBILITY_TIMEOUT_SECONDS)
+        self.remediation_dlq = queue("RemediationRetryDlq", REMEDIATION_RETRY_DLQ_NAME, dlq=None,
+                                     visibility=constants.VISIBILITY_TIMEOUT_SECONDS)
+        self.remediation_queue = queue("RemediationRetry", constants.REMEDIATION_RETRY_QUEUE_NAME,
+                                       dlq=self.remediation_dlq,
+                                       visibility=constants.VISIBILITY_TIMEOUT_SECONDS)
+        for dlq in (self.dlq, self.remediation_dlq):
+            NagSuppressions.add_resource_suppressions(dlq, [NagPackSuppression(
+                id="AwsSolutions-SQS3", reason="This queue is itself a dead-letter queue.")])
+
+        kit = FunctionKit(self, "Kit", **kit_props)
+        self.processor = kit.function(
+            self, "Processor",
+            function_name=constants.PROCESSOR_FUNCTION_NAME,
+            handler=constants.PROCESSOR_HANDLER,
+            description="Analyses batches of submitted emails and stores their verdicts",
+            timeout_seconds=constants.PROCESSOR_TIMEOUT_SECONDS,
+            memory_mb=settings.processor_memory_mb,
+            reserved_concurrency=settings.processor_reserved_concurrency,
+            environment={
+                "SWORDFISH_EMAILS_QUEUE_URL": self.queue.queue_url,
+                "SWORDFISH_EMAILS_DLQ_URL": self.dlq.queue_url,
+                "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL": self.remediation_queue.queue_url,
+            },
+        )
+        self.processor.function.add_event_source(event_sources.SqsEventSource(
+            self.queue,
+            batch_size=constants.PROCESSOR_BATCH_SIZE,
+            max_batching_window=Duration.seconds(constants.PROCESSOR_BATCHING_WINDOW_SECONDS),
+            max_concurrency=settings.processor_max_concurrency,
+            report_batch_item_failures=True,
+        ))
+        role = self.processor.role
+        permissions.send_to_queue(role, self.dlq, data.key)  # poison records go with their reason
+        permissions.send_to_queue(role, self.remediation_queue, data.key)
+        permissions.read_objects(role, data.large_mail_bucket, data.key)
+        permissions.read_secret(role, data.app_secret)
+        permissions.read_secret(role, data.nango_secret)
+        permissions.read_write_items(role, data.breaker_table, data.key)
+        permissions.read_flags(role, flags_configuration_arn)
+
+        self.feed_refresher = kit.function(
+            self, "FeedRefresher",
+            function_name=constants.FEED_REFRESHER_FUNCTION_NAME,
+            handler=constants.FEED_REFRESHER_HANDLER,
+            description="Refreshes the threat-intelligence feeds into the cache",
+            timeout_seconds=constants.FEED_REFRESHER_TIMEOUT_SECONDS,
+            memory_mb=1024,
+            reserved_concurrency=1,  # one refresh at a time
+        )
+        permissions.read_write_items(self.feed_refresher.role, data.breaker_table, data.key)
+        permissions.read_flags(self.feed_refresher.role, flags_configuration_arn)
+        self.feed_schedule = events.Rule(
+            self, "FeedSchedule",
+            description="Threat-feed refresh",
+            schedule=events.Schedule.rate(Duration.minutes(constants.FEED_REFRESH_MINUTES)),
+            targets=[targets.LambdaFunction(self.feed_refresher.function, retry_attempts=1,
+                                            max_event_age=Duration.minutes(constants.FEED_REFRESH_MINUTES))],
+        )

@@ -1,0 +1,92 @@
+"""Queue, DLQ, processor and its event source, feed refresher."""
+
+from __future__ import annotations
+
+import json
+
+from cdk_helpers import by_property, only, props, refers_to, resources
+from swordfish import constants
+
+
+def test_emails_queue_redrives_to_the_dlq_after_five_receives(prod):
+    pipeline = prod.templates["pipeline"]
+    queue = by_property(pipeline, "AWS::SQS::Queue", "QueueName", constants.EMAILS_QUEUE_NAME)
+    policy = queue["RedrivePolicy"]
+    assert policy["maxReceiveCount"] == constants.MAX_RECEIVE_COUNT == 5
+    assert refers_to(policy["deadLetterTargetArn"], "EmailsDlq")
+    dlq = by_property(pipeline, "AWS::SQS::Queue", "QueueName", constants.EMAILS_DLQ_NAME)
+    assert dlq["MessageRetentionPeriod"] == constants.DLQ_RETENTION_DAYS * 86400
+
+
+def test_visibility_timeout_is_at_least_six_times_the_processor_timeout(prod):
+    pipeline = prod.templates["pipeline"]
+    queue = by_property(pipeline, "AWS::SQS::Queue", "QueueName", constants.EMAILS_QUEUE_NAME)
+    processor = by_property(pipeline, "AWS::Lambda::Function", "FunctionName", constants.PROCESSOR_FUNCTION_NAME)
+    assert queue["VisibilityTimeout"] >= 6 * processor["Timeout"]
+
+
+def test_processor_runs_python312_on_arm64_traced_in_the_vpc_with_reserved_concurrency(prod):
+    fn = by_property(prod.templates["pipeline"], "AWS::Lambda::Function", "FunctionName",
+                     constants.PROCESSOR_FUNCTION_NAME)
+    assert fn["Runtime"] == "python3.12" and fn["Architectures"] == ["arm64"]
+    assert fn["Handler"] == constants.PROCESSOR_HANDLER
+    assert fn["TracingConfig"] == {"Mode": "Active"}
+    assert fn["VpcConfig"]["SubnetIds"] and fn["VpcConfig"]["SecurityGroupIds"]
+    assert fn["ReservedConcurrentExecutions"] == prod.stacks.settings.env.processor_reserved_concurrency
+    env = fn["Environment"]["Variables"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == constants.SERVICE_NAME
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == constants.METRICS_NAMESPACE
+    assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    assert refers_to(env["SWORDFISH_EMAILS_QUEUE_URL"], "Emails")
+    assert env["SWORDFISH_DB_APP_SECRET_NAME"] == constants.DB_APP_SECRET_NAME
+
+
+def test_processor_consumes_batches_and_reports_item_failures(prod):
+    mapping = only(prod.templates["pipeline"], "AWS::Lambda::EventSourceMapping")
+    assert mapping["BatchSize"] == constants.PROCESSOR_BATCH_SIZE
+    assert mapping["MaximumBatchingWindowInSeconds"] == constants.PROCESSOR_BATCHING_WINDOW_SECONDS
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    max_concurrency = mapping["ScalingConfig"]["MaximumConcurrency"]
+    assert max_concurrency == prod.stacks.settings.env.processor_max_concurrency
+    assert max_concurrency < prod.stacks.settings.env.processor_reserved_concurrency  # no throttled polls
+    assert refers_to(mapping["EventSourceArn"], "Emails")
+
+
+def test_feed_refresher_runs_on_its_schedule(prod):
+    pipeline = prod.templates["pipeline"]
+    rule = only(pipeline, "AWS::Events::Rule")
+    assert rule["ScheduleExpression"] == f"rate({constants.FEED_REFRESH_MINUTES} minutes)"
+    assert refers_to(rule["Targets"][0]["Arn"], "FeedRefresher")
+    fn = by_property(pipeline, "AWS::Lambda::Function", "FunctionName", constants.FEED_REFRESHER_FUNCTION_NAME)
+    assert fn["Handler"] == constants.FEED_REFRESHER_HANDLER
+
+
+def test_every_function_gets_powertools_dependencies_and_the_appconfig_agent(prod):
+    functions = [f for t in prod.templates.values() for f in props(t, "AWS::Lambda::Function")
+                 if str(f.get("FunctionName", "")).startswith(constants.SERVICE_NAME)]
+    assert {f["FunctionName"] for f in functions} == {
+        constants.PROCESSOR_FUNCTION_NAME, constants.API_FUNCTION_NAME, constants.FEED_REFRESHER_FUNCTION_NAME,
+        constants.FLAGS_AUDIT_FUNCTION_NAME}
+    for fn in functions:
+        layers = json.dumps(fn["Layers"])
+        assert "AWSLambdaPowertoolsPythonV3-python312-arm64" in layers
+        assert "Dependencies" in layers
+        reads_flags = fn["FunctionName"] != constants.FLAGS_AUDIT_FUNCTION_NAME
+        assert ("AWS-AppConfig-Extension-Arm64" in layers) is reads_flags
+        assert fn["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def test_processor_reads_only_its_flag_profile(prod):
+    statements = [st for p in props(prod.templates["pipeline"], "AWS::IAM::Policy")
+                  for st in p["PolicyDocument"]["Statement"]
+                  if "appconfig:GetLatestConfiguration" in st["Action"]]
+    assert statements
+    for st in statements:
+        arn = json.dumps(st["Resource"])
+        assert "/environment/" in arn and "/configuration/" in arn and "*" not in arn
+
+
+def test_dependency_layer_is_the_same_asset_in_every_stack(prod):
+    layers = [json.dumps(r["Properties"]["Content"]["S3Key"]) for t in prod.templates.values()
+              for r in resources(t, "AWS::Lambda::LayerVersion").values()]
+    assert len(layers) == 3 and len(set(layers)) == 1
