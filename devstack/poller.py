@@ -91,6 +91,22 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
     queue_arn = f"arn:aws:sqs:{region}:000000000000:{constants.EMAILS_QUEUE_NAME}"
     if ready is not None:
         ready.release()
+    profile_dir = os.environ.get("SWORDFISH_WORKER_PROFILE_DIR")
+    if profile_dir:  # where does a worker's time go under load: cProfile, dumped when it stops
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            _poll(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(os.path.join(profile_dir, f"worker-{worker_id}.prof"))
+        return
+    _poll(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size)
+
+
+def _poll(sqs, queue_url: str, queue_arn: str, region: str, handler, worker_id: int, stop, batch_size: int) -> None:
     while not stop.is_set():
         try:
             response = sqs.receive_message(

@@ -41,14 +41,16 @@ def main(argv: list[str] | None = None) -> int:
             port = server.server_address[1]
             state = write_state({"gateway_url": f"http://127.0.0.1:{port}", "env": stack.info.env,
                                  "owner_url": stack.info.owner_url, "superuser_url": stack.info.superuser_url,
-                                 "api_keys": stack.info.api_keys, "run_dir": str(stack.run_dir)})
+                                 "api_keys": stack.info.api_keys, "run_dir": str(stack.run_dir),
+                                 "nango_admin_url": stack.nango.admin_url, "feeds_admin_url": stack.feeds.admin_url})
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             try:
                 with WorkerPool(stack.info.env, workers=args.workers):
                     tenant, key = next(iter(stack.info.api_keys.items()))
                     print(USAGE.format(url=f"http://127.0.0.1:{port}", tenant=tenant, key=key, state=state,
-                                       logs=stack.run_dir / "logs"), flush=True)
+                                       logs=stack.run_dir / "logs", nango_admin=stack.nango.admin_url,
+                                       feeds_admin=stack.feeds.admin_url), flush=True)
                     threading.Event().wait()
             finally:
                 server.shutdown()
@@ -69,6 +71,10 @@ Swordfish is up.  API gateway: {url}   (stack coordinates and demo keys: {state}
        -d "{{\\"raw_mime_b64\\": \\"$(base64 -w0 samples/sublime/bec_ceo_impersonation.eml)\\"}}"
   curl -s {url}/v1/tenants/{tenant}/verdicts -H "Authorization: Bearer $KEY"
   .venv/bin/swordfish submit samples/ --tenant {tenant}
+
+Fault injection (see the README's failure drill):
+  curl -s -X POST {nango_admin}/_faults -d '{{"mode": "down"}}'     # Nango stand-in: ok | error | hang | down
+  curl -s -X POST {feeds_admin}/_faults -d '{{"mode": "error"}}'    # threat-feed server
 
 Logs: {logs}.  Ctrl-C stops everything.
 """

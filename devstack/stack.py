@@ -26,6 +26,7 @@ from devstack.services import (
     PostgresServer,
     RedisServer,
     ServiceGroup,
+    free_port,
 )
 from devstack.appconfig_agent import AppConfigAgent
 from devstack.feed_server import FeedServer
@@ -98,9 +99,10 @@ class EmbeddedStack:
         os.environ["AWS_ENDPOINT_URL"] = self.moto.url
         self.postgres = self.group.add(PostgresServer())
         self.redis = self.group.add(RedisServer())
-        self.feeds = self.group.add(FeedServer())
+        # Separate admin ports: a stand-in switched "down" can still be switched back.
+        self.feeds = self.group.add(FeedServer(admin_port=free_port()))
         self.nango_secret = secrets.token_urlsafe(24)
-        self.nango = self.group.add(NangoStandin(self.nango_secret, mailbox_dir=MAILBOX_DIR))
+        self.nango = self.group.add(NangoStandin(self.nango_secret, mailbox_dir=MAILBOX_DIR, admin_port=free_port()))
         self._create_database()
         self._create_aws_resources()
         self.flags_agent = self.group.add(AppConfigAgent(self.moto.url, region_name=REGION))

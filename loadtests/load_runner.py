@@ -455,6 +455,19 @@ def _submitted_rate(report: dict, t: list[float]) -> list[float]:
     return out
 
 
+def print_worker_profile(out: Path, top: int = 25) -> None:
+    """The workers' cProfile dumps, merged: cumulative time by function."""
+    import pstats
+
+    dumps = sorted(out.glob("worker-*.prof"))
+    if not dumps:
+        print("no worker profiles were written")
+        return
+    stats = pstats.Stats(*map(str, dumps))
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="standard")
@@ -464,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overload-seconds", type=float)
     parser.add_argument("--no-capacity-search", action="store_true")
     parser.add_argument("--results", type=Path, default=REPO / "results")
+    parser.add_argument("--profile-workers", action="store_true",
+                        help="run each worker under cProfile and print where its time went")
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
     for name in ("workers", "target_per_minute", "sustain_seconds", "overload_seconds"):
@@ -482,11 +497,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load test '{profile.name}': starting the embedded stack and {profile.workers} workers ...", flush=True)
     with EmbeddedStack() as stack:
         env = {**stack.info.env, "SWORDFISH_DEGRADED_BACKLOG_SECONDS": str(profile.degraded_backlog_seconds)}
+        if args.profile_workers:
+            env["SWORDFISH_WORKER_PROFILE_DIR"] = str(out)
         with WorkerPool(env, workers=profile.workers, log_dir=stack.run_dir / "logs") as pool:
             run = LoadRun(profile, out)
             run.start(stack, pool)
             report = run.run()
     write_report(report, out)
+    if args.profile_workers:
+        print_worker_profile(out)
     print()
     print((out / "summary.md").read_text())
     print(f"report: {out}/report.json, {out}/summary.md, {out}/chart.png")

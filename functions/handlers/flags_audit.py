@@ -80,3 +80,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         extra={"version": deployment.version, "rows": recorded, "rolled_back": rolled_back},
     )
     return {"recorded": recorded}
+
+
+handler = lambda_handler  # the name the CDK stacks deploy (constants.FLAGS_AUDIT_HANDLER)

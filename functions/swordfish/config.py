@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     # named by db_app_secret_name when database_url is not set.
     database_url: str | None = None
     db_app_secret_name: str = constants.DB_APP_SECRET_NAME
+    db_host: str | None = None  # on AWS the RDS Proxy endpoint; the secret's host is the instance itself
     db_connect_timeout_seconds: int = 5
     db_statement_timeout_ms: int = 10_000
 
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
 
     nango_base_url: str | None = None
     nango_secret_key: str | None = None
+    nango_secret_name: str | None = None  # on AWS: a secret with base_url and secret_key
     nango_timeout_seconds: float = 3.0
 
     urlhaus_feed_url: str | None = None

@@ -7,6 +7,7 @@ import gzip
 import http.server
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -488,8 +489,11 @@ _WORKER = textwrap.dedent("""
 
 
 def _run_workers(redis_url: str, rate_limit: int, repeats: int, count: int) -> list[str]:
+    # A generous Redis timeout: on a loaded machine a 0.5 s timeout would drop a worker to its
+    # in-process count, which is the fallback, not the behaviour under test.
+    env = {**os.environ, "SWORDFISH_REDIS_TIMEOUT_SECONDS": "10"}
     processes = [subprocess.Popen([sys.executable, "-c", _WORKER, redis_url, str(REPO_ROOT), str(rate_limit),
-                                   str(repeats)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   str(repeats)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
                  for _ in range(count)]
     outputs = []
     for process in processes:

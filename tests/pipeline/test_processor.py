@@ -165,3 +165,15 @@ def test_a_dead_lettered_record_is_reported_with_its_tenant_and_record_context(s
     assert dead[0]["context"]["tenant_id"] == "no-such-tenant"
     assert dead[0]["context"]["sqs_message_id"] == event["Records"][0]["messageId"]
     assert [b["kind"] for b in dead[0]["breadcrumbs"]][:1] == ["received"]
+
+
+def test_malformed_mime_gets_a_verdict_with_its_parse_problem(stack_env):
+    broken = (b"From: =?utf-8?B?broken\r\nContent-Type: multipart/mixed; boundary=\"unterminated\r\n"
+              b"Subject: \xff\xfe bad bytes\r\n\r\n--unterminated\r\nContent-Type: text/html; charset=x-unknown\r\n\r\n"
+              b"<a href=\"http://198.51.100.7/login\">bank</a>")
+    send_bodies(stack_env, [body("globex", "broken", broken), body("globex", "fine")])
+    assert failed_ids(invoke(receive_event(stack_env, 2))) == set()
+    rows = {r["message_id"]: r for r in verdict_rows(stack_env)}
+    assert set(rows) == {"broken", "fine"}
+    assert rows["broken"]["parse_problems"], "the parse problems are stored with the verdict"
+    assert "MIME_PARSE_PROBLEM" in {r["name"] for r in rows["broken"]["reasons"]}

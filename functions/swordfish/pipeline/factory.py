@@ -32,6 +32,20 @@ def aws_client(service: str, settings: Settings | None = None):
     return boto3.client(service, region_name=settings.aws_region, endpoint_url=endpoint, config=_BOTO_CONFIG)
 
 
+def nango_client(settings: Settings) -> NangoClient | None:
+    """From settings locally; on AWS from the secret named by nango_secret_name (cached five minutes)."""
+    base_url, secret_key = settings.nango_base_url, settings.nango_secret_key
+    if not base_url and settings.nango_secret_name:
+        from aws_lambda_powertools.utilities import parameters
+
+        secret = parameters.get_secret(settings.nango_secret_name, transform="json", max_age=300)
+        base_url, secret_key = secret["base_url"], secret["secret_key"]
+    if not base_url:
+        return None
+    return NangoClient(base_url, secret_key or "", settings.nango_timeout_seconds,
+                       max_message_bytes=settings.max_message_bytes)
+
+
 def build_pipeline(settings: Settings | None = None) -> Pipeline:
     settings = settings or get_settings()
     if not (settings.emails_queue_url and settings.emails_dlq_url):
@@ -41,8 +55,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
     queue = SqsQueuePort(sqs, queue_url=settings.emails_queue_url, dlq_url=settings.emails_dlq_url,
                          remediation_queue_url=settings.remediation_retry_queue_url)
     # Every outbound call goes through its circuit breaker, with the fallback fallbacks.py documents.
-    nango = NangoClient(settings.nango_base_url, settings.nango_secret_key or "", settings.nango_timeout_seconds,
-                        max_message_bytes=settings.max_message_bytes) if settings.nango_base_url else None
+    nango = nango_client(settings)
     mail = MailSourceLoader(s3_client=GuardedS3(aws_client("s3", settings)),
                             mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                             max_bytes=settings.max_message_bytes)

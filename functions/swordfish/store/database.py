@@ -33,7 +33,8 @@ def database_url_from_secret(settings: Settings) -> str:
 
     secret = parameters.get_secret(settings.db_app_secret_name, transform="json", max_age=300)
     user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
-    host, port = secret["host"], secret.get("port", 5432)
+    # Connect through RDS Proxy (db_host) when set: the security groups only allow that path.
+    host, port = settings.db_host or secret["host"], secret.get("port", 5432)
     dbname = secret.get("dbname", "swordfish")
     return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=require"
 
