@@ -227,13 +227,16 @@ class ServiceGroup:
                 service.stop()
 
     def __enter__(self) -> ServiceGroup:
-        self._previous = signal.getsignal(signal.SIGTERM)
+        self._previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # Ctrl-C stops everything even when started from a shell that ignores SIGINT for background jobs.
+        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
-        signal.signal(signal.SIGTERM, self._previous)
+        signal.signal(signal.SIGTERM, self._previous[0])
+        signal.signal(signal.SIGINT, self._previous[1])
 
 
 def _raise_keyboard_interrupt(signum, frame):

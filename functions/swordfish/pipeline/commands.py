@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -20,6 +22,7 @@ def iter_mail_files(paths: list[str]):
 def cmd_submit(args) -> int:
     from swordfish.config import get_settings
     from swordfish.pipeline.factory import aws_client
+    from swordfish.pipeline.submission import MailboxSource, Submission
     from swordfish.pipeline.submitter import Submitter, message_id_for
 
     settings = get_settings()
@@ -34,6 +37,17 @@ def cmd_submit(args) -> int:
     for path in iter_mail_files(args.paths):
         raw = path.read_bytes()
         submissions.append(submitter.build(args.tenant, message_id_for(raw), raw))
+    for reference in args.mailbox:
+        connection, _, provider_message_id = reference.partition("/")
+        if not connection or not provider_message_id:
+            raise SystemExit(f"--mailbox takes CONNECTION/MESSAGE_ID, got {reference!r}")
+        submissions.append(Submission(
+            tenant_id=args.tenant, message_id=f"mailbox:{reference}:{uuid.uuid4().hex[:8]}",
+            submitted_at=datetime.now(UTC),
+            source=MailboxSource(connection_id=connection, provider_config_key=args.provider,
+                                 provider_message_id=provider_message_id)))
+    if not submissions:
+        raise SystemExit("nothing to submit: name mail files or folders, or --mailbox references")
     failures = 0
     for result in submitter.send(submissions):
         if result.error:
@@ -45,7 +59,10 @@ def cmd_submit(args) -> int:
 
 
 def register(subparsers) -> None:
-    submit = subparsers.add_parser("submit", help="send mail files to the running stack's queue")
-    submit.add_argument("paths", nargs="+")
+    submit = subparsers.add_parser("submit", help="send mail files (or mailbox references) to the running stack's queue")
+    submit.add_argument("paths", nargs="*", help="mail files or folders")
+    submit.add_argument("--mailbox", action="append", default=[], metavar="CONNECTION/MESSAGE_ID",
+                        help="a message in a connected mailbox, fetched through Nango (repeatable)")
+    submit.add_argument("--provider", default="microsoft", help="Nango provider config key for --mailbox")
     submit.add_argument("--tenant", required=True)
     submit.set_defaults(func=cmd_submit)

@@ -173,8 +173,9 @@ class Batch:
             self.dead_lettered.append((record, failure.code))
         except RetryLater as retry:
             add_breadcrumb("retry", retry.reason, delay_seconds=retry.delay_seconds)
-            error_tracker.capture_message(f"fallback taken: requeued with a delay: {retry.reason}",
-                                          fingerprint=["retry-later"], delay_seconds=retry.delay_seconds)
+            # Reported as the exception, so the event carries the tenant bound while it was raised.
+            error_tracker.capture_exception(retry, level="warning", fingerprint=["retry-later"],
+                                            fallback="requeued with a delay", delay_seconds=retry.delay_seconds)
             self.pipeline.queue.requeue(record, retry.delay_seconds)
             self.requeued.append(record)
 
