@@ -75,11 +75,9 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
         os.dup2(log.fileno(), 2)
 
     import boto3
-
     from handlers.processor import handler
-    from swordfish.pipeline.factory import get_pipeline
-
     from swordfish.monitoring import error_tracker
+    from swordfish.pipeline.factory import get_pipeline
 
     error_tracker.install_process_hooks()
     get_pipeline()  # Lambda's init phase: pool, clients and caches built before the first event

@@ -17,13 +17,13 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep the demo's cons
 
 import psycopg
 import psycopg.rows
+from swordfish.analysis.commands import iter_messages
+from swordfish.pipeline.submission import MailboxSource, Submission
+from swordfish.pipeline.submitter import Submitter, message_id_for
 
 from devstack.poller import WorkerPool
 from devstack.services import REPO_ROOT
 from devstack.stack import DEMO_TENANTS, MAILBOX_DIR, EmbeddedStack
-from swordfish.analysis.commands import iter_messages
-from swordfish.pipeline.submission import MailboxSource, Submission
-from swordfish.pipeline.submitter import Submitter, message_id_for
 
 SAMPLES = REPO_ROOT / "samples"
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"no sample mail found under {args.samples}", file=sys.stderr)
         return 1
-    print(f"starting the embedded stack (fauxqs, moto, PostgreSQL, Redis) ...", flush=True)
+    print("starting the embedded stack (fauxqs, moto, PostgreSQL, Redis) ...", flush=True)
     try:
         with EmbeddedStack() as stack:
             print(f"stack up; logs and data under {stack.run_dir}", flush=True)

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         with EmbeddedStack() as stack:
             os.environ.update(stack.info.env)
             from handlers.api import handler
+
             from devstack.gateway import make_server
 
             try:

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import boto3
 import psycopg
+from swordfish import constants
+from swordfish.store.database import set_tenant
+from swordfish.store.migrate import bootstrap, migrate
+from swordfish.store.tenants import create_api_key, create_tenant
 
+from devstack.appconfig_agent import AppConfigAgent
+from devstack.feed_server import FeedServer
+from devstack.nango_standin import NangoStandin
 from devstack.services import (
     LOCAL_AWS_ENV,
     REPO_ROOT,
@@ -28,13 +35,6 @@ from devstack.services import (
     ServiceGroup,
     free_port,
 )
-from devstack.appconfig_agent import AppConfigAgent
-from devstack.feed_server import FeedServer
-from devstack.nango_standin import NangoStandin
-from swordfish import constants
-from swordfish.store.database import set_tenant
-from swordfish.store.migrate import bootstrap, migrate
-from swordfish.store.tenants import create_api_key, create_tenant
 
 MAILBOX_DIR = REPO_ROOT / "samples" / "mailboxes"  # <connection id>/<message id>.eml, served by the Nango stand-in
 REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
@@ -115,8 +115,8 @@ class EmbeddedStack:
 
     def seed_flags(self) -> None:
         """Turn auto-quarantine on for acme-corp through the audited path, as an operator would."""
-        from swordfish.features.admin import FlagAdmin
         from swordfish.features import AUTO_QUARANTINE
+        from swordfish.features.admin import FlagAdmin
         from swordfish.features.repository import MotoRepository
 
         repository = MotoRepository(self.moto.url, region_name=REGION)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psycopg
 
-from loadtests.metrics_collector import MetricsCollector, percentile
+from loadtests.metrics_collector import MetricsCollector
 
 REPO = Path(__file__).resolve().parent.parent
 LOAD_TENANTS = ["acme-corp", "globex"]
@@ -118,8 +118,9 @@ class LoadRun:
 
     def burst(self, count: int) -> PhaseResult:
         """Put `count` emails on the queue at once (ten threads of SendMessageBatch) and wait for all."""
-        from loadtests.corpus import load_corpus
         from swordfish.pipeline.submission import inline_submission
+
+        from loadtests.corpus import load_corpus
 
         corpus = load_corpus()
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 from locust import HttpUser, LoadTestShape, User, between, constant_throughput, events, task
+from swordfish.pipeline.submission import inline_submission
 
 from loadtests.corpus import load_corpus
-from swordfish.pipeline.submission import inline_submission
 
 TENANTS = [t for t in os.environ.get("SWORDFISH_LOAD_TENANTS", "acme-corp,globex").split(",") if t]
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-
-from devstack.services import LOCAL_AWS_ENV, FauxqsServer, MotoServer, PostgresServer, RedisServer
 from swordfish import constants
 from swordfish.config import get_settings
 from swordfish.store.migrate import bootstrap, migrate
+
+from devstack.services import LOCAL_AWS_ENV, FauxqsServer, MotoServer, PostgresServer, RedisServer
 
 for _key, _value in LOCAL_AWS_ENV.items():
     os.environ.setdefault(_key, _value)

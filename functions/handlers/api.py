@@ -7,7 +7,6 @@ import re
 import threading
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from swordfish.api.health_deep import HealthDependencies
 from swordfish.api.routes import ApiDependencies, build_app
 from swordfish.config import get_settings

@@ -10,7 +10,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
@@ -94,8 +93,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
             processor.fail_successes(exc)
         else:
             record_metrics(list(zip(batch.analysed, stored, strict=True)), batch.degraded)
-    for _record, code in batch.dead_lettered:
-        metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
+    if batch.dead_lettered:
+        metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=len(batch.dead_lettered))
     return processor.response()
 
 

@@ -7,9 +7,9 @@ import time
 
 import psycopg
 import psycopg.rows
+from swordfish import constants
 
 from devstack.poller import FakeLambdaContext, to_lambda_record
-from swordfish import constants
 
 
 def send_bodies(stack, bodies: list[str]) -> None:

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import psycopg
-
-from devstack.poller import WorkerPool
 from swordfish.pipeline.submission import inline_submission
 from swordfish.pipeline.submitter import Submitter
+
+from devstack.poller import WorkerPool
 from tests.pipeline.helpers import drain, failed_ids, invoke, receive_event, send_bodies, verdict_rows
 
 CORPUS = Path(__file__).resolve().parents[2] / "samples"

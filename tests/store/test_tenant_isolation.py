@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-
 from swordfish.store.database import Database
 from swordfish.store.tenants import authenticate_api_key, create_api_key, create_tenant
 from swordfish.store.verdicts import VerdictRecord, list_verdicts, save_verdicts

@@ -196,7 +196,8 @@ class HealthDependencies:
         if database_url is None and settings.environment != "local":
             from swordfish.store.database import database_url_from_secret
 
-            database_url = lambda: database_url_from_secret(settings)
+            def database_url() -> str:  # resolved per check: a rotated password is picked up
+                return database_url_from_secret(settings)
         feed_status = None
         if settings.redis_url:
             from swordfish.integrations.indicators import IndicatorStore

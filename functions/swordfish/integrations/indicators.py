@@ -238,7 +238,7 @@ class IndicatorStore:
         except redis.RedisError as exc:
             raise IndicatorStoreError(f"copying threat indicators failed: {exc}") from exc
         return IndicatorSnapshot(
-            {feed: frozenset(_text(m) for m in members) for feed, members in zip(self.feeds, replies)},
+            {feed: frozenset(_text(m) for m in members) for feed, members in zip(self.feeds, replies, strict=True)},
             datetime.now(UTC),
         )
 

@@ -12,14 +12,14 @@ from swordfish.features import flags_client
 from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
+from swordfish.pipeline.processor import Pipeline, PolicyCache
+from swordfish.pipeline.queues import SqsQueuePort
 from swordfish.resilience.fallbacks import (
     GuardedIndicatorLookup,
     GuardedRemediator,
     GuardedS3,
     guarded_mailbox_fetch,
 )
-from swordfish.pipeline.processor import Pipeline, PolicyCache
-from swordfish.pipeline.queues import SqsQueuePort
 from swordfish.store.database import get_database
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.

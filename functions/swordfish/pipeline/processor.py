@@ -180,7 +180,6 @@ class Batch:
             self.requeued.append(record)
 
     def _analyse(self, record: IncomingRecord) -> Analysed:
-        p = self.pipeline
         try:
             submission = parse_submission(record.body)
         except InvalidSubmission as exc:
