@@ -23,11 +23,16 @@ class TransactionalBatchProcessor(BatchProcessor):
     """Powertools' BatchProcessor, plus: when the batch commit fails, every record that had
     succeeded is reported failed too, so SQS redelivers the whole batch and nothing is half-written."""
 
-    def fail_successes(self, exc: BaseException) -> None:
+    def fail_successes(self, exc: BaseException, *, except_ids: set[str] = frozenset()) -> None:
+        """Report every succeeded record failed, but those already handed elsewhere (dead-lettered
+        or requeued): failing those would send them there a second time."""
         exc_info = (type(exc), exc, exc.__traceback__)
         succeeded = list(self.success_messages)
         self.success_messages.clear()
         for record in succeeded:  # success_messages holds raw dicts; failures hold data classes
+            if record["messageId"] in except_ids:
+                self.success_messages.append(record)
+                continue
             self.failure_handler(self._to_batch_type(record, self.event_type, self.model), exc_info)
 
 
@@ -90,7 +95,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
             stored = batch.commit()
         except Exception as exc:
             error_tracker.capture_exception(exc, records=len(batch.analysed), stage="commit")
-            processor.fail_successes(exc)
+            processor.fail_successes(exc, except_ids=batch.handed_off_ids())
         else:
             record_metrics(list(zip(batch.analysed, stored, strict=True)), batch.degraded)
     if batch.dead_lettered:

@@ -94,11 +94,14 @@ def test_a_database_error_mid_batch_fails_the_whole_batch_and_writes_nothing(sta
         conn.execute("CREATE TRIGGER fail_boom BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION fail_boom()")
     try:
         send_bodies(stack_env, [body("globex", "ok-1"), body("globex", "ok-2"), body("globex", "boom"),
-                                body("acme-corp", "ok-3")])
-        event = receive_event(stack_env, 4)
+                                body("acme-corp", "ok-3"), "{not json"])
+        event = receive_event(stack_env, 5)
         response = invoke(event)
-        assert failed_ids(response) == {r["messageId"] for r in event["Records"]}
+        poison = {r["messageId"] for r in event["Records"] if r["body"] == "{not json"}
+        # Every analysed record is retried; the one already dead-lettered is not sent there twice.
+        assert failed_ids(response) == {r["messageId"] for r in event["Records"]} - poison
         assert verdict_rows(stack_env) == []
+        assert len(drain(stack_env, stack_env.info.dlq_url)) == 1
     finally:
         with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
             conn.execute("DROP TRIGGER fail_boom ON verdicts")

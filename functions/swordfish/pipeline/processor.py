@@ -218,6 +218,10 @@ class Batch:
         add_breadcrumb("analysed", "verdict computed", verdict=str(verdict.verdict), score=verdict.score)
         return Analysed(record, submission, verdict, indicators_degraded)
 
+    def handed_off_ids(self) -> set[str]:
+        """Queue message ids this batch already dead-lettered or requeued (they need no retry)."""
+        return {r.queue_message_id for r, _ in self.dead_lettered} | {r.queue_message_id for r in self.requeued}
+
     def records_for_commit(self) -> list[VerdictRecord]:
         return [
             VerdictRecord(
