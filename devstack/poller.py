@@ -42,6 +42,24 @@ class FakeLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function with an SQS event source, as the poller runs it."""
+
+    module: str
+    queue_url_env: str
+    queue_name: str
+    warm_up: str | None = None
+
+
+FUNCTIONS = {
+    "processor": FunctionSpec("handlers.processor", f"{constants.ENV_PREFIX}EMAILS_QUEUE_URL",
+                              constants.EMAILS_QUEUE_NAME, warm_up="get_pipeline"),
+    "remediation": FunctionSpec("handlers.remediation", f"{constants.ENV_PREFIX}REMEDIATION_RETRY_QUEUE_URL",
+                                constants.REMEDIATION_RETRY_QUEUE_NAME, warm_up="remediation_retry"),
+}
+
+
 def to_lambda_record(message: dict, queue_arn: str, region: str) -> dict:
     """One SQS ReceiveMessage entry in the shape Lambda's event source mapping delivers."""
     attributes = {k: str(v) for k, v in message.get("Attributes", {}).items()}
@@ -64,29 +82,34 @@ def to_lambda_record(message: dict, queue_arn: str, region: str) -> dict:
 
 
 def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: str | None = None,
-                batch_size: int = constants.PROCESSOR_BATCH_SIZE) -> None:
+                batch_size: int = constants.PROCESSOR_BATCH_SIZE, function: str = "processor") -> None:
     """The body of one worker process (a Lambda container, in effect)."""
     os.environ.update(env)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     if log_dir:  # structured logs and EMF metrics, as CloudWatch would collect them
-        log = open(os.path.join(log_dir, f"worker-{worker_id}.log"), "a", buffering=1)
+        name = "worker" if function == "processor" else function
+        log = open(os.path.join(log_dir, f"{name}-{worker_id}.log"), "a", buffering=1)
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
 
+    import importlib
+
     import boto3
-    from handlers.processor import handler
     from swordfish.monitoring import error_tracker
-    from swordfish.pipeline.factory import get_pipeline
 
     error_tracker.install_process_hooks()
-    get_pipeline()  # Lambda's init phase: pool, clients and caches built before the first event
+    spec = FUNCTIONS[function]
+    module = importlib.import_module(spec.module)
+    handler = module.handler
+    if spec.warm_up:  # Lambda's init phase: pool, clients and caches built before the first event
+        getattr(module, spec.warm_up)()
 
     prefix = constants.ENV_PREFIX
     region = env[f"{prefix}AWS_REGION"]
-    queue_url = env[f"{prefix}EMAILS_QUEUE_URL"]
+    queue_url = env[spec.queue_url_env]
     sqs = boto3.client("sqs", region_name=region, endpoint_url=env[f"{prefix}SQS_ENDPOINT_URL"])
-    queue_arn = f"arn:aws:sqs:{region}:000000000000:{constants.EMAILS_QUEUE_NAME}"
+    queue_arn = f"arn:aws:sqs:{region}:000000000000:{spec.queue_name}"
     if ready is not None:
         ready.release()
     profile_dir = os.environ.get("SWORDFISH_WORKER_PROFILE_DIR")
@@ -142,8 +165,9 @@ def _poll(sqs, queue_url: str, queue_arn: str, region: str, handler, worker_id: 
 class WorkerPool:
     """N worker processes; stopped (and joined, or killed) when the owner leaves the block."""
 
-    def __init__(self, env: dict[str, str], workers: int = 3, log_dir: str | os.PathLike | None = None):
-        self.env, self.count = env, workers
+    def __init__(self, env: dict[str, str], workers: int = 3, log_dir: str | os.PathLike | None = None,
+                 function: str = "processor"):
+        self.env, self.count, self.function = env, workers, function
         self.log_dir = str(log_dir) if log_dir else None
         self.ctx = mp.get_context("spawn")
         self.stop_event = self.ctx.Event()
@@ -153,7 +177,8 @@ class WorkerPool:
     def start(self, wait_ready: float = 60) -> WorkerPool:
         for i in range(self.count):
             proc = self.ctx.Process(target=worker_main, args=(self.env, i, self.stop_event, self.ready, self.log_dir),
-                                    daemon=True, name=f"swordfish-worker-{i}")
+                                    kwargs={"function": self.function}, daemon=True,
+                                    name=f"swordfish-{self.function}-{i}")
             proc.start()
             self.processes.append(proc)
         for _ in range(self.count):  # each worker has imported the handler and built its clients

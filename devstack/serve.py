@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             try:
-                with WorkerPool(stack.info.env, workers=args.workers, log_dir=stack.run_dir / "logs"):
+                with WorkerPool(stack.info.env, workers=args.workers, log_dir=stack.run_dir / "logs"), \
+                        WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs", function="remediation"):
                     tenant, key = next(iter(stack.info.api_keys.items()))
                     print(USAGE.format(url=f"http://127.0.0.1:{port}", tenant=tenant, key=key, state=state,
                                        logs=stack.run_dir / "logs", nango_admin=stack.nango.admin_url,

@@ -106,7 +106,8 @@ def build_app(app: App) -> SwordfishStacks:
         app, **common("Observability", "alarm topic, dashboard, alarms, error tracking"), settings=env,
         resources=ObservedResources(
             queue=pipeline.queue, dlq=pipeline.dlq, processor=pipeline.processor,
-            functions=[pipeline.processor, pipeline.feed_refresher, api.api_function, flags.audit_function],
+            functions=[pipeline.processor, pipeline.remediation, pipeline.feed_refresher, api.api_function,
+                       flags.audit_function],
             database=data.database,
         ))
 

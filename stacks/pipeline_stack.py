@@ -85,6 +85,23 @@ class PipelineStack(Stack):
         permissions.read_write_items(role, data.breaker_table, data.key)
         permissions.read_flags(role, flags_configuration_arn)
 
+        # Deferred quarantines (Nango down, or degraded mode) are retried from their own queue.
+        self.remediation = kit.function(
+            self, "Remediation",
+            function_name=constants.REMEDIATION_FUNCTION_NAME,
+            handler=constants.REMEDIATION_HANDLER,
+            description="Retries deferred quarantines through Nango",
+            timeout_seconds=constants.REMEDIATION_TIMEOUT_SECONDS,
+            memory_mb=512,
+            reserved_concurrency=5,  # gentle on the mail providers' write limits while they recover
+            environment={"SWORDFISH_REMEDIATION_RETRY_QUEUE_URL": self.remediation_queue.queue_url},
+        )
+        self.remediation.function.add_event_source(event_sources.SqsEventSource(
+            self.remediation_queue, batch_size=10, report_batch_item_failures=True))
+        permissions.send_to_queue(self.remediation.role, self.remediation_queue, data.key)  # requeue with a delay
+        permissions.read_secret(self.remediation.role, data.nango_secret)
+        permissions.read_write_items(self.remediation.role, data.breaker_table, data.key)
+
         self.feed_refresher = kit.function(
             self, "FeedRefresher",
             function_name=constants.FEED_REFRESHER_FUNCTION_NAME,

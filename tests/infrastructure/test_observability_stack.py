@@ -76,7 +76,7 @@ def test_alarm_topic_is_encrypted_and_the_email_is_a_parameter(prod):
 
 def test_error_events_metric_filter_covers_every_function_log_group(prod):
     filters = props(prod.templates["observability"], "AWS::Logs::MetricFilter")
-    assert len(filters) == 4
+    assert len(filters) == 5  # one per function
     for metric_filter in filters:
         assert metric_filter["FilterPattern"] == "{ $.error_event IS TRUE }"
         (transformation,) = metric_filter["MetricTransformations"]
@@ -87,7 +87,7 @@ def test_error_events_metric_filter_covers_every_function_log_group(prod):
 def test_errors_by_fingerprint_query_groups_error_events_of_every_function(prod):
     query = only(prod.templates["observability"], "AWS::Logs::QueryDefinition")
     assert query["Name"] == ERRORS_BY_FINGERPRINT_QUERY_NAME
-    assert len(query["LogGroupNames"]) == 4
+    assert len(query["LogGroupNames"]) == 5
     assert "error_event" in query["QueryString"] and "by fingerprint" in query["QueryString"]
     assert "exception_type" in query["QueryString"]
 

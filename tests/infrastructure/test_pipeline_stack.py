@@ -42,7 +42,8 @@ def test_processor_runs_python312_on_arm64_traced_in_the_vpc_with_reserved_concu
 
 
 def test_processor_consumes_batches_and_reports_item_failures(prod):
-    mapping = only(prod.templates["pipeline"], "AWS::Lambda::EventSourceMapping")
+    [mapping] = [m for m in props(prod.templates["pipeline"], "AWS::Lambda::EventSourceMapping")
+                 if refers_to(m["EventSourceArn"], "Emails")]
     assert mapping["BatchSize"] == constants.PROCESSOR_BATCH_SIZE
     assert mapping["MaximumBatchingWindowInSeconds"] == constants.PROCESSOR_BATCHING_WINDOW_SECONDS
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -50,6 +51,13 @@ def test_processor_consumes_batches_and_reports_item_failures(prod):
     assert max_concurrency == prod.stacks.settings.env.processor_max_concurrency
     assert max_concurrency < prod.stacks.settings.env.processor_reserved_concurrency  # no throttled polls
     assert refers_to(mapping["EventSourceArn"], "Emails")
+
+
+def test_deferred_quarantines_are_retried_by_their_own_function(prod):
+    [mapping] = [m for m in props(prod.templates["pipeline"], "AWS::Lambda::EventSourceMapping")
+                 if refers_to(m["EventSourceArn"], "RemediationRetry")]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert refers_to(mapping["FunctionName"], "Remediation")
 
 
 def test_feed_refresher_runs_on_its_schedule(prod):
@@ -66,7 +74,7 @@ def test_every_function_gets_powertools_dependencies_and_the_appconfig_agent(pro
                  if str(f.get("FunctionName", "")).startswith(constants.SERVICE_NAME)]
     assert {f["FunctionName"] for f in functions} == {
         constants.PROCESSOR_FUNCTION_NAME, constants.API_FUNCTION_NAME, constants.FEED_REFRESHER_FUNCTION_NAME,
-        constants.FLAGS_AUDIT_FUNCTION_NAME}
+        constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME}
     for fn in functions:
         layers = json.dumps(fn["Layers"])
         assert "AWSLambdaPowertoolsPythonV3-python312-arm64" in layers

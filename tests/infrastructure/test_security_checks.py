@@ -138,7 +138,7 @@ def test_every_customer_managed_key_rotates(synthesised, env_name):
 def test_every_function_log_group_is_encrypted_and_expires(prod):
     groups = [(concern, p) for concern, t in prod.templates.items() for p in props(t, "AWS::Logs::LogGroup")
               if str(p.get("LogGroupName", "")).startswith("/aws/lambda/")]
-    assert len(groups) == 4
+    assert len(groups) == 5  # processor, remediation, API, feed refresher, flags audit
     for _, group in groups:
         assert "KmsKeyId" in group
         assert group["RetentionInDays"] == prod.stacks.settings.env.log_retention_days
