@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swordfish.api.health_deep import HealthDependencies
 from swordfish.api.routes import ApiDependencies, build_app
 from swordfish.config import get_settings
+from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.context_provider import bind_context, new_correlation_id
 from swordfish.monitoring.observability import logger, metrics, tracer
@@ -17,25 +17,22 @@ from swordfish.pipeline.factory import aws_client
 from swordfish.pipeline.submitter import Submitter
 from swordfish.store.database import get_database
 
-_deps: ApiDependencies | None = None
-_lock = threading.Lock()
+
+def _build_dependencies() -> ApiDependencies:
+    """One pool and one set of clients per container."""
+    settings = get_settings()
+    if not settings.emails_queue_url:
+        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
+    submitter = Submitter(aws_client("sqs", settings), settings.emails_queue_url,
+                          s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
+    health = functools.cache(HealthDependencies.from_settings)
+    return ApiDependencies(database=get_database(), submitter=lambda: submitter,
+                           max_message_bytes=settings.max_message_bytes, health=health,
+                           deep_health_needs_key=settings.environment != "local")
 
 
-def dependencies() -> ApiDependencies:
-    """Built on first use and reused: one pool and one set of clients per container."""
-    global _deps
-    with _lock:
-        if _deps is None:
-            settings = get_settings()
-            if not settings.emails_queue_url:
-                raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
-            submitter = Submitter(aws_client("sqs", settings), settings.emails_queue_url,
-                                  s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
-            health = functools.cache(HealthDependencies.from_settings)
-            _deps = ApiDependencies(database=get_database(), submitter=lambda: submitter,
-                                    max_message_bytes=settings.max_message_bytes, health=health,
-                                    deep_health_needs_key=settings.environment != "local")
-        return _deps
+_deps = ProcessSingleton(_build_dependencies)
+dependencies = _deps.get
 
 
 app = build_app(dependencies)

@@ -39,7 +39,7 @@ def test_a_quarantine_that_fails_is_deferred_then_retried_to_completion(stack_en
 
     from handlers import remediation
 
-    remediation._retry = None
+    remediation._retry.reset()
     arn = f"arn:aws:sqs:eu-west-1:000000000000:{constants.REMEDIATION_RETRY_QUEUE_NAME}"
     response = remediation.handler({"Records": [to_lambda_record(deferred[0], arn, "eu-west-1")]},
                                    FakeLambdaContext(function_name="swordfish-remediation"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import boto3
 from botocore.config import Config
 
@@ -12,6 +10,7 @@ from swordfish.features import flags_client
 from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
+from swordfish.lazy import ProcessSingleton
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 from swordfish.pipeline.queues import SqsQueuePort
 from swordfish.resilience.fallbacks import (
@@ -74,19 +73,6 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
     )
 
 
-_pipeline: Pipeline | None = None
-_lock = threading.Lock()
-
-
-def get_pipeline() -> Pipeline:
-    global _pipeline
-    with _lock:
-        if _pipeline is None:
-            _pipeline = build_pipeline()
-        return _pipeline
-
-
-def reset_pipeline() -> None:
-    global _pipeline
-    with _lock:
-        _pipeline = None
+_pipeline = ProcessSingleton(build_pipeline)
+get_pipeline = _pipeline.get
+reset_pipeline = _pipeline.reset

@@ -67,6 +67,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from swordfish import constants
 from swordfish.config import Settings, get_settings
+from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring.observability import logger
 
 KEY_ATTR = "id"  # Powertools' default partition key (string); no sort key
@@ -494,24 +495,10 @@ class BreakerRegistry:
         return self.persistence.audit_entries(name)
 
 
-_REGISTRY: BreakerRegistry | None = None
-_REGISTRY_LOCK = threading.Lock()
-
-
-def get_registry() -> BreakerRegistry:
-    """The process-wide registry built from settings (created on first use)."""
-    global _REGISTRY
-    with _REGISTRY_LOCK:
-        if _REGISTRY is None:
-            _REGISTRY = BreakerRegistry()
-        return _REGISTRY
-
-
-def reset_registry() -> None:
-    """Forget the process-wide registry (after settings change, e.g. in tests)."""
-    global _REGISTRY
-    with _REGISTRY_LOCK:
-        _REGISTRY = None
+# The process-wide registry built from settings (created on first use; reset after a settings change).
+_REGISTRY = ProcessSingleton(BreakerRegistry)
+get_registry = _REGISTRY.get
+reset_registry = _REGISTRY.reset
 
 
 def call(service: str, fn: Callable, *args: Any, fallback: Callable | None = None, **kwargs: Any) -> Any:

@@ -8,7 +8,6 @@ is reset at commit or rollback).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
@@ -17,6 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from swordfish.config import Settings, get_settings
+from swordfish.lazy import ProcessSingleton
 
 
 class DatabaseUnavailable(Exception):
@@ -84,26 +84,14 @@ def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
     conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
 
 
-_shared: Database | None = None
-_shared_lock = threading.Lock()
+def _database_from_settings() -> Database:
+    settings = get_settings()
+    url = settings.database_url or database_url_from_secret(settings)
+    return Database(url, connect_timeout=settings.db_connect_timeout_seconds,
+                    statement_timeout_ms=settings.db_statement_timeout_ms)
 
 
-def get_database() -> Database:
-    """The process-wide pool, created on first use (a Lambda cold start) and then reused."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            settings = get_settings()
-            url = settings.database_url or database_url_from_secret(settings)
-            _shared = Database(url, connect_timeout=settings.db_connect_timeout_seconds,
-                               statement_timeout_ms=settings.db_statement_timeout_ms)
-        return _shared
-
-
-def reset_database() -> None:
-    """Close the shared pool (tests, and after a settings change)."""
-    global _shared
-    with _shared_lock:
-        if _shared is not None:
-            _shared.close()
-        _shared = None
+# The process-wide pool, created on first use (a Lambda cold start) and then reused; reset closes it.
+_shared = ProcessSingleton(_database_from_settings, close=Database.close)
+get_database = _shared.get
+reset_database = _shared.reset
