@@ -300,6 +300,15 @@ class Deployment:
     description: str | None = None
 
 
+def _whole_deployment_entry(repository: ConfigurationRepository, deployment: Deployment, reason: str,
+                            previous: str | None = None) -> audit.AuditEntry:
+    """One row for a deployment that changed no single flag (a rollback, or identical content)."""
+    return audit.AuditEntry(
+        store=repository.key, actor=deployment.actor, action="deployment", flag_name=None, before=None,
+        after=None, config_version=deployment.version, previous_version=previous, reason=reason,
+        source=audit.DEPLOYMENT_SOURCE, event_id=f"{deployment.event_id}/*")
+
+
 def record_deployment(
     conn: psycopg.Connection, repository: ConfigurationRepository, deployment: Deployment
 ) -> int:
@@ -308,20 +317,8 @@ def record_deployment(
     if audit.event_recorded(conn, deployment.event_id):
         return 0  # EventBridge delivers at least once
     if deployment.rolled_back:
-        entries = [
-            audit.AuditEntry(
-                store=repository.key,
-                actor=deployment.actor,
-                action="deployment",
-                flag_name=None,
-                before=None,
-                after=None,
-                config_version=deployment.version,
-                reason=f"deployment of version {deployment.version} rolled back",
-                source=audit.DEPLOYMENT_SOURCE,
-                event_id=f"{deployment.event_id}/*",
-            )
-        ]
+        entries = [_whole_deployment_entry(repository, deployment,
+                                           f"deployment of version {deployment.version} rolled back")]
     elif audit.version_recorded(conn, repository.key, deployment.version, audit.CLI_SOURCE):
         return 0  # made by `swordfish flags`, which already wrote the who and why
     else:
@@ -350,19 +347,5 @@ def record_deployment(
                 event_id=f"{deployment.event_id}/{name}",
             )
             for name in changed
-        ] or [
-            audit.AuditEntry(
-                store=repository.key,
-                actor=deployment.actor,
-                action="deployment",
-                flag_name=None,
-                before=None,
-                after=None,
-                config_version=deployment.version,
-                previous_version=previous,
-                reason=reason,
-                source=audit.DEPLOYMENT_SOURCE,
-                event_id=f"{deployment.event_id}/*",
-            )
-        ]
+        ] or [_whole_deployment_entry(repository, deployment, reason, previous)]
     return sum(1 for entry in entries if audit.record(conn, entry) is not None)
