@@ -14,7 +14,8 @@ from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.pipeline.factory import get_pipeline
-from swordfish.pipeline.processor import Analysed, IncomingRecord
+from swordfish.pipeline.ports import IncomingRecord
+from swordfish.pipeline.processor import Analysed
 from swordfish.pipeline.queues import CORRELATION_ATTRIBUTE
 from swordfish.store.verdicts import StoredVerdict
 
@@ -33,7 +34,7 @@ class TransactionalBatchProcessor(BatchProcessor):
             if record["messageId"] in except_ids:
                 self.success_messages.append(record)
                 continue
-            self.failure_handler(self._to_batch_type(record, self.event_type, self.model), exc_info)
+            self.failure_handler(SQSRecord(record), exc_info)  # this processor is SQS-only, without a model
 
 
 processor = TransactionalBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

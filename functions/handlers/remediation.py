@@ -10,6 +10,7 @@ from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.pipeline.factory import aws_client, nango_client
+from swordfish.pipeline.queues import SqsRemediationQueue
 from swordfish.pipeline.remediation import RemediationRetry
 from swordfish.resilience.fallbacks import GuardedRemediator
 
@@ -24,7 +25,8 @@ def _build_retry() -> RemediationRetry:
         raise RuntimeError("remediation needs Nango (SWORDFISH_NANGO_BASE_URL or _SECRET_NAME) and "
                            "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL")
     # No defer callback: an open breaker raises, and RemediationRetry requeues with a delay.
-    return RemediationRetry(GuardedRemediator(nango), aws_client("sqs", settings), settings.remediation_retry_queue_url)
+    return RemediationRetry(GuardedRemediator(nango),
+                            SqsRemediationQueue(aws_client("sqs", settings), settings.remediation_retry_queue_url))
 
 
 _retry = ProcessSingleton(_build_retry)

@@ -15,85 +15,37 @@ each record is one of:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, Verdict, parse_message, score_message
 from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb
 from swordfish.monitoring.context_provider import bind_context
+from swordfish.pipeline.ports import (
+    REMEDIATE_VERDICTS,
+    DefaultFlags,
+    FlagView,
+    IncomingRecord,
+    IndicatorLookup,
+    MailLoader,
+    PermanentFailure,
+    QueuePort,
+    RemediationRequest,
+    Remediator,
+    RetryLater,
+)
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
 from swordfish.store.database import Database
 from swordfish.store.tenants import UnknownTenant, load_policy
 from swordfish.store.verdicts import StoredVerdict, VerdictRecord, save_verdicts
 
-# --- outcomes and ports -------------------------------------------------------------------------
-
-
-class PermanentFailure(Exception):
-    """Retrying cannot help: the record goes to the DLQ now, with this reason."""
-
-    def __init__(self, reason: str, code: str):
-        super().__init__(reason)
-        self.reason, self.code = reason, code
-
-
-class RetryLater(Exception):
-    """A dependency is unavailable (its breaker is open): put the record back with a delay."""
-
-    def __init__(self, reason: str, delay_seconds: int = 60):
-        super().__init__(reason)
-        self.reason, self.delay_seconds = reason, delay_seconds
-
-
-@dataclass(frozen=True)
-class IncomingRecord:
-    queue_message_id: str
-    body: str
-    sent_at: datetime | None
-    receive_count: int = 1
-    correlation_id: str | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-class MailLoader(Protocol):
-    def load(self, submission: Submission) -> bytes: ...
-
-
-class QueuePort(Protocol):
-    def dead_letter(self, record: IncomingRecord, reason: str, code: str) -> None: ...
-    def requeue(self, record: IncomingRecord, delay_seconds: int) -> None: ...
-    def defer_remediation(self, payload: dict) -> None: ...
-
-
-class IndicatorLookup(Protocol):
-    def match(self, candidates: set[str]) -> dict[str, str]: ...
-
-
-class Remediator(Protocol):
-    def quarantine(self, submission: Submission) -> None: ...
-
-
-class FlagView(Protocol):
-    version: str | None
-
-    def is_on(self, name: str, *, tenant_id: str | None = None, default: bool = False) -> bool: ...
-
-
-class DefaultFlags:
-    """Every flag at its declared default: used when no flag store is configured (for example in
-    `swordfish analyze`), never as a stand-in for a configured store."""
-
-    version = None
-
-    def is_on(self, name: str, *, tenant_id: str | None = None, default: bool = False) -> bool:
-        return default
-
-
-REMEDIATE_VERDICTS = frozenset({"phishing", "malware"})
+# The outcomes, values and ports live in ports.py (adapters import them from there); they are
+# re-exported here for callers that still import them from the processor.
+__all__ = ["DefaultFlags", "FlagView", "IncomingRecord", "IndicatorLookup", "MailLoader", "PermanentFailure",
+           "QueuePort", "REMEDIATE_VERDICTS", "RemediationRequest", "Remediator", "RetryLater"]
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -140,7 +92,6 @@ class Pipeline:
     degraded_backlog_seconds: float = 60.0
     max_message_bytes: int = 25 * 1024 * 1024
     experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
-    on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
 
     def new_batch(self, records: list[IncomingRecord]) -> Batch:
         return Batch(self, records)
@@ -252,8 +203,6 @@ class Batch:
         add_breadcrumb("stored", "batch committed", verdicts=len(stored))
         pairs = list(zip(self.analysed, stored, strict=True))
         self._remediate(pairs)
-        if self.pipeline.on_verdicts:
-            self.pipeline.on_verdicts(pairs, self.degraded)
         return stored
 
     # --- remediation ----------------------------------------------------------------------------
@@ -270,21 +219,14 @@ class Batch:
         for analysed, stored in pairs:
             if not stored.inserted or not self._wants_remediation(analysed):
                 continue  # a redelivery was remediated the first time
-            payload = {"tenant_id": analysed.submission.tenant_id, "message_id": analysed.submission.message_id,
-                       "source": analysed.submission.source.model_dump(mode="json"),
-                       "verdict": str(analysed.verdict.verdict)}
+            submission, verdict = analysed.submission, str(analysed.verdict.verdict)
             if self.degraded or self.pipeline.remediator is None:
-                self.pipeline.queue.defer_remediation({**payload, "why": "degraded mode"})
+                self.pipeline.queue.defer_remediation(RemediationRequest.for_submission(submission, "degraded mode", verdict))
                 continue
             try:
-                outcome = self.pipeline.remediator.quarantine(analysed.submission)
-                add_breadcrumb("remediated", f"remediation {outcome}", message_id=payload["message_id"])
+                outcome = self.pipeline.remediator.quarantine(submission)
+                add_breadcrumb("remediated", f"remediation {outcome}", message_id=submission.message_id)
             except Exception as exc:  # the verdict is stored; remediation is retried from its queue
                 error_tracker.capture_exception(exc, level="warning", fingerprint=["remediation-deferred"],
-                                                message_id=payload["message_id"])
-                self.pipeline.queue.defer_remediation({**payload, "why": str(exc)})
-
-
-def verdict_summary(verdict: Verdict, top: int = 3) -> dict[str, Any]:
-    reasons = sorted(verdict.reasons, key=lambda r: -abs(r.weight))[:top]
-    return {"verdict": str(verdict.verdict), "score": verdict.score, "top_reasons": [r.name for r in reasons]}
+                                                message_id=submission.message_id)
+                self.pipeline.queue.defer_remediation(RemediationRequest.for_submission(submission, str(exc), verdict))
