@@ -118,8 +118,8 @@ def memory_probe() -> tuple[int, int]:
 
         used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     limit = None
-    if os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
-        limit = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]) * 1024 * 1024
+    if get_settings().lambda_memory_mb:
+        limit = get_settings().lambda_memory_mb * 1024 * 1024
     else:
         try:
             with open("/sys/fs/cgroup/memory.max") as f:

@@ -24,9 +24,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from swordfish import constants
 from swordfish.config import get_settings
 from swordfish.features.counters import EvaluationCounter
 from swordfish.features.evaluator import Configuration, FlagSnapshot, Source, empty_configuration
@@ -34,18 +31,6 @@ from swordfish.features.store import AgentStoreProvider
 from swordfish.monitoring.observability import logger
 
 BUNDLED_RESOURCE = "flags.json"
-
-
-class FlagSettings(BaseSettings):
-    """The flag client's own settings (SWORDFISH_ prefix), kept here so config.py stays shared."""
-
-    model_config = SettingsConfigDict(env_prefix=constants.ENV_PREFIX, extra="ignore")
-
-    flags_cache_seconds: float = 5.0  # reuse a fetch (or a failed fetch) this long before asking again
-    flags_timeout_seconds: float = 1.0  # per request to the agent
-    flags_counter_flush_seconds: float = 10.0
-    flag_overrides: str | None = None  # JSON object {"flag": value}
-    flag_overrides_file: Path | None = None  # JSON object, re-read when the file changes
 
 
 def load_bundled() -> tuple[dict[str, Any], str] | None:
@@ -251,7 +236,7 @@ _client_lock = threading.Lock()
 
 
 def build_flags_client(agent_url: str | None = None, redis_url: str | None = None) -> FlagsClient:
-    settings, flag_settings = get_settings(), FlagSettings()
+    settings = flag_settings = get_settings()
     store = AgentStoreProvider(
         agent_url or settings.appconfig_agent_url, timeout_seconds=flag_settings.flags_timeout_seconds
     )

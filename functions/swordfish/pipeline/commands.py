@@ -27,10 +27,8 @@ def cmd_submit(args) -> int:
 
     settings = get_settings()
     if not settings.emails_queue_url:
-        from devstack.state import apply_stack_env
-
-        apply_stack_env()
-        settings = get_settings()
+        raise SystemExit("no emails queue: set SWORDFISH_EMAILS_QUEUE_URL, or start `make serve` "
+                         "(the swordfish command then uses its stack)")
     submitter = Submitter(aws_client("sqs", settings), settings.emails_queue_url,
                           s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
     submissions = []
