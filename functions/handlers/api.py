@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from swordfish.api.health_deep import HealthDependencies
-from swordfish.api.routes import ApiDependencies, build_app
-from swordfish.config import get_settings
-from swordfish.lazy import ProcessSingleton
+from swordfish import wiring
+from swordfish.api.routes import build_app
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.context_provider import bind_context, new_correlation_id
 from swordfish.monitoring.observability import logger, metrics, tracer
-from swordfish.pipeline.factory import aws_client
-from swordfish.pipeline.submitter import Submitter
-from swordfish.store.database import get_database
 
-
-def _build_dependencies() -> ApiDependencies:
-    """One pool and one set of clients per container."""
-    settings = get_settings()
-    if not settings.emails_queue_url:
-        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
-    submitter = Submitter(aws_client("sqs", settings), settings.emails_queue_url,
-                          s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
-    health = functools.cache(HealthDependencies.from_settings)
-    return ApiDependencies(database=get_database(), submitter=lambda: submitter,
-                           max_message_bytes=settings.max_message_bytes, health=health,
-                           deep_health_needs_key=settings.environment != "local")
-
-
-_deps = ProcessSingleton(_build_dependencies)
-dependencies = _deps.get
+dependencies = wiring.api_dependencies
+_deps = wiring._api  # former name, kept while other branches' tests still reset it directly
 
 
 app = build_app(dependencies)

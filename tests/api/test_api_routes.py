@@ -19,15 +19,16 @@ MAIL = b"From: a@globex.example\r\nTo: b@globex.example\r\nSubject: hi\r\n\r\nhe
 @pytest.fixture()
 def gateway(stack_env):
     from handlers import api
+    from swordfish import wiring
 
-    api._deps.reset()  # rebuild the dependencies for this test's settings
+    wiring.reset()  # rebuild the dependencies for this test's settings
     server = make_server(api.handler, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", stack_env
     server.shutdown()
     server.server_close()
-    api._deps.reset()
+    wiring.reset()
 
 
 def call(url: str, method: str = "GET", key: str | None = None, body: dict | None = None) -> tuple[int, dict]:

@@ -53,11 +53,11 @@ def test_an_unknown_tenant_is_dead_lettered(stack_env):
 
 def test_a_message_over_the_size_limit_is_dead_lettered(stack_env, monkeypatch):
     monkeypatch.setenv("SWORDFISH_MAX_MESSAGE_BYTES", "2000")
+    from swordfish import wiring
     from swordfish.config import get_settings
-    from swordfish.pipeline.factory import reset_pipeline
 
     get_settings.cache_clear()
-    reset_pipeline()
+    wiring.reset()
     big = CLEAN_MAIL + b"x" * 5000
     send_bodies(stack_env, [body("globex", "big", big), body("globex", "small")])
     invoke(receive_event(stack_env, 2))

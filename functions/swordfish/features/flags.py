@@ -28,6 +28,7 @@ from swordfish.config import get_settings
 from swordfish.features.counters import EvaluationCounter
 from swordfish.features.evaluator import Configuration, FlagSnapshot, Source, empty_configuration
 from swordfish.features.store import AgentStoreProvider
+from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring.observability import logger
 
 BUNDLED_RESOURCE = "flags.json"
@@ -231,10 +232,6 @@ class FlagsClient:
             self.counter.flush()
 
 
-_client: FlagsClient | None = None
-_client_lock = threading.Lock()
-
-
 def build_flags_client(agent_url: str | None = None, redis_url: str | None = None) -> FlagsClient:
     settings = flag_settings = get_settings()
     store = AgentStoreProvider(
@@ -255,22 +252,11 @@ def build_flags_client(agent_url: str | None = None, redis_url: str | None = Non
     )
 
 
-def flags_client() -> FlagsClient:
-    """The process-wide client (reused across Lambda invocations, so last known good survives)."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = build_flags_client()
-        return _client
-
-
-def reset_flags_client() -> None:
-    """Forget the process-wide client (tests, or after changing settings)."""
-    global _client
-    with _client_lock:
-        if _client is not None:
-            _client.flush()
-        _client = None
+# The process-wide client (reused across Lambda invocations, so last known good survives);
+# resetting it (tests, or after changing settings) flushes its evaluation counts first.
+_client = ProcessSingleton(build_flags_client, close=FlagsClient.flush)
+flags_client = _client.get
+reset_flags_client = _client.reset
 
 
 def store_status() -> StoreStatus:
