@@ -148,12 +148,15 @@ def test_a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_stored(s
     assert "boom" in {r["message_id"] for r in verdict_rows(stack_env)}
 
 
-def test_an_unreachable_database_fails_the_whole_batch(stack_env, monkeypatch):
+def test_an_unreachable_database_fails_the_whole_batch_and_dead_letters_last_receives_with_the_reason(
+        stack_env, monkeypatch):
     from swordfish.pipeline.factory import get_pipeline
     from swordfish.store.database import Database
 
     send_bodies(stack_env, [body("globex", f"down-{i}") for i in range(3)] + ["{not json"])
     event = receive_event(stack_env, 4)
+    last = next(r for r in event["Records"] if '"down-0"' in r["body"])
+    last["attributes"]["ApproximateReceiveCount"] = "5"  # this record is on its last receive
     pipeline = get_pipeline()
     pipeline.policies.get("globex")  # cached, so only the commit needs the database
     # A closed local port: the connection itself fails, which no row-by-row retry can help.
@@ -164,10 +167,13 @@ def test_an_unreachable_database_fails_the_whole_batch(stack_env, monkeypatch):
     finally:
         unreachable.close()
     poison = {r["messageId"] for r in event["Records"] if r["body"] == "{not json"}
-    # Every analysed record is retried; the one already dead-lettered is not sent there twice.
-    assert failed_ids(response) == {r["messageId"] for r in event["Records"]} - poison
+    # Every analysed record is retried, but those already dead-lettered are not sent there twice.
+    assert failed_ids(response) == {r["messageId"] for r in event["Records"]} - poison - {last["messageId"]}
     assert verdict_rows(stack_env) == []
-    assert len(drain(stack_env, stack_env.info.dlq_url)) == 1
+    dead = {m["MessageAttributes"]["failure_code"]["StringValue"]: m for m in drain(stack_env, stack_env.info.dlq_url)}
+    assert set(dead) == {"invalid_submission", "commit_failed"}
+    assert '"down-0"' in dead["commit_failed"]["Body"]
+    assert "unavailable" in dead["commit_failed"]["MessageAttributes"]["failure_reason"]["StringValue"]
 
 
 def test_a_record_that_keeps_failing_reaches_the_dlq_after_max_receives(stack_env):
