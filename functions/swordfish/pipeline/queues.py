@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from swordfish.pipeline.ports import SQS_MAX_DELAY_SECONDS, IncomingRecord, RemediationRequest
@@ -11,8 +12,12 @@ CODE_ATTRIBUTE = "failure_code"
 CORRELATION_ATTRIBUTE = "correlation_id"
 
 
+# SQS refuses a message whose attributes hold characters outside this set; a reason can quote mail.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _string_attr(value: str) -> dict:
-    return {"DataType": "String", "StringValue": value[:1024] or "-"}
+    return {"DataType": "String", "StringValue": _NOT_SQS_TEXT.sub("\ufffd", value[:1024]) or "-"}
 
 
 def _delay(seconds: int) -> int:
