@@ -46,6 +46,8 @@ lint: synth
 	# W3005: CDK's own redundant DependsOn; W3010: availability zones pinned on purpose (offline synth).
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 W3010 -- cdk.out/*.template.json
 	$(VENV)/bin/ruff check functions devstack stacks scripts loadtests tests
+	# The import directions of docs/architecture.md (contracts in .importlinter).
+	PYTHONPATH=functions:. $(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out results .devstack

@@ -36,6 +36,7 @@ from botocore.exceptions import ClientError
 
 from swordfish import constants
 from swordfish.integrations.indicators import IndicatorStoreError
+from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
 from swordfish.monitoring.observability import logger
 from swordfish.pipeline.ports import (
     SQS_MAX_DELAY_SECONDS,
@@ -120,8 +121,6 @@ def guarded_mailbox_fetch(client: Any, registry: BreakerRegistry | None = None) 
     or is too large → ``PermanentFailure`` (retrying cannot help). Any other failure propagates,
     counted by the breaker, and SQS redelivers the record.
     """
-    from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
-
     def fetch(source: Any) -> bytes:
         reg = _registry(registry)
 
