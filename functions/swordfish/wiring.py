@@ -50,6 +50,7 @@ from swordfish.resilience.fallbacks import (
     guarded_mailbox_fetch,
 )
 from swordfish.store.database import Database, database_url_from_secret
+from swordfish.store.pipeline_store import PostgresVerdictStore
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
 _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
@@ -117,7 +118,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         if settings.redis_url else None
     return Pipeline(
         database=db,
-        policies=PolicyCache(db),
+        policies=PolicyCache(PostgresVerdictStore(db)),
         mail=mail,
         queue=queue,
         indicators=indicators,

@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from swordfish.pipeline.submission import MailboxSource, Submission
+
+if TYPE_CHECKING:  # the row values are the store's; only their names are needed here
+    from swordfish.store.verdicts import StoredVerdict, VerdictRecord
 
 SQS_MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds (15 minutes)
 
@@ -108,6 +111,18 @@ class IndicatorLookup(Protocol):
 
 class Remediator(Protocol):
     def quarantine(self, submission: Submission | RemediationRequest) -> str: ...
+
+
+class VerdictStore(Protocol):
+    """Where verdicts are written (``store.pipeline_store.PostgresVerdictStore``)."""
+
+    def save(self, records: list[VerdictRecord]) -> list[StoredVerdict]: ...
+    def save_each(self, records: list[VerdictRecord]) -> list[StoredVerdict | Exception]: ...
+    def is_row_error(self, exc: BaseException) -> bool: ...
+
+
+class PolicySource(Protocol):
+    def load_policy(self, tenant_id: str) -> dict: ...  # raises store.tenants.UnknownTenant
 
 
 class FlagView(Protocol):

@@ -37,20 +37,27 @@ from swordfish.pipeline.ports import (
     IndicatorLookup,
     MailLoader,
     PermanentFailure,
+    PolicySource,
     QueuePort,
     RemediationRequest,
     Remediator,
     RetryLater,
+    VerdictStore,
 )
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
 from swordfish.store.database import Database
-from swordfish.store.tenants import UnknownTenant, load_policy
-from swordfish.store.verdicts import StoredVerdict, VerdictRecord, is_row_error, save_verdicts, save_verdicts_each
+from swordfish.store.pipeline_store import PostgresVerdictStore
+from swordfish.store.tenants import UnknownTenant
+from swordfish.store.verdicts import StoredVerdict, VerdictRecord
 
 # The outcomes, values and ports live in ports.py (adapters import them from there); they are
 # re-exported here for callers that still import them from the processor.
 __all__ = ["DefaultFlags", "FlagView", "IncomingRecord", "IndicatorLookup", "MailLoader", "PermanentFailure",
            "QueuePort", "REMEDIATE_VERDICTS", "RemediationRequest", "Remediator", "RetryLater"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -59,17 +66,18 @@ __all__ = ["DefaultFlags", "FlagView", "IncomingRecord", "IndicatorLookup", "Mai
 class PolicyCache:
     """Tenant policies, cached per process for ``ttl`` seconds (policy changes apply within a minute)."""
 
-    def __init__(self, database: Database, ttl: float = 60.0):
-        self.database, self.ttl = database, ttl
+    def __init__(self, source: PolicySource | Database, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.source = PostgresVerdictStore(source) if isinstance(source, Database) else source
+        self.ttl, self.clock = ttl, clock
         self._entries: dict[str, tuple[float, TenantPolicy]] = {}
 
     def get(self, tenant_id: str) -> TenantPolicy:
-        now = time.monotonic()
+        now = self.clock()
         hit = self._entries.get(tenant_id)
         if hit and now - hit[0] < self.ttl:
             return hit[1]
-        with self.database.tenant_transaction(tenant_id) as conn:
-            policy = TenantPolicy.model_validate(load_policy(conn, tenant_id))
+        policy = TenantPolicy.model_validate(self.source.load_policy(tenant_id))
         self._entries[tenant_id] = (now, policy)
         return policy
 
@@ -99,7 +107,7 @@ class Committed:
 
 @dataclass
 class Pipeline:
-    database: Database
+    database: Database | None
     policies: PolicyCache
     mail: MailLoader
     queue: QueuePort
@@ -110,6 +118,11 @@ class Pipeline:
     max_message_bytes: int = 25 * 1024 * 1024
     experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
     max_receive_count: int = constants.MAX_RECEIVE_COUNT
+    verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
+    clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
+
+    def verdict_store(self) -> VerdictStore:
+        return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
 
     def new_batch(self, records: list[IncomingRecord]) -> Batch:
         return Batch(self, records)
@@ -121,7 +134,7 @@ class Batch:
     def __init__(self, pipeline: Pipeline, records: list[IncomingRecord]):
         self.pipeline = pipeline
         self.flags = pipeline.flags_snapshot()  # one flag configuration for the whole batch
-        now = datetime.now(UTC)
+        now = pipeline.clock()
         ages = [(now - r.sent_at).total_seconds() for r in records if r.sent_at]
         self.oldest_age_seconds = max(ages, default=0.0)
         self.degraded = (self.oldest_age_seconds > pipeline.degraded_backlog_seconds
@@ -234,16 +247,15 @@ class Batch:
         if not self.analysed:
             return committed
         records = self.records_for_commit()
+        store = self.pipeline.verdict_store()
         try:
             try:
-                with self.pipeline.database.connection() as conn, conn.transaction():
-                    outcomes: list = save_verdicts(conn, records)
+                outcomes: list = store.save(records)
             except Exception as exc:
-                if not is_row_error(exc):
+                if not store.is_row_error(exc):
                     raise
                 add_breadcrumb("fallback", "a row was refused: writing the batch row by row", error=_describe(exc))
-                with self.pipeline.database.connection() as conn, conn.transaction():
-                    outcomes = save_verdicts_each(conn, records)
+                outcomes = store.save_each(records)
         except Exception as exc:
             for analysed in self.analysed:
                 if self.is_last_receive(analysed.record):
