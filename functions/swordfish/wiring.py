@@ -50,7 +50,7 @@ from swordfish.resilience.fallbacks import (
     guarded_mailbox_fetch,
 )
 from swordfish.store.database import Database, database_url_from_secret
-from swordfish.store.pipeline_store import PostgresVerdictStore
+from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
 _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
@@ -207,7 +207,7 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
     if not settings.emails_queue_url:
         raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
     submitter = build_submitter(settings)
-    return ApiDependencies(database=database(), submitter=lambda: submitter,
+    return ApiDependencies(store=PostgresApiStore(database()), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
                            deep_health_needs_key=settings.environment != "local")

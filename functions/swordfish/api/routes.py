@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import (
@@ -33,9 +33,8 @@ from swordfish.api.auth import presented_api_key
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.monitoring.context_provider import current_context
 from swordfish.pipeline.submitter import Submitter, message_id_for
-from swordfish.store.database import Database, DatabaseUnavailable
-from swordfish.store.tenants import TENANT_ID_PATTERN, authenticate_api_key
-from swordfish.store.verdicts import get_verdict, list_verdicts
+from swordfish.store.database import DatabaseUnavailable
+from swordfish.store.tenants import TENANT_ID_PATTERN
 
 VERDICT_KINDS = constants.VERDICTS
 OPENAPI_PATH = "/openapi.json"
@@ -97,9 +96,18 @@ class Message(BaseModel):
     message: str
 
 
+class ApiStore(Protocol):
+    """What the routes read (``store.pipeline_store.PostgresApiStore``); raises ``DatabaseUnavailable``."""
+
+    def authenticate(self, presented_key: str) -> str | None: ...  # the key's tenant, or None
+    def list_verdicts(self, tenant_id: str, *, limit: int, verdict: str | None,
+                      before: datetime | None) -> list[dict]: ...
+    def get_verdict(self, tenant_id: str, message_id: str) -> dict | None: ...
+
+
 @dataclass
 class ApiDependencies:
-    database: Database
+    store: ApiStore
     submitter: Callable[[], Submitter]
     max_message_bytes: int
     health: Callable[[], Any] | None = None  # builds HealthDependencies (once) for the health routes
@@ -138,8 +146,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         if not presented:
             raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' "
                                     "(create one with `swordfish tenants create-key`)")
-        with deps_factory().database.connection() as conn, conn.transaction():
-            owner = authenticate_api_key(conn, presented)
+        owner = deps_factory().store.authenticate(presented)
         if owner is None:
             raise UnauthorizedError("invalid API key")
         if owner != tenant_id:
@@ -192,9 +199,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         deps = deps_factory()
         if deps.deep_health_needs_key:
             presented = presented_api_key(app.current_event.headers)
-            with deps.database.connection() as conn, conn.transaction():
-                if not presented or authenticate_api_key(conn, presented) is None:
-                    raise UnauthorizedError("/health/deep needs an API key")
+            if not presented or deps.store.authenticate(presented) is None:
+                raise UnauthorizedError("/health/deep needs an API key")
         return health_response(health_deep.deep(deps.health()))
 
     @app.post("/v1/tenants/<tenant_id>/submissions", status_code=202, tags=["tenants"])
@@ -228,16 +234,14 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
     ) -> VerdictPage:
         authorise(tenant_id)
         limit = min(MAX_PAGE, max(1, limit))
-        with deps_factory().database.connection() as conn, conn.transaction():
-            rows = list_verdicts(conn, tenant_id, limit=limit, verdict=verdict, before=before)
+        rows = deps_factory().store.list_verdicts(tenant_id, limit=limit, verdict=verdict, before=before)
         return VerdictPage(tenant_id=tenant_id, verdicts=rows,
                            next_before=rows[-1]["committed_at"].isoformat() if len(rows) == limit else None)
 
     @app.get("/v1/tenants/<tenant_id>/verdicts/<message_id>", tags=["tenants"])
     def one_verdict(tenant_id: str, message_id: str) -> StoredVerdictView:
         authorise(tenant_id)
-        with deps_factory().database.connection() as conn, conn.transaction():
-            row = get_verdict(conn, tenant_id, message_id)
+        row = deps_factory().store.get_verdict(tenant_id, message_id)
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
         return StoredVerdictView.model_validate(row)
