@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve test test-all bench loadtest soak synth lint clean
+.PHONY: install run serve test test-unit test-all bench loadtest soak synth lint clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ serve: install
 
 test: install
 	$(VENV)/bin/pytest -q
+
+test-unit: install
+	# The processor and the API against in-memory fakes of their ports: no server, a few seconds.
+	$(VENV)/bin/pytest -q tests/unit tests/test_architecture.py
 
 test-all: install
 	$(VENV)/bin/pytest -q -m ''
