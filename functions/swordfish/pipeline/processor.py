@@ -120,6 +120,8 @@ class Pipeline:
     max_receive_count: int = constants.MAX_RECEIVE_COUNT
     verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
     clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
+    # Test hook (the pipeline fuzz test collects each batch's stored verdicts): called after a commit.
+    on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
 
     def verdict_store(self) -> VerdictStore:
         return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
@@ -274,6 +276,8 @@ class Batch:
                 committed.retry.append((analysed, outcome))
         add_breadcrumb("stored", "batch committed", verdicts=len(committed.stored), refused=len(committed.retry))
         self._remediate(committed.stored)
+        if self.pipeline.on_verdicts:
+            self.pipeline.on_verdicts(committed.stored, self.degraded)
         return committed
 
     # --- remediation ----------------------------------------------------------------------------
