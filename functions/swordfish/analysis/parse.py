@@ -433,6 +433,19 @@ def _check_boundary(part: Message, parsed: ParsedMessage, where: str) -> None:
                             f"{', control characters' if control_characters(boundary) else ''})")
 
 
+def _check_header_block(part: Message, parsed: ParsedMessage, where: str) -> None:
+    """A control character that ends a header block early hides the headers after it from this parser,
+    while other readers may still see them."""
+    if not any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in getattr(part, "defects", ())):
+        return
+    payload = part.get_payload()
+    start = payload if isinstance(payload, str) else (part.preamble or "")
+    first_line = start[:MAX_HEADER_CHARS].lstrip("\r\n").split("\n", 1)[0]
+    controls = control_characters(first_line) or ("U+001B" if "\x1b" in first_line else "")
+    if controls:
+        parsed.note_evasion(f"header block of {where} cut short by control characters ({controls})")
+
+
 def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget) -> tuple[list[str], list[str]]:
     """Collect body texts and attachments with an explicit stack (no recursion: nesting is hostile input).
     Once the budget is spent, bodies are still collected (their size is capped) and attachments keep their
@@ -452,6 +465,7 @@ def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget) -> tuple[
             break
         where = "message" if count == 1 else f"part {count}"
         _defects(part, problems, where)
+        _check_header_block(part, parsed, where)
         payload = part.get_payload()
         if part.get_content_maintype() == "multipart":
             _check_boundary(part, parsed, where)
