@@ -436,8 +436,9 @@ def _check_boundary(part: Message, parsed: ParsedMessage, where: str) -> None:
 def _check_header_block(part: Message, parsed: ParsedMessage, where: str) -> None:
     """A control character that ends a header block early hides the headers after it from this parser,
     while other readers may still see them."""
-    if not any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in getattr(part, "defects", ())):
-        return
+    if not part.keys() or not any(type(d).__name__ == "MissingHeaderBodySeparatorDefect"
+                                  for d in getattr(part, "defects", ())):
+        return  # no header at all is not mail (a "no header fields" problem), not a hidden header block
     payload = part.get_payload()
     start = payload if isinstance(payload, str) else (part.preamble or "")
     first_line = start[:MAX_HEADER_CHARS].lstrip("\r\n").split("\n", 1)[0]
