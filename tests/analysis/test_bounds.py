@@ -279,13 +279,17 @@ def test_a_header_block_cut_short_by_a_control_character_is_evasion():
     verdict = analyze(raw)
     assert verdict.verdict == VerdictKind.SUSPICIOUS and "cut short" in evidence(verdict, "MIME_EVASION")
     assert "MIME_EVASION" not in reason_names(analyze(raw.replace(b"\x0c\r\n", b"")))
+    hidden_from_the_start = b"\x08\n" + HEAD + b"\r\nhi\r\n"  # every header hidden behind the control line
+    assert "cut short" in evidence(analyze(hidden_from_the_start), "MIME_EVASION")
 
 
-@pytest.mark.parametrize("boundary", [b"b" * 300, b"a\x00b", b"   "])
-def test_malformed_boundaries_are_evasion(boundary):
+@pytest.mark.parametrize("boundary, finding", [(b"b" * 300, b"malformed multipart boundary"),
+                                               (b"   ", b"malformed multipart boundary"),
+                                               (b"a\x00b", b"control characters (NUL) in header 'Content-Type'")])
+def test_malformed_boundaries_are_evasion(boundary, finding):
     raw = (HEAD + b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n--' + boundary
            + b"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--" + boundary + b"--\r\n")
-    assert "malformed multipart boundary" in evidence(analyze(raw), "MIME_EVASION")
+    assert finding.decode() in evidence(analyze(raw), "MIME_EVASION")
 
 
 def test_a_declared_boundary_that_never_appears_is_evasion_and_a_proper_one_is_not():

@@ -32,6 +32,8 @@ FEED_CHUNK_BYTES = 64 * 1024  # the budget is checked between chunks
 _PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
 # C0 controls other than tab, CR, LF, and ESC (raw ISO-2022-JP headers legitimately carry ESC), and DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
+MAX_CONTROL_PRESCAN_BYTES = 1_000_000
 
 
 def control_characters(text: str) -> str:
@@ -58,6 +60,7 @@ class ParseLimits:
         self.unparsed_bytes = 0  # left unparsed when the analysis budget ran out
         self.root: BoundedMessage | None = None
         self.armed = False  # the parser builds one throw-away message when created; that one is no root
+        self.check_controls = True  # False when the raw message holds no control character at all
 
     def note(self, finding: str) -> None:
         if finding not in self.findings and len(self.findings) < 20:
@@ -80,8 +83,15 @@ class BoundedMessage(Message):
         self._depth = 0
 
     def set_raw(self, name: str, value: str) -> None:
+        # Called for every header of every part: the common case (a short, clean value) costs three C calls.
+        headers = self._headers
+        if len(headers) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
+                and value.count(";") <= MAX_MIME_PARAMS and len(name) <= MAX_HEADER_NAME_CHARS \
+                and not (self._limits.check_controls and _CONTROL.search(value)):
+            headers.append((name, value))  # what Message.set_raw does
+            return
         limits = self._limits
-        if len(self._headers) >= MAX_HEADER_FIELDS:
+        if len(headers) >= MAX_HEADER_FIELDS:
             limits.note(f"header flood: more than {MAX_HEADER_FIELDS:,} header fields in one part; "
                         "the rest were ignored")
             if limits.budget.exceeded("MIME headers"):  # even skipping them costs the parser ~1 µs each
@@ -98,10 +108,10 @@ class BoundedMessage(Message):
             limits.note(f"{name[:40]} with {value.count(';'):,} parameters in {len(value):,} characters cut to "
                         f"{MAX_MIME_PARAMS} parameters")
             value = ";".join(value[:MAX_MIME_PARAM_HEADER_CHARS].split(";", MAX_MIME_PARAMS + 1)[:MAX_MIME_PARAMS + 1])
-        controls = control_characters(name) or control_characters(value)
+        controls = control_characters(value)  # names cannot hold any: the parser only takes printable ones
         if controls:
             limits.note(f"control characters ({controls}) in header {name[:40]!r}")
-        super().set_raw(name, value)
+        headers.append((name, value))
 
     def attach(self, payload) -> None:
         if isinstance(payload, BoundedMessage):
@@ -138,6 +148,8 @@ def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLim
     raise on input the caps do not cover; the caller salvages the headers then."""
     limits = ParseLimits(budget)
     raw = _cap_top_header_lines(raw, limits)
+    if len(raw) <= MAX_CONTROL_PRESCAN_BYTES:  # one C pass here saves a regex per header value
+        limits.check_controls = len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
     parser = BytesFeedParser(_factory=limits.new_message, policy=compat32)
     limits.armed = True
     try:

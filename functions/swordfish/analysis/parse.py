@@ -39,6 +39,8 @@ LINK_BUDGET_CHECK_EVERY = 64
 _WS = re.compile(r"\s+")
 _ACTION = re.compile(r"\b(?:action|formaction)\s*=\s*[\"']?(https?://[^\"'\s>]{1,4000})", re.IGNORECASE)
 _TEXT_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`{}|\\^\[\]]{2,4000}", re.IGNORECASE)
+_BLANK_BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"\s*"|'\s*'|;|$)""", re.IGNORECASE)
+_HEADER_LINE = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,76}:", re.MULTILINE)
 _OBFUSCATED_MARKERS = ("hxxp", "[.]", "(.)", "[dot]", "(dot)", "[:]")
 _DEOBFUSCATE = re.compile(r"hxxp|\[\.\]|\(\.\)|\[dot\]|\(dot\)|\[:\]", re.IGNORECASE)
 _DEOBF_MAP = {"hxxp": "http", "[.]": ".", "(.)": ".", "[dot]": ".", "(dot)": ".", "[:]": ":"}
@@ -426,6 +428,9 @@ def _check_boundary(part: Message, parsed: ParsedMessage, where: str) -> None:
     for defect in getattr(part, "defects", ()) or ():
         if type(defect).__name__ in _BOUNDARY_DEFECTS:
             parsed.note_evasion(f"malformed multipart boundary in {where} ({type(defect).__name__})")
+    declared = str(part.get("Content-Type", ""))
+    if len(declared) <= MAX_BOUNDARY_CHARS and not _BLANK_BOUNDARY.search(declared):
+        return  # too short to hold an over-long boundary; control characters were caught as a header's
     boundary = part.get_boundary()
     if boundary is not None and (len(boundary) > MAX_BOUNDARY_CHARS or not boundary.strip()
                                  or control_characters(boundary)):
@@ -436,12 +441,13 @@ def _check_boundary(part: Message, parsed: ParsedMessage, where: str) -> None:
 def _check_header_block(part: Message, parsed: ParsedMessage, where: str) -> None:
     """A control character that ends a header block early hides the headers after it from this parser,
     while other readers may still see them."""
-    if not part.keys() or not any(type(d).__name__ == "MissingHeaderBodySeparatorDefect"
-                                  for d in getattr(part, "defects", ())):
-        return  # no header at all is not mail (a "no header fields" problem), not a hidden header block
+    if not any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in getattr(part, "defects", ())):
+        return
     payload = part.get_payload()
     start = payload if isinstance(payload, str) else (part.preamble or "")
-    first_line = start[:MAX_HEADER_CHARS].lstrip("\r\n").split("\n", 1)[0]
+    first_line, _, after = start[:MAX_HEADER_CHARS].lstrip("\r\n").partition("\n")
+    if not part.keys() and not _HEADER_LINE.search(after):
+        return  # bytes with no header before or after are not mail ("no header fields"), nothing hidden
     controls = control_characters(first_line) or ("U+001B" if "\x1b" in first_line else "")
     if controls:
         parsed.note_evasion(f"header block of {where} cut short by control characters ({controls})")
@@ -468,7 +474,8 @@ def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget) -> tuple[
         _defects(part, problems, where)
         _check_header_block(part, parsed, where)
         payload = part.get_payload()
-        if part.get_content_maintype() == "multipart":
+        ctype = part.get_content_type()
+        if ctype.startswith("multipart/"):
             _check_boundary(part, parsed, where)
         if part.is_multipart() or isinstance(payload, list):
             if depth >= MAX_DEPTH:
@@ -477,7 +484,6 @@ def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget) -> tuple[
             children = payload if isinstance(payload, list) else []
             stack.extend((child, depth + 1) for child in reversed(children) if isinstance(child, Message))
             continue
-        ctype = part.get_content_type()
         maintype = ctype.split("/", 1)[0]
         disposition = (part.get("Content-Disposition") or "")
         disposition = str(disposition).split(";", 1)[0].strip().lower()
