@@ -236,8 +236,7 @@ def _stored_ids(superuser_url: str, ids: list[str]) -> dict[str, str]:
 def run_fuzz(stack: Any, messages: int, seed: int = 1, log: Callable[[str], None] | None = None) -> FuzzReport:
     """Run the fuzz against a started embedded stack whose worker environment this process already
     has (as the `stack_env` test fixture or `main` sets up)."""
-    from handlers.processor import handler
-    from swordfish.pipeline.factory import get_pipeline
+    import handlers.processor
     from swordfish.pipeline.submission import inline_submission
     from swordfish.pipeline.submitter import Submitter
 
@@ -251,14 +250,17 @@ def run_fuzz(stack: Any, messages: int, seed: int = 1, log: Callable[[str], None
     info = stack.info
     submitter = Submitter(sqs, info.queue_url, s3=s3, bucket=info.bucket)
     report = FuzzReport()
-    pipeline = get_pipeline()
+    handler = handlers.processor.handler
+    record_metrics = handlers.processor.record_metrics
 
     def collect(pairs, degraded) -> None:
+        """Reads the values the handler's AnalysisTime metric is made of, then records the metrics."""
         for analysed, _stored in pairs:
             report.analysis_ms[analysed.submission.message_id] = analysed.analysis_seconds * 1000
             report.budget_exceeded += analysed.verdict.budget_exceeded
+        record_metrics(pairs, degraded)
 
-    previous_hook, pipeline.on_verdicts = pipeline.on_verdicts, collect
+    handlers.processor.record_metrics = collect
     kinds = plan(messages, rng)
     all_ids: list[str] = []
     started = time.monotonic()
@@ -290,7 +292,7 @@ def run_fuzz(stack: Any, messages: int, seed: int = 1, log: Callable[[str], None
             if _process(stack, sqs, handler, FakeLambdaContext, report, wanted=10, wait=1):
                 idle_since = time.monotonic()
     finally:
-        pipeline.on_verdicts = previous_hook
+        handlers.processor.record_metrics = record_metrics
     report.seconds = time.monotonic() - started
     report.messages = len(all_ids)
     _account(stack, report, all_ids)
@@ -363,21 +365,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="fail when a message takes longer than this in analysis (CPU time)")
     args = parser.parse_args(argv)
 
+    from swordfish import wiring
     from swordfish.config import get_settings
-    from swordfish.pipeline.factory import reset_pipeline
-    from swordfish.store.database import reset_database
 
     from devstack.stack import EmbeddedStack
 
     with EmbeddedStack() as stack:
         os.environ.update(stack.info.env)
         get_settings.cache_clear()
-        reset_pipeline()
-        reset_database()
+        wiring.reset()
         print(f"pipeline fuzz: {args.messages:,} messages, seed {args.seed}, stack in {stack.info.run_dir}", flush=True)
         report = run_fuzz(stack, args.messages, args.seed, log=lambda line: print("  " + line, flush=True))
-        reset_pipeline()
-        reset_database()
+        wiring.reset()
     for line in report.lines():
         print(line)
     problems = []
