@@ -48,6 +48,10 @@ class StructureLimitReached(Exception):
     """Parsing stops here (nesting or part count past the caps, or the budget spent inside a header
     flood); what was built so far is kept."""
 
+    def __init__(self, finding: str, *, budget: bool = False):
+        super().__init__(finding)
+        self.budget = budget  # stopped by the budget, not by a structure cap (so not evidence in itself)
+
 
 class ParseLimits:
     """State shared by the messages of one parse: findings (each recorded once), the part count, the
@@ -57,7 +61,8 @@ class ParseLimits:
         self.budget = budget
         self.findings: list[str] = []
         self.parts = 0
-        self.unparsed_bytes = 0  # left unparsed when the analysis budget ran out
+        self.unparsed_bytes = 0  # left unparsed when the analysis budget ran out between input chunks
+        self.stopped_in_headers = False  # the budget ran out inside a header flood
         self.root: BoundedMessage | None = None
         self.armed = False  # the parser builds one throw-away message when created; that one is no root
         self.check_controls = True  # False when the raw message holds no control character at all
@@ -84,18 +89,17 @@ class BoundedMessage(Message):
 
     def set_raw(self, name: str, value: str) -> None:
         # Called for every header of every part: the common case (a short, clean value) costs three C calls.
-        headers = self._headers
-        if len(headers) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
+        if len(self) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
                 and value.count(";") <= MAX_MIME_PARAMS and len(name) <= MAX_HEADER_NAME_CHARS \
                 and not (self._limits.check_controls and _CONTROL.search(value)):
-            headers.append((name, value))  # what Message.set_raw does
+            super().set_raw(name, value)
             return
         limits = self._limits
-        if len(headers) >= MAX_HEADER_FIELDS:
+        if len(self) >= MAX_HEADER_FIELDS:
             limits.note(f"header flood: more than {MAX_HEADER_FIELDS:,} header fields in one part; "
                         "the rest were ignored")
             if limits.budget.exceeded("MIME headers"):  # even skipping them costs the parser ~1 µs each
-                raise StructureLimitReached("analysis budget spent in a header flood; parsing stopped")
+                raise StructureLimitReached("analysis budget spent in a header flood", budget=True)
             return
         if len(name) > MAX_HEADER_NAME_CHARS:
             limits.note(f"header name of {len(name):,} characters cut to {MAX_HEADER_NAME_CHARS}")
@@ -111,7 +115,7 @@ class BoundedMessage(Message):
         controls = control_characters(value)  # names cannot hold any: the parser only takes printable ones
         if controls:
             limits.note(f"control characters ({controls}) in header {name[:40]!r}")
-        headers.append((name, value))
+        super().set_raw(name, value)
 
     def attach(self, payload) -> None:
         if isinstance(payload, BoundedMessage):
@@ -163,8 +167,8 @@ def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLim
     except StructureLimitReached as stop:
         if limits.root is None:
             raise
-        if "budget" in str(stop):
-            limits.unparsed_bytes = max(limits.unparsed_bytes, 1)
+        if stop.budget:
+            limits.stopped_in_headers = True
         else:
             limits.note(str(stop))
         return limits.root, limits

@@ -543,6 +543,8 @@ def parse_message(raw: bytes, *, trusted_authserv_ids: frozenset[str] | None = N
         if limits.unparsed_bytes:
             parsed.parse_problems.append(f"analysis budget spent: the last {limits.unparsed_bytes:,} of "
                                          f"{len(raw):,} bytes were not parsed")
+        elif limits.stopped_in_headers:
+            parsed.parse_problems.append("analysis budget spent in a header flood: the rest was not parsed")
         _fill(msg, parsed, trusted_authserv_ids, budget)
     except Exception as exc:  # noqa: BLE001 - the engine's contract: a verdict for any input
         parsed.parse_problems.append(f"message could not be fully parsed: {type(exc).__name__}")
