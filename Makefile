@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve test test-unit test-all bench loadtest soak synth lint clean
+.PHONY: install run serve test test-unit test-all bench fuzz loadtest soak synth lint clean
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ test-all: install
 
 bench: install
 	$(PY) scripts/bench_analysis.py
+
+fuzz: install
+	$(PY) -m loadtests.pipeline_fuzz --messages 10000
 
 loadtest: install
 	$(PY) -m loadtests.load_runner --profile standard

@@ -126,6 +126,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
+        analysis_budget_seconds=settings.analysis_budget_ms / 1000,
     )
 
 
