@@ -91,7 +91,6 @@ def build_app(app: App) -> SwordfishStacks:
         "log_retention_days": env.log_retention_days,
         "retain_logs": env.removal_retain,
         "install_dependencies": settings.bundle_dependencies,
-        "powertools_layer_version": settings.powertools_layer_version,
         "appconfig_agent_layer_arn": settings.appconfig_agent_layer_arn,
         "environment": function_environment(app, settings, data),
     }
