@@ -40,6 +40,7 @@ class EnvSettings:
     db_backup_retention_days: int
     db_max_connections_alarm: int
     db_free_storage_alarm_gb: int
+    db_monitoring_interval_seconds: int  # RDS Enhanced Monitoring; 0 = off
     # cache (ElastiCache Serverless usage caps keep the bill bounded)
     cache_max_data_storage_gb: int
     cache_max_ecpu_per_second: int

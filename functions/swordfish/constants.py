@@ -115,3 +115,5 @@ COMPONENT_DIMENSION = "component"
 METRIC_FEED_SNAPSHOT_AGE = "FeedSnapshotAge"  # seconds since the feed's last good refresh
 FEED_DIMENSION = "feed"
 FEED_SNAPSHOT_AGE_ALARM_SECONDS = 2 * FEED_REFRESH_MINUTES * 60  # two missed refreshes
+# EventBridge detail-types of the AppConfig deployment events the flags audit records.
+APPCONFIG_AUDITED_DETAIL_TYPES = ("On Deployment Complete", "On Deployment Rollback")

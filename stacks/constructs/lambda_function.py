@@ -180,6 +180,7 @@ class SwordfishFunction(Construct):
         retain_logs: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.name = function_name  # the physical name, known at synth (alarm ids, dashboard labels)
         self.log_group = logs.LogGroup(
             self, "Logs",
             log_group_name=f"/aws/lambda/{function_name}",
