@@ -8,92 +8,56 @@ each record is one of:
 - dead-lettered at once with its reason, when retrying cannot help (bad JSON, unknown tenant,
   message too large, mail that no longer exists);
 - requeued with a delay, when a dependency's breaker is open (not counted as a failed receive);
-- failed, so SQS redelivers it (and after maxReceiveCount moves it to the DLQ): any other error,
-  including a database error while committing, which fails every record of the batch.
+- failed, so SQS redelivers it: any other error. A row PostgreSQL refuses fails only its own
+  record (the batch is written again row by row, each under a savepoint); an unreachable database
+  fails every record of the batch.
+
+On a record's last receive (``max_receive_count``) a failure is dead-lettered by us, with its reason
+and code, instead of being left to SQS's redrive, which would move it there with no reason at all.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
+from swordfish import constants
 from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, Verdict, parse_message, score_message
 from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb
 from swordfish.monitoring.context_provider import bind_context
+from swordfish.pipeline.ports import (
+    REMEDIATE_VERDICTS,
+    DefaultFlags,
+    FlagView,
+    IncomingRecord,
+    IndicatorLookup,
+    MailLoader,
+    PermanentFailure,
+    PolicySource,
+    QueuePort,
+    RemediationRequest,
+    Remediator,
+    RetryLater,
+    VerdictStore,
+)
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
 from swordfish.store.database import Database
-from swordfish.store.tenants import UnknownTenant, load_policy
-from swordfish.store.verdicts import StoredVerdict, VerdictRecord, save_verdicts
+from swordfish.store.pipeline_store import PostgresVerdictStore
+from swordfish.store.tenants import UnknownTenant
+from swordfish.store.verdicts import StoredVerdict, VerdictRecord
 
-# --- outcomes and ports -------------------------------------------------------------------------
-
-
-class PermanentFailure(Exception):
-    """Retrying cannot help: the record goes to the DLQ now, with this reason."""
-
-    def __init__(self, reason: str, code: str):
-        super().__init__(reason)
-        self.reason, self.code = reason, code
+# The outcomes, values and ports live in ports.py (adapters import them from there); they are
+# re-exported here for callers that still import them from the processor.
+__all__ = ["DefaultFlags", "FlagView", "IncomingRecord", "IndicatorLookup", "MailLoader", "PermanentFailure",
+           "QueuePort", "REMEDIATE_VERDICTS", "RemediationRequest", "Remediator", "RetryLater"]
 
 
-class RetryLater(Exception):
-    """A dependency is unavailable (its breaker is open): put the record back with a delay."""
-
-    def __init__(self, reason: str, delay_seconds: int = 60):
-        super().__init__(reason)
-        self.reason, self.delay_seconds = reason, delay_seconds
-
-
-@dataclass(frozen=True)
-class IncomingRecord:
-    queue_message_id: str
-    body: str
-    sent_at: datetime | None
-    receive_count: int = 1
-    correlation_id: str | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-class MailLoader(Protocol):
-    def load(self, submission: Submission) -> bytes: ...
-
-
-class QueuePort(Protocol):
-    def dead_letter(self, record: IncomingRecord, reason: str, code: str) -> None: ...
-    def requeue(self, record: IncomingRecord, delay_seconds: int) -> None: ...
-    def defer_remediation(self, payload: dict) -> None: ...
-
-
-class IndicatorLookup(Protocol):
-    def match(self, candidates: set[str]) -> dict[str, str]: ...
-
-
-class Remediator(Protocol):
-    def quarantine(self, submission: Submission) -> None: ...
-
-
-class FlagView(Protocol):
-    version: str | None
-
-    def is_on(self, name: str, *, tenant_id: str | None = None, default: bool = False) -> bool: ...
-
-
-class DefaultFlags:
-    """Every flag at its declared default: used when no flag store is configured (for example in
-    `swordfish analyze`), never as a stand-in for a configured store."""
-
-    version = None
-
-    def is_on(self, name: str, *, tenant_id: str | None = None, default: bool = False) -> bool:
-        return default
-
-
-REMEDIATE_VERDICTS = frozenset({"phishing", "malware"})
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -102,22 +66,27 @@ REMEDIATE_VERDICTS = frozenset({"phishing", "malware"})
 class PolicyCache:
     """Tenant policies, cached per process for ``ttl`` seconds (policy changes apply within a minute)."""
 
-    def __init__(self, database: Database, ttl: float = 60.0):
-        self.database, self.ttl = database, ttl
+    def __init__(self, source: PolicySource | Database, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.source = PostgresVerdictStore(source) if isinstance(source, Database) else source
+        self.ttl, self.clock = ttl, clock
         self._entries: dict[str, tuple[float, TenantPolicy]] = {}
 
     def get(self, tenant_id: str) -> TenantPolicy:
-        now = time.monotonic()
+        now = self.clock()
         hit = self._entries.get(tenant_id)
         if hit and now - hit[0] < self.ttl:
             return hit[1]
-        with self.database.tenant_transaction(tenant_id) as conn:
-            policy = TenantPolicy.model_validate(load_policy(conn, tenant_id))
+        policy = TenantPolicy.model_validate(self.source.load_policy(tenant_id))
         self._entries[tenant_id] = (now, policy)
         return policy
 
 
 # --- the batch ----------------------------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:900]
 
 
 @dataclass
@@ -129,8 +98,16 @@ class Analysed:
 
 
 @dataclass
+class Committed:
+    """What a batch commit did: the verdicts stored, and the records to retry with the error."""
+
+    stored: list[tuple[Analysed, StoredVerdict]] = field(default_factory=list)
+    retry: list[tuple[Analysed, BaseException]] = field(default_factory=list)
+
+
+@dataclass
 class Pipeline:
-    database: Database
+    database: Database | None
     policies: PolicyCache
     mail: MailLoader
     queue: QueuePort
@@ -140,7 +117,12 @@ class Pipeline:
     degraded_backlog_seconds: float = 60.0
     max_message_bytes: int = 25 * 1024 * 1024
     experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
-    on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
+    max_receive_count: int = constants.MAX_RECEIVE_COUNT
+    verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
+    clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
+
+    def verdict_store(self) -> VerdictStore:
+        return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
 
     def new_batch(self, records: list[IncomingRecord]) -> Batch:
         return Batch(self, records)
@@ -152,7 +134,7 @@ class Batch:
     def __init__(self, pipeline: Pipeline, records: list[IncomingRecord]):
         self.pipeline = pipeline
         self.flags = pipeline.flags_snapshot()  # one flag configuration for the whole batch
-        now = datetime.now(UTC)
+        now = pipeline.clock()
         ages = [(now - r.sent_at).total_seconds() for r in records if r.sent_at]
         self.oldest_age_seconds = max(ages, default=0.0)
         self.degraded = (self.oldest_age_seconds > pipeline.degraded_backlog_seconds
@@ -166,11 +148,7 @@ class Batch:
         try:
             self.analysed.append(self._analyse(record))
         except PermanentFailure as failure:
-            add_breadcrumb("dlq", failure.reason, code=failure.code)
-            error_tracker.capture_exception(failure, level="warning", fingerprint=["dead-letter", failure.code],
-                                            queue_message_id=record.queue_message_id)
-            self.pipeline.queue.dead_letter(record, failure.reason, failure.code)
-            self.dead_lettered.append((record, failure.code))
+            self.dead_letter(record, failure.reason, failure.code, failure)
         except RetryLater as retry:
             add_breadcrumb("retry", retry.reason, delay_seconds=retry.delay_seconds)
             # Reported as the exception, so the event carries the tenant bound while it was raised.
@@ -178,6 +156,20 @@ class Batch:
                                             fallback="requeued with a delay", delay_seconds=retry.delay_seconds)
             self.pipeline.queue.requeue(record, retry.delay_seconds)
             self.requeued.append(record)
+        except Exception as exc:
+            if not self.is_last_receive(record):
+                raise  # SQS redelivers it
+            self.dead_letter(record, f"failed on its last receive: {_describe(exc)}", "retries_exhausted", exc)
+
+    def is_last_receive(self, record: IncomingRecord) -> bool:
+        return record.receive_count >= self.pipeline.max_receive_count
+
+    def dead_letter(self, record: IncomingRecord, reason: str, code: str, exc: BaseException) -> None:
+        add_breadcrumb("dlq", reason, code=code)
+        error_tracker.capture_exception(exc, level="warning", fingerprint=["dead-letter", code],
+                                        queue_message_id=record.queue_message_id)
+        self.pipeline.queue.dead_letter(record, reason, code)
+        self.dead_lettered.append((record, code))
 
     def _analyse(self, record: IncomingRecord) -> Analysed:
         try:
@@ -243,18 +235,46 @@ class Batch:
             for a in self.analysed
         ]
 
-    def commit(self) -> list[StoredVerdict]:
-        """Write every verdict of the batch in one transaction, then remediate. All or nothing."""
+    def commit(self) -> Committed:
+        """Write every verdict of the batch in one transaction, then remediate what was stored.
+
+        When PostgreSQL refuses a row, the batch is written again with a savepoint per row, so only
+        the refused records fail (retried, or dead-lettered with the reason on their last receive)
+        and their batch-mates keep their verdicts. When the database itself is unreachable this
+        raises, and every record is retried (those on their last receive dead-lettered first).
+        """
+        committed = Committed()
         if not self.analysed:
-            return []
-        with self.pipeline.database.connection() as conn, conn.transaction():
-            stored = save_verdicts(conn, self.records_for_commit())
-        add_breadcrumb("stored", "batch committed", verdicts=len(stored))
-        pairs = list(zip(self.analysed, stored, strict=True))
-        self._remediate(pairs)
-        if self.pipeline.on_verdicts:
-            self.pipeline.on_verdicts(pairs, self.degraded)
-        return stored
+            return committed
+        records = self.records_for_commit()
+        store = self.pipeline.verdict_store()
+        try:
+            try:
+                outcomes: list = store.save(records)
+            except Exception as exc:
+                if not store.is_row_error(exc):
+                    raise
+                add_breadcrumb("fallback", "a row was refused: writing the batch row by row", error=_describe(exc))
+                outcomes = store.save_each(records)
+        except Exception as exc:
+            for analysed in self.analysed:
+                if self.is_last_receive(analysed.record):
+                    self.dead_letter(analysed.record, f"verdict could not be committed on its last receive: "
+                                     f"{_describe(exc)}", "commit_failed", exc)
+            raise
+        for analysed, outcome in zip(self.analysed, outcomes, strict=True):
+            if isinstance(outcome, StoredVerdict):
+                committed.stored.append((analysed, outcome))
+            elif self.is_last_receive(analysed.record):
+                self.dead_letter(analysed.record, f"the database refused the verdict: {_describe(outcome)}",
+                                 "store_rejected", outcome)
+            else:
+                error_tracker.capture_exception(outcome, level="warning", fingerprint=["store-rejected"],
+                                                queue_message_id=analysed.record.queue_message_id)
+                committed.retry.append((analysed, outcome))
+        add_breadcrumb("stored", "batch committed", verdicts=len(committed.stored), refused=len(committed.retry))
+        self._remediate(committed.stored)
+        return committed
 
     # --- remediation ----------------------------------------------------------------------------
 
@@ -270,21 +290,14 @@ class Batch:
         for analysed, stored in pairs:
             if not stored.inserted or not self._wants_remediation(analysed):
                 continue  # a redelivery was remediated the first time
-            payload = {"tenant_id": analysed.submission.tenant_id, "message_id": analysed.submission.message_id,
-                       "source": analysed.submission.source.model_dump(mode="json"),
-                       "verdict": str(analysed.verdict.verdict)}
+            submission, verdict = analysed.submission, str(analysed.verdict.verdict)
             if self.degraded or self.pipeline.remediator is None:
-                self.pipeline.queue.defer_remediation({**payload, "why": "degraded mode"})
+                self.pipeline.queue.defer_remediation(RemediationRequest.for_submission(submission, "degraded mode", verdict))
                 continue
             try:
-                outcome = self.pipeline.remediator.quarantine(analysed.submission)
-                add_breadcrumb("remediated", f"remediation {outcome}", message_id=payload["message_id"])
+                outcome = self.pipeline.remediator.quarantine(submission)
+                add_breadcrumb("remediated", f"remediation {outcome}", message_id=submission.message_id)
             except Exception as exc:  # the verdict is stored; remediation is retried from its queue
                 error_tracker.capture_exception(exc, level="warning", fingerprint=["remediation-deferred"],
-                                                message_id=payload["message_id"])
-                self.pipeline.queue.defer_remediation({**payload, "why": str(exc)})
-
-
-def verdict_summary(verdict: Verdict, top: int = 3) -> dict[str, Any]:
-    reasons = sorted(verdict.reasons, key=lambda r: -abs(r.weight))[:top]
-    return {"verdict": str(verdict.verdict), "score": verdict.score, "top_reasons": [r.name for r in reasons]}
+                                                message_id=submission.message_id)
+                self.pipeline.queue.defer_remediation(RemediationRequest.for_submission(submission, str(exc), verdict))
