@@ -16,7 +16,9 @@ $(STAMP): requirements.lock requirements.txt requirements-dev.txt pyproject.toml
 	# Run-time dependencies exactly as the Lambda layer ships them (hash-checked), then the dev tools
 	# constrained to the same pins, so the tests run the versions that are deployed.
 	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock
-	$(PY) -m pip install -q -r requirements-dev.txt -c requirements.lock
+	# As constraints, the pins without their hashes (hashes there would demand hashes of every dev tool).
+	sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' requirements.lock > $(VENV)/runtime-pins.txt
+	$(PY) -m pip install -q -r requirements-dev.txt -c $(VENV)/runtime-pins.txt
 	$(PY) -m pip install -q --no-deps -e .
 	npm install --no-audit --no-fund --loglevel=error
 	touch $(STAMP)

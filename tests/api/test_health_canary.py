@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 from swordfish import constants
+from swordfish.api.health_canary import run_canary
 from swordfish.api.health_deep import HealthDependencies
 from swordfish.integrations.indicators import IndicatorStore
-from swordfish.api.health_canary import run_canary
 from swordfish.resilience.circuit_breaker import BreakerRegistry, create_breaker_table, dynamodb_client_from_settings
 
 from devstack.feed_server import FeedServer
