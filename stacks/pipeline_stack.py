@@ -24,6 +24,7 @@ REMEDIATION_RETRY_DLQ_NAME = f"{constants.REMEDIATION_RETRY_QUEUE_NAME}-dlq"
 # count towards maxReceiveCount and push deferred quarantines into the DLQ.
 REMEDIATION_RESERVED_CONCURRENCY = 5
 REMEDIATION_MAX_CONCURRENCY = 4
+FEED_REFRESHER_RESERVED_CONCURRENCY = 1  # one refresh at a time
 # A refresh that EventBridge could not deliver is retried, then parked in its own DLQ (alarmed).
 FEED_SCHEDULE_RETRY_ATTEMPTS = 2
 
@@ -117,7 +118,7 @@ class PipelineStack(Stack):
             description="Refreshes the threat-intelligence feeds into the cache",
             timeout_seconds=constants.FEED_REFRESHER_TIMEOUT_SECONDS,
             memory_mb=1024,
-            reserved_concurrency=1,  # one refresh at a time
+            reserved_concurrency=FEED_REFRESHER_RESERVED_CONCURRENCY,
         )
         permissions.read_write_items(self.feed_refresher.role, data.breaker_table, data.key)
         permissions.read_flags(self.feed_refresher.role, flags_configuration_arn)

@@ -14,6 +14,8 @@ from swordfish import constants
 from stacks.constructs import permissions
 from stacks.constructs.lambda_function import FunctionKit, SwordfishFunction
 
+HEALTH_CANARY_RESERVED_CONCURRENCY = 1  # one check at a time; a slow run never stacks up
+
 
 class HealthCanary(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, kit_props: dict, data, queue: sqs.IQueue,
@@ -27,7 +29,7 @@ class HealthCanary(Construct):
             description="Runs the deep health check every minute and emits the health metrics",
             timeout_seconds=constants.HEALTH_CANARY_TIMEOUT_SECONDS,
             memory_mb=512,
-            reserved_concurrency=1,  # one check at a time; a slow run never stacks up
+            reserved_concurrency=HEALTH_CANARY_RESERVED_CONCURRENCY,
             environment={"SWORDFISH_EMAILS_QUEUE_URL": queue.queue_url, "SWORDFISH_EMAILS_DLQ_URL": dlq.queue_url},
         )
         role = self.function.role
