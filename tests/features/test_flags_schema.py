@@ -50,7 +50,10 @@ def test_every_powertools_rule_action_and_nothing_else_is_allowed():
 
 
 GOOD = [
+    {},  # every flag removed: Powertools serves nothing, callers get their defaults
     {"kill_switch": {"default": True}},
+    {"flag": {"default": False, "rules": {"tenants": {"when_match": True, "conditions": [
+        {"action": "KEY_IN_VALUE", "key": "tenant_id", "value": ["acme", "globex"]}]}}}},
     {"flag": {"default": False, "boolean_type": True, "rules": {"acme": RULE}}},
     {"tier": {"default": {"limit": 5}, "boolean_type": False,
               "rules": {"acme": {"when_match": {"limit": 50}, "conditions": RULE["conditions"]}}}},
