@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     appconfig_agent_url: str = f"http://localhost:{constants.APPCONFIG_AGENT_PORT}"
 
     max_message_bytes: int = constants.MAX_MESSAGE_BYTES
+    # CPU time one message may take in analysis; past it the verdict covers what was analysed so far.
+    analysis_budget_ms: float = 50.0
     # Past this age of the oldest message in a batch, the processor sheds optional work.
     degraded_backlog_seconds: float = 60.0
 

@@ -126,6 +126,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
+        analysis_budget_seconds=settings.analysis_budget_ms / 1000,
     )
 
 
@@ -241,6 +242,7 @@ _api = ProcessSingleton(build_api_dependencies)
 _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
+_health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
 
 database = _database.get
 pipeline = _pipeline.get
@@ -248,11 +250,12 @@ api_dependencies = _api.get
 remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
+health_dependencies = _health.get
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _database):
+    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _health, _database):
         singleton.reset()
     reset_registry()
     reset_flags_client()
