@@ -132,8 +132,6 @@ class Pipeline:
     analysis_clock: Callable[[], float] | None = None  # the budget's clock; None: the thread's CPU time
     verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
     clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
-    # Test hook (the pipeline fuzz test collects each batch's stored verdicts): called after a commit.
-    on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
 
     def verdict_store(self) -> VerdictStore:
         return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
@@ -292,8 +290,6 @@ class Batch:
                 committed.retry.append((analysed, outcome))
         add_breadcrumb("stored", "batch committed", verdicts=len(committed.stored), refused=len(committed.retry))
         self._remediate(committed.stored)
-        if self.pipeline.on_verdicts:
-            self.pipeline.on_verdicts(committed.stored, self.degraded)
         return committed
 
     # --- remediation ----------------------------------------------------------------------------

@@ -82,17 +82,3 @@ class Database:
 def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
     """Scope the current transaction to one tenant (reset automatically at its end)."""
     conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-
-
-# Former names of the per-process pool, now kept by swordfish.wiring: thin forwards while other
-# branches' tests still call them (they go once nothing does).
-def get_database() -> Database:
-    from swordfish import wiring
-
-    return wiring.database()
-
-
-def reset_database() -> None:
-    from swordfish import wiring
-
-    wiring.reset()
