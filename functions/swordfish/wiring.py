@@ -11,7 +11,6 @@ and nothing under ``swordfish`` imports it; only ``handlers`` and the CLI comman
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -210,7 +209,7 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
     submitter = build_submitter(settings)
     return ApiDependencies(store=PostgresApiStore(database()), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes,
-                           health=functools.cache(lambda: build_health_dependencies(settings)),
+                           health=health_dependencies,  # built on the first health call, then kept
                            deep_health_needs_key=settings.environment != "local")
 
 
@@ -230,7 +229,7 @@ class FlagAudit:
             yield conn
 
 
-def build_flag_audit(settings: Settings | None = None) -> FlagAudit:
+def build_flag_audit() -> FlagAudit:
     return FlagAudit(repository_from_settings(), database())
 
 
