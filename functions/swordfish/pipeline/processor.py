@@ -69,6 +69,12 @@ class QueuePort(Protocol):
     def defer_remediation(self, payload: dict) -> None: ...
 
 
+class RawMailArchive(Protocol):
+    """Keeps every received submission before analysis, for replay after a database restore."""
+
+    def archive(self, records: list[IncomingRecord]) -> str | None: ...
+
+
 class IndicatorLookup(Protocol):
     def match(self, candidates: set[str]) -> dict[str, str]: ...
 
@@ -141,6 +147,7 @@ class Pipeline:
     max_message_bytes: int = 25 * 1024 * 1024
     experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
     on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
+    raw_archive: RawMailArchive | None = None
 
     def new_batch(self, records: list[IncomingRecord]) -> Batch:
         return Batch(self, records)
@@ -160,6 +167,17 @@ class Batch:
         self.analysed: list[Analysed] = []
         self.dead_lettered: list[tuple[IncomingRecord, str]] = []
         self.requeued: list[IncomingRecord] = []
+        if pipeline.raw_archive is not None:
+            self._archive_raw(records)
+
+    def _archive_raw(self, records: list[IncomingRecord]) -> None:
+        # Before any analysis: a verdict lost with the database is recovered by replaying the archive.
+        # Failing open: an archive outage costs replayability (database RPO still applies), not mail.
+        try:
+            self.pipeline.raw_archive.archive(records)
+        except Exception as exc:
+            error_tracker.capture_exception(exc, level="warning", fingerprint=["raw-archive-failed"],
+                                            fallback="analysed without an archived copy", records=len(records))
 
     def add(self, record: IncomingRecord) -> None:
         """Analyse one record. Raises for a failure worth a redelivery; handles the rest itself."""
