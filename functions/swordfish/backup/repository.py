@@ -185,3 +185,26 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: src.read(1024 * 1024), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cluster_id(superuser_url: str) -> str:
+    """The server's system identifier: backups of different clusters never share WAL names."""
+    import psycopg
+
+    with psycopg.connect(superuser_url, autocommit=True, connect_timeout=10) as conn:
+        return str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+
+
+def cluster_repository(root: Path, *, superuser_url: str | None = None, cluster: str | None = None,
+                       writer: WriterFactory = _default_writer) -> Repository:
+    """The repository of one cluster under ``root``: named, the running server's, or the newest one."""
+    root = Path(root)
+    if cluster is None and superuser_url is not None:
+        cluster = cluster_id(superuser_url)
+    if cluster is None:
+        folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime) \
+            if root.exists() else []
+        if not folders:
+            raise BackupError(f"no backups under {root}: take one with `swordfish backup create`")
+        cluster = folders[-1].name
+    return Repository(root / cluster, writer)
