@@ -187,9 +187,9 @@ class MailFlow:
                 batch = self.pipeline.new_batch(records)  # archives the raw submissions first
                 for record in records:
                     batch.add(record)
-                stored = batch.commit()
+                committed = batch.commit()
                 at = _now()
-                for s in stored:
+                for _analysed, s in committed.stored:
                     self.committed[(s.tenant_id, s.message_id)] = at
                 self.batches += 1
             except Exception as exc:  # the database is gone: the submissions stay in the archive

@@ -81,11 +81,14 @@ def replay(entries: Iterable[dict], pipeline: Pipeline, queue: CollectingQueue |
                 batch.add(record)
             except Exception as exc:  # one bad record never costs the others their verdict
                 result.failed.append(f"{record.queue_message_id}: {type(exc).__name__}: {exc}")
-        for stored in batch.commit():
+        committed = batch.commit()
+        for _analysed, stored in committed.stored:
             if stored.inserted:
                 result.inserted += 1
             else:
                 result.already_present += 1
+        for analysed, exc in committed.retry:  # a refused row: reported, its batch-mates kept
+            result.failed.append(f"{analysed.record.queue_message_id}: {type(exc).__name__}: {exc}")
         pending.clear()
 
     for entry in entries:
