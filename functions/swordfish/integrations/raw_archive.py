@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-PREFIX = "raw-submissions/"
+from swordfish.constants import RAW_MAIL_ARCHIVE_PREFIX as PREFIX
 
 
 def _now() -> datetime:
