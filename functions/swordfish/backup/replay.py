@@ -25,7 +25,7 @@ class CollectingQueue:
 
     dead_letters: list[tuple[str, str]] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
-    deferred: list[dict] = field(default_factory=list)
+    deferred: list = field(default_factory=list)  # RemediationRequests a live run would have queued
 
     def dead_letter(self, record: IncomingRecord, reason: str, code: str) -> None:
         self.dead_letters.append((record.queue_message_id, f"{code}: {reason}"))
@@ -33,7 +33,7 @@ class CollectingQueue:
     def requeue(self, record: IncomingRecord, delay_seconds: int) -> None:
         self.requeued.append(record.queue_message_id)
 
-    def defer_remediation(self, payload: dict) -> None:
+    def defer_remediation(self, payload) -> None:
         self.deferred.append(payload)
 
 
