@@ -209,7 +209,6 @@ class BackupStack(Stack):
             description="Validates AWS Backup restore tests: integrity checks on the restored instance",
             timeout_seconds=constants.RESTORE_VALIDATOR_TIMEOUT_SECONDS,
             memory_mb=512,
-            reserved_concurrency=2,
             reads_flags=False,
         )
         role = self.validator.role

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import archive_now, insert_verdicts, message_ids, server_time
+from backup_helpers import archive_now, insert_verdicts, message_ids, server_time
 from swordfish.backup import integrity
 from swordfish.backup.database import take_base_backup
 from swordfish.backup.envelope import KmsDataKeys, decrypt_bytes, encrypt_stream
