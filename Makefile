@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest soak synth lint clean
+.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest soak drill synth lint clean
 
 install: $(STAMP)
 
@@ -57,6 +57,10 @@ loadtest: install
 
 soak: install
 	$(PY) -m loadtests.load_runner --profile soak
+
+# Disaster-recovery drill on a million verdicts: backup, keep writing, destroy, restore, verify, replay.
+drill: install
+	$(VENV)/bin/swordfish backup drill --verdicts 1000000 --write-seconds 30 --report-dir results
 
 synth: install
 	npx cdk synth --quiet
