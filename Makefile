@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve test test-all bench loadtest soak synth lint clean
+.PHONY: install run serve test test-all bench loadtest soak synth lint clean features fit eval
 
 install: $(STAMP)
 
@@ -32,6 +32,18 @@ test-all: install
 
 bench: install
 	$(PY) scripts/bench_analysis.py
+
+# Detection: the development corpus (corpus/corpus.md). `make features` needs corpus/raw/ (built by
+# scripts/corpus_build.py from public archives); `make fit` and `make eval` need only the committed
+# corpus/features.jsonl.gz and run offline.
+features: install
+	$(PY) scripts/corpus_features.py
+
+fit: install
+	$(PY) scripts/fit_weights.py
+
+eval: install
+	$(PY) scripts/eval_detection.py
 
 loadtest: install
 	$(PY) -m loadtests.load_runner --profile standard

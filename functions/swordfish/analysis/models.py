@@ -7,6 +7,8 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .weights import model
+
 
 class VerdictKind(StrEnum):
     CLEAN = "clean"
@@ -35,17 +37,22 @@ class Verdict(BaseModel):
     sender: str | None = None
 
 
+def _learned(kind: str):
+    return lambda: model().thresholds[kind]
+
+
 class Thresholds(BaseModel):
     """Score at or above which a message gets each verdict. The kind among spam/phishing/malware is
     chosen by which category of reasons contributes most; below its threshold but at or above
-    `suspicious`, the message is suspicious."""
+    `suspicious`, the message is suspicious. Defaults: the thresholds `make fit` chose on held-out
+    folds (data/weights.json); a tenant may set its own."""
 
     model_config = ConfigDict(extra="ignore")
 
-    suspicious: float = 3.0
-    spam: float = 5.0
-    phishing: float = 5.0
-    malware: float = 5.0
+    suspicious: float = Field(default_factory=_learned("suspicious"))
+    spam: float = Field(default_factory=_learned("spam"))
+    phishing: float = Field(default_factory=_learned("phishing"))
+    malware: float = Field(default_factory=_learned("malware"))
 
 
 def _clean_entries(values: list[str]) -> list[str]:
