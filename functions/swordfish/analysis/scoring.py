@@ -419,9 +419,13 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
     return hits, blocked
 
 
+_TENANT_LISTS = frozenset({"ALLOWLISTED", "BLOCKLISTED", "ALLOWLIST_IGNORED"})
+
+
 def signal_values(hits: _Hits) -> dict[str, float]:
-    """name -> value of the learnable signals: one training example for `make fit`."""
-    return {h.reason.name: h.value for h in hits if CATALOG[h.reason.name].learned}
+    """name -> value of every signal but the tenant's lists: one example for `make fit` (which learns the
+    weights of the learnable ones and scores the others with their priors)."""
+    return {h.reason.name: h.value for h in hits if h.reason.name not in _TENANT_LISTS}
 
 
 def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
