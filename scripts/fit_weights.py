@@ -202,8 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=Path, default=FEATURES)
     parser.add_argument("--out", type=Path, default=WEIGHTS_FILE)
     parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from a fresh fit")
+    parser.add_argument("--extra", type=Path, action="append", default=[], metavar="JSON",
+                        help="more labelled rows: the body of GET /v1/tenants/<t>/feedback/examples (repeatable)")
     args = parser.parse_args(argv)
     _, rows = read(args.features)
+    for extra in args.extra:
+        examples = json.loads(extra.read_text())["examples"]
+        rows += [{"id": e["id"], "set": e["set"], "label": e["label"], "signals": e["signals"]} for e in examples
+                 if e.get("label") in ("legit", "phishing", "spam", "malware")]
     doc, oof = fit(rows)
     text = dumps(doc)
     if args.check:

@@ -24,8 +24,9 @@ class Reason(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    weight: float
+    weight: float  # the signal's learned weight times `value`
     evidence: str
+    value: float = 1.0  # 1 for a yes/no signal, a small count for graded ones (kept for the next fit)
 
 
 class Verdict(BaseModel):

@@ -75,8 +75,8 @@ class _Hits(list):
         tenant's own allow-list weight)."""
         spec = CATALOG[name]
         w = model().weight(name) * value if weight is None else weight
-        self.append(_Hit(Reason(name=name, weight=round(w, 2), evidence=evidence[:300]), category or spec.category,
-                         value))
+        self.append(_Hit(Reason(name=name, weight=round(w, 2), evidence=evidence[:300], value=value),
+                         category or spec.category, value))
 
     def names(self) -> set[str]:
         return {h.reason.name for h in self}

@@ -29,6 +29,7 @@ from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.monitoring.context_provider import current_context
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.store.database import Database, DatabaseUnavailable
+from swordfish.store.feedback import LABELS, VerdictNotFound, export_examples, list_feedback, record_feedback
 from swordfish.store.tenants import TENANT_ID_PATTERN, authenticate_api_key
 from swordfish.store.verdicts import get_verdict, list_verdicts
 
@@ -44,6 +45,12 @@ class SubmissionRequest(BaseModel):
     raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded")
     message_id: str | None = Field(default=None, max_length=512,
                                    description="idempotency key; defaults to a hash of the content")
+
+
+class FeedbackRequest(BaseModel):
+    label: str = Field(description="phishing | legitimate", pattern="^(phishing|legitimate)$")
+    analyst: str = Field(min_length=1, max_length=200, description="who judged it (recorded in the audit trail)")
+    comment: str = Field(default="", max_length=2000)
 
 
 @dataclass
@@ -178,5 +185,42 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
         return _json(row)
+
+    @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/feedback")
+    def feedback(tenant_id: str, message_id: str):
+        """An analyst's 'this is phishing' / 'this is legitimate' on a stored verdict."""
+        authorise(tenant_id)
+        try:
+            request = FeedbackRequest.model_validate(app.current_event.json_body or {})
+        except Exception as exc:
+            raise BadRequestError(f"body must be JSON {{'label': {' | '.join(LABELS)}, 'analyst': ..., "
+                                  f"'comment'?: ...}}: {exc}") from exc
+        try:
+            with deps_factory().database.connection() as conn, conn.transaction():
+                row = record_feedback(conn, tenant_id, message_id, request.label, request.analyst, request.comment)
+        except VerdictNotFound as exc:
+            raise NotFoundError(str(exc)) from exc
+        return Response(201, content_types.APPLICATION_JSON, _json(row))
+
+    @app.get("/v1/tenants/<tenant_id>/feedback")
+    def feedback_list(tenant_id: str):
+        authorise(tenant_id)
+        params = app.current_event.query_string_parameters or {}
+        try:
+            limit = min(500, max(1, int(params.get("limit", 100))))
+            after = max(0, int(params.get("after", 0)))
+        except ValueError as exc:
+            raise BadRequestError("limit and after must be whole numbers") from exc
+        with deps_factory().database.connection() as conn, conn.transaction():
+            rows = list_feedback(conn, tenant_id, limit=limit, after_id=after)
+        return {"tenant_id": tenant_id, "feedback": _json(rows),
+                "next_after": rows[-1]["feedback_id"] if len(rows) == limit else None}
+
+    @app.get("/v1/tenants/<tenant_id>/feedback/examples")
+    def feedback_examples(tenant_id: str):
+        """The latest judgement per message as training rows for `scripts/fit_weights.py --extra`."""
+        authorise(tenant_id)
+        with deps_factory().database.connection() as conn, conn.transaction():
+            return {"tenant_id": tenant_id, "examples": export_examples(conn, tenant_id)}
 
     return app
