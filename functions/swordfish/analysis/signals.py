@@ -9,6 +9,7 @@ pass over the header names it already has), everything else reads the `ParsedMes
 from __future__ import annotations
 
 import re
+from email.header import decode_header
 from email.message import Message
 
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
@@ -61,8 +62,19 @@ def capture_headers(msg: Message) -> dict[str, str]:
     for name, value in msg.items()[:400]:
         key = _VERDICT_HEADERS.get(name.lower())
         if key and key not in found:
-            found[key] = str(value)[:MAX_VERDICT_HEADER_CHARS]
+            text = str(value)[:MAX_VERDICT_HEADER_CHARS]
+            if "=?" in text:  # some relays re-encode long header lines as RFC 2047 words
+                text = _decoded(text)
+            found[key] = " ".join(text.split())
     return found
+
+
+def _decoded(text: str) -> str:
+    try:
+        return "".join(c.decode(cs or "utf-8", "replace") if isinstance(c, bytes) else c
+                       for c, cs in decode_header(text))
+    except (LookupError, ValueError):  # unknown charset, broken encoded word: keep the raw text
+        return text
 
 
 def receiver_verdicts(headers: dict[str, str]) -> list[tuple[str, float, str]]:
