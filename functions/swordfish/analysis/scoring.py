@@ -25,7 +25,8 @@ from .weights import AUTH_FAILURES, CATALOG, MALWARE, PHISHING, SPAM, model
 QR_CODE_LURE = "QR_CODE_LURE"
 EXPERIMENTAL_DETECTORS: frozenset[str] = frozenset({QR_CODE_LURE})
 
-MAX_LANGUAGE_CHARS = 100_000  # language patterns look at the start of the text only
+MAX_LANGUAGE_CHARS = 20_000  # language patterns look at the start of the text only: lures are short, and
+# on long mail (patches, digests) the phrase scans were most of the analysis time
 
 DANGEROUS_EXTENSIONS = frozenset({
     "exe", "scr", "pif", "com", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "ps1",
