@@ -124,3 +124,27 @@ def test_failed_authentication_with_a_credential_request_is_an_interaction():
 def test_the_swordfish_m365_sample_stacks_several_signals():
     v = analyze((REPO / "samples" / "swordfish" / "m365-password-expiry-phish.eml").read_bytes())
     assert "SEVERAL_PHISH_SIGNALS" in names(v) and v.verdict == VerdictKind.PHISHING
+
+
+def test_free_site_hosting_is_weighed_apart_from_file_sharing():
+    site = analyze(build(body="Review the document: https://secure-docs-7f2a.web.app/login"))
+    drive = analyze(build(body="Slides: https://drive.google.com/file/d/abc/view"))
+    assert "FREE_SITE_HOST" in names(site) and "FREE_FILE_HOST" not in names(site)
+    assert "FREE_FILE_HOST" in names(drive) and "FREE_SITE_HOST" not in names(drive)
+
+
+def test_brand_named_in_a_credential_lure_from_a_domain_the_brand_does_not_own():
+    body = "Dear PayPal member, we noticed unusual sign-in activity. Verify your account within 24 hours."
+    lure = analyze(build(sender="Service <service@secure-member-center.example>", body=body))
+    real = analyze(build(sender="PayPal <service@paypal.com>", body=body))
+    no_ask = analyze(build(sender="Shop <news@shop.example>", body="We now accept PayPal at checkout."))
+    assert "BRAND_CREDENTIAL_LURE" in names(lure)
+    assert "BRAND_CREDENTIAL_LURE" not in names(real) | names(no_ask)
+
+
+def test_the_tenants_own_it_department_naming_microsoft_is_not_a_brand_lure():
+    from swordfish.analysis import TenantPolicy
+
+    body = "Your Microsoft password will expire today. Verify your account on the intranet."
+    own = analyze(build(sender="IT <it@example.com>", body=body), TenantPolicy(domains=["example.com"]))
+    assert "BRAND_CREDENTIAL_LURE" not in names(own)

@@ -13,18 +13,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
-from .data.hosts import FREE_FILE_HOSTS, FREE_FILE_HOSTS_BY_HOST, FREEMAIL_DOMAINS, URL_SHORTENERS
+from .data.hosts import (
+    FREE_FILE_HOSTS,
+    FREE_FILE_HOSTS_BY_HOST,
+    FREE_SITE_HOSTS,
+    FREE_SITE_HOSTS_BY_HOST,
+    FREEMAIL_DOMAINS,
+    URL_SHORTENERS,
+)
 from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, QR_LURE_PHRASES, SPAM_PHRASES
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
 from .parse import ParsedMessage, address_host
-from .signals import abused_tld, body_form, is_html_attachment, javascript_links, receiver_verdicts, subject_brand
+from .signals import (
+    abused_tld,
+    body_brand,
+    body_form,
+    is_html_attachment,
+    javascript_links,
+    receiver_verdicts,
+    subject_brand,
+)
 from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode_host
 from .weights import AUTH_FAILURES, CATALOG, MALWARE, PHISHING, SPAM, model
 
 QR_CODE_LURE = "QR_CODE_LURE"
 EXPERIMENTAL_DETECTORS: frozenset[str] = frozenset({QR_CODE_LURE})
 
+BRAND_BODY_CHARS = 3_000  # a lure names its brand early
 MAX_LANGUAGE_CHARS = 20_000  # language patterns look at the start of the text only: lures are short, and
 # on long mail (patches, digests) the phrase scans were most of the analysis time
 
@@ -207,7 +223,8 @@ def _trusted_brand_context(parsed: ParsedMessage, found: object) -> bool:
     # A link host embedding a brand (brand-support.example) only counts when the message also talks
     # about that brand: many legitimate resellers and partners embed brand names in their domains.
     target = getattr(found, "target", "").split(".")[0].split(" ")[0]
-    return bool(target) and target in (parsed.subject or "").lower() + " " + parsed.from_name.lower()
+    context = (parsed.subject or "").lower() + " " + parsed.from_name.lower() + " " + parsed.text[:2000].lower()
+    return bool(target) and target in context
 
 
 def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
@@ -222,6 +239,7 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
     ips: list[str] = []
     shorteners: list[str] = []
     file_hosts: list[str] = []
+    site_hosts: list[str] = []
     for link in parsed.links:
         if link.text and _DOMAIN_TEXT.match(link.text):
             shown_host = link.text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
@@ -232,6 +250,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
             ips.append(link.host)
         elif link.domain in URL_SHORTENERS:
             shorteners.append(link.url)
+        elif link.host in FREE_SITE_HOSTS_BY_HOST or link.domain in FREE_SITE_HOSTS:
+            site_hosts.append(link.host)
         elif link.host in FREE_FILE_HOSTS_BY_HOST or link.domain in FREE_FILE_HOSTS:
             file_hosts.append(link.host)
     if mismatch:
@@ -242,6 +262,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
         hits.add("URL_SHORTENER", ", ".join(sorted(set(shorteners))[:3]))
     if file_hosts:
         hits.add("FREE_FILE_HOST", ", ".join(sorted(set(file_hosts))[:3]))
+    if site_hosts:
+        hits.add("FREE_SITE_HOST", ", ".join(sorted(set(site_hosts))[:3]))
     if parsed.html:
         js = javascript_links(parsed.html)
         if js:
@@ -308,13 +330,17 @@ def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
         hits.add("ENCRYPTED_ARCHIVE", ", ".join(encrypted[:3]) + ": password-protected, content not scannable")
 
 
-def _language(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
+def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, hits: _Hits) -> None:
     sender_dom = _sender_domain(parsed)
     if GTUBE in text:
         hits.add("GTUBE", "GTUBE test string")
     cred = _phrases(_CREDENTIAL, text)
     if cred:
         hits.add("CREDENTIAL_PHISH_LANGUAGE", ", ".join(cred), min(len(cred), 3))
+        brand = body_brand(text[:BRAND_BODY_CHARS], sender_dom)
+        if brand and sender_dom not in BRANDS[brand] and sender_dom not in policy.domain_set:
+            # "Dear PayPal member, verify your account" from a domain PayPal does not own
+            hits.add("BRAND_CREDENTIAL_LURE", f"names {brand} and asks for credentials, mail is from {sender_dom}")
     bec = _phrases(_BEC, text)
     if bec:
         hits.add("BEC_PAYMENT_LANGUAGE", ", ".join(bec), min(len(bec), 3))
@@ -339,8 +365,10 @@ def _qr_lure(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
                  f"{len(parsed.links)} link(s))", value)
 
 
-_BRANDED = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "LOOKALIKE_DOMAIN", "FROMNAME_SPOOF"})
-_DECEPTIVE_LINKS = frozenset({"LINK_TEXT_MISMATCH", "IP_URL", "URL_SHORTENER", "FREE_FILE_HOST", "JAVASCRIPT_LINK",
+_BRANDED = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "LOOKALIKE_DOMAIN", "FROMNAME_SPOOF",
+                      "BRAND_CREDENTIAL_LURE"})
+_DECEPTIVE_LINKS = frozenset({"LINK_TEXT_MISMATCH", "IP_URL", "URL_SHORTENER", "FREE_FILE_HOST", "FREE_SITE_HOST",
+                              "JAVASCRIPT_LINK",
                               "CREDENTIAL_FORM", "HTML_CREDENTIAL_FORM", "SUSPICIOUS_TLD"})
 # Signals counted as independent phishing evidence (the weak auth "none" results and the interactions
 # themselves are not).
@@ -409,7 +437,7 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)
         text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).casefold()
-        _language(parsed, text, hits)
+        _language(parsed, policy, text, hits)
         if QR_CODE_LURE in experimental:
             _qr_lure(parsed, text, hits)
         _interactions(hits)

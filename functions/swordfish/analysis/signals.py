@@ -56,6 +56,11 @@ _SUBJECT_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED 
 }
 
 
+# One alternation over the brand names: one regex pass instead of one per brand.
+_SUBJECT_BRANDS_RX = re.compile(r"\b(" + "|".join(sorted(_SUBJECT_BRANDS | {"amazon", "microsoft", "google"},
+                                                          key=len, reverse=True)) + r")\b")
+
+
 def capture_headers(msg: Message) -> dict[str, str]:
     """The receiving server's verdict headers, topmost of each, as plain text (called by the parser)."""
     found: dict[str, str] = {}
@@ -143,6 +148,16 @@ def subject_brand(subject: str, sender_domain: str) -> str | None:
         return None
     words = set(_WORD.findall(skeleton(subject)))
     for brand in sorted(words & _SUBJECT_BRANDS):
+        if sender_domain not in BRANDS[brand]:
+            return brand
+    return None
+
+
+def body_brand(text: str, sender_domain: str) -> str | None:
+    """A brand the (case-folded) start of the body names, from a sender domain it does not own."""
+    if not text or not _SUBJECT_BRANDS_RX.search(text):
+        return None
+    for brand in sorted(set(_SUBJECT_BRANDS_RX.findall(text))):
         if sender_domain not in BRANDS[brand]:
             return brand
     return None

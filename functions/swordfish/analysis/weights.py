@@ -61,6 +61,8 @@ CATALOG: dict[str, SignalSpec] = {
     "VIP_IMPERSONATION": _s(PHISHING, 5.0, "executive's name from outside the tenant", learned=False),
     "BRAND_IMPERSONATION": _s(PHISHING, 4.0, "display name names a brand the sender domain does not belong to"),
     "BRAND_IN_SUBJECT": _s(PHISHING, 1.0, "subject names a brand the sender domain does not belong to"),
+    "BRAND_CREDENTIAL_LURE": _s(PHISHING, 2.0, "body names a brand and asks for credentials; the sender domain "
+                                "is not the brand's"),
     "FROMNAME_SPOOF": _s(PHISHING, 3.0, "display name shows another address"),
     "REPLYTO_MISMATCH": _s(PHISHING, 1.0, "Reply-To on another domain"),
     "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
@@ -73,7 +75,9 @@ CATALOG: dict[str, SignalSpec] = {
     "LINK_TEXT_MISMATCH": _s(PHISHING, 2.0, "link text shows one domain, the link goes to another"),
     "IP_URL": _s(PHISHING, 2.0, "link to an IP address"),
     "URL_SHORTENER": _s(PHISHING, 1.0, "link through a URL shortener"),
-    "FREE_FILE_HOST": _s(PHISHING, 1.5, "link to a free file or site host"),
+    "FREE_FILE_HOST": _s(PHISHING, 1.5, "link to a free file-sharing service"),
+    "FREE_SITE_HOST": _s(PHISHING, 2.0, "link to a page on free site or object hosting (web.app, pages.dev, "
+                         "r2.dev, IPFS, ...)"),
     "JAVASCRIPT_LINK": _s(PHISHING, 3.0, "javascript: link"),
     "SUSPICIOUS_TLD": _s(PHISHING, 0.5, "sender or link on a top-level domain mostly used for abuse"),
     # forms and attachments
