@@ -38,6 +38,8 @@ from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode
 from .weights import AUTH_FAILURES, CATALOG, MALWARE, PHISHING, SPAM, model
 
 QR_CODE_LURE = "QR_CODE_LURE"
+MIME_EVASION = "MIME_EVASION"
+ANALYSIS_BUDGET_EXCEEDED = "ANALYSIS_BUDGET_EXCEEDED"
 EXPERIMENTAL_DETECTORS: frozenset[str] = frozenset({QR_CODE_LURE})
 
 BRAND_BODY_CHARS = 3_000  # a lure names its brand early
@@ -443,8 +445,7 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _interactions(hits)
     except Exception as exc:  # noqa: BLE001 - a detector bug must still yield a verdict, and say so
         hits.add("ANALYSIS_ERROR", f"a detector failed: {type(exc).__name__}")
-    if parsed.parse_problems:
-        hits.add("MIME_PARSE_PROBLEM", "; ".join(parsed.parse_problems[:3]))
+    _evasion_and_budget(parsed, hits)
     return hits, blocked
 
 
@@ -462,6 +463,17 @@ def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: M
     """Score a parsed message under a tenant policy. Pure and deterministic; never raises."""
     hits, blocked = collect_signals(parsed, policy, indicator_hits, experimental=experimental)
     return _verdict(parsed, policy, hits, blocked)
+
+
+def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
+    problems = [p for p in parsed.parse_problems if p not in parsed.evasion]
+    if problems:
+        hits.add("MIME_PARSE_PROBLEM", "; ".join(problems[:3]))
+    if parsed.evasion:
+        hits.add(MIME_EVASION, "; ".join(parsed.evasion[:3]))
+    if parsed.budget_exceeded:
+        hits.add(ANALYSIS_BUDGET_EXCEEDED,
+                 "analysis stopped at its time budget; the verdict covers what was analysed before")
 
 
 def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: bool) -> Verdict:
@@ -492,9 +504,11 @@ def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: 
         kind = VerdictKind.CLEAN
     if blocked and _SEVERITY[kind] < _SEVERITY[policy.block_verdict]:
         kind = policy.block_verdict  # the block list forces at least its verdict, never a milder one
+    if parsed.evasion and kind == VerdictKind.CLEAN:
+        kind = VerdictKind.SUSPICIOUS  # evasion is not innocence: no allow list or threshold makes it clean
     reasons = sorted((h.reason for h in hits), key=lambda r: (-abs(r.weight), r.name))
     return Verdict(verdict=kind, score=score, reasons=reasons, parse_problems=list(parsed.parse_problems),
-                   subject=parsed.subject, sender=parsed.sender)
+                   subject=parsed.subject, sender=parsed.sender, budget_exceeded=parsed.budget_exceeded)
 
 
 _SEVERITY = {VerdictKind.CLEAN: 0, VerdictKind.SUSPICIOUS: 1, VerdictKind.SPAM: 2, VerdictKind.PHISHING: 3,

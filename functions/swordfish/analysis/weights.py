@@ -111,6 +111,11 @@ CATALOG: dict[str, SignalSpec] = {
     "ALLOWLISTED": _s(NEUTRAL, -6.0, "sender on the tenant's allow list (weight from the policy)", learned=False),
     "ALLOWLIST_IGNORED": _s(NEUTRAL, 0.0, "allow-listed sender failing authentication", learned=False),
     "MIME_PARSE_PROBLEM": _s(NEUTRAL, 1.0, "malformed MIME"),
+    # structure built to defeat parsers: with the scorer's floor, at least suspicious (not learned: an
+    # evasion must never be outweighed by a corpus that happens to lack it)
+    "MIME_EVASION": _s(NEUTRAL, 3.0, "structure built to defeat parsers", learned=False),
+    "ANALYSIS_BUDGET_EXCEEDED": _s(NEUTRAL, 1.0, "analysis stopped at its time budget: the verdict is partial "
+                                   "(a big message is not hostile by itself)", learned=False),
     "ANALYSIS_ERROR": _s(NEUTRAL, 0.0, "a detector failed", learned=False),
 }
 
