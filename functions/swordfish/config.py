@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 10_000
     # Operator commands (`swordfish db`, `swordfish tenants`) connect as the owner role with this.
     admin_database_url: str | None = None
+    # `swordfish backup` connects as the cluster's superuser (pg_basebackup, WAL streaming).
+    superuser_database_url: str | None = None
+    pg_bin_dir: Path | None = None  # PostgreSQL's programs for backups; default: pgserver's own
 
     redis_url: str | None = None
     redis_timeout_seconds: float = 0.5

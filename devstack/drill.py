@@ -1,5 +1,7 @@
 """`swordfish backup drill`: a disaster, measured. Self-contained: it starts its own PostgreSQL and
-moto (KMS, S3), never the running stack's, so it can destroy its database without harm.
+moto (KMS, S3), never the running stack's, so it can destroy its database without harm. It lives in
+the devstack because it starts the embedded servers; the installed `swordfish` command
+(devstack/cli.py) plugs ``run_from_args`` into ``swordfish.backup.commands``.
 
 1. Seed the database (``generate_series`` inside each tenant's row-level-security scope).
 2. Start WAL archiving and the heartbeat, and mail flowing through the real pipeline (raw
@@ -28,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-
 from swordfish import constants
 from swordfish.backup import pgtools
 from swordfish.backup.database import WalArchiver, take_base_backup
@@ -222,11 +223,23 @@ def _kill_server(data_dir: Path) -> None:
                 timeout=60, as_server_user=True)
 
 
+def run_from_args(args) -> int:
+    """`swordfish backup drill ...`: run it and print the report; exit 1 when it failed."""
+    import sys
+
+    report = run_drill(DrillOptions(verdicts=args.verdicts, write_seconds=args.write_seconds, destroy=args.destroy,
+                                    report_dir=Path(args.report_dir) if args.report_dir else None),
+                       progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(report.markdown())
+    return 0 if report.passed else 1
+
+
 def run_drill(options: DrillOptions, progress=print) -> DrillReport:
-    from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer
     from swordfish.integrations.raw_archive import S3RawMailArchive
     from swordfish.store.migrate import bootstrap, migrate
     from swordfish.store.tenants import create_tenant
+
+    from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer
 
     for key, value in LOCAL_AWS_ENV.items():
         os.environ.setdefault(key, value)
