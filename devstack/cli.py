@@ -8,35 +8,34 @@ import os
 import sys
 
 from swordfish import cli
-from swordfish.backup import commands as backup_commands
-from swordfish.config import get_settings
 
 
 def use_running_stack() -> None:
     """With `make serve` running, point unset SWORDFISH_* settings at it (set ones are kept)."""
-    from devstack.state import STATE_FILE, apply_stack_env, read_state
+    from devstack.state import STATE_FILE, apply_stack_env
 
-    if not STATE_FILE.exists():
-        return
     configured = os.environ.get("SWORDFISH_DATABASE_URL") and os.environ.get("SWORDFISH_EMAILS_QUEUE_URL")
-    state = read_state() if configured else apply_stack_env()
-    for variable, key in (("SWORDFISH_ADMIN_DATABASE_URL", "owner_url"),
-                          ("SWORDFISH_SUPERUSER_DATABASE_URL", "superuser_url")):
-        if state.get(key):
-            os.environ.setdefault(variable, state[key])
-    get_settings.cache_clear()
+    if configured or not STATE_FILE.exists():
+        return
+    state = apply_stack_env()
+    if state.get("owner_url"):
+        os.environ.setdefault("SWORDFISH_ADMIN_DATABASE_URL", state["owner_url"])
+    if state.get("superuser_url"):
+        os.environ.setdefault("SWORDFISH_BACKUP_SUPERUSER_URL", state["superuser_url"])
+
+
+def build_parser():
+    """swordfish.cli's parser plus the commands that need the devstack itself."""
+    from devstack import backup_drill
+
+    parser = cli.build_parser()
+    backup_drill.register(cli.command_parser(parser, "backup").subcommands)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     use_running_stack()
-    backup_commands.drill_runner = run_drill  # the drill starts embedded servers: devstack only
-    return cli.main(argv)
-
-
-def run_drill(args) -> int:
-    from devstack.drill import run_from_args  # imported only for `swordfish backup drill`
-
-    return run_from_args(args)
+    return cli.main(argv, parser=build_parser())
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 10_000
     # Operator commands (`swordfish db`, `swordfish tenants`) connect as the owner role with this.
     admin_database_url: str | None = None
-    # `swordfish backup` connects as the cluster's superuser (pg_basebackup, WAL streaming).
-    superuser_database_url: str | None = None
     pg_bin_dir: Path | None = None  # PostgreSQL's programs for backups; default: pgserver's own
 
     redis_url: str | None = None
@@ -100,6 +98,7 @@ class Settings(BaseSettings):
 
     # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
     raw_mail_archive_bucket: str | None = None
+    backup_superuser_url: str | None = None  # PostgreSQL superuser DSN for base backups (`make serve` sets it)
     backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
     backup_kms_key_id: str = "alias/swordfish/backup"
     backup_retention_days: int = 30
