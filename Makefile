@@ -22,7 +22,7 @@ run: install
 	$(PY) -m devstack.run
 
 serve: install
-	$(PY) -m devstack.serve
+	$(PY) -m devstack.serve $(ARGS)
 
 test: install
 	$(VENV)/bin/pytest -q

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from swordfish.monitoring import error_tracker
+from swordfish.monitoring import error_tracker, progress
 from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.pipeline.factory import get_pipeline
@@ -98,6 +98,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
             processor.fail_successes(exc, except_ids=batch.handed_off_ids())
         else:
             record_metrics(list(zip(batch.analysed, stored, strict=True)), batch.degraded)
+            progress.record_batch(len(stored))  # heartbeat + processed count for the deep health check
     if batch.dead_lettered:
         metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=len(batch.dead_lettered))
     return processor.response()

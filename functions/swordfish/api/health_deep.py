@@ -57,6 +57,10 @@ class Component:
 COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("postgresql", "datastore", 30, critical=True),
     Component("queue", "component", 20, critical=True),
+    # Measured where the work happens (health_progress.py): a stalled pipeline or no live worker
+    # means no verdicts, whatever the gateway can reach.
+    Component("pipeline", "component", 20, critical=True),
+    Component("workers", "component", 15, critical=True),
     Component("redis", "datastore", 10),
     Component("nango", "component", 10),
     *(Component(f"feed_{f}", "component", 4) for f in constants.THREAT_FEEDS),
@@ -181,6 +185,12 @@ class HealthDependencies:
     cache_seconds: float = 5.0
     backlog_warn_seconds: float = 60.0
     release: str = "unknown"
+    # Worker heartbeats and progress counters (swordfish.monitoring.progress.ProgressRecorder).
+    progress: Any = None
+    expected_workers: int | None = None
+    worker_stale_seconds: float = 15.0
+    pipeline_stall_seconds: float = 30.0
+    backlog_fail_seconds: float = 300.0
 
     def timeout_for(self, component: str) -> float:
         key = "feed" if component.startswith("feed_") else component
@@ -198,13 +208,23 @@ class HealthDependencies:
 
             def database_url() -> str:  # resolved per check: a rotated password is picked up
                 return database_url_from_secret(settings)
-        feed_status = None
+        feed_status = progress = None
         if settings.redis_url:
             from swordfish.integrations.indicators import IndicatorStore
+            from swordfish.monitoring.progress import ProgressRecorder
 
             store = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)
             feed_status = store.status
+            progress = ProgressRecorder.from_url(settings.redis_url, max(0.5, settings.redis_timeout_seconds * 2))
         on_aws = settings.aws_endpoint_url is None and settings.sqs_endpoint_url is None
+        queue_age_probe = None
+        if settings.emails_queue_url:
+            if on_aws:
+                queue_age_probe = cloudwatch_queue_age_probe(settings)
+            elif settings.sqs_endpoint_url:
+                from swordfish.api.health_progress import fauxqs_queue_age_probe
+
+                queue_age_probe = fauxqs_queue_age_probe(settings.sqs_endpoint_url, constants.EMAILS_QUEUE_NAME)
 
         def flag_status():
             from swordfish.features.flags import store_status
@@ -220,7 +240,7 @@ class HealthDependencies:
             sqs_client=aws_client("sqs", settings) if settings.emails_queue_url else None,
             queue_url=settings.emails_queue_url,
             dlq_url=settings.emails_dlq_url,
-            queue_age_probe=cloudwatch_queue_age_probe(settings) if on_aws and settings.emails_queue_url else None,
+            queue_age_probe=queue_age_probe,
             breakers=get_registry(),
             flag_status=flag_status,
             timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
@@ -230,6 +250,11 @@ class HealthDependencies:
             cache_seconds=float(getattr(settings, "health_cache_seconds", 5.0)),
             backlog_warn_seconds=settings.degraded_backlog_seconds,
             release=settings.release,
+            progress=progress,
+            expected_workers=settings.expected_workers,
+            worker_stale_seconds=settings.worker_stale_seconds,
+            pipeline_stall_seconds=settings.pipeline_stall_seconds,
+            backlog_fail_seconds=settings.backlog_fail_seconds,
         )
 
 
@@ -399,6 +424,12 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["queue"] = lambda: check_queue(deps)
     if deps.redis_url:
         plan["redis"] = lambda: check_redis(deps)
+    if deps.progress is not None:
+        from swordfish.api import health_progress
+
+        plan["workers"] = lambda: health_progress.check_workers(deps)
+        if deps.sqs_client is not None and deps.queue_url:
+            plan["pipeline"] = lambda: health_progress.check_pipeline(deps)
     if deps.nango_base_url or deps.nango_health:
         plan["nango"] = lambda: check_nango(deps)
     feeds = [f for f in constants.THREAT_FEEDS if deps.feed_urls.get(f)]
