@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import threading
+from pathlib import Path
 
 from devstack.poller import WorkerPool
 from devstack.services import REPO_ROOT, free_port
@@ -31,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     error_tracker.install_process_hooks()
 
-    if args.clean and DATA_DIR.exists():
-        shutil.rmtree(DATA_DIR)
+    if prepare_data_dir(DATA_DIR, clean=args.clean):
         print(f"--clean: deleted the kept database in {DATA_DIR}", flush=True)
     print("starting the embedded stack ...", flush=True)
     try:
@@ -79,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 DATA_DIR = REPO_ROOT / ".devstack" / "data"
+
+
+def prepare_data_dir(data_dir: Path, *, clean: bool) -> bool:
+    """With ``clean``, delete what earlier runs kept; True when something was deleted."""
+    if clean and data_dir.exists():
+        shutil.rmtree(data_dir)
+        return True
+    return False
 
 
 def data_note(stack: EmbeddedStack) -> str:
