@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve test test-all bench loadtest soak synth lint clean
+.PHONY: install run serve test test-all bench loadtest loadtest-faults loadtest-knee soak synth lint clean
 
 install: $(STAMP)
 
@@ -38,6 +38,12 @@ loadtest: install
 
 soak: install
 	$(PY) -m loadtests.load_runner --profile soak
+
+loadtest-faults: install
+	$(PY) -m loadtests.load_runner --profile faults
+
+loadtest-knee: install
+	$(PY) -m loadtests.load_runner --profile knee
 
 synth: install
 	npx cdk synth --quiet

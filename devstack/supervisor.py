@@ -51,6 +51,7 @@ class _Watched:
     failures: int = 0
     down_since: float | None = None
     next_attempt: float = 0.0
+    held: bool = False
 
 
 @dataclass
@@ -70,6 +71,23 @@ class Supervisor:
     def watch(self, name: str, alive: Callable[[], bool], restart: Callable[[], None]) -> None:
         with self._lock:
             self._items.append(_Watched(name, alive, restart, up_since=self.clock()))
+
+    def hold(self, name: str) -> None:
+        """Leave ``name`` down until ``release``: a fault drill that keeps a dependency away for a while."""
+        self._find(name).held = True
+
+    def release(self, name: str) -> None:
+        item = self._find(name)
+        item.held = False
+        if item.down_since is not None:
+            item.next_attempt = min(item.next_attempt, self.clock())  # back at once, as the drill intends
+
+    def _find(self, name: str) -> _Watched:
+        with self._lock:
+            for item in self._items:
+                if item.name == name:
+                    return item
+        raise KeyError(name)
 
     def names(self) -> list[str]:
         with self._lock:
@@ -94,7 +112,7 @@ class Supervisor:
                 item.next_attempt = now + self.backoff.delay(item.failures)
                 self.log(f"supervisor: {item.name} is down; restart #{item.failures} in "
                          f"{self.backoff.delay(item.failures):.1f} s")
-            if now < item.next_attempt:
+            if now < item.next_attempt or item.held:
                 continue
             try:
                 item.restart()

@@ -121,6 +121,21 @@ def test_the_backoff_resets_after_the_item_stays_up():
     assert item.restarts == 4
 
 
+def test_a_held_item_stays_down_until_released():
+    clock, item = FakeClock(), Flaky()
+    sup = Supervisor(backoff=Backoff(initial=1), clock=clock, log=lambda _: None)
+    sup.watch("postgresql", item.alive, item.restart)
+    sup.hold("postgresql")
+    item.up = False
+    sup.tick()
+    clock.now += 100
+    sup.tick()
+    assert item.restarts == 0
+    sup.release("postgresql")
+    sup.tick()
+    assert item.restarts == 1
+
+
 class Sleeper(ChildProcess):
     def __init__(self):
         super().__init__("sleeper", [sys.executable, "-c", "import time; time.sleep(600)"])
