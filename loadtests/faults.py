@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -43,11 +44,15 @@ class FaultSpec:
         return f"fault-{self.name}"
 
 
+# The killed worker goes last: its batch stays invisible for the 180 s visibility timeout, and that
+# wait (which the oldest-message age shows as a warn) must not overlap the other faults.
 DEFAULT_FAULTS = (
-    FaultSpec("worker-kill", load_seconds=45),
     FaultSpec("postgresql-stop", load_seconds=60, outage_seconds=20),
     FaultSpec("redis-stop", load_seconds=60, outage_seconds=10),
+    FaultSpec("worker-kill", load_seconds=45),
 )
+# The health component each fault breaks: recovered means it passes again.
+FAULT_COMPONENT = {"postgresql-stop": "postgresql", "redis-stop": "redis", "worker-kill": "workers"}
 
 
 def account(sent: int, verdict_ids: list[str], dlq_ids: list[str]) -> dict:
@@ -59,16 +64,23 @@ def account(sent: int, verdict_ids: list[str], dlq_ids: list[str]) -> dict:
 
 
 def recovery(samples: list[dict], health: list[dict], *, injected_at: float, back_at: float,
-             baseline_backlog: float, slack: int = 200) -> dict:
+             baseline_backlog: float, component: str | None = None, slack: int = 200) -> dict:
     """Figures of one fault from the collector's samples (t, processed_in_interval, queue_visible,
-    queue_in_flight) and the health samples (t, status, not_passing); times in the same clock."""
+    queue_in_flight) and the health samples (t, status, not_passing); times in the same clock.
+
+    Recovered: the backlog is back to its level before the fault (plus ``slack``) and a health
+    sample after the dependency's return has no failure and ``component`` (the part the fault
+    broke) passing. A full ``pass`` can come later (an old backlog keeps the age check warning);
+    that time is reported too."""
     after_back = [s for s in samples if s["t"] >= back_at]
     resumed = next((s["t"] for s in after_back if s["processed_in_interval"] > 0), None)
     limit = baseline_backlog + slack
     backlog_ok = next((s["t"] for s in after_back
                        if s["queue_visible"] + s["queue_in_flight"] <= limit), None)
-    health_ok = next((h["t"] for h in health if h["t"] >= back_at and h["status"] == "pass"), None)
+    health_ok = next((h["t"] for h in health if h["t"] >= back_at and h["status"] in ("pass", "warn")
+                      and component not in h.get("not_passing", [])), None)
     recovered_at = max(backlog_ok, health_ok) if backlog_ok is not None and health_ok is not None else None
+    full_pass = next((h["t"] for h in health if h["t"] >= back_at and h["status"] == "pass"), None)
     window_end = recovered_at if recovered_at is not None else float("inf")
     during = [h for h in health if injected_at <= h["t"] < window_end]
     statuses: list[str] = []
@@ -83,10 +95,12 @@ def recovery(samples: list[dict], health: list[dict], *, injected_at: float, bac
         "down_seconds": round(back_at - injected_at, 1),
         "resumed_after_back_seconds": None if resumed is None else round(resumed - back_at, 1),
         "recovered_seconds": None if recovered_at is None else round(recovered_at - injected_at, 1),
+        "health_pass_seconds": None if full_pass is None else round(full_pass - injected_at, 1),
         "peak_backlog": peak,
         "health_during": statuses or ["(no sample)"],
         "components_not_passing_during": not_passing,
         "health_after": after["status"] if after else None,
+        "not_passing_after": after.get("not_passing", []) if after else None,
     }
 
 
@@ -171,17 +185,23 @@ class FaultPhase:
             marks = self.timeline[spec.name]
             phase = next(p for p in self.run.phases if p.name == spec.phase)
             with psycopg.connect(self.stack.info.superuser_url, autocommit=True) as conn:
-                verdict_ids = [r[0] for r in conn.execute(
-                    "SELECT message_id FROM verdicts WHERE message_id LIKE %s", (f"{spec.phase}-%",))]
+                rows = conn.execute("SELECT message_id, committed_at FROM verdicts WHERE message_id LIKE %s",
+                                    (f"{spec.phase}-%",)).fetchall()
+            verdict_ids = [r[0] for r in rows]
+            last_commit = max((r[1] for r in rows), default=None)
             mine = [i for i in dlq_ids if i.startswith(f"{spec.phase}-")]
             result = {"fault": spec.name, **account(phase.submitted, verdict_ids, mine),
                       **recovery(samples, health, injected_at=marks["injected_at"], back_at=marks["back_at"],
-                                 baseline_backlog=marks["baseline_backlog"]),
+                                 baseline_backlog=marks["baseline_backlog"], component=FAULT_COMPONENT.get(spec.name)),
+                      # the fault's last email (a killed worker's batch: after the visibility timeout)
+                      "last_verdict_seconds": None if last_commit is None else
+                      round((last_commit - marks["injected_wall"]).total_seconds(), 1),
                       "restart": marks.get("restart")}
             results.append(result)
             print(f"  {spec.name:<16} sent {result['sent']}  lost {result['lost']}  duplicates "
                   f"{result['duplicates']}  DLQ {result['dlq']}  down {result['down_seconds']} s  resumed "
                   f"{result['resumed_after_back_seconds']} s after  recovered {result['recovered_seconds']} s  "
+                  f"last verdict {result['last_verdict_seconds']} s  "
                   f"health during {'/'.join(result['health_during'])} "
                   f"({', '.join(result['components_not_passing_during']) or '-'}), after {result['health_after']}",
                   flush=True)
@@ -203,7 +223,7 @@ class FaultPhase:
         baseline = self._backlog()
         events_before = len(self.supervisor.events)
         injected_at = self.run.now()
-        marks: dict = {"injected_at": injected_at, "baseline_backlog": baseline}
+        marks: dict = {"injected_at": injected_at, "injected_wall": datetime.now(UTC), "baseline_backlog": baseline}
         if spec.name == "worker-kill":
             pid = self.pool.processes[0].pid
             os.kill(pid, signal.SIGKILL)

@@ -401,7 +401,8 @@ def fault_failures(fault: dict) -> list[str]:
     if fault["duplicates"]:
         out.append(f"{name}: {fault['duplicates']} duplicate(s)")
     if fault["recovered_seconds"] is None:
-        out.append(f"{name}: never recovered (backlog back to normal with /health/deep passing)")
+        out.append(f"{name}: never recovered (backlog back to normal, /health/deep without a failure and "
+                   "the broken component passing)")
     if fault["down_seconds"] >= 5 and fault["health_during"] == ["pass"]:
         out.append(f"{name}: /health/deep said pass throughout a {fault['down_seconds']} s outage")
     return out
@@ -459,13 +460,20 @@ def summary_markdown(report: dict) -> str:
     if report.get("faults"):
         lines += ["", "## Faults under load", "",
                   "| fault | sent | lost | duplicates | DLQ | down s | resumed s after back | recovered s | "
-                  "peak backlog | /health/deep during | not passing during | after |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "health pass s | last verdict s | peak backlog | /health/deep during | not passing during | after |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for f in report["faults"]:
+            after = f"{f['health_after']}" + (f" ({', '.join(f['not_passing_after'])})" if f.get("not_passing_after")
+                                              else "")
             lines.append(f"| {f['fault']} | {f['sent']} | {f['lost']} | {f['duplicates']} | {f['dlq']} | "
                          f"{f['down_seconds']} | {f['resumed_after_back_seconds']} | {f['recovered_seconds']} | "
+                         f"{f.get('health_pass_seconds')} | {f.get('last_verdict_seconds')} | "
                          f"{f['peak_backlog']} | {' → '.join(f['health_during'])} | "
-                         f"{', '.join(f['components_not_passing_during']) or '-'} | {f['health_after']} |")
+                         f"{', '.join(f['components_not_passing_during']) or '-'} | {after} |")
+        lines += ["", "Times in seconds from the fault; *recovered*: backlog back to its level before the fault "
+                  "and /health/deep without a failure and with the broken component passing; *health pass*: "
+                  "the first full pass; *last verdict*: the fault's last email (a killed worker's batch "
+                  "returns after the 180 s visibility timeout)."]
     if report["failures"]:
         lines += ["", "## Targets missed", *[f"- {x}" for x in report["failures"]]]
     return "\n".join(lines) + "\n"

@@ -68,15 +68,27 @@ def test_recovery_times_and_what_health_said_during_and_after():
                sample(31, 0, 3100), sample(33, 400, 2000), sample(40, 500, 600), sample(45, 300, 120)]
     health = [{"t": 1, "status": "pass", "not_passing": []},
               {"t": 12, "status": "fail", "not_passing": ["postgresql"]},
+              {"t": 32, "status": "fail", "not_passing": ["postgresql"]},
               {"t": 34, "status": "warn", "not_passing": ["pipeline"]},
-              {"t": 46, "status": "pass", "not_passing": []}]
-    r = recovery(samples, health, injected_at=10, back_at=31, baseline_backlog=50)
+              {"t": 46, "status": "warn", "not_passing": ["pipeline"]},
+              {"t": 60, "status": "pass", "not_passing": []}]
+    r = recovery(samples, health, injected_at=10, back_at=31, baseline_backlog=50, component="postgresql")
     assert r["down_seconds"] == 21
     assert r["resumed_after_back_seconds"] == 2  # first verdict at t=33, 2 s after PostgreSQL was back
-    assert r["recovered_seconds"] == 36  # backlog normal at 45, health pass at 46: 46 - 10
+    assert r["recovered_seconds"] == 35  # PostgreSQL passing from 34, backlog normal at 45: 45 - 10
+    assert r["health_pass_seconds"] == 50  # the aged backlog keeps a warn until t=60
     assert r["health_during"] == ["fail", "warn"]
     assert r["components_not_passing_during"] == ["pipeline", "postgresql"]
-    assert r["health_after"] == "pass" and r["peak_backlog"] == 3100
+    assert (r["health_after"], r["not_passing_after"]) == ("warn", ["pipeline"])
+    assert r["peak_backlog"] == 3100
+
+
+def test_a_dependency_still_failing_is_not_recovered_even_with_an_empty_queue():
+    samples = [sample(0, 100, 0), sample(20, 0, 0), sample(40, 0, 0)]
+    health = [{"t": 25, "status": "fail", "not_passing": ["postgresql"]},
+              {"t": 41, "status": "warn", "not_passing": ["postgresql"]}]
+    r = recovery(samples, health, injected_at=10, back_at=20, baseline_backlog=0, component="postgresql")
+    assert r["recovered_seconds"] is None and r["health_during"] == ["fail", "warn"]
 
 
 def test_a_fault_that_never_recovers_or_hides_from_health_is_a_missed_target():
