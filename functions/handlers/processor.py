@@ -1,5 +1,6 @@
 """SQS → email-processor Lambda. Thin: turn records into IncomingRecord, hand them to the pipeline,
-report partial failures. The whole batch's verdicts are committed in one transaction."""
+report partial failures. The batch's verdicts are committed in one transaction; a row the database
+refuses fails only its own record."""
 
 from __future__ import annotations
 
@@ -20,20 +21,22 @@ from swordfish.store.verdicts import StoredVerdict
 
 
 class TransactionalBatchProcessor(BatchProcessor):
-    """Powertools' BatchProcessor, plus: when the batch commit fails, every record that had
-    succeeded is reported failed too, so SQS redelivers the whole batch and nothing is half-written."""
+    """Powertools' BatchProcessor, plus: records that succeeded in ``record_handler`` but whose
+    verdict was not committed are reported failed afterwards, so SQS redelivers them."""
 
-    def fail_successes(self, exc: BaseException, *, except_ids: set[str] = frozenset()) -> None:
-        """Report every succeeded record failed, but those already handed elsewhere (dead-lettered
-        or requeued): failing those would send them there a second time."""
+    def fail_successes(self, exc: BaseException, *, only_ids: set[str] | None = None,
+                       except_ids: set[str] = frozenset()) -> None:
+        """Report succeeded records failed: those in ``only_ids`` (all when None), but never those
+        already handed elsewhere (dead-lettered or requeued), which would go there a second time."""
         exc_info = (type(exc), exc, exc.__traceback__)
         succeeded = list(self.success_messages)
         self.success_messages.clear()
         for record in succeeded:  # success_messages holds raw dicts; failures hold data classes
-            if record["messageId"] in except_ids:
+            message_id = record["messageId"]
+            if message_id in except_ids or (only_ids is not None and message_id not in only_ids):
                 self.success_messages.append(record)
                 continue
-            self.failure_handler(self._to_batch_type(record, self.event_type, self.model), exc_info)
+            self.failure_handler(SQSRecord(record), exc_info)
 
 
 processor = TransactionalBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -92,13 +95,15 @@ def handler(event: dict, context: LambdaContext) -> dict:
     with processor(records, record_handler, lambda_context=context):
         processor.process()
         try:
-            stored = batch.commit()
-        except Exception as exc:
+            committed = batch.commit()
+        except Exception as exc:  # the database is unreachable: every record is retried
             error_tracker.capture_exception(exc, records=len(batch.analysed), stage="commit")
             processor.fail_successes(exc, except_ids=batch.handed_off_ids())
         else:
-            record_metrics(list(zip(batch.analysed, stored, strict=True)), batch.degraded)
-            progress.record_batch(len(stored))  # heartbeat + processed count for the deep health check
+            for analysed, exc in committed.retry:  # refused rows: only their own records are retried
+                processor.fail_successes(exc, only_ids={analysed.record.queue_message_id})
+            record_metrics(committed.stored, batch.degraded)
+            progress.record_batch(len(committed.stored))  # heartbeat + processed count for the deep health check
     if batch.dead_lettered:
         metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=len(batch.dead_lettered))
     return processor.response()

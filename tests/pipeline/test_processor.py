@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -85,51 +86,113 @@ def test_mail_too_large_for_sqs_travels_through_s3(stack_env):
     assert [r["message_id"] for r in verdict_rows(stack_env)] == ["large"]
 
 
-def test_a_database_error_mid_batch_fails_the_whole_batch_and_writes_nothing(stack_env):
-    # A real error from PostgreSQL on the third insert of the transaction.
+NUL_ATTACHMENT_MAIL = (
+    b"From: Billing <billing@vendor.example>\r\nTo: ap@globex.example\r\nSubject: invoice\r\n"
+    b"Message-ID: <nul@vendor.example>\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+    b"--b1\r\nContent-Type: text/plain\r\n\r\nPlease find the invoice attached.\r\n"
+    b"--b1\r\nContent-Type: application/octet-stream\r\n"
+    b"Content-Disposition: attachment; filename=\"=?utf-8?q?invoice=00.exe?=\"\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAA=\r\n--b1--\r\n")
+
+
+def test_a_nul_byte_in_an_attachment_name_gets_a_verdict_and_costs_no_one_else(stack_env):
+    bodies = [body("globex" if i % 2 else "acme-corp", f"good-{i}") for i in range(9)]
+    bodies.insert(4, body("globex", "nul-attachment", NUL_ATTACHMENT_MAIL))
+    send_bodies(stack_env, bodies)
+    assert failed_ids(invoke(receive_event(stack_env, 10))) == set()
+    rows = {r["message_id"]: r for r in verdict_rows(stack_env)}
+    assert set(rows) == {"nul-attachment"} | {f"good-{i}" for i in range(9)}
+    assert {r["tenant_id"] for r in rows.values()} == {"globex", "acme-corp"}
+    poison = rows["nul-attachment"]
+    assert poison["verdict"] != "clean", "an executable attachment is not clean"
+    assert "\ufffd" in json.dumps(poison["reasons"], ensure_ascii=False), "the NUL is kept visible as U+FFFD"
+    assert drain(stack_env, stack_env.info.dlq_url, timeout=1) == []
+
+
+def _refuse_rows_with_message_id(stack_env, message_id: str, error: str) -> None:
+    """A real PostgreSQL error for one row: a trigger that refuses it, as a bad value would."""
     with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
-        conn.execute("""CREATE OR REPLACE FUNCTION fail_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-                        BEGIN IF NEW.message_id = 'boom' THEN RAISE EXCEPTION 'disk on fire'; END IF;
+        conn.execute(f"""CREATE OR REPLACE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN IF NEW.message_id = '{message_id}' THEN RAISE EXCEPTION '{error}'; END IF;
                         RETURN NEW; END $$""")
-        conn.execute("CREATE TRIGGER fail_boom BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION fail_boom()")
+        conn.execute("CREATE TRIGGER refuse_row BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION refuse_row()")
+
+
+def _accept_rows_again(stack_env) -> None:
+    with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS refuse_row ON verdicts")
+
+
+def test_a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_stored(stack_env):
+    _refuse_rows_with_message_id(stack_env, "boom", "value out of this world")
     try:
-        send_bodies(stack_env, [body("globex", "ok-1"), body("globex", "ok-2"), body("globex", "boom"),
-                                body("acme-corp", "ok-3"), "{not json"])
-        event = receive_event(stack_env, 5)
+        bodies = [body("globex" if i % 2 else "acme-corp", f"ok-{i}") for i in range(9)]
+        bodies.insert(3, body("globex", "boom"))
+        send_bodies(stack_env, bodies)
+        event = receive_event(stack_env, 10)
         response = invoke(event)
-        poison = {r["messageId"] for r in event["Records"] if r["body"] == "{not json"}
-        # Every analysed record is retried; the one already dead-lettered is not sent there twice.
-        assert failed_ids(response) == {r["messageId"] for r in event["Records"]} - poison
-        assert verdict_rows(stack_env) == []
-        assert len(drain(stack_env, stack_env.info.dlq_url)) == 1
+        boom = {r["messageId"] for r in event["Records"] if '"boom"' in r["body"]}
+        assert failed_ids(response) == boom  # only the refused record is retried
+        assert {r["message_id"] for r in verdict_rows(stack_env)} == {f"ok-{i}" for i in range(9)}
+        assert drain(stack_env, stack_env.info.dlq_url, timeout=1) == []  # not its last receive yet
     finally:
-        with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
-            conn.execute("DROP TRIGGER fail_boom ON verdicts")
-    # The redelivery succeeds once the database recovers.
-    time.sleep(2.2)  # the test's visibility timeout
-    assert failed_ids(invoke(receive_event(stack_env, 4))) == set()
-    assert {r["message_id"] for r in verdict_rows(stack_env)} == {"ok-1", "ok-2", "boom", "ok-3"}
+        _accept_rows_again(stack_env)
+    # Redelivered (made visible now rather than waiting out the timeout), it is stored once the row is accepted.
+    sqs = stack_env.client("sqs")
+    for record in event["Records"]:
+        if record["messageId"] in boom:
+            sqs.change_message_visibility(QueueUrl=stack_env.info.queue_url, ReceiptHandle=record["receiptHandle"],
+                                          VisibilityTimeout=0)
+    assert failed_ids(invoke(receive_event(stack_env, 1))) == set()
+    assert "boom" in {r["message_id"] for r in verdict_rows(stack_env)}
+
+
+def test_an_unreachable_database_fails_the_whole_batch_and_dead_letters_last_receives_with_the_reason(
+        stack_env, monkeypatch):
+    from swordfish.pipeline.factory import get_pipeline
+    from swordfish.store.database import Database
+
+    send_bodies(stack_env, [body("globex", f"down-{i}") for i in range(3)] + ["{not json"])
+    event = receive_event(stack_env, 4)
+    last = next(r for r in event["Records"] if '"down-0"' in r["body"])
+    last["attributes"]["ApproximateReceiveCount"] = "5"  # this record is on its last receive
+    pipeline = get_pipeline()
+    pipeline.policies.get("globex")  # cached, so only the commit needs the database
+    # A closed local port: the connection itself fails, which no row-by-row retry can help.
+    unreachable = Database("postgresql://swordfish@127.0.0.1:9/swordfish", connect_timeout=1)
+    monkeypatch.setattr(pipeline, "database", unreachable)
+    try:
+        response = invoke(event)
+    finally:
+        unreachable.close()
+    poison = {r["messageId"] for r in event["Records"] if r["body"] == "{not json"}
+    # Every analysed record is retried, but those already dead-lettered are not sent there twice.
+    assert failed_ids(response) == {r["messageId"] for r in event["Records"]} - poison - {last["messageId"]}
+    assert verdict_rows(stack_env) == []
+    dead = {m["MessageAttributes"]["failure_code"]["StringValue"]: m for m in drain(stack_env, stack_env.info.dlq_url)}
+    assert set(dead) == {"invalid_submission", "commit_failed"}
+    assert '"down-0"' in dead["commit_failed"]["Body"]
+    assert "unavailable" in dead["commit_failed"]["MessageAttributes"]["failure_reason"]["StringValue"]
 
 
 def test_a_record_that_keeps_failing_reaches_the_dlq_after_max_receives(stack_env):
-    with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
-        conn.execute("""CREATE OR REPLACE FUNCTION fail_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-                        BEGIN IF NEW.message_id = 'poison' THEN RAISE EXCEPTION 'always fails'; END IF;
-                        RETURN NEW; END $$""")
-        conn.execute("CREATE TRIGGER fail_poison BEFORE INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION fail_poison()")
+    _refuse_rows_with_message_id(stack_env, "poison", "always fails")
     try:
-        send_bodies(stack_env, [body("globex", "poison")])
+        send_bodies(stack_env, [body("globex", "poison"), body("acme-corp", "fine")])
         with WorkerPool(stack_env.info.env, workers=1):
             deadline = time.monotonic() + 60
             dead: list[dict] = []
             while not dead and time.monotonic() < deadline:
                 dead = drain(stack_env, stack_env.info.dlq_url, timeout=1)
         assert len(dead) == 1 and '"poison"' in dead[0]["Body"]
-        assert int(dead[0]["Attributes"]["ApproximateReceiveCount"]) >= 5
-        assert verdict_rows(stack_env) == []
+        # Dead-lettered by the processor on its last receive, with the reason, not by a silent redrive.
+        attributes = dead[0]["MessageAttributes"]
+        assert attributes["failure_code"]["StringValue"] == "store_rejected"
+        assert "always fails" in attributes["failure_reason"]["StringValue"]
+        assert [r["message_id"] for r in verdict_rows(stack_env)] == ["fine"]
     finally:
-        with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
-            conn.execute("DROP TRIGGER fail_poison ON verdicts")
+        _accept_rows_again(stack_env)
 
 
 def test_workers_process_real_sample_mail_for_two_tenants(stack_env):

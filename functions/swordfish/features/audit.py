@@ -10,6 +10,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from swordfish.store.storable import storable_json
+
 CLI_SOURCE = "cli"
 DEPLOYMENT_SOURCE = "appconfig-deployment"
 
@@ -47,7 +49,7 @@ class AuditRow:
 
 
 def _json(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
+    return None if value is None else Jsonb(storable_json(value))
 
 
 def record(conn: psycopg.Connection, entry: AuditEntry) -> int | None:

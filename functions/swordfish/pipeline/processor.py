@@ -8,8 +8,12 @@ each record is one of:
 - dead-lettered at once with its reason, when retrying cannot help (bad JSON, unknown tenant,
   message too large, mail that no longer exists);
 - requeued with a delay, when a dependency's breaker is open (not counted as a failed receive);
-- failed, so SQS redelivers it (and after maxReceiveCount moves it to the DLQ): any other error,
-  including a database error while committing, which fails every record of the batch.
+- failed, so SQS redelivers it: any other error. A row PostgreSQL refuses fails only its own
+  record (the batch is written again row by row, each under a savepoint); an unreachable database
+  fails every record of the batch.
+
+On a record's last receive (``max_receive_count``) a failure is dead-lettered by us, with its reason
+and code, instead of being left to SQS's redrive, which would move it there with no reason at all.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from swordfish import constants
 from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, Verdict, parse_message, score_message
 from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring import error_tracker
@@ -28,7 +33,7 @@ from swordfish.monitoring.context_provider import bind_context
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
 from swordfish.store.database import Database
 from swordfish.store.tenants import UnknownTenant, load_policy
-from swordfish.store.verdicts import StoredVerdict, VerdictRecord, save_verdicts
+from swordfish.store.verdicts import StoredVerdict, VerdictRecord, is_row_error, save_verdicts, save_verdicts_each
 
 # --- outcomes and ports -------------------------------------------------------------------------
 
@@ -120,12 +125,24 @@ class PolicyCache:
 # --- the batch ----------------------------------------------------------------------------------
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:900]
+
+
 @dataclass
 class Analysed:
     record: IncomingRecord
     submission: Submission
     verdict: Verdict
     indicators_degraded: bool
+
+
+@dataclass
+class Committed:
+    """What a batch commit did: the verdicts stored, and the records to retry with the error."""
+
+    stored: list[tuple[Analysed, StoredVerdict]] = field(default_factory=list)
+    retry: list[tuple[Analysed, BaseException]] = field(default_factory=list)
 
 
 @dataclass
@@ -140,6 +157,7 @@ class Pipeline:
     degraded_backlog_seconds: float = 60.0
     max_message_bytes: int = 25 * 1024 * 1024
     experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
+    max_receive_count: int = constants.MAX_RECEIVE_COUNT
     on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
 
     def new_batch(self, records: list[IncomingRecord]) -> Batch:
@@ -166,11 +184,7 @@ class Batch:
         try:
             self.analysed.append(self._analyse(record))
         except PermanentFailure as failure:
-            add_breadcrumb("dlq", failure.reason, code=failure.code)
-            error_tracker.capture_exception(failure, level="warning", fingerprint=["dead-letter", failure.code],
-                                            queue_message_id=record.queue_message_id)
-            self.pipeline.queue.dead_letter(record, failure.reason, failure.code)
-            self.dead_lettered.append((record, failure.code))
+            self.dead_letter(record, failure.reason, failure.code, failure)
         except RetryLater as retry:
             add_breadcrumb("retry", retry.reason, delay_seconds=retry.delay_seconds)
             # Reported as the exception, so the event carries the tenant bound while it was raised.
@@ -178,6 +192,20 @@ class Batch:
                                             fallback="requeued with a delay", delay_seconds=retry.delay_seconds)
             self.pipeline.queue.requeue(record, retry.delay_seconds)
             self.requeued.append(record)
+        except Exception as exc:
+            if not self.is_last_receive(record):
+                raise  # SQS redelivers it
+            self.dead_letter(record, f"failed on its last receive: {_describe(exc)}", "retries_exhausted", exc)
+
+    def is_last_receive(self, record: IncomingRecord) -> bool:
+        return record.receive_count >= self.pipeline.max_receive_count
+
+    def dead_letter(self, record: IncomingRecord, reason: str, code: str, exc: BaseException) -> None:
+        add_breadcrumb("dlq", reason, code=code)
+        error_tracker.capture_exception(exc, level="warning", fingerprint=["dead-letter", code],
+                                        queue_message_id=record.queue_message_id)
+        self.pipeline.queue.dead_letter(record, reason, code)
+        self.dead_lettered.append((record, code))
 
     def _analyse(self, record: IncomingRecord) -> Analysed:
         try:
@@ -243,18 +271,49 @@ class Batch:
             for a in self.analysed
         ]
 
-    def commit(self) -> list[StoredVerdict]:
-        """Write every verdict of the batch in one transaction, then remediate. All or nothing."""
+    def commit(self) -> Committed:
+        """Write every verdict of the batch in one transaction, then remediate what was stored.
+
+        When PostgreSQL refuses a row, the batch is written again with a savepoint per row, so only
+        the refused records fail (retried, or dead-lettered with the reason on their last receive)
+        and their batch-mates keep their verdicts. When the database itself is unreachable this
+        raises, and every record is retried (those on their last receive dead-lettered first).
+        """
+        committed = Committed()
         if not self.analysed:
-            return []
-        with self.pipeline.database.connection() as conn, conn.transaction():
-            stored = save_verdicts(conn, self.records_for_commit())
-        add_breadcrumb("stored", "batch committed", verdicts=len(stored))
-        pairs = list(zip(self.analysed, stored, strict=True))
-        self._remediate(pairs)
+            return committed
+        records = self.records_for_commit()
+        try:
+            try:
+                with self.pipeline.database.connection() as conn, conn.transaction():
+                    outcomes: list = save_verdicts(conn, records)
+            except Exception as exc:
+                if not is_row_error(exc):
+                    raise
+                add_breadcrumb("fallback", "a row was refused: writing the batch row by row", error=_describe(exc))
+                with self.pipeline.database.connection() as conn, conn.transaction():
+                    outcomes = save_verdicts_each(conn, records)
+        except Exception as exc:
+            for analysed in self.analysed:
+                if self.is_last_receive(analysed.record):
+                    self.dead_letter(analysed.record, f"verdict could not be committed on its last receive: "
+                                     f"{_describe(exc)}", "commit_failed", exc)
+            raise
+        for analysed, outcome in zip(self.analysed, outcomes, strict=True):
+            if isinstance(outcome, StoredVerdict):
+                committed.stored.append((analysed, outcome))
+            elif self.is_last_receive(analysed.record):
+                self.dead_letter(analysed.record, f"the database refused the verdict: {_describe(outcome)}",
+                                 "store_rejected", outcome)
+            else:
+                error_tracker.capture_exception(outcome, level="warning", fingerprint=["store-rejected"],
+                                                queue_message_id=analysed.record.queue_message_id)
+                committed.retry.append((analysed, outcome))
+        add_breadcrumb("stored", "batch committed", verdicts=len(committed.stored), refused=len(committed.retry))
+        self._remediate(committed.stored)
         if self.pipeline.on_verdicts:
-            self.pipeline.on_verdicts(pairs, self.degraded)
-        return stored
+            self.pipeline.on_verdicts(committed.stored, self.degraded)
+        return committed
 
     # --- remediation ----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from swordfish.pipeline.processor import IncomingRecord
@@ -13,8 +14,12 @@ CORRELATION_ATTRIBUTE = "correlation_id"
 MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds
 
 
+# SQS refuses a message whose attributes hold characters outside this set; a reason can quote mail.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _string_attr(value: str) -> dict:
-    return {"DataType": "String", "StringValue": value[:1024] or "-"}
+    return {"DataType": "String", "StringValue": _NOT_SQS_TEXT.sub("\ufffd", value[:1024]) or "-"}
 
 
 class SqsQueuePort:

@@ -9,15 +9,27 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from swordfish.store.tenants import TENANT_ID_PATTERN
 
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN.pattern)]
-MessageId = Annotated[str, Field(min_length=1, max_length=512)]
+_UNPRINTABLE_ID = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _printable_id(value: str) -> str:
+    # The idempotency key is stored and compared exactly as sent, so it may not hold what the
+    # database refuses (NUL, lone surrogates) or what logs and headers mangle (control characters).
+    if _UNPRINTABLE_ID.search(value):
+        raise ValueError("message_id must not contain control characters or unpaired surrogates")
+    return value
+
+
+MessageId = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_printable_id)]
 
 
 class _Strict(BaseModel):

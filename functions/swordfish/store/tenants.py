@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from swordfish.store.database import set_tenant
+from swordfish.store.storable import storable_json, storable_text
 
 TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 API_KEY_PREFIX = "sfk"
@@ -34,10 +35,10 @@ def create_tenant(conn: psycopg.Connection, tenant_id: str, name: str, policy: d
     validate_tenant_id(tenant_id)
     set_tenant(conn, tenant_id)
     conn.execute("INSERT INTO tenants (tenant_id, name) VALUES (%s, %s) "
-                 "ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name", (tenant_id, name))
+                 "ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name", (tenant_id, storable_text(name, 200)))
     conn.execute("INSERT INTO tenant_policies (tenant_id, policy) VALUES (%s, %s) "
                  "ON CONFLICT (tenant_id) DO UPDATE SET policy = EXCLUDED.policy, updated_at = now()",
-                 (tenant_id, Jsonb(policy)))
+                 (tenant_id, Jsonb(storable_json(policy))))
 
 
 def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:

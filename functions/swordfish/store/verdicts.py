@@ -10,6 +10,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish.store.database import set_tenant
+from swordfish.store.storable import storable_json, storable_text
 
 
 @dataclass
@@ -51,9 +52,22 @@ def save_verdicts(conn: psycopg.Connection, records: list[VerdictRecord]) -> lis
     """Insert every record inside the caller's transaction, switching the RLS tenant as it goes.
 
     Duplicates (same tenant and message id) are kept once: the first verdict stands. Results come
-    back in the order of ``records``.
+    back in the order of ``records``. Any refused row fails the whole transaction: the caller falls
+    back to ``save_verdicts_each`` to find which.
     """
-    results: list[StoredVerdict | None] = [None] * len(records)
+    results = _save(conn, records, isolate=False)
+    return results  # type: ignore[return-value]  # without isolation every slot holds a StoredVerdict
+
+
+def save_verdicts_each(conn: psycopg.Connection,
+                       records: list[VerdictRecord]) -> list[StoredVerdict | psycopg.Error]:
+    """Like ``save_verdicts``, but each row under its own savepoint: a row PostgreSQL refuses comes
+    back as its error, and the rest of the transaction goes on. Connection-level errors still raise."""
+    return _save(conn, records, isolate=True)
+
+
+def _save(conn: psycopg.Connection, records: list[VerdictRecord], *, isolate: bool) -> list:
+    results: list = [None] * len(records)
     # Insert in (tenant, message id) order: two batches holding the same messages (a redelivery
     # racing the original) then wait on each other instead of deadlocking.
     order = sorted(range(len(records)), key=lambda i: (records[i].tenant_id, records[i].message_id))
@@ -68,14 +82,44 @@ def save_verdicts(conn: psycopg.Connection, records: list[VerdictRecord]) -> lis
             if (r.tenant_id, r.message_id) in seen:  # the same message twice in one batch
                 results[i] = StoredVerdict(r.tenant_id, r.message_id, False, None)
                 continue
+            if not isolate:
+                results[i] = _insert(cur, r)
+            else:
+                try:
+                    with conn.transaction():  # a savepoint: a refused row rolls back alone
+                        results[i] = _insert(cur, r)
+                except psycopg.Error as exc:
+                    if not is_row_error(exc):
+                        raise
+                    results[i] = exc
+                    continue
             seen.add((r.tenant_id, r.message_id))
-            cur.execute(_INSERT, (
-                r.tenant_id, r.message_id, r.verdict, r.score, Jsonb(r.reasons), Jsonb(r.parse_problems),
-                _clean_text(r.subject), _clean_text(r.sender), r.submitted_at, r.sqs_sent_at, r.degraded,
-                Jsonb(r.deferred_work), r.flags_version, r.correlation_id))
-            row = cur.fetchone()
-            results[i] = StoredVerdict(r.tenant_id, r.message_id, row is not None, row[1] if row else None)
-    return results  # type: ignore[return-value]  # every slot is filled above
+    return results
+
+
+def _insert(cur: psycopg.Cursor, r: VerdictRecord) -> StoredVerdict:
+    cur.execute(_INSERT, (
+        r.tenant_id, r.message_id, r.verdict, r.score, Jsonb(storable_json(r.reasons)),
+        Jsonb(storable_json(r.parse_problems)), storable_text(r.subject, SUBJECT_LIMIT),
+        storable_text(r.sender, SUBJECT_LIMIT), r.submitted_at, r.sqs_sent_at, r.degraded,
+        Jsonb(storable_json(r.deferred_work)), storable_text(r.flags_version, 128),
+        storable_text(r.correlation_id, 256)))
+    row = cur.fetchone()
+    return StoredVerdict(r.tenant_id, r.message_id, row is not None, row[1] if row else None)
+
+
+SUBJECT_LIMIT = 998  # RFC 5322's line limit: longer subjects are cut (the analysis saw them whole)
+
+# SQLSTATE classes that say the server or the connection is in trouble, not the row: retry the batch.
+_ENVIRONMENT_CLASSES = frozenset({"08", "40", "53", "57", "58", "XX"})
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """True when PostgreSQL refused a row's data (bad value, constraint, trigger, size limit);
+    False when the connection or the server failed, which would fail any row."""
+    error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(error, psycopg.Error) and bool(sqlstate) and sqlstate[:2] not in _ENVIRONMENT_CLASSES
 
 
 def list_verdicts(conn: psycopg.Connection, tenant_id: str, *, limit: int = 50,
@@ -104,8 +148,3 @@ def get_verdict(conn: psycopg.Connection, tenant_id: str, message_id: str) -> di
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute("SELECT * FROM verdicts WHERE tenant_id = %s AND message_id = %s", (tenant_id, message_id))
         return cur.fetchone()
-
-
-def _clean_text(value: str | None, limit: int = 998) -> str | None:
-    # PostgreSQL text cannot hold NUL; headers can (malformed mail). Subject lines are capped too.
-    return None if value is None else value.replace("\x00", "")[:limit]
