@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 
 import boto3
@@ -426,3 +427,22 @@ def test_pipeline_evaluation_on_its_own():
     assert status(backlog=10, oldest_age=40) == "fail"  # waiting, nothing processed
     assert status(backlog=10_000, oldest_age=20, processed_last_minute=1000) == "warn"  # 10 min to drain
     assert status(backlog=100, oldest_age=None, processed_last_minute=None) == "warn"  # counters unreadable
+
+
+def test_the_fauxqs_age_route_reports_the_oldest_waiting_message(fauxqs_server):
+    from swordfish.api.health_progress import fauxqs_queue_age_probe
+
+    client = boto3.client("sqs", endpoint_url=fauxqs_server.url, region_name="eu-west-1")
+    name = f"age-{uuid.uuid4().hex[:8]}"
+    url = client.create_queue(QueueName=name)["QueueUrl"]
+    probe = fauxqs_queue_age_probe(fauxqs_server.url, name)
+    assert probe() == 0  # empty
+    client.send_message(QueueUrl=url, MessageBody="{}")
+    received = client.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    with urllib.request.urlopen(f"{fauxqs_server.url}/_swordfish/queues/{name}/age") as response:
+        state = json.loads(response.read())
+    assert received and state["messages"] == 1  # in flight still counts: it is not deleted yet
+    assert 0 <= state["oldestAgeSeconds"] < 60 and probe() > 0
+    client.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
+    assert probe() == 0
+    assert fauxqs_queue_age_probe(fauxqs_server.url, "no-such-queue")() is None

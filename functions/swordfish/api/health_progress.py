@@ -39,11 +39,15 @@ def fauxqs_queue_age_probe(endpoint_url: str, queue_name: str, timeout: float = 
     def probe() -> float | None:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
-                return float(json.loads(response.read())["oldestAgeSeconds"])
+                body = response.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
             raise
+        try:
+            return float(json.loads(body)["oldestAgeSeconds"])
+        except (ValueError, KeyError, TypeError):  # answered, but not our route (moto's SQS, say)
+            return None
 
     return probe
 
