@@ -34,16 +34,22 @@ class Knee:
         return self.rate_per_minute is not None and self.first_failing_per_minute is not None
 
 
+GENERATOR_MIN_SHARE = 0.85  # locust's start-up eats a few seconds of a short step on a busy machine
+KEEP_UP_SHARE = 0.95
+
+
 def step_passes(*, p95_ms: float | None, p95_target_ms: float, offered_per_s: float, seconds: float,
-                submitted: int, window_throughput_per_s: float | None) -> tuple[bool, str | None]:
-    """A step passes when p95 is under the target, the generator offered the rate, and the workers
-    kept up with it (throughput within 5 %)."""
+                submitted: int, throughput_per_s: float | None) -> tuple[bool, str | None]:
+    """A step passes when p95 is under the target, the generator offered (nearly) the rate, and the
+    workers kept up with what it sent: the step's own emails were processed at their sending rate
+    (``throughput_per_s`` = emails / (last commit − first send), which falls when a backlog builds)."""
     if p95_ms is None or p95_ms >= p95_target_ms:
         return False, f"p95 {p95_ms} ms not under {p95_target_ms:.0f} ms"
-    if submitted < 0.95 * offered_per_s * seconds:
+    if submitted < GENERATOR_MIN_SHARE * offered_per_s * seconds:
         return False, f"the load generator sent {submitted} of {offered_per_s * seconds:.0f}"
-    if (window_throughput_per_s or 0) < 0.95 * offered_per_s:
-        return False, f"throughput {window_throughput_per_s}/s fell behind {offered_per_s:.0f}/s"
+    sent_per_s = submitted / seconds
+    if (throughput_per_s or 0) < KEEP_UP_SHARE * sent_per_s:
+        return False, f"throughput {throughput_per_s}/s fell behind the {sent_per_s:.0f}/s sent"
     return True, None
 
 

@@ -69,7 +69,7 @@ PROFILES = {
     "faults": Profile("faults", bursts=(100,), find_capacity=False, sustain_seconds=0, overload_seconds=0,
                       faults=True, drain_timeout=240),
     # The knee alone, with short steps, and a short overload from it: `make loadtest-knee`.
-    "knee": Profile("knee", bursts=(100,), sustain_seconds=0, overload_seconds=30, capacity_step_seconds=20,
+    "knee": Profile("knee", bursts=(100,), sustain_seconds=0, overload_seconds=30, capacity_step_seconds=30,
                     capacity_max_steps=6, degraded_backlog_seconds=5.0, drain_timeout=300),
 }
 
@@ -320,8 +320,8 @@ class LoadRun:
             self.wait_processed(self.submitted_total, timeout=60)
             ok, reason = step_passes(p95_ms=step.latency_p95_ms, p95_target_ms=P95_TARGET_MS,
                                      offered_per_s=step.offered_per_s, seconds=p.capacity_step_seconds,
-                                     submitted=step.submitted, window_throughput_per_s=step.window_throughput_per_s)
-            steps.append(StepOutcome(rate, ok, step.latency_p95_ms, step.window_throughput_per_s, reason))
+                                     submitted=step.submitted, throughput_per_s=step.throughput_per_s)
+            steps.append(StepOutcome(rate, ok, step.latency_p95_ms, step.throughput_per_s, reason))
             print(f"    capacity step {rate:,.0f}/min: {'pass' if ok else 'FAIL: ' + reason}", flush=True)
         found = knee(steps)
         if found.bracketed:

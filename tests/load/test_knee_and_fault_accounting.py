@@ -46,10 +46,11 @@ def test_noise_below_the_best_pass_does_not_move_the_knee():
 
 def test_a_step_fails_on_latency_on_the_generator_or_on_falling_behind():
     base = {"p95_target_ms": 500, "offered_per_s": 200, "seconds": 30}
-    assert step_passes(p95_ms=120, submitted=6000, window_throughput_per_s=199, **base) == (True, None)
-    assert not step_passes(p95_ms=600, submitted=6000, window_throughput_per_s=200, **base)[0]
-    assert "load generator" in step_passes(p95_ms=100, submitted=5000, window_throughput_per_s=200, **base)[1]
-    assert "fell behind" in step_passes(p95_ms=100, submitted=6000, window_throughput_per_s=150, **base)[1]
+    assert step_passes(p95_ms=120, submitted=6000, throughput_per_s=199, **base) == (True, None)
+    assert step_passes(p95_ms=120, submitted=5400, throughput_per_s=178, **base) == (True, None)  # a slow start
+    assert not step_passes(p95_ms=600, submitted=6000, throughput_per_s=200, **base)[0]
+    assert "load generator" in step_passes(p95_ms=100, submitted=4500, throughput_per_s=150, **base)[1]
+    assert "fell behind" in step_passes(p95_ms=100, submitted=6000, throughput_per_s=150, **base)[1]
 
 
 def test_fault_accounting_counts_lost_duplicates_and_dlq():
