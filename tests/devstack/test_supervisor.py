@@ -227,8 +227,6 @@ def test_a_killed_worker_is_replaced_and_beats_again(embedded_stack):
             wait_until(lambda: any(b.worker == "processor-0" for b in recorder.heartbeats()), "first heartbeat")
             os.kill(first, signal.SIGKILL)
             wait_until(lambda: pool.processes[0].is_alive() and pool.pids()[0] != first, "worker replaced")
-            replaced_at = time.time()
             recorder.forget("processor-0")  # only a beat from the new process counts now
             wait_until(lambda: any(b.worker == "processor-0" for b in recorder.heartbeats()), "new worker beats")
-        assert time.time() >= replaced_at
         assert [e.name for e in sup.events if e.ok] == ["processor-0"]
