@@ -3,8 +3,10 @@ and throughput keeping up), however fast the machine is.
 
 No fixed ceiling: from the start rate, each passing step multiplies the rate by ``growth`` until a
 step fails; then the gap between the best pass and the first failure above it is halved until it is
-within ``resolution`` (10 %). ``max_steps`` bounds the time. ``next_rate`` and ``knee`` are pure
-functions of the step outcomes so far, tested on synthetic results.
+within ``resolution`` (10 %). ``max_steps`` bounds the time. The overload is defined from the knee,
+or from the highest throughput any step reached if that is higher (p95 can cross its target well
+before the workers saturate), so an overload at 150 % of it is always more than the stack processes.
+``next_rate`` and ``knee`` are pure functions of the step outcomes so far, tested on synthetic results.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ class Knee:
     rate_per_minute: float | None  # highest passing rate (None: even the lowest step failed)
     first_failing_per_minute: float | None  # lowest failing rate above it (None: not found within the steps)
     steps: int
+    # The most the workers processed in any step (emails/min): a step that fell behind shows the
+    # processing capacity, which can sit well above the latency knee on a busy machine.
+    max_throughput_per_minute: float | None = None
+
+    @property
+    def overload_base_per_minute(self) -> float | None:
+        """What an overload must exceed: the knee, or more if the workers were seen processing more,
+        so that 150 % of it really is more than the stack can process."""
+        rates = [r for r in (self.rate_per_minute, self.max_throughput_per_minute) if r is not None]
+        return max(rates, default=None)
 
     @property
     def bracketed(self) -> bool:
@@ -57,7 +69,8 @@ def knee(steps: list[StepOutcome]) -> Knee:
     passed = [s.rate_per_minute for s in steps if s.passed]
     low = max(passed, default=None)
     above = [s.rate_per_minute for s in steps if not s.passed and (low is None or s.rate_per_minute > low)]
-    return Knee(low, min(above, default=None), len(steps))
+    throughputs = [s.throughput_per_s * 60 for s in steps if s.throughput_per_s]
+    return Knee(low, min(above, default=None), len(steps), round(max(throughputs)) if throughputs else None)
 
 
 def _round(rate: float) -> float:

@@ -289,10 +289,12 @@ class LoadRun:
             self.fault_results = phase.execute()
             self.fault_health = phase.health_samples
         highest_passing = self.knee.rate_per_minute if self.knee else None
-        if highest_passing:
+        if self.knee and self.knee.overload_base_per_minute:
             # Capacity under the same conditions as the overload (the load generator sharing the cores).
-            capacity_per_s = highest_passing / 60
-            print(f"capacity for the overload: the knee, {highest_passing:,.0f}/min", flush=True)
+            capacity_per_s = self.knee.overload_base_per_minute / 60
+            print(f"capacity for the overload: {self.knee.overload_base_per_minute:,.0f}/min (the knee "
+                  f"{highest_passing}/min, or the most any step processed, "
+                  f"{self.knee.max_throughput_per_minute}/min, if higher)", flush=True)
         overload = None
         if p.overload_seconds:
             overload_per_min = capacity_per_s * 60 * p.overload_factor
@@ -375,11 +377,13 @@ class LoadRun:
             "profile": p.__dict__, "finished_at": datetime.now(UTC).isoformat(),
             "submitted": self.submitted_total, "accounted_for": accounted, "lost": max(lost, 0),
             "capacity_per_s": round(capacity_per_s, 1), "capacity_per_minute": round(capacity_per_s * 60),
-            "capacity_source": "highest passing sustained rate" if highest_passing else "drain rate of the largest burst",
+            "capacity_source": ("the knee, or the highest throughput of a capacity step if higher" if highest_passing
+                                else "drain rate of the largest burst"),
             "highest_passing_per_minute": highest_passing,
             "knee": None if self.knee is None else {
                 "rate_per_minute": self.knee.rate_per_minute,
                 "first_failing_per_minute": self.knee.first_failing_per_minute, "bracketed": self.knee.bracketed,
+                "max_throughput_per_minute": self.knee.max_throughput_per_minute,
                 "steps": [s.__dict__ for s in getattr(self, "capacity_steps", [])]},
             "faults": self.fault_results,
             "fault_health_samples": getattr(self, "fault_health", None),
@@ -486,7 +490,8 @@ def knee_lines(report: dict) -> list[str]:
     steps = ", ".join(f"{s['rate_per_minute']:,.0f} {'pass' if s['passed'] else 'fail'} (p95 {s['p95_ms']} ms)"
                       for s in knee["steps"])
     return [f"- knee: {knee['rate_per_minute']}/min passes, {knee['first_failing_per_minute']}/min does not "
-            f"({'bracketed' if knee['bracketed'] else 'NOT bracketed'}); steps: {steps}"]
+            f"({'bracketed' if knee['bracketed'] else 'NOT bracketed'}); most processed in a step: "
+            f"{knee.get('max_throughput_per_minute')}/min; steps: {steps}"]
 
 
 def chart(report: dict, path: Path) -> None:

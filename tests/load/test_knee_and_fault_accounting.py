@@ -44,6 +44,19 @@ def test_noise_below_the_best_pass_does_not_move_the_knee():
     assert (found.rate_per_minute, found.first_failing_per_minute) == (15_000, 19_000)
 
 
+def test_the_overload_is_based_on_the_most_the_workers_processed_when_that_is_above_the_knee():
+    # a busy machine: p95 crosses 500 ms at 3,500/min, but the workers kept up until about 7,000/min
+    steps = [StepOutcome(10_000, False, 11_480, 118.0), StepOutcome(6_500, False, 1_818, 108.0),
+             StepOutcome(4_500, False, 534, 75.5), StepOutcome(3_000, True, 474, 50.5),
+             StepOutcome(3_500, False, 509, 59.0)]
+    found = knee(steps)
+    assert (found.rate_per_minute, found.first_failing_per_minute) == (3_000, 3_500)
+    assert found.max_throughput_per_minute == 7_080
+    assert found.overload_base_per_minute == 7_080  # 150 % of it: 10,620/min, more than was ever processed
+    quiet = knee([StepOutcome(10_000, True, 90, 166.0), StepOutcome(15_000, False, 900, 240.0)])
+    assert quiet.overload_base_per_minute == 14_400
+
+
 def test_a_step_fails_on_latency_on_the_generator_or_on_falling_behind():
     base = {"p95_target_ms": 500, "offered_per_s": 200, "seconds": 30}
     assert step_passes(p95_ms=120, submitted=6000, throughput_per_s=199, **base) == (True, None)
