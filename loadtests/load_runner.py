@@ -366,6 +366,11 @@ class LoadRun:
             if (overload.window_throughput_per_s or 0) < 0.95 * capacity_per_s:
                 self.failures.append(f"overload throughput {overload.window_throughput_per_s}/s is under 95% of the "
                                      f"measured capacity {capacity_per_s:.0f}/s")
+            if (overload.throughput_per_s or 0) >= 0.95 * (overload.offered_per_s or 0):
+                self.failures.append(
+                    f"the overload did not overload: its {overload.submitted} emails were processed at "
+                    f"{overload.throughput_per_s}/s of {overload.offered_per_s:.0f}/s offered (a machine faster "
+                    "than during the capacity search: shared with other work?)")
             if overload.degraded_verdicts == 0:
                 self.failures.append("degraded mode never switched on during the overload")
             if degraded_after:
