@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+from swordfish import constants
+
 from devstack.poller import WorkerPool
 from devstack.services import REPO_ROOT, free_port
 from devstack.stack import EmbeddedStack
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             print(data_note(stack), flush=True)
             # The deep health check expects a heartbeat from every processor worker.
             stack.info.env["SWORDFISH_EXPECTED_WORKERS"] = str(args.workers)
+            # Raw submissions archived before analysis, for `swordfish backup replay` (not in tests and
+            # load runs: moto would hold every batch in memory).
+            stack.info.env[f"{constants.ENV_PREFIX}RAW_MAIL_ARCHIVE_BUCKET"] = backup_bucket_name()
             os.environ.update(stack.info.env)
             from handlers.api import handler
 
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "owner_url": stack.info.owner_url, "superuser_url": stack.info.superuser_url,
                                  "api_keys": stack.info.api_keys, "run_dir": str(stack.run_dir),
                                  "nango_admin_url": stack.nango.admin_url, "feeds_admin_url": stack.feeds.admin_url})
+            backups = start_backups(stack)
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             try:
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                                        feeds_admin=stack.feeds.admin_url), flush=True)
                     threading.Event().wait()
             finally:
+                backups.stop()
                 server.shutdown()
                 server.server_close()
                 clear_state()
@@ -95,6 +102,25 @@ def data_note(stack: EmbeddedStack) -> str:
             "Queue: fauxqs keeps messages in memory only; whatever is still queued at stop is lost.")
 
 
+def backup_bucket_name() -> str:
+    from devstack.stack import ACCOUNT, REGION
+
+    return f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
+
+
+def start_backups(stack: EmbeddedStack):
+    """WAL archiving, the heartbeat and scheduled base backups of the stack's database (issue 13)."""
+    from swordfish.config import get_settings
+
+    from devstack.backups import BackupService
+
+    settings = get_settings()
+    return BackupService(stack.postgres.superuser_url, stack.client("kms"), backup_dir=Path(settings.backup_dir),
+                         schedule_seconds=settings.backup_schedule_seconds,
+                         heartbeat_seconds=settings.backup_heartbeat_seconds,
+                         retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs").start()
+
+
 USAGE = """
 Swordfish is up.  API gateway: {url}   (stack coordinates and demo keys: {state})
 
@@ -110,6 +136,7 @@ Fault injection (see the README's failure drill):
   curl -s -X POST {nango_admin}/_faults -d '{{"mode": "down"}}'     # Nango stand-in: ok | error | hang | down
   curl -s -X POST {feeds_admin}/_faults -d '{{"mode": "error"}}'    # threat-feed server
 
+Backups: WAL archived continuously, a base backup daily; `swordfish backup list | restore | drill`.
 Logs: {logs}.  Ctrl-C stops everything.
 """
 

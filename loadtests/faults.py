@@ -113,11 +113,11 @@ class HealthSampler:
     samples: list[dict] = field(default_factory=list)
 
     def start(self) -> HealthSampler:
-        from swordfish.api.health_deep import HealthDependencies
         from swordfish.config import get_settings
+        from swordfish.wiring import build_health_dependencies
 
         get_settings.cache_clear()
-        self.deps = HealthDependencies.from_settings()
+        self.deps = build_health_dependencies()
         self.deps.cache_seconds = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="health-sampler")

@@ -3,6 +3,9 @@
 Each feature adds its subcommands in a ``commands.py`` module with ``register(subparsers)``; the
 module is listed in COMMAND_MODULES and imported only when the CLI runs, so the Lambda asset never
 pays for it. Subcommand handlers receive the parsed args and return an exit code.
+
+The installed `swordfish` command is `devstack.cli:main`, which first points unset settings at a
+running `make serve` stack; this module itself knows nothing of the devstack.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ COMMAND_MODULES = [
     "swordfish.features.commands",
     "swordfish.resilience.commands",
     "swordfish.api.commands",
+    "swordfish.backup.commands",
 ]
 
 
@@ -30,23 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def use_running_stack() -> None:
-    """With `make serve` running and no SWORDFISH_* configuration, talk to the embedded stack."""
-    import os
-
-    if os.environ.get("SWORDFISH_DATABASE_URL"):
-        return
-    try:
-        from devstack.state import STATE_FILE, apply_stack_env
-    except ImportError:  # an installation without the devstack (the Lambda asset)
-        return
-    if STATE_FILE.exists():
-        apply_stack_env()
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one top-level command, so an entry point can add subcommands to it."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices[name]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    use_running_stack()
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    args = (parser or build_parser()).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

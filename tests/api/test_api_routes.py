@@ -19,15 +19,16 @@ MAIL = b"From: a@globex.example\r\nTo: b@globex.example\r\nSubject: hi\r\n\r\nhe
 @pytest.fixture()
 def gateway(stack_env):
     from handlers import api
+    from swordfish import wiring
 
-    api._deps.reset()  # rebuild the dependencies for this test's settings
+    wiring.reset()  # rebuild the dependencies for this test's settings
     server = make_server(api.handler, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", stack_env
     server.shutdown()
     server.server_close()
-    api._deps.reset()
+    wiring.reset()
 
 
 def call(url: str, method: str = "GET", key: str | None = None, body: dict | None = None) -> tuple[int, dict]:
@@ -114,3 +115,71 @@ def test_deep_health_reports_every_component_in_health_json(gateway):
     assert body["score"] == 100
     assert call(f"{url}/health/live")[0] == 200
     assert call(f"{url}/health/ready")[0] == 200
+
+
+def test_the_openapi_document_is_generated_from_the_models(gateway):
+    url, _ = gateway
+    status, document = call(f"{url}/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.")
+    paths = document["paths"]
+    assert {"/v1/tenants/{tenant_id}/submissions", "/v1/tenants/{tenant_id}/verdicts",
+            "/v1/tenants/{tenant_id}/verdicts/{message_id}", "/health/deep"} <= set(paths)
+    assert "/openapi.json" not in paths
+    schemas = document["components"]["schemas"]
+    assert schemas["SubmissionRequest"]["required"] == ["raw_mime_b64"]
+    assert {"verdict", "score", "reasons", "committed_at"} <= set(schemas["StoredVerdictView"]["properties"])
+    limit = next(p for p in paths["/v1/tenants/{tenant_id}/verdicts"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["in"] == "query" and limit["schema"]["type"] == "integer"
+
+
+def test_invalid_requests_get_400_naming_the_field_but_only_after_the_key_is_checked(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts?verdict=evil", key=key)
+    assert status == 400 and body["message"].startswith("verdict:")
+    status, body = call(f"{url}/v1/tenants/globex/verdicts?before=yesterday", key=key)
+    assert status == 400 and "before" in body["message"]
+    # Without a key (or with another tenant's) a malformed request says nothing about the request.
+    status, body = call(f"{url}/v1/tenants/globex/submissions", "POST", None, {"nothing": 1})
+    assert status == 401 and "API key" in body["message"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts?limit=abc", key=stack.info.api_keys["acme-corp"])
+    assert status == 403
+    # Out-of-range page sizes are capped, as before validation was on.
+    assert call(f"{url}/v1/tenants/globex/verdicts?limit=100000", key=key)[0] == 200
+
+
+PHISH = (b"From: \"Microsoft 365\" <alerts@m1crosoft-login.example>\r\nTo: b@globex.example\r\n"
+         b"Subject: Verify your account\r\n\r\nYour password will expire. Verify your account within 24 hours.\r\n")
+
+
+def test_an_analyst_marks_a_verdict_phishing_and_it_is_stored_listed_and_exported(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    call(f"{url}/v1/tenants/globex/submissions", "POST", key,
+         {"raw_mime_b64": base64.b64encode(PHISH).decode(), "message_id": "fb-1"})
+    assert failed_ids(invoke(receive_event(stack, 1))) == set()
+    status, row = call(f"{url}/v1/tenants/globex/verdicts/fb-1/feedback", "POST", key,
+                       {"label": "phishing", "analyst": "ana@msp.example", "comment": "lure"})
+    assert status == 201 and row["label"] == "phishing" and row["list_entry"] == "alerts@m1crosoft-login.example"
+    assert row["signals"].get("CREDENTIAL_PHISH_LANGUAGE", 0) >= 1
+    status, listing = call(f"{url}/v1/tenants/globex/feedback", key=key)
+    assert status == 200 and [f["message_id"] for f in listing["feedback"]] == ["fb-1"]
+    status, export = call(f"{url}/v1/tenants/globex/feedback/examples", key=key)
+    assert status == 200 and [e["label"] for e in export["examples"]] == ["phishing"]
+    # another tenant's key cannot judge or read it
+    other = stack.info.api_keys["acme-corp"]
+    assert call(f"{url}/v1/tenants/globex/verdicts/fb-1/feedback", "POST", other,
+                {"label": "legitimate", "analyst": "x"})[0] == 403
+    assert call(f"{url}/v1/tenants/acme-corp/feedback", key=other)[1]["feedback"] == []
+
+
+def test_bad_feedback_gets_clear_4xx(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts/nope/feedback", "POST", key,
+                        {"label": "phishing", "analyst": "ana"})
+    assert status == 404 and "nope" in body["message"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts/nope/feedback", "POST", key,
+                        {"label": "spam", "analyst": "ana"})
+    assert status == 400 and "label" in body["message"]
+    assert call(f"{url}/v1/tenants/globex/verdicts/nope/feedback", "POST", key, {"label": "phishing"})[0] == 400

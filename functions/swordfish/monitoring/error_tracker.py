@@ -73,8 +73,6 @@ from typing import Any, ClassVar, TypeVar
 
 import redis
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from swordfish.config import get_settings
 from swordfish.monitoring import scrubber
@@ -119,20 +117,6 @@ class FingerprintedError(Exception):
             self.fingerprint = [str(part) for part in fingerprint]  # type: ignore[misc]
 
 
-class TrackerSettings(BaseSettings):
-    """Error-tracking settings not in swordfish.config (read here so config.py stays shared)."""
-
-    model_config = SettingsConfigDict(env_prefix="SWORDFISH_", extra="ignore")
-
-    sentry_dsn: str | None = Field(None, validation_alias=AliasChoices("SENTRY_DSN", "SWORDFISH_SENTRY_DSN"))
-    sentry_environment: str | None = Field(None, validation_alias=AliasChoices("SENTRY_ENVIRONMENT"))
-    error_log_file: Path | None = None
-    error_rate_limit: int = 10
-    error_rate_window_seconds: float = 60.0
-    error_scrub_key: str | None = None
-    deadline_warning_ms: int = 3000
-
-
 @dataclass
 class TrackerConfig:
     repo_root: Path
@@ -151,10 +135,12 @@ class TrackerConfig:
 class _RateLimiter:
     """Fixed-window count per fingerprint: in-process first (cheap, protects Redis), then Redis."""
 
-    def __init__(self, limit: int, window_seconds: float, client: redis.Redis | None):
+    def __init__(self, limit: int, window_seconds: float, client: redis.Redis | None,
+                 clock: Callable[[], float] = time.time):
         self.limit = limit
         self.window_seconds = window_seconds
         self.client = client
+        self.clock = clock  # wall-clock seconds: windows line up across workers (tests inject their own)
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._counts_window = -1
@@ -163,7 +149,7 @@ class _RateLimiter:
 
     def check(self, fingerprint: str) -> tuple[bool, int]:
         """(allowed, suppressed since the last event that went out)."""
-        window = int(time.time() // self.window_seconds)
+        window = int(self.clock() // self.window_seconds)
         with self._lock:
             if window != self._counts_window:
                 self._counts, self._counts_window = {}, window
@@ -234,10 +220,10 @@ def configure(
     rate_window_seconds: float | None = None,
     scrub_key: str | None = None,
     deadline_margin_ms: int | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> TrackerConfig:
     global _config
-    env = TrackerSettings()
-    app = get_settings()
+    env = app = get_settings()
     redis_url = app.redis_url if redis_url is None else redis_url
     local_file = env.error_log_file if local_file is None else local_file
     sentry_dsn = env.sentry_dsn if sentry_dsn is None else sentry_dsn
@@ -256,7 +242,7 @@ def configure(
         rate_limit=limit,
         rate_window_seconds=window,
         deadline_margin_ms=deadline_margin_ms if deadline_margin_ms is not None else env.deadline_warning_ms,
-        limiter=_RateLimiter(limit, window, client),
+        limiter=_RateLimiter(limit, window, client, clock or time.time),
     )
     scrubber.set_hmac_key(scrub_key or env.error_scrub_key)
     with _config_lock:

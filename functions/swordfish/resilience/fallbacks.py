@@ -20,6 +20,34 @@ redis_indicators   match against the last in-process snapshot of the feeds;     
 feed_<name>        keep the last good snapshot in Redis (no download, no swap);  fail-open
                    the health report shows the snapshot's age
 =================  ===========================================================  ===========
+
+Calls without a breaker, and why. A breaker earns its place where there is a fallback that is better
+than failing; these calls have none, or already have their own:
+
+===========================  ==================================================================
+call                         what happens when it fails (each call has its own timeout)
+===========================  ==================================================================
+PostgreSQL (verdicts,        nothing to fall back to: no verdict without the store. A failed
+policies, audit)             commit fails the whole batch and SQS redelivers it; on its last
+                             receive a record goes to the DLQ with ``commit_failed``. A breaker
+                             would only shorten the wait (connect timeout 5 s), not save a record.
+SQS sends (API submitter,    no other queue to fall back to: the API answers 5xx and the submitter
+DLQ, retry delays, deferred  retries; in the processor a failed send fails that record and SQS
+quarantines)                 redelivers it. boto3 retries (standard mode) inside the timeout.
+Secrets Manager              read once per container; a cold start that cannot read it fails and
+                             Lambda/SQS retry the invocation.
+AppConfig agent              a local extension (localhost:2772), not a remote service; the flags
+                             client serves the last good flags, else the bundled snapshot
+                             (store state ``stale`` / ``down`` in the health report).
+Sentry                       the SDK sends from a background queue with a bounded flush and drops
+                             rather than blocks; the same event is in the logs and the metric.
+error tracker's Redis        the rate-limit counter falls back to its in-process count and
+counter                      retries Redis after 30 s (``error_tracker``).
+DynamoDB (breaker table)     the breakers' own state: a breaker cannot guard itself; reads are
+                             cached per worker for ``breaker_cache_seconds``.
+CloudWatch, SQS attributes   health checks only: each is a measurement with its own timeout, and
+(health)                     its failure is the finding the report shows.
+===========================  ==================================================================
 """
 
 from __future__ import annotations
@@ -36,8 +64,15 @@ from botocore.exceptions import ClientError
 
 from swordfish import constants
 from swordfish.integrations.indicators import IndicatorStoreError
+from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
 from swordfish.monitoring.observability import logger
-from swordfish.pipeline.processor import PermanentFailure, RetryLater
+from swordfish.pipeline.ports import (
+    SQS_MAX_DELAY_SECONDS,
+    PermanentFailure,
+    RemediationRequest,
+    RemediationUnavailable,
+    RetryLater,
+)
 from swordfish.resilience.circuit_breaker import (
     NANGO_FETCH,
     NANGO_REMEDIATE,
@@ -63,7 +98,7 @@ __all__ = [
 ]
 
 MIN_RETRY_DELAY_SECONDS = 5
-MAX_RETRY_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling
+MAX_RETRY_DELAY_SECONDS = SQS_MAX_DELAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -114,8 +149,6 @@ def guarded_mailbox_fetch(client: Any, registry: BreakerRegistry | None = None) 
     or is too large → ``PermanentFailure`` (retrying cannot help). Any other failure propagates,
     counted by the breaker, and SQS redelivers the record.
     """
-    from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
-
     def fetch(source: Any) -> bytes:
         reg = _registry(registry)
 
@@ -180,7 +213,7 @@ class GuardedS3:
 # --- nango_remediate: fail open, deferred --------------------------------------------------------
 
 
-class RemediationDeferred(CircuitBreakerOpenError):
+class RemediationDeferred(CircuitBreakerOpenError, RemediationUnavailable):
     """Quarantine was not attempted because ``nango_remediate`` is open; defer it to the retry queue."""
 
 
@@ -193,7 +226,7 @@ class GuardedRemediator:
     is raised for the caller's own deferral path. The verdict was committed before remediation.
     """
 
-    def __init__(self, client: Any, *, defer: Callable[[dict], None] | None = None,
+    def __init__(self, client: Any, *, defer: Callable[[RemediationRequest], None] | None = None,
                  registry: BreakerRegistry | None = None):
         self._client, self._defer, self._registry = client, defer, registry
 
@@ -206,7 +239,7 @@ class GuardedRemediator:
             reason = f"Nango remediation unavailable (breaker {NANGO_REMEDIATE} {circuit.state})"
             if self._defer is None:
                 raise RemediationDeferred(reason, circuit=circuit)
-            self._defer(remediation_payload(submission, reason))
+            self._defer(RemediationRequest.for_submission(submission, reason))
             logger.warning("remediation deferred to the retry queue",
                            extra={"breaker": NANGO_REMEDIATE, "message_id": getattr(submission, "message_id", None)})
             return "deferred"
@@ -215,12 +248,6 @@ class GuardedRemediator:
             NANGO_REMEDIATE, self._client.quarantine, source.connection_id, source.provider_config_key,
             source.provider_message_id, fallback=deferred)
         return "deferred" if result == "deferred" else "quarantined"
-
-
-def remediation_payload(submission: Any, why: str) -> dict:
-    dump = submission.model_dump(mode="json") if hasattr(submission, "model_dump") else dict(submission)
-    return {"action": "quarantine", "tenant_id": dump.get("tenant_id"), "message_id": dump.get("message_id"),
-            "source": dump.get("source"), "why": why, "deferred_at": time.time()}
 
 
 # --- redis_indicators: fail open, last snapshot, degraded ----------------------------------------
