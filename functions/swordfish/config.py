@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     health_deadline_seconds: float = 6.0  # the whole deep check
     health_cache_seconds: float = 5.0  # a burst of health calls hits the dependencies once
 
+    # API keys are stored as HMACs under this pepper (locally; on AWS it comes from Secrets Manager).
+    api_key_pepper: str | None = None
+    # Per-key and per-tenant request limits of the API, per minute (Redis counters).
+    api_rate_limit_per_key: int = 600
+    api_rate_limit_per_tenant: int = 1200
+
+    # The MSP console.
+    console_secret_key: str | None = None  # signs CSRF tokens; on AWS from the console secret
+    console_idle_minutes: int = 30
+    console_absolute_hours: int = 12
+    console_totp_for_all: bool = False  # TOTP is always required for MSP admins
+
     release: str = "unknown"  # git commit baked into the build
 
 
