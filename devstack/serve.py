@@ -30,15 +30,16 @@ def main(argv: list[str] | None = None) -> int:
         with EmbeddedStack() as stack:
             os.environ.update(stack.info.env)
             from handlers.api import handler
+            from handlers.console import handler as console_handler
 
             from devstack.gateway import make_server
 
             try:
-                server = make_server(handler, args.port)
+                server = make_server(handler, args.port, console_handler=console_handler)
             except OSError:
                 port = free_port()
                 print(f"port {args.port} is busy; using {port}", flush=True)
-                server = make_server(handler, port)
+                server = make_server(handler, port, console_handler=console_handler)
             port = server.server_address[1]
             state = write_state({"gateway_url": f"http://127.0.0.1:{port}", "env": stack.info.env,
                                  "owner_url": stack.info.owner_url, "superuser_url": stack.info.superuser_url,
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 USAGE = """
 Swordfish is up.  API gateway: {url}   (stack coordinates and demo keys: {state})
+Console: {url}/console/  (create the first MSP admin: .venv/bin/swordfish console create-admin you@example.com)
 
   curl -s {url}/health
   KEY='{key}'

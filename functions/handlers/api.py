@@ -15,6 +15,7 @@ from swordfish.monitoring.context_provider import bind_context, new_correlation_
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.pipeline.factory import aws_client
 from swordfish.pipeline.submitter import Submitter
+from swordfish.security.headers import add_api_headers
 from swordfish.store.database import get_database
 
 
@@ -59,4 +60,4 @@ def handler(event: dict, context: LambdaContext) -> dict:
                       tenant_id=tenant.group(1) if tenant else None,
                       user_id=caller_key_id(headers),
                       correlation_id=headers.get("x-correlation-id") or new_correlation_id()):
-        return app.resolve(event, context)
+        return add_api_headers(app.resolve(event, context))

@@ -68,7 +68,6 @@ def create_app(deps: ConsoleDependencies) -> Flask:
     )
     app.extensions["swordfish"] = deps
     Session(app)
-    CSRFProtect(app)
     app.jinja_env.autoescape = True  # every template, whatever its extension
 
     from swordfish.console import views
@@ -78,7 +77,7 @@ def create_app(deps: ConsoleDependencies) -> Flask:
     @app.before_request
     def load_caller():
         g.deps, g.user = deps, None
-        g.source_ip = request.remote_addr or "unknown"
+        g.source_ip = source_ip()
         user_id = session.get("user_id")
         if user_id is None:
             return None
@@ -93,6 +92,8 @@ def create_app(deps: ConsoleDependencies) -> Flask:
         session["seen_at"] = now
         g.user = user
         return None
+
+    CSRFProtect(app)  # after load_caller: a refused token is audited with the caller's name
 
     @app.after_request
     def security_headers(response):
@@ -109,6 +110,13 @@ def create_app(deps: ConsoleDependencies) -> Flask:
     for status in (403, 404, 405, 413, 429):
         app.register_error_handler(status, lambda exc, status=status: views.render_error(status, exc.description))
     return app
+
+
+def source_ip() -> str:
+    """The address API Gateway saw. Never X-Forwarded-For's first entry (apig-wsgi's REMOTE_ADDR):
+    the client writes that one, and would pick a fresh "source" for every guess."""
+    context = request.environ.get("apig_wsgi.request_context") or {}
+    return (context.get("identity") or {}).get("sourceIp") or request.remote_addr or "unknown"
 
 
 def start_session(user: store.User) -> None:

@@ -28,3 +28,14 @@ def console_headers(*, authenticated: bool) -> dict[str, str]:
 def api_headers() -> dict[str, str]:
     # Every API answer is per caller or about the service's state: never cached anywhere.
     return {**COMMON, "Content-Security-Policy": API_CSP, **NO_STORE}
+
+
+def add_api_headers(response: dict) -> dict:
+    """Set the API's security headers on an API Gateway proxy response (single and multi-value)."""
+    headers = response.get("headers") or {}
+    multi = response.get("multiValueHeaders") or {}
+    for key, value in api_headers().items():
+        headers[key] = value
+        multi.pop(key, None)  # one value only, whatever a route set
+    response["headers"] = headers
+    return response

@@ -37,8 +37,9 @@ CREATE TABLE verdict_feedback (
     action       text NOT NULL CHECK (action IN ('release', 'confirm_phishing', 'mark_legitimate')),
     actor        text NOT NULL CHECK (actor <> ''),
     note         text,
-    created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
-    FOREIGN KEY (tenant_id, message_id) REFERENCES verdicts (tenant_id, message_id) ON DELETE CASCADE
+    created_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+    -- No foreign key to verdicts: verdict retention and test resets truncate verdicts on their
+    -- own; the console only records feedback on a verdict it has just read.
 );
 CREATE INDEX verdict_feedback_message ON verdict_feedback (tenant_id, message_id, created_at DESC);
 ALTER TABLE verdict_feedback ENABLE ROW LEVEL SECURITY;
