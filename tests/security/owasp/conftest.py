@@ -19,6 +19,7 @@ from swordfish.console import passwords, store
 from devstack.gateway import make_server
 from tests.console.helpers import CSRF, PASSWORD
 
+SESSION = "__Host-swordfish-console"
 ADMIN, ANALYST, AUDITOR, GLOBEX_ANALYST = ("admin@msp.example", "analyst@acme.example", "auditor@acme.example",
                                            "analyst@globex.example")
 
