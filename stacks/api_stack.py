@@ -12,6 +12,7 @@ from constructs import Construct
 from swordfish import constants
 
 from stacks.constructs import permissions
+from stacks.constructs.console import ConsoleApi
 from stacks.constructs.lambda_function import FunctionKit, log_retention
 from stacks.data_stack import DataStack
 from stacks.pipeline_stack import PipelineStack
@@ -147,6 +148,10 @@ class ApiStack(Stack):
             applies_to=[("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
                         "AmazonAPIGatewayPushToCloudWatchLogs")],
         )], apply_to_children=True)
+
+        # The MSP console: its own Lambda under /console of this API (behind the same WAF).
+        self.console = ConsoleApi(self, "Console", kit=kit, api=self.api, data=data,
+                                  flags_configuration_arn=flags_configuration_arn)
 
         self.web_acl = self._web_acl(settings)
         wafv2.CfnWebACLAssociation(
