@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 USAGE = """
 Swordfish is up.  API gateway: {url}   (stack coordinates and demo keys: {state})
-Console: {url}/console/  (create the first MSP admin: .venv/bin/swordfish console create-admin you@example.com)
+Console: {url}/console/  (first MSP admin: .venv/bin/swordfish console create-admin you@example.com --base-url {url})
 
   curl -s {url}/health
   KEY='{key}'

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from apig_wsgi import make_lambda_handler
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from swordfish.console.wiring import build_console_app
+from swordfish import wiring
 from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.observability import logger
 
-_wsgi = ProcessSingleton(lambda: make_lambda_handler(build_console_app(), binary_support=True))
+_wsgi = ProcessSingleton(lambda: make_lambda_handler(wiring.console_app(), binary_support=True))
 error_tracker.configure()
 
 

@@ -14,10 +14,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
-from swordfish.pipeline.factory import get_pipeline
-from swordfish.pipeline.processor import Analysed, IncomingRecord
+from swordfish.pipeline.ports import IncomingRecord
+from swordfish.pipeline.processor import Analysed
 from swordfish.pipeline.queues import CORRELATION_ATTRIBUTE
 from swordfish.store.verdicts import StoredVerdict
+from swordfish.wiring import pipeline as get_pipeline
 
 
 class TransactionalBatchProcessor(BatchProcessor):
@@ -62,6 +63,9 @@ def record_metrics(pairs: list[tuple[Analysed, StoredVerdict]], degraded: bool) 
             metrics.add_metric(name="DuplicateSubmissions", unit=MetricUnit.Count, value=1)
             continue
         metrics.add_metric(name="EmailsProcessed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="AnalysisTime", unit=MetricUnit.Milliseconds, value=analysed.analysis_seconds * 1000)
+        if analysed.verdict.budget_exceeded:
+            metrics.add_metric(name="AnalysisBudgetExceeded", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name=f"Verdict{str(analysed.verdict.verdict).capitalize()}", unit=MetricUnit.Count, value=1)
         if stored.e2e_latency_ms is not None:
             metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Milliseconds, value=stored.e2e_latency_ms)

@@ -33,6 +33,7 @@ class Verdict(BaseModel):
     parse_problems: list[str] = Field(default_factory=list)
     subject: str | None = None
     sender: str | None = None
+    budget_exceeded: bool = False  # analysis stopped at its time budget: the verdict covers part of the message
 
 
 class Thresholds(BaseModel):

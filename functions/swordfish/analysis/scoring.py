@@ -22,6 +22,10 @@ from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode
 PHISHING, MALWARE, SPAM, NEUTRAL = "phishing", "malware", "spam", "neutral"
 
 QR_CODE_LURE = "QR_CODE_LURE"
+MIME_EVASION = "MIME_EVASION"
+ANALYSIS_BUDGET_EXCEEDED = "ANALYSIS_BUDGET_EXCEEDED"
+EVASION_WEIGHT = 3.0  # with the floor below: structure built to defeat parsers is at least suspicious
+BUDGET_EXCEEDED_WEIGHT = 1.0  # a big message is not hostile by itself; the flag says the verdict is partial
 EXPERIMENTAL_DETECTORS: frozenset[str] = frozenset({QR_CODE_LURE})
 
 MAX_LANGUAGE_CHARS = 100_000  # language patterns look at the start of the text only
@@ -356,9 +360,19 @@ def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: M
             _qr_lure(parsed, text, hits)
     except Exception as exc:  # noqa: BLE001 - a detector bug must still yield a verdict, and say so
         hits.add("ANALYSIS_ERROR", 0.0, f"a detector failed: {type(exc).__name__}", NEUTRAL)
-    if parsed.parse_problems:
-        hits.add("MIME_PARSE_PROBLEM", 1.0, "; ".join(parsed.parse_problems[:3]), NEUTRAL)
+    _evasion_and_budget(parsed, hits)
     return _verdict(parsed, policy, hits, blocked)
+
+
+def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
+    problems = [p for p in parsed.parse_problems if p not in parsed.evasion]
+    if problems:
+        hits.add("MIME_PARSE_PROBLEM", 1.0, "; ".join(problems[:3]), NEUTRAL)
+    if parsed.evasion:
+        hits.add(MIME_EVASION, EVASION_WEIGHT, "; ".join(parsed.evasion[:3]), NEUTRAL)
+    if parsed.budget_exceeded:
+        hits.add(ANALYSIS_BUDGET_EXCEEDED, BUDGET_EXCEEDED_WEIGHT,
+                 "analysis stopped at its time budget; the verdict covers what was analysed before", NEUTRAL)
 
 
 def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: bool) -> Verdict:
@@ -384,9 +398,11 @@ def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: 
             kind = VerdictKind.CLEAN
     if blocked and _SEVERITY[kind] < _SEVERITY[policy.block_verdict]:
         kind = policy.block_verdict  # the block list forces at least its verdict, never a milder one
+    if parsed.evasion and kind == VerdictKind.CLEAN:
+        kind = VerdictKind.SUSPICIOUS  # evasion is not innocence: no allow list or threshold makes it clean
     reasons = sorted((h.reason for h in hits), key=lambda r: (-abs(r.weight), r.name))
     return Verdict(verdict=kind, score=score, reasons=reasons, parse_problems=list(parsed.parse_problems),
-                   subject=parsed.subject, sender=parsed.sender)
+                   subject=parsed.subject, sender=parsed.sender, budget_exceeded=parsed.budget_exceeded)
 
 
 _SEVERITY = {VerdictKind.CLEAN: 0, VerdictKind.SUSPICIOUS: 1, VerdictKind.SPAM: 2, VerdictKind.PHISHING: 3,

@@ -42,7 +42,7 @@ class ConsoleDependencies:
     totp_for_all: bool = False
     flag_admin: Callable[[str], Any] | None = None  # actor -> FlagAdmin (the audited path)
     flag_document: Callable[[], tuple[str, dict]] | None = None  # (version, deployed document)
-    health: Callable[[], Any] | None = None  # builds HealthDependencies
+    health_report: Callable[[str], tuple[int, dict]] | None = None  # "ready" | "deep" -> (status, body)
     extra: dict = field(default_factory=dict)
 
 

@@ -18,14 +18,7 @@ def cmd_create_admin(args) -> int:
         user_id, token = store.create_user(conn, args.email, "msp_admin", [])
         store.audit(conn, actor="cli", actor_role=None, action="user.invite", object_type="user",
                     object_id=str(user_id), after={"email": args.email, "role": "msp_admin"})
-    base = args.base_url.rstrip("/")
-    if not base:
-        try:
-            from devstack.state import read_state
-
-            base = read_state()["gateway_url"]
-        except Exception:  # noqa: BLE001 - no local stack: print the path alone
-            base = ""
+    base = args.base_url.rstrip("/")  # without it, the path: open it on the URL `make serve` printed
     print(f"{base}/console/invite/{token}")
     print("(one-time link, valid 3 days: choose a password, then set up the authenticator)", file=sys.stderr)
     return 0
@@ -36,6 +29,6 @@ def register(subparsers) -> None:
         dest="console_command", required=True)
     admin = console.add_parser("create-admin", help="invite an MSP admin; prints a one-time link")
     admin.add_argument("email")
-    admin.add_argument("--base-url", default="", help="the console's public URL (default: make serve's)")
+    admin.add_argument("--base-url", default="", help="the console's public URL, e.g. http://127.0.0.1:8080")
     admin.add_argument("--database-url")
     admin.set_defaults(func=cmd_create_admin)

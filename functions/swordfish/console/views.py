@@ -239,10 +239,8 @@ def overview():
         for tenant in tenants:
             tenant.update(store.tenant_summary(conn, tenant["tenant_id"], since))
     health = None
-    if g.user.is_admin and g.deps.health is not None:
-        from swordfish.api import health_deep
-
-        health = health_deep.ready(g.deps.health())[1].get("status")
+    if g.user.is_admin and g.deps.health_report is not None:
+        health = g.deps.health_report("ready")[1].get("status")
     return render_template("overview.html", tenants=tenants, kinds=store.VERDICT_KINDS, health=health)
 
 
@@ -490,11 +488,9 @@ def flags():
 @blueprint.get("/health")
 @login_required(ADMIN)
 def health():
-    if g.deps.health is None:
+    if g.deps.health_report is None:
         abort(404, "health checks are not configured here")
-    from swordfish.api import health_deep
-
-    status, body = health_deep.deep(g.deps.health(), emit_metric=False)
+    status, body = g.deps.health_report("deep")
     return render_template("health.html", status=status, body=body)
 
 

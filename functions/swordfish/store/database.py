@@ -1,4 +1,5 @@
-"""PostgreSQL access: one connection pool per process, reused across Lambda invocations.
+"""PostgreSQL access: a small connection pool (``swordfish.wiring`` keeps one per process, reused
+across Lambda invocations).
 
 Every tenant table has row-level security on the per-transaction setting ``app.tenant_id``;
 ``tenant_transaction`` is the only way the application reads or writes tenant rows, so a pooled
@@ -15,8 +16,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from swordfish.config import Settings, get_settings
-from swordfish.lazy import ProcessSingleton
+from swordfish.config import Settings
 
 
 class DatabaseUnavailable(Exception):
@@ -82,16 +82,3 @@ class Database:
 def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
     """Scope the current transaction to one tenant (reset automatically at its end)."""
     conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-
-
-def _database_from_settings() -> Database:
-    settings = get_settings()
-    url = settings.database_url or database_url_from_secret(settings)
-    return Database(url, connect_timeout=settings.db_connect_timeout_seconds,
-                    statement_timeout_ms=settings.db_statement_timeout_ms)
-
-
-# The process-wide pool, created on first use (a Lambda cold start) and then reused; reset closes it.
-_shared = ProcessSingleton(_database_from_settings, close=Database.close)
-get_database = _shared.get
-reset_database = _shared.reset

@@ -13,11 +13,12 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
+from swordfish import constants
 from swordfish.security.pepper import api_key_peppers
 from swordfish.store.database import set_tenant
 from swordfish.store.storable import storable_json, storable_text
 
-TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+TENANT_ID_PATTERN = re.compile(constants.TENANT_ID_REGEX)
 API_KEY_PREFIX = "sfk"
 
 

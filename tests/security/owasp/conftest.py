@@ -114,8 +114,9 @@ def _reset_console(stack) -> dict:
 @pytest.fixture()
 def site(stack_env):
     from handlers import api, console
+    from swordfish import wiring
 
-    api._deps.reset()
+    wiring.reset()
     console._wsgi.reset()
     users = _reset_console(stack_env)
     server = make_server(api.handler, port=0, console_handler=console.handler)
@@ -126,5 +127,5 @@ def site(stack_env):
     finally:
         server.shutdown()
         server.server_close()
-        api._deps.reset()
+        wiring.reset()
         console._wsgi.reset()
