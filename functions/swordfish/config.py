@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # Per-key and per-tenant request limits of the API, per minute (Redis counters).
     api_rate_limit_per_key: int = 600
     api_rate_limit_per_tenant: int = 1200
+    api_rate_limit_failed_auth_per_source: int = 20
+    api_rate_limit_window_seconds: int = 60
+    operator_token: str | None = None  # /health/deep; on AWS the secret constants.OPERATOR_TOKEN_SECRET_NAME
 
     # The MSP console.
     console_secret_key: str | None = None  # signs CSRF tokens; on AWS from the console secret

@@ -42,7 +42,8 @@ DB_ADMIN_SECRET_NAME = "swordfish/db/admin"
 DB_APP_SECRET_NAME = "swordfish/db/app"
 NANGO_SECRET_NAME = "swordfish/nango"
 API_KEY_PEPPER_SECRET_NAME = "swordfish/api-key-pepper"
-CONSOLE_SECRET_NAME = "swordfish/console"  # signs the console's CSRF tokens
+CONSOLE_SECRET_NAME = "swordfish/console"
+OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep  # signs the console's CSRF tokens
 SECRET_ROTATION_DAYS = 30
 
 # --- feature flags (AppConfig) ----------------------------------------------

@@ -26,6 +26,7 @@ from botocore.config import Config
 from swordfish import constants
 from swordfish.api import health_deep
 from swordfish.api.health_deep import HealthDependencies, cloudwatch_queue_age_probe
+from swordfish.api.ratelimit import ApiRateLimiter
 from swordfish.api.routes import ApiDependencies
 from swordfish.config import Settings, get_settings
 from swordfish.console.app import ConsoleDependencies
@@ -215,10 +216,26 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
     if not settings.emails_queue_url:
         raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
     submitter = build_submitter(settings)
+    limiter = None
+    if settings.redis_url:
+        limiter = ApiRateLimiter(redis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_seconds,
+                                                      socket_connect_timeout=settings.redis_timeout_seconds),
+                                 per_key=settings.api_rate_limit_per_key, per_tenant=settings.api_rate_limit_per_tenant,
+                                 failed_auth_per_source=settings.api_rate_limit_failed_auth_per_source,
+                                 window_seconds=settings.api_rate_limit_window_seconds)
     return ApiDependencies(store=PostgresApiStore(database()), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
-                           deep_health_needs_key=settings.environment != "local")
+                           rate_limiter=limiter, operator_token=lambda: operator_token(settings))
+
+
+def operator_token(settings: Settings) -> str | None:
+    """The token operators present for /health/deep: a setting locally, a secret on AWS."""
+    if settings.operator_token or settings.environment == "local":
+        return settings.operator_token
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(constants.OPERATOR_TOKEN_SECRET_NAME, max_age=300))
 
 
 # --- the MSP console ------------------------------------------------------------------------------
