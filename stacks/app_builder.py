@@ -91,7 +91,6 @@ def build_app(app: App) -> SwordfishStacks:
         "log_retention_days": env.log_retention_days,
         "retain_logs": env.removal_retain,
         "install_dependencies": settings.bundle_dependencies,
-        "powertools_layer_version": settings.powertools_layer_version,
         "appconfig_agent_layer_arn": settings.appconfig_agent_layer_arn,
         "environment": function_environment(app, settings, data),
     }
@@ -109,7 +108,10 @@ def build_app(app: App) -> SwordfishStacks:
             functions=[pipeline.processor, pipeline.remediation, pipeline.feed_refresher, api.api_function,
                        flags.audit_function],
             database=data.database,
-        ))
+            remediation_dlq=pipeline.remediation_dlq, flags_audit_dlq=flags.audit_dlq,
+            feed_schedule_dlq=pipeline.feed_schedule_dlq, api=api.api,
+        ),
+        canary_props={"kit_props": kit_props, "data": data, "flags_configuration_arn": flags.configuration_arn})
 
     stacks = SwordfishStacks(settings=settings, network=network, data=data, backup=backup,
                              backup_copy=backup_copy, flags=flags, pipeline=pipeline, api=api,

@@ -170,6 +170,10 @@ class DataStack(Stack):
             cloudwatch_logs_exports=["postgresql", "upgrade"],
             auto_minor_version_upgrade=True,
             publicly_accessible=False,
+            # Enhanced Monitoring: OS metrics (per-process CPU, memory, I/O) the hypervisor view lacks.
+            monitoring_interval=(Duration.seconds(settings.db_monitoring_interval_seconds)
+                                 if settings.db_monitoring_interval_seconds else None),
+            monitoring_role=self._monitoring_role() if settings.db_monitoring_interval_seconds else None,
         )
         self.database.node.add_dependency(*[c for c in self.node.children
                                             if isinstance(c, logs.LogGroup)])
@@ -199,6 +203,21 @@ class DataStack(Stack):
                 id="AwsSolutions-RDS10",
                 reason=f"{settings.name} is disposable; prod has deletion protection."))
         NagSuppressions.add_resource_suppressions(self.database, suppressions)
+
+    def _monitoring_role(self) -> iam.Role:
+        role = iam.Role(
+            self, "DbMonitoringRole",
+            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            description="RDS Enhanced Monitoring publishes OS metrics of the Swordfish database",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
+                "service-role/AmazonRDSEnhancedMonitoringRole")],
+        )
+        NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="The AWS-maintained policy RDS Enhanced Monitoring requires (log group RDSOSMetrics only).",
+            applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"],
+        )])
+        return role
 
     def _secrets(self, vpc: ec2.IVpc) -> None:
         sgs = self.security_groups

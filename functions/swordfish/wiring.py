@@ -311,6 +311,7 @@ _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
 _console = ProcessSingleton(build_console_app)
+_health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
 
 database = _database.get
 pipeline = _pipeline.get
@@ -319,11 +320,12 @@ remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
 console_app = _console.get
+health_dependencies = _health.get
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _console, _remediation, _feed_refresher, _flag_audit, _database):
+    for singleton in (_pipeline, _api, _console, _remediation, _feed_refresher, _flag_audit, _health, _database):
         singleton.reset()
     reset_registry()
     reset_flags_client()

@@ -90,13 +90,19 @@ class Site:
         return self.stack.info.api_keys[tenant]
 
 
+def _forget_counters(stack) -> None:
+    """Login throttles, sessions and API limits (shared 127.0.0.1 source) start empty in each test;
+    the stack's other Redis data (threat indicators) stays."""
+    client = stack.redis.server
+    for pattern in ("swordfish:console:*", "swordfish:api:limit:*"):
+        for key in client.keys(pattern):
+            client.delete(key)
+
+
 def _reset_console(stack) -> dict:
     with psycopg.connect(stack.info.superuser_url, autocommit=True) as conn:
         conn.execute("TRUNCATE console_audit, verdict_feedback, console_user_tenants, console_users")
-    redis_client = stack.redis.server if hasattr(stack.redis, "server") else None
-    if redis_client is not None:
-        for key in redis_client.keys("swordfish:console:*"):
-            redis_client.delete(key)
+    _forget_counters(stack)
     users = {}
     hashed = passwords.hash_password(PASSWORD)
     with psycopg.connect(stack.info.owner_url) as conn, conn.transaction():
@@ -127,5 +133,6 @@ def site(stack_env):
     finally:
         server.shutdown()
         server.server_close()
+        _forget_counters(stack_env)
         wiring.reset()
         console._wsgi.reset()
