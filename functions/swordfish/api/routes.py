@@ -235,15 +235,23 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
     def health() -> dict[str, str]:
         return {"status": "pass"}
 
-    @app.get("/health/live", tags=["health"])
+    # The health routes answer application/health+json (draft-inadarei-api-health-check): say so.
+    health_document = {HEALTH_CONTENT_TYPE: {"schema": {"type": "object", "required": ["status"],
+                                                        "properties": {"status": {"enum": ["pass", "warn", "fail"]},
+                                                                       "checks": {"type": "object"}}}}}
+    health_responses = {200: {"description": "healthy or degraded", "content": health_document},
+                        503: {"description": "failing", "content": health_document}}
+
+    @app.get("/health/live", tags=["health"], responses=health_responses)
     def health_live():
         return health_response(health_deep.live())
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get("/health/ready", tags=["health"], responses=health_responses)
     def health_ready():
         return health_response(health_deep.ready(deps_factory().health()))
 
-    @app.get("/health/deep", tags=["health"], description="every dependency, application/health+json")
+    @app.get("/health/deep", tags=["health"], description="every dependency, application/health+json (operators)",
+             responses=health_responses)
     def health_full():
         """For operators only (the operator token, never a tenant's key), and scrubbed: statuses and
         figures, no internal addresses or exception text. The console's health page shows the rest."""
