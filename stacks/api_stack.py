@@ -122,15 +122,17 @@ class ApiStack(Stack):
         tenants = v1.add_resource("tenants")
         tenant = tenants.add_resource("{tenant_id}")
         submissions = tenant.add_resource("submissions")
-        for resource in (tenants, tenant, submissions):
+        batch = submissions.add_resource("batch")  # up to 10 messages per request
+        for resource in (tenants, tenant, submissions, batch):
             # Static paths shadow the greedy proxy, so they forward every method themselves.
             authed_any(resource)
-        submissions.add_method(
-            "POST", integration,
-            request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
-            request_validator=body_and_params,
-            request_models={"application/json": submission_model},
-        )
+        for resource in (submissions, batch):
+            resource.add_method(
+                "POST", integration,
+                request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
+                request_validator=body_and_params,
+                request_models={"application/json": submission_model},
+            )
         NagSuppressions.add_resource_suppressions(self.api, [
             NagPackSuppression(
                 id="AwsSolutions-APIG4",

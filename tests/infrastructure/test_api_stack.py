@@ -38,11 +38,16 @@ def test_every_v1_method_requires_the_authorization_header_and_is_validated(prod
 
 def test_submissions_bodies_are_validated_against_a_model(prod):
     api = prod.templates["api"]
-    (post,) = [m for m in props(api, "AWS::ApiGateway::Method") if m["HttpMethod"] == "POST"]
-    assert "application/json" in post["RequestModels"]
+    posts = [m for m in props(api, "AWS::ApiGateway::Method") if m["HttpMethod"] == "POST"]
+    assert len(posts) == 2  # one message, and a batch of up to ten
+    paths = {lid: r["Properties"]["PathPart"] for lid, r in resources(api, "AWS::ApiGateway::Resource").items()}
+    assert sorted(paths[lid] for post in posts for lid in paths if refers_to(post["ResourceId"], lid)) == [
+        "batch", "submissions"]
     validators = {lid: v for lid, v in resources(api, "AWS::ApiGateway::RequestValidator").items()}
-    (validator_id,) = [lid for lid in validators if refers_to(post["RequestValidatorId"], lid)]
-    assert validators[validator_id]["Properties"]["ValidateRequestBody"] is True
+    for post in posts:
+        assert "application/json" in post["RequestModels"]
+        (validator_id,) = [lid for lid in validators if refers_to(post["RequestValidatorId"], lid)]
+        assert validators[validator_id]["Properties"]["ValidateRequestBody"] is True
 
 
 def test_waf_limits_each_ip_and_applies_managed_common_and_sqli_rules(prod):
