@@ -11,11 +11,7 @@ from swordfish.monitoring.context_provider import bind_context, forget_caller, n
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.security.headers import add_api_headers
 
-dependencies = wiring.api_dependencies
-_deps = wiring._api  # former name, kept while other branches' tests still reset it directly
-
-
-app = build_app(dependencies)
+app = build_app(wiring.api_dependencies)  # dependencies built on the first request, once per container
 error_tracker.configure()
 
 

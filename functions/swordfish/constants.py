@@ -108,6 +108,14 @@ METRIC_ERROR_EVENTS = "ErrorEvents"
 ERROR_EVENTS_ALARM_THRESHOLD = 10  # events per 5 minutes
 END_TO_END_LATENCY_P95_THRESHOLD_MS = 500
 
+# --- disaster recovery (issue 13) ----------------------------------------------
+RESTORE_VALIDATOR_FUNCTION_NAME = "swordfish-restore-validator"
+RESTORE_VALIDATOR_HANDLER = "handlers.restore_validator.handler"
+RESTORE_VALIDATOR_TIMEOUT_SECONDS = 600
+METRIC_RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
+RDS_REPLICA_KEY_ALIAS = "alias/swordfish/rds-backup-replica"  # in the copy region: replicated automated backups
+RAW_MAIL_ARCHIVE_PREFIX = "raw-submissions/"
+
 # --- health canary and deploy-time alarms (issue 12) -------------------------
 # A scheduled function runs the deep health check every minute and emits what the alarms watch:
 # HealthScore, one ComponentStatus per component, CircuitState for every breaker (so CircuitOpen

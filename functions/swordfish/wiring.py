@@ -124,7 +124,13 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
                             max_bytes=settings.max_message_bytes)
     indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
         if settings.redis_url else None
+    raw_archive = None
+    if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        raw_archive = S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
     return Pipeline(
+        raw_archive=raw_archive,
         database=db,
         policies=PolicyCache(PostgresVerdictStore(db)),
         mail=mail,

@@ -17,6 +17,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish.store.database import set_tenant
+from swordfish.store.feedback import record_feedback
 from swordfish.store.storable import storable_json, storable_text
 
 ROLES = ("msp_admin", "analyst", "auditor")
@@ -185,11 +186,13 @@ def tenant_summary(conn: psycopg.Connection, tenant_id: str, since: datetime) ->
     set_tenant(conn, tenant_id)
     counts = dict(conn.execute("SELECT verdict, count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s "
                                "GROUP BY verdict", (tenant_id, since)).fetchall())
-    released = conn.execute("SELECT count(DISTINCT message_id) FROM verdict_feedback WHERE tenant_id = %s "
-                            "AND action = 'release'", (tenant_id,)).fetchone()[0]
+    released = conn.execute("SELECT count(DISTINCT message_id) FROM verdict_releases WHERE tenant_id = %s",
+                            (tenant_id,)).fetchone()[0]
     held = conn.execute("SELECT count(*) FROM verdicts v WHERE tenant_id = %s AND verdict IN ('phishing', 'malware') "
+                        "AND NOT EXISTS (SELECT 1 FROM verdict_releases r WHERE r.tenant_id = v.tenant_id "
+                        "AND r.message_id = v.message_id) "
                         "AND NOT EXISTS (SELECT 1 FROM verdict_feedback f WHERE f.tenant_id = v.tenant_id "
-                        "AND f.message_id = v.message_id AND f.action IN ('release', 'mark_legitimate'))",
+                        "AND f.message_id = v.message_id AND f.label = 'legitimate')",
                         (tenant_id,)).fetchone()[0]
     degraded = conn.execute("SELECT count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s AND degraded",
                             (tenant_id, since)).fetchone()[0]
@@ -235,18 +238,28 @@ def verdict_detail(conn: psycopg.Connection, tenant_id: str, message_id: str) ->
         if row is None:
             return None
         row["feedback"] = cur.execute(
-            "SELECT action, actor, note, created_at FROM verdict_feedback WHERE tenant_id = %s AND message_id = %s "
-            "ORDER BY created_at DESC", (tenant_id, message_id)).fetchall()
+            "SELECT * FROM (SELECT CASE label WHEN 'phishing' THEN 'confirm_phishing' ELSE 'mark_legitimate' END "
+            "AS action, analyst AS actor, comment AS note, created_at FROM verdict_feedback "
+            "WHERE tenant_id = %s AND message_id = %s UNION ALL SELECT 'release', actor, note, created_at "
+            "FROM verdict_releases WHERE tenant_id = %s AND message_id = %s) AS f ORDER BY created_at DESC",
+            (tenant_id, message_id, tenant_id, message_id)).fetchall()
     return row
 
 
 def add_feedback(conn: psycopg.Connection, tenant_id: str, message_id: str, action: str, actor: str,
                  note: str | None) -> None:
+    """A release goes to verdict_releases; "confirm phishing" and "mark legitimate" are the analyst
+    judgements the detection work learns from (``store.feedback``, which also feeds the lists)."""
     if action not in FEEDBACK_ACTIONS:
         raise ValueError(f"action must be one of {', '.join(FEEDBACK_ACTIONS)}")
-    set_tenant(conn, tenant_id)
-    conn.execute("INSERT INTO verdict_feedback (tenant_id, message_id, action, actor, note) VALUES (%s, %s, %s, %s, %s)",
-                 (tenant_id, message_id, action, actor, storable_text(note, 2000)))
+    note = storable_text(note, 2000) or ""
+    if action == "release":
+        set_tenant(conn, tenant_id)
+        conn.execute("INSERT INTO verdict_releases (tenant_id, message_id, actor, note) VALUES (%s, %s, %s, %s)",
+                     (tenant_id, message_id, actor, note))
+        return
+    record_feedback(conn, tenant_id, message_id, "phishing" if action == "confirm_phishing" else "legitimate",
+                    actor[:200], note)
 
 
 def get_policy(conn: psycopg.Connection, tenant_id: str) -> dict | None:

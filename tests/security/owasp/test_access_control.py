@@ -56,7 +56,7 @@ def test_an_auditor_reads_but_cannot_act_on_verdicts(site):
     response = auditor.post_form("/console/tenants/acme-corp/verdicts/m-1", "/console/tenants/acme-corp/verdicts/m-1",
                                  {"action": "release"})
     assert response.status_code == 403
-    assert site.sql("SELECT count(*) FROM verdict_feedback")[0][0] == 0
+    assert site.sql("SELECT count(*) FROM verdict_releases")[0][0] == 0
 
 
 def test_state_changes_without_a_csrf_token_are_refused(site):
@@ -68,10 +68,10 @@ def test_state_changes_without_a_csrf_token_are_refused(site):
     other = site.login(ANALYST)  # a valid token, but from another session
     forged = analyst.request("POST", path, data={"action": "release", "csrf_token": other.token(path)})
     assert forged.status_code == 400
-    assert site.sql("SELECT count(*) FROM verdict_feedback")[0][0] == 0
+    assert site.sql("SELECT count(*) FROM verdict_releases")[0][0] == 0
     ok = analyst.post_form(path, path, {"action": "release"})
     assert ok.status_code == 302
-    assert site.sql("SELECT action, actor FROM verdict_feedback") == [("release", ANALYST)]
+    assert site.sql("SELECT actor FROM verdict_releases") == [(ANALYST,)]
     logout = analyst.request("POST", "/console/logout")  # logging out is a state change too
     assert logout.status_code == 400
 
@@ -81,6 +81,7 @@ def test_every_console_action_is_audited_with_before_and_after(site):
     analyst = site.login(ANALYST)
     path = "/console/tenants/acme-corp/verdicts/m-3"
     assert analyst.post_form(path, path, {"action": "mark_legitimate"}).status_code == 302
+    assert site.sql("SELECT label, analyst FROM verdict_feedback") == [("legitimate", ANALYST)]
     rows = site.sql("SELECT actor, actor_role, tenant_id, object_id, before, after FROM console_audit "
                     "WHERE action = 'verdict.mark_legitimate'")
     assert rows == [(ANALYST, "analyst", "acme-corp", "m-3", {"verdict": "phishing", "feedback": []},

@@ -28,23 +28,21 @@ CREATE TABLE console_user_tenants (
     PRIMARY KEY (user_id, tenant_id)
 );
 
--- Feedback on a verdict (release from quarantine, confirm phishing, mark legitimate): tenant data,
--- isolated by row-level security like the verdicts.
-CREATE TABLE verdict_feedback (
-    feedback_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+-- Releases from quarantine made in the console (an analyst's "phishing" / "legitimate" judgement
+-- goes to verdict_feedback, 0020). Tenant data: row-level security like the verdicts.
+CREATE TABLE verdict_releases (
+    release_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id    text NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,
     message_id   text NOT NULL,
-    action       text NOT NULL CHECK (action IN ('release', 'confirm_phishing', 'mark_legitimate')),
     actor        text NOT NULL CHECK (actor <> ''),
-    note         text,
+    note         text NOT NULL DEFAULT '' CHECK (length(note) <= 2000),
     created_at   timestamptz NOT NULL DEFAULT clock_timestamp()
-    -- No foreign key to verdicts: verdict retention and test resets truncate verdicts on their
-    -- own; the console only records feedback on a verdict it has just read.
+    -- no foreign key to verdicts: a release is audit data and outlives verdict clean-ups
 );
-CREATE INDEX verdict_feedback_message ON verdict_feedback (tenant_id, message_id, created_at DESC);
-ALTER TABLE verdict_feedback ENABLE ROW LEVEL SECURITY;
-ALTER TABLE verdict_feedback FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON verdict_feedback
+CREATE INDEX verdict_releases_message ON verdict_releases (tenant_id, message_id, release_id DESC);
+ALTER TABLE verdict_releases ENABLE ROW LEVEL SECURITY;
+ALTER TABLE verdict_releases FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON verdict_releases
     USING (tenant_id = current_setting('app.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 
@@ -93,10 +91,10 @@ ALTER TABLE api_keys ADD COLUMN replaces_key_id text;
 ALTER TABLE api_keys ALTER COLUMN key_sha256 DROP NOT NULL;
 ALTER TABLE api_keys ADD CONSTRAINT api_keys_has_digest CHECK (key_hmac IS NOT NULL OR key_sha256 IS NOT NULL);
 
-REVOKE ALL ON console_users, console_user_tenants, verdict_feedback, console_audit FROM PUBLIC;
+REVOKE ALL ON console_users, console_user_tenants, verdict_releases, console_audit FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON console_users TO swordfish_app;
 GRANT SELECT, INSERT, DELETE ON console_user_tenants TO swordfish_app;
-GRANT SELECT, INSERT ON verdict_feedback, console_audit TO swordfish_app;
+GRANT SELECT, INSERT ON verdict_releases, console_audit TO swordfish_app;
 -- The console manages keys and policies as the application role (still under RLS per tenant).
 GRANT INSERT ON api_keys TO swordfish_app;
 GRANT UPDATE (revoked_at, expires_at) ON api_keys TO swordfish_app;
