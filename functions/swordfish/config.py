@@ -95,6 +95,15 @@ class Settings(BaseSettings):
 
     release: str = "unknown"  # git commit baked into the build
 
+    # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
+    raw_mail_archive_bucket: str | None = None
+    backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
+    backup_kms_key_id: str = "alias/swordfish/backup"
+    backup_retention_days: int = 30
+    backup_schedule_seconds: float = 86_400.0  # base backups under `make serve` (daily)
+    backup_heartbeat_seconds: float = 2.0
+    backup_restore_dir: str = ".devstack/restores"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

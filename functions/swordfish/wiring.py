@@ -116,7 +116,13 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
                             max_bytes=settings.max_message_bytes)
     indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
         if settings.redis_url else None
+    raw_archive = None
+    if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        raw_archive = S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
     return Pipeline(
+        raw_archive=raw_archive,
         database=db,
         policies=PolicyCache(PostgresVerdictStore(db)),
         mail=mail,
@@ -242,6 +248,7 @@ _api = ProcessSingleton(build_api_dependencies)
 _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
+_health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
 
 database = _database.get
 pipeline = _pipeline.get
@@ -249,11 +256,12 @@ api_dependencies = _api.get
 remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
+health_dependencies = _health.get
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _database):
+    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _health, _database):
         singleton.reset()
     reset_registry()
     reset_flags_client()
