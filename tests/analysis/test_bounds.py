@@ -33,6 +33,12 @@ def timed(fn, *args, **kwargs):
     return result, time.monotonic() - started
 
 
+def at_least_suspicious(verdict) -> bool:
+    # Evasion is a neutral signal: it floors the verdict at suspicious; with other evidence (a missing
+    # From, a lure) the score may reach a stronger verdict.
+    return verdict.verdict != VerdictKind.CLEAN
+
+
 def reason_names(verdict) -> set[str]:
     return {r.name for r in verdict.reasons}
 
@@ -94,7 +100,7 @@ def test_a_100k_character_subject_is_cut_and_flagged():
     raw = b"Subject: " + b"x" * 100_000 + b"\r\nFrom: a@b.example.com\r\n\r\nhi\r\n"
     verdict = analyze(raw)
     assert len(verdict.subject or "") <= 4_000
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "MIME_EVASION" in reason_names(verdict)
+    assert at_least_suspicious(verdict) and "MIME_EVASION" in reason_names(verdict)
 
 
 def test_a_top_level_header_flood_is_cut_and_the_body_is_still_analysed():
@@ -244,7 +250,7 @@ def test_a_20mb_message_is_analysed_within_its_budget():
 def test_5000_nested_multiparts_are_suspicious_not_a_recursion_error():
     verdict, seconds = timed(analyze, nested(5000))
     assert seconds < HANG_GUARD_SECONDS
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and verdict.sender == "sam@partner-firm.com"
+    assert at_least_suspicious(verdict) and verdict.sender == "sam@partner-firm.com"
     assert "nesting deeper" in evidence(verdict, "MIME_EVASION")
     assert not any("RecursionError" in p for p in verdict.parse_problems)
 
@@ -255,7 +261,7 @@ def test_ordinary_nesting_is_not_evasion():
 
 def test_5000_sibling_parts_are_suspicious_and_a_dozen_are_not():
     verdict = analyze(siblings(5000))
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "MIME parts" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "MIME parts" in evidence(verdict, "MIME_EVASION")
     assert "MIME_EVASION" not in reason_names(analyze(siblings(12)))
 
 
@@ -264,7 +270,7 @@ def test_a_nul_in_an_encoded_attachment_name_is_evasion_and_a_plain_name_is_not(
            b"--c\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
            b"filename=\"=?utf-8?q?invoice=00.pdf?=\"\r\n\r\n%PDF-1.4\r\n--c--\r\n")
     verdict = analyze(raw)
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "NUL" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "NUL" in evidence(verdict, "MIME_EVASION")
     assert "MIME_EVASION" not in reason_names(analyze(raw.replace(b"=00", b"")))
 
 
@@ -277,7 +283,7 @@ def test_control_characters_in_a_raw_header_are_evasion_but_iso_2022_jp_escapes_
 def test_a_header_block_cut_short_by_a_control_character_is_evasion():
     raw = b"Subject: hi\r\n\x0c\r\nFrom: ceo@partner-firm.com\r\n\r\nsee you\r\n"
     verdict = analyze(raw)
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "cut short" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "cut short" in evidence(verdict, "MIME_EVASION")
     assert "MIME_EVASION" not in reason_names(analyze(raw.replace(b"\x0c\r\n", b"")))
     hidden_from_the_start = b"\x08\n" + HEAD + b"\r\nhi\r\n"  # every header hidden behind the control line
     assert "cut short" in evidence(analyze(hidden_from_the_start), "MIME_EVASION")
@@ -312,7 +318,7 @@ def test_a_recursion_error_in_the_parser_is_evasion(monkeypatch):
 
     monkeypatch.setattr(parse_module, "parse_bounded", recurse)
     verdict = analyze(HEAD + b"\r\nhi\r\n")
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "RecursionError" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "RecursionError" in evidence(verdict, "MIME_EVASION")
 
 
 def test_every_nice_message_stays_clean_with_no_evasion_and_within_budget():

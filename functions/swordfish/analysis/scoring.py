@@ -24,7 +24,7 @@ from .data.hosts import (
 from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, QR_LURE_PHRASES, SPAM_PHRASES
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
-from .parse import ParsedMessage, address_host
+from .parse import BUDGET_PROBLEM, ParsedMessage, address_host
 from .signals import (
     abused_tld,
     body_brand,
@@ -466,7 +466,7 @@ def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: M
 
 
 def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
-    problems = [p for p in parsed.parse_problems if p not in parsed.evasion]
+    problems = [p for p in parsed.parse_problems if p not in parsed.evasion and not p.startswith(BUDGET_PROBLEM)]
     if problems:
         hits.add("MIME_PARSE_PROBLEM", "; ".join(problems[:3]))
     if parsed.evasion:
