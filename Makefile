@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest soak drill synth lint clean features fit eval
+.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest loadtest-faults loadtest-knee soak drill synth lint clean features fit eval
 
 install: $(STAMP)
 
@@ -34,7 +34,7 @@ run: install
 	$(PY) -m devstack.run
 
 serve: install
-	$(PY) -m devstack.serve
+	$(PY) -m devstack.serve $(ARGS)
 
 test: install
 	$(VENV)/bin/pytest -q
@@ -69,6 +69,12 @@ loadtest: install
 
 soak: install
 	$(PY) -m loadtests.load_runner --profile soak
+
+loadtest-faults: install
+	$(PY) -m loadtests.load_runner --profile faults
+
+loadtest-knee: install
+	$(PY) -m loadtests.load_runner --profile knee
 
 # Disaster-recovery drill on a million verdicts: backup, keep writing, destroy, restore, verify, replay.
 drill: install

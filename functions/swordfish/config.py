@@ -73,6 +73,16 @@ class Settings(BaseSettings):
 
     health_deadline_seconds: float = 6.0  # the whole deep check
     health_cache_seconds: float = 5.0  # a burst of health calls hits the dependencies once
+    # Long-lived processor workers the deep check expects heartbeats from (the devstack's pollers);
+    # unset on AWS, where Lambda containers come and go and only the freshest beat counts.
+    expected_workers: int | None = None
+    worker_stale_seconds: float = 15.0  # a worker that has not beaten for this long is dead
+    pipeline_stall_seconds: float = 30.0  # backlog this old and nothing processed for a minute: stalled
+    backlog_fail_seconds: float = 300.0  # oldest message this old: the pipeline is failing its purpose
+    # How long the pool keeps retrying a lost connection before it gives up and starts afresh on the
+    # next request: bounds the wait after PostgreSQL returns (psycopg_pool's default is 5 minutes of
+    # doubling delays, so a 70 s outage meant ~50 s more before workers reconnected).
+    db_reconnect_timeout_seconds: float = 6.0
 
     # Feature flags client
     flags_cache_seconds: float = 5.0  # reuse a fetch (or a failed fetch) this long before asking again
@@ -97,6 +107,7 @@ class Settings(BaseSettings):
 
     # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
     raw_mail_archive_bucket: str | None = None
+    backup_superuser_url: str | None = None  # PostgreSQL superuser DSN for base backups (`make serve` sets it)
     backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
     backup_kms_key_id: str = "alias/swordfish/backup"
     backup_retention_days: int = 30

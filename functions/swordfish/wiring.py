@@ -22,6 +22,7 @@ from botocore.config import Config
 
 from swordfish import constants
 from swordfish.api.health_deep import HealthDependencies, cloudwatch_queue_age_probe
+from swordfish.api.health_progress import fauxqs_queue_age_probe
 from swordfish.api.routes import ApiDependencies
 from swordfish.config import Settings, get_settings
 from swordfish.features import flags_client, reset_flags_client
@@ -37,6 +38,7 @@ from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
 from swordfish.lazy import ProcessSingleton
+from swordfish.monitoring.progress import ProgressRecorder
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 from swordfish.pipeline.queues import SqsQueuePort, SqsRemediationQueue
 from swordfish.pipeline.remediation import RemediationRetry
@@ -88,7 +90,8 @@ def database_url(settings: Settings | None = None) -> str:
 def build_database(settings: Settings | None = None) -> Database:
     settings = settings or get_settings()
     return Database(database_url(settings), connect_timeout=settings.db_connect_timeout_seconds,
-                    statement_timeout_ms=settings.db_statement_timeout_ms)
+                    statement_timeout_ms=settings.db_statement_timeout_ms,
+                    reconnect_timeout=settings.db_reconnect_timeout_seconds)
 
 
 def build_submitter(settings: Settings | None = None) -> Submitter:
@@ -179,10 +182,17 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
     if url is None and settings.environment != "local":
         def url() -> str:  # resolved per check: a rotated password is picked up
             return database_url_from_secret(settings)
-    feed_status = None
+    feed_status = progress = None
     if settings.redis_url:
         feed_status = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds).status
+        # Worker heartbeats and progress counters, for the workers and pipeline checks.
+        progress = ProgressRecorder.from_url(settings.redis_url, max(0.5, settings.redis_timeout_seconds * 2))
     on_aws = settings.aws_endpoint_url is None and settings.sqs_endpoint_url is None
+    queue_age_probe = None
+    if settings.emails_queue_url:  # CloudWatch on AWS; locally fauxqs through our read-only route
+        queue_age_probe = (cloudwatch_queue_age_probe(settings) if on_aws else
+                           fauxqs_queue_age_probe(settings.sqs_endpoint_url, constants.EMAILS_QUEUE_NAME)
+                           if settings.sqs_endpoint_url else None)
     return HealthDependencies(
         database_url=url,
         redis_url=settings.redis_url,
@@ -192,7 +202,7 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         sqs_client=aws_client("sqs", settings) if settings.emails_queue_url else None,
         queue_url=settings.emails_queue_url,
         dlq_url=settings.emails_dlq_url,
-        queue_age_probe=cloudwatch_queue_age_probe(settings) if on_aws and settings.emails_queue_url else None,
+        queue_age_probe=queue_age_probe,
         breakers=get_registry(),
         flag_status=lambda: flags_client().store_status(),
         timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
@@ -202,6 +212,11 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         cache_seconds=float(getattr(settings, "health_cache_seconds", 5.0)),
         backlog_warn_seconds=settings.degraded_backlog_seconds,
         release=settings.release,
+        progress=progress,
+        expected_workers=settings.expected_workers,
+        worker_stale_seconds=settings.worker_stale_seconds,
+        pipeline_stall_seconds=settings.pipeline_stall_seconds,
+        backlog_fail_seconds=settings.backlog_fail_seconds,
     )
 
 
