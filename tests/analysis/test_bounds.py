@@ -1,7 +1,7 @@
 """Bounded analysis: the caps on what reaches the stdlib parser, linear link extraction, the per-message
 budget (with an injected clock), and parser-defeating structure scored as evasion, both ways.
 
-Wall-clock limits here are hang guards only (an order of magnitude above the expected time)."""
+Time limits here are hang guards only (CPU time, an order of magnitude above the expected time)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ HANG_GUARD_SECONDS = 1.0
 
 
 def timed(fn, *args, **kwargs):
-    started = time.monotonic()
+    """Result and CPU seconds: a hang guard that a busy shared machine cannot trip."""
+    started = time.thread_time()
     result = fn(*args, **kwargs)
-    return result, time.monotonic() - started
+    return result, time.thread_time() - started
 
 
 def at_least_suspicious(verdict) -> bool:
@@ -169,10 +170,10 @@ def test_280kb_of_unterminated_anchors_is_analysed_in_linear_time():
     "<a href=\"http://e.example/\">" * 20_000,
 ])
 def test_hostile_markup_is_tokenized_in_linear_time(markup):
-    started = time.monotonic()
+    started = time.thread_time()
     links = list(iter_html_links(markup))
     html_to_text(markup)
-    assert time.monotonic() - started < HANG_GUARD_SECONDS
+    assert time.thread_time() - started < HANG_GUARD_SECONDS
     assert len(links) <= markup.count("<a")
 
 
