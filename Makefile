@@ -21,6 +21,10 @@ $(STAMP): requirements.lock requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements-dev.txt -c $(VENV)/runtime-pins.txt
 	$(PY) -m pip install -q --no-deps -e .
 	npm install --no-audit --no-fund --loglevel=error
+	# Headless Chromium for the browser tests in tests/security/owasp (Debian packages, when missing).
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } || \
+		echo "could not install chromium (needs root): the browser tests will fail until it is installed"
 	touch $(STAMP)
 
 # Re-pin requirements.lock after changing requirements.txt (needs the package index).

@@ -47,15 +47,16 @@ def main(argv: list[str] | None = None) -> int:
             stack.info.env[f"{constants.ENV_PREFIX}RAW_MAIL_ARCHIVE_BUCKET"] = backup_bucket_name()
             os.environ.update(stack.info.env)
             from handlers.api import handler
+            from handlers.console import handler as console_handler
 
             from devstack.gateway import make_server
 
             try:
-                server = make_server(handler, args.port)
+                server = make_server(handler, args.port, console_handler=console_handler)
             except OSError:
                 port = free_port()
                 print(f"port {args.port} is busy; using {port}", flush=True)
-                server = make_server(handler, port)
+                server = make_server(handler, port, console_handler=console_handler)
             port = server.server_address[1]
             state = write_state({"gateway_url": f"http://127.0.0.1:{port}", "env": stack.info.env,
                                  "owner_url": stack.info.owner_url, "superuser_url": stack.info.superuser_url,
@@ -123,6 +124,7 @@ def start_backups(stack: EmbeddedStack):
 
 USAGE = """
 Swordfish is up.  API gateway: {url}   (stack coordinates and demo keys: {state})
+Console: {url}/console/  (first MSP admin: .venv/bin/swordfish console create-admin you@example.com --base-url {url})
 
   curl -s {url}/health
   KEY='{key}'

@@ -87,6 +87,7 @@ class EmbeddedStack:
             (self.run_dir / "logs").mkdir(exist_ok=True)
             self.supervisor = Supervisor(backoff=backoff or Backoff(),
                                          log=file_logger(self.run_dir / "logs" / "supervisor.log"))
+        self.operator_token = secrets.token_urlsafe(24)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -275,6 +276,7 @@ class EmbeddedStack:
             f"{p}NANGO_SECRET_KEY": self.nango_secret,
             f"{p}APPCONFIG_AGENT_URL": self.flags_agent.url,
             f"{p}ERROR_LOG_FILE": str(self.run_dir / "errors.jsonl"),
+            f"{p}OPERATOR_TOKEN": self.operator_token,  # reads /health/deep
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "1",

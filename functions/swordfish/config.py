@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 10_000
     # Operator commands (`swordfish db`, `swordfish tenants`) connect as the owner role with this.
     admin_database_url: str | None = None
+    pg_bin_dir: Path | None = None  # PostgreSQL's programs for backups; default: pgserver's own
 
     redis_url: str | None = None
     redis_timeout_seconds: float = 0.5
@@ -102,6 +103,21 @@ class Settings(BaseSettings):
 
     # Set by Lambda itself: the function's memory, for the health report's memory check.
     lambda_memory_mb: int | None = Field(None, validation_alias=AliasChoices("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+
+    # API keys are stored as HMACs under this pepper (locally; on AWS it comes from Secrets Manager).
+    api_key_pepper: str | None = None
+    # Per-key and per-tenant request limits of the API, per minute (Redis counters).
+    api_rate_limit_per_key: int = 600
+    api_rate_limit_per_tenant: int = 1200
+    api_rate_limit_failed_auth_per_source: int = 20
+    api_rate_limit_window_seconds: int = 60
+    operator_token: str | None = None  # /health/deep; on AWS the secret constants.OPERATOR_TOKEN_SECRET_NAME
+
+    # The MSP console.
+    console_secret_key: str | None = None  # signs CSRF tokens; on AWS from the console secret
+    console_idle_minutes: int = 30
+    console_absolute_hours: int = 12
+    console_totp_for_all: bool = False  # TOTP is always required for MSP admins
 
     release: str = "unknown"  # git commit baked into the build
 

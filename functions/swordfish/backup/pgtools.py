@@ -20,7 +20,9 @@ SERVER_OS_USER = "pgserver"
 
 
 def bin_dir() -> Path:
-    override = os.environ.get("SWORDFISH_PG_BIN_DIR")
+    from swordfish.config import get_settings
+
+    override = get_settings().pg_bin_dir
     if override:
         return Path(override)
     from pgserver._commands import POSTGRES_BIN_PATH
@@ -77,6 +79,7 @@ class ConnectionTarget:
                    password=unquote(parsed.password or ""))
 
     def env(self) -> dict[str, str]:
+        # The child inherits our environment (PATH, locale) plus libpq's connection variables.
         env = {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
                "PGDATABASE": self.dbname, "PGCONNECT_TIMEOUT": "10"}
         if self.password:
