@@ -20,6 +20,8 @@ def use_running_stack() -> None:
     state = apply_stack_env()
     if state.get("owner_url"):
         os.environ.setdefault("SWORDFISH_ADMIN_DATABASE_URL", state["owner_url"])
+    if state.get("superuser_url"):  # `swordfish backup create|archive` stream from the server as superuser
+        os.environ.setdefault("SWORDFISH_SUPERUSER_DATABASE_URL", state["superuser_url"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,9 +22,10 @@ def _settings():
 def _superuser_url(args) -> str:
     if getattr(args, "superuser_url", None):
         return args.superuser_url
-    from devstack.state import read_state
-
-    return read_state()["superuser_url"]
+    if _settings().superuser_database_url:
+        return _settings().superuser_database_url
+    raise SystemExit("no superuser database: pass --superuser-url, set SWORDFISH_SUPERUSER_DATABASE_URL, "
+                     "or start `make serve` (the swordfish command then uses its stack)")
 
 
 def _keys(args):

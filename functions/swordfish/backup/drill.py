@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import shutil
 import tempfile
@@ -222,20 +221,48 @@ def _kill_server(data_dir: Path) -> None:
                 timeout=60, as_server_user=True)
 
 
+class _Servers:
+    """The drill's own PostgreSQL (pgserver) and moto (KMS, S3), started here rather than through the
+    devstack: the Lambda asset's package never imports the devstack, and the drill needs nothing else."""
+
+    def __init__(self, work: Path):
+        import pgserver
+        from moto.server import ThreadedMotoServer
+
+        from swordfish.backup.restore import free_port
+
+        self.moto_port = free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.moto.start()
+        self.data_dir = Path(tempfile.mkdtemp(prefix="sfdr-"))  # short: the Unix socket lives here
+        self.pg = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        self.superuser_url = self.pg.get_uri()
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def url_for(self, user: str, password: str, database: str) -> str:
+        return f"postgresql://{user}:{password}@/{database}?host={self.data_dir}"
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.pg.cleanup()
+        with contextlib.suppress(Exception):
+            self.moto.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
 def run_drill(options: DrillOptions, progress=print) -> DrillReport:
-    from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer
+    import boto3
+
     from swordfish.integrations.raw_archive import S3RawMailArchive
     from swordfish.store.migrate import bootstrap, migrate
     from swordfish.store.tenants import create_tenant
 
-    for key, value in LOCAL_AWS_ENV.items():
-        os.environ.setdefault(key, value)
-    import boto3
-
     report = DrillReport(options={k: str(v) for k, v in vars(options).items()})
     work = Path(tempfile.mkdtemp(prefix="sfdrill-"))
-    moto = MotoServer(log_path=work / "moto.log").start()
-    live = PostgresServer().start()
+    live = _Servers(work)
     archiver = flow = restored = None
     try:
         admin_pw, app_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -252,7 +279,8 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
                     create_tenant(conn, tenant, tenant, policy)
 
         def client(service: str):
-            return boto3.client(service, endpoint_url=moto.url, region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"])
+            return boto3.client(service, endpoint_url=live.moto_url, region_name="eu-west-1",
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
 
         key_id = client("kms").create_key(Description="swordfish drill backups")["KeyMetadata"]["KeyId"]
         keys = KmsDataKeys(client("kms"), key_id)
@@ -335,7 +363,7 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         return report
     finally:
         for stop in (lambda: flow and flow.stop(), lambda: archiver and archiver.stop(final_sync=False),
-                     lambda: restored and restored.remove(), live.stop, moto.stop):
+                     lambda: restored and restored.remove(), live.stop):
             with contextlib.suppress(Exception):
                 stop()
         shutil.rmtree(work, ignore_errors=True)
