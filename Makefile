@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest soak drill synth lint clean
+.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest soak drill synth lint clean features fit eval
 
 install: $(STAMP)
 
@@ -51,6 +51,18 @@ bench: install
 
 fuzz: install
 	$(PY) -m loadtests.pipeline_fuzz --messages 10000
+
+# Detection: the development corpus (corpus/corpus.md). `make features` needs corpus/raw/ (built by
+# scripts/corpus_build.py from public archives); `make fit` and `make eval` need only the committed
+# corpus/features.jsonl.gz and run offline.
+features: install
+	$(PY) scripts/corpus_features.py
+
+fit: install
+	$(PY) scripts/fit_weights.py
+
+eval: install
+	$(PY) scripts/eval_detection.py
 
 loadtest: install
 	$(PY) -m loadtests.load_runner --profile standard

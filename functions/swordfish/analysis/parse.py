@@ -22,6 +22,7 @@ from email.utils import getaddresses, parseaddr
 from .budget import AnalysisBudget
 from .html_links import html_to_text, iter_html_links
 from .mime_limits import control_characters, parse_bounded
+from .signals import capture_headers
 from .urls import idna_host, normalize_url, registered_domain, unicode_host, url_host
 
 MAX_PARTS = 400  # a message with more MIME parts than this is abuse; the rest is skipped
@@ -45,7 +46,7 @@ _OBFUSCATED_MARKERS = ("hxxp", "[.]", "(.)", "[dot]", "(dot)", "[:]")
 _DEOBFUSCATE = re.compile(r"hxxp|\[\.\]|\(\.\)|\[dot\]|\(dot\)|\[:\]", re.IGNORECASE)
 _DEOBF_MAP = {"hxxp": "http", "[.]": ".", "(.)": ".", "[dot]": ".", "(dot)": ".", "[:]": ":"}
 _PDF_URI = re.compile(rb"/URI\s*+\(((?:[^()\\]|\\.){1,2000}+)\)")  # stops at the next paren: linear
-_AUTH_METHOD = re.compile(r"\b(spf|dkim|dmarc|arc)\s*=\s*([a-z]+)", re.IGNORECASE)
+_AUTH_METHOD = re.compile(r"\b(spf|dkim|dmarc|arc|compauth)\s*=\s*([a-z]+)", re.IGNORECASE)
 _COMMENT = re.compile(r"\([^()]{0,1000}\)")
 
 _HTML_EXTENSIONS = (".htm", ".html", ".shtml", ".xhtml", ".svg", ".mht", ".mhtml")
@@ -103,6 +104,7 @@ class ParsedMessage:
     attachments: list[Attachment] = field(default_factory=list)
     image_count: int = 0
     parse_problems: list[str] = field(default_factory=list)
+    verdict_headers: dict[str, str] = field(default_factory=dict)  # receiving server's spam verdicts
     evasion: list[str] = field(default_factory=list)  # structure built to defeat parsers (also a parse problem)
     budget_exceeded: bool = False  # the analysis budget ran out: the rest of the message was not analysed
 
@@ -566,6 +568,7 @@ def _headers_only(raw: bytes, parsed: ParsedMessage, trusted: frozenset[str] | N
         parsed.from_domain = address_host(parsed.from_address)
         parsed.reply_to = _addresses(msg.get_all("Reply-To") or [])
         _parse_auth(msg, parsed, trusted)
+        parsed.verdict_headers = capture_headers(msg)
     except Exception as exc:  # noqa: BLE001 - nothing more to salvage
         parsed.parse_problems.append(f"headers could not be read either: {type(exc).__name__}")
 
@@ -586,6 +589,7 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
     parsed.message_id = header_text(msg.get("Message-ID"))[:300]
     parsed.in_reply_to = header_text(msg.get("In-Reply-To") or msg.get("References"))[:300]
     _parse_auth(msg, parsed, trusted)
+    parsed.verdict_headers = capture_headers(msg)
     for name, decoded in (("Subject", parsed.subject or ""), ("From", parsed.from_name + parsed.from_address)):
         controls = control_characters(decoded)  # encoded words can hide what the raw header check cannot see
         if controls:

@@ -254,12 +254,16 @@ class _Servers:
 
 
 def run_drill(options: DrillOptions, progress=print) -> DrillReport:
+    import logging
+
     import boto3
 
     from swordfish.integrations.raw_archive import S3RawMailArchive
     from swordfish.store.migrate import bootstrap, migrate
     from swordfish.store.tenants import create_tenant
 
+    # The pool reports every failed reconnect while the database is gone: expected here, and noise.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     report = DrillReport(options={k: str(v) for k, v in vars(options).items()})
     work = Path(tempfile.mkdtemp(prefix="sfdrill-"))
     live = _Servers(work)
