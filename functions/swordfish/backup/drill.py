@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
 import shutil
 import tempfile
@@ -231,6 +232,7 @@ class _Servers:
 
         from swordfish.backup.restore import free_port
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
         self.moto_port = free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
@@ -254,8 +256,6 @@ class _Servers:
 
 
 def run_drill(options: DrillOptions, progress=print) -> DrillReport:
-    import logging
-
     import boto3
 
     from swordfish.integrations.raw_archive import S3RawMailArchive
