@@ -97,7 +97,7 @@ class Settings(BaseSettings):
 
     # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
     raw_mail_archive_bucket: str | None = None
-    superuser_database_url: str | None = None  # backups stream WAL and base backups as a superuser
+    backup_superuser_url: str | None = None  # PostgreSQL superuser DSN for base backups (`make serve` sets it)
     backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
     backup_kms_key_id: str = "alias/swordfish/backup"
     backup_retention_days: int = 30

@@ -282,7 +282,7 @@ def test_retention_prunes_old_backups_and_their_wal_but_never_the_last_good_one(
 
 
 def test_the_drill_measures_recovery_time_and_loses_no_verdict(tmp_path):
-    from swordfish.backup.drill import DrillOptions, run_drill
+    from devstack.backup_drill import DrillOptions, run_drill
 
     report = run_drill(DrillOptions(verdicts=2_000, write_seconds=2.0, destroy="datadir", report_dir=tmp_path),
                        progress=lambda _m: None)

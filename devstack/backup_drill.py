@@ -1,5 +1,7 @@
 """`swordfish backup drill`: a disaster, measured. Self-contained: it starts its own PostgreSQL and
-moto (KMS, S3), never the running stack's, so it can destroy its database without harm.
+moto (KMS, S3), never the running stack's, so it can destroy its database without harm. It lives in
+the devstack because it starts servers; the `swordfish` command installed by `make install`
+(devstack.cli) adds it under `swordfish backup`, and the Lambda asset never ships it.
 
 1. Seed the database (``generate_series`` inside each tenant's row-level-security scope).
 2. Start WAL archiving and the heartbeat, and mail flowing through the real pipeline (raw
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -28,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-
 from swordfish import constants
 from swordfish.backup import pgtools
 from swordfish.backup.database import WalArchiver, take_base_backup
@@ -36,6 +38,8 @@ from swordfish.backup.envelope import KmsDataKeys
 from swordfish.backup.replay import build_replay_pipeline, replay
 from swordfish.backup.repository import Repository
 from swordfish.backup.restore import restore
+
+from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer
 
 TENANTS = ("acme-corp", "globex")
 REPLAY_MARGIN = timedelta(minutes=5)  # longer than any batch takes from archive to commit
@@ -52,7 +56,7 @@ class DrillOptions:
     destroy: str = "datadir"  # datadir | table
     report_dir: Path | None = None
     batch_pause_seconds: float = 0.02
-    samples_dir: Path = Path(__file__).resolve().parents[3] / "samples" / "sublime"
+    samples_dir: Path = Path(__file__).resolve().parents[1] / "samples" / "sublime"
 
 
 @dataclass
@@ -222,51 +226,21 @@ def _kill_server(data_dir: Path) -> None:
                 timeout=60, as_server_user=True)
 
 
-class _Servers:
-    """The drill's own PostgreSQL (pgserver) and moto (KMS, S3), started here rather than through the
-    devstack: the Lambda asset's package never imports the devstack, and the drill needs nothing else."""
-
-    def __init__(self, work: Path):
-        import pgserver
-        from moto.server import ThreadedMotoServer
-
-        from swordfish.backup.restore import free_port
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-        self.moto_port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self.moto.start()
-        self.data_dir = Path(tempfile.mkdtemp(prefix="sfdr-"))  # short: the Unix socket lives here
-        self.pg = pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        self.superuser_url = self.pg.get_uri()
-
-    @property
-    def moto_url(self) -> str:
-        return f"http://127.0.0.1:{self.moto_port}"
-
-    def url_for(self, user: str, password: str, database: str) -> str:
-        return f"postgresql://{user}:{password}@/{database}?host={self.data_dir}"
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.pg.cleanup()
-        with contextlib.suppress(Exception):
-            self.moto.stop()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-
-
 def run_drill(options: DrillOptions, progress=print) -> DrillReport:
-    import boto3
-
     from swordfish.integrations.raw_archive import S3RawMailArchive
     from swordfish.store.migrate import bootstrap, migrate
     from swordfish.store.tenants import create_tenant
+
+    for key, value in LOCAL_AWS_ENV.items():
+        os.environ.setdefault(key, value)
+    import boto3
 
     # The pool reports every failed reconnect while the database is gone: expected here, and noise.
     logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     report = DrillReport(options={k: str(v) for k, v in vars(options).items()})
     work = Path(tempfile.mkdtemp(prefix="sfdrill-"))
-    live = _Servers(work)
+    moto = MotoServer(log_path=work / "moto.log").start()
+    live = PostgresServer().start()
     archiver = flow = restored = None
     try:
         admin_pw, app_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -275,16 +249,15 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         app_url = live.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME)
         superuser_db = live.url_for("postgres", "", constants.DATABASE_NAME)
         migrate(owner_url)
-        policy = json.loads((Path(__file__).resolve().parents[3] / "samples" / "demo-policy.json").read_text()) \
-            if (Path(__file__).resolve().parents[3] / "samples" / "demo-policy.json").exists() else {}
+        policy = json.loads((Path(__file__).resolve().parents[1] / "samples" / "demo-policy.json").read_text()) \
+            if (Path(__file__).resolve().parents[1] / "samples" / "demo-policy.json").exists() else {}
         with psycopg.connect(owner_url) as conn:
             for tenant in TENANTS:
                 with conn.transaction():
                     create_tenant(conn, tenant, tenant, policy)
 
         def client(service: str):
-            return boto3.client(service, endpoint_url=live.moto_url, region_name="eu-west-1",
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
+            return boto3.client(service, endpoint_url=moto.url, region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"])
 
         key_id = client("kms").create_key(Description="swordfish drill backups")["KeyMetadata"]["KeyId"]
         keys = KmsDataKeys(client("kms"), key_id)
@@ -367,7 +340,7 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         return report
     finally:
         for stop in (lambda: flow and flow.stop(), lambda: archiver and archiver.stop(final_sync=False),
-                     lambda: restored and restored.remove(), live.stop):
+                     lambda: restored and restored.remove(), live.stop, moto.stop):
             with contextlib.suppress(Exception):
                 stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -393,3 +366,25 @@ def _write_report(report: DrillReport, folder: Path) -> Path:
     (folder / "report.json").write_text(json.dumps(report.as_dict(), indent=2))
     (folder / "summary.md").write_text(report.markdown())
     return folder
+
+
+def register(backup_subcommands) -> None:
+    """Add `drill` to `swordfish backup` (called by devstack.cli)."""
+    from swordfish.backup.commands import reporting_errors
+
+    drill = backup_subcommands.add_parser("drill", help="backup, disaster, restore, verify, replay: print RTO and RPO")
+    drill.add_argument("--verdicts", type=int, default=10_000)
+    drill.add_argument("--write-seconds", type=float, default=10.0)
+    drill.add_argument("--destroy", choices=["datadir", "table"], default="datadir")
+    drill.add_argument("--report-dir", default="results")
+    drill.set_defaults(func=reporting_errors(cmd_drill))
+
+
+def cmd_drill(args) -> int:
+    import sys
+
+    report = run_drill(DrillOptions(verdicts=args.verdicts, write_seconds=args.write_seconds, destroy=args.destroy,
+                                    report_dir=Path(args.report_dir) if args.report_dir else None),
+                       progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(report.markdown())
+    return 0 if report.passed else 1
