@@ -77,7 +77,7 @@ def _verdict(score: float, by_cat: dict[str, float], thresholds: dict[str, float
     dominant = PHISHING if by_cat[PHISHING] >= by_cat[SPAM] else SPAM
     if by_cat[MALWARE] > by_cat[dominant] and score >= thresholds["malware"]:
         return "malware"
-    if score >= thresholds[dominant]:
+    if score >= thresholds[dominant] and by_cat[dominant] > 0:
         return dominant
     if score >= thresholds["suspicious"]:
         return "suspicious"

@@ -467,7 +467,7 @@ def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: M
 
 def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
     problems = [p for p in parsed.parse_problems if p not in parsed.evasion]
-    if problems:
+    if problems and not parsed.budget_exceeded:  # a parse stopped at the budget leaves defects of its own
         hits.add("MIME_PARSE_PROBLEM", "; ".join(problems[:3]))
     if parsed.evasion:
         hits.add(MIME_EVASION, "; ".join(parsed.evasion[:3]))
@@ -492,7 +492,7 @@ def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: 
         threshold = t.phishing if dominant == PHISHING else t.spam
         if by_category[MALWARE] > by_category[dominant] and score >= t.malware:
             kind = VerdictKind.MALWARE
-        elif score >= threshold:
+        elif score >= threshold and by_category[dominant] > 0:  # a kind needs evidence of its own kind
             kind = VerdictKind(dominant)
         elif score >= t.suspicious:
             kind = VerdictKind.SUSPICIOUS
