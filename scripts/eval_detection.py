@@ -52,9 +52,9 @@ def summarise(results: list[dict]) -> dict:
         confusion[r["label"]][r["verdict"]] += 1
         flagged = r["verdict"] != "clean"
         if r["label"] == "legit" and flagged:
-            false_pos.update(n for n, w in r["signals"].items() if w > 0)
+            false_pos.update(n for n, w in r["signals"].items() if w > 0)  # what pushed them over
         elif r["label"] != "legit" and not flagged:
-            misses.update(r["signals"])
+            misses.update(list(r["signals"]))  # how many misses carry each signal
     for name, rows in sorted(by_set.items()):
         label = rows[0]["label"]
         flagged = sum(1 for r in rows if r["verdict"] != "clean")
