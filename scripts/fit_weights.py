@@ -171,7 +171,7 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
         if name in index:
             entry["source"] = "fit" if coef[index[name]] > 0 else "fit: zero (no evidence once the others are known)"
         elif not spec.learned:
-            entry["source"] = "prior: tenant policy, threat feed or malware signal, not learned from a public corpus"
+            entry["source"] = "prior: not learned (tenant policy, threat feed, malware or parser-evasion signal)"
         else:
             entry["source"] = f"prior: fewer than {MIN_SUPPORT} corpus messages carry it"
         signals[name] = entry
