@@ -12,6 +12,7 @@ from constructs import Construct
 from swordfish import constants
 
 from stacks.constructs import permissions
+from stacks.constructs.console import ConsoleApi
 from stacks.constructs.lambda_function import FunctionKit, log_retention
 from stacks.data_stack import DataStack
 from stacks.pipeline_stack import PipelineStack
@@ -111,6 +112,8 @@ class ApiStack(Stack):
         health = self.api.root.add_resource("health")
         health.add_method("GET", integration)
         health.add_resource("{proxy+}").add_method("GET", integration)
+        # The OpenAPI document generated from the API's models is public too (it holds no data).
+        self.api.root.add_resource("openapi.json").add_method("GET", integration)
         v1 = self.api.root.add_resource("v1")
 
         def authed_any(resource: apigw.IResource) -> None:
@@ -121,21 +124,23 @@ class ApiStack(Stack):
         tenants = v1.add_resource("tenants")
         tenant = tenants.add_resource("{tenant_id}")
         submissions = tenant.add_resource("submissions")
-        for resource in (tenants, tenant, submissions):
+        batch = submissions.add_resource("batch")  # up to 10 messages per request
+        for resource in (tenants, tenant, submissions, batch):
             # Static paths shadow the greedy proxy, so they forward every method themselves.
             authed_any(resource)
-        submissions.add_method(
-            "POST", integration,
-            request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
-            request_validator=body_and_params,
-            request_models={"application/json": submission_model},
-        )
+        for resource in (submissions, batch):
+            resource.add_method(
+                "POST", integration,
+                request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
+                request_validator=body_and_params,
+                request_models={"application/json": submission_model},
+            )
         NagSuppressions.add_resource_suppressions(self.api, [
             NagPackSuppression(
                 id="AwsSolutions-APIG4",
                 reason="Tenants authenticate with API keys (bearer tokens hashed with a pepper) checked "
                        "in the API function; API Gateway requires the Authorization header under /v1. "
-                       "/health is public by design."),
+                       "/health and /openapi.json are public by design."),
             NagPackSuppression(
                 id="AwsSolutions-COG4",
                 reason="MSP tenants are machine clients with API keys, not Cognito users."),
@@ -147,6 +152,10 @@ class ApiStack(Stack):
             applies_to=[("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
                         "AmazonAPIGatewayPushToCloudWatchLogs")],
         )], apply_to_children=True)
+
+        # The MSP console: its own Lambda under /console of this API (behind the same WAF).
+        self.console = ConsoleApi(self, "Console", kit=kit, api=self.api, data=data,
+                                  flags_configuration_arn=flags_configuration_arn)
 
         self.web_acl = self._web_acl(settings)
         wafv2.CfnWebACLAssociation(

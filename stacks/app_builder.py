@@ -1,7 +1,7 @@
 """Builds every Swordfish stack into a CDK app; `app.py` and the infrastructure tests both call it.
 
 Order of the stacks (each depends only on earlier ones):
-Network -> Data -> Backup (+ BackupCopy in the second region) -> Flags -> Pipeline -> Api -> Observability
+(BackupCopy in the second region ->) Network -> Data -> Flags -> Pipeline -> Api -> Observability -> Backup
 """
 
 from __future__ import annotations
@@ -70,19 +70,16 @@ def build_app(app: App) -> SwordfishStacks:
                 "description": f"Swordfish {env.name}: {description}"}
 
     network = NetworkStack(app, **common("Network", "VPC, endpoints, security groups"), settings=env)
-    data = DataStack(app, **common("Data", "PostgreSQL, proxy, secrets, cache, breaker table, buckets"),
-                     settings=env, vpc=network.vpc, security_groups=network.security_groups)
-
     backup_copy = None
     if env.backup_copy_region:
         backup_copy = BackupCopyStack(
             app, stack_name(env.name, "BackupCopy"), settings=env, tags=tags,
             env=Environment(account=env.account, region=env.backup_copy_region),
-            description=f"Swordfish {env.name}: backup copy vault in {env.backup_copy_region}")
-    backup = BackupStack(app, **common("Backup", "backup vault, daily plan, restore testing"),
-                         settings=env, database=data.database, db_subnet_group=data.subnet_group)
+            description=f"Swordfish {env.name}: backup copy vault and RDS replica key in {env.backup_copy_region}")
+    data = DataStack(app, **common("Data", "PostgreSQL, proxy, secrets, cache, breaker table, buckets"),
+                     settings=env, vpc=network.vpc, security_groups=network.security_groups)
     if backup_copy is not None:
-        backup.add_stack_dependency(backup_copy, "copies go to the second region's vault")
+        data.add_stack_dependency(backup_copy, "automated backups replicate under the copy region's key")
 
     kit_props = {
         "vpc": network.vpc,
@@ -112,6 +109,15 @@ def build_app(app: App) -> SwordfishStacks:
             feed_schedule_dlq=pipeline.feed_schedule_dlq, api=api.api,
         ),
         canary_props={"kit_props": kit_props, "data": data, "flags_configuration_arn": flags.configuration_arn})
+
+    # After Observability: the backup alarms go to its alarm topic.
+    backup = BackupStack(app, **common("Backup", "backup vault, daily plan, restore testing and its validator"),
+                         settings=env, database=data.database, db_subnet_group=data.subnet_group,
+                         restore_test_security_group=data.security_groups.restore_test,
+                         validator_security_group=data.security_groups.restore_validator,
+                         master_secret=data.master_secret, alarm_topic=observability.topic, kit_props=kit_props)
+    if backup_copy is not None:
+        backup.add_stack_dependency(backup_copy, "copies go to the second region's vault")
 
     stacks = SwordfishStacks(settings=settings, network=network, data=data, backup=backup,
                              backup_copy=backup_copy, flags=flags, pipeline=pipeline, api=api,

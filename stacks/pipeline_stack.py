@@ -75,6 +75,8 @@ class PipelineStack(Stack):
                 "SWORDFISH_EMAILS_QUEUE_URL": self.queue.queue_url,
                 "SWORDFISH_EMAILS_DLQ_URL": self.dlq.queue_url,
                 "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL": self.remediation_queue.queue_url,
+                # Raw submissions archived before analysis, for replay after a restore (issue 13).
+                "SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET": data.backup_bucket.bucket_name,
             },
         )
         self.processor.function.add_event_source(event_sources.SqsEventSource(
@@ -88,6 +90,7 @@ class PipelineStack(Stack):
         permissions.send_to_queue(role, self.dlq, data.key)  # poison records go with their reason
         permissions.send_to_queue(role, self.remediation_queue, data.key)
         permissions.read_objects(role, data.large_mail_bucket, data.key)
+        permissions.write_objects(role, data.backup_bucket, data.key)  # the raw-submission archive
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.nango_secret)
         permissions.read_write_items(role, data.breaker_table, data.key)

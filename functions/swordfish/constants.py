@@ -42,6 +42,8 @@ DB_ADMIN_SECRET_NAME = "swordfish/db/admin"
 DB_APP_SECRET_NAME = "swordfish/db/app"
 NANGO_SECRET_NAME = "swordfish/nango"
 API_KEY_PEPPER_SECRET_NAME = "swordfish/api-key-pepper"
+CONSOLE_SECRET_NAME = "swordfish/console"
+OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep  # signs the console's CSRF tokens
 SECRET_ROTATION_DAYS = 30
 
 # --- feature flags (AppConfig) ----------------------------------------------
@@ -70,6 +72,9 @@ REMEDIATION_HANDLER = "handlers.remediation.handler"
 REMEDIATION_TIMEOUT_SECONDS = 30
 PROCESSOR_HANDLER = "handlers.processor.handler"
 API_HANDLER = "handlers.api.handler"
+CONSOLE_FUNCTION_NAME = "swordfish-console"
+CONSOLE_HANDLER = "handlers.console.handler"
+CONSOLE_PATH = "console"  # the console's path on the API's domain
 FEED_REFRESHER_HANDLER = "handlers.feed_refresher.handler"
 FLAGS_AUDIT_HANDLER = "handlers.flags_audit.handler"
 API_TIMEOUT_SECONDS = 29  # API Gateway's integration timeout
@@ -102,6 +107,14 @@ HEALTH_SCORE_ALARM_THRESHOLD = 50
 METRIC_ERROR_EVENTS = "ErrorEvents"
 ERROR_EVENTS_ALARM_THRESHOLD = 10  # events per 5 minutes
 END_TO_END_LATENCY_P95_THRESHOLD_MS = 500
+
+# --- disaster recovery (issue 13) ----------------------------------------------
+RESTORE_VALIDATOR_FUNCTION_NAME = "swordfish-restore-validator"
+RESTORE_VALIDATOR_HANDLER = "handlers.restore_validator.handler"
+RESTORE_VALIDATOR_TIMEOUT_SECONDS = 600
+METRIC_RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
+RDS_REPLICA_KEY_ALIAS = "alias/swordfish/rds-backup-replica"  # in the copy region: replicated automated backups
+RAW_MAIL_ARCHIVE_PREFIX = "raw-submissions/"
 
 # --- health canary and deploy-time alarms (issue 12) -------------------------
 # A scheduled function runs the deep health check every minute and emits what the alarms watch:

@@ -47,6 +47,7 @@ from swordfish.pipeline.ports import (
     PermanentFailure,
     PolicySource,
     QueuePort,
+    RawMailArchive,
     RemediationRequest,
     Remediator,
     RetryLater,
@@ -132,6 +133,7 @@ class Pipeline:
     analysis_clock: Callable[[], float] | None = None  # the budget's clock; None: the thread's CPU time
     verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
     clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
+    raw_archive: RawMailArchive | None = None  # submissions kept before analysis, for replay
 
     def verdict_store(self) -> VerdictStore:
         return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
@@ -154,6 +156,17 @@ class Batch:
         self.analysed: list[Analysed] = []
         self.dead_lettered: list[tuple[IncomingRecord, str]] = []
         self.requeued: list[IncomingRecord] = []
+        if pipeline.raw_archive is not None:
+            self._archive_raw(records)
+
+    def _archive_raw(self, records: list[IncomingRecord]) -> None:
+        # Before any analysis: a verdict lost with the database is recovered by replaying the archive.
+        # Failing open: an archive outage costs replayability (database RPO still applies), not mail.
+        try:
+            self.pipeline.raw_archive.archive(records)
+        except Exception as exc:
+            error_tracker.capture_exception(exc, level="warning", fingerprint=["raw-archive-failed"],
+                                            fallback="analysed without an archived copy", records=len(records))
 
     def add(self, record: IncomingRecord) -> None:
         """Analyse one record. Raises for a failure worth a redelivery; handles the rest itself."""

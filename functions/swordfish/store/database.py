@@ -42,13 +42,19 @@ def database_url_from_secret(settings: Settings) -> str:
 class Database:
     """A small pool of connections for the application role."""
 
-    def __init__(self, url: str, *, max_size: int = 4, connect_timeout: int = 5, statement_timeout_ms: int = 10_000):
+    def __init__(self, url: str, *, max_size: int = 4, connect_timeout: int = 5, statement_timeout_ms: int = 10_000,
+                 reconnect_timeout: float = 6.0):
         self.url = url
         self.pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max_size,
             timeout=connect_timeout * 2,
+            # After an outage: give up a reconnect attempt within seconds (the next request starts a
+            # new one at once) instead of doubling the wait for minutes; and test a pooled connection
+            # before lending it, so the first batch after a restart does not get a dead one.
+            reconnect_timeout=reconnect_timeout,
+            check=ConnectionPool.check_connection,
             kwargs={
                 "connect_timeout": connect_timeout,
                 "options": f"-c statement_timeout={statement_timeout_ms} "
