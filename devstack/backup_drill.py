@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -234,6 +235,8 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         os.environ.setdefault(key, value)
     import boto3
 
+    # The pool reports every failed reconnect while the database is gone: expected here, and noise.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     report = DrillReport(options={k: str(v) for k, v in vars(options).items()})
     work = Path(tempfile.mkdtemp(prefix="sfdrill-"))
     moto = MotoServer(log_path=work / "moto.log").start()

@@ -116,10 +116,16 @@ def start_backups(stack: EmbeddedStack):
     from devstack.backups import BackupService
 
     settings = get_settings()
-    return BackupService(stack.postgres.superuser_url, stack.client("kms"), backup_dir=Path(settings.backup_dir),
-                         schedule_seconds=settings.backup_schedule_seconds,
-                         heartbeat_seconds=settings.backup_heartbeat_seconds,
-                         retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs").start()
+    service = BackupService(stack.postgres.superuser_url, stack.client("kms"), backup_dir=Path(settings.backup_dir),
+                            schedule_seconds=settings.backup_schedule_seconds,
+                            heartbeat_seconds=settings.backup_heartbeat_seconds,
+                            retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs")
+    try:
+        return service.start()
+    except Exception as exc:  # serving mail matters more than the dev stack's backups: say so, go on
+        print(f"WARNING: backups are NOT running ({type(exc).__name__}: {exc})", flush=True)
+        service.stop()
+        return service
 
 
 USAGE = """

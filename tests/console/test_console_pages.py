@@ -126,3 +126,18 @@ def test_auditors_see_only_their_tenants_in_the_audit_log(console):
     assert "verdict.release" not in log and "g-1" not in log
     admin = _signed_in(console, ADMIN, "msp_admin", [])
     assert "verdict.release" in get(admin, "/console/audit").get_data(as_text=True)
+
+
+def test_over_https_a_form_posted_from_another_origin_is_refused(console):
+    add_verdict(console.owner_url, "acme-corp", "m-9")
+    client = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
+    path = "/console/tenants/acme-corp/verdicts/m-9"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', get(client, path).get_data(as_text=True)).group(1)
+    for referer in ({"Referer": "https://evil.example/console/"}, {}):
+        response = client.post(path, data={"csrf_token": token, "action": "release"}, base_url="https://localhost",
+                               headers=referer)
+        assert response.status_code == 400, referer
+    ok = client.post(path, data={"csrf_token": token, "action": "release"}, base_url="https://localhost",
+                     headers={"Referer": f"https://localhost{path}"})
+    assert ok.status_code == 302
+    assert get(client, "/console/login").headers["Referrer-Policy"] == "same-origin"

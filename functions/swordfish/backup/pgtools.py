@@ -121,6 +121,14 @@ def next_segment(name: str, segment_bytes: int = WAL_SEGMENT_BYTES) -> str:
 SEGMENT_RE = re.compile(r"^[0-9A-F]{24}$")
 
 
+def die_with_parent() -> None:  # runs in the child between fork and exec
+    """A long-running client (pg_receivewal) must not outlive the process that supervises it."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 3600, as_server_user: bool = False,
         **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(argv, env=env, timeout=timeout, capture_output=True, text=True,

@@ -22,7 +22,10 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def console_headers(*, authenticated: bool) -> dict[str, str]:
-    return {**COMMON, "Content-Security-Policy": CONSOLE_CSP, **(NO_STORE if authenticated else {})}
+    # same-origin, not no-referrer: over HTTPS Flask-WTF refuses a form post whose Referer is not
+    # our own origin (a second CSRF check), so our own pages must send it; other sites get nothing.
+    return {**COMMON, "Referrer-Policy": "same-origin", "Content-Security-Policy": CONSOLE_CSP,
+            **(NO_STORE if authenticated else {})}
 
 
 def api_headers() -> dict[str, str]:
