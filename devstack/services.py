@@ -158,7 +158,21 @@ class PostgresServer(Service):
         import pgserver
 
         self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        self._require_passwords()
         return self
+
+    def _require_passwords(self) -> None:
+        """pgserver trusts every local login; like RDS, only the superuser (our stand-in for the
+        master user) is trusted here and every other role needs its password, so a stale password
+        after a rotation fails as it would on AWS."""
+        import psycopg
+
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text("# written by devstack.services.PostgresServer\n"
+                       "local all postgres trust\n"
+                       "local all all scram-sha-256\n")
+        with psycopg.connect(self.superuser_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
 
     @property
     def superuser_url(self) -> str:

@@ -28,7 +28,20 @@ def _build_dependencies() -> ApiDependencies:
     health = functools.cache(HealthDependencies.from_settings)
     return ApiDependencies(database=get_database(), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes, health=health,
-                           deep_health_needs_key=settings.environment != "local")
+                           deep_health_needs_key=settings.environment != "local",
+                           api_key_peppers=_api_key_peppers)
+
+
+def _api_key_peppers() -> list[bytes]:
+    from swordfish.security.secrets import SecretNotFound, api_key_peppers, get_secret_reader
+
+    settings = get_settings()
+    try:
+        return [pepper for _, pepper in api_key_peppers(get_secret_reader(), settings.api_key_pepper_secret_name)]
+    except SecretNotFound:
+        if settings.environment == "prod":
+            raise
+        return []  # a local setup without the pepper secret: keys are plain SHA-256
 
 
 _deps = ProcessSingleton(_build_dependencies)

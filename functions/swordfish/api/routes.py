@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,6 +53,8 @@ class ApiDependencies:
     max_message_bytes: int
     health: Callable[[], Any] | None = None  # builds HealthDependencies (once) for the health routes
     deep_health_needs_key: bool = True  # /health/deep is not for anonymous callers on AWS
+    # The API-key peppers accepted now (current, then previous during a rotation's overlap).
+    api_key_peppers: Callable[[], Sequence[bytes]] = lambda: ()
 
 
 def _json(value: Any) -> Any:
@@ -81,7 +83,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
             raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' "
                                     "(create one with `swordfish tenants create-key`)")
         with deps_factory().database.connection() as conn, conn.transaction():
-            owner = authenticate_api_key(conn, presented)
+            owner = authenticate_api_key(conn, presented, deps_factory().api_key_peppers())
         if owner is None:
             raise UnauthorizedError("invalid API key")
         if owner != tenant_id:
@@ -116,7 +118,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
             headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
             presented = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
             with deps.database.connection() as conn, conn.transaction():
-                if not presented or authenticate_api_key(conn, presented) is None:
+                if not presented or authenticate_api_key(conn, presented, deps.api_key_peppers()) is None:
                     raise UnauthorizedError("/health/deep needs an API key")
         return health_response(health_deep.deep(deps.health()))
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -61,18 +62,23 @@ class ApiKey:
     plaintext: str  # shown once at creation, never stored
 
 
-def _digest(secret_part: str) -> bytes:
-    # Keys are 256-bit random, so a plain SHA-256 (no slow KDF) is enough to make a leaked table useless.
+def _digest(secret_part: str, pepper: bytes | None = None) -> bytes:
+    # Keys are 256-bit random, so a plain SHA-256 (no slow KDF) is enough to make a leaked table useless;
+    # with the pepper (a secret outside the database) it is HMAC-SHA256, useless even with the table.
+    if pepper:
+        return hmac.new(pepper, secret_part.encode(), hashlib.sha256).digest()
     return hashlib.sha256(secret_part.encode()).digest()
 
 
-def create_api_key(conn: psycopg.Connection, tenant_id: str, label: str = "") -> ApiKey:
+def create_api_key(conn: psycopg.Connection, tenant_id: str, label: str = "", *,
+                   pepper: bytes | None = None) -> ApiKey:
+    """``pepper``: the current API-key pepper (``security.secrets.api_key_peppers(...)[0][1]``)."""
     set_tenant(conn, tenant_id)
     if conn.execute("SELECT 1 FROM tenants WHERE tenant_id = %s", (tenant_id,)).fetchone() is None:
         raise UnknownTenant(tenant_id)
     key_id, secret_part = secrets.token_hex(6), secrets.token_urlsafe(32)
     conn.execute("INSERT INTO api_keys (key_id, tenant_id, key_sha256, label) VALUES (%s, %s, %s, %s)",
-                 (key_id, tenant_id, _digest(secret_part), label))
+                 (key_id, tenant_id, _digest(secret_part, pepper), label))
     return ApiKey(key_id, tenant_id, f"{API_KEY_PREFIX}.{tenant_id}.{key_id}.{secret_part}")
 
 
@@ -83,8 +89,12 @@ def parse_api_key(presented: str) -> tuple[str, str, str] | None:
     return parts[1], parts[2], parts[3]
 
 
-def authenticate_api_key(conn: psycopg.Connection, presented: str) -> str | None:
-    """The tenant the key belongs to, or None. Compares digests in constant time."""
+def authenticate_api_key(conn: psycopg.Connection, presented: str, peppers: Sequence[bytes] = ()) -> str | None:
+    """The tenant the key belongs to, or None. Compares digests in constant time.
+
+    ``peppers``: every pepper accepted now (the current one and, after a rotation, the previous
+    one), so keys hashed before the rotation keep working; keys made before peppering (plain
+    SHA-256) are accepted too."""
     parsed = parse_api_key(presented)
     if parsed is None:
         return None
@@ -93,5 +103,7 @@ def authenticate_api_key(conn: psycopg.Connection, presented: str) -> str | None
     row = conn.execute("SELECT key_sha256 FROM api_keys WHERE key_id = %s AND tenant_id = %s "
                        "AND revoked_at IS NULL", (key_id, tenant_id)).fetchone()
     expected = bytes(row[0]) if row else b"\0" * 32  # compare anyway: no timing hint that the id exists
-    ok = hmac.compare_digest(expected, _digest(secret_part))
+    ok = False
+    for pepper in (None, *peppers):  # every candidate is compared: no timing hint which one matched
+        ok |= hmac.compare_digest(expected, _digest(secret_part, pepper))
     return tenant_id if (row and ok) else None
