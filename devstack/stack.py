@@ -173,13 +173,28 @@ class EmbeddedStack:
 
         create_breaker_table(self.client("dynamodb"), constants.BREAKER_TABLE_NAME)
 
-        sm = self.client("secretsmanager")
+        self.create_secrets(self.client("secretsmanager"))
+
+    def create_secrets(self, sm) -> None:
+        """The secrets the CDK creates, with the values of this stack: the workers read their database
+        credentials from swordfish/db/app (so a rotation reaches them as on AWS), the API its pepper."""
         admin_pw, app_pw = self._db_passwords
-        for name, user, pw in ((constants.DB_ADMIN_SECRET_NAME, constants.ADMIN_DB_ROLE, admin_pw),
+        socket_dir = self.postgres.superuser_url.split("host=", 1)[1]
+        for name, user, pw in ((constants.DB_MASTER_SECRET_NAME, "postgres", ""),
+                               (constants.DB_ADMIN_SECRET_NAME, constants.ADMIN_DB_ROLE, admin_pw),
                                (constants.DB_APP_SECRET_NAME, constants.APP_DB_ROLE, app_pw)):
             sm.create_secret(Name=name, SecretString=json.dumps({
                 "engine": "postgres", "username": user, "password": pw,
-                "host": str(self.postgres.data_dir), "port": 5432, "dbname": constants.DATABASE_NAME}))
+                "host": socket_dir, "port": 5432, "dbname": constants.DATABASE_NAME}))
+        sm.create_secret(Name=constants.API_KEY_PEPPER_SECRET_NAME, SecretString=secrets.token_urlsafe(48))
+        sm.create_secret(Name=constants.NANGO_SECRET_NAME, SecretString=json.dumps(
+            {"base_url": self.nango.url, "secret_key": self.nango_secret}))
+
+    def rotator(self):
+        """The rotation function's steps, run in-process against this stack's moto and PostgreSQL."""
+        from swordfish.security.rotation import Rotator
+
+        return Rotator(self.client("secretsmanager"), sslmode="disable")
 
     def _worker_env(self) -> dict[str, str]:
         p = constants.ENV_PREFIX
@@ -189,6 +204,10 @@ class EmbeddedStack:
             f"{p}ENVIRONMENT": "local",
             f"{p}AWS_REGION": REGION,
             f"{p}DATABASE_URL": self.info.app_url,
+            # ...but the workers' pool logs in with the current version of swordfish/db/app.
+            f"{p}DB_CREDENTIALS_FROM_SECRET": "true",
+            f"{p}DB_SSLMODE": "disable",
+            f"{p}SECRETS_AUDIT_FILE": str(self.run_dir / "secret-access.jsonl"),
             f"{p}REDIS_URL": self.redis.url,
             f"{p}AWS_ENDPOINT_URL": self.moto.url,
             f"{p}SQS_ENDPOINT_URL": self.fauxqs.url,
@@ -208,6 +227,12 @@ class EmbeddedStack:
             "POWERTOOLS_TRACE_DISABLED": "1",
         }
 
+    def current_pepper(self) -> bytes:
+        from swordfish.security.secrets import SecretReader, api_key_peppers
+
+        reader = SecretReader(self.client("secretsmanager"), principal="embedded-stack-seed")
+        return api_key_peppers(reader, constants.API_KEY_PEPPER_SECRET_NAME)[0][1]
+
     def seed_tenants(self) -> None:
         with psycopg.connect(self.info.owner_url) as conn:
             for tenant_id, spec in DEMO_TENANTS.items():
@@ -215,4 +240,5 @@ class EmbeddedStack:
                     create_tenant(conn, tenant_id, spec["name"], spec["policy"])
                 with conn.transaction():
                     set_tenant(conn, tenant_id)
-                    self.info.api_keys[tenant_id] = create_api_key(conn, tenant_id, "demo").plaintext
+                    self.info.api_keys[tenant_id] = create_api_key(
+                        conn, tenant_id, "demo", pepper=self.current_pepper()).plaintext

@@ -41,12 +41,9 @@ _repository: ConfigurationRepository | None = None
 
 
 def _database_url() -> str:
-    settings = get_settings()
-    if settings.database_url:
-        return settings.database_url
-    from swordfish.store.database import database_url_from_secret
+    from swordfish.store.database import application_database_url
 
-    return database_url_from_secret(settings)
+    return application_database_url(get_settings())
 
 
 @logger.inject_lambda_context

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "swordfish.features.commands",
     "swordfish.resilience.commands",
     "swordfish.api.commands",
+    "swordfish.security.commands",
 ]
 
 

@@ -64,6 +64,7 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("memory", "system", 5),
     Component("circuitBreakers", "component", 5),
     Component("featureFlags", "component", 3),
+    Component("secrets", "component", 0),  # a warn only: the fallback value works; the score stays
 )}
 READY_COMPONENTS = ("postgresql", "queue")
 
@@ -173,6 +174,7 @@ class HealthDependencies:
     queue_age_probe: Callable[[], float | None] | None = None
     breakers: Any = None  # BreakerRegistry
     flag_status: Callable[[], Any] | None = None  # swordfish.features.flags.store_status
+    secret_reader: Any = None  # security.secrets.SecretReader: warn when a secret came from the env fallback
     disk_probe: Callable[[], tuple[int, int]] = disk_probe
     memory_probe: Callable[[], tuple[int, int]] = memory_probe
     timeouts: dict[str, float] = field(default_factory=dict)  # component -> seconds
@@ -193,7 +195,7 @@ class HealthDependencies:
         from swordfish.resilience.circuit_breaker import get_registry
 
         database_url: str | Callable[[], str] | None = settings.database_url
-        if database_url is None and settings.environment != "local":
+        if settings.db_credentials_from_secret or (database_url is None and settings.environment != "local"):
             from swordfish.store.database import database_url_from_secret
 
             def database_url() -> str:  # resolved per check: a rotated password is picked up
@@ -223,6 +225,7 @@ class HealthDependencies:
             queue_age_probe=cloudwatch_queue_age_probe(settings) if on_aws and settings.emails_queue_url else None,
             breakers=get_registry(),
             flag_status=flag_status,
+            secret_reader=_process_secret_reader(settings),
             timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
                       "redis": max(0.5, settings.redis_timeout_seconds * 2),
                       "nango": settings.nango_timeout_seconds, "feed": min(settings.feed_timeout_seconds, 3.0)},
@@ -231,6 +234,14 @@ class HealthDependencies:
             backlog_warn_seconds=settings.degraded_backlog_seconds,
             release=settings.release,
         )
+
+
+def _process_secret_reader(settings: Settings):
+    if not (settings.db_credentials_from_secret or settings.environment != "local"):
+        return None
+    from swordfish.security.secrets import get_secret_reader
+
+    return get_secret_reader()
 
 
 # --- checks (each returns a ComponentResult or raises; a raise or a timeout is a fail) -------------
@@ -391,6 +402,14 @@ def check_flags(deps: HealthDependencies) -> ComponentResult:
 # --- running, aggregating, caching --------------------------------------------------------------
 
 
+def check_secrets(reader) -> ComponentResult:
+    """``warn`` while any secret in use came from the environment fallback instead of the vault."""
+    fallbacks = sorted(reader.fallbacks_used)
+    return ComponentResult("secrets", [Measurement(
+        "envFallback", len(fallbacks), None, WARN if fallbacks else PASS,
+        f"read from the environment, Secrets Manager unreachable: {', '.join(fallbacks)}" if fallbacks else None)])
+
+
 def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> dict[str, Callable[[], ComponentResult]]:
     plan: dict[str, Callable[[], ComponentResult]] = {}
     if deps.database_url:
@@ -424,6 +443,8 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["circuitBreakers"] = lambda: check_breakers(deps)
     if deps.flag_status is not None:
         plan["featureFlags"] = lambda: check_flags(deps)
+    if deps.secret_reader is not None:
+        plan["secrets"] = lambda: check_secrets(deps.secret_reader)
     if names is not None:
         plan = {k: v for k, v in plan.items() if k in names}
     return plan

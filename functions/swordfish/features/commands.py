@@ -89,7 +89,11 @@ def _repository():
 
 
 def _database_url(args: argparse.Namespace) -> str:
-    return args.database_url or get_settings().database_url or ""
+    if args.database_url:
+        return args.database_url
+    from swordfish.store.database import application_database_url
+
+    return application_database_url(get_settings()) or ""
 
 
 def _admin(args: argparse.Namespace):

@@ -42,17 +42,26 @@ class SecretConninfo:
 
     def __init__(self, reader, secret_name: str, *, host: str | None = None, sslmode: str | None = "require"):
         self.reader, self.secret_name, self.host, self.sslmode = reader, secret_name, host, sslmode
+        self._last_good = None
 
     def __call__(self) -> str:
-        from swordfish.security.secrets import database_credentials
-
-        return self._dsn(database_credentials(self.reader.get(self.secret_name)))
+        return self._dsn(self._credentials(self.reader.get(self.secret_name)))
 
     def after_auth_failure(self) -> str:
-        from swordfish.security.secrets import database_credentials
+        return self._dsn(self._credentials(self.reader.refresh(self.secret_name, reason="auth_failed")))
 
-        version = self.reader.refresh(self.secret_name, reason="auth_failed")
-        return self._dsn(database_credentials(version))
+    def _credentials(self, version):
+        """The version's credentials; a malformed version keeps the last good ones in use (loudly)."""
+        from swordfish.security.secrets import MalformedSecret, database_credentials
+
+        try:
+            self._last_good = database_credentials(version)
+        except MalformedSecret as exc:
+            if self._last_good is None:
+                raise
+            logger.error("database secret malformed: keeping the last good credentials",
+                         extra={"error": str(exc), "kept_version_id": self._last_good.version_id})
+        return self._last_good
 
     def check(self) -> None:
         self.reader.get(self.secret_name)
@@ -76,6 +85,14 @@ def database_url_from_secret(settings: Settings) -> str:
 
     return SecretConninfo(get_secret_reader(), settings.db_app_secret_name, host=settings.db_host,
                           sslmode=settings.db_sslmode)()
+
+
+def application_database_url(settings: Settings) -> str | None:
+    """The application role's DSN for a one-off connection: from the secret's current version when
+    the settings say so (or no fixed DSN is set), else the fixed DSN."""
+    if settings.db_credentials_from_secret or not settings.database_url:
+        return database_url_from_secret(settings)
+    return settings.database_url
 
 
 def _rotation_aware_connection_class(conninfo: SecretConninfo) -> type[psycopg.Connection]:
