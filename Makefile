@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve test test-all bench loadtest soak synth lint clean
+.PHONY: install run serve test test-unit test-all bench loadtest soak synth lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ serve: install
 test: install
 	$(VENV)/bin/pytest -q
 
+test-unit: install
+	# The processor and the API against in-memory fakes of their ports: no server, a few seconds.
+	$(VENV)/bin/pytest -q tests/unit tests/test_architecture.py
+
 test-all: install
 	$(VENV)/bin/pytest -q -m ''
 
@@ -46,6 +50,8 @@ lint: synth
 	# W3005: CDK's own redundant DependsOn; W3010: availability zones pinned on purpose (offline synth).
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 W3010 -- cdk.out/*.template.json
 	$(VENV)/bin/ruff check functions devstack stacks scripts loadtests tests
+	# The import directions of docs/architecture.md (contracts in .importlinter).
+	PYTHONPATH=functions:. $(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out results .devstack

@@ -127,7 +127,7 @@ class EmbeddedStack:
     def refresh_feeds(self) -> dict:
         """Load the threat feeds into Redis, as the scheduled refresher does on AWS."""
         from swordfish.config import Settings
-        from swordfish.integrations.feed_refresher import build_feed_refresher
+        from swordfish.wiring import build_feed_refresher
 
         settings = Settings(**{k[len(constants.ENV_PREFIX):].lower(): v for k, v in self.info.env.items()
                                if k.startswith(constants.ENV_PREFIX)})

@@ -121,8 +121,7 @@ def embedded_stack():
 @pytest.fixture()
 def stack_env(embedded_stack, monkeypatch):
     """This process configured as a worker of the embedded stack, with fresh queues and verdicts."""
-    from swordfish.pipeline.factory import reset_pipeline
-    from swordfish.store.database import reset_database
+    from swordfish import wiring
 
     for key, value in embedded_stack.info.env.items():
         monkeypatch.setenv(key, value)
@@ -132,9 +131,7 @@ def stack_env(embedded_stack, monkeypatch):
     with psycopg.connect(embedded_stack.info.superuser_url, autocommit=True) as conn:
         conn.execute("TRUNCATE verdicts")
     get_settings.cache_clear()
-    reset_pipeline()
-    reset_database()
+    wiring.reset()
     yield embedded_stack
-    reset_pipeline()
-    reset_database()
+    wiring.reset()
     get_settings.cache_clear()

@@ -8,19 +8,15 @@ nothing; per-feed failures are metrics (FeedRefreshFailed, dimension feed) and e
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from swordfish.integrations.feed_refresher import FeedRefresher, build_feed_refresher, emit_refresh_metrics
+from swordfish import wiring
+from swordfish.integrations.feed_refresher import emit_refresh_metrics
 from swordfish.monitoring.observability import logger, tracer
-
-_refresher: FeedRefresher | None = None  # Redis and HTTP pools reused across warm invocations
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict, context: LambdaContext) -> dict:
-    global _refresher
-    if _refresher is None:
-        _refresher = build_feed_refresher()
-    report = _refresher.refresh_all()
+    report = wiring.feed_refresher().refresh_all()  # Redis and HTTP pools reused across warm invocations
     emit_refresh_metrics(report)
     if report.all_failed:
         errors = "; ".join(f"{r.feed}: {r.error}" for r in report.failed)

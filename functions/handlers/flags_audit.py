@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
-from swordfish import constants
-from swordfish.config import get_settings
+from swordfish import constants, wiring
 from swordfish.features.admin import Deployment, record_deployment
-from swordfish.features.repository import ConfigurationRepository, repository_from_settings
 from swordfish.monitoring.observability import logger
 
 RECORDED_TYPES = {"On Deployment Complete": False, "On Deployment Rollback": True}
@@ -37,18 +34,8 @@ class AppConfigDeploymentDetail(BaseModel):
     description: str | None = Field(None, alias="Description")
 
 
-_repository: ConfigurationRepository | None = None
-
-
-def _database_url() -> str:
-    from swordfish.store.database import application_database_url
-
-    return application_database_url(get_settings())
-
-
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    global _repository
     envelope = parse(event=event, model=EventBridgeModel)
     rolled_back = RECORDED_TYPES.get(envelope.detail_type)
     if rolled_back is None:
@@ -57,21 +44,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     profile = detail.configuration_profile.Name
     if profile is not None and profile != constants.APPCONFIG_FLAGS_PROFILE:
         return {"recorded": 0, "ignored": f"profile {profile!r}"}
-    if _repository is None:
-        _repository = repository_from_settings()
+    audit = wiring.flag_audit()
     deployment = Deployment(
         event_id=envelope.id,
         version=detail.configuration_version,
         rolled_back=rolled_back,
         description=detail.description,
     )
-    settings = get_settings()
-    with psycopg.connect(
-        _database_url(),
-        connect_timeout=settings.db_connect_timeout_seconds,
-        options=f"-c statement_timeout={settings.db_statement_timeout_ms}",
-    ) as conn:
-        recorded = record_deployment(conn, _repository, deployment)
+    with audit.connection() as conn:
+        recorded = record_deployment(conn, audit.repository, deployment)
     logger.info(
         "flag deployment audited",
         extra={"version": deployment.version, "rows": recorded, "rolled_back": rolled_back},

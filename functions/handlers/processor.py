@@ -14,10 +14,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
-from swordfish.pipeline.factory import get_pipeline
-from swordfish.pipeline.processor import Analysed, IncomingRecord
+from swordfish.pipeline.ports import IncomingRecord
+from swordfish.pipeline.processor import Analysed
 from swordfish.pipeline.queues import CORRELATION_ATTRIBUTE
 from swordfish.store.verdicts import StoredVerdict
+from swordfish.wiring import pipeline as get_pipeline
 
 
 class TransactionalBatchProcessor(BatchProcessor):

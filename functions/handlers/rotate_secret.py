@@ -10,10 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
-from swordfish.config import get_settings
+from swordfish import wiring
 from swordfish.monitoring.observability import logger
-from swordfish.security.rotation import Rotator
-from swordfish.security.secrets import secretsmanager_client
 
 
 class RotationEvent(BaseModel):
@@ -23,15 +21,8 @@ class RotationEvent(BaseModel):
     step: str = Field(alias="Step", min_length=1)
 
 
-def build_rotator() -> Rotator:
-    settings = get_settings()
-    client = secretsmanager_client(settings.aws_region, settings.secrets_endpoint_url or settings.aws_endpoint_url,
-                                   settings.secrets_timeout_seconds)
-    return Rotator(client, sslmode=settings.db_sslmode)
-
-
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     request = RotationEvent.model_validate(event)
-    build_rotator().step(request.secret_id, request.token, request.step)
+    wiring.rotator().step(request.secret_id, request.token, request.step)
     return {"secret": request.secret_id, "step": request.step, "version_id": request.token}

@@ -3,6 +3,9 @@
 Each feature adds its subcommands in a ``commands.py`` module with ``register(subparsers)``; the
 module is listed in COMMAND_MODULES and imported only when the CLI runs, so the Lambda asset never
 pays for it. Subcommand handlers receive the parsed args and return an exit code.
+
+The installed `swordfish` command is `devstack.cli:main`, which first points unset settings at a
+running `make serve` stack; this module itself knows nothing of the devstack.
 """
 
 from __future__ import annotations
@@ -31,23 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def use_running_stack() -> None:
-    """With `make serve` running and no SWORDFISH_* configuration, talk to the embedded stack."""
-    import os
-
-    if os.environ.get("SWORDFISH_DATABASE_URL"):
-        return
-    try:
-        from devstack.state import STATE_FILE, apply_stack_env
-    except ImportError:  # an installation without the devstack (the Lambda asset)
-        return
-    if STATE_FILE.exists():
-        apply_stack_env()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    use_running_stack()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,22 +1,24 @@
-"""Settings from environment variables, validated once by pydantic.
+"""The one settings model: every environment variable the code reads, validated once by pydantic.
 
-Every variable is prefixed ``SWORDFISH_`` (for example ``SWORDFISH_DATABASE_URL``). Code reads
-``get_settings()``, never ``os.environ``; tests call ``get_settings.cache_clear()`` after changing
-the environment.
+Every variable is prefixed ``SWORDFISH_`` (for example ``SWORDFISH_DATABASE_URL``), except the few
+set by others (``SENTRY_DSN``, ``SENTRY_ENVIRONMENT``, Lambda's ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``),
+which are aliased here. Code reads ``get_settings()``, never ``os.environ``; tests call
+``get_settings.cache_clear()`` after changing the environment.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from swordfish import constants
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=constants.ENV_PREFIX, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=constants.ENV_PREFIX, extra="ignore", populate_by_name=True)
 
     environment: str = Field("local", description="local | dev | prod")
     aws_region: str = "eu-west-1"
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 10_000
     db_pool_max_size: int = 4
     db_sslmode: str | None = "require"  # the embedded stack's Unix socket sets "disable"
+    # Operator commands (`swordfish db`, `swordfish tenants`) connect as the owner role with this.
+    admin_database_url: str | None = None
 
     redis_url: str | None = None
     redis_timeout_seconds: float = 0.5
@@ -69,6 +73,25 @@ class Settings(BaseSettings):
 
     health_deadline_seconds: float = 6.0  # the whole deep check
     health_cache_seconds: float = 5.0  # a burst of health calls hits the dependencies once
+
+    # Feature flags client
+    flags_cache_seconds: float = 5.0  # reuse a fetch (or a failed fetch) this long before asking again
+    flags_timeout_seconds: float = 1.0  # per request to the agent
+    flags_counter_flush_seconds: float = 10.0
+    flag_overrides: str | None = None  # JSON object {"flag": value}
+    flag_overrides_file: Path | None = None  # JSON object, re-read when the file changes
+
+    # Error tracking
+    sentry_dsn: str | None = Field(None, validation_alias=AliasChoices("SENTRY_DSN", "SWORDFISH_SENTRY_DSN"))
+    sentry_environment: str | None = Field(None, validation_alias=AliasChoices("SENTRY_ENVIRONMENT"))
+    error_log_file: Path | None = None
+    error_rate_limit: int = 10
+    error_rate_window_seconds: float = 60.0
+    error_scrub_key: str | None = None
+    deadline_warning_ms: int = 3000
+
+    # Set by Lambda itself: the function's memory, for the health report's memory check.
+    lambda_memory_mb: int | None = Field(None, validation_alias=AliasChoices("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
 
     release: str = "unknown"  # git commit baked into the build
 

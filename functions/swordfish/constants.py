@@ -61,6 +61,7 @@ REDIS_INDICATOR_PREFIX = "swordfish:indicators"
 
 # --- environment variable names (read once, in config.py) --------------------
 ENV_PREFIX = "SWORDFISH_"
+TENANT_ID_REGEX = r"^[a-z0-9][a-z0-9-]{1,62}$"  # tenant ids: in queue bodies, URLs, keys and RLS settings
 
 # --- AWS deployment (CDK stacks; added by the infrastructure issue) ----------
 # Physical names below are used verbatim on AWS: deploy each environment to its own account.

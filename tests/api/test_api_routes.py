@@ -19,15 +19,16 @@ MAIL = b"From: a@globex.example\r\nTo: b@globex.example\r\nSubject: hi\r\n\r\nhe
 @pytest.fixture()
 def gateway(stack_env):
     from handlers import api
+    from swordfish import wiring
 
-    api._deps.reset()  # rebuild the dependencies for this test's settings
+    wiring.reset()  # rebuild the dependencies for this test's settings
     server = make_server(api.handler, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", stack_env
     server.shutdown()
     server.server_close()
-    api._deps.reset()
+    wiring.reset()
 
 
 def call(url: str, method: str = "GET", key: str | None = None, body: dict | None = None) -> tuple[int, dict]:
@@ -114,3 +115,34 @@ def test_deep_health_reports_every_component_in_health_json(gateway):
     assert body["score"] == 100
     assert call(f"{url}/health/live")[0] == 200
     assert call(f"{url}/health/ready")[0] == 200
+
+
+def test_the_openapi_document_is_generated_from_the_models(gateway):
+    url, _ = gateway
+    status, document = call(f"{url}/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.")
+    paths = document["paths"]
+    assert {"/v1/tenants/{tenant_id}/submissions", "/v1/tenants/{tenant_id}/verdicts",
+            "/v1/tenants/{tenant_id}/verdicts/{message_id}", "/health/deep"} <= set(paths)
+    assert "/openapi.json" not in paths
+    schemas = document["components"]["schemas"]
+    assert schemas["SubmissionRequest"]["required"] == ["raw_mime_b64"]
+    assert {"verdict", "score", "reasons", "committed_at"} <= set(schemas["StoredVerdictView"]["properties"])
+    limit = next(p for p in paths["/v1/tenants/{tenant_id}/verdicts"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["in"] == "query" and limit["schema"]["type"] == "integer"
+
+
+def test_invalid_requests_get_400_naming_the_field_but_only_after_the_key_is_checked(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts?verdict=evil", key=key)
+    assert status == 400 and body["message"].startswith("verdict:")
+    status, body = call(f"{url}/v1/tenants/globex/verdicts?before=yesterday", key=key)
+    assert status == 400 and "before" in body["message"]
+    # Without a key (or with another tenant's) a malformed request says nothing about the request.
+    status, body = call(f"{url}/v1/tenants/globex/submissions", "POST", None, {"nothing": 1})
+    assert status == 401 and "API key" in body["message"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts?limit=abc", key=stack.info.api_keys["acme-corp"])
+    assert status == 403
+    # Out-of-range page sizes are capped, as before validation was on.
+    assert call(f"{url}/v1/tenants/globex/verdicts?limit=100000", key=key)[0] == 200

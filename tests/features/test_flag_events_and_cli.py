@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 from handlers import flags_audit
-from swordfish import cli, constants
+from swordfish import cli, constants, wiring
 from swordfish.features import audit
 from swordfish.features.repository import MotoRepository
 from swordfish.features.store import VERSION_HEADER, agent_path
@@ -28,12 +28,13 @@ CONTEXT = SimpleNamespace(
 
 
 @pytest.fixture()
-def shared_store(moto_server, database, settings_env, monkeypatch):
+def shared_store(moto_server, database, settings_env):
     """The real (constants-named) flag profile in moto, as `make run` seeds it."""
     settings_env(aws_endpoint_url=moto_server.url, database_url=database.app_url)
-    monkeypatch.setattr(flags_audit, "_repository", None)
+    wiring.reset()  # the flag-audit function's store and pool come from these settings
     seed_flags(moto_server.url)
-    return MotoRepository(moto_server.url)
+    yield MotoRepository(moto_server.url)
+    wiring.reset()
 
 
 def deployment_event(

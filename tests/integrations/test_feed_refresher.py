@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import handlers.feed_refresher as refresher_handler
 import pytest
+from swordfish import wiring
 from swordfish.integrations.feed_refresher import FeedFetcher, FeedFetchError, FeedFetchTimeout, FeedRefresher
 
 DRIVE_LURE = "https://drive.google.com/file/d/1qtm5hdD1b-Z4XPhkvoWHH72jbQaJyRu8/view?usp=sharing"
@@ -99,11 +100,12 @@ class _Context:  # the attributes Powertools reads from a Lambda context
 
 
 @pytest.fixture()
-def handler_env(settings_env, redis_url, feed_server, monkeypatch):
-    monkeypatch.setattr(refresher_handler, "_refresher", None)
+def handler_env(settings_env, redis_url, feed_server):
     settings_env(redis_url=redis_url, feed_timeout_seconds=0.5, **{f"{f}_feed_url": u for f, u in
                                                                    feed_server.urls.items()})
-    return feed_server
+    wiring.reset()  # the refresher is rebuilt from these settings
+    yield feed_server
+    wiring.reset()
 
 
 def test_scheduled_handler_loads_the_feeds(handler_env, store):

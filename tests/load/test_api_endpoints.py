@@ -22,14 +22,15 @@ MAIL = b"From: a@globex.com\r\nTo: b@globex.com\r\nSubject: api load\r\n\r\nhell
 @pytest.fixture()
 def gateway(stack_env):
     from handlers import api
+    from swordfish import wiring
 
-    api._deps.reset()
+    wiring.reset()
     server = make_server(api.handler, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}", stack_env
     server.shutdown()
     server.server_close()
-    api._deps.reset()
+    wiring.reset()
 
 
 def _request(url: str, key: str, body: dict | None = None) -> int:

@@ -54,11 +54,11 @@ def test_an_unknown_tenant_is_dead_lettered(stack_env):
 
 def test_a_message_over_the_size_limit_is_dead_lettered(stack_env, monkeypatch):
     monkeypatch.setenv("SWORDFISH_MAX_MESSAGE_BYTES", "2000")
+    from swordfish import wiring
     from swordfish.config import get_settings
-    from swordfish.pipeline.factory import reset_pipeline
 
     get_settings.cache_clear()
-    reset_pipeline()
+    wiring.reset()
     big = CLEAN_MAIL + b"x" * 5000
     send_bodies(stack_env, [body("globex", "big", big), body("globex", "small")])
     invoke(receive_event(stack_env, 2))
@@ -150,8 +150,8 @@ def test_a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_stored(s
 
 def test_an_unreachable_database_fails_the_whole_batch_and_dead_letters_last_receives_with_the_reason(
         stack_env, monkeypatch):
-    from swordfish.pipeline.factory import get_pipeline
     from swordfish.store.database import Database
+    from swordfish.wiring import pipeline as get_pipeline
 
     send_bodies(stack_env, [body("globex", f"down-{i}") for i in range(3)] + ["{not json"])
     event = receive_event(stack_env, 4)

@@ -38,8 +38,9 @@ def test_a_quarantine_that_fails_is_deferred_then_retried_to_completion(stack_en
     assert len(deferred) == 1 and json.loads(deferred[0]["Body"])["message_id"] == "mbx-1"
 
     from handlers import remediation
+    from swordfish import wiring
 
-    remediation._retry.reset()
+    wiring.reset()
     arn = f"arn:aws:sqs:eu-west-1:000000000000:{constants.REMEDIATION_RETRY_QUEUE_NAME}"
     response = remediation.handler({"Records": [to_lambda_record(deferred[0], arn, "eu-west-1")]},
                                    FakeLambdaContext(function_name="swordfish-remediation"))

@@ -13,7 +13,7 @@ from swordfish import constants
 from swordfish.integrations.feed_refresher import FeedFetcher, FeedRefresher
 from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.nango import NangoClient, NangoUnavailable
-from swordfish.pipeline.processor import PermanentFailure, RetryLater
+from swordfish.pipeline.ports import PermanentFailure, RetryLater
 from swordfish.pipeline.queues import SqsQueuePort
 from swordfish.pipeline.submission import Submission
 from swordfish.resilience.circuit_breaker import BREAKERS, BreakerRegistry

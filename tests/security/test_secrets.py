@@ -441,8 +441,10 @@ def test_a_vault_that_times_out_leaves_the_cached_version_working(vault, tmp_pat
 
 def test_the_rotation_handler_runs_a_step_from_a_secrets_manager_event(vault, settings_env):
     from handlers import rotate_secret
+    from swordfish import wiring
 
     settings_env(aws_endpoint_url=vault["moto"].url, db_sslmode="disable")
+    wiring.reset()
     token = str(uuid.uuid4())
     arn = vault["client"].describe_secret(SecretId=PEPPER)["ARN"]
     for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):

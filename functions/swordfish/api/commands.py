@@ -22,12 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swordfish import wiring
     from swordfish.api import health_deep
 
     if args.live:
         _, body = health_deep.live()
     else:
-        deps = health_deep.HealthDependencies.from_settings()
+        deps = wiring.build_health_dependencies()
         _, body = health_deep.ready(deps) if args.ready else health_deep.deep(deps, emit_metric=False)
     if args.summary:
         print(f"{body['status'].upper()}  score {body.get('score', 100)}")

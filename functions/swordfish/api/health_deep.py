@@ -10,7 +10,7 @@ component's own status, HTTP status code, weight and criticality) and ``score`` 
 by criticality). A failing critical component fails the whole; any other failure is a warn.
 Results are cached for ``cache_seconds`` so a burst of health calls does not hammer dependencies.
 
-The handler stays thin: build ``HealthDependencies.from_settings()`` once per process, then call
+The handler stays thin: build ``HealthDependencies`` once per process (``swordfish.wiring``), then call
 ``live()``, ``ready(deps)`` or ``deep(deps)`` and send the body with ``HEALTH_CONTENT_TYPE``.
 """
 
@@ -119,8 +119,8 @@ def memory_probe() -> tuple[int, int]:
 
         used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     limit = None
-    if os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
-        limit = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]) * 1024 * 1024
+    if get_settings().lambda_memory_mb:
+        limit = get_settings().lambda_memory_mb * 1024 * 1024
     else:
         try:
             with open("/sys/fs/cgroup/memory.max") as f:
@@ -187,61 +187,6 @@ class HealthDependencies:
     def timeout_for(self, component: str) -> float:
         key = "feed" if component.startswith("feed_") else component
         return min(self.timeouts.get(key, self.default_timeout), self.deadline_seconds)
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> HealthDependencies:
-        settings = settings or get_settings()
-        from swordfish.pipeline.factory import aws_client
-        from swordfish.resilience.circuit_breaker import get_registry
-
-        database_url: str | Callable[[], str] | None = settings.database_url
-        if settings.db_credentials_from_secret or (database_url is None and settings.environment != "local"):
-            from swordfish.store.database import database_url_from_secret
-
-            def database_url() -> str:  # resolved per check: a rotated password is picked up
-                return database_url_from_secret(settings)
-        feed_status = None
-        if settings.redis_url:
-            from swordfish.integrations.indicators import IndicatorStore
-
-            store = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)
-            feed_status = store.status
-        on_aws = settings.aws_endpoint_url is None and settings.sqs_endpoint_url is None
-
-        def flag_status():
-            from swordfish.features.flags import store_status
-
-            return store_status()
-
-        return cls(
-            database_url=database_url,
-            redis_url=settings.redis_url,
-            nango_base_url=settings.nango_base_url,
-            feed_urls={f: getattr(settings, f"{f}_feed_url", None) for f in constants.THREAT_FEEDS},
-            feed_status=feed_status,
-            sqs_client=aws_client("sqs", settings) if settings.emails_queue_url else None,
-            queue_url=settings.emails_queue_url,
-            dlq_url=settings.emails_dlq_url,
-            queue_age_probe=cloudwatch_queue_age_probe(settings) if on_aws and settings.emails_queue_url else None,
-            breakers=get_registry(),
-            flag_status=flag_status,
-            secret_reader=_process_secret_reader(settings),
-            timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
-                      "redis": max(0.5, settings.redis_timeout_seconds * 2),
-                      "nango": settings.nango_timeout_seconds, "feed": min(settings.feed_timeout_seconds, 3.0)},
-            deadline_seconds=float(getattr(settings, "health_deadline_seconds", 6.0)),
-            cache_seconds=float(getattr(settings, "health_cache_seconds", 5.0)),
-            backlog_warn_seconds=settings.degraded_backlog_seconds,
-            release=settings.release,
-        )
-
-
-def _process_secret_reader(settings: Settings):
-    if not (settings.db_credentials_from_secret or settings.environment != "local"):
-        return None
-    from swordfish.security.secrets import get_secret_reader
-
-    return get_secret_reader()
 
 
 # --- checks (each returns a ComponentResult or raises; a raise or a timeout is a fail) -------------

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import (
@@ -22,22 +23,30 @@ from aws_lambda_powertools.event_handler.exceptions import (
     ServiceError,
     UnauthorizedError,
 )
-from pydantic import BaseModel, Field
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from swordfish import constants
 from swordfish.api import health_deep
+from swordfish.api.auth import presented_api_key
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.monitoring.context_provider import current_context
 from swordfish.pipeline.submitter import Submitter, message_id_for
-from swordfish.store.database import Database, DatabaseUnavailable
-from swordfish.store.tenants import TENANT_ID_PATTERN, authenticate_api_key
-from swordfish.store.verdicts import get_verdict, list_verdicts
+from swordfish.store.database import DatabaseUnavailable
+from swordfish.store.tenants import TENANT_ID_PATTERN
 
-VERDICT_KINDS = ("clean", "spam", "suspicious", "phishing", "malware")
+VERDICT_KINDS = constants.VERDICTS
+OPENAPI_PATH = "/openapi.json"
+MAX_PAGE = 500
+TENANT_PATH = re.compile(r"^/v1/tenants/([^/]+)")
 
 
-class ForbiddenError(ServiceError):
-    def __init__(self, msg: str):
-        super().__init__(403, msg)
+# --- request and response models (the OpenAPI document is generated from these) -----------------
+
+# Timestamps as Python's isoformat ("+00:00"), as the API has always returned them.
+Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
+VerdictKind = Literal["clean", "spam", "suspicious", "phishing", "malware"]
 
 
 class SubmissionRequest(BaseModel):
@@ -46,90 +55,158 @@ class SubmissionRequest(BaseModel):
                                    description="idempotency key; defaults to a hash of the content")
 
 
+class SubmissionAccepted(BaseModel):
+    tenant_id: str
+    message_id: str
+    queue_message_id: str | None
+    correlation_id: str | None
+    verdict_url: str = Field(description="where the verdict appears once the message is analysed")
+
+
+class StoredVerdictView(BaseModel):
+    """One verdict as stored (later columns appear as extra fields)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tenant_id: str
+    message_id: str
+    verdict: VerdictKind
+    score: float
+    reasons: list[dict[str, Any]] = Field(description="name, weight and evidence of each signal")
+    parse_problems: list[Any]
+    subject: str | None
+    sender: str | None
+    submitted_at: Timestamp
+    sqs_sent_at: Timestamp | None
+    committed_at: Timestamp
+    e2e_latency_ms: float | None
+    degraded: bool
+    deferred_work: list[Any]
+    flags_version: str | None
+    correlation_id: str | None
+
+
+class VerdictPage(BaseModel):
+    tenant_id: str
+    verdicts: list[StoredVerdictView]
+    next_before: str | None = Field(description="pass as ?before= for the next (older) page; null on the last")
+
+
+class Message(BaseModel):
+    message: str
+
+
+class ApiStore(Protocol):
+    """What the routes read (``store.pipeline_store.PostgresApiStore``); raises ``DatabaseUnavailable``."""
+
+    def authenticate(self, presented_key: str) -> str | None: ...  # the key's tenant, or None
+    def list_verdicts(self, tenant_id: str, *, limit: int, verdict: str | None,
+                      before: datetime | None) -> list[dict]: ...
+    def get_verdict(self, tenant_id: str, message_id: str) -> dict | None: ...
+
+
 @dataclass
 class ApiDependencies:
-    database: Database
+    store: ApiStore
     submitter: Callable[[], Submitter]
     max_message_bytes: int
     health: Callable[[], Any] | None = None  # builds HealthDependencies (once) for the health routes
     deep_health_needs_key: bool = True  # /health/deep is not for anonymous callers on AWS
-    # The API-key peppers accepted now (current, then previous during a rotation's overlap).
-    api_key_peppers: Callable[[], Sequence[bytes]] = lambda: ()
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json(v) for v in value]
-    return value
+class ForbiddenError(ServiceError):
+    def __init__(self, msg: str):
+        super().__init__(403, msg)
+
+
+class MessageTooLarge(Exception):
+    """413 with the limit in the message."""
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status, content_types.APPLICATION_JSON, {"statusCode": status, "message": message})
+
+
+def _problems(exc: RequestValidationError) -> str:
+    """``limit: Input should be a valid integer; ...``: each invalid field by name (query, path or body)."""
+    parts = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body", "header")]
+        parts.append(f"{'.'.join(location) or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
 
 
 def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=False)
+    app = APIGatewayRestResolver(enable_validation=True)
 
     def authorise(tenant_id: str) -> str:
         if not TENANT_ID_PATTERN.match(tenant_id):
             raise NotFoundError(f"no tenant {tenant_id!r}")
-        headers = app.current_event.headers or {}
-        lowered = {k.lower(): v for k, v in headers.items()}
-        presented = lowered.get("x-api-key") or ""
-        auth = lowered.get("authorization") or ""
-        if auth.lower().startswith("bearer "):
-            presented = auth[7:].strip()
+        presented = presented_api_key(app.current_event.headers)
         if not presented:
             raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' "
                                     "(create one with `swordfish tenants create-key`)")
-        with deps_factory().database.connection() as conn, conn.transaction():
-            owner = authenticate_api_key(conn, presented, deps_factory().api_key_peppers())
+        owner = deps_factory().store.authenticate(presented)
         if owner is None:
             raise UnauthorizedError("invalid API key")
         if owner != tenant_id:
             raise ForbiddenError(f"this key belongs to tenant {owner!r}, not {tenant_id!r}")
         return owner
 
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(exc: RequestValidationError):
+        # Powertools validates before the route runs; a caller without a valid key for the tenant
+        # still learns only that (401/403), never what was wrong with the request.
+        tenant = TENANT_PATH.match(app.current_event.path or "")
+        if tenant:
+            try:
+                authorise(tenant.group(1))
+            except ServiceError as denied:
+                return _error(denied.status_code, denied.msg)
+        return _error(400, _problems(exc))
+
     @app.exception_handler(DatabaseUnavailable)
     def _database_down(exc: DatabaseUnavailable):
         return Response(503, content_types.APPLICATION_JSON,
                         {"message": "the verdict store is unavailable; retry shortly", "detail": str(exc)})
 
+    @app.exception_handler(MessageTooLarge)
+    def _too_large(exc: MessageTooLarge):
+        return Response(413, content_types.APPLICATION_JSON, {"message": str(exc)})
+
     def health_response(result: tuple[int, dict]) -> Response:
         status, body = result
         return Response(status, HEALTH_CONTENT_TYPE, json.dumps(body))
 
-    @app.get("/health")
-    def health():
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    def openapi_document():
+        return Response(200, content_types.APPLICATION_JSON, openapi_json(app))
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
         return {"status": "pass"}
 
-    @app.get("/health/live")
+    @app.get("/health/live", tags=["health"])
     def health_live():
         return health_response(health_deep.live())
 
-    @app.get("/health/ready")
+    @app.get("/health/ready", tags=["health"])
     def health_ready():
         return health_response(health_deep.ready(deps_factory().health()))
 
-    @app.get("/health/deep")
+    @app.get("/health/deep", tags=["health"], description="every dependency, application/health+json")
     def health_full():
         deps = deps_factory()
         if deps.deep_health_needs_key:
-            headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
-            presented = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
-            with deps.database.connection() as conn, conn.transaction():
-                if not presented or authenticate_api_key(conn, presented, deps.api_key_peppers()) is None:
-                    raise UnauthorizedError("/health/deep needs an API key")
+            presented = presented_api_key(app.current_event.headers)
+            if not presented or deps.store.authenticate(presented) is None:
+                raise UnauthorizedError("/health/deep needs an API key")
         return health_response(health_deep.deep(deps.health()))
 
-    @app.post("/v1/tenants/<tenant_id>/submissions")
-    def submit(tenant_id: str):
+    @app.post("/v1/tenants/<tenant_id>/submissions", status_code=202, tags=["tenants"])
+    def submit(tenant_id: str, request: Annotated[SubmissionRequest, Body()]) -> SubmissionAccepted:
         authorise(tenant_id)
         deps = deps_factory()
-        try:
-            request = SubmissionRequest.model_validate(app.current_event.json_body or {})
-        except Exception as exc:
-            raise BadRequestError(f"body must be JSON {{'raw_mime_b64': ..., 'message_id'?: ...}}: {exc}") from exc
         try:
             raw = base64.b64decode(request.raw_mime_b64, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -137,48 +214,44 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         if not raw:
             raise BadRequestError("the message is empty")
         if len(raw) > deps.max_message_bytes:
-            return Response(413, content_types.APPLICATION_JSON,
-                            {"message": f"message is {len(raw)} bytes; the limit is {deps.max_message_bytes}"})
+            raise MessageTooLarge(f"message is {len(raw)} bytes; the limit is {deps.max_message_bytes}")
         message_id = request.message_id or message_id_for(raw)
         submitter = deps.submitter()
         correlation_id = current_context().get("correlation_id")
         result = submitter.send([submitter.build(tenant_id, message_id, raw)], correlation_id)[0]
         if result.error:
             raise ServiceError(502, f"could not queue the message: {result.error}")
-        return Response(202, content_types.APPLICATION_JSON,
-                        {"tenant_id": tenant_id, "message_id": message_id, "queue_message_id": result.queue_message_id,
-                         "correlation_id": correlation_id,
-                         "verdict_url": f"/v1/tenants/{tenant_id}/verdicts/{message_id}"})
+        return SubmissionAccepted(tenant_id=tenant_id, message_id=message_id, queue_message_id=result.queue_message_id,
+                                  correlation_id=correlation_id,
+                                  verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{message_id}")
 
-    @app.get("/v1/tenants/<tenant_id>/verdicts")
-    def verdicts(tenant_id: str):
+    @app.get("/v1/tenants/<tenant_id>/verdicts", tags=["tenants"])
+    def verdicts(
+        tenant_id: str,
+        limit: Annotated[int, Query(description=f"page size, 1 to {MAX_PAGE} (larger values are capped)")] = 50,
+        verdict: Annotated[VerdictKind | None, Query(description="only this verdict")] = None,
+        before: Annotated[datetime | None, Query(description="ISO 8601: only verdicts committed before")] = None,
+    ) -> VerdictPage:
         authorise(tenant_id)
-        params = app.current_event.query_string_parameters or {}
-        try:
-            limit = min(500, max(1, int(params.get("limit", 50))))
-        except ValueError as exc:
-            raise BadRequestError("limit must be a whole number from 1 to 500") from exc
-        verdict = params.get("verdict")
-        if verdict and verdict not in VERDICT_KINDS:
-            raise BadRequestError(f"verdict must be one of {', '.join(VERDICT_KINDS)}")
-        before = None
-        if params.get("before"):
-            try:
-                before = datetime.fromisoformat(params["before"])
-            except ValueError as exc:
-                raise BadRequestError("before must be an ISO 8601 timestamp") from exc
-        with deps_factory().database.connection() as conn, conn.transaction():
-            rows = list_verdicts(conn, tenant_id, limit=limit, verdict=verdict, before=before)
-        return {"tenant_id": tenant_id, "verdicts": _json(rows),
-                "next_before": rows[-1]["committed_at"].isoformat() if len(rows) == limit else None}
+        limit = min(MAX_PAGE, max(1, limit))
+        rows = deps_factory().store.list_verdicts(tenant_id, limit=limit, verdict=verdict, before=before)
+        return VerdictPage(tenant_id=tenant_id, verdicts=rows,
+                           next_before=rows[-1]["committed_at"].isoformat() if len(rows) == limit else None)
 
-    @app.get("/v1/tenants/<tenant_id>/verdicts/<message_id>")
-    def one_verdict(tenant_id: str, message_id: str):
+    @app.get("/v1/tenants/<tenant_id>/verdicts/<message_id>", tags=["tenants"])
+    def one_verdict(tenant_id: str, message_id: str) -> StoredVerdictView:
         authorise(tenant_id)
-        with deps_factory().database.connection() as conn, conn.transaction():
-            row = get_verdict(conn, tenant_id, message_id)
+        row = deps_factory().store.get_verdict(tenant_id, message_id)
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
-        return _json(row)
+        return StoredVerdictView.model_validate(row)
 
     return app
+
+
+def openapi_json(app: APIGatewayRestResolver) -> str:
+    """The OpenAPI 3 document of the routes and models above (served at /openapi.json)."""
+    return app.get_openapi_json_schema(
+        title="Swordfish API", version="1",
+        description="Submit mail for analysis and read per-tenant verdicts. Tenant routes need that "
+                    "tenant's key: 'Authorization: Bearer sfk.<tenant>.<id>.<secret>' or 'x-api-key'.")

@@ -91,9 +91,9 @@ def _repository():
 def _database_url(args: argparse.Namespace) -> str:
     if args.database_url:
         return args.database_url
-    from swordfish.store.database import application_database_url
+    from swordfish import wiring
 
-    return application_database_url(get_settings()) or ""
+    return wiring.database_url(get_settings()) or ""
 
 
 def _admin(args: argparse.Namespace):

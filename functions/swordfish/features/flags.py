@@ -24,28 +24,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from swordfish import constants
 from swordfish.config import get_settings
 from swordfish.features.counters import EvaluationCounter
 from swordfish.features.evaluator import Configuration, FlagSnapshot, Source, empty_configuration
 from swordfish.features.store import AgentStoreProvider
+from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring.observability import logger
 
 BUNDLED_RESOURCE = "flags.json"
-
-
-class FlagSettings(BaseSettings):
-    """The flag client's own settings (SWORDFISH_ prefix), kept here so config.py stays shared."""
-
-    model_config = SettingsConfigDict(env_prefix=constants.ENV_PREFIX, extra="ignore")
-
-    flags_cache_seconds: float = 5.0  # reuse a fetch (or a failed fetch) this long before asking again
-    flags_timeout_seconds: float = 1.0  # per request to the agent
-    flags_counter_flush_seconds: float = 10.0
-    flag_overrides: str | None = None  # JSON object {"flag": value}
-    flag_overrides_file: Path | None = None  # JSON object, re-read when the file changes
 
 
 def load_bundled() -> tuple[dict[str, Any], str] | None:
@@ -246,12 +232,8 @@ class FlagsClient:
             self.counter.flush()
 
 
-_client: FlagsClient | None = None
-_client_lock = threading.Lock()
-
-
 def build_flags_client(agent_url: str | None = None, redis_url: str | None = None) -> FlagsClient:
-    settings, flag_settings = get_settings(), FlagSettings()
+    settings = flag_settings = get_settings()
     store = AgentStoreProvider(
         agent_url or settings.appconfig_agent_url, timeout_seconds=flag_settings.flags_timeout_seconds
     )
@@ -270,22 +252,11 @@ def build_flags_client(agent_url: str | None = None, redis_url: str | None = Non
     )
 
 
-def flags_client() -> FlagsClient:
-    """The process-wide client (reused across Lambda invocations, so last known good survives)."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = build_flags_client()
-        return _client
-
-
-def reset_flags_client() -> None:
-    """Forget the process-wide client (tests, or after changing settings)."""
-    global _client
-    with _client_lock:
-        if _client is not None:
-            _client.flush()
-        _client = None
+# The process-wide client (reused across Lambda invocations, so last known good survives);
+# resetting it (tests, or after changing settings) flushes its evaluation counts first.
+_client = ProcessSingleton(build_flags_client, close=FlagsClient.flush)
+flags_client = _client.get
+reset_flags_client = _client.reset
 
 
 def store_status() -> StoreStatus:

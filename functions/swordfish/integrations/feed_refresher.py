@@ -16,7 +16,7 @@ import urllib3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from swordfish import constants
-from swordfish.config import Settings, get_settings
+from swordfish.config import Settings
 from swordfish.integrations.feeds import parse_feed
 from swordfish.integrations.indicators import IndicatorStore, IndicatorStoreError
 from swordfish.monitoring.observability import logger
@@ -172,23 +172,3 @@ def emit_refresh_metrics(report: RefreshReport) -> None:
 
 def feed_sources(settings: Settings) -> dict[str, str | None]:
     return {feed: getattr(settings, f"{feed}_feed_url", None) for feed in constants.THREAT_FEEDS}
-
-
-def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:
-    from swordfish.resilience.circuit_breaker import BreakerRegistry  # resilience imports this module
-    from swordfish.resilience.fallbacks import GuardedFeedFetcher
-
-    settings = settings or get_settings()
-    if not settings.redis_url:
-        raise RuntimeError("the feed refresher needs Redis: set SWORDFISH_REDIS_URL")
-    # Loading a large feed moves megabytes; the lookup timeout (redis_timeout_seconds) is too tight.
-    load_timeout = max(settings.redis_timeout_seconds,
-                       getattr(settings, "feed_load_timeout_seconds", DEFAULT_LOAD_TIMEOUT_SECONDS))
-    return FeedRefresher(
-        IndicatorStore.from_url(settings.redis_url, load_timeout),
-        # Each feed's fetch goes through its breaker; an open breaker keeps the last good snapshot.
-        GuardedFeedFetcher(FeedFetcher(settings.feed_timeout_seconds, settings.feed_max_bytes),
-                           registry=BreakerRegistry(settings=settings)),
-        feed_sources(settings),
-        getattr(settings, "feed_min_keep_ratio", DEFAULT_MIN_KEEP_RATIO),
-    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from swordfish.pipeline.processor import PermanentFailure
+from swordfish.pipeline.ports import PermanentFailure
 from swordfish.pipeline.submission import InlineSource, MailboxSource, S3Source, Submission
 
 
@@ -42,8 +42,6 @@ class MailSourceLoader:
             if code in ("NoSuchKey", "NoSuchBucket", "NoSuchVersion", "404", "AccessDenied"):
                 raise PermanentFailure(f"s3://{source.bucket}/{source.key}: {code}", "mail_not_found") from exc
             raise  # throttling, 5xx: let SQS redeliver
-        except BotoCoreError:
-            raise
         size = obj.get("ContentLength") or 0
         if size > self.max_bytes:
             obj["Body"].close()

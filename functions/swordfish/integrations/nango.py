@@ -20,6 +20,7 @@ from urllib.parse import quote
 import urllib3
 
 from swordfish import constants
+from swordfish.pipeline.ports import MessageGone
 
 JUNK_FOLDER = "junkemail"  # Graph's well-known folder name for Junk Email
 _READ_CHUNK = 64 * 1024
@@ -40,7 +41,7 @@ class NangoTimeout(NangoUnavailable):
     """No complete answer within the client's timeout."""
 
 
-class NangoNotFound(NangoError):
+class NangoNotFound(NangoError, MessageGone):
     """The connection or the message does not exist (any more)."""
 
 

@@ -82,9 +82,9 @@ def _print_sample(group: ErrorGroup, out: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swordfish.monitoring.error_tracker import TrackerSettings
+    from swordfish.config import get_settings
 
-    path = args.file or TrackerSettings().error_log_file
+    path = args.file or get_settings().error_log_file
     if path is None:
         print("swordfish errors: no error file; pass --file PATH or set SWORDFISH_ERROR_LOG_FILE", file=sys.stderr)
         return 2

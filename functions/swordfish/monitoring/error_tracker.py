@@ -73,8 +73,6 @@ from typing import Any, ClassVar, TypeVar
 
 import redis
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from swordfish.config import get_settings
 from swordfish.monitoring import scrubber
@@ -117,20 +115,6 @@ class FingerprintedError(Exception):
         super().__init__(*args)
         if fingerprint is not None:
             self.fingerprint = [str(part) for part in fingerprint]  # type: ignore[misc]
-
-
-class TrackerSettings(BaseSettings):
-    """Error-tracking settings not in swordfish.config (read here so config.py stays shared)."""
-
-    model_config = SettingsConfigDict(env_prefix="SWORDFISH_", extra="ignore")
-
-    sentry_dsn: str | None = Field(None, validation_alias=AliasChoices("SENTRY_DSN", "SWORDFISH_SENTRY_DSN"))
-    sentry_environment: str | None = Field(None, validation_alias=AliasChoices("SENTRY_ENVIRONMENT"))
-    error_log_file: Path | None = None
-    error_rate_limit: int = 10
-    error_rate_window_seconds: float = 60.0
-    error_scrub_key: str | None = None
-    deadline_warning_ms: int = 3000
 
 
 @dataclass
@@ -236,8 +220,7 @@ def configure(
     deadline_margin_ms: int | None = None,
 ) -> TrackerConfig:
     global _config
-    env = TrackerSettings()
-    app = get_settings()
+    env = app = get_settings()
     redis_url = app.redis_url if redis_url is None else redis_url
     local_file = env.error_log_file if local_file is None else local_file
     sentry_dsn = env.sentry_dsn if sentry_dsn is None else sentry_dsn

@@ -20,19 +20,16 @@ def iter_mail_files(paths: list[str]):
 
 
 def cmd_submit(args) -> int:
+    from swordfish import wiring
     from swordfish.config import get_settings
-    from swordfish.pipeline.factory import aws_client
     from swordfish.pipeline.submission import MailboxSource, Submission
-    from swordfish.pipeline.submitter import Submitter, message_id_for
+    from swordfish.pipeline.submitter import message_id_for
 
     settings = get_settings()
     if not settings.emails_queue_url:
-        from devstack.state import apply_stack_env
-
-        apply_stack_env()
-        settings = get_settings()
-    submitter = Submitter(aws_client("sqs", settings), settings.emails_queue_url,
-                          s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
+        raise SystemExit("no emails queue: set SWORDFISH_EMAILS_QUEUE_URL, or start `make serve` "
+                         "(the swordfish command then uses its stack)")
+    submitter = wiring.build_submitter(settings)
     submissions = []
     for path in iter_mail_files(args.paths):
         raw = path.read_bytes()

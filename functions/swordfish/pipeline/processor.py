@@ -19,10 +19,9 @@ and code, instead of being left to SQS's redrive, which would move it there with
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from swordfish import constants
 from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, Verdict, parse_message, score_message
@@ -30,75 +29,35 @@ from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detec
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb
 from swordfish.monitoring.context_provider import bind_context
+from swordfish.pipeline.ports import (
+    REMEDIATE_VERDICTS,
+    DefaultFlags,
+    FlagView,
+    IncomingRecord,
+    IndicatorLookup,
+    MailLoader,
+    PermanentFailure,
+    PolicySource,
+    QueuePort,
+    RemediationRequest,
+    Remediator,
+    RetryLater,
+    VerdictStore,
+)
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
 from swordfish.store.database import Database
-from swordfish.store.tenants import UnknownTenant, load_policy
-from swordfish.store.verdicts import StoredVerdict, VerdictRecord, is_row_error, save_verdicts, save_verdicts_each
+from swordfish.store.pipeline_store import PostgresVerdictStore
+from swordfish.store.tenants import UnknownTenant
+from swordfish.store.verdicts import StoredVerdict, VerdictRecord
 
-# --- outcomes and ports -------------------------------------------------------------------------
-
-
-class PermanentFailure(Exception):
-    """Retrying cannot help: the record goes to the DLQ now, with this reason."""
-
-    def __init__(self, reason: str, code: str):
-        super().__init__(reason)
-        self.reason, self.code = reason, code
+# The outcomes, values and ports live in ports.py (adapters import them from there); they are
+# re-exported here for callers that still import them from the processor.
+__all__ = ["DefaultFlags", "FlagView", "IncomingRecord", "IndicatorLookup", "MailLoader", "PermanentFailure",
+           "QueuePort", "REMEDIATE_VERDICTS", "RemediationRequest", "Remediator", "RetryLater"]
 
 
-class RetryLater(Exception):
-    """A dependency is unavailable (its breaker is open): put the record back with a delay."""
-
-    def __init__(self, reason: str, delay_seconds: int = 60):
-        super().__init__(reason)
-        self.reason, self.delay_seconds = reason, delay_seconds
-
-
-@dataclass(frozen=True)
-class IncomingRecord:
-    queue_message_id: str
-    body: str
-    sent_at: datetime | None
-    receive_count: int = 1
-    correlation_id: str | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-class MailLoader(Protocol):
-    def load(self, submission: Submission) -> bytes: ...
-
-
-class QueuePort(Protocol):
-    def dead_letter(self, record: IncomingRecord, reason: str, code: str) -> None: ...
-    def requeue(self, record: IncomingRecord, delay_seconds: int) -> None: ...
-    def defer_remediation(self, payload: dict) -> None: ...
-
-
-class IndicatorLookup(Protocol):
-    def match(self, candidates: set[str]) -> dict[str, str]: ...
-
-
-class Remediator(Protocol):
-    def quarantine(self, submission: Submission) -> None: ...
-
-
-class FlagView(Protocol):
-    version: str | None
-
-    def is_on(self, name: str, *, tenant_id: str | None = None, default: bool = False) -> bool: ...
-
-
-class DefaultFlags:
-    """Every flag at its declared default: used when no flag store is configured (for example in
-    `swordfish analyze`), never as a stand-in for a configured store."""
-
-    version = None
-
-    def is_on(self, name: str, *, tenant_id: str | None = None, default: bool = False) -> bool:
-        return default
-
-
-REMEDIATE_VERDICTS = frozenset({"phishing", "malware"})
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -107,17 +66,18 @@ REMEDIATE_VERDICTS = frozenset({"phishing", "malware"})
 class PolicyCache:
     """Tenant policies, cached per process for ``ttl`` seconds (policy changes apply within a minute)."""
 
-    def __init__(self, database: Database, ttl: float = 60.0):
-        self.database, self.ttl = database, ttl
+    def __init__(self, source: PolicySource | Database, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.source = PostgresVerdictStore(source) if isinstance(source, Database) else source
+        self.ttl, self.clock = ttl, clock
         self._entries: dict[str, tuple[float, TenantPolicy]] = {}
 
     def get(self, tenant_id: str) -> TenantPolicy:
-        now = time.monotonic()
+        now = self.clock()
         hit = self._entries.get(tenant_id)
         if hit and now - hit[0] < self.ttl:
             return hit[1]
-        with self.database.tenant_transaction(tenant_id) as conn:
-            policy = TenantPolicy.model_validate(load_policy(conn, tenant_id))
+        policy = TenantPolicy.model_validate(self.source.load_policy(tenant_id))
         self._entries[tenant_id] = (now, policy)
         return policy
 
@@ -147,7 +107,7 @@ class Committed:
 
 @dataclass
 class Pipeline:
-    database: Database
+    database: Database | None
     policies: PolicyCache
     mail: MailLoader
     queue: QueuePort
@@ -158,7 +118,11 @@ class Pipeline:
     max_message_bytes: int = 25 * 1024 * 1024
     experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
     max_receive_count: int = constants.MAX_RECEIVE_COUNT
-    on_verdicts: Callable[[list[tuple[Analysed, StoredVerdict]], bool], None] | None = None
+    verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
+    clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
+
+    def verdict_store(self) -> VerdictStore:
+        return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
 
     def new_batch(self, records: list[IncomingRecord]) -> Batch:
         return Batch(self, records)
@@ -170,7 +134,7 @@ class Batch:
     def __init__(self, pipeline: Pipeline, records: list[IncomingRecord]):
         self.pipeline = pipeline
         self.flags = pipeline.flags_snapshot()  # one flag configuration for the whole batch
-        now = datetime.now(UTC)
+        now = pipeline.clock()
         ages = [(now - r.sent_at).total_seconds() for r in records if r.sent_at]
         self.oldest_age_seconds = max(ages, default=0.0)
         self.degraded = (self.oldest_age_seconds > pipeline.degraded_backlog_seconds
@@ -283,16 +247,15 @@ class Batch:
         if not self.analysed:
             return committed
         records = self.records_for_commit()
+        store = self.pipeline.verdict_store()
         try:
             try:
-                with self.pipeline.database.connection() as conn, conn.transaction():
-                    outcomes: list = save_verdicts(conn, records)
+                outcomes: list = store.save(records)
             except Exception as exc:
-                if not is_row_error(exc):
+                if not store.is_row_error(exc):
                     raise
                 add_breadcrumb("fallback", "a row was refused: writing the batch row by row", error=_describe(exc))
-                with self.pipeline.database.connection() as conn, conn.transaction():
-                    outcomes = save_verdicts_each(conn, records)
+                outcomes = store.save_each(records)
         except Exception as exc:
             for analysed in self.analysed:
                 if self.is_last_receive(analysed.record):
@@ -311,8 +274,6 @@ class Batch:
                 committed.retry.append((analysed, outcome))
         add_breadcrumb("stored", "batch committed", verdicts=len(committed.stored), refused=len(committed.retry))
         self._remediate(committed.stored)
-        if self.pipeline.on_verdicts:
-            self.pipeline.on_verdicts(committed.stored, self.degraded)
         return committed
 
     # --- remediation ----------------------------------------------------------------------------
@@ -329,21 +290,14 @@ class Batch:
         for analysed, stored in pairs:
             if not stored.inserted or not self._wants_remediation(analysed):
                 continue  # a redelivery was remediated the first time
-            payload = {"tenant_id": analysed.submission.tenant_id, "message_id": analysed.submission.message_id,
-                       "source": analysed.submission.source.model_dump(mode="json"),
-                       "verdict": str(analysed.verdict.verdict)}
+            submission, verdict = analysed.submission, str(analysed.verdict.verdict)
             if self.degraded or self.pipeline.remediator is None:
-                self.pipeline.queue.defer_remediation({**payload, "why": "degraded mode"})
+                self.pipeline.queue.defer_remediation(RemediationRequest.for_submission(submission, "degraded mode", verdict))
                 continue
             try:
-                outcome = self.pipeline.remediator.quarantine(analysed.submission)
-                add_breadcrumb("remediated", f"remediation {outcome}", message_id=payload["message_id"])
+                outcome = self.pipeline.remediator.quarantine(submission)
+                add_breadcrumb("remediated", f"remediation {outcome}", message_id=submission.message_id)
             except Exception as exc:  # the verdict is stored; remediation is retried from its queue
                 error_tracker.capture_exception(exc, level="warning", fingerprint=["remediation-deferred"],
-                                                message_id=payload["message_id"])
-                self.pipeline.queue.defer_remediation({**payload, "why": str(exc)})
-
-
-def verdict_summary(verdict: Verdict, top: int = 3) -> dict[str, Any]:
-    reasons = sorted(verdict.reasons, key=lambda r: -abs(r.weight))[:top]
-    return {"verdict": str(verdict.verdict), "score": verdict.score, "top_reasons": [r.name for r in reasons]}
+                                                message_id=submission.message_id)
+                self.pipeline.queue.defer_remediation(RemediationRequest.for_submission(submission, str(exc), verdict))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from swordfish.pipeline.processor import IncomingRecord
+from swordfish.pipeline.ports import SQS_MAX_DELAY_SECONDS, IncomingRecord, RemediationRequest
 
 REASON_ATTRIBUTE = "failure_reason"
 CODE_ATTRIBUTE = "failure_code"
 CORRELATION_ATTRIBUTE = "correlation_id"
-MAX_DELAY_SECONDS = 900  # SQS's ceiling for DelaySeconds
 
 
 # SQS refuses a message whose attributes hold characters outside this set; a reason can quote mail.
@@ -22,10 +20,31 @@ def _string_attr(value: str) -> dict:
     return {"DataType": "String", "StringValue": _NOT_SQS_TEXT.sub("\ufffd", value[:1024]) or "-"}
 
 
+def _delay(seconds: int) -> int:
+    return max(0, min(SQS_MAX_DELAY_SECONDS, int(seconds)))
+
+
+class SqsRemediationQueue:
+    """``RemediationQueue`` port: deferred quarantines on the remediation retry queue."""
+
+    def __init__(self, sqs_client: Any, queue_url: str | None):
+        self.sqs, self.queue_url = sqs_client, queue_url
+
+    def defer(self, request: RemediationRequest, delay_seconds: int = 0) -> None:
+        if not self.queue_url:
+            raise RuntimeError("remediation is deferred but no retry queue is configured "
+                               "(set SWORDFISH_REMEDIATION_RETRY_QUEUE_URL)")
+        kwargs = {"DelaySeconds": _delay(delay_seconds)} if delay_seconds else {}
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=request.model_dump_json(), **kwargs)
+
+
 class SqsQueuePort:
+    """``QueuePort``: the emails queue, its DLQ and the remediation retry queue."""
+
     def __init__(self, sqs_client: Any, *, queue_url: str, dlq_url: str, remediation_queue_url: str | None):
         self.sqs, self.queue_url, self.dlq_url = sqs_client, queue_url, dlq_url
         self.remediation_queue_url = remediation_queue_url
+        self.remediation = SqsRemediationQueue(sqs_client, remediation_queue_url)
 
     def _attributes(self, record: IncomingRecord) -> dict:
         attrs = {}
@@ -42,11 +61,8 @@ class SqsQueuePort:
     def requeue(self, record: IncomingRecord, delay_seconds: int) -> None:
         # A new copy with a delay, so an outage does not use up the receive count and reach the DLQ.
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=record.body,
-                              DelaySeconds=max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))),
+                              DelaySeconds=_delay(delay_seconds),
                               MessageAttributes=self._attributes(record))
 
-    def defer_remediation(self, payload: dict) -> None:
-        if not self.remediation_queue_url:
-            raise RuntimeError("remediation is deferred but no retry queue is configured "
-                               "(set SWORDFISH_REMEDIATION_RETRY_QUEUE_URL)")
-        self.sqs.send_message(QueueUrl=self.remediation_queue_url, MessageBody=json.dumps(payload))
+    def defer_remediation(self, request: RemediationRequest) -> None:
+        self.remediation.defer(request)

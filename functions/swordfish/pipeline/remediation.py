@@ -8,54 +8,46 @@ dead-letters it for an operator. The verdict was stored long before: only the qu
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from swordfish.monitoring.observability import logger
-from swordfish.pipeline.processor import PermanentFailure
-from swordfish.pipeline.submission import MailboxSource
+from swordfish.pipeline.ports import (
+    SQS_MAX_DELAY_SECONDS,
+    MessageGone,
+    PermanentFailure,
+    RemediationQueue,
+    RemediationRequest,
+    RemediationUnavailable,
+    Remediator,
+)
 
-RETRY_DELAY_SECONDS = 900  # SQS's longest delay
+__all__ = ["MAX_ATTEMPTS", "RETRY_DELAY_SECONDS", "RemediationRequest", "RemediationRetry"]
+
+RETRY_DELAY_SECONDS = SQS_MAX_DELAY_SECONDS
 MAX_ATTEMPTS = 96  # 96 × 15 minutes = one day
 
 
-class RemediationRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    tenant_id: str
-    message_id: str
-    source: MailboxSource
-    why: str = ""
-    attempts: int = 0
-
-
 class RemediationRetry:
-    def __init__(self, remediator: Any, sqs: Any, queue_url: str):
-        self.remediator, self.sqs, self.queue_url = remediator, sqs, queue_url
+    def __init__(self, remediator: Remediator, queue: RemediationQueue):
+        self.remediator, self.queue = remediator, queue
 
     def handle(self, body: str) -> str:
         """Quarantine once more. Returns "quarantined", "gone" (the user already deleted it) or
         "requeued"; raises when the request is unusable or has waited too long."""
-        from swordfish.integrations.nango import NangoNotFound
-        from swordfish.resilience.fallbacks import RemediationDeferred
-
         try:
             request = RemediationRequest.model_validate_json(body)
         except ValidationError as exc:
             raise PermanentFailure(f"not a remediation request: {exc}", "invalid_remediation") from exc
         try:
             outcome = self.remediator.quarantine(request)
-        except NangoNotFound:
+        except MessageGone:
             logger.info("message gone before it could be quarantined", extra={"message_id": request.message_id})
             return "gone"
-        except RemediationDeferred as exc:
+        except RemediationUnavailable as exc:
             if request.attempts + 1 >= MAX_ATTEMPTS:
                 raise RuntimeError(f"quarantine of {request.message_id} still failing after "
                                    f"{MAX_ATTEMPTS} attempts: {exc}") from exc
             again = request.model_copy(update={"attempts": request.attempts + 1, "why": str(exc)})
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(again.model_dump(mode="json")),
-                                  DelaySeconds=RETRY_DELAY_SECONDS)
+            self.queue.defer(again, delay_seconds=RETRY_DELAY_SECONDS)
             return "requeued"
         return str(outcome)

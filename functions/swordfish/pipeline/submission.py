@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from swordfish.store.tenants import TENANT_ID_PATTERN
+from swordfish import constants
 
-TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN.pattern)]
+TenantId = Annotated[str, Field(pattern=constants.TENANT_ID_REGEX)]
 _UNPRINTABLE_ID = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 

@@ -67,6 +67,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from swordfish import constants
 from swordfish.config import Settings, get_settings
+from swordfish.integrations import nango
 from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring.observability import logger
 
@@ -101,8 +102,6 @@ class UnknownBreaker(KeyError):
 
 def _nango_client_errors() -> tuple[type[Exception], ...]:
     """Per-request Nango errors (message gone, grant revoked, bad request) say nothing about Nango's health."""
-    from swordfish.integrations import nango
-
     return (nango.NangoNotFound, nango.NangoAuthError, nango.NangoRequestError, nango.NangoMessageTooLarge)
 
 

@@ -36,8 +36,15 @@ from botocore.exceptions import ClientError
 
 from swordfish import constants
 from swordfish.integrations.indicators import IndicatorStoreError
+from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
 from swordfish.monitoring.observability import logger
-from swordfish.pipeline.processor import PermanentFailure, RetryLater
+from swordfish.pipeline.ports import (
+    SQS_MAX_DELAY_SECONDS,
+    PermanentFailure,
+    RemediationRequest,
+    RemediationUnavailable,
+    RetryLater,
+)
 from swordfish.resilience.circuit_breaker import (
     NANGO_FETCH,
     NANGO_REMEDIATE,
@@ -63,7 +70,7 @@ __all__ = [
 ]
 
 MIN_RETRY_DELAY_SECONDS = 5
-MAX_RETRY_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling
+MAX_RETRY_DELAY_SECONDS = SQS_MAX_DELAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,6 @@ def guarded_mailbox_fetch(client: Any, registry: BreakerRegistry | None = None) 
     or is too large → ``PermanentFailure`` (retrying cannot help). Any other failure propagates,
     counted by the breaker, and SQS redelivers the record.
     """
-    from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
-
     def fetch(source: Any) -> bytes:
         reg = _registry(registry)
 
@@ -180,7 +185,7 @@ class GuardedS3:
 # --- nango_remediate: fail open, deferred --------------------------------------------------------
 
 
-class RemediationDeferred(CircuitBreakerOpenError):
+class RemediationDeferred(CircuitBreakerOpenError, RemediationUnavailable):
     """Quarantine was not attempted because ``nango_remediate`` is open; defer it to the retry queue."""
 
 
@@ -193,7 +198,7 @@ class GuardedRemediator:
     is raised for the caller's own deferral path. The verdict was committed before remediation.
     """
 
-    def __init__(self, client: Any, *, defer: Callable[[dict], None] | None = None,
+    def __init__(self, client: Any, *, defer: Callable[[RemediationRequest], None] | None = None,
                  registry: BreakerRegistry | None = None):
         self._client, self._defer, self._registry = client, defer, registry
 
@@ -206,7 +211,7 @@ class GuardedRemediator:
             reason = f"Nango remediation unavailable (breaker {NANGO_REMEDIATE} {circuit.state})"
             if self._defer is None:
                 raise RemediationDeferred(reason, circuit=circuit)
-            self._defer(remediation_payload(submission, reason))
+            self._defer(RemediationRequest.for_submission(submission, reason))
             logger.warning("remediation deferred to the retry queue",
                            extra={"breaker": NANGO_REMEDIATE, "message_id": getattr(submission, "message_id", None)})
             return "deferred"
@@ -215,12 +220,6 @@ class GuardedRemediator:
             NANGO_REMEDIATE, self._client.quarantine, source.connection_id, source.provider_config_key,
             source.provider_message_id, fallback=deferred)
         return "deferred" if result == "deferred" else "quarantined"
-
-
-def remediation_payload(submission: Any, why: str) -> dict:
-    dump = submission.model_dump(mode="json") if hasattr(submission, "model_dump") else dict(submission)
-    return {"action": "quarantine", "tenant_id": dump.get("tenant_id"), "message_id": dump.get("message_id"),
-            "source": dump.get("source"), "why": why, "deferred_at": time.time()}
 
 
 # --- redis_indicators: fail open, last snapshot, degraded ----------------------------------------

@@ -203,6 +203,9 @@ class Rotator:
                                                 VersionStage=AWSPENDING)["SecretString"]
         except self.client.exceptions.ResourceNotFoundException:
             return None
+        except self.client.exceptions.InvalidRequestException:  # the version exists, no longer AWSPENDING
+            raise RotationSuperseded(f"secret {name!r}: version {token} is no longer AWSPENDING: another "
+                                     "rotation took over; AWSCURRENT is unchanged") from None
 
     def _pending_required(self, name: str, token: str) -> str:
         value = self._pending(name, token)

@@ -366,11 +366,8 @@ class SecretReader:
 
 # --- the process's reader ---------------------------------------------------------------------------
 
-def build_secret_reader(settings=None, *, clock: Callable[[], float] = time.monotonic) -> SecretReader:
-    """The reader wired from settings (moved to swordfish.wiring once it exists)."""
-    from swordfish.config import get_settings
-
-    settings = settings or get_settings()
+def build_secret_reader(settings, *, clock: Callable[[], float] = time.monotonic) -> SecretReader:
+    """The reader for these settings (``swordfish.wiring.secret_reader`` keeps one per process)."""
     audits: list[AccessAudit] = [LogAccessAudit()]
     if settings.secrets_audit_file:
         audits.append(FileAccessAudit(settings.secrets_audit_file))
@@ -391,17 +388,6 @@ def build_secret_reader(settings=None, *, clock: Callable[[], float] = time.mono
         ttl_seconds=settings.secrets_ttl_seconds, clock=clock,
         principal=settings.process_name or default_principal(), audits=audits, registry=registry,
         fallback=settings.secrets_fallback, fallback_allowed=settings.env_fallback_allowed, metrics=metrics)
-
-
-def _close_reader(reader: SecretReader) -> None:
-    reader.client = None
-
-
-from swordfish.lazy import ProcessSingleton  # noqa: E402  (kept next to its one use)
-
-_shared = ProcessSingleton(build_secret_reader, close=_close_reader)
-get_secret_reader = _shared.get
-reset_secret_reader = _shared.reset
 
 
 # --- what callers read ------------------------------------------------------------------------------

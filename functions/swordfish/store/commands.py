@@ -7,7 +7,6 @@ They connect as the owner role: pass --database-url, or set SWORDFISH_ADMIN_DATA
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import psycopg
@@ -16,11 +15,12 @@ import psycopg
 def _owner_url(args) -> str:
     if getattr(args, "database_url", None):
         return args.database_url
-    if os.environ.get("SWORDFISH_ADMIN_DATABASE_URL"):
-        return os.environ["SWORDFISH_ADMIN_DATABASE_URL"]
-    from devstack.state import read_state
+    from swordfish.config import get_settings
 
-    return read_state()["owner_url"]
+    if get_settings().admin_database_url:
+        return get_settings().admin_database_url
+    raise SystemExit("no owner database: pass --database-url, set SWORDFISH_ADMIN_DATABASE_URL, "
+                     "or start `make serve` (the swordfish command then uses its stack)")
 
 
 def cmd_migrate(args) -> int:

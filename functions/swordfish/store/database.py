@@ -1,4 +1,5 @@
-"""PostgreSQL access: one connection pool per process, reused across Lambda invocations.
+"""PostgreSQL access: a small connection pool (``swordfish.wiring`` keeps one per process, reused
+across Lambda invocations).
 
 Every tenant table has row-level security on the per-transaction setting ``app.tenant_id``;
 ``tenant_transaction`` is the only way the application reads or writes tenant rows, so a pooled
@@ -15,8 +16,6 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
-from swordfish.config import Settings, get_settings
-from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring.observability import logger
 
 
@@ -76,23 +75,6 @@ class SecretConninfo:
         if self.sslmode:
             params["sslmode"] = self.sslmode
         return make_conninfo("", **{k: v for k, v in params.items() if v not in (None, "")})
-
-
-def database_url_from_secret(settings: Settings) -> str:
-    """A DSN from the current version of the application's database secret (one-off connections:
-    health checks, the flag-audit function). The pool uses ``SecretConninfo`` directly."""
-    from swordfish.security.secrets import get_secret_reader
-
-    return SecretConninfo(get_secret_reader(), settings.db_app_secret_name, host=settings.db_host,
-                          sslmode=settings.db_sslmode)()
-
-
-def application_database_url(settings: Settings) -> str | None:
-    """The application role's DSN for a one-off connection: from the secret's current version when
-    the settings say so (or no fixed DSN is set), else the fixed DSN."""
-    if settings.db_credentials_from_secret or not settings.database_url:
-        return database_url_from_secret(settings)
-    return settings.database_url
 
 
 def _rotation_aware_connection_class(conninfo: SecretConninfo) -> type[psycopg.Connection]:
@@ -179,23 +161,3 @@ class Database:
 def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
     """Scope the current transaction to one tenant (reset automatically at its end)."""
     conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-
-
-def _database_from_settings() -> Database:
-    settings = get_settings()
-    url: str | SecretConninfo
-    if settings.database_url and not settings.db_credentials_from_secret:
-        url = settings.database_url
-    else:
-        from swordfish.security.secrets import get_secret_reader
-
-        url = SecretConninfo(get_secret_reader(), settings.db_app_secret_name, host=settings.db_host,
-                             sslmode=settings.db_sslmode)
-    return Database(url, max_size=settings.db_pool_max_size, connect_timeout=settings.db_connect_timeout_seconds,
-                    statement_timeout_ms=settings.db_statement_timeout_ms)
-
-
-# The process-wide pool, created on first use (a Lambda cold start) and then reused; reset closes it.
-_shared = ProcessSingleton(_database_from_settings, close=Database.close)
-get_database = _shared.get
-reset_database = _shared.reset

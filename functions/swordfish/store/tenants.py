@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from swordfish import constants
 from swordfish.store.database import set_tenant
 from swordfish.store.storable import storable_json, storable_text
 
-TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+TENANT_ID_PATTERN = re.compile(constants.TENANT_ID_REGEX)
 API_KEY_PREFIX = "sfk"
 
 

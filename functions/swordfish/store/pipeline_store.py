@@ -1,0 +1,69 @@
+"""The processor's ``VerdictStore`` and ``PolicySource`` ports, and the API's ``ApiStore``, on PostgreSQL.
+
+The processor asks for "save these verdicts" and "this tenant's policy"; how that maps to
+connections, transactions and row-level security stays here, so the pipeline can be tested with an
+in-memory store (tests/unit) and against PostgreSQL (tests/pipeline) with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from swordfish.store.database import Database
+from swordfish.store.tenants import authenticate_api_key, load_policy
+from swordfish.store.verdicts import (
+    StoredVerdict,
+    VerdictRecord,
+    get_verdict,
+    is_row_error,
+    list_verdicts,
+    save_verdicts,
+    save_verdicts_each,
+)
+
+
+class PostgresVerdictStore:
+    def __init__(self, database: Database):
+        self.database = database
+
+    def save(self, records: list[VerdictRecord]) -> list[StoredVerdict]:
+        """Every record in one transaction: all stored, or an exception and none."""
+        with self.database.connection() as conn, conn.transaction():
+            return save_verdicts(conn, records)
+
+    def save_each(self, records: list[VerdictRecord]) -> list[StoredVerdict | Exception]:
+        """One transaction, a savepoint per row: a refused row comes back as its error."""
+        with self.database.connection() as conn, conn.transaction():
+            return save_verdicts_each(conn, records)
+
+    @staticmethod
+    def is_row_error(exc: BaseException) -> bool:
+        return is_row_error(exc)
+
+    def load_policy(self, tenant_id: str) -> dict:
+        """Raises ``UnknownTenant``."""
+        with self.database.tenant_transaction(tenant_id) as conn:
+            return load_policy(conn, tenant_id)
+
+
+class PostgresApiStore:
+    """The API's ``ApiStore`` port: key checks and verdict reads, each in its own short transaction.
+    Raises ``DatabaseUnavailable`` when PostgreSQL cannot be reached (the API answers 503)."""
+
+    def __init__(self, database: Database, peppers: Callable[[], Sequence[bytes]] = lambda: ()):
+        self.database = database
+        self.peppers = peppers  # the API-key peppers accepted now (security.secrets.api_key_peppers)
+
+    def authenticate(self, presented_key: str) -> str | None:
+        peppers = self.peppers()
+        with self.database.connection() as conn, conn.transaction():
+            return authenticate_api_key(conn, presented_key, peppers)
+
+    def list_verdicts(self, tenant_id: str, *, limit: int, verdict: str | None, before: datetime | None) -> list[dict]:
+        with self.database.connection() as conn, conn.transaction():
+            return list_verdicts(conn, tenant_id, limit=limit, verdict=verdict, before=before)
+
+    def get_verdict(self, tenant_id: str, message_id: str) -> dict | None:
+        with self.database.connection() as conn, conn.transaction():
+            return get_verdict(conn, tenant_id, message_id)

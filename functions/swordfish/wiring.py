@@ -1,0 +1,310 @@
+"""The one place that builds concrete objects from settings: the composition root.
+
+Every Lambda handler calls one getter here (``pipeline``, ``api_dependencies``,
+``remediation_retry``, ``feed_refresher``, ``flag_audit``); each value is built on first use and
+kept for the life of the process (a Lambda container, a devstack worker), so warm invocations reuse
+pools and clients. ``reset()`` forgets them all: after a settings change, and between tests.
+
+This module sits at the top of the package (see docs/architecture.md): it may import every layer,
+and nothing under ``swordfish`` imports it; only ``handlers`` and the CLI commands do.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+import psycopg
+from botocore.config import Config
+
+from swordfish import constants
+from swordfish.api.health_deep import HealthDependencies, cloudwatch_queue_age_probe
+from swordfish.api.routes import ApiDependencies
+from swordfish.config import Settings, get_settings
+from swordfish.features import flags_client, reset_flags_client
+from swordfish.features.repository import ConfigurationRepository, repository_from_settings
+from swordfish.integrations.feed_refresher import (
+    DEFAULT_LOAD_TIMEOUT_SECONDS,
+    DEFAULT_MIN_KEEP_RATIO,
+    FeedFetcher,
+    FeedRefresher,
+    feed_sources,
+)
+from swordfish.integrations.indicators import IndicatorStore
+from swordfish.integrations.mail_source import MailSourceLoader
+from swordfish.integrations.nango import NangoClient
+from swordfish.lazy import ProcessSingleton
+from swordfish.pipeline.processor import Pipeline, PolicyCache
+from swordfish.pipeline.queues import SqsQueuePort, SqsRemediationQueue
+from swordfish.pipeline.remediation import RemediationRetry
+from swordfish.pipeline.submitter import Submitter
+from swordfish.resilience.circuit_breaker import BreakerRegistry, get_registry, reset_registry
+from swordfish.resilience.fallbacks import (
+    GuardedFeedFetcher,
+    GuardedIndicatorLookup,
+    GuardedRemediator,
+    GuardedS3,
+    guarded_mailbox_fetch,
+)
+from swordfish.security.rotation import Rotator
+from swordfish.security.secrets import (
+    SecretNotFound,
+    SecretReader,
+    api_key_peppers,
+    build_secret_reader,
+    secretsmanager_client,
+)
+from swordfish.store.database import Database, SecretConninfo
+from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
+
+# Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
+_BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+
+
+# --- clients ------------------------------------------------------------------------------------
+
+
+def aws_client(service: str, settings: Settings | None = None):
+    settings = settings or get_settings()
+    endpoint = settings.sqs_endpoint_url if service == "sqs" and settings.sqs_endpoint_url else settings.aws_endpoint_url
+    return boto3.client(service, region_name=settings.aws_region, endpoint_url=endpoint, config=_BOTO_CONFIG)
+
+
+def nango_client(settings: Settings | None = None) -> NangoClient | None:
+    """From settings locally; on AWS from the secret named by nango_secret_name (the secret reader)."""
+    settings = settings or get_settings()
+    base_url, secret_key = settings.nango_base_url, settings.nango_secret_key
+    if not base_url and settings.nango_secret_name:
+        secret = secret_reader().get(settings.nango_secret_name).fields("base_url", "secret_key")
+        base_url, secret_key = secret["base_url"], secret["secret_key"]
+    if not base_url:
+        return None
+    return NangoClient(base_url, secret_key or "", settings.nango_timeout_seconds,
+                       max_message_bytes=settings.max_message_bytes)
+
+
+def database_conninfo(settings: Settings | None = None) -> SecretConninfo:
+    """The application login from the current version of its secret (the pool resolves it per connection)."""
+    settings = settings or get_settings()
+    return SecretConninfo(secret_reader(), settings.db_app_secret_name, host=settings.db_host,
+                          sslmode=settings.db_sslmode)
+
+
+def _credentials_from_secret(settings: Settings) -> bool:
+    return settings.db_credentials_from_secret or not settings.database_url
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """A DSN for one-off connections (health checks, operator tools): the secret's current version
+    when credentials come from the secret, else the fixed DSN."""
+    settings = settings or get_settings()
+    return database_conninfo(settings)() if _credentials_from_secret(settings) else settings.database_url
+
+
+def build_database(settings: Settings | None = None) -> Database:
+    settings = settings or get_settings()
+    url = database_conninfo(settings) if _credentials_from_secret(settings) else settings.database_url
+    return Database(url, max_size=settings.db_pool_max_size, connect_timeout=settings.db_connect_timeout_seconds,
+                    statement_timeout_ms=settings.db_statement_timeout_ms)
+
+
+def api_key_pepper_provider(settings: Settings | None = None) -> Callable[[], list[bytes]]:
+    """The peppers accepted now (current, then previous during the overlap after a rotation)."""
+    settings = settings or get_settings()
+
+    def peppers() -> list[bytes]:
+        try:
+            return [pepper for _, pepper in api_key_peppers(secret_reader(), settings.api_key_pepper_secret_name)]
+        except SecretNotFound:
+            if settings.environment == "prod":
+                raise
+            return []  # a local setup without the pepper secret: keys are plain SHA-256
+
+    return peppers
+
+
+def build_submitter(settings: Settings | None = None) -> Submitter:
+    settings = settings or get_settings()
+    if not settings.emails_queue_url:
+        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set to submit mail")
+    return Submitter(aws_client("sqs", settings), settings.emails_queue_url,
+                     s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
+
+
+# --- the processor ------------------------------------------------------------------------------
+
+
+def build_pipeline(settings: Settings | None = None) -> Pipeline:
+    settings = settings or get_settings()
+    if not (settings.emails_queue_url and settings.emails_dlq_url):
+        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL and SWORDFISH_EMAILS_DLQ_URL must be set")
+    db = database()
+    queue = SqsQueuePort(aws_client("sqs", settings), queue_url=settings.emails_queue_url,
+                         dlq_url=settings.emails_dlq_url, remediation_queue_url=settings.remediation_retry_queue_url)
+    # Every outbound call goes through its circuit breaker, with the fallback fallbacks.py documents.
+    nango = nango_client(settings)
+    mail = MailSourceLoader(s3_client=GuardedS3(aws_client("s3", settings)),
+                            mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
+                            max_bytes=settings.max_message_bytes)
+    indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
+        if settings.redis_url else None
+    return Pipeline(
+        database=db,
+        policies=PolicyCache(PostgresVerdictStore(db)),
+        mail=mail,
+        queue=queue,
+        indicators=indicators,
+        remediator=GuardedRemediator(nango, defer=queue.defer_remediation) if nango else None,
+        flags_snapshot=flags_client().snapshot,
+        degraded_backlog_seconds=settings.degraded_backlog_seconds,
+        max_message_bytes=settings.max_message_bytes,
+    )
+
+
+# --- the remediation retry ----------------------------------------------------------------------
+
+
+def build_remediation_retry(settings: Settings | None = None) -> RemediationRetry:
+    settings = settings or get_settings()
+    nango = nango_client(settings)
+    if nango is None or not settings.remediation_retry_queue_url:
+        raise RuntimeError("remediation needs Nango (SWORDFISH_NANGO_BASE_URL or _SECRET_NAME) and "
+                           "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL")
+    # No defer callback: an open breaker raises, and RemediationRetry requeues with a delay.
+    return RemediationRetry(GuardedRemediator(nango),
+                            SqsRemediationQueue(aws_client("sqs", settings), settings.remediation_retry_queue_url))
+
+
+# --- the threat-feed refresher ------------------------------------------------------------------
+
+
+def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:
+    settings = settings or get_settings()
+    if not settings.redis_url:
+        raise RuntimeError("the feed refresher needs Redis: set SWORDFISH_REDIS_URL")
+    # Loading a large feed moves megabytes; the lookup timeout (redis_timeout_seconds) is too tight.
+    load_timeout = max(settings.redis_timeout_seconds,
+                       getattr(settings, "feed_load_timeout_seconds", DEFAULT_LOAD_TIMEOUT_SECONDS))
+    return FeedRefresher(
+        IndicatorStore.from_url(settings.redis_url, load_timeout),
+        # Each feed's fetch goes through its breaker; an open breaker keeps the last good snapshot.
+        GuardedFeedFetcher(FeedFetcher(settings.feed_timeout_seconds, settings.feed_max_bytes),
+                           registry=BreakerRegistry(settings=settings)),
+        feed_sources(settings),
+        getattr(settings, "feed_min_keep_ratio", DEFAULT_MIN_KEEP_RATIO),
+    )
+
+
+# --- health ---------------------------------------------------------------------------------------
+
+
+def build_health_dependencies(settings: Settings | None = None) -> HealthDependencies:
+    settings = settings or get_settings()
+    url: str | Callable[[], str] | None = settings.database_url
+    uses_secrets = _credentials_from_secret(settings) and (settings.environment != "local" or
+                                                           settings.db_credentials_from_secret)
+    if uses_secrets:
+        def url() -> str:  # resolved per check: a rotated password is picked up
+            return database_url(settings)
+    feed_status = None
+    if settings.redis_url:
+        feed_status = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds).status
+    on_aws = settings.aws_endpoint_url is None and settings.sqs_endpoint_url is None
+    return HealthDependencies(
+        database_url=url,
+        redis_url=settings.redis_url,
+        nango_base_url=settings.nango_base_url,
+        feed_urls={f: getattr(settings, f"{f}_feed_url", None) for f in constants.THREAT_FEEDS},
+        feed_status=feed_status,
+        sqs_client=aws_client("sqs", settings) if settings.emails_queue_url else None,
+        queue_url=settings.emails_queue_url,
+        dlq_url=settings.emails_dlq_url,
+        queue_age_probe=cloudwatch_queue_age_probe(settings) if on_aws and settings.emails_queue_url else None,
+        breakers=get_registry(),
+        flag_status=lambda: flags_client().store_status(),
+        secret_reader=secret_reader() if uses_secrets else None,
+        timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
+                  "redis": max(0.5, settings.redis_timeout_seconds * 2),
+                  "nango": settings.nango_timeout_seconds, "feed": min(settings.feed_timeout_seconds, 3.0)},
+        deadline_seconds=float(getattr(settings, "health_deadline_seconds", 6.0)),
+        cache_seconds=float(getattr(settings, "health_cache_seconds", 5.0)),
+        backlog_warn_seconds=settings.degraded_backlog_seconds,
+        release=settings.release,
+    )
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
+    """One pool and one set of clients per container."""
+    settings = settings or get_settings()
+    if not settings.emails_queue_url:
+        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
+    submitter = build_submitter(settings)
+    store = PostgresApiStore(database(), peppers=api_key_pepper_provider(settings))
+    return ApiDependencies(store=store, submitter=lambda: submitter,
+                           max_message_bytes=settings.max_message_bytes,
+                           health=functools.cache(lambda: build_health_dependencies(settings)),
+                           deep_health_needs_key=settings.environment != "local")
+
+
+# --- flag audit -----------------------------------------------------------------------------------
+
+
+@dataclass
+class FlagAudit:
+    """What the flag-audit function needs: the flag store and a connection to the audit table."""
+
+    repository: ConfigurationRepository
+    database: Database
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        with self.database.connection() as conn, conn.transaction():
+            yield conn
+
+
+def build_flag_audit(settings: Settings | None = None) -> FlagAudit:
+    return FlagAudit(repository_from_settings(), database())
+
+
+# --- secret rotation ----------------------------------------------------------------------------
+
+
+def build_rotator(settings: Settings | None = None) -> Rotator:
+    settings = settings or get_settings()
+    return Rotator(secretsmanager_client(settings.aws_region, settings.secrets_endpoint_url or settings.aws_endpoint_url,
+                                         settings.secrets_timeout_seconds), sslmode=settings.db_sslmode)
+
+
+# --- per-process values ---------------------------------------------------------------------------
+
+_secret_reader = ProcessSingleton(lambda: build_secret_reader(get_settings()))
+secret_reader: Callable[[], SecretReader] = _secret_reader.get
+_database = ProcessSingleton(build_database, close=Database.close)
+_pipeline = ProcessSingleton(build_pipeline)
+_api = ProcessSingleton(build_api_dependencies)
+_remediation = ProcessSingleton(build_remediation_retry)
+_feed_refresher = ProcessSingleton(build_feed_refresher)
+_flag_audit = ProcessSingleton(build_flag_audit)
+_rotator = ProcessSingleton(build_rotator)
+
+database = _database.get
+pipeline = _pipeline.get
+api_dependencies = _api.get
+remediation_retry = _remediation.get
+feed_refresher = _feed_refresher.get
+flag_audit = _flag_audit.get
+rotator = _rotator.get
+
+
+def reset() -> None:
+    """Forget every per-process value (closing the pool): after a settings change, and between tests."""
+    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _rotator, _database, _secret_reader):
+        singleton.reset()
+    reset_registry()
+    reset_flags_client()

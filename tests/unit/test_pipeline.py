@@ -1,0 +1,171 @@
+"""The processor with in-memory fakes of its ports: no PostgreSQL, SQS, S3, Nango or Redis.
+
+The same behaviours run end to end against the real services in tests/pipeline; here they run in
+milliseconds, with an injected clock for message ages and the policy cache.
+"""
+
+from __future__ import annotations
+
+import pytest
+from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH
+from swordfish.pipeline.ports import RetryLater
+from swordfish.pipeline.processor import Pipeline, PolicyCache
+
+from tests.unit.fakes import (
+    PHISH,
+    T0,
+    FakeFlags,
+    FakeMailLoader,
+    FakeQueue,
+    FakeRemediator,
+    FakeVerdictStore,
+    ManualClock,
+    inline,
+    mailbox,
+    record,
+)
+
+
+@pytest.fixture()
+def store():
+    return FakeVerdictStore()
+
+
+@pytest.fixture()
+def queue():
+    return FakeQueue()
+
+
+@pytest.fixture()
+def clock():
+    return ManualClock()
+
+
+def make(store, queue, clock, *, mail=None, remediator=None, flags=None) -> Pipeline:
+    return Pipeline(database=None, policies=PolicyCache(store, clock=clock.monotonic), mail=mail or FakeMailLoader(),
+                    queue=queue, remediator=remediator, flags_snapshot=lambda: flags or FakeFlags(),
+                    verdicts=store, clock=clock)
+
+
+def run(pipeline: Pipeline, records):
+    batch = pipeline.new_batch(records)
+    for r in records:
+        batch.add(r)
+    return batch, batch.commit()
+
+
+def test_a_batch_becomes_verdicts_and_a_redelivery_is_not_stored_twice(store, queue, clock):
+    pipeline = make(store, queue, clock)
+    records = [record(inline("acme", "m-1")), record(inline("acme", "m-2", PHISH)), record(inline("globex", "m-1"))]
+    _, committed = run(pipeline, records)
+    assert [(a.submission.tenant_id, a.submission.message_id, s.inserted) for a, s in committed.stored] == [
+        ("acme", "m-1", True), ("acme", "m-2", True), ("globex", "m-1", True)]
+    assert store.rows["acme", "m-2"].verdict == "phishing"
+    assert store.rows["acme", "m-1"].verdict == "clean" and store.rows["acme", "m-1"].flags_version == "test-1"
+    _, again = run(pipeline, [record(inline("acme", "m-2", PHISH))])
+    assert [s.inserted for _, s in again.stored] == [False]
+    assert queue.dead == [] and queue.requeued == []
+
+
+def test_bad_json_and_unknown_tenants_are_dead_lettered_at_once_and_the_rest_is_stored(store, queue, clock):
+    pipeline = make(store, queue, clock)
+    bad, unknown, good = record("{not json"), record(inline("nobody", "m-1")), record(inline("acme", "ok"))
+    batch, committed = run(pipeline, [bad, unknown, good])
+    assert [(qid, code) for qid, code, _ in queue.dead] == [(bad.queue_message_id, "invalid_submission"),
+                                                            (unknown.queue_message_id, "unknown_tenant")]
+    assert batch.handed_off_ids() == {bad.queue_message_id, unknown.queue_message_id}
+    assert [a.submission.message_id for a, _ in committed.stored] == ["ok"]
+
+
+def test_an_unavailable_dependency_requeues_with_its_delay_instead_of_failing(store, queue, clock):
+    mail = FakeMailLoader(fail={"later": RetryLater("Nango is unavailable", 45)})
+    pipeline = make(store, queue, clock, mail=mail)
+    waiting = record(inline("acme", "later"))
+    run(pipeline, [waiting, record(inline("acme", "now"))])
+    assert queue.requeued == [(waiting.queue_message_id, 45)]
+    assert set(store.rows) == {("acme", "now")}
+
+
+def test_other_errors_raise_for_redelivery_until_the_last_receive_then_dead_letter(store, queue, clock):
+    mail = FakeMailLoader(fail={"flaky": ConnectionError("reset by peer")})
+    pipeline = make(store, queue, clock, mail=mail)
+    first = record(inline("acme", "flaky"), receive_count=1)
+    batch = pipeline.new_batch([first])
+    with pytest.raises(ConnectionError):
+        batch.add(first)
+    last = record(inline("acme", "flaky"), receive_count=pipeline.max_receive_count)
+    pipeline.new_batch([last]).add(last)
+    assert [(qid, code) for qid, code, _ in queue.dead] == [(last.queue_message_id, "retries_exhausted")]
+
+
+def test_old_messages_switch_on_degraded_mode_unless_the_kill_switch_is_on(store, queue, clock):
+    old = T0  # sent at T0; the clock is 90 s later, past the 60 s backlog threshold
+    clock.advance(90)
+    batch, _ = run(make(store, queue, clock), [record(inline("acme", "late"), sent_at=old)])
+    assert batch.degraded and batch.oldest_age_seconds == 90
+    assert store.rows["acme", "late"].degraded
+    kill = FakeFlags(on={DEGRADED_MODE_KILL_SWITCH: True})
+    batch, _ = run(make(store, queue, clock, flags=kill), [record(inline("acme", "late-2"), sent_at=old)])
+    assert not batch.degraded and not store.rows["acme", "late-2"].degraded
+
+
+def test_phishing_from_a_mailbox_is_quarantined_for_tenants_with_the_flag_only(store, queue, clock):
+    mail = FakeMailLoader(mailbox={"m-phish": PHISH})
+    remediator = FakeRemediator()
+    flags = FakeFlags(on={AUTO_QUARANTINE: {"acme"}})
+    pipeline = make(store, queue, clock, mail=mail, remediator=remediator, flags=flags)
+    run(pipeline, [record(mailbox("acme", "a-1", "m-phish")), record(mailbox("globex", "g-1", "m-phish"))])
+    assert remediator.quarantined == ["a-1"]
+    # A redelivery of an already stored verdict is not quarantined again.
+    run(pipeline, [record(mailbox("acme", "a-1", "m-phish"))])
+    assert remediator.quarantined == ["a-1"] and queue.deferred == []
+
+
+def test_a_failed_quarantine_and_degraded_mode_defer_one_remediation_request(store, queue, clock):
+    mail = FakeMailLoader(mailbox={"m-phish": PHISH})
+    flags = FakeFlags(on={AUTO_QUARANTINE: True})
+    failing = FakeRemediator(error=TimeoutError("Nango timed out"))
+    run(make(store, queue, clock, mail=mail, remediator=failing, flags=flags), [record(mailbox("acme", "x-1", "m-phish"))])
+    clock.advance(120)
+    run(make(store, queue, clock, mail=mail, remediator=FakeRemediator(), flags=flags),
+        [record(mailbox("acme", "x-2", "m-phish"), sent_at=T0)])
+    assert [(r.message_id, r.verdict, r.why, r.source.provider_message_id) for r in queue.deferred] == [
+        ("x-1", "phishing", "Nango timed out", "m-phish"), ("x-2", "phishing", "degraded mode", "m-phish")]
+    assert store.rows["acme", "x-2"].deferred_work == ["remediation"]
+
+
+def test_a_refused_row_fails_alone_and_is_dead_lettered_on_its_last_receive(store, queue, clock):
+    store.refuse = {"bad-row"}
+    pipeline = make(store, queue, clock)
+    retried = record(inline("acme", "bad-row"), receive_count=1)
+    _, committed = run(pipeline, [retried, record(inline("acme", "fine"))])
+    assert [a.submission.message_id for a, _ in committed.stored] == ["fine"]
+    assert [a.record.queue_message_id for a, _ in committed.retry] == [retried.queue_message_id]
+    last = record(inline("acme", "bad-row"), receive_count=pipeline.max_receive_count)
+    _, committed = run(pipeline, [last])
+    assert committed.retry == [] and [c for _, c, _ in queue.dead] == ["store_rejected"]
+
+
+def test_an_unreachable_store_fails_the_batch_and_dead_letters_only_last_receives(store, queue, clock):
+    store.unreachable = True
+    pipeline = make(store, queue, clock)
+    last = record(inline("acme", "l"), receive_count=pipeline.max_receive_count)
+    retried = record(inline("acme", "r"))
+    batch = pipeline.new_batch([last, retried])
+    batch.add(last)
+    batch.add(retried)
+    with pytest.raises(Exception, match="connection refused"):
+        batch.commit()
+    assert [(qid, code) for qid, code, _ in queue.dead] == [(last.queue_message_id, "commit_failed")]
+    assert store.rows == {}
+
+
+def test_tenant_policies_are_cached_for_their_ttl_on_the_injected_clock(store, clock):
+    cache = PolicyCache(store, ttl=60, clock=clock.monotonic)
+    cache.get("acme")
+    clock.advance(59)
+    cache.get("acme")
+    assert store.policy_loads == 1
+    clock.advance(2)
+    cache.get("acme")
+    assert store.policy_loads == 2
