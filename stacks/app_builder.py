@@ -2,6 +2,7 @@
 
 Order of the stacks (each depends only on earlier ones):
 Network -> Data -> Backup (+ BackupCopy in the second region) -> Flags -> Pipeline -> Api -> Observability
+-> Secrets
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from stacks.flags_stack import FlagsStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack, ObservedResources
 from stacks.pipeline_stack import PipelineStack
+from stacks.secrets_stack import SecretsStack
 from stacks.settings import AppSettings, load_settings
 
 
@@ -34,6 +36,7 @@ class SwordfishStacks:
     pipeline: PipelineStack
     api: ApiStack
     observability: ObservabilityStack
+    secrets: SecretsStack
 
     def all(self) -> list[Stack]:
         return [s for s in vars(self).values() if isinstance(s, Stack)]
@@ -111,9 +114,14 @@ def build_app(app: App) -> SwordfishStacks:
             database=data.database,
         ))
 
+    # Last: its alarms use the observability topic; nothing depends on it.
+    secrets = SecretsStack(app, **common("Secrets", "secret rotation, secrets audit trail and alarms"),
+                           settings=env, data=data, kit_props=kit_props, alarm_topic=observability.topic,
+                           role_prefix=f"{stack_name(env.name, '')}")
+
     stacks = SwordfishStacks(settings=settings, network=network, data=data, backup=backup,
                              backup_copy=backup_copy, flags=flags, pipeline=pipeline, api=api,
-                             observability=observability)
+                             observability=observability, secrets=secrets)
     if settings.nag:
         Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return stacks

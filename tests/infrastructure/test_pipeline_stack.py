@@ -74,12 +74,13 @@ def test_every_function_gets_powertools_dependencies_and_the_appconfig_agent(pro
                  if str(f.get("FunctionName", "")).startswith(constants.SERVICE_NAME)]
     assert {f["FunctionName"] for f in functions} == {
         constants.PROCESSOR_FUNCTION_NAME, constants.API_FUNCTION_NAME, constants.FEED_REFRESHER_FUNCTION_NAME,
-        constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME}
+        constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME, constants.ROTATE_SECRET_FUNCTION_NAME}
     for fn in functions:
         layers = json.dumps(fn["Layers"])
         assert "AWSLambdaPowertoolsPythonV3-python312-arm64" in layers
         assert "Dependencies" in layers
-        reads_flags = fn["FunctionName"] != constants.FLAGS_AUDIT_FUNCTION_NAME
+        reads_flags = fn["FunctionName"] not in (constants.FLAGS_AUDIT_FUNCTION_NAME,
+                                                 constants.ROTATE_SECRET_FUNCTION_NAME)
         assert ("AWS-AppConfig-Extension-Arm64" in layers) is reads_flags
         assert fn["LoggingConfig"]["LogFormat"] == "JSON"
 
@@ -97,4 +98,4 @@ def test_processor_reads_only_its_flag_profile(prod):
 def test_dependency_layer_is_the_same_asset_in_every_stack(prod):
     layers = [json.dumps(r["Properties"]["Content"]["S3Key"]) for t in prod.templates.values()
               for r in resources(t, "AWS::Lambda::LayerVersion").values()]
-    assert len(layers) == 3 and len(set(layers)) == 1
+    assert len(layers) == 4 and len(set(layers)) == 1

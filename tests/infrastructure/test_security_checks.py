@@ -16,6 +16,7 @@ SERVICE_REQUIRES_STAR = {
     "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
     "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
     "cloudwatch:GetMetricStatistics",  # CloudWatch metric reads take no resource ARN
+    "secretsmanager:GetRandomPassword",  # the rotation function's password generator takes no resource
 }
 # CDK's own provider (strips the default security group's rules) and the service roles AWS Backup and
 # API Gateway need are the only roles with AWS-managed policies.
@@ -138,7 +139,7 @@ def test_every_customer_managed_key_rotates(synthesised, env_name):
 def test_every_function_log_group_is_encrypted_and_expires(prod):
     groups = [(concern, p) for concern, t in prod.templates.items() for p in props(t, "AWS::Logs::LogGroup")
               if str(p.get("LogGroupName", "")).startswith("/aws/lambda/")]
-    assert len(groups) == 5  # processor, remediation, API, feed refresher, flags audit
+    assert len(groups) == 6  # processor, remediation, API, feed refresher, flags audit, rotate-secret
     for _, group in groups:
         assert "KmsKeyId" in group
         assert group["RetentionInDays"] == prod.stacks.settings.env.log_retention_days
