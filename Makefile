@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve test test-unit test-all bench loadtest soak synth lint clean
+.PHONY: install run serve test test-unit test-all bench loadtest loadtest-rotation soak synth lint clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ bench: install
 
 loadtest: install
 	$(PY) -m loadtests.load_runner --profile standard
+
+# 3 minutes at 10,000 emails/min while the database login rotates three times and the pepper once.
+loadtest-rotation: install
+	$(PY) -m loadtests.rotation_phase --seconds 180
 
 soak: install
 	$(PY) -m loadtests.load_runner --profile soak
