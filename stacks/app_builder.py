@@ -58,6 +58,7 @@ def function_environment(app: App, settings: AppSettings, data: DataStack) -> di
         "SWORDFISH_BREAKER_TABLE_NAME": constants.BREAKER_TABLE_NAME,
         "SWORDFISH_LARGE_MAIL_BUCKET": data.large_mail_bucket.bucket_name,
         "SWORDFISH_NANGO_SECRET_NAME": constants.NANGO_SECRET_NAME,
+        "SWORDFISH_SENTRY_DSN_SECRET_NAME": constants.SENTRY_DSN_SECRET_NAME,
         "SWORDFISH_RELEASE": release_id(app.node.try_get_context("release")),
     }
 

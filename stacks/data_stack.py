@@ -249,6 +249,16 @@ class DataStack(Stack):
             id="AwsSolutions-SMG4",
             reason="The Nango secret key is issued by Nango; it is rotated there and pasted here, "
                    "Secrets Manager cannot rotate it.")])
+        self.sentry_dsn_secret = secretsmanager.Secret(
+            self, "SentryDsn",
+            secret_name=constants.SENTRY_DSN_SECRET_NAME,
+            description="Sentry DSN for error tracking: replace the placeholder with the project's DSN",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template='{"dsn": ""}', generate_string_key="placeholder"),
+        )
+        NagSuppressions.add_resource_suppressions(self.sentry_dsn_secret, [NagPackSuppression(
+            id="AwsSolutions-SMG4",
+            reason="The Sentry DSN is issued by Sentry; it is rotated there and pasted here.")])
         self.api_key_pepper = secretsmanager.Secret(
             self, "ApiKeyPepper",
             secret_name=constants.API_KEY_PEPPER_SECRET_NAME,

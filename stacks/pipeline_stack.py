@@ -82,6 +82,7 @@ class PipelineStack(Stack):
         permissions.read_objects(role, data.large_mail_bucket, data.key)
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.nango_secret)
+        permissions.read_secret(role, data.sentry_dsn_secret)
         permissions.read_write_items(role, data.breaker_table, data.key)
         permissions.read_flags(role, flags_configuration_arn)
 
@@ -100,6 +101,7 @@ class PipelineStack(Stack):
             self.remediation_queue, batch_size=10, report_batch_item_failures=True))
         permissions.send_to_queue(self.remediation.role, self.remediation_queue, data.key)  # requeue with a delay
         permissions.read_secret(self.remediation.role, data.nango_secret)
+        permissions.read_secret(self.remediation.role, data.sentry_dsn_secret)
         permissions.read_write_items(self.remediation.role, data.breaker_table, data.key)
 
         self.feed_refresher = kit.function(

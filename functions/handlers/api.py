@@ -15,7 +15,7 @@ _deps = wiring._api  # former name, kept while other branches' tests still reset
 
 
 app = build_app(dependencies)
-error_tracker.configure()
+wiring.configure_error_tracking()
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

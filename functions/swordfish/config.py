@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     secrets_fallback: dict[str, str] = Field(default_factory=dict)
     # Who this process is in the audit log and the version registry (a Lambda sets its function name).
     process_name: str | None = None
+    sentry_dsn_secret_name: str | None = None  # on AWS the DSN comes from this secret (sentry_dsn: locally)
     secrets_audit_file: str | None = None  # locally: append-only JSON lines of every secret fetch
 
     @property

@@ -46,6 +46,7 @@ DB_ADMIN_SECRET_NAME = "swordfish/db/admin"
 DB_APP_SECRET_NAME = "swordfish/db/app"
 NANGO_SECRET_NAME = "swordfish/nango"
 API_KEY_PEPPER_SECRET_NAME = "swordfish/api-key-pepper"
+SENTRY_DSN_SECRET_NAME = "swordfish/sentry-dsn"
 SECRET_ROTATION_DAYS = 30
 
 # --- feature flags (AppConfig) ----------------------------------------------

@@ -12,6 +12,7 @@ and nothing under ``swordfish`` imports it; only ``handlers`` and the CLI comman
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
 from swordfish.lazy import ProcessSingleton
+from swordfish.monitoring.observability import logger
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 from swordfish.pipeline.queues import SqsQueuePort, SqsRemediationQueue
 from swordfish.pipeline.remediation import RemediationRetry
@@ -51,6 +53,7 @@ from swordfish.resilience.fallbacks import (
 )
 from swordfish.security.rotation import Rotator
 from swordfish.security.secrets import (
+    SecretError,
     SecretNotFound,
     SecretReader,
     api_key_peppers,
@@ -270,6 +273,31 @@ class FlagAudit:
 
 def build_flag_audit(settings: Settings | None = None) -> FlagAudit:
     return FlagAudit(repository_from_settings(), database())
+
+
+# --- error tracking -------------------------------------------------------------------------------
+
+
+def sentry_dsn(settings: Settings | None = None) -> str | None:
+    """The Sentry DSN: from its secret when one is named (AWS), else from settings (local)."""
+    settings = settings or get_settings()
+    if not settings.sentry_dsn_secret_name:
+        return settings.sentry_dsn
+    try:
+        value = secret_reader().get(settings.sentry_dsn_secret_name).value.strip()
+    except SecretError as exc:  # errors still reach the logs and the metric; only Sentry is off
+        logger.warning("Sentry DSN unavailable: error tracking runs without Sentry", extra={"error": str(exc)})
+        return settings.sentry_dsn
+    if value.startswith("{"):
+        value = str(json.loads(value).get("dsn") or "")
+    return value if value.startswith("https://") else None  # the deploy-time placeholder is not a DSN
+
+
+def configure_error_tracking(settings: Settings | None = None) -> None:
+    """Once per container, at handler import: sinks, release, rate limits, Sentry's DSN."""
+    from swordfish.monitoring import error_tracker
+
+    error_tracker.configure(sentry_dsn=sentry_dsn(settings) or "")
 
 
 # --- secret rotation ----------------------------------------------------------------------------

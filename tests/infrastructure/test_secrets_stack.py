@@ -85,3 +85,14 @@ def test_alarms_on_unexpected_reads_and_failed_rotations_notify_the_alarm_topic(
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["TreatMissingData"] == "notBreaching"
     assert _names(alarm["AlarmActions"], "AlarmTopic")
+
+
+def test_functions_read_the_sentry_dsn_from_its_secret(prod):
+    names = {p.get("Name") for p in props(prod.templates["data"], "AWS::SecretsManager::Secret")}
+    assert constants.SENTRY_DSN_SECRET_NAME in names
+    (processor,) = [p for p in props(prod.templates["pipeline"], "AWS::Lambda::Function")
+                    if p.get("FunctionName") == constants.PROCESSOR_FUNCTION_NAME]
+    assert processor["Environment"]["Variables"]["SWORDFISH_SENTRY_DSN_SECRET_NAME"] == constants.SENTRY_DSN_SECRET_NAME
+    statements = [s for p in props(prod.templates["pipeline"], "AWS::IAM::Policy") for s in p["PolicyDocument"]["Statement"]]
+    assert any("SentryDsn" in json.dumps(s.get("Resource")) and "secretsmanager:GetSecretValue" in s["Action"]
+               for s in statements)

@@ -460,3 +460,32 @@ def _context():
         function_name, memory_limit_in_mb, invoked_function_arn, aws_request_id = "rotate", 256, "arn", "req"
     return Context()
 
+
+
+def test_the_nango_secret_and_the_sentry_dsn_are_read_through_the_secret_reader(vault, settings_env, tmp_path):
+    from swordfish import wiring
+
+    dsn = "https://public@o1.ingest.sentry.example/42"
+    for name, value in ((constants.SENTRY_DSN_SECRET_NAME, json.dumps({"dsn": dsn})),
+                        (constants.NANGO_SECRET_NAME, json.dumps({"base_url": "http://127.0.0.1:9", "secret_key": "k"}))):
+        try:
+            vault["client"].delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        except vault["client"].exceptions.ResourceNotFoundException:
+            pass
+        vault["client"].create_secret(Name=name, SecretString=value)
+    settings_env(aws_endpoint_url=vault["moto"].url, sentry_dsn_secret_name=constants.SENTRY_DSN_SECRET_NAME,
+                 nango_secret_name=constants.NANGO_SECRET_NAME, secrets_audit_file=tmp_path / "audit.jsonl")
+    wiring.reset()
+    try:
+        assert wiring.sentry_dsn() == dsn
+        assert wiring.nango_client() is not None
+        assert wiring.secret_reader().versions_held().keys() == {constants.SENTRY_DSN_SECRET_NAME,
+                                                                 constants.NANGO_SECRET_NAME}
+        audited = {e["secret"] for e in FileAccessAudit(tmp_path / "audit.jsonl").entries()}
+        assert audited == {constants.SENTRY_DSN_SECRET_NAME, constants.NANGO_SECRET_NAME}
+        vault["client"].put_secret_value(SecretId=constants.SENTRY_DSN_SECRET_NAME,
+                                         SecretString=json.dumps({"dsn": ""}))  # the deploy-time placeholder
+        assert wiring.secret_reader().refresh(constants.SENTRY_DSN_SECRET_NAME)
+        assert wiring.sentry_dsn() is None
+    finally:
+        wiring.reset()
