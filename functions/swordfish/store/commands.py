@@ -43,10 +43,12 @@ def cmd_tenant_create(args) -> int:
 
 
 def cmd_create_key(args) -> int:
+    from swordfish import wiring
     from swordfish.store.tenants import create_api_key
 
+    peppers = wiring.api_key_pepper_provider()()  # hashed with the current pepper (none: plain SHA-256)
     with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
-        key = create_api_key(conn, args.tenant_id, args.label)
+        key = create_api_key(conn, args.tenant_id, args.label, pepper=peppers[0] if peppers else None)
     print(key.plaintext)
     print(f"(key id {key.key_id} for tenant {key.tenant_id}; shown once, stored only as a hash)",
           file=__import__("sys").stderr)
