@@ -6,17 +6,29 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve test test-unit test-all bench loadtest loadtest-rotation soak synth lint clean
+.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest loadtest-rotation soak drill synth lint clean features fit eval
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
+$(STAMP): requirements.lock requirements.txt requirements-dev.txt pyproject.toml package.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt
+	# Run-time dependencies exactly as the Lambda layer ships them (hash-checked), then the dev tools
+	# constrained to the same pins, so the tests run the versions that are deployed.
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock
+	# As constraints, the pins without their hashes (hashes there would demand hashes of every dev tool).
+	sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' requirements.lock > $(VENV)/runtime-pins.txt
+	$(PY) -m pip install -q -r requirements-dev.txt -c $(VENV)/runtime-pins.txt
 	$(PY) -m pip install -q --no-deps -e .
 	npm install --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
+
+# Re-pin requirements.lock after changing requirements.txt (needs the package index).
+lock:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q "pip-tools>=7.4,<8"
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile -q --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host -o requirements.lock requirements.txt
 
 run: install
 	$(PY) -m devstack.run
@@ -37,6 +49,21 @@ test-all: install
 bench: install
 	$(PY) scripts/bench_analysis.py
 
+fuzz: install
+	$(PY) -m loadtests.pipeline_fuzz --messages 10000
+
+# Detection: the development corpus (corpus/corpus.md). `make features` needs corpus/raw/ (built by
+# scripts/corpus_build.py from public archives); `make fit` and `make eval` need only the committed
+# corpus/features.jsonl.gz and run offline.
+features: install
+	$(PY) scripts/corpus_features.py
+
+fit: install
+	$(PY) scripts/fit_weights.py
+
+eval: install
+	$(PY) scripts/eval_detection.py
+
 loadtest: install
 	$(PY) -m loadtests.load_runner --profile standard
 
@@ -46,6 +73,10 @@ loadtest-rotation: install
 
 soak: install
 	$(PY) -m loadtests.load_runner --profile soak
+
+# Disaster-recovery drill on a million verdicts: backup, keep writing, destroy, restore, verify, replay.
+drill: install
+	$(VENV)/bin/swordfish backup drill --verdicts 1000000 --write-seconds 30 --report-dir results
 
 synth: install
 	npx cdk synth --quiet

@@ -9,6 +9,9 @@ import argparse
 import os
 import sys
 import threading
+from pathlib import Path
+
+from swordfish import constants
 
 from devstack.poller import WorkerPool
 from devstack.services import free_port
@@ -28,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     print("starting the embedded stack ...", flush=True)
     try:
         with EmbeddedStack() as stack:
+            # Raw submissions archived before analysis, for `swordfish backup replay` (not in tests and
+            # load runs: moto would hold every batch in memory).
+            stack.info.env[f"{constants.ENV_PREFIX}RAW_MAIL_ARCHIVE_BUCKET"] = backup_bucket_name()
             os.environ.update(stack.info.env)
             from handlers.api import handler
 
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "owner_url": stack.info.owner_url, "superuser_url": stack.info.superuser_url,
                                  "api_keys": stack.info.api_keys, "run_dir": str(stack.run_dir),
                                  "nango_admin_url": stack.nango.admin_url, "feeds_admin_url": stack.feeds.admin_url})
+            backups = start_backups(stack)
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             try:
@@ -55,12 +62,32 @@ def main(argv: list[str] | None = None) -> int:
                                        feeds_admin=stack.feeds.admin_url), flush=True)
                     threading.Event().wait()
             finally:
+                backups.stop()
                 server.shutdown()
                 server.server_close()
                 clear_state()
     except KeyboardInterrupt:
         print("\nstopped.", file=sys.stderr)
     return 0
+
+
+def backup_bucket_name() -> str:
+    from devstack.stack import ACCOUNT, REGION
+
+    return f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
+
+
+def start_backups(stack: EmbeddedStack):
+    """WAL archiving, the heartbeat and scheduled base backups of the stack's database (issue 13)."""
+    from swordfish.config import get_settings
+
+    from devstack.backups import BackupService
+
+    settings = get_settings()
+    return BackupService(stack.postgres.superuser_url, stack.client("kms"), backup_dir=Path(settings.backup_dir),
+                         schedule_seconds=settings.backup_schedule_seconds,
+                         heartbeat_seconds=settings.backup_heartbeat_seconds,
+                         retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs").start()
 
 
 USAGE = """
@@ -78,6 +105,7 @@ Fault injection (see the README's failure drill):
   curl -s -X POST {nango_admin}/_faults -d '{{"mode": "down"}}'     # Nango stand-in: ok | error | hang | down
   curl -s -X POST {feeds_admin}/_faults -d '{{"mode": "error"}}'    # threat-feed server
 
+Backups: WAL archived continuously, a base backup daily; `swordfish backup list | restore | drill`.
 Logs: {logs}.  Ctrl-C stops everything.
 """
 

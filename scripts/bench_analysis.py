@@ -1,4 +1,5 @@
-"""Time the analysis engine alone (no queue, no database) over samples/ and ../shared/corpus/.
+"""Time the analysis engine alone (no queue, no database) over samples/, ../shared/corpus/ and, when it
+has been built (scripts/corpus_build.py), the development corpus corpus/raw/.
 
 Single process, one core: prints messages per second, p50/p95/max milliseconds per message, and with
 --profile the top functions by cumulative time. Usage: python scripts/bench_analysis.py [--rounds N]
@@ -19,7 +20,7 @@ from swordfish.analysis import TenantPolicy, analyze
 from swordfish.analysis.commands import iter_messages
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCES = (REPO / "samples", REPO.parent / "shared" / "corpus")
+DEFAULT_SOURCES = (REPO / "samples", REPO.parent / "shared" / "corpus", REPO / "corpus" / "raw")
 
 # A realistic tenant policy, so the per-tenant checks (VIPs, look-alikes of own domains, lists) run too.
 BENCH_POLICY = TenantPolicy(
@@ -49,14 +50,18 @@ def feed_lookup(candidates: set[str]) -> dict[str, str]:
 _INDICATORS = frozenset({"https://ehawkerbd.com/wp/wp-admin/js/office365/auth.php", "nlcmacon.com"})
 
 
+CPU_MS: list[float] = []  # CPU time per analysis, beside the wall-clock timings `run` returns
+
+
 def run(messages: list[tuple[str, bytes]], rounds: int) -> list[float]:
     timings = []
     experimental = frozenset({"QR_CODE_LURE"})
     for _ in range(rounds):
         for _, raw in messages:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             analyze(raw, BENCH_POLICY, feed_lookup, experimental=experimental)
             timings.append((time.perf_counter() - start) * 1000)
+            CPU_MS.append((time.process_time() - cpu_start) * 1000)
     return timings
 
 
@@ -77,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     run(messages[:1], 1)
     cold_ms = (time.perf_counter() - cold_start) * 1000
 
+    CPU_MS.clear()
     wall_start = time.process_time()
     timings = run(messages, args.rounds)
     cpu = time.process_time() - wall_start
@@ -88,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"throughput: {len(timings) / cpu:,.0f} messages/s on one core (CPU time)")
     print(f"per message: p50 {p50:.3f} ms, p95 {p95:.3f} ms, max {timings[-1]:.3f} ms, "
           f"mean {statistics.fmean(timings):.3f} ms")
+    print(f"CPU time per message (what a loaded machine inflates least): median {statistics.median(CPU_MS):.3f} ms "
+          f"on mail of {total_bytes / len(messages) / 1024:.1f} KiB average")
     print(f"first message in a fresh process (imports excluded): {cold_ms:.1f} ms")
     target_ok = p50 <= 2.0 and len(timings) / cpu >= 500
     print(f"target (p50 <= 2 ms, >= 500 msg/s): {'met' if target_ok else 'NOT met'}")

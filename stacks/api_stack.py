@@ -112,6 +112,8 @@ class ApiStack(Stack):
         health = self.api.root.add_resource("health")
         health.add_method("GET", integration)
         health.add_resource("{proxy+}").add_method("GET", integration)
+        # The OpenAPI document generated from the API's models is public too (it holds no data).
+        self.api.root.add_resource("openapi.json").add_method("GET", integration)
         v1 = self.api.root.add_resource("v1")
 
         def authed_any(resource: apigw.IResource) -> None:
@@ -136,7 +138,7 @@ class ApiStack(Stack):
                 id="AwsSolutions-APIG4",
                 reason="Tenants authenticate with API keys (bearer tokens hashed with a pepper) checked "
                        "in the API function; API Gateway requires the Authorization header under /v1. "
-                       "/health is public by design."),
+                       "/health and /openapi.json are public by design."),
             NagPackSuppression(
                 id="AwsSolutions-COG4",
                 reason="MSP tenants are machine clients with API keys, not Cognito users."),

@@ -1,8 +1,7 @@
 """Builds every Swordfish stack into a CDK app; `app.py` and the infrastructure tests both call it.
 
 Order of the stacks (each depends only on earlier ones):
-Network -> Data -> Backup (+ BackupCopy in the second region) -> Flags -> Pipeline -> Api -> Observability
--> Secrets
+(BackupCopy in the second region ->) Network -> Data -> Flags -> Pipeline -> Api -> Observability -> Backup -> Secrets
 """
 
 from __future__ import annotations
@@ -74,19 +73,16 @@ def build_app(app: App) -> SwordfishStacks:
                 "description": f"Swordfish {env.name}: {description}"}
 
     network = NetworkStack(app, **common("Network", "VPC, endpoints, security groups"), settings=env)
-    data = DataStack(app, **common("Data", "PostgreSQL, proxy, secrets, cache, breaker table, buckets"),
-                     settings=env, vpc=network.vpc, security_groups=network.security_groups)
-
     backup_copy = None
     if env.backup_copy_region:
         backup_copy = BackupCopyStack(
             app, stack_name(env.name, "BackupCopy"), settings=env, tags=tags,
             env=Environment(account=env.account, region=env.backup_copy_region),
-            description=f"Swordfish {env.name}: backup copy vault in {env.backup_copy_region}")
-    backup = BackupStack(app, **common("Backup", "backup vault, daily plan, restore testing"),
-                         settings=env, database=data.database, db_subnet_group=data.subnet_group)
+            description=f"Swordfish {env.name}: backup copy vault and RDS replica key in {env.backup_copy_region}")
+    data = DataStack(app, **common("Data", "PostgreSQL, proxy, secrets, cache, breaker table, buckets"),
+                     settings=env, vpc=network.vpc, security_groups=network.security_groups)
     if backup_copy is not None:
-        backup.add_stack_dependency(backup_copy, "copies go to the second region's vault")
+        data.add_stack_dependency(backup_copy, "automated backups replicate under the copy region's key")
 
     kit_props = {
         "vpc": network.vpc,
@@ -95,7 +91,6 @@ def build_app(app: App) -> SwordfishStacks:
         "log_retention_days": env.log_retention_days,
         "retain_logs": env.removal_retain,
         "install_dependencies": settings.bundle_dependencies,
-        "powertools_layer_version": settings.powertools_layer_version,
         "appconfig_agent_layer_arn": settings.appconfig_agent_layer_arn,
         "environment": function_environment(app, settings, data),
     }
@@ -113,7 +108,19 @@ def build_app(app: App) -> SwordfishStacks:
             functions=[pipeline.processor, pipeline.remediation, pipeline.feed_refresher, api.api_function,
                        flags.audit_function],
             database=data.database,
-        ))
+            remediation_dlq=pipeline.remediation_dlq, flags_audit_dlq=flags.audit_dlq,
+            feed_schedule_dlq=pipeline.feed_schedule_dlq, api=api.api,
+        ),
+        canary_props={"kit_props": kit_props, "data": data, "flags_configuration_arn": flags.configuration_arn})
+
+    # After Observability: the backup alarms go to its alarm topic.
+    backup = BackupStack(app, **common("Backup", "backup vault, daily plan, restore testing and its validator"),
+                         settings=env, database=data.database, db_subnet_group=data.subnet_group,
+                         restore_test_security_group=data.security_groups.restore_test,
+                         validator_security_group=data.security_groups.restore_validator,
+                         master_secret=data.master_secret, alarm_topic=observability.topic, kit_props=kit_props)
+    if backup_copy is not None:
+        backup.add_stack_dependency(backup_copy, "copies go to the second region's vault")
 
     # Last: its alarms use the observability topic; nothing depends on it.
     secrets = SecretsStack(app, **common("Secrets", "secret rotation, secrets audit trail and alarms"),

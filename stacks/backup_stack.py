@@ -1,5 +1,10 @@
 """Backup: an AWS Backup vault, a daily plan with 30-day retention, an optional copy to a second
-region, and a weekly restore test of the database.
+region, a weekly restore test of the database with a validator, and alarms on failed backup, copy
+and restore jobs and failed validations (to the alarm topic).
+
+The validator: an EventBridge rule on a completed RDS restore job invokes a function that connects
+to the restored instance, runs the integrity checks (swordfish.backup.aws_restore_test) and reports
+with PutRestoreValidationResult; it skips restores not made by the restore-testing plan.
 
 RDS owns point-in-time recovery (its automated backups, DataStack). AWS Backup takes daily snapshots
 only, never continuous backup of the same instance: a continuous-backup rule takes over the
@@ -11,14 +16,21 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_backup as backup
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 from swordfish import constants
 
+from stacks.constructs.lambda_function import FunctionKit
 from stacks.settings import EnvSettings
 
 VAULT_LOCK_MIN_RETENTION_DAYS = 7
@@ -59,6 +71,16 @@ class BackupCopyStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
             lock_configuration=_lock(settings),
         )
+        # RDS replicates the instance's automated backups here (DataStack): point-in-time recovery in
+        # this region too. Encrypted backups need a key of this region, found by its alias.
+        self.rds_replica_key = kms.Key(
+            self, "RdsReplicaKey",
+            alias=constants.RDS_REPLICA_KEY_ALIAS,
+            description="Swordfish RDS automated backups replicated from the primary region",
+            enable_key_rotation=True,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN if settings.removal_retain else RemovalPolicy.DESTROY,
+        )
 
 
 def _lock(settings: EnvSettings) -> backup.LockConfiguration | None:
@@ -73,8 +95,11 @@ def _lock(settings: EnvSettings) -> backup.LockConfiguration | None:
 
 class BackupStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: EnvSettings,
-                 database: rds.DatabaseInstance, db_subnet_group: rds.ISubnetGroup, **kwargs) -> None:
+                 database: rds.DatabaseInstance, db_subnet_group: rds.ISubnetGroup,
+                 restore_test_security_group: ec2.ISecurityGroup, validator_security_group: ec2.ISecurityGroup,
+                 master_secret: secretsmanager.ISecret, alarm_topic: sns.ITopic, kit_props: dict, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.restore_test_security_group = restore_test_security_group
         self.vault = backup.BackupVault(
             self, "Vault",
             backup_vault_name=vault_name(settings.name),
@@ -124,6 +149,8 @@ class BackupStack(Stack):
         )], apply_to_children=True)
 
         self._restore_testing(settings, database, db_subnet_group)
+        self._restore_validator(kit_props, validator_security_group, master_secret)
+        self._alarms(settings, alarm_topic)
 
     def _restore_testing(self, settings: EnvSettings, database: rds.DatabaseInstance,
                          db_subnet_group: rds.ISubnetGroup) -> None:
@@ -165,7 +192,95 @@ class BackupStack(Stack):
             restore_metadata_overrides={
                 "dbsubnetgroupname": db_subnet_group.subnet_group_name,
                 "multiaz": "false",
+                # Reachable only by the validator, never by the functions or the proxy.
+                "vpcsecuritygroupids": f'["{self.restore_test_security_group.security_group_id}"]',
             },
             validation_window_hours=2,
         )
         selection.add_resource_dependency(self.restore_testing_plan)
+
+    def _restore_validator(self, kit_props: dict, security_group: ec2.ISecurityGroup,
+                           master_secret: secretsmanager.ISecret) -> None:
+        kit = FunctionKit(self, "Kit", **{**kit_props, "security_group": security_group})
+        self.validator = kit.function(
+            self, "RestoreValidator",
+            function_name=constants.RESTORE_VALIDATOR_FUNCTION_NAME,
+            handler=constants.RESTORE_VALIDATOR_HANDLER,
+            description="Validates AWS Backup restore tests: integrity checks on the restored instance",
+            timeout_seconds=constants.RESTORE_VALIDATOR_TIMEOUT_SECONDS,
+            memory_mb=512,
+            reads_flags=False,
+        )
+        role = self.validator.role
+        # DescribeRestoreJob and PutRestoreValidationResult take no resource ARN (IAM: "*").
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"], resources=["*"]))
+        # Restored instances get generated names: any instance of this account and region.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["rds:DescribeDBInstances"],
+            resources=[f"arn:{self.partition}:rds:{self.region}:{self.account}:db:*"]))
+        NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason="Restore-test instances get names generated by AWS Backup, so DescribeDBInstances is "
+                   "allowed on db:* of this account and region (read only).",
+            applies_to=[f"Resource::arn:{self.partition}:rds:{self.region}:{self.account}:db:*",
+                        "Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:db:*"],
+        )], apply_to_children=True)
+        # The restored instance keeps the snapshot's master password: the master secret opens it.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resources=[master_secret.secret_arn]))
+        self.restore_completed_rule = events.Rule(
+            self, "RestoreTestCompleted",
+            description="A restore job of the database completed: validate it (restore tests only)",
+            event_pattern=events.EventPattern(
+                source=["aws.backup"],
+                detail_type=["Restore Job State Change"],
+                detail={"status": ["COMPLETED"], "resourceType": ["RDS"]},
+            ),
+            targets=[targets.LambdaFunction(self.validator.function, retry_attempts=2,
+                                            max_event_age=Duration.hours(1))],
+        )
+
+    def _alarms(self, settings: EnvSettings, topic: sns.ITopic) -> None:
+        action = cw_actions.SnsAction(topic)
+        day = Duration.days(1)
+
+        def backup_metric(name: str, dimensions: dict[str, str]) -> cloudwatch.Metric:
+            return cloudwatch.Metric(namespace="AWS/Backup", metric_name=name, statistic="Sum",
+                                     period=Duration.hours(1), dimensions_map=dimensions)
+
+        vault = {"BackupVaultName": vault_name(settings.name)}
+        definitions = {
+            "BackupJobsFailed": ("A daily backup job of the database failed",
+                                 backup_metric("NumberOfBackupJobsFailed", vault)),
+            "CopyJobsFailed": ("Copying a recovery point to the second region failed",
+                               backup_metric("NumberOfCopyJobsFailed", vault)),
+            "RestoreJobsFailed": ("A restore job (the weekly restore test) failed",
+                                  backup_metric("NumberOfRestoreJobsFailed", {"ResourceType": "RDS"})),
+            "RestoreValidationFailed": (
+                "The weekly restore test restored a database that fails its integrity checks",
+                cloudwatch.Metric(namespace=constants.METRICS_NAMESPACE,
+                                  metric_name=constants.METRIC_RESTORE_VALIDATION_FAILED, statistic="Sum",
+                                  period=Duration.hours(1),
+                                  dimensions_map={constants.METRIC_SERVICE_DIMENSION: constants.SERVICE_NAME})),
+            "RestoreValidatorErrors": ("The restore-test validator itself failed (the test went unvalidated)",
+                                       self.validator.function.metric_errors(period=Duration.hours(1))),
+        }
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for construct_id, (description, metric) in definitions.items():
+            alarm = cloudwatch.Alarm(
+                self, construct_id, alarm_description=description, metric=metric, threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+            self.alarms[construct_id] = alarm
+        # A restore test that never reports is a failure too: no validation in eight days.
+        self.alarms["RestoreTestMissing"] = alarm = cloudwatch.Alarm(
+            self, "RestoreTestMissing",
+            alarm_description="No restore test was validated in the last eight days",
+            metric=self.validator.function.metric_invocations(period=day),
+            threshold=1, comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=8, treat_missing_data=cloudwatch.TreatMissingData.BREACHING)
+        alarm.add_alarm_action(action)

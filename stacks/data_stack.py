@@ -30,6 +30,9 @@ class DataSecurityGroups:
     database: ec2.SecurityGroup
     cache: ec2.SecurityGroup
     rotation: ec2.SecurityGroup
+    # AWS Backup's weekly restore test: the restored instance, and the function that validates it.
+    restore_test: ec2.SecurityGroup
+    restore_validator: ec2.SecurityGroup
 
 
 DB_INSTANCE_IDENTIFIER = f"{constants.SERVICE_NAME}-db"
@@ -91,6 +94,8 @@ class DataStack(Stack):
             database=group("DatabaseSg", "RDS PostgreSQL instance"),
             cache=group("CacheSg", "ElastiCache Serverless (Valkey)"),
             rotation=group("RotationSg", "Secrets Manager rotation functions"),
+            restore_test=group("RestoreTestDbSg", "Database instances restored by AWS Backup restore tests"),
+            restore_validator=group("RestoreValidatorSg", "Function validating restore tests"),
         )
         pg = ec2.Port.tcp(POSTGRES_PORT)
         # Functions and operators -> proxy; functions -> cache. (The proxy opens proxy -> database itself.)
@@ -102,6 +107,11 @@ class DataStack(Stack):
         sg.rotation.connections.allow_to(net.endpoints, ec2.Port.tcp(HTTPS), "Rotation calls Secrets Manager")
         # Operators bootstrap the roles as the master user, which the proxy does not serve.
         sg.database.connections.allow_from(net.operator, pg, "Operators bootstrap roles")
+        # The restore-test validator reaches only the restored test instances (never the live one) and
+        # AWS APIs (Backup and RDS have no endpoint in this VPC: HTTPS through the NAT gateway).
+        sg.restore_test.connections.allow_from(sg.restore_validator, pg, "Validator checks the restored instance")
+        sg.restore_validator.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS),
+                                             "HTTPS: AWS Backup, RDS, Secrets Manager APIs")
         return sg
 
     # --- PostgreSQL ---------------------------------------------------------------------------
@@ -170,9 +180,14 @@ class DataStack(Stack):
             cloudwatch_logs_exports=["postgresql", "upgrade"],
             auto_minor_version_upgrade=True,
             publicly_accessible=False,
+            # Enhanced Monitoring: OS metrics (per-process CPU, memory, I/O) the hypervisor view lacks.
+            monitoring_interval=(Duration.seconds(settings.db_monitoring_interval_seconds)
+                                 if settings.db_monitoring_interval_seconds else None),
+            monitoring_role=self._monitoring_role() if settings.db_monitoring_interval_seconds else None,
         )
         self.database.node.add_dependency(*[c for c in self.node.children
                                             if isinstance(c, logs.LogGroup)])
+        self._backup_replication(settings)
         # The master user is the superuser the alternating-users rotations use to clone users; it
         # cannot alternate with itself, so it rotates single-user.
         self.database.secret.add_rotation_schedule(
@@ -199,6 +214,36 @@ class DataStack(Stack):
                 id="AwsSolutions-RDS10",
                 reason=f"{settings.name} is disposable; prod has deletion protection."))
         NagSuppressions.add_resource_suppressions(self.database, suppressions)
+
+    def _backup_replication(self, settings: EnvSettings) -> None:
+        """Cross-Region automated backup replication: point-in-time recovery in the copy region too.
+
+        Replicated backups of an encrypted instance need a key in the destination region; the
+        BackupCopy stack (deployed first) creates it under a fixed alias, so no cross-region reference.
+        """
+        if not settings.backup_copy_region:
+            return
+        cfn = self.database.node.default_child
+        cfn.automatic_backup_replication_region = settings.backup_copy_region
+        cfn.automatic_backup_replication_kms_key_id = (
+            f"arn:{self.partition}:kms:{settings.backup_copy_region}:{self.account}:"
+            f"{constants.RDS_REPLICA_KEY_ALIAS}")
+        cfn.automatic_backup_replication_retention_period = settings.db_backup_retention_days
+
+    def _monitoring_role(self) -> iam.Role:
+        role = iam.Role(
+            self, "DbMonitoringRole",
+            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            description="RDS Enhanced Monitoring publishes OS metrics of the Swordfish database",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
+                "service-role/AmazonRDSEnhancedMonitoringRole")],
+        )
+        NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="The AWS-maintained policy RDS Enhanced Monitoring requires (log group RDSOSMetrics only).",
+            applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"],
+        )])
+        return role
 
     def _secrets(self, vpc: ec2.IVpc) -> None:
         sgs = self.security_groups

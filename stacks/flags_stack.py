@@ -24,6 +24,9 @@ from stacks.constructs.lambda_function import FUNCTIONS_DIR, FunctionKit
 from stacks.settings import EnvSettings
 
 FLAGS_FILE = FUNCTIONS_DIR / constants.FLAGS_FILE
+# JSON Schema (draft-04, what AppConfig validators take) of the Powertools feature-flag rule schema:
+# AppConfig rejects a malformed flag document before any function reads it.
+FLAGS_SCHEMA_FILE = FLAGS_FILE.with_name("flags.schema.json")
 # The AWS-authored extension that publishes deployment start/complete/rollback events to the
 # account's default event bus (source "aws.appconfig").
 DEPLOYMENT_EVENTS_EXTENSION = "AWS.AppConfig.DeploymentNotificationsToEventBridge"
@@ -86,6 +89,8 @@ class FlagsStack(Stack):
             description="Initial content: functions/" + constants.FLAGS_FILE,
             type=self.profile_type,
             content=appconfig.ConfigurationContent.from_inline_json(json.dumps(document, sort_keys=True)),
+            validators=([appconfig.JsonSchemaValidator.from_inline(FLAGS_SCHEMA_FILE.read_text())]
+                        if self.profile_type == appconfig.ConfigurationType.FREEFORM else None),
             deployment_strategy=self.strategy,
             deploy_to=[self.flags_environment],
         )
@@ -181,7 +186,10 @@ class FlagsStack(Stack):
         self.audit_rule = events.Rule(
             self, "FlagDeployments",
             description="AppConfig deployment events to the flags audit function",
-            event_pattern=events.EventPattern(source=["aws.appconfig"]),
+            # Only finished and rolled-back deployments: not the start/step/baking events, nor the
+            # CloudTrail API calls that share the aws.appconfig source.
+            event_pattern=events.EventPattern(source=["aws.appconfig"],
+                                              detail_type=list(constants.APPCONFIG_AUDITED_DETAIL_TYPES)),
             targets=[targets.LambdaFunction(
                 audit.function, dead_letter_queue=failed, retry_attempts=4,
                 max_event_age=Duration.hours(6))],

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import CfnCondition, CfnParameter, Duration, Fn, Stack
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -18,6 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from swordfish import constants
 
+from stacks.constructs.health_canary import HealthCanary
 from stacks.constructs.lambda_function import SwordfishFunction
 from stacks.settings import EnvSettings
 
@@ -34,6 +36,15 @@ ANY_CIRCUIT_QUERY = (f'SELECT MAX({constants.METRIC_CIRCUIT_STATE}) FROM SCHEMA(
 CIRCUITS_BY_NAME_QUERY = (f'SELECT MAX({constants.METRIC_CIRCUIT_STATE}) FROM SCHEMA("{constants.METRICS_NAMESPACE}", '
                           f"{constants.CIRCUIT_DIMENSION}, {constants.METRIC_SERVICE_DIMENSION}) "
                           f"GROUP BY {constants.CIRCUIT_DIMENSION}")
+# Deploy-review alarms (issue 12).
+API_5XX_ALARM_COUNT = 5  # server errors per 5 minutes
+API_LATENCY_P95_ALARM_MS = 2000  # API Gateway latency p95 (the integration timeout is 29 s)
+FEED_AGE_QUERY = (f'SELECT MAX({constants.METRIC_FEED_SNAPSHOT_AGE}) FROM SCHEMA("{constants.METRICS_NAMESPACE}", '
+                  f"{constants.FEED_DIMENSION}, {constants.METRIC_SERVICE_DIMENSION})")
+FEED_AGE_BY_FEED_QUERY = f"{FEED_AGE_QUERY} GROUP BY {constants.FEED_DIMENSION}"
+COMPONENTS_BY_NAME_QUERY = (f'SELECT MAX({constants.METRIC_COMPONENT_STATUS}) FROM SCHEMA("{constants.METRICS_NAMESPACE}", '
+                            f"{constants.COMPONENT_DIMENSION}, {constants.METRIC_SERVICE_DIMENSION}) "
+                            f"GROUP BY {constants.COMPONENT_DIMENSION}")
 ERRORS_BY_FINGERPRINT_QUERY = logs.QueryString(
     # Keys of the error events written by swordfish.monitoring.error_tracker.
     fields=["@timestamp", "fingerprint", "exception_type", "error_message", "context.tenant_id", "release"],
@@ -54,6 +65,15 @@ class ObservedResources:
     processor: SwordfishFunction
     functions: list[SwordfishFunction]
     database: rds.DatabaseInstance
+    remediation_dlq: sqs.IQueue
+    flags_audit_dlq: sqs.IQueue
+    feed_schedule_dlq: sqs.IQueue
+    api: apigw.RestApi
+
+
+def alarm_id(function_name: str) -> str:
+    """swordfish-feed-refresher -> SwordfishFeedRefresher"""
+    return "".join(part.capitalize() for part in function_name.split("-"))
 
 
 def app_metric(name: str, statistic: str = "Sum", period: Duration = ONE_MINUTE, label: str | None = None,
@@ -65,14 +85,18 @@ def app_metric(name: str, statistic: str = "Sum", period: Duration = ONE_MINUTE,
 
 class ObservabilityStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: EnvSettings,
-                 resources: ObservedResources, **kwargs) -> None:
+                 resources: ObservedResources, canary_props: dict, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         self.resources = resources
+        # The canary feeds HealthScoreLow, CircuitOpen and the feed-age alarm every minute.
+        self.canary = HealthCanary(self, "HealthCanary", queue=resources.queue, dlq=resources.dlq, **canary_props)
+        self.functions = [*resources.functions, self.canary.function]
         self.topic = self._topic()
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self._error_tracking()
         self._alarms()
+        self._deploy_review_alarms()
         self._dashboard()
 
     # --- alarm topic ----------------------------------------------------------------------------
@@ -119,8 +143,8 @@ class ObservabilityStack(Stack):
 
     # --- error tracking -------------------------------------------------------------------------
     def _error_tracking(self) -> None:
-        log_groups = [f.log_group for f in self.resources.functions]
-        for fn in self.resources.functions:
+        log_groups = [f.log_group for f in self.functions]
+        for fn in self.functions:
             logs.MetricFilter(
                 self, f"ErrorEvents{fn.node.id}",
                 log_group=fn.log_group,
@@ -170,11 +194,13 @@ class ObservabilityStack(Stack):
                     cloudwatch.MathExpression(expression=ANY_CIRCUIT_QUERY, period=ONE_MINUTE,
                                               label="max circuit state", using_metrics={}),
                     constants.CIRCUIT_STATE_OPEN)
-        self._alarm("HealthScoreLow", "Health score low",
+        # The canary emits the score every minute: no data means the canary (or its view of the
+        # system) is gone, which is as bad as a low score.
+        self._alarm("HealthScoreLow", "Health score low, or the health canary stopped reporting",
                     app_metric(constants.METRIC_HEALTH_SCORE, statistic="Minimum"),
                     constants.HEALTH_SCORE_ALARM_THRESHOLD,
                     comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                    evaluation_periods=3, datapoints=3)
+                    evaluation_periods=3, datapoints=3, missing=cloudwatch.TreatMissingData.BREACHING)
         db = r.database
         self._alarm("DatabaseCpu", "Database CPU high",
                     db.metric_cpu_utilization(statistic="Average", period=FIVE_MINUTES),
@@ -186,6 +212,39 @@ class ObservabilityStack(Stack):
                     db.metric_free_storage_space(statistic="Minimum", period=FIVE_MINUTES),
                     s.db_free_storage_alarm_gb * 1024 ** 3,
                     comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
+
+    def _deploy_review_alarms(self) -> None:
+        """Alarms the production review found missing: the other DLQs, the API, every other
+        function's errors and throttles, and the feeds falling behind."""
+        r = self.resources
+        self._alarm("RemediationRetryDlqNotEmpty", "Deferred quarantines gave up (remediation retry DLQ)",
+                    r.remediation_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
+                                                                                    period=ONE_MINUTE), 1)
+        self._alarm("FlagsAuditDlqNotEmpty", "Flag deployments the audit could not record (audit DLQ)",
+                    r.flags_audit_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
+                                                                                    period=ONE_MINUTE), 1)
+        self._alarm("FeedScheduleDlqNotEmpty", "Feed refreshes EventBridge could not deliver (schedule DLQ)",
+                    r.feed_schedule_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
+                                                                                      period=ONE_MINUTE), 1)
+        self._alarm("Api5xx", "The API answers 5xx",
+                    r.api.metric_server_error(statistic="Sum", period=FIVE_MINUTES), API_5XX_ALARM_COUNT)
+        self._alarm("ApiLatencyP95", "API latency p95 high",
+                    r.api.metric_latency(statistic="p95", period=FIVE_MINUTES), API_LATENCY_P95_ALARM_MS,
+                    evaluation_periods=3, datapoints=2)
+        for fn in self.functions:
+            if fn is r.processor:
+                continue  # has its own, above
+            name = alarm_id(fn.name)
+            self._alarm(f"{name}Errors", f"{fn.name} invocations fail",
+                        fn.function.metric_errors(statistic="Sum", period=FIVE_MINUTES), 1)
+            self._alarm(f"{name}Throttles", f"{fn.name} throttled",
+                        fn.function.metric_throttles(statistic="Sum", period=FIVE_MINUTES), 1)
+        # No data here means no feed is configured (the canary's own silence is HealthScoreLow's job).
+        self._alarm("FeedSnapshotStale", "A threat feed's last good snapshot is older than two refreshes",
+                    cloudwatch.MathExpression(expression=FEED_AGE_QUERY, period=FIVE_MINUTES,
+                                              label="oldest feed snapshot (s)", using_metrics={}),
+                    constants.FEED_SNAPSHOT_AGE_ALARM_SECONDS,
+                    comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD)
 
     # --- dashboard ------------------------------------------------------------------------------
     def _dashboard(self) -> None:
@@ -239,7 +298,7 @@ class ObservabilityStack(Stack):
                 r.database.metric_cpu_utilization(period=FIVE_MINUTES, label="CPU %")],
                 right=[r.database.metric_database_connections(period=FIVE_MINUTES, label="connections")]),
             cloudwatch.LogQueryWidget(title="Errors by fingerprint", width=16,
-                                      log_group_names=[f.log_group.log_group_name for f in r.functions],
+                                      log_group_names=[f.log_group.log_group_name for f in self.functions],
                                       query_lines=[
                                           "fields @timestamp, fingerprint, exception_type",
                                           "filter ispresent(fingerprint) and (error_event = 1 or error_event = \"true\")",
@@ -247,3 +306,41 @@ class ObservabilityStack(Stack):
                                           "sort events desc",
                                           "limit 20"]),
         )
+        self._deploy_review_widgets(dashboard)
+
+    def _deploy_review_widgets(self, dashboard: cloudwatch.Dashboard) -> None:
+        r = self.resources
+        others = [fn for fn in self.functions if fn is not r.processor]
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="API requests and errors", left=[
+                r.api.metric_count(period=ONE_MINUTE, label="requests"),
+                r.api.metric_client_error(period=ONE_MINUTE, label="4xx"),
+                r.api.metric_server_error(period=ONE_MINUTE, label="5xx")]),
+            cloudwatch.GraphWidget(title="API latency (ms)", left=[
+                r.api.metric_latency(statistic=p, period=ONE_MINUTE, label=p) for p in ("p50", "p95", "p99")]),
+            cloudwatch.GraphWidget(title="Other functions: errors (left), throttles (right)",
+                                   left=[fn.function.metric_errors(period=ONE_MINUTE, label=fn.name) for fn in others],
+                                   right=[fn.function.metric_throttles(period=ONE_MINUTE, label=fn.name)
+                                          for fn in others]),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Remediation retry, flags audit and feed schedule DLQs", left=[
+                r.feed_schedule_dlq.metric_approximate_number_of_messages_visible(period=ONE_MINUTE,
+                                                                                  label="feed schedule dlq"),
+                r.remediation_dlq.metric_approximate_number_of_messages_visible(period=ONE_MINUTE,
+                                                                                label="remediation retry dlq"),
+                r.flags_audit_dlq.metric_approximate_number_of_messages_visible(period=ONE_MINUTE,
+                                                                                label="flags audit dlq")]),
+            cloudwatch.GraphWidget(title="Feed snapshot age (s)", left=[
+                cloudwatch.MathExpression(expression=FEED_AGE_BY_FEED_QUERY, period=ONE_MINUTE, label="age",
+                                          using_metrics={})],
+                left_annotations=[cloudwatch.HorizontalAnnotation(
+                    value=constants.FEED_SNAPSHOT_AGE_ALARM_SECONDS, label="stale")]),
+            cloudwatch.GraphWidget(title="Components (0 pass, 1 warn, 2 fail)", left=[
+                cloudwatch.MathExpression(expression=COMPONENTS_BY_NAME_QUERY, period=ONE_MINUTE, label="status",
+                                          using_metrics={})]),
+        )
+        # Every alarm, with its state, in one place.
+        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(
+            title="Alarms", width=24, alarms=list(self.alarms.values()),
+            sort_by=cloudwatch.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP))

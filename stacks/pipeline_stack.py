@@ -19,6 +19,14 @@ from stacks.settings import EnvSettings
 
 QUEUE_RETENTION_DAYS = 4
 REMEDIATION_RETRY_DLQ_NAME = f"{constants.REMEDIATION_RETRY_QUEUE_NAME}-dlq"
+# Gentle on the mail providers' write limits while they recover. The event source polls with at
+# most REMEDIATION_MAX_CONCURRENCY (< the reservation): a receive that Lambda throttles would still
+# count towards maxReceiveCount and push deferred quarantines into the DLQ.
+REMEDIATION_RESERVED_CONCURRENCY = 5
+REMEDIATION_MAX_CONCURRENCY = 4
+FEED_REFRESHER_RESERVED_CONCURRENCY = 1  # one refresh at a time
+# A refresh that EventBridge could not deliver is retried, then parked in its own DLQ (alarmed).
+FEED_SCHEDULE_RETRY_ATTEMPTS = 2
 
 
 class PipelineStack(Stack):
@@ -67,6 +75,8 @@ class PipelineStack(Stack):
                 "SWORDFISH_EMAILS_QUEUE_URL": self.queue.queue_url,
                 "SWORDFISH_EMAILS_DLQ_URL": self.dlq.queue_url,
                 "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL": self.remediation_queue.queue_url,
+                # Raw submissions archived before analysis, for replay after a restore (issue 13).
+                "SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET": data.backup_bucket.bucket_name,
             },
         )
         self.processor.function.add_event_source(event_sources.SqsEventSource(
@@ -80,6 +90,7 @@ class PipelineStack(Stack):
         permissions.send_to_queue(role, self.dlq, data.key)  # poison records go with their reason
         permissions.send_to_queue(role, self.remediation_queue, data.key)
         permissions.read_objects(role, data.large_mail_bucket, data.key)
+        permissions.write_objects(role, data.backup_bucket, data.key)  # the raw-submission archive
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.nango_secret)
         permissions.read_secret(role, data.sentry_dsn_secret)
@@ -94,11 +105,12 @@ class PipelineStack(Stack):
             description="Retries deferred quarantines through Nango",
             timeout_seconds=constants.REMEDIATION_TIMEOUT_SECONDS,
             memory_mb=512,
-            reserved_concurrency=5,  # gentle on the mail providers' write limits while they recover
+            reserved_concurrency=REMEDIATION_RESERVED_CONCURRENCY,
             environment={"SWORDFISH_REMEDIATION_RETRY_QUEUE_URL": self.remediation_queue.queue_url},
         )
         self.remediation.function.add_event_source(event_sources.SqsEventSource(
-            self.remediation_queue, batch_size=10, report_batch_item_failures=True))
+            self.remediation_queue, batch_size=10, report_batch_item_failures=True,
+            max_concurrency=REMEDIATION_MAX_CONCURRENCY))
         permissions.send_to_queue(self.remediation.role, self.remediation_queue, data.key)  # requeue with a delay
         permissions.read_secret(self.remediation.role, data.nango_secret)
         permissions.read_secret(self.remediation.role, data.sentry_dsn_secret)
@@ -111,14 +123,25 @@ class PipelineStack(Stack):
             description="Refreshes the threat-intelligence feeds into the cache",
             timeout_seconds=constants.FEED_REFRESHER_TIMEOUT_SECONDS,
             memory_mb=1024,
-            reserved_concurrency=1,  # one refresh at a time
+            reserved_concurrency=FEED_REFRESHER_RESERVED_CONCURRENCY,
         )
         permissions.read_write_items(self.feed_refresher.role, data.breaker_table, data.key)
         permissions.read_flags(self.feed_refresher.role, flags_configuration_arn)
+        self.feed_schedule_dlq = sqs.Queue(
+            self, "FeedScheduleDlq",
+            # EventBridge delivers to a DLQ under a customer-managed key only with a key policy for it;
+            # a schedule event holds nothing secret, so SQS-managed encryption is enough.
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(constants.DLQ_RETENTION_DAYS),
+        )
+        NagSuppressions.add_resource_suppressions(self.feed_schedule_dlq, [NagPackSuppression(
+            id="AwsSolutions-SQS3", reason="This queue is itself the dead-letter queue of the feed schedule.")])
         self.feed_schedule = events.Rule(
             self, "FeedSchedule",
             description="Threat-feed refresh",
             schedule=events.Schedule.rate(Duration.minutes(constants.FEED_REFRESH_MINUTES)),
-            targets=[targets.LambdaFunction(self.feed_refresher.function, retry_attempts=1,
-                                            max_event_age=Duration.minutes(constants.FEED_REFRESH_MINUTES))],
+            targets=[targets.LambdaFunction(self.feed_refresher.function, retry_attempts=FEED_SCHEDULE_RETRY_ATTEMPTS,
+                                            max_event_age=Duration.minutes(constants.FEED_REFRESH_MINUTES),
+                                            dead_letter_queue=self.feed_schedule_dlq)],
         )

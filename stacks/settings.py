@@ -40,6 +40,7 @@ class EnvSettings:
     db_backup_retention_days: int
     db_max_connections_alarm: int
     db_free_storage_alarm_gb: int
+    db_monitoring_interval_seconds: int  # RDS Enhanced Monitoring; 0 = off
     # cache (ElastiCache Serverless usage caps keep the bill bounded)
     cache_max_data_storage_gb: int
     cache_max_ecpu_per_second: int
@@ -75,7 +76,6 @@ class EnvSettings:
 class AppSettings:
     env: EnvSettings
     bundle_dependencies: bool  # pip-install the Lambda dependencies layer (needs the package index)
-    powertools_layer_version: int
     appconfig_agent_layer_arn: str | None  # None: the ARN CDK knows for the region
     nag: bool  # run cdk-nag AwsSolutionsChecks during synth
 
@@ -114,7 +114,6 @@ def load_settings(node: Node) -> AppSettings:
         env=EnvSettings(**block),
         bundle_dependencies=as_bool(node.try_get_context("bundle_dependencies") if
                                     node.try_get_context("bundle_dependencies") is not None else True),
-        powertools_layer_version=int(node.try_get_context("powertools_layer_version")),
         appconfig_agent_layer_arn=node.try_get_context("appconfig_agent_layer_arn") or None,
         nag=as_bool(node.try_get_context("nag") if node.try_get_context("nag") is not None else True),
     )

@@ -10,11 +10,7 @@ from swordfish.monitoring import error_tracker
 from swordfish.monitoring.context_provider import bind_context, new_correlation_id
 from swordfish.monitoring.observability import logger, metrics, tracer
 
-dependencies = wiring.api_dependencies
-_deps = wiring._api  # former name, kept while other branches' tests still reset it directly
-
-
-app = build_app(dependencies)
+app = build_app(wiring.api_dependencies)  # dependencies built on the first request, once per container
 wiring.configure_error_tracking()
 
 

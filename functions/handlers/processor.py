@@ -64,6 +64,9 @@ def record_metrics(pairs: list[tuple[Analysed, StoredVerdict]], degraded: bool) 
             metrics.add_metric(name="DuplicateSubmissions", unit=MetricUnit.Count, value=1)
             continue
         metrics.add_metric(name="EmailsProcessed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="AnalysisTime", unit=MetricUnit.Milliseconds, value=analysed.analysis_seconds * 1000)
+        if analysed.verdict.budget_exceeded:
+            metrics.add_metric(name="AnalysisBudgetExceeded", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name=f"Verdict{str(analysed.verdict.verdict).capitalize()}", unit=MetricUnit.Count, value=1)
         if stored.e2e_latency_ms is not None:
             metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Milliseconds, value=stored.e2e_latency_ms)

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "swordfish.resilience.commands",
     "swordfish.api.commands",
     "swordfish.security.commands",
+    "swordfish.backup.commands",
 ]
 
 

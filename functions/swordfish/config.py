@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     appconfig_agent_url: str = f"http://localhost:{constants.APPCONFIG_AGENT_PORT}"
 
     max_message_bytes: int = constants.MAX_MESSAGE_BYTES
+    # CPU time one message may take in analysis; past it the verdict covers what was analysed so far.
+    analysis_budget_ms: float = 50.0
     # Past this age of the oldest message in a batch, the processor sheds optional work.
     degraded_backlog_seconds: float = 60.0
 
@@ -94,6 +96,15 @@ class Settings(BaseSettings):
     lambda_memory_mb: int | None = Field(None, validation_alias=AliasChoices("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
 
     release: str = "unknown"  # git commit baked into the build
+
+    # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
+    raw_mail_archive_bucket: str | None = None
+    backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
+    backup_kms_key_id: str = "alias/swordfish/backup"
+    backup_retention_days: int = 30
+    backup_schedule_seconds: float = 86_400.0  # base backups under `make serve` (daily)
+    backup_heartbeat_seconds: float = 2.0
+    backup_restore_dir: str = ".devstack/restores"
 
     # Secrets (security/secrets.py): every secret is read from Secrets Manager through one reader.
     secrets_ttl_seconds: float = 300.0  # how long a fetched version is trusted before asking again

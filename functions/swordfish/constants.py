@@ -110,3 +110,27 @@ HEALTH_SCORE_ALARM_THRESHOLD = 50
 METRIC_ERROR_EVENTS = "ErrorEvents"
 ERROR_EVENTS_ALARM_THRESHOLD = 10  # events per 5 minutes
 END_TO_END_LATENCY_P95_THRESHOLD_MS = 500
+
+# --- disaster recovery (issue 13) ----------------------------------------------
+RESTORE_VALIDATOR_FUNCTION_NAME = "swordfish-restore-validator"
+RESTORE_VALIDATOR_HANDLER = "handlers.restore_validator.handler"
+RESTORE_VALIDATOR_TIMEOUT_SECONDS = 600
+METRIC_RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
+RDS_REPLICA_KEY_ALIAS = "alias/swordfish/rds-backup-replica"  # in the copy region: replicated automated backups
+RAW_MAIL_ARCHIVE_PREFIX = "raw-submissions/"
+
+# --- health canary and deploy-time alarms (issue 12) -------------------------
+# A scheduled function runs the deep health check every minute and emits what the alarms watch:
+# HealthScore, one ComponentStatus per component, CircuitState for every breaker (so CircuitOpen
+# stays up while a breaker is open, not only at its transition) and each feed's snapshot age.
+HEALTH_CANARY_FUNCTION_NAME = "swordfish-health-canary"
+HEALTH_CANARY_HANDLER = "handlers.health_canary.handler"
+HEALTH_CANARY_TIMEOUT_SECONDS = 30
+HEALTH_CANARY_RATE_MINUTES = 1
+METRIC_COMPONENT_STATUS = "ComponentStatus"  # 0 pass, 1 warn, 2 fail
+COMPONENT_DIMENSION = "component"
+METRIC_FEED_SNAPSHOT_AGE = "FeedSnapshotAge"  # seconds since the feed's last good refresh
+FEED_DIMENSION = "feed"
+FEED_SNAPSHOT_AGE_ALARM_SECONDS = 2 * FEED_REFRESH_MINUTES * 60  # two missed refreshes
+# EventBridge detail-types of the AppConfig deployment events the flags audit records.
+APPCONFIG_AUDITED_DETAIL_TYPES = ("On Deployment Complete", "On Deployment Rollback")

@@ -154,7 +154,13 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
                             max_bytes=settings.max_message_bytes)
     indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
         if settings.redis_url else None
+    raw_archive = None
+    if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        raw_archive = S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
     return Pipeline(
+        raw_archive=raw_archive,
         database=db,
         policies=PolicyCache(PostgresVerdictStore(db)),
         mail=mail,
@@ -164,6 +170,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
+        analysis_budget_seconds=settings.analysis_budget_ms / 1000,
     )
 
 
@@ -320,6 +327,7 @@ _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
 _rotator = ProcessSingleton(build_rotator)
+_health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
 
 database = _database.get
 pipeline = _pipeline.get
@@ -328,11 +336,13 @@ remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
 rotator = _rotator.get
+health_dependencies = _health.get
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _rotator, _database, _secret_reader):
+    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _rotator, _health, _database,
+                      _secret_reader):
         singleton.reset()
     reset_registry()
     reset_flags_client()

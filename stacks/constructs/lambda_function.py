@@ -1,17 +1,21 @@
 """The one way a Swordfish Lambda function is built: Python 3.12 on arm64, X-Ray active, in the VPC,
 Powertools settings, its own log group and its own least-privilege role.
 
-The code asset is `functions/` as it is. Its dependencies (requirements.txt) go into a layer built
-without Docker: a local bundling step pip-installs manylinux aarch64 wheels for Python 3.12.
+The code asset is `functions/` as it is. Every run-time dependency, Powertools and boto3 included,
+goes into our own layer, installed from `requirements.lock` (exact versions with hashes, the same
+file `make install` installs for the tests), so Lambda runs exactly what the tests ran. No public
+Powertools layer: its version numbers lag the PyPI releases and the code needs the circuit-breaker
+utility of the release we lock. The layer is built without Docker: pip installs manylinux aarch64
+wheels for Python 3.12.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import jsii
@@ -37,107 +41,106 @@ from swordfish import constants
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
+LOCK_FILE = REPO_ROOT / "requirements.lock"  # `make lock` writes it from requirements.txt
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
-PIP_PLATFORM = "manylinux2014_aarch64"
+# The python3.12 runtime is Amazon Linux 2023 (glibc 2.34): manylinux2014 (glibc 2.17) wheels and the
+# newer manylinux_2_28 / _2_34 ones all load there (psycopg-binary 3.3 ships only manylinux_2_28).
+PIP_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64")
 PIP_PYTHON_VERSION = "3.12"
 PIP_TIMEOUT_SECONDS = 900
-# Provided at run time, so not packaged: boto3 by the Lambda runtime, Powertools (with its extras)
-# by its public layer.
-PROVIDED_PACKAGES = ("boto3", "aws-lambda-powertools")
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024  # function code plus all its layers
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
-def _requirement_name(line: str) -> str:
-    return line.split("[")[0].split(";")[0].split("<")[0].split(">")[0].split("=")[0].split("~")[0].strip().lower()
+def locked_pins(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    """Normalised distribution name -> exact version, from the lock file (hash lines skipped)."""
+    pins = {}
+    for line in lock_file.read_text().splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    if not pins:
+        raise ValueError(f"{lock_file} pins nothing: run `make lock`")
+    return pins
 
 
-def layer_requirements(requirements: Path = REQUIREMENTS) -> list[str]:
-    """requirements.txt minus comments and what the runtime or the Powertools layer provides."""
-    wanted = []
-    for raw in requirements.read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line and _requirement_name(line) not in PROVIDED_PACKAGES:
-            wanted.append(line)
-    return wanted
+def pip_install_command(target: Path, lock_file: Path = LOCK_FILE) -> list[str]:
+    """Exactly the locked wheels (`--no-deps`: the lock is complete; `--require-hashes`: the bytes
+    we tested with), for Lambda's platform rather than this machine's."""
+    platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--no-deps", "--require-hashes", *platforms, "--implementation", "cp",
+            "--only-binary=:all:", "--python-version", PIP_PYTHON_VERSION,
+            "--target", str(target), "-r", str(lock_file)]
 
 
 @jsii.implements(ILocalBundling)
 class PipWheelsBundling:
-    """Local bundling (no Docker): pip installs manylinux aarch64 wheels for Python 3.12.
+    """Local bundling (no Docker): pip installs the locked manylinux aarch64 wheels for Python 3.12.
 
     With `install=False` (context `bundle_dependencies=false`, used by the tests) it writes only a
-    marker file, so synth needs no package index; such an assembly must not be deployed.
+    marker file listing the pins, so synth needs no package index; such an assembly must not be deployed.
     """
 
-    def __init__(self, requirements: list[str], install: bool) -> None:
-        self.requirements = requirements
+    def __init__(self, lock_file: Path, install: bool) -> None:
+        self.lock_file = lock_file
         self.install = install
 
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         target = Path(output_dir) / "python"
         target.mkdir(parents=True, exist_ok=True)
         if not self.install:
+            pins = locked_pins(self.lock_file)
             (target / "DEPENDENCIES_NOT_BUNDLED.txt").write_text(
                 "Synthesised with -c bundle_dependencies=false: do not deploy this layer.\n"
-                + "\n".join(self.requirements) + "\n")
+                + "".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
             return True
-        with tempfile.TemporaryDirectory() as tmp:
-            req_file = Path(tmp) / "requirements.txt"
-            req_file.write_text("\n".join(self.requirements) + "\n")
-            cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                   "--no-compile", "--platform", PIP_PLATFORM, "--implementation", "cp",
-                   "--only-binary=:all:", "--python-version", PIP_PYTHON_VERSION,
-                   "--target", str(target), "-r", str(req_file)]
-            try:
-                subprocess.run(cmd, check=True, timeout=PIP_TIMEOUT_SECONDS, capture_output=True, text=True)
-            except subprocess.CalledProcessError as exc:
-                raise RuntimeError(
-                    f"pip could not install the Lambda dependencies as {PIP_PLATFORM} wheels for Python "
-                    f"{PIP_PYTHON_VERSION}:\n{exc.stderr}\nFix requirements.txt or synthesise with "
-                    "-c bundle_dependencies=false (not deployable).") from exc
-            except subprocess.TimeoutExpired as exc:
-                raise RuntimeError(f"pip install of the Lambda dependencies took over {PIP_TIMEOUT_SECONDS} s; "
-                                   "is the package index reachable?") from exc
+        try:
+            subprocess.run(pip_install_command(target, self.lock_file), check=True, timeout=PIP_TIMEOUT_SECONDS,
+                           capture_output=True, text=True)
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(
+                f"pip could not install {self.lock_file.name} as {'/'.join(PIP_PLATFORMS)} wheels for Python "
+                f"{PIP_PYTHON_VERSION}:\n{exc.stderr}\nFix requirements.txt and run `make lock`, or synthesise "
+                "with -c bundle_dependencies=false (not deployable).") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"pip install of the Lambda dependencies took over {PIP_TIMEOUT_SECONDS} s; "
+                               "is the package index reachable?") from exc
         # Byte-code caches are rebuilt on the target; dropping them keeps the layer small.
         for cache in target.rglob("__pycache__"):
             shutil.rmtree(cache, ignore_errors=True)
         return True
 
 
-def dependencies_layer(scope: Construct, construct_id: str, *, install: bool) -> lambda_.LayerVersion:
-    requirements = layer_requirements()
-    # The hash is known before bundling, so an unchanged requirements.txt reuses the bundle already
-    # in cdk.out instead of installing again; the marker-only variant gets a different hash.
+def dependencies_layer(scope: Construct, construct_id: str, *, install: bool,
+                       lock_file: Path = LOCK_FILE) -> lambda_.LayerVersion:
+    # The hash is known before bundling, so an unchanged lock file reuses the bundle already in
+    # cdk.out instead of installing again; the marker-only variant gets a different hash.
     digest = hashlib.sha256("\n".join(
-        [*requirements, PIP_PLATFORM, PIP_PYTHON_VERSION, "installed" if install else "marker"]).encode()
+        [lock_file.read_text(), *PIP_PLATFORMS, PIP_PYTHON_VERSION, "installed" if install else "marker"]).encode()
     ).hexdigest()
     code = lambda_.Code.from_asset(
-        str(REQUIREMENTS.parent),
+        str(lock_file.parent),
         asset_hash=digest,
         asset_hash_type=AssetHashType.CUSTOM,
         bundling=BundlingOptions(
             # Never pulled: the local bundling always succeeds or raises.
             image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
-            local=PipWheelsBundling(requirements, install),
+            local=PipWheelsBundling(lock_file, install),
         ),
     )
+    pins = locked_pins(lock_file)
     return lambda_.LayerVersion(
         scope, construct_id,
         code=code,
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
-        description="Swordfish run-time dependencies (requirements.txt, manylinux aarch64 wheels)",
+        description=(f"Swordfish run-time dependencies from requirements.lock (Powertools "
+                     f"{pins.get('aws-lambda-powertools', '?')}, boto3 {pins.get('boto3', '?')}; aarch64 wheels)"),
         removal_policy=RemovalPolicy.RETAIN,  # old versions stay usable during rollbacks
     )
-
-
-def powertools_layer(scope: Construct, construct_id: str, version: int) -> lambda_.ILayerVersion:
-    region = Stack.of(scope).region
-    arn = (f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-           f"AWSLambdaPowertoolsPythonV3-python312-arm64:{version}")
-    return lambda_.LayerVersion.from_layer_version_arn(scope, construct_id, arn)
 
 
 def appconfig_agent_layer(scope: Construct, construct_id: str, arn: str | None) -> lambda_.ILayerVersion:
@@ -177,6 +180,7 @@ class SwordfishFunction(Construct):
         retain_logs: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.name = function_name  # the physical name, known at synth (alarm ids, dashboard labels)
         self.log_group = logs.LogGroup(
             self, "Logs",
             log_group_name=f"/aws/lambda/{function_name}",
@@ -244,8 +248,8 @@ class SwordfishFunction(Construct):
         NagSuppressions.add_resource_suppressions(self.function, [
             NagPackSuppression(
                 id="AwsSolutions-L1",
-                reason="The design pins Python 3.12 (the wheels in the dependencies layer and the "
-                       "Powertools layer are built for it); upgrading is a deliberate change.",
+                reason="The design pins Python 3.12 (the locked wheels in the dependencies layer are "
+                       "built for it); upgrading is a deliberate change.",
             ),
         ])
 
@@ -288,7 +292,7 @@ class FunctionKit(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc,
                  security_group: ec2.ISecurityGroup, log_key: kms.IKey, log_retention_days: int,
-                 retain_logs: bool, install_dependencies: bool, powertools_layer_version: int,
+                 retain_logs: bool, install_dependencies: bool,
                  appconfig_agent_layer_arn: str | None, environment: dict[str, str]) -> None:
         super().__init__(scope, construct_id)
         self.vpc = vpc
@@ -297,11 +301,9 @@ class FunctionKit(Construct):
         self.log_retention_days = log_retention_days
         self.retain_logs = retain_logs
         self.environment = environment
-        # Order matters: later layers overwrite earlier ones, so our pinned dependencies win.
-        self.base_layers = [
-            powertools_layer(self, "Powertools", powertools_layer_version),
-            dependencies_layer(self, "Dependencies", install=install_dependencies),
-        ]
+        # One layer with every dependency (Powertools and boto3 included): /opt/python comes before
+        # the runtime's own boto3 on sys.path, so the locked versions are the ones imported.
+        self.base_layers = [dependencies_layer(self, "Dependencies", install=install_dependencies)]
         self.agent_layer = appconfig_agent_layer(self, "AppConfigAgent", appconfig_agent_layer_arn)
 
     def function(self, scope: Construct, construct_id: str, *, function_name: str, handler: str,

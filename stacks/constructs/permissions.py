@@ -85,3 +85,9 @@ def read_metric_statistics(role: iam.IRole) -> None:
     # CloudWatch's GetMetricStatistics takes no resource ARN: "*" is the only resource it accepts.
     role.add_to_principal_policy(iam.PolicyStatement(
         actions=["cloudwatch:GetMetricStatistics"], resources=["*"]))
+
+
+def read_items(role: iam.IRole, table: dynamodb.ITableV2, key: kms.IKey) -> None:
+    """Consistent reads of single items (the health canary reads every breaker's state)."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]))
+    _kms(role, key, "kms:Decrypt")

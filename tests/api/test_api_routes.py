@@ -146,3 +146,40 @@ def test_invalid_requests_get_400_naming_the_field_but_only_after_the_key_is_che
     assert status == 403
     # Out-of-range page sizes are capped, as before validation was on.
     assert call(f"{url}/v1/tenants/globex/verdicts?limit=100000", key=key)[0] == 200
+
+
+PHISH = (b"From: \"Microsoft 365\" <alerts@m1crosoft-login.example>\r\nTo: b@globex.example\r\n"
+         b"Subject: Verify your account\r\n\r\nYour password will expire. Verify your account within 24 hours.\r\n")
+
+
+def test_an_analyst_marks_a_verdict_phishing_and_it_is_stored_listed_and_exported(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    call(f"{url}/v1/tenants/globex/submissions", "POST", key,
+         {"raw_mime_b64": base64.b64encode(PHISH).decode(), "message_id": "fb-1"})
+    assert failed_ids(invoke(receive_event(stack, 1))) == set()
+    status, row = call(f"{url}/v1/tenants/globex/verdicts/fb-1/feedback", "POST", key,
+                       {"label": "phishing", "analyst": "ana@msp.example", "comment": "lure"})
+    assert status == 201 and row["label"] == "phishing" and row["list_entry"] == "alerts@m1crosoft-login.example"
+    assert row["signals"].get("CREDENTIAL_PHISH_LANGUAGE", 0) >= 1
+    status, listing = call(f"{url}/v1/tenants/globex/feedback", key=key)
+    assert status == 200 and [f["message_id"] for f in listing["feedback"]] == ["fb-1"]
+    status, export = call(f"{url}/v1/tenants/globex/feedback/examples", key=key)
+    assert status == 200 and [e["label"] for e in export["examples"]] == ["phishing"]
+    # another tenant's key cannot judge or read it
+    other = stack.info.api_keys["acme-corp"]
+    assert call(f"{url}/v1/tenants/globex/verdicts/fb-1/feedback", "POST", other,
+                {"label": "legitimate", "analyst": "x"})[0] == 403
+    assert call(f"{url}/v1/tenants/acme-corp/feedback", key=other)[1]["feedback"] == []
+
+
+def test_bad_feedback_gets_clear_4xx(gateway):
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts/nope/feedback", "POST", key,
+                        {"label": "phishing", "analyst": "ana"})
+    assert status == 404 and "nope" in body["message"]
+    status, body = call(f"{url}/v1/tenants/globex/verdicts/nope/feedback", "POST", key,
+                        {"label": "spam", "analyst": "ana"})
+    assert status == 400 and "label" in body["message"]
+    assert call(f"{url}/v1/tenants/globex/verdicts/nope/feedback", "POST", key, {"label": "phishing"})[0] == 400

@@ -284,13 +284,15 @@ def test_live_touches_no_dependency():
 
 
 def test_results_are_cached_for_a_few_seconds(deps, nango):
-    deps.cache_seconds = 0.5
+    now = [1000.0]
+    deps.cache_seconds, deps.clock = 5.0, lambda: now[0]
     before = nango.request_count("/health")
     first = deep(deps)[1]
     nango.set_fault("500")
+    now[0] += 4.9
     assert deep(deps)[1] is first  # within the window: the same report, no new calls
     assert nango.request_count("/health") == before + 1
-    time.sleep(0.6)
+    now[0] += 0.2
     assert deep(deps)[1]["status"] == "warn"
     assert nango.request_count("/health") == before + 2
 

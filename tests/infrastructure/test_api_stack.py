@@ -22,17 +22,28 @@ def test_stage_throttles_logs_access_and_traces(prod):
     assert "$context.requestId" in stage["AccessLogSetting"]["Format"]
 
 
+PUBLIC_PATHS = ("health", "openapi.json")  # everything else is under /v1 and needs a key
+
+
 def test_every_v1_method_requires_the_authorization_header_and_is_validated(prod):
     api = prod.templates["api"]
     paths = {lid: p["PathPart"] for lid, p in
              ((lid, r["Properties"]) for lid, r in resources(api, "AWS::ApiGateway::Resource").items())}
     v1_methods = [m for m in props(api, "AWS::ApiGateway::Method")
                   if any(lid in json.dumps(m["ResourceId"]) for lid, part in paths.items()
-                         if part != "health" and "health" not in lid.lower())]
+                         if part not in PUBLIC_PATHS and "health" not in lid.lower())]
     assert len(v1_methods) >= 5
     for method in v1_methods:
         assert method["RequestParameters"][AUTH_HEADER] is True
         assert "RequestValidatorId" in method
+
+
+def test_the_openapi_document_is_served_without_a_key(prod):
+    api = prod.templates["api"]
+    [openapi_id] = [lid for lid, r in resources(api, "AWS::ApiGateway::Resource").items()
+                    if r["Properties"]["PathPart"] == "openapi.json"]
+    [method] = [m for m in props(api, "AWS::ApiGateway::Method") if openapi_id in json.dumps(m["ResourceId"])]
+    assert method["HttpMethod"] == "GET" and AUTH_HEADER not in method.get("RequestParameters", {})
 
 
 def test_submissions_bodies_are_validated_against_a_model(prod):

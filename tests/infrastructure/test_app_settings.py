@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from aws_cdk import App
 from cdk_helpers import cdk_context
 
-from stacks.constructs.lambda_function import (
-    _RETENTIONS,
-    PROVIDED_PACKAGES,
-    layer_requirements,
-    log_retention,
-)
+from stacks.constructs.lambda_function import _RETENTIONS, log_retention
 from stacks.settings import load_settings
 
 
@@ -33,14 +26,6 @@ def test_command_line_strings_select_prod_and_switch_bundling_off():
 def test_unknown_environment_is_refused_with_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown environment 'staging'.*\['dev', 'prod'\]"):
         load_settings(App(context=cdk_context(env="staging")).node)
-
-
-def test_layer_leaves_out_what_the_runtime_and_powertools_layer_provide(tmp_path: Path):
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# comment\naws-lambda-powertools[tracer]>=3.4,<4\nboto3>=1.34\n"
-                            "pydantic>=2.7,<3  # models\npsycopg[binary]>=3.2,<4\n")
-    assert layer_requirements(requirements) == ["pydantic>=2.7,<3", "psycopg[binary]>=3.2,<4"]
-    assert set(PROVIDED_PACKAGES) == {"boto3", "aws-lambda-powertools"}
 
 
 def test_unbundled_layer_holds_only_a_do_not_deploy_marker(prod):

@@ -138,3 +138,13 @@ def test_proxy_may_reach_only_the_database(prod):
     egress = proxy_sg["Properties"].get("SecurityGroupEgress", []) + [
         p for p in props(prod.templates["data"], "AWS::EC2::SecurityGroupEgress") if refers_to(p["GroupId"], "ProxySg")]
     assert egress and all(refers_to(rule["DestinationSecurityGroupId"], "DatabaseSg") for rule in egress)
+
+
+def test_prod_database_has_enhanced_monitoring_every_60_seconds_with_its_role(prod):
+    data = prod.templates["data"]
+    (db,) = props(data, "AWS::RDS::DBInstance")
+    assert db["MonitoringInterval"] == 60 == prod.stacks.settings.env.db_monitoring_interval_seconds
+    assert refers_to(db["MonitoringRoleArn"], "DbMonitoringRole")
+    (role,) = [r["Properties"] for lid, r in resources(data, "AWS::IAM::Role").items() if lid.startswith("DbMonitoringRole")]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+    assert "AmazonRDSEnhancedMonitoringRole" in json.dumps(role["ManagedPolicyArns"])

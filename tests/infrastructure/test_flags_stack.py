@@ -9,7 +9,7 @@ from aws_cdk import aws_appconfig as appconfig
 from cdk_helpers import only, props, refers_to
 from swordfish import constants
 
-from stacks.flags_stack import DEPLOYMENT_EVENTS_EXTENSION, FLAGS_FILE, flags_profile_type
+from stacks.flags_stack import DEPLOYMENT_EVENTS_EXTENSION, FLAGS_FILE, FLAGS_SCHEMA_FILE, flags_profile_type
 
 PROFILE_TYPES = {appconfig.ConfigurationType.FEATURE_FLAGS: "AWS.AppConfig.FeatureFlags",
                  appconfig.ConfigurationType.FREEFORM: "AWS.Freeform"}
@@ -64,10 +64,27 @@ def test_appconfig_deployment_events_reach_the_audit_function(prod):
     association = only(flags, "AWS::AppConfig::ExtensionAssociation")
     assert association["ExtensionIdentifier"] == DEPLOYMENT_EVENTS_EXTENSION
     rule = only(flags, "AWS::Events::Rule")
-    assert rule["EventPattern"] == {"source": ["aws.appconfig"]}
+    # Deployment events only: not CloudTrail API calls, not start/step/baking events.
+    assert rule["EventPattern"] == {"source": ["aws.appconfig"],
+                                    "detail-type": list(constants.APPCONFIG_AUDITED_DETAIL_TYPES)}
     (target,) = rule["Targets"]
     assert refers_to(target["Arn"], "FlagsAudit")
     assert refers_to(target["DeadLetterConfig"]["Arn"], "AuditDlq")
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     fn = only(flags, "AWS::Lambda::Function")
     assert fn["Handler"] == constants.FLAGS_AUDIT_HANDLER
+
+
+def test_the_audit_rule_matches_exactly_the_deployments_the_handler_records():
+    from handlers.flags_audit import RECORDED_TYPES
+
+    assert set(constants.APPCONFIG_AUDITED_DETAIL_TYPES) == set(RECORDED_TYPES)
+
+
+def test_the_flag_profile_rejects_content_outside_the_powertools_schema(prod):
+    flags = prod.templates["flags"]
+    profile = only(flags, "AWS::AppConfig::ConfigurationProfile")
+    assert profile["Type"] == "AWS.Freeform"
+    (validator,) = profile["Validators"]
+    assert validator["Type"] == "JSON_SCHEMA"
+    assert json.loads(validator["Content"]) == json.loads(FLAGS_SCHEMA_FILE.read_text())

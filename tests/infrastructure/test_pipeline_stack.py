@@ -60,6 +60,15 @@ def test_deferred_quarantines_are_retried_by_their_own_function(prod):
     assert refers_to(mapping["FunctionName"], "Remediation")
 
 
+def test_remediation_polls_below_its_reserved_concurrency(prod):
+    """A receive Lambda throttles still counts towards maxReceiveCount: polling must stay under the reservation."""
+    pipeline = prod.templates["pipeline"]
+    [mapping] = [m for m in props(pipeline, "AWS::Lambda::EventSourceMapping")
+                 if refers_to(m["EventSourceArn"], "RemediationRetry")]
+    fn = by_property(pipeline, "AWS::Lambda::Function", "FunctionName", constants.REMEDIATION_FUNCTION_NAME)
+    assert 2 <= mapping["ScalingConfig"]["MaximumConcurrency"] < fn["ReservedConcurrentExecutions"]
+
+
 def test_feed_refresher_runs_on_its_schedule(prod):
     pipeline = prod.templates["pipeline"]
     rule = only(pipeline, "AWS::Events::Rule")
@@ -69,17 +78,26 @@ def test_feed_refresher_runs_on_its_schedule(prod):
     assert fn["Handler"] == constants.FEED_REFRESHER_HANDLER
 
 
-def test_every_function_gets_powertools_dependencies_and_the_appconfig_agent(prod):
+def test_an_undeliverable_feed_refresh_is_retried_then_parked_in_a_dlq(prod):
+    (target,) = only(prod.templates["pipeline"], "AWS::Events::Rule")["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= constants.FEED_REFRESH_MINUTES * 60
+    assert refers_to(target["DeadLetterConfig"]["Arn"], "FeedScheduleDlq")
+
+
+def test_every_function_gets_the_dependencies_layer_and_the_appconfig_agent(prod):
     functions = [f for t in prod.templates.values() for f in props(t, "AWS::Lambda::Function")
                  if str(f.get("FunctionName", "")).startswith(constants.SERVICE_NAME)]
     assert {f["FunctionName"] for f in functions} == {
         constants.PROCESSOR_FUNCTION_NAME, constants.API_FUNCTION_NAME, constants.FEED_REFRESHER_FUNCTION_NAME,
-        constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME, constants.ROTATE_SECRET_FUNCTION_NAME}
+        constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME, constants.HEALTH_CANARY_FUNCTION_NAME,
+        constants.RESTORE_VALIDATOR_FUNCTION_NAME,
+        constants.ROTATE_SECRET_FUNCTION_NAME}
     for fn in functions:
         layers = json.dumps(fn["Layers"])
-        assert "AWSLambdaPowertoolsPythonV3-python312-arm64" in layers
         assert "Dependencies" in layers
         reads_flags = fn["FunctionName"] not in (constants.FLAGS_AUDIT_FUNCTION_NAME,
+                                                 constants.RESTORE_VALIDATOR_FUNCTION_NAME,
                                                  constants.ROTATE_SECRET_FUNCTION_NAME)
         assert ("AWS-AppConfig-Extension-Arm64" in layers) is reads_flags
         assert fn["LoggingConfig"]["LogFormat"] == "JSON"
@@ -98,4 +116,4 @@ def test_processor_reads_only_its_flag_profile(prod):
 def test_dependency_layer_is_the_same_asset_in_every_stack(prod):
     layers = [json.dumps(r["Properties"]["Content"]["S3Key"]) for t in prod.templates.values()
               for r in resources(t, "AWS::Lambda::LayerVersion").values()]
-    assert len(layers) == 4 and len(set(layers)) == 1
+    assert len(layers) == 6 and len(set(layers)) == 1  # flags, pipeline, api, observability (canary), backup, secrets

@@ -17,10 +17,13 @@ SERVICE_REQUIRES_STAR = {
     "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
     "cloudwatch:GetMetricStatistics",  # CloudWatch metric reads take no resource ARN
     "secretsmanager:GetRandomPassword",  # the rotation function's password generator takes no resource
+    # AWS Backup's restore-job calls take no resource ARN (the restore-test validator)
+    "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult",
 }
 # CDK's own provider (strips the default security group's rules) and the service roles AWS Backup and
 # API Gateway need are the only roles with AWS-managed policies.
-MANAGED_POLICY_ROLES = ("CustomVpcRestrictDefaultSG", "PlanDatabaseRole", "RestoreTestingRole", "ApiCloudWatchRole")
+MANAGED_POLICY_ROLES = ("CustomVpcRestrictDefaultSG", "PlanDatabaseRole", "RestoreTestingRole", "ApiCloudWatchRole",
+                        "DbMonitoringRole")  # RDS Enhanced Monitoring needs its AWS-maintained policy
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
@@ -125,8 +128,14 @@ def test_every_queue_is_kms_encrypted_and_denies_plain_http(prod):
 
 
 def test_emails_queues_use_the_customer_managed_key(prod):
-    for queue in props(prod.templates["pipeline"], "AWS::SQS::Queue"):
+    queues = props(prod.templates["pipeline"], "AWS::SQS::Queue")
+    named = [q for q in queues if "QueueName" in q]  # emails, remediation retry and their DLQs
+    assert len(named) == 4
+    for queue in named:
         assert "DataKey" in json.dumps(queue["KmsMasterKeyId"])
+    # The feed schedule's DLQ holds schedule events only; EventBridge writes it with SQS-managed keys.
+    (schedule_dlq,) = [q for q in queues if "QueueName" not in q]
+    assert schedule_dlq["SqsManagedSseEnabled"] is True
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
@@ -139,7 +148,8 @@ def test_every_customer_managed_key_rotates(synthesised, env_name):
 def test_every_function_log_group_is_encrypted_and_expires(prod):
     groups = [(concern, p) for concern, t in prod.templates.items() for p in props(t, "AWS::Logs::LogGroup")
               if str(p.get("LogGroupName", "")).startswith("/aws/lambda/")]
-    assert len(groups) == 6  # processor, remediation, API, feed refresher, flags audit, rotate-secret
+    assert len(groups) == 8  # processor, remediation, API, feed refresher, flags audit, health canary,
+    #                          restore validator, rotate-secret
     for _, group in groups:
         assert "KmsKeyId" in group
         assert group["RetentionInDays"] == prod.stacks.settings.env.log_retention_days

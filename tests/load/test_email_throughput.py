@@ -14,7 +14,9 @@ import pytest
 from devstack.poller import WorkerPool
 from tests.pipeline.helpers import send_bodies, verdict_rows
 
-HANG_GUARD_MS = 5_000  # an order of magnitude over the 500 ms target
+# A hang guard, not a target: a 1,000-email burst waits behind itself (p95 ~0.9 s on a quiet
+# machine, 8 s seen with the 2 cores shared by eight test runs); a stuck pipeline never finishes.
+HANG_GUARD_MS = 60_000
 
 
 @pytest.mark.parametrize("emails", [100, 500, 1000])

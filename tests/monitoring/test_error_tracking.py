@@ -452,24 +452,21 @@ def test_no_secret_survives_scrubbing_at_any_depth(generated):
 
 
 # --- rate limiting ------------------------------------------------------------------------------
-def _wait_for_window_start(window: float) -> None:
-    time.sleep(window - (time.time() % window) + 0.02)
-
-
 def test_repeated_errors_are_rate_limited_and_the_next_event_reports_how_many_were_suppressed(tracker, logs):
-    window = 1.0
-    tracker(rate_limit=3, rate_window_seconds=window)
-    _wait_for_window_start(window)
+    window, now = 60.0, [6000.0]  # an injected clock at the start of a window
+    tracker(rate_limit=3, rate_window_seconds=window, clock=lambda: now[0])
     sent = [capture_exception(caught(lookup_tenant, f"t-{i}")) for i in range(8)]
     other = capture_exception(caught(parse_header, "x"))  # another group is not affected
-    _wait_for_window_start(window)
+    now[0] += window - 0.001
+    assert capture_exception(caught(lookup_tenant, "t-8")) is None  # still the same window
+    now[0] += 0.002
     next_id = capture_exception(caught(lookup_tenant, "t-9"))
 
     assert [event_id is not None for event_id in sent] == [True] * 3 + [False] * 5
     assert other is not None and next_id is not None
     events = logs.error_events()
     assert len(events) == 5
-    assert [e["suppressed_count"] for e in events] == [0, 0, 0, 0, 5]
+    assert [e["suppressed_count"] for e in events] == [0, 0, 0, 0, 6]
 
 
 _WORKER = textwrap.dedent("""

@@ -169,3 +169,20 @@ def test_tenant_policies_are_cached_for_their_ttl_on_the_injected_clock(store, c
     clock.advance(2)
     cache.get("acme")
     assert store.policy_loads == 2
+
+
+def test_a_spent_analysis_budget_still_gives_every_message_a_verdict_marked_as_such(store, queue, clock):
+    ticks = iter(range(1_000_000))
+    pipeline = make(store, queue, clock)
+    pipeline.analysis_budget_seconds = 0.5
+    pipeline.analysis_clock = lambda: float(next(ticks))  # one second per read: spent at the first check
+    big = b"From: a@partner.example\r\nSubject: big\r\n\r\n" + b"x\r\n" * 100_000
+    _, committed = run(pipeline, [record(inline("acme", "big", big)), record(inline("globex", "small"))])
+    by_id = {a.submission.message_id: a for a, _ in committed.stored}
+    assert by_id["big"].verdict.budget_exceeded and by_id["big"].analysis_seconds >= 1.0
+    assert "ANALYSIS_BUDGET_EXCEEDED" in {r["name"] for r in store.rows["acme", "big"].reasons}
+    assert ("globex", "small") in store.rows
+    assert store.rows["acme", "big"].subject == "big"  # the partial verdict keeps what was read
+    pipeline.analysis_clock = lambda: 0.0  # a clock that never moves: nothing is ever over budget
+    _, committed = run(pipeline, [record(inline("acme", "big-2", big))])
+    assert not committed.stored[0][0].verdict.budget_exceeded

@@ -7,6 +7,8 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .weights import model
+
 
 class VerdictKind(StrEnum):
     CLEAN = "clean"
@@ -22,8 +24,9 @@ class Reason(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    weight: float
+    weight: float  # the signal's learned weight times `value`
     evidence: str
+    value: float = 1.0  # 1 for a yes/no signal, a small count for graded ones (kept for the next fit)
 
 
 class Verdict(BaseModel):
@@ -33,19 +36,25 @@ class Verdict(BaseModel):
     parse_problems: list[str] = Field(default_factory=list)
     subject: str | None = None
     sender: str | None = None
+    budget_exceeded: bool = False  # analysis stopped at its time budget: the verdict covers part of the message
+
+
+def _learned(kind: str):
+    return lambda: model().thresholds[kind]
 
 
 class Thresholds(BaseModel):
     """Score at or above which a message gets each verdict. The kind among spam/phishing/malware is
     chosen by which category of reasons contributes most; below its threshold but at or above
-    `suspicious`, the message is suspicious."""
+    `suspicious`, the message is suspicious. Defaults: the thresholds `make fit` chose on held-out
+    folds (data/weights.json); a tenant may set its own."""
 
     model_config = ConfigDict(extra="ignore")
 
-    suspicious: float = 3.0
-    spam: float = 5.0
-    phishing: float = 5.0
-    malware: float = 5.0
+    suspicious: float = Field(default_factory=_learned("suspicious"))
+    spam: float = Field(default_factory=_learned("spam"))
+    phishing: float = Field(default_factory=_learned("phishing"))
+    malware: float = Field(default_factory=_learned("malware"))
 
 
 def _clean_entries(values: list[str]) -> list[str]:

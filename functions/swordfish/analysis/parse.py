@@ -12,15 +12,17 @@ import hashlib
 import html
 import io
 import re
+import struct
 import zipfile
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.header import Header, decode_header
 from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
+from .budget import AnalysisBudget
+from .html_links import html_to_text, iter_html_links
+from .mime_limits import control_characters, parse_bounded
+from .signals import capture_headers
 from .urls import idna_host, normalize_url, registered_domain, unicode_host, url_host
 
 MAX_PARTS = 400  # a message with more MIME parts than this is abuse; the rest is skipped
@@ -30,22 +32,21 @@ MAX_HTML_CHARS = 400_000
 MAX_LINKS = 300
 MAX_ARCHIVE_MEMBERS = 200
 MAX_HEADER_CHARS = 4_000  # per header value we look at
+MAX_ADDRESS_HEADER_CHARS = 8_000  # To/Cc/Reply-To values read, all fields together (50 addresses are kept)
+MAX_ARCHIVE_ENTRIES = 20_000  # a zip whose directory lists more is not opened (listing it costs seconds)
+MAX_BOUNDARY_CHARS = 70  # RFC 2046
+LINK_BUDGET_CHECK_EVERY = 64
 
 _WS = re.compile(r"\s+")
-_TAG = re.compile(r"<[^>]{0,2000}>")
-_SCRIPT_STYLE = re.compile(r"<(script|style)\b[^>]{0,2000}>.{0,200000}?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_ANCHOR = re.compile(
-    r"<a\b[^>]{0,2000}?\bhref\s*=\s*(?:\"([^\"]{0,4000})\"|'([^']{0,4000})'|([^\s>]{1,4000}))[^>]{0,2000}>"
-    r"(.{0,2000}?)</a\s*>",
-    re.IGNORECASE | re.DOTALL,
-)
 _ACTION = re.compile(r"\b(?:action|formaction)\s*=\s*[\"']?(https?://[^\"'\s>]{1,4000})", re.IGNORECASE)
 _TEXT_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`{}|\\^\[\]]{2,4000}", re.IGNORECASE)
+_BLANK_BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"\s*"|'\s*'|;|$)""", re.IGNORECASE)
+_HEADER_LINE = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,76}:", re.MULTILINE)
 _OBFUSCATED_MARKERS = ("hxxp", "[.]", "(.)", "[dot]", "(dot)", "[:]")
 _DEOBFUSCATE = re.compile(r"hxxp|\[\.\]|\(\.\)|\[dot\]|\(dot\)|\[:\]", re.IGNORECASE)
 _DEOBF_MAP = {"hxxp": "http", "[.]": ".", "(.)": ".", "[dot]": ".", "(dot)": ".", "[:]": ":"}
-_PDF_URI = re.compile(rb"/URI\s*\(([^)]{1,2000})\)")
-_AUTH_METHOD = re.compile(r"\b(spf|dkim|dmarc|arc)\s*=\s*([a-z]+)", re.IGNORECASE)
+_PDF_URI = re.compile(rb"/URI\s*+\(((?:[^()\\]|\\.){1,2000}+)\)")  # stops at the next paren: linear
+_AUTH_METHOD = re.compile(r"\b(spf|dkim|dmarc|arc|compauth)\s*=\s*([a-z]+)", re.IGNORECASE)
 _COMMENT = re.compile(r"\([^()]{0,1000}\)")
 
 _HTML_EXTENSIONS = (".htm", ".html", ".shtml", ".xhtml", ".svg", ".mht", ".mhtml")
@@ -103,6 +104,17 @@ class ParsedMessage:
     attachments: list[Attachment] = field(default_factory=list)
     image_count: int = 0
     parse_problems: list[str] = field(default_factory=list)
+    verdict_headers: dict[str, str] = field(default_factory=dict)  # receiving server's spam verdicts
+    evasion: list[str] = field(default_factory=list)  # structure built to defeat parsers (also a parse problem)
+    budget_exceeded: bool = False  # the analysis budget ran out: the rest of the message was not analysed
+
+    def note_evasion(self, finding: str) -> None:
+        """Record structure built to defeat parsers; it is listed first among the parse problems too."""
+        if finding in self.evasion or len(self.evasion) >= 20:
+            return
+        self.evasion.append(finding)
+        if finding not in self.parse_problems:
+            self.parse_problems.insert(len(self.evasion) - 1, finding)
 
     @property
     def sender(self) -> str | None:
@@ -217,7 +229,13 @@ def _address(value: object, fallback: str | None = None) -> tuple[str, str]:
 
 
 def _addresses(values: list) -> list[str]:
-    raws = [header_text(v) if isinstance(v, Header) else str(v)[:MAX_HEADER_CHARS] for v in values]
+    raws: list[str] = []
+    room = MAX_ADDRESS_HEADER_CHARS  # getaddresses is slow per address: read only what 50 addresses need
+    for v in values:
+        if room <= 0:
+            break
+        raws.append((header_text(v) if isinstance(v, Header) else str(v)[:MAX_HEADER_CHARS])[:room])
+        room -= len(raws[-1])
     return [a.lower() for _, a in getaddresses(raws) if "@" in a][:50]
 
 
@@ -272,7 +290,17 @@ _OLE_VBA = ("_VBA_PROJECT".encode("utf-16-le"), b"VBA\x00", "Macros".encode("utf
 _OLE_ENCRYPTED = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
 
 
+def _zip_entry_count(data: bytes) -> int:
+    """Entries the archive's directory claims (from its end record), without reading the directory."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end < 0 or end + 12 > len(data):
+        return 0
+    return struct.unpack_from("<H", data, end + 10)[0]
+
+
 def _inspect_zip(data: bytes, att: Attachment) -> None:
+    if _zip_entry_count(data) > MAX_ARCHIVE_ENTRIES:
+        return  # left at its sniffed type; such an archive is not worth seconds of directory parsing
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()[:MAX_ARCHIVE_MEMBERS]
@@ -288,17 +316,17 @@ def _inspect_zip(data: bytes, att: Attachment) -> None:
     att.members = tuple(names)
 
 
-def _inspect_html(data: bytes, att: Attachment, links: list[Link]) -> None:
+def _inspect_html(data: bytes, att: Attachment, links: list[Link], budget: AnalysisBudget) -> None:
     text = data[:MAX_HTML_CHARS].decode("utf-8", "replace").lower()
     if "<script" in text and any(marker in text for marker in _SMUGGLING_MARKERS):
         att.html_script = True
     if "<form" in text and ("password" in text or "type=\"password\"" in text or "action=\"http" in text):
         att.html_form = True
-    _html_links(text, links, "attachment")
+    _html_links(text, links, "attachment", budget)
 
 
 def _analyse_attachment(data: bytes, filename: str, declared: str, inline: bool,
-                        links: list[Link]) -> Attachment:
+                        links: list[Link], budget: AnalysisBudget) -> Attachment:
     sniffed = sniff(data)
     att = Attachment(filename=filename, declared_type=declared, sniffed_type=sniffed, size=len(data),
                      sha256=hashlib.sha256(data).hexdigest(), inline=inline)
@@ -312,7 +340,7 @@ def _analyse_attachment(data: bytes, filename: str, declared: str, inline: bool,
     elif sniffed in ("text/html", "image/svg+xml") or lower.endswith(_HTML_EXTENSIONS) or declared in (
         "text/html", "image/svg+xml"
     ):
-        _inspect_html(data, att, links)
+        _inspect_html(data, att, links, budget)
     elif sniffed == "application/pdf":
         for m in _PDF_URI.finditer(data[:2_000_000]):
             _add_link(links, m.group(1).decode("latin-1"), None, "attachment")
@@ -329,20 +357,15 @@ def _add_link(links: list[Link], raw: str, text: str | None, source: str) -> Non
     links.append(Link(url=url, host=host, domain=registered_domain(host), text=text, source=source))
 
 
-def _html_links(markup: str, links: list[Link], source: str) -> None:
-    for m in _ANCHOR.finditer(markup):
-        href = m.group(1) or m.group(2) or m.group(3) or ""
-        inner = m.group(4)
-        text = _TAG.sub(" ", inner) if "<" in inner else inner
-        text = html.unescape(_WS.sub(" ", text)).strip()
-        _add_link(links, href.strip(), text[:300] or None, source)
+def _html_links(markup: str, links: list[Link], source: str, budget: AnalysisBudget) -> None:
+    for count, link in enumerate(iter_html_links(markup), 1):
+        if len(links) >= MAX_LINKS or (count % LINK_BUDGET_CHECK_EVERY == 0 and budget.exceeded("HTML links")):
+            break
+        _add_link(links, link.href, link.text or None, source)
     for m in _ACTION.finditer(markup):
+        if len(links) >= MAX_LINKS:
+            break
         _add_link(links, m.group(1), None, source)
-
-
-def html_to_text(markup: str) -> str:
-    markup = _SCRIPT_STYLE.sub(" ", markup)
-    return html.unescape(_TAG.sub(" ", markup))
 
 
 # Punctuation that ends a sentence rather than a URL written in running text.
@@ -351,6 +374,8 @@ _TRAILING = ".,;:!?)]}'\">"
 
 def _text_links(text: str, links: list[Link], seen: set[str]) -> None:
     for m in _TEXT_URL.finditer(text):
+        if len(links) >= MAX_LINKS:
+            return
         raw = m.group(0).rstrip(_TRAILING)
         if raw not in seen:
             seen.add(raw)
@@ -396,8 +421,44 @@ def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | N
                 parsed.auth["spf"] = AuthResult("spf", word, f"Received-SPF: {text[:160]}")
 
 
-def _walk(msg: Message, parsed: ParsedMessage) -> tuple[list[str], list[str]]:
-    """Collect body texts and attachments with an explicit stack (no recursion: nesting is hostile input)."""
+# Defects that mean the multipart structure itself is broken (an unclosed last part is mere truncation).
+_BOUNDARY_DEFECTS = frozenset({"NoBoundaryInMultipartDefect", "StartBoundaryNotFoundDefect"})
+
+
+def _check_boundary(part: Message, parsed: ParsedMessage, where: str) -> None:
+    """Malformed boundaries are built to make parsers disagree about where parts are."""
+    for defect in getattr(part, "defects", ()) or ():
+        if type(defect).__name__ in _BOUNDARY_DEFECTS:
+            parsed.note_evasion(f"malformed multipart boundary in {where} ({type(defect).__name__})")
+    declared = str(part.get("Content-Type", ""))
+    if len(declared) <= MAX_BOUNDARY_CHARS and not _BLANK_BOUNDARY.search(declared):
+        return  # too short to hold an over-long boundary; control characters were caught as a header's
+    boundary = part.get_boundary()
+    if boundary is not None and (len(boundary) > MAX_BOUNDARY_CHARS or not boundary.strip()
+                                 or control_characters(boundary)):
+        parsed.note_evasion(f"malformed multipart boundary in {where} ({len(boundary):,} characters"
+                            f"{', control characters' if control_characters(boundary) else ''})")
+
+
+def _check_header_block(part: Message, parsed: ParsedMessage, where: str) -> None:
+    """A control character that ends a header block early hides the headers after it from this parser,
+    while other readers may still see them."""
+    if not any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in getattr(part, "defects", ())):
+        return
+    payload = part.get_payload()
+    start = payload if isinstance(payload, str) else (part.preamble or "")
+    first_line, _, after = start[:MAX_HEADER_CHARS].lstrip("\r\n").partition("\n")
+    if not part.keys() and not _HEADER_LINE.search(after):
+        return  # bytes with no header before or after are not mail ("no header fields"), nothing hidden
+    controls = control_characters(first_line) or ("U+001B" if "\x1b" in first_line else "")
+    if controls:
+        parsed.note_evasion(f"header block of {where} cut short by control characters ({controls})")
+
+
+def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget) -> tuple[list[str], list[str]]:
+    """Collect body texts and attachments with an explicit stack (no recursion: nesting is hostile input).
+    Once the budget is spent, bodies are still collected (their size is capped) and attachments keep their
+    names and types, but their content is no longer inspected."""
     plain: list[str] = []
     htmls: list[str] = []
     text_budget = MAX_TEXT_CHARS
@@ -409,19 +470,22 @@ def _walk(msg: Message, parsed: ParsedMessage) -> tuple[list[str], list[str]]:
         part, depth = stack.pop()
         count += 1
         if count > MAX_PARTS:
-            problems.append(f"more than {MAX_PARTS} MIME parts; the rest was not analysed")
+            parsed.note_evasion(f"more than {MAX_PARTS} MIME parts; the rest was not analysed")
             break
         where = "message" if count == 1 else f"part {count}"
         _defects(part, problems, where)
+        _check_header_block(part, parsed, where)
         payload = part.get_payload()
+        ctype = part.get_content_type()
+        if ctype.startswith("multipart/"):
+            _check_boundary(part, parsed, where)
         if part.is_multipart() or isinstance(payload, list):
             if depth >= MAX_DEPTH:
-                problems.append(f"MIME nesting deeper than {MAX_DEPTH} levels; inner parts not analysed")
+                parsed.note_evasion(f"MIME nesting deeper than {MAX_DEPTH} levels; inner parts not analysed")
                 continue
             children = payload if isinstance(payload, list) else []
             stack.extend((child, depth + 1) for child in reversed(children) if isinstance(child, Message))
             continue
-        ctype = part.get_content_type()
         maintype = ctype.split("/", 1)[0]
         disposition = (part.get("Content-Disposition") or "")
         disposition = str(disposition).split(";", 1)[0].strip().lower()
@@ -429,14 +493,26 @@ def _walk(msg: Message, parsed: ParsedMessage) -> tuple[list[str], list[str]]:
         if isinstance(filename, tuple):  # RFC 2231 value compat32 could not collapse
             filename = filename[2] if len(filename) > 2 else ""
         filename = header_text(filename) if filename else ""
+        controls = control_characters(filename)
+        if controls:
+            parsed.note_evasion(f"control characters ({controls}) in attachment name {filename[:80]!r}")
+        is_body = maintype == "text" and ctype in ("text/plain", "text/html") and disposition != "attachment" \
+            and not filename
+        if maintype == "image":
+            parsed.image_count += 1
+        if not is_body and maintype == "text" and not filename and disposition != "attachment":
+            continue  # text/calendar, text/csv bodies etc.: nothing to score
+        if not is_body and (len(parsed.attachments) >= 100 or budget.exceeded("attachments")):
+            if len(parsed.attachments) < 100:  # named, typed, not opened
+                parsed.attachments.append(Attachment(filename=filename, declared_type=ctype, sniffed_type="",
+                                                     size=0, sha256="", inline=disposition == "inline"))
+            continue
         data = part.get_payload(decode=True)
         if data is None:
             data = b""
         _defects(part, problems, where)
-        is_body = maintype == "text" and ctype in ("text/plain", "text/html") and disposition != "attachment" \
-            and not filename
         if is_body:
-            text = _decode_bytes(data, part.get_content_charset(), problems)
+            text = _decode_bytes(data[:4 * max(text_budget, html_budget)], part.get_content_charset(), problems)
             if ctype == "text/html":
                 if html_budget > 0:
                     htmls.append(text[:html_budget])
@@ -445,48 +521,59 @@ def _walk(msg: Message, parsed: ParsedMessage) -> tuple[list[str], list[str]]:
                 plain.append(text[:text_budget])
                 text_budget -= len(plain[-1])
             continue
-        if maintype == "image":
-            parsed.image_count += 1
-        if maintype == "text" and not filename and disposition != "attachment":
-            continue  # text/calendar, text/csv bodies etc.: nothing to score
         inline = disposition == "inline" or (disposition == "" and maintype == "image")
-        if len(parsed.attachments) < 100:
-            parsed.attachments.append(_analyse_attachment(data, filename, ctype, inline, parsed.links))
+        parsed.attachments.append(_analyse_attachment(data, filename, ctype, inline, parsed.links, budget))
     return plain, htmls
 
 
-def parse_message(raw: bytes, *, trusted_authserv_ids: frozenset[str] | None = None) -> ParsedMessage:
-    """Parse raw RFC 5322 bytes. Never raises: anything unexpected is recorded in parse_problems."""
+def parse_message(raw: bytes, *, trusted_authserv_ids: frozenset[str] | None = None,
+                  budget: AnalysisBudget | None = None) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes within an analysis budget (the default one when none is given). Never
+    raises: anything unexpected is recorded in parse_problems."""
     parsed = ParsedMessage()
+    budget = budget if budget is not None else AnalysisBudget()
     try:
         if not isinstance(raw, (bytes, bytearray, memoryview)):
             raw = str(raw).encode("utf-8", "surrogateescape")
         raw = bytes(raw)
-        if not raw.strip():
+        if not raw or raw.isspace():  # not raw.strip(): that copies a 20 MB message
             parsed.parse_problems.append("empty message")
             return parsed
-        msg = message_from_bytes(raw, policy=compat32)
-        _fill(msg, parsed, trusted_authserv_ids)
+        msg, limits = parse_bounded(raw, budget)
+        for finding in limits.findings:
+            parsed.note_evasion(finding)
+        if limits.unparsed_bytes:
+            parsed.parse_problems.append(f"analysis budget spent: the last {limits.unparsed_bytes:,} of "
+                                         f"{len(raw):,} bytes were not parsed")
+        elif limits.stopped_in_headers:
+            parsed.parse_problems.append("analysis budget spent in a header flood: the rest was not parsed")
+        _fill(msg, parsed, trusted_authserv_ids, budget)
     except Exception as exc:  # noqa: BLE001 - the engine's contract: a verdict for any input
         parsed.parse_problems.append(f"message could not be fully parsed: {type(exc).__name__}")
+        if isinstance(exc, RecursionError | MemoryError):  # what the caps missed is still hostile structure
+            parsed.note_evasion(f"structure that defeats the MIME parser ({type(exc).__name__})")
         _headers_only(raw, parsed, trusted_authserv_ids)
+    parsed.budget_exceeded = budget.exceeded_at is not None
     return parsed
 
 
 def _headers_only(raw: bytes, parsed: ParsedMessage, trusted: frozenset[str] | None) -> None:
     """Salvage sender, subject and authentication results when the body defeated the parser."""
     try:
-        msg = BytesHeaderParser(policy=compat32).parsebytes(bytes(raw)[:1_000_000])
+        end = raw.find(b"\n\r\n", 0, 1_000_000)
+        end = raw.find(b"\n\n", 0, 1_000_000) if end < 0 else end
+        msg, _ = parse_bounded(raw[:end + 1] if end >= 0 else raw[:1_000_000], AnalysisBudget())
         parsed.subject = header_text(msg.get("Subject")) if msg.get("Subject") is not None else None
         parsed.from_name, parsed.from_address = _address(msg.get("From"))
         parsed.from_domain = address_host(parsed.from_address)
         parsed.reply_to = _addresses(msg.get_all("Reply-To") or [])
         _parse_auth(msg, parsed, trusted)
+        parsed.verdict_headers = capture_headers(msg)
     except Exception as exc:  # noqa: BLE001 - nothing more to salvage
         parsed.parse_problems.append(f"headers could not be read either: {type(exc).__name__}")
 
 
-def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None) -> None:
+def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, budget: AnalysisBudget) -> None:
     if not msg.keys():
         parsed.parse_problems.append("no header fields")
     fallback = _header_charset(msg)
@@ -502,13 +589,18 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None) -
     parsed.message_id = header_text(msg.get("Message-ID"))[:300]
     parsed.in_reply_to = header_text(msg.get("In-Reply-To") or msg.get("References"))[:300]
     _parse_auth(msg, parsed, trusted)
+    parsed.verdict_headers = capture_headers(msg)
+    for name, decoded in (("Subject", parsed.subject or ""), ("From", parsed.from_name + parsed.from_address)):
+        controls = control_characters(decoded)  # encoded words can hide what the raw header check cannot see
+        if controls:
+            parsed.note_evasion(f"control characters ({controls}) in decoded {name}")
 
-    plain, htmls = _walk(msg, parsed)
+    plain, htmls = _walk(msg, parsed, budget)
     parsed.html = "\n".join(htmls)
     text = "\n".join(plain)
     if htmls:
         for markup in htmls:
-            _html_links(markup, parsed.links, "html")
+            _html_links(markup, parsed.links, "html", budget)
         if not text.strip():
             text = html_to_text(parsed.html)
     parsed.text = text[:MAX_TEXT_CHARS]

@@ -1,8 +1,9 @@
 """Detectors and the scorer: a `ParsedMessage` and a tenant policy in, a `Verdict` out.
 
-Each detector appends `_Hit`s: a Reason plus the category it argues for (phishing, malware, spam or
-neutral). The score is the sum of weights; the verdict kind is the category that contributes most, once
-the score reaches that kind's threshold.
+Each detector appends `_Hit`s: a signal name from `weights.CATALOG`, its value and its evidence. A hit's
+weight is the signal's learned weight (data/weights.json, `make fit`) times its value, so the reasons
+add up to the score; the verdict kind is the category that contributes most, once the score reaches
+that kind's threshold (also learned, overridable per tenant).
 """
 
 from __future__ import annotations
@@ -12,19 +13,38 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
-from .data.hosts import FREE_FILE_HOSTS, FREE_FILE_HOSTS_BY_HOST, FREEMAIL_DOMAINS, URL_SHORTENERS
+from .data.hosts import (
+    FREE_FILE_HOSTS,
+    FREE_FILE_HOSTS_BY_HOST,
+    FREE_SITE_HOSTS,
+    FREE_SITE_HOSTS_BY_HOST,
+    FREEMAIL_DOMAINS,
+    URL_SHORTENERS,
+)
 from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, QR_LURE_PHRASES, SPAM_PHRASES
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
 from .parse import ParsedMessage, address_host
+from .signals import (
+    abused_tld,
+    body_brand,
+    body_form,
+    is_html_attachment,
+    javascript_links,
+    receiver_verdicts,
+    subject_brand,
+)
 from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode_host
-
-PHISHING, MALWARE, SPAM, NEUTRAL = "phishing", "malware", "spam", "neutral"
+from .weights import AUTH_FAILURES, CATALOG, MALWARE, PHISHING, SPAM, model
 
 QR_CODE_LURE = "QR_CODE_LURE"
+MIME_EVASION = "MIME_EVASION"
+ANALYSIS_BUDGET_EXCEEDED = "ANALYSIS_BUDGET_EXCEEDED"
 EXPERIMENTAL_DETECTORS: frozenset[str] = frozenset({QR_CODE_LURE})
 
-MAX_LANGUAGE_CHARS = 100_000  # language patterns look at the start of the text only
+BRAND_BODY_CHARS = 3_000  # a lure names its brand early
+MAX_LANGUAGE_CHARS = 20_000  # language patterns look at the start of the text only: lures are short, and
+# on long mail (patches, digests) the phrase scans were most of the analysis time
 
 DANGEROUS_EXTENSIONS = frozenset({
     "exe", "scr", "pif", "com", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "ps1",
@@ -64,11 +84,21 @@ _MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamer
 class _Hit:
     reason: Reason
     category: str
+    value: float
 
 
 class _Hits(list):
-    def add(self, name: str, weight: float, evidence: str, category: str) -> None:
-        self.append(_Hit(Reason(name=name, weight=round(weight, 2), evidence=evidence[:300]), category))
+    def add(self, name: str, evidence: str, value: float = 1.0, *, category: str | None = None,
+            weight: float | None = None) -> None:
+        """Record a signal; its weight is the learned one times `value` unless `weight` is given (a
+        tenant's own allow-list weight)."""
+        spec = CATALOG[name]
+        w = model().weight(name) * value if weight is None else weight
+        self.append(_Hit(Reason(name=name, weight=round(w, 2), evidence=evidence[:300], value=value),
+                         category or spec.category, value))
+
+    def names(self) -> set[str]:
+        return {h.reason.name for h in self}
 
 
 def _phrases(family: list[tuple[str, tuple[str, ...], re.Pattern[str]]], text: str) -> list[str]:
@@ -85,23 +115,25 @@ def _sender_domain(parsed: ParsedMessage) -> str:
 
 # --- detectors ------------------------------------------------------------------------------------
 
+_AUTH_SIGNALS = {
+    ("spf", "fail"): "SPF_FAIL", ("spf", "softfail"): "SPF_SOFTFAIL", ("spf", "none"): "SPF_NONE",
+    ("spf", "permerror"): "SPF_PERMERROR", ("dkim", "fail"): "DKIM_FAIL", ("dkim", "none"): "DKIM_NONE",
+    ("dkim", "permerror"): "DKIM_PERMERROR", ("dmarc", "fail"): "DMARC_FAIL", ("dmarc", "none"): "DMARC_NONE",
+    ("compauth", "fail"): "COMPAUTH_FAIL", ("compauth", "softpass"): "COMPAUTH_SOFTPASS",
+    ("arc", "fail"): "ARC_FAIL",
+}
+
 
 def _auth(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
-    table = {
-        ("spf", "fail"): ("SPF_FAIL", 2.0), ("spf", "softfail"): ("SPF_SOFTFAIL", 1.0),
-        ("spf", "none"): ("SPF_NONE", 0.3), ("spf", "permerror"): ("SPF_PERMERROR", 0.5),
-        ("dkim", "fail"): ("DKIM_FAIL", 1.0), ("dkim", "none"): ("DKIM_NONE", 0.1),
-        ("dkim", "permerror"): ("DKIM_PERMERROR", 0.5),
-        ("dmarc", "fail"): ("DMARC_FAIL", 3.5), ("dmarc", "none"): ("DMARC_NONE", 0.3),
-    }
     for method, result in parsed.auth.items():
-        entry = table.get((method, result.result))
-        if entry:
-            hits.add(entry[0], entry[1], result.evidence, PHISHING)
-    failed = any(parsed.auth.get(m) and parsed.auth[m].result == "fail" for m in ("dmarc", "spf"))
+        name = _AUTH_SIGNALS.get((method, result.result))
+        if name:
+            hits.add(name, result.evidence)
+    failed = any(parsed.auth.get(m) and parsed.auth[m].result == "fail" for m in ("dmarc", "spf", "compauth"))
     if failed and _sender_domain(parsed) in policy.domain_set:
-        hits.add("OWN_DOMAIN_SPOOF", 3.0, f"From {parsed.from_address} (a tenant domain) failed authentication",
-                 PHISHING)
+        hits.add("OWN_DOMAIN_SPOOF", f"From {parsed.from_address} (a tenant domain) failed authentication")
+    for name, value, evidence in receiver_verdicts(parsed.verdict_headers):
+        hits.add(name, evidence, value)
 
 
 def _display_brand(name: str) -> str | None:
@@ -127,37 +159,38 @@ def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
         key = " ".join(name.casefold().split())
         is_vip = key in policy.vip_keys or any(vip in key for vip in policy.vip_keys if len(vip) >= 6)
         if is_vip and sender_dom not in policy.domain_set:
-            hits.add("VIP_IMPERSONATION", 5.0, f"display name {name!r} from outside domain {sender_dom}",
-                     PHISHING)
+            hits.add("VIP_IMPERSONATION", f"display name {name!r} from outside domain {sender_dom}")
         brand = _display_brand(name)
         if brand and sender_dom and sender_dom not in BRANDS[brand] and sender_dom not in policy.domain_set:
             legit = policy.extra_brands.get(brand, ())
             if sender_dom not in legit:
-                hits.add("BRAND_IMPERSONATION", 4.0,
-                         f"display name {name!r} names {brand} but mail is from {sender_dom}", PHISHING)
+                hits.add("BRAND_IMPERSONATION", f"display name {name!r} names {brand} but mail is from {sender_dom}")
         m = _EMAIL_IN_NAME.search(name)
         if m:
             shown = registered_domain(m.group(1).lower())
             if shown and shown != sender_dom:
-                hits.add("FROMNAME_SPOOF", 3.0, f"display name shows {m.group(0)!r}, sender is "
-                         f"{parsed.from_address}", PHISHING)
+                hits.add("FROMNAME_SPOOF", f"display name shows {m.group(0)!r}, sender is {parsed.from_address}")
+    if sender_dom and "BRAND_IMPERSONATION" not in hits.names() and sender_dom not in policy.domain_set:
+        brand = subject_brand(parsed.subject or "", sender_dom)
+        if brand and sender_dom not in policy.extra_brands.get(brand, ()):
+            hits.add("BRAND_IN_SUBJECT", f"subject names {brand}, mail is from {sender_dom}")
     if parsed.reply_to and sender_dom:
         others = sorted({registered_domain(address_host(a)) for a in parsed.reply_to} - {sender_dom, ""})
         if others:
-            weight = 1.0
             if any(d in FREEMAIL_DOMAINS for d in others) and sender_dom not in FREEMAIL_DOMAINS:
-                weight = 2.0
-            hits.add("REPLYTO_MISMATCH", weight, f"Reply-To {', '.join(others)} differs from From {sender_dom}",
-                     PHISHING)
+                # replies diverted from a company domain to a personal mailbox: the BEC pattern
+                hits.add("REPLYTO_FREEMAIL", f"Reply-To {', '.join(others)} (free mail) for From {sender_dom}")
+            else:
+                hits.add("REPLYTO_MISMATCH", f"Reply-To {', '.join(others)} differs from From {sender_dom}")
     if parsed.return_path and sender_dom:
         rp = registered_domain(address_host(parsed.return_path))
         if rp and rp != sender_dom:
-            hits.add("RETURNPATH_MISMATCH", 0.3, f"Return-Path {rp} differs from From {sender_dom}", NEUTRAL)
+            hits.add("RETURNPATH_MISMATCH", f"Return-Path {rp} differs from From {sender_dom}")
 
 
 def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
     evidence: list[str] = []
-    weight = 0.0
+    value = 0.0
     punycode: list[str] = []
     checked: set[str] = set()
     sender_hosts = [parsed.from_domain] if parsed.from_domain else []
@@ -173,22 +206,27 @@ def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> Non
                 if registered_domain(host) in policy.domain_set:
                     continue
                 evidence.append(f"{role} {unicode_host(host)} imitates {found.target} ({found.how})")
-                weight = max(weight, 5.0 if role == "sender" else 4.0)
+                value = max(value, 2.0 if role == "sender" else 1.0)
             elif "xn--" in host:
                 punycode.append(unicode_host(host))
             if len(evidence) >= 3 or len(checked) >= 60:
                 break
     if evidence:
-        hits.add("LOOKALIKE_DOMAIN", weight, "; ".join(evidence), PHISHING)
+        hits.add("LOOKALIKE_DOMAIN", "; ".join(evidence), value)
     if punycode:
-        hits.add("PUNYCODE_DOMAIN", 1.0, ", ".join(punycode[:3]), PHISHING)
+        hits.add("PUNYCODE_DOMAIN", ", ".join(punycode[:3]))
+    sender = [parsed.from_domain] if parsed.from_domain else []
+    tlds = abused_tld(sender + link_hosts[:60])
+    if tlds:
+        hits.add("SUSPICIOUS_TLD", ", ".join(tlds[:3]))
 
 
 def _trusted_brand_context(parsed: ParsedMessage, found: object) -> bool:
     # A link host embedding a brand (brand-support.example) only counts when the message also talks
     # about that brand: many legitimate resellers and partners embed brand names in their domains.
     target = getattr(found, "target", "").split(".")[0].split(" ")[0]
-    return bool(target) and target in (parsed.subject or "").lower() + " " + parsed.from_name.lower()
+    context = (parsed.subject or "").lower() + " " + parsed.from_name.lower() + " " + parsed.text[:2000].lower()
+    return bool(target) and target in context
 
 
 def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
@@ -198,11 +236,12 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
         feeds = {feed for _, feed in listed}
         category = MALWARE if "urlhaus" in feeds else PHISHING
         ev = "; ".join(f"{ind} ({feed})" for ind, feed in listed[:3])
-        hits.add("URL_IN_THREAT_FEED", 8.0, ev, category)
+        hits.add("URL_IN_THREAT_FEED", ev, category=category)
     mismatch: list[str] = []
     ips: list[str] = []
     shorteners: list[str] = []
     file_hosts: list[str] = []
+    site_hosts: list[str] = []
     for link in parsed.links:
         if link.text and _DOMAIN_TEXT.match(link.text):
             shown_host = link.text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
@@ -213,16 +252,27 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
             ips.append(link.host)
         elif link.domain in URL_SHORTENERS:
             shorteners.append(link.url)
+        elif link.host in FREE_SITE_HOSTS_BY_HOST or link.domain in FREE_SITE_HOSTS:
+            site_hosts.append(link.host)
         elif link.host in FREE_FILE_HOSTS_BY_HOST or link.domain in FREE_FILE_HOSTS:
             file_hosts.append(link.host)
     if mismatch:
-        hits.add("LINK_TEXT_MISMATCH", 2.0, "; ".join(mismatch[:3]), PHISHING)
+        hits.add("LINK_TEXT_MISMATCH", "; ".join(mismatch[:3]))
     if ips:
-        hits.add("IP_URL", 2.0, ", ".join(sorted(set(ips))[:3]), PHISHING)
+        hits.add("IP_URL", ", ".join(sorted(set(ips))[:3]))
     if shorteners:
-        hits.add("URL_SHORTENER", 1.0, ", ".join(sorted(set(shorteners))[:3]), PHISHING)
+        hits.add("URL_SHORTENER", ", ".join(sorted(set(shorteners))[:3]))
     if file_hosts:
-        hits.add("FREE_FILE_HOST", 1.5, ", ".join(sorted(set(file_hosts))[:3]), PHISHING)
+        hits.add("FREE_FILE_HOST", ", ".join(sorted(set(file_hosts))[:3]))
+    if site_hosts:
+        hits.add("FREE_SITE_HOST", ", ".join(sorted(set(site_hosts))[:3]))
+    if parsed.html:
+        js = javascript_links(parsed.html)
+        if js:
+            hits.add("JAVASCRIPT_LINK", f"{js} javascript: link(s) in the HTML body")
+        form = body_form(parsed.html)
+        if form:
+            hits.add("CREDENTIAL_FORM", f"{form} in the HTML body")
 
 
 def _ext(name: str) -> str:
@@ -237,6 +287,7 @@ def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
     smuggling: list[str] = []
     forms: list[str] = []
     encrypted: list[str] = []
+    html_files: list[str] = []
     for att in parsed.attachments:
         label = att.filename or f"<unnamed {att.declared_type}>"
         names = [(att.filename, label)] + [(m, f"{label}!{m}") for m in att.members]
@@ -263,42 +314,44 @@ def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
             smuggling.append(label)
         if att.html_form:
             forms.append(label)
+        if is_html_attachment(att.filename, att.declared_type, att.sniffed_type):
+            html_files.append(label)
     if executables:
-        hits.add("EXECUTABLE_ATTACHMENT", 8.0, ", ".join(executables[:3]), MALWARE)
+        hits.add("EXECUTABLE_ATTACHMENT", ", ".join(executables[:3]))
     if macros:
-        hits.add("MACRO_OFFICE", 6.0, ", ".join(macros[:3]), MALWARE)
+        hits.add("MACRO_OFFICE", ", ".join(macros[:3]))
     if doubles:
-        hits.add("DOUBLE_EXTENSION", 5.0, ", ".join(doubles[:3]), MALWARE)
+        hits.add("DOUBLE_EXTENSION", ", ".join(doubles[:3]))
     if smuggling:
-        hits.add("HTML_SMUGGLING", 5.0, ", ".join(smuggling[:3]) + ": script decodes or redirects", MALWARE)
+        hits.add("HTML_SMUGGLING", ", ".join(smuggling[:3]) + ": script decodes or redirects")
     if forms:
-        hits.add("HTML_CREDENTIAL_FORM", 4.5, ", ".join(forms[:3]) + ": HTML form asking for a password",
-                 PHISHING)
+        hits.add("HTML_CREDENTIAL_FORM", ", ".join(forms[:3]) + ": HTML form asking for a password")
+    if html_files:
+        hits.add("HTML_ATTACHMENT", ", ".join(html_files[:3]))
     if encrypted:
-        hits.add("ENCRYPTED_ARCHIVE", 4.0, ", ".join(encrypted[:3]) + ": password-protected, content not "
-                 "scannable", MALWARE)
+        hits.add("ENCRYPTED_ARCHIVE", ", ".join(encrypted[:3]) + ": password-protected, content not scannable")
 
 
-def _language(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
+def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, hits: _Hits) -> None:
     sender_dom = _sender_domain(parsed)
     if GTUBE in text:
-        hits.add("GTUBE", 10.0, "GTUBE test string", SPAM)
+        hits.add("GTUBE", "GTUBE test string")
     cred = _phrases(_CREDENTIAL, text)
     if cred:
-        weight = {1: 1.0, 2: 2.5}.get(len(cred), 3.5)
-        hits.add("CREDENTIAL_PHISH_LANGUAGE", weight, ", ".join(cred), PHISHING)
+        hits.add("CREDENTIAL_PHISH_LANGUAGE", ", ".join(cred), min(len(cred), 3))
+        brand = body_brand(text[:BRAND_BODY_CHARS], sender_dom)
+        if brand and sender_dom not in BRANDS[brand] and sender_dom not in policy.domain_set:
+            # "Dear PayPal member, verify your account" from a domain PayPal does not own
+            hits.add("BRAND_CREDENTIAL_LURE", f"names {brand} and asks for credentials, mail is from {sender_dom}")
     bec = _phrases(_BEC, text)
     if bec:
-        weight = {1: 1.0, 2: 2.5}.get(len(bec), 3.5)
-        hits.add("BEC_PAYMENT_LANGUAGE", weight, ", ".join(bec), PHISHING)
+        hits.add("BEC_PAYMENT_LANGUAGE", ", ".join(bec), min(len(bec), 3))
     if (len(bec) >= 2 or len(cred) >= 2) and sender_dom in FREEMAIL_DOMAINS:
         # business requests about money or credentials rarely come from a personal free-mail account
-        hits.add("FREEMAIL_SENDER", 1.5, f"{sender_dom} account making a payment or credential request",
-                 PHISHING)
+        hits.add("FREEMAIL_SENDER", f"{sender_dom} account making a payment or credential request")
     spam = _phrases(_SPAMMY, text)
     if spam:
-        weight = {1: 0.5, 2: 1.5, 3: 3.0}.get(len(spam), 5.0)
-        hits.add("SPAM_LANGUAGE", weight, ", ".join(spam), SPAM)
+        hits.add("SPAM_LANGUAGE", ", ".join(spam), min(len(spam), 4))
 
 
 def _qr_lure(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
@@ -309,9 +362,45 @@ def _qr_lure(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
         return
     found = _phrases(_QR, text)
     if found:
-        weight = 3.5 if _phrases(_CREDENTIAL, text) or _phrases(_BEC, text) else 2.0
-        hits.add(QR_CODE_LURE, weight, f"asks to scan a code in an image ({parsed.image_count} image(s), "
-                 f"{len(parsed.links)} link(s))", PHISHING)
+        value = 2.0 if _phrases(_CREDENTIAL, text) or _phrases(_BEC, text) else 1.0
+        hits.add(QR_CODE_LURE, f"asks to scan a code in an image ({parsed.image_count} image(s), "
+                 f"{len(parsed.links)} link(s))", value)
+
+
+_BRANDED = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "LOOKALIKE_DOMAIN", "FROMNAME_SPOOF",
+                      "BRAND_CREDENTIAL_LURE"})
+_DECEPTIVE_LINKS = frozenset({"LINK_TEXT_MISMATCH", "IP_URL", "URL_SHORTENER", "FREE_FILE_HOST", "FREE_SITE_HOST",
+                              "JAVASCRIPT_LINK",
+                              "CREDENTIAL_FORM", "HTML_CREDENTIAL_FORM", "SUSPICIOUS_TLD"})
+# Signals counted as independent phishing evidence (the weak auth "none" results and the interactions
+# themselves are not).
+_COUNTED = frozenset(name for name, spec in CATALOG.items() if spec.category == PHISHING) - {
+    "SPF_NONE", "DKIM_NONE", "DMARC_NONE", "COMPAUTH_SOFTPASS", "PUNYCODE_DOMAIN"} - {
+    "AUTHFAIL_WITH_CREDENTIAL_ASK", "AUTHFAIL_WITH_BRAND", "CREDENTIAL_ASK_WITH_DECEPTIVE_LINK",
+    "PAYMENT_ASK_FROM_UNVERIFIED", "SEVERAL_PHISH_SIGNALS"}
+
+
+def _interactions(hits: _Hits) -> None:
+    """Evidence that means more together than apart: a logistic regression over sums alone cannot
+    learn that DMARC failing matters more when the message also asks for a password."""
+    present = hits.names()
+    auth_failed = sorted(present & AUTH_FAILURES)
+    cred = "CREDENTIAL_PHISH_LANGUAGE" in present
+    if auth_failed and cred:
+        hits.add("AUTHFAIL_WITH_CREDENTIAL_ASK", f"{', '.join(auth_failed)} with credential language")
+    branded = sorted(present & _BRANDED)
+    if auth_failed and branded:
+        hits.add("AUTHFAIL_WITH_BRAND", f"{', '.join(auth_failed)} with {', '.join(branded)}")
+    deceptive = sorted(present & _DECEPTIVE_LINKS)
+    if cred and deceptive:
+        hits.add("CREDENTIAL_ASK_WITH_DECEPTIVE_LINK", f"credential language with {', '.join(deceptive)}")
+    diverted = sorted(present & {"REPLYTO_MISMATCH", "REPLYTO_FREEMAIL", "FREEMAIL_SENDER"})
+    if "BEC_PAYMENT_LANGUAGE" in present and (auth_failed or diverted):
+        unverified = auth_failed + diverted
+        hits.add("PAYMENT_ASK_FROM_UNVERIFIED", f"payment language with {', '.join(unverified)}")
+    counted = sorted(present & _COUNTED)
+    if len(counted) >= 3:
+        hits.add("SEVERAL_PHISH_SIGNALS", f"{len(counted)} signals: {', '.join(counted)}", min(len(counted) - 2, 3))
 
 
 def _policy_lists(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> bool:
@@ -321,26 +410,25 @@ def _policy_lists(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> b
     keys = {addr, host, registered_domain(host)} - {""}
     blocked = sorted(keys & policy.block_set)
     if blocked:
-        hits.add("BLOCKLISTED", 10.0, f"sender matches block list entry {blocked[0]}", NEUTRAL)
+        hits.add("BLOCKLISTED", f"sender matches block list entry {blocked[0]}")
         return True
     allowed = sorted(keys & policy.allow_set)
     if allowed:
-        spoofed = any(parsed.auth.get(m) and parsed.auth[m].result == "fail" for m in ("dmarc", "spf"))
+        spoofed = any(parsed.auth.get(m) and parsed.auth[m].result == "fail" for m in ("dmarc", "spf", "compauth"))
         if spoofed:
-            hits.add("ALLOWLIST_IGNORED", 0.0, f"{allowed[0]} is allow-listed but failed authentication",
-                     NEUTRAL)
+            hits.add("ALLOWLIST_IGNORED", f"{allowed[0]} is allow-listed but failed authentication")
         else:
-            hits.add("ALLOWLISTED", policy.allow_weight, f"sender matches allow list entry {allowed[0]}",
-                     NEUTRAL)
+            hits.add("ALLOWLISTED", f"sender matches allow list entry {allowed[0]}", weight=policy.allow_weight)
     return False
 
 
 # --- scoring --------------------------------------------------------------------------------------
 
 
-def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
-                  *, experimental: frozenset[str] = frozenset()) -> Verdict:
-    """Score a parsed message under a tenant policy. Pure and deterministic; never raises."""
+def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
+                    *, experimental: frozenset[str] = frozenset()) -> tuple[_Hits, bool]:
+    """Every signal a message carries, with its value and evidence, and whether the sender is
+    block-listed. `make fit` learns its weights from these."""
     hits = _Hits()
     blocked = False
     try:
@@ -351,17 +439,45 @@ def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: M
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)
         text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).casefold()
-        _language(parsed, text, hits)
+        _language(parsed, policy, text, hits)
         if QR_CODE_LURE in experimental:
             _qr_lure(parsed, text, hits)
+        _interactions(hits)
     except Exception as exc:  # noqa: BLE001 - a detector bug must still yield a verdict, and say so
-        hits.add("ANALYSIS_ERROR", 0.0, f"a detector failed: {type(exc).__name__}", NEUTRAL)
-    if parsed.parse_problems:
-        hits.add("MIME_PARSE_PROBLEM", 1.0, "; ".join(parsed.parse_problems[:3]), NEUTRAL)
+        hits.add("ANALYSIS_ERROR", f"a detector failed: {type(exc).__name__}")
+    _evasion_and_budget(parsed, hits)
+    return hits, blocked
+
+
+_TENANT_LISTS = frozenset({"ALLOWLISTED", "BLOCKLISTED", "ALLOWLIST_IGNORED"})
+
+
+def signal_values(hits: _Hits) -> dict[str, float]:
+    """name -> value of every signal but the tenant's lists: one example for `make fit` (which learns the
+    weights of the learnable ones and scores the others with their priors)."""
+    return {h.reason.name: h.value for h in hits if h.reason.name not in _TENANT_LISTS}
+
+
+def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
+                  *, experimental: frozenset[str] = frozenset()) -> Verdict:
+    """Score a parsed message under a tenant policy. Pure and deterministic; never raises."""
+    hits, blocked = collect_signals(parsed, policy, indicator_hits, experimental=experimental)
     return _verdict(parsed, policy, hits, blocked)
 
 
+def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
+    problems = [p for p in parsed.parse_problems if p not in parsed.evasion]
+    if problems:
+        hits.add("MIME_PARSE_PROBLEM", "; ".join(problems[:3]))
+    if parsed.evasion:
+        hits.add(MIME_EVASION, "; ".join(parsed.evasion[:3]))
+    if parsed.budget_exceeded:
+        hits.add(ANALYSIS_BUDGET_EXCEEDED,
+                 "analysis stopped at its time budget; the verdict covers what was analysed before")
+
+
 def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: bool) -> Verdict:
+    # The score is the sum of the rounded reason weights, so what a reader adds up is what was compared.
     score = round(sum(h.reason.weight for h in hits), 2)
     by_category = {PHISHING: 0.0, MALWARE: 0.0, SPAM: 0.0}
     for h in hits:
@@ -382,11 +498,17 @@ def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: 
             kind = VerdictKind.SUSPICIOUS
         else:
             kind = VerdictKind.CLEAN
+    if kind in (VerdictKind.SPAM, VerdictKind.SUSPICIOUS) and any(h.reason.name == "ALLOWLISTED" for h in hits):
+        # the tenant vouched for this sender (and it authenticated): its bulk mail is not spam to them;
+        # phishing and malware verdicts stand, a compromised partner's mailbox is still a threat
+        kind = VerdictKind.CLEAN
     if blocked and _SEVERITY[kind] < _SEVERITY[policy.block_verdict]:
         kind = policy.block_verdict  # the block list forces at least its verdict, never a milder one
+    if parsed.evasion and kind == VerdictKind.CLEAN:
+        kind = VerdictKind.SUSPICIOUS  # evasion is not innocence: no allow list or threshold makes it clean
     reasons = sorted((h.reason for h in hits), key=lambda r: (-abs(r.weight), r.name))
     return Verdict(verdict=kind, score=score, reasons=reasons, parse_problems=list(parsed.parse_problems),
-                   subject=parsed.subject, sender=parsed.sender)
+                   subject=parsed.subject, sender=parsed.sender, budget_exceeded=parsed.budget_exceeded)
 
 
 _SEVERITY = {VerdictKind.CLEAN: 0, VerdictKind.SUSPICIOUS: 1, VerdictKind.SPAM: 2, VerdictKind.PHISHING: 3,

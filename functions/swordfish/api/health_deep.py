@@ -181,6 +181,7 @@ class HealthDependencies:
     default_timeout: float = 2.0
     deadline_seconds: float = 4.0
     cache_seconds: float = 5.0
+    clock: Callable[[], float] = time.monotonic  # for the cache window (tests move it by hand)
     backlog_warn_seconds: float = 60.0
     release: str = "unknown"
 
@@ -468,10 +469,10 @@ def _cached(kind: str, deps: HealthDependencies, compute: Callable[[], dict]) ->
     key = (kind, id(deps))
     with _cache_locks[kind]:  # single flight: a burst waits for one evaluation instead of starting many
         hit = _cache.get(key)
-        if hit and time.monotonic() < hit[0]:
+        if hit and deps.clock() < hit[0]:
             return hit[1]
         body = compute()
-        _cache[key] = (time.monotonic() + deps.cache_seconds, body)
+        _cache[key] = (deps.clock() + deps.cache_seconds, body)
         return body
 
 

@@ -34,6 +34,7 @@ from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.monitoring.context_provider import current_context
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.store.database import DatabaseUnavailable
+from swordfish.store.feedback import VerdictNotFound
 from swordfish.store.tenants import TENANT_ID_PATTERN
 
 VERDICT_KINDS = constants.VERDICTS
@@ -96,6 +97,41 @@ class Message(BaseModel):
     message: str
 
 
+class FeedbackRequest(BaseModel):
+    label: Literal["phishing", "legitimate"] = Field(description="the analyst's judgement of the message")
+    analyst: str = Field(min_length=1, max_length=200, description="who judged it (kept in the audit trail)")
+    comment: str = Field(default="", max_length=2000)
+
+
+class FeedbackView(BaseModel):
+    """One stored judgement: append-only, the latest per message counts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    feedback_id: int
+    tenant_id: str
+    message_id: str
+    label: Literal["phishing", "legitimate"]
+    analyst: str
+    comment: str
+    verdict: str = Field(description="the verdict as it was when judged")
+    score: float
+    signals: dict[str, float] = Field(description="signal name -> value of the judged verdict: a training row")
+    list_entry: str | None = Field(description="the sender address put on the block or allow list")
+    created_at: Timestamp
+
+
+class FeedbackPage(BaseModel):
+    tenant_id: str
+    feedback: list[FeedbackView]
+    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last")
+
+
+class TrainingExamples(BaseModel):
+    tenant_id: str
+    examples: list[dict[str, Any]] = Field(description="rows for scripts/fit_weights.py --extra")
+
+
 class ApiStore(Protocol):
     """What the routes read (``store.pipeline_store.PostgresApiStore``); raises ``DatabaseUnavailable``."""
 
@@ -103,6 +139,10 @@ class ApiStore(Protocol):
     def list_verdicts(self, tenant_id: str, *, limit: int, verdict: str | None,
                       before: datetime | None) -> list[dict]: ...
     def get_verdict(self, tenant_id: str, message_id: str) -> dict | None: ...
+    def record_feedback(self, tenant_id: str, message_id: str, label: str, analyst: str,
+                        comment: str) -> dict: ...  # raises VerdictNotFound
+    def list_feedback(self, tenant_id: str, *, limit: int, after_id: int) -> list[dict]: ...
+    def feedback_examples(self, tenant_id: str) -> list[dict]: ...
 
 
 @dataclass
@@ -245,6 +285,36 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
         return StoredVerdictView.model_validate(row)
+
+    @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/feedback", status_code=201, tags=["feedback"])
+    def feedback(tenant_id: str, message_id: str, request: Annotated[FeedbackRequest, Body()]) -> FeedbackView:
+        """An analyst's 'this is phishing' / 'this is legitimate' on a stored verdict: stored append-only,
+        its sender put on the tenant's block or allow list, exported as a training row."""
+        authorise(tenant_id)
+        try:
+            row = deps_factory().store.record_feedback(tenant_id, message_id, request.label, request.analyst,
+                                                       request.comment)
+        except VerdictNotFound as exc:
+            raise NotFoundError(str(exc)) from exc
+        return FeedbackView.model_validate(row)
+
+    @app.get("/v1/tenants/<tenant_id>/feedback", tags=["feedback"])
+    def feedback_list(
+        tenant_id: str,
+        limit: Annotated[int, Query(description=f"page size, 1 to {MAX_PAGE}")] = 100,
+        after: Annotated[int, Query(description="only feedback after this feedback_id")] = 0,
+    ) -> FeedbackPage:
+        authorise(tenant_id)
+        limit = min(MAX_PAGE, max(1, limit))
+        rows = deps_factory().store.list_feedback(tenant_id, limit=limit, after_id=max(0, after))
+        return FeedbackPage(tenant_id=tenant_id, feedback=rows,
+                            next_after=rows[-1]["feedback_id"] if len(rows) == limit else None)
+
+    @app.get("/v1/tenants/<tenant_id>/feedback/examples", tags=["feedback"])
+    def feedback_examples(tenant_id: str) -> TrainingExamples:
+        """The latest judgement per message as training rows for `scripts/fit_weights.py --extra`."""
+        authorise(tenant_id)
+        return TrainingExamples(tenant_id=tenant_id, examples=deps_factory().store.feedback_examples(tenant_id))
 
     return app
 

@@ -135,10 +135,12 @@ class TrackerConfig:
 class _RateLimiter:
     """Fixed-window count per fingerprint: in-process first (cheap, protects Redis), then Redis."""
 
-    def __init__(self, limit: int, window_seconds: float, client: redis.Redis | None):
+    def __init__(self, limit: int, window_seconds: float, client: redis.Redis | None,
+                 clock: Callable[[], float] = time.time):
         self.limit = limit
         self.window_seconds = window_seconds
         self.client = client
+        self.clock = clock  # wall-clock seconds: windows line up across workers (tests inject their own)
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._counts_window = -1
@@ -147,7 +149,7 @@ class _RateLimiter:
 
     def check(self, fingerprint: str) -> tuple[bool, int]:
         """(allowed, suppressed since the last event that went out)."""
-        window = int(time.time() // self.window_seconds)
+        window = int(self.clock() // self.window_seconds)
         with self._lock:
             if window != self._counts_window:
                 self._counts, self._counts_window = {}, window
@@ -218,6 +220,7 @@ def configure(
     rate_window_seconds: float | None = None,
     scrub_key: str | None = None,
     deadline_margin_ms: int | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> TrackerConfig:
     global _config
     env = app = get_settings()
@@ -239,7 +242,7 @@ def configure(
         rate_limit=limit,
         rate_window_seconds=window,
         deadline_margin_ms=deadline_margin_ms if deadline_margin_ms is not None else env.deadline_warning_ms,
-        limiter=_RateLimiter(limit, window, client),
+        limiter=_RateLimiter(limit, window, client, clock or time.time),
     )
     scrubber.set_hmac_key(scrub_key or env.error_scrub_key)
     with _config_lock:

@@ -105,6 +105,12 @@ class QueuePort(Protocol):
     def defer_remediation(self, request: RemediationRequest) -> None: ...
 
 
+class RawMailArchive(Protocol):
+    """Keeps every received submission before analysis, for replay after a database restore."""
+
+    def archive(self, records: list[IncomingRecord]) -> str | None: ...
+
+
 class IndicatorLookup(Protocol):
     def match(self, candidates: set[str]) -> dict[str, str]: ...
 

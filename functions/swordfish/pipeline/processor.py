@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from swordfish import constants
-from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, Verdict, parse_message, score_message
+from swordfish.analysis import (
+    EXPERIMENTAL_DETECTORS,
+    AnalysisBudget,
+    TenantPolicy,
+    Verdict,
+    parse_message,
+    score_message,
+)
+from swordfish.analysis.budget import DEFAULT_ANALYSIS_BUDGET_SECONDS
 from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb
@@ -39,6 +47,7 @@ from swordfish.pipeline.ports import (
     PermanentFailure,
     PolicySource,
     QueuePort,
+    RawMailArchive,
     RemediationRequest,
     Remediator,
     RetryLater,
@@ -95,6 +104,7 @@ class Analysed:
     submission: Submission
     verdict: Verdict
     indicators_degraded: bool
+    analysis_seconds: float = 0.0  # CPU time of parsing and scoring (the indicator lookup excluded)
 
 
 @dataclass
@@ -118,8 +128,12 @@ class Pipeline:
     max_message_bytes: int = 25 * 1024 * 1024
     experimental_detectors: frozenset[str] = EXPERIMENTAL_DETECTORS
     max_receive_count: int = constants.MAX_RECEIVE_COUNT
+    # Per message: past it, the verdict covers what was analysed so far and says so.
+    analysis_budget_seconds: float = DEFAULT_ANALYSIS_BUDGET_SECONDS
+    analysis_clock: Callable[[], float] | None = None  # the budget's clock; None: the thread's CPU time
     verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
     clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
+    raw_archive: RawMailArchive | None = None  # submissions kept before analysis, for replay
 
     def verdict_store(self) -> VerdictStore:
         return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
@@ -142,6 +156,17 @@ class Batch:
         self.analysed: list[Analysed] = []
         self.dead_lettered: list[tuple[IncomingRecord, str]] = []
         self.requeued: list[IncomingRecord] = []
+        if pipeline.raw_archive is not None:
+            self._archive_raw(records)
+
+    def _archive_raw(self, records: list[IncomingRecord]) -> None:
+        # Before any analysis: a verdict lost with the database is recovered by replaying the archive.
+        # Failing open: an archive outage costs replayability (database RPO still applies), not mail.
+        try:
+            self.pipeline.raw_archive.archive(records)
+        except Exception as exc:
+            error_tracker.capture_exception(exc, level="warning", fingerprint=["raw-archive-failed"],
+                                            fallback="analysed without an archived copy", records=len(records))
 
     def add(self, record: IncomingRecord) -> None:
         """Analyse one record. Raises for a failure worth a redelivery; handles the rest itself."""
@@ -189,9 +214,11 @@ class Batch:
         if len(raw) > p.max_message_bytes:
             raise PermanentFailure(f"message is {len(raw)} bytes, over the {p.max_message_bytes}-byte limit",
                                    "message_too_large")
-        parsed = parse_message(raw, policy)
+        budget = AnalysisBudget(p.analysis_budget_seconds, p.analysis_clock)
+        parsed = parse_message(raw, policy, budget=budget)
+        analysis_seconds = budget.spent()
         add_breadcrumb("parsed", "message parsed", size=len(raw), source=submission.source.kind,
-                       problems=len(parsed.parse_problems))
+                       problems=len(parsed.parse_problems), budget_exceeded=parsed.budget_exceeded)
         hits: dict[str, str] = {}
         indicators_degraded = False
         if p.indicators is not None:
@@ -206,9 +233,11 @@ class Batch:
                            degraded=indicators_degraded)
         experimental = frozenset(d for d in p.experimental_detectors
                                  if self.flags.is_on(detector_flag(d), tenant_id=submission.tenant_id))
+        scoring_started = budget.clock()
         verdict = score_message(parsed, policy, hits, experimental=experimental)
+        analysis_seconds += budget.clock() - scoring_started
         add_breadcrumb("analysed", "verdict computed", verdict=str(verdict.verdict), score=verdict.score)
-        return Analysed(record, submission, verdict, indicators_degraded)
+        return Analysed(record, submission, verdict, indicators_degraded, analysis_seconds)
 
     def handed_off_ids(self) -> set[str]:
         """Queue message ids this batch already dead-lettered or requeued (they need no retry)."""

@@ -20,6 +20,34 @@ redis_indicators   match against the last in-process snapshot of the feeds;     
 feed_<name>        keep the last good snapshot in Redis (no download, no swap);  fail-open
                    the health report shows the snapshot's age
 =================  ===========================================================  ===========
+
+Calls without a breaker, and why. A breaker earns its place where there is a fallback that is better
+than failing; these calls have none, or already have their own:
+
+===========================  ==================================================================
+call                         what happens when it fails (each call has its own timeout)
+===========================  ==================================================================
+PostgreSQL (verdicts,        nothing to fall back to: no verdict without the store. A failed
+policies, audit)             commit fails the whole batch and SQS redelivers it; on its last
+                             receive a record goes to the DLQ with ``commit_failed``. A breaker
+                             would only shorten the wait (connect timeout 5 s), not save a record.
+SQS sends (API submitter,    no other queue to fall back to: the API answers 5xx and the submitter
+DLQ, retry delays, deferred  retries; in the processor a failed send fails that record and SQS
+quarantines)                 redelivers it. boto3 retries (standard mode) inside the timeout.
+Secrets Manager              read once per container; a cold start that cannot read it fails and
+                             Lambda/SQS retry the invocation.
+AppConfig agent              a local extension (localhost:2772), not a remote service; the flags
+                             client serves the last good flags, else the bundled snapshot
+                             (store state ``stale`` / ``down`` in the health report).
+Sentry                       the SDK sends from a background queue with a bounded flush and drops
+                             rather than blocks; the same event is in the logs and the metric.
+error tracker's Redis        the rate-limit counter falls back to its in-process count and
+counter                      retries Redis after 30 s (``error_tracker``).
+DynamoDB (breaker table)     the breakers' own state: a breaker cannot guard itself; reads are
+                             cached per worker for ``breaker_cache_seconds``.
+CloudWatch, SQS attributes   health checks only: each is a measurement with its own timeout, and
+(health)                     its failure is the finding the report shows.
+===========================  ==================================================================
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from swordfish.store.database import Database
+from swordfish.store.feedback import export_examples, list_feedback, record_feedback
 from swordfish.store.tenants import authenticate_api_key, load_policy
 from swordfish.store.verdicts import (
     StoredVerdict,
@@ -67,3 +68,15 @@ class PostgresApiStore:
     def get_verdict(self, tenant_id: str, message_id: str) -> dict | None:
         with self.database.connection() as conn, conn.transaction():
             return get_verdict(conn, tenant_id, message_id)
+
+    def record_feedback(self, tenant_id: str, message_id: str, label: str, analyst: str, comment: str) -> dict:
+        with self.database.connection() as conn, conn.transaction():
+            return record_feedback(conn, tenant_id, message_id, label, analyst, comment)
+
+    def list_feedback(self, tenant_id: str, *, limit: int, after_id: int) -> list[dict]:
+        with self.database.connection() as conn, conn.transaction():
+            return list_feedback(conn, tenant_id, limit=limit, after_id=after_id)
+
+    def feedback_examples(self, tenant_id: str) -> list[dict]:
+        with self.database.connection() as conn, conn.transaction():
+            return export_examples(conn, tenant_id)

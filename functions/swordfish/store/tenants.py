@@ -44,11 +44,15 @@ def create_tenant(conn: psycopg.Connection, tenant_id: str, name: str, policy: d
 
 
 def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:
-    """The tenant's policy document; raises UnknownTenant. The caller's transaction is tenant-scoped."""
+    """The tenant's policy document, with the senders its analysts judged (verdict feedback) on its
+    allow and block lists; raises UnknownTenant. The caller's transaction is tenant-scoped."""
+    from swordfish.store.feedback import feedback_lists, merge_into_policy
+
     row = conn.execute("SELECT policy FROM tenant_policies WHERE tenant_id = %s", (tenant_id,)).fetchone()
     if row is None:
         raise UnknownTenant(tenant_id)
-    return row[0]
+    allow, block = feedback_lists(conn, tenant_id)
+    return merge_into_policy(row[0], allow, block) if allow or block else row[0]
 
 
 # --- API keys ---------------------------------------------------------------

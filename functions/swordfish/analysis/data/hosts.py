@@ -19,15 +19,30 @@ FREE_FILE_HOSTS: frozenset[str] = frozenset({
     "sendspace.com", "4shared.com", "zippyshare.com", "file.io", "transfer.sh", "anonfiles.com",
     "gofile.io", "pixeldrain.com", "filetransfer.io", "ufile.io", "catbox.moe", "files.fm",
     "box.com", "hightail.com", "sendgb.com", "easyupload.io", "filebin.net", "1drv.ms",
+    "formstack.com", "jotform.com",
+})
+
+# Free site and object hosting where anyone gets a page under the service's domain in a minute:
+# people share files through the hosts above every day, but rarely mail a link to a page hosted
+# here, which is where credential-harvesting pages live. Weighed apart from file sharing.
+FREE_SITE_HOSTS: frozenset[str] = frozenset({
     "ipfs.io", "dweb.link", "cloudflare-ipfs.com", "web.app", "firebaseapp.com", "glitch.me",
     "000webhostapp.com", "weebly.com", "wixsite.com", "netlify.app", "pages.dev", "workers.dev",
-    "r2.dev", "blogspot.com", "notion.site", "formstack.com", "jotform.com",
+    "r2.dev", "blogspot.com", "notion.site", "vercel.app", "onrender.com", "herokuapp.com",
+    "azurewebsites.net", "webflow.io", "godaddysites.com", "mystrikingly.com", "square.site",
+    "framer.website", "replit.app", "ngrok.io", "ngrok-free.app", "trycloudflare.com",
+    "linodeobjects.com", "digitaloceanspaces.com", "backblazeb2.com", "appspot.com", "translate.goog",
+    "jimdosite.com", "yolasite.com", "carrd.co", "ghost.io", "typedream.app", "surge.sh",
 })
 
 FREE_FILE_HOSTS_BY_HOST: frozenset[str] = frozenset({
-    "docs.google.com", "drive.google.com", "sites.google.com", "storage.googleapis.com",
-    "firebasestorage.googleapis.com", "onedrive.live.com", "dl.dropboxusercontent.com",
-    "forms.office.com", "forms.gle", "s3.amazonaws.com", "blob.core.windows.net",
+    "docs.google.com", "drive.google.com", "onedrive.live.com", "dl.dropboxusercontent.com",
+    "forms.office.com", "forms.gle",
+})
+
+FREE_SITE_HOSTS_BY_HOST: frozenset[str] = frozenset({
+    "sites.google.com", "storage.googleapis.com", "firebasestorage.googleapis.com", "s3.amazonaws.com",
+    "blob.core.windows.net", "web.core.windows.net",
 })
 
 FREEMAIL_DOMAINS: frozenset[str] = frozenset({

@@ -1,0 +1,39 @@
+"""The per-message analysis budget: after it is spent, analysis stops where it is and the message is
+scored on what was found so far (and says so), so one message cannot eat a batch's time limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+DEFAULT_ANALYSIS_BUDGET_SECONDS = 0.05
+
+# CPU time of the analysing thread: analysis is pure CPU, and unlike wall time it does not run out
+# because a neighbour on a busy machine took the core, so the same message gets the same verdict.
+default_clock: Callable[[], float] = time.thread_time
+
+
+class AnalysisBudget:
+    """Checked between bounded steps (input chunks, MIME parts, links); once exceeded it stays so."""
+
+    __slots__ = ("seconds", "clock", "started", "exceeded_at")
+
+    def __init__(self, seconds: float = DEFAULT_ANALYSIS_BUDGET_SECONDS,
+                 clock: Callable[[], float] | None = None):
+        self.seconds = seconds
+        self.clock = clock or default_clock
+        self.started = self.clock()
+        self.exceeded_at: str | None = None  # the step at which the budget ran out
+
+    def spent(self) -> float:
+        return self.clock() - self.started
+
+    def exceeded(self, step: str, share: float = 1.0) -> bool:
+        """True (from now on) when the budget is spent, or `share` of it for a step whose wind-down costs
+        about as much again; `step` names where that was noticed."""
+        if self.exceeded_at is not None:
+            return True
+        if self.clock() - self.started > self.seconds * share:
+            self.exceeded_at = step
+            return True
+        return False

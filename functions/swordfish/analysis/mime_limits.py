@@ -1,0 +1,174 @@
+"""The standard library's MIME parser, with the bounds it does not have.
+
+Hostile structure costs the stdlib parser far more than its size: `_parseparam` is quadratic in a
+Content-Type's parameters (a 1.24 MB header of `;`-separated parameters took 29 s), every header
+lookup walks every header field, and nesting recurses until a `RecursionError`. The caps below are
+applied as the parser builds the message, through its documented extension points (the message
+factory's `set_raw` and `attach`), so no header value, parameter list or nesting level past them
+ever reaches the stdlib code that chokes on it. What a cap cuts is recorded in `ParseLimits.findings`:
+mail built to defeat parsers is itself a signal. Input is fed in chunks, so the analysis budget
+can stop a parse that is merely big.
+"""
+
+from __future__ import annotations
+
+import re
+from email.feedparser import BytesFeedParser
+from email.message import Message
+from email.policy import compat32
+
+from .budget import AnalysisBudget
+
+MAX_HEADER_FIELDS = 1_000  # per message or part; real mail has tens
+MAX_TOP_HEADER_LINES = 4 * MAX_HEADER_FIELDS  # physical lines of the top-level header block, folding included
+MAX_HEADER_FIELD_CHARS = 32_000  # one header field, folded lines included; real ones stay under a few KB
+MAX_HEADER_NAME_CHARS = 200
+MAX_MIME_PARAMS = 100  # parameters of Content-Type / Content-Disposition; real ones have a handful
+MAX_MIME_PARAM_HEADER_CHARS = 8_000
+MAX_PARSE_DEPTH = 60  # nesting at which parsing stops (the walk already stops analysing at 30)
+MAX_PARSE_PARTS = 800  # parts at which parsing stops (the walk already stops analysing at 400)
+FEED_CHUNK_BYTES = 64 * 1024  # the budget is checked between chunks
+
+_PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
+# C0 controls other than tab, CR, LF, and ESC (raw ISO-2022-JP headers legitimately carry ESC), and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
+MAX_CONTROL_PRESCAN_BYTES = 1_000_000
+
+
+def control_characters(text: str) -> str:
+    """A short description of the control characters in `text` ("" when there are none)."""
+    found = sorted(set(_CONTROL.findall(text[:MAX_HEADER_FIELD_CHARS])))
+    if not found:
+        return ""
+    return ", ".join("NUL" if c == "\x00" else f"U+{ord(c):04X}" for c in found[:4])
+
+
+class StructureLimitReached(Exception):
+    """Parsing stops here (nesting or part count past the caps, or the budget spent inside a header
+    flood); what was built so far is kept."""
+
+    def __init__(self, finding: str, *, budget: bool = False):
+        super().__init__(finding)
+        self.budget = budget  # stopped by the budget, not by a structure cap (so not evidence in itself)
+
+
+class ParseLimits:
+    """State shared by the messages of one parse: findings (each recorded once), the part count, the
+    budget, and the root message (kept, so a parse stopped early still has its tree)."""
+
+    def __init__(self, budget: AnalysisBudget) -> None:
+        self.budget = budget
+        self.findings: list[str] = []
+        self.parts = 0
+        self.unparsed_bytes = 0  # left unparsed when the analysis budget ran out between input chunks
+        self.stopped_in_headers = False  # the budget ran out inside a header flood
+        self.root: BoundedMessage | None = None
+        self.armed = False  # the parser builds one throw-away message when created; that one is no root
+        self.check_controls = True  # False when the raw message holds no control character at all
+
+    def note(self, finding: str) -> None:
+        if finding not in self.findings and len(self.findings) < 20:
+            self.findings.append(finding)
+
+    def new_message(self, policy=compat32) -> BoundedMessage:
+        """The parser's message factory."""
+        msg = BoundedMessage(policy, limits=self)
+        if self.armed and self.root is None:
+            self.root = msg
+        return msg
+
+
+class BoundedMessage(Message):
+    """A compat32 message whose header fields and children are capped as the parser adds them."""
+
+    def __init__(self, policy=compat32, *, limits: ParseLimits):
+        super().__init__(policy)
+        self._limits = limits
+        self._depth = 0
+
+    def set_raw(self, name: str, value: str) -> None:
+        # Called for every header of every part: the common case (a short, clean value) costs three C calls.
+        if len(self) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
+                and value.count(";") <= MAX_MIME_PARAMS and len(name) <= MAX_HEADER_NAME_CHARS \
+                and not (self._limits.check_controls and _CONTROL.search(value)):
+            super().set_raw(name, value)
+            return
+        limits = self._limits
+        if len(self) >= MAX_HEADER_FIELDS:
+            limits.note(f"header flood: more than {MAX_HEADER_FIELDS:,} header fields in one part; "
+                        "the rest were ignored")
+            if limits.budget.exceeded("MIME headers"):  # even skipping them costs the parser ~1 µs each
+                raise StructureLimitReached("analysis budget spent in a header flood", budget=True)
+            return
+        if len(name) > MAX_HEADER_NAME_CHARS:
+            limits.note(f"header name of {len(name):,} characters cut to {MAX_HEADER_NAME_CHARS}")
+            name = name[:MAX_HEADER_NAME_CHARS]
+        if len(value) > MAX_HEADER_FIELD_CHARS:
+            limits.note(f"header {name[:40]!r} of {len(value):,} characters cut to {MAX_HEADER_FIELD_CHARS:,}")
+            value = value[:MAX_HEADER_FIELD_CHARS]
+        if name.lower() in _PARAM_HEADERS and (len(value) > MAX_MIME_PARAM_HEADER_CHARS
+                                               or value.count(";") > MAX_MIME_PARAMS):
+            limits.note(f"{name[:40]} with {value.count(';'):,} parameters in {len(value):,} characters cut to "
+                        f"{MAX_MIME_PARAMS} parameters")
+            value = ";".join(value[:MAX_MIME_PARAM_HEADER_CHARS].split(";", MAX_MIME_PARAMS + 1)[:MAX_MIME_PARAMS + 1])
+        controls = control_characters(value)  # names cannot hold any: the parser only takes printable ones
+        if controls:
+            limits.note(f"control characters ({controls}) in header {name[:40]!r}")
+        super().set_raw(name, value)
+
+    def attach(self, payload) -> None:
+        if isinstance(payload, BoundedMessage):
+            limits = self._limits
+            limits.parts += 1
+            if self._depth + 1 > MAX_PARSE_DEPTH:
+                raise StructureLimitReached(f"MIME nesting deeper than {MAX_PARSE_DEPTH} levels; parsing stopped")
+            if limits.parts > MAX_PARSE_PARTS:
+                raise StructureLimitReached(f"more than {MAX_PARSE_PARTS} MIME parts; parsing stopped")
+            payload._depth = self._depth + 1
+        super().attach(payload)
+
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
+    """A flood of top-level header lines is cut before parsing (the stdlib parser reads a header block
+    whole), so that the body after it is still analysed."""
+    blank = _BLANK_LINE.search(raw)
+    end = blank.start() + 1 if blank else len(raw)
+    lines = raw.count(b"\n", 0, end)
+    if lines <= MAX_TOP_HEADER_LINES:
+        return raw
+    cut = -1
+    for _ in range(MAX_TOP_HEADER_LINES):
+        cut = raw.find(b"\n", cut + 1, end)
+    limits.note(f"header flood: {lines:,} header lines; only the first {MAX_TOP_HEADER_LINES:,} were read")
+    return raw[:cut + 1] + (b"\r\n" + raw[blank.end():] if blank else b"")
+
+
+def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLimits]:
+    """Parse raw MIME within the caps and the budget. Raises only what the stdlib parser itself may
+    raise on input the caps do not cover; the caller salvages the headers then."""
+    limits = ParseLimits(budget)
+    raw = _cap_top_header_lines(raw, limits)
+    if len(raw) <= MAX_CONTROL_PRESCAN_BYTES:  # one C pass here saves a regex per header value
+        limits.check_controls = len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
+    parser = BytesFeedParser(_factory=limits.new_message, policy=compat32)
+    limits.armed = True
+    try:
+        for start in range(0, len(raw), FEED_CHUNK_BYTES):
+            parser.feed(raw[start:start + FEED_CHUNK_BYTES])
+            # Half the budget: closing the parser rescans the part in progress, about the cost of feeding it.
+            if budget.exceeded("MIME parsing", share=0.5) and start + FEED_CHUNK_BYTES < len(raw):
+                limits.unparsed_bytes = len(raw) - start - FEED_CHUNK_BYTES
+                break
+        return parser.close(), limits
+    except StructureLimitReached as stop:
+        if limits.root is None:
+            raise
+        if stop.budget:
+            limits.stopped_in_headers = True
+        else:
+            limits.note(str(stop))
+        return limits.root, limits

@@ -1,0 +1,174 @@
+"""Signals the first engine did not read: the receiving server's verdict headers, forms and
+`javascript:` links in the body, HTML attachments, brands named in the subject, abused top-level
+domains, and the interactions between signals.
+
+Kept apart from parse.py and scoring.py: `capture_headers` is the only thing the parser calls (one
+pass over the header names it already has), everything else reads the `ParsedMessage`.
+"""
+
+from __future__ import annotations
+
+import re
+from email.header import decode_header
+from email.message import Message
+
+from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
+from .urls import registered_domain, skeleton
+
+MAX_VERDICT_HEADER_CHARS = 2_000
+
+# Header (lower case) -> key in ParsedMessage.verdict_headers. Only the topmost of each is kept: the
+# receiving server adds its own on top.
+_VERDICT_HEADERS = {
+    "x-forefront-antispam-report": "forefront",
+    "x-microsoft-antispam": "msantispam",
+    "x-ms-exchange-organization-scl": "scl",
+    "x-spam-flag": "spam_flag",
+    "x-spam-status": "spam_status",
+    "x-spamd-result": "spamd_result",
+    "x-spam": "x_spam",
+}
+
+_SCL = re.compile(r"\bSCL:(-?\d)", re.IGNORECASE)
+_BCL = re.compile(r"\bBCL:(\d)", re.IGNORECASE)
+_SFV = re.compile(r"\bSFV:([A-Z]+)", re.IGNORECASE)
+_CAT = re.compile(r"\bCAT:([A-Z]+)", re.IGNORECASE)
+_PHISH_CATS = frozenset({"PHSH", "HPHSH", "HPHISH", "SPOOF", "GIMP", "UIMP", "DIMP", "OSPM"})
+_JS_HREF = re.compile(r"""\bhref\s*=\s*["']?\s*(?:javascript|vbscript)\s*:""", re.IGNORECASE)
+_FORM = re.compile(r"<form\b[^>]{0,2000}>", re.IGNORECASE)
+_FORM_ACTION = re.compile(r"""\baction\s*=\s*["']?\s*(https?:)?//""", re.IGNORECASE)
+_PASSWORD_INPUT = re.compile(r"""<input\b[^>]{0,500}\btype\s*=\s*["']?password""", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9]+")
+_HTML_EXTENSIONS = (".htm", ".html", ".shtml", ".xhtml", ".svg", ".mht", ".mhtml")
+
+# Top-level domains where abuse far outweighs ordinary use (Spamhaus and Interisle TLD reports);
+# a weak signal on its own, learned like every other.
+ABUSED_TLDS = frozenset({
+    "top", "xyz", "click", "link", "work", "gq", "ml", "cf", "ga", "tk", "buzz", "rest", "cyou", "icu",
+    "cam", "monster", "quest", "sbs", "bond", "zip", "mov", "lol", "support", "country", "kim", "men",
+    "loan", "download", "racing", "review", "win", "bid", "stream", "date", "faith", "trade", "party",
+    "science", "accountant", "cricket", "su",
+})
+
+# Brands a subject line names on purpose; common words ("apple", "chase", "ups") are left out.
+_SUBJECT_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED and len(b) >= 4) - {
+    "google", "amazon", "microsoft", "zoom", "slack", "booking", "steam", "norton", "intuit", "salesforce",
+}
+
+
+# One alternation over the brand names: one regex pass instead of one per brand.
+_SUBJECT_BRANDS_RX = re.compile(r"\b(" + "|".join(sorted(_SUBJECT_BRANDS | {"amazon", "microsoft", "google"},
+                                                          key=len, reverse=True)) + r")\b")
+
+
+def capture_headers(msg: Message) -> dict[str, str]:
+    """The receiving server's verdict headers, topmost of each, as plain text (called by the parser)."""
+    found: dict[str, str] = {}
+    for name, value in msg.items()[:400]:
+        key = _VERDICT_HEADERS.get(name.lower())
+        if key and key not in found:
+            text = str(value)[:MAX_VERDICT_HEADER_CHARS]
+            if "=?" in text:  # some relays re-encode long header lines as RFC 2047 words
+                text = _decoded(text)
+            found[key] = " ".join(text.split())
+    return found
+
+
+def _decoded(text: str) -> str:
+    try:
+        return "".join(c.decode(cs or "utf-8", "replace") if isinstance(c, bytes) else c
+                       for c, cs in decode_header(text))
+    except (LookupError, ValueError):  # unknown charset, broken encoded word: keep the raw text
+        return text
+
+
+def receiver_verdicts(headers: dict[str, str]) -> list[tuple[str, float, str]]:
+    """(signal, value, evidence) for what the receiving server concluded."""
+    out: list[tuple[str, float, str]] = []
+    if not headers:
+        return out
+    forefront = headers.get("forefront", "")
+    spam_evidence = []
+    scl = None
+    m = _SCL.search(forefront) or _SCL.search("SCL:" + headers.get("scl", "").strip())
+    if m:
+        scl = int(m.group(1))
+    sfv = _SFV.search(forefront)
+    if sfv and sfv.group(1).upper() == "SPM":
+        spam_evidence.append("SFV:SPM")
+    cat = _CAT.search(forefront)
+    if cat and cat.group(1).upper() in _PHISH_CATS:
+        out.append(("RECEIVER_PHISH_VERDICT", 1.0, f"X-Forefront-Antispam-Report CAT:{cat.group(1).upper()}"))
+    if scl is not None and scl >= 5:
+        out.append(("RECEIVER_SCL_HIGH", 1.0, f"SCL:{scl}"))
+    bcl = _BCL.search(headers.get("msantispam", "")) or _BCL.search(forefront)
+    if bcl and int(bcl.group(1)) >= 7:
+        out.append(("RECEIVER_BULK_HIGH", 1.0, f"BCL:{bcl.group(1)}"))
+    if headers.get("spam_flag", "").strip().lower().startswith("yes"):
+        spam_evidence.append("X-Spam-Flag: YES")
+    if headers.get("spam_status", "").strip().lower().startswith("yes"):
+        spam_evidence.append("X-Spam-Status: " + headers["spam_status"].strip()[:60])
+    if headers.get("x_spam", "").strip().lower() in ("yes", "true", "spam"):
+        spam_evidence.append("X-Spam: " + headers["x_spam"].strip()[:20])
+    spamd = headers.get("spamd_result", "").strip().lower()
+    if spamd.startswith("default: true"):
+        spam_evidence.append("X-Spamd-Result: " + headers["spamd_result"].strip()[:60])
+    if spam_evidence:
+        out.append(("RECEIVER_SPAM_VERDICT", 1.0, "; ".join(spam_evidence)))
+    return out
+
+
+def body_form(html: str) -> str | None:
+    """Evidence of a credential form in the HTML body: a password field, or a form posting to another
+    site. Most mail has no form, so the first regex search is the whole cost."""
+    m = _FORM.search(html)
+    if not m:
+        return None
+    if _PASSWORD_INPUT.search(html, m.start()):
+        return "form with a password field"
+    if _FORM_ACTION.search(m.group(0)):
+        return "form posting to " + m.group(0)[:120]
+    return None
+
+
+def javascript_links(html: str) -> int:
+    if "script:" not in html and "SCRIPT:" not in html and "Script:" not in html:
+        return 0
+    return len(_JS_HREF.findall(html))
+
+
+def is_html_attachment(filename: str, declared: str, sniffed: str) -> bool:
+    return filename.lower().endswith(_HTML_EXTENSIONS) or declared in ("text/html", "image/svg+xml") or \
+        sniffed in ("text/html", "image/svg+xml")
+
+
+def subject_brand(subject: str, sender_domain: str) -> str | None:
+    """A brand the subject names although the sender domain is not one of the brand's."""
+    if not subject:
+        return None
+    words = set(_WORD.findall(skeleton(subject)))
+    for brand in sorted(words & _SUBJECT_BRANDS):
+        if sender_domain not in BRANDS[brand]:
+            return brand
+    return None
+
+
+def body_brand(text: str, sender_domain: str) -> str | None:
+    """A brand the (case-folded) start of the body names, from a sender domain it does not own."""
+    if not text or not _SUBJECT_BRANDS_RX.search(text):
+        return None
+    for brand in sorted(set(_SUBJECT_BRANDS_RX.findall(text))):
+        if sender_domain not in BRANDS[brand]:
+            return brand
+    return None
+
+
+def abused_tld(hosts: list[str]) -> list[str]:
+    found = []
+    for host in hosts:
+        tld = host.rsplit(".", 1)[-1]
+        if tld in ABUSED_TLDS:
+            dom = registered_domain(host)
+            if dom not in found:
+                found.append(dom)
+    return found

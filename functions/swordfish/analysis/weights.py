@@ -1,0 +1,158 @@
+"""The signal catalogue and the learned weights the scorer applies.
+
+Every signal the detectors can emit is declared here with the verdict category it argues for and a
+prior weight. `data/weights.json` (written by `make fit`, reviewed like code) holds the weights learned
+by a regularised logistic regression on the development corpus, in the same units, and the per-verdict
+thresholds chosen on held-out folds. A signal the corpus does not support (too few messages carry it,
+or it depends on a tenant's own policy) keeps its prior weight, and the file says so.
+
+A reason's weight is its signal's weight times the signal's value (1 for a yes/no signal, a small count
+for graded ones), so the reasons of a verdict always add up to its score.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PHISHING, MALWARE, SPAM, NEUTRAL = "phishing", "malware", "spam", "neutral"
+
+WEIGHTS_FILE = Path(__file__).parent / "data" / "weights.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSpec:
+    category: str
+    prior: float
+    learned: bool = True  # False: tenant-policy and feed signals that a public corpus cannot weigh
+    doc: str = ""
+
+
+def _s(category: str, prior: float, doc: str, learned: bool = True) -> SignalSpec:
+    return SignalSpec(category, prior, learned, doc)
+
+
+CATALOG: dict[str, SignalSpec] = {
+    # authentication, as the receiving server recorded it
+    "SPF_FAIL": _s(PHISHING, 2.0, "SPF fail"),
+    "SPF_SOFTFAIL": _s(PHISHING, 1.0, "SPF softfail"),
+    "SPF_NONE": _s(PHISHING, 0.3, "no SPF record for the envelope sender"),
+    "SPF_PERMERROR": _s(PHISHING, 0.5, "broken SPF record"),
+    "DKIM_FAIL": _s(PHISHING, 1.0, "DKIM signature does not verify"),
+    "DKIM_NONE": _s(PHISHING, 0.1, "message not signed"),
+    "DKIM_PERMERROR": _s(PHISHING, 0.5, "DKIM permanent error"),
+    "DMARC_FAIL": _s(PHISHING, 3.5, "DMARC fail"),
+    "DMARC_NONE": _s(PHISHING, 0.3, "no DMARC policy"),
+    "COMPAUTH_FAIL": _s(PHISHING, 3.0, "Microsoft composite authentication fail (compauth=fail)"),
+    "COMPAUTH_SOFTPASS": _s(PHISHING, 0.5, "Microsoft composite authentication softpass"),
+    "ARC_FAIL": _s(PHISHING, 1.0, "ARC chain does not validate"),
+    "OWN_DOMAIN_SPOOF": _s(PHISHING, 3.0, "tenant's own domain failing authentication", learned=False),
+    # the receiving server's own verdict headers (only their positive verdicts count: a sender can
+    # forge a header, but not to its own harm)
+    "RECEIVER_SPAM_VERDICT": _s(SPAM, 2.5, "receiving server marked the message as spam (X-Spam-Flag, "
+                                "X-Spam-Status, X-Spamd-Result, SFV:SPM)"),
+    "RECEIVER_SCL_HIGH": _s(SPAM, 2.0, "Microsoft spam confidence level (SCL) 5 or more"),
+    "RECEIVER_PHISH_VERDICT": _s(PHISHING, 3.0, "Microsoft filtering category phishing or spoof (CAT:PHSH, "
+                                 "HPHSH, SPOOF, GIMP, UIMP)"),
+    "RECEIVER_BULK_HIGH": _s(SPAM, 0.5, "Microsoft bulk complaint level (BCL) 7 or more"),
+    # identity
+    "VIP_IMPERSONATION": _s(PHISHING, 5.0, "executive's name from outside the tenant", learned=False),
+    "BRAND_IMPERSONATION": _s(PHISHING, 4.0, "display name names a brand the sender domain does not belong to"),
+    "BRAND_IN_SUBJECT": _s(PHISHING, 1.0, "subject names a brand the sender domain does not belong to"),
+    "BRAND_CREDENTIAL_LURE": _s(PHISHING, 2.0, "body names a brand and asks for credentials; the sender domain "
+                                "is not the brand's"),
+    "FROMNAME_SPOOF": _s(PHISHING, 3.0, "display name shows another address"),
+    "REPLYTO_MISMATCH": _s(PHISHING, 1.0, "Reply-To on another domain"),
+    "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
+    "RETURNPATH_MISMATCH": _s(NEUTRAL, 0.3, "Return-Path on another domain"),
+    "FREEMAIL_SENDER": _s(PHISHING, 1.5, "free-mail account making a payment or credential request"),
+    "LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating a brand or the tenant (value 2: the sender's)"),
+    "PUNYCODE_DOMAIN": _s(PHISHING, 1.0, "internationalised domain name"),
+    # links
+    "URL_IN_THREAT_FEED": _s(PHISHING, 8.0, "URL or domain listed by a threat feed", learned=False),
+    "LINK_TEXT_MISMATCH": _s(PHISHING, 2.0, "link text shows one domain, the link goes to another"),
+    "IP_URL": _s(PHISHING, 2.0, "link to an IP address"),
+    "URL_SHORTENER": _s(PHISHING, 1.0, "link through a URL shortener"),
+    "FREE_FILE_HOST": _s(PHISHING, 1.5, "link to a free file-sharing service"),
+    "FREE_SITE_HOST": _s(PHISHING, 2.0, "link to a page on free site or object hosting (web.app, pages.dev, "
+                         "r2.dev, IPFS, ...)"),
+    "JAVASCRIPT_LINK": _s(PHISHING, 3.0, "javascript: link"),
+    "SUSPICIOUS_TLD": _s(PHISHING, 0.5, "sender or link on a top-level domain mostly used for abuse"),
+    # forms and attachments
+    "CREDENTIAL_FORM": _s(PHISHING, 4.0, "HTML form in the message body asking for a password or posting "
+                          "elsewhere"),
+    "HTML_CREDENTIAL_FORM": _s(PHISHING, 4.5, "HTML attachment with a password form"),
+    "HTML_ATTACHMENT": _s(PHISHING, 1.0, "HTML or SVG attachment"),
+    "EXECUTABLE_ATTACHMENT": _s(MALWARE, 8.0, "executable attachment", learned=False),
+    "MACRO_OFFICE": _s(MALWARE, 6.0, "Office document with macros", learned=False),
+    "DOUBLE_EXTENSION": _s(MALWARE, 5.0, "decoy double extension", learned=False),
+    "HTML_SMUGGLING": _s(MALWARE, 5.0, "HTML attachment whose script builds or redirects", learned=False),
+    "ENCRYPTED_ARCHIVE": _s(MALWARE, 4.0, "password-protected archive", learned=False),
+    # language
+    "GTUBE": _s(SPAM, 10.0, "GTUBE test string", learned=False),
+    "CREDENTIAL_PHISH_LANGUAGE": _s(PHISHING, 1.2, "credential-phishing phrases (value: how many, up to 3)"),
+    "BEC_PAYMENT_LANGUAGE": _s(PHISHING, 1.2, "payment / BEC phrases (value: how many, up to 3)"),
+    "SPAM_LANGUAGE": _s(SPAM, 1.0, "spam phrases (value: how many, up to 4)"),
+    "QR_CODE_LURE": _s(PHISHING, 2.0, "asks to scan a code in an image (value 2: with credential or "
+                       "payment language)", learned=False),
+    # interactions: evidence that only means much together
+    "AUTHFAIL_WITH_CREDENTIAL_ASK": _s(PHISHING, 1.5, "failed authentication and credential language"),
+    "AUTHFAIL_WITH_BRAND": _s(PHISHING, 1.5, "failed authentication and a brand named or imitated"),
+    "CREDENTIAL_ASK_WITH_DECEPTIVE_LINK": _s(PHISHING, 1.5, "credential language and a deceptive link "
+                                             "(mismatched text, IP, shortener, free host, javascript:)"),
+    "PAYMENT_ASK_FROM_UNVERIFIED": _s(PHISHING, 1.5, "payment language from an unauthenticated sender or "
+                                      "with a diverted Reply-To"),
+    "SEVERAL_PHISH_SIGNALS": _s(PHISHING, 1.0, "three or more independent phishing signals (value: how many "
+                                "beyond two, up to 3)"),
+    # tenant lists and bookkeeping
+    "BLOCKLISTED": _s(NEUTRAL, 10.0, "sender on the tenant's block list", learned=False),
+    "ALLOWLISTED": _s(NEUTRAL, -6.0, "sender on the tenant's allow list (weight from the policy)", learned=False),
+    "ALLOWLIST_IGNORED": _s(NEUTRAL, 0.0, "allow-listed sender failing authentication", learned=False),
+    "MIME_PARSE_PROBLEM": _s(NEUTRAL, 1.0, "malformed MIME"),
+    # structure built to defeat parsers: with the scorer's floor, at least suspicious (not learned: an
+    # evasion must never be outweighed by a corpus that happens to lack it)
+    "MIME_EVASION": _s(NEUTRAL, 3.0, "structure built to defeat parsers", learned=False),
+    "ANALYSIS_BUDGET_EXCEEDED": _s(NEUTRAL, 1.0, "analysis stopped at its time budget: the verdict is partial "
+                                   "(a big message is not hostile by itself)", learned=False),
+    "ANALYSIS_ERROR": _s(NEUTRAL, 0.0, "a detector failed", learned=False),
+}
+
+# Signals an interaction or the signal count treats as independent phishing evidence.
+AUTH_FAILURES = frozenset({"SPF_FAIL", "SPF_SOFTFAIL", "DKIM_FAIL", "DMARC_FAIL", "COMPAUTH_FAIL", "ARC_FAIL"})
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedModel:
+    weights: dict[str, float]
+    thresholds: dict[str, float]
+    meta: dict
+
+    def weight(self, name: str) -> float:
+        w = self.weights.get(name)
+        if w is None:
+            spec = CATALOG.get(name)
+            return spec.prior if spec else 0.0
+        return w
+
+
+_FALLBACK_THRESHOLDS = {"suspicious": 3.0, "spam": 5.0, "phishing": 5.0, "malware": 5.0}
+
+
+def parse_model(data: dict) -> LearnedModel:
+    weights = {name: float(entry["weight"]) for name, entry in data.get("signals", {}).items()}
+    thresholds = {**_FALLBACK_THRESHOLDS, **{k: float(v) for k, v in data.get("thresholds", {}).items()}}
+    return LearnedModel(weights=weights, thresholds=thresholds, meta={k: v for k, v in data.items()
+                                                                      if k not in ("signals", "thresholds")})
+
+
+@lru_cache(maxsize=1)
+def model() -> LearnedModel:
+    """The shipped weights. A missing or unreadable file falls back to the priors (and says so in
+    `meta`), so the engine still never raises."""
+    try:
+        return parse_model(json.loads(WEIGHTS_FILE.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return LearnedModel(weights={}, thresholds=dict(_FALLBACK_THRESHOLDS),
+                            meta={"error": f"{WEIGHTS_FILE.name}: {type(exc).__name__}"})

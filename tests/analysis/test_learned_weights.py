@@ -1,0 +1,98 @@
+"""The learned weights: `make fit` is deterministic and reproduces the shipped file, every reason keeps
+its name, weight and evidence, and a verdict's reasons add up to its score."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from swordfish.analysis import TenantPolicy, Thresholds, analyze
+from swordfish.analysis.commands import iter_messages
+from swordfish.analysis.weights import CATALOG, WEIGHTS_FILE, model, parse_model
+
+from .helpers import REPO, SA, SAMPLES, SUBLIME
+
+sys.path.insert(0, str(REPO / "scripts"))
+import corpus_features  # noqa: E402
+import fit_weights  # noqa: E402
+
+REAL = [raw for folder in (SA / "spam", SA / "nice", SUBLIME, SAMPLES / "swordfish")
+        for _, raw in iter_messages(folder)]
+POLICY = TenantPolicy(domains=["example.com"], vip_names=["Dana Whitfield"], allow_list=["gmail.com"],
+                      block_list=["fast-invoices.biz"])
+
+
+@pytest.fixture(scope="module")
+def rows():
+    header, rows = corpus_features.read()
+    return header, rows
+
+
+def test_the_shipped_weights_file_is_what_make_fit_produces(rows):
+    _, data = rows
+    doc, _ = fit_weights.fit(data)
+    assert fit_weights.dumps(doc) == WEIGHTS_FILE.read_text(), "weights.json is stale: run `make fit`"
+
+
+def test_the_fit_is_deterministic(rows):
+    _, data = rows
+    subset = [r for i, r in enumerate(data) if i % 8 == 0 or r["label"] != "legit"]
+    first, _ = fit_weights.fit(subset)
+    second, _ = fit_weights.fit(list(subset))
+    assert fit_weights.dumps(first) == fit_weights.dumps(second)
+    # and it is a real fit: different data gives different weights
+    other, _ = fit_weights.fit([r for r in subset if r["set"] != "spam-sa-2003"])
+    assert other["signals"] != first["signals"]
+
+
+def test_the_features_file_was_made_with_the_current_signal_catalogue(rows):
+    header, data = rows
+    assert header["learnable_signals"] == sorted(n for n, s in CATALOG.items() if s.learned), \
+        "a signal was added or removed: rebuild corpus/features.jsonl.gz with `make features`"
+    assert {name for r in data for name in r["signals"]} <= set(CATALOG)
+
+
+def test_every_signal_has_a_weight_a_source_and_learned_weights_are_never_negative():
+    doc = json.loads(WEIGHTS_FILE.read_text())
+    assert set(doc["signals"]) == set(CATALOG)
+    for name, entry in doc["signals"].items():
+        assert entry["source"], name
+        if entry["source"].startswith("fit"):
+            assert entry["weight"] >= 0, name
+    assert sum(1 for e in doc["signals"].values() if e["source"] == "fit") >= 8
+    t = doc["thresholds"]
+    assert t["suspicious"] == fit_weights.SUSPICIOUS_POINTS and min(t["phishing"], t["spam"], t["malware"]) > 3.0
+
+
+def test_default_thresholds_are_the_learned_ones():
+    assert Thresholds().model_dump() == model().thresholds
+    assert Thresholds(phishing=9.5).phishing == 9.5  # a tenant may still set its own
+
+
+def test_a_missing_or_broken_weights_file_falls_back_to_the_priors():
+    broken = parse_model({"signals": {}, "thresholds": {}})
+    assert broken.weight("DMARC_FAIL") == CATALOG["DMARC_FAIL"].prior
+    assert broken.thresholds["suspicious"] == 3.0
+
+
+def _sums_up(verdict) -> None:
+    assert verdict.score == pytest.approx(sum(r.weight for r in verdict.reasons), abs=0.011)
+    for r in verdict.reasons:
+        assert r.name in CATALOG and r.evidence
+        if r.name != "ALLOWLISTED":
+            assert r.weight == pytest.approx(round(model().weight(r.name) * r.value, 2), abs=0.001)
+
+
+def test_reasons_add_up_to_the_score_on_real_mail():
+    for raw in REAL:
+        _sums_up(analyze(raw, POLICY, lambda c: {x: "openphish" for x in sorted(c)[:1]}))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, len(REAL) - 1), cut=st.integers(0, 4000), junk=st.binary(max_size=200))
+def test_reasons_add_up_to_the_score_on_damaged_mail(index, cut, junk):
+    raw = REAL[index]
+    _sums_up(analyze(raw[:cut] + junk + raw[cut:], POLICY))

