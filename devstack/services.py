@@ -170,7 +170,11 @@ class PostgresServer(Service):
         hba = self.data_dir / "pg_hba.conf"
         hba.write_text("# written by devstack.services.PostgresServer\n"
                        "local all postgres trust\n"
-                       "local all all scram-sha-256\n")
+                       "local replication postgres trust\n"
+                       "host all postgres 127.0.0.1/32 trust\n"
+                       "host replication postgres 127.0.0.1/32 trust\n"
+                       "local all all scram-sha-256\n"
+                       "host all all 127.0.0.1/32 scram-sha-256\n")
         with psycopg.connect(self.superuser_url, autocommit=True) as conn:
             conn.execute("SELECT pg_reload_conf()")
 

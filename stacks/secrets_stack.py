@@ -75,7 +75,6 @@ class SecretsStack(Stack):
             description="Rotates the database logins (alternating users) and the API-key pepper",
             timeout_seconds=constants.ROTATE_SECRET_TIMEOUT_SECONDS,
             memory_mb=256,
-            reserved_concurrency=2,
             reads_flags=False,
         )
         role = self.rotation_function.role
