@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest loadtest-rotation soak drill synth lint clean features fit eval
+.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint clean features fit eval
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): requirements.lock requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements-dev.txt -c $(VENV)/runtime-pins.txt
 	$(PY) -m pip install -q --no-deps -e .
 	npm install --no-audit --no-fund --loglevel=error
+	# Headless Chromium for the browser tests in tests/security/owasp (Debian packages, when missing).
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } || \
+		echo "could not install chromium (needs root): the browser tests will fail until it is installed"
 	touch $(STAMP)
 
 # Re-pin requirements.lock after changing requirements.txt (needs the package index).
@@ -34,7 +38,7 @@ run: install
 	$(PY) -m devstack.run
 
 serve: install
-	$(PY) -m devstack.serve
+	$(PY) -m devstack.serve $(ARGS)
 
 test: install
 	$(VENV)/bin/pytest -q
@@ -73,6 +77,12 @@ loadtest-rotation: install
 
 soak: install
 	$(PY) -m loadtests.load_runner --profile soak
+
+loadtest-faults: install
+	$(PY) -m loadtests.load_runner --profile faults
+
+loadtest-knee: install
+	$(PY) -m loadtests.load_runner --profile knee
 
 # Disaster-recovery drill on a million verdicts: backup, keep writing, destroy, restore, verify, replay.
 drill: install

@@ -20,11 +20,22 @@ def use_running_stack() -> None:
     state = apply_stack_env()
     if state.get("owner_url"):
         os.environ.setdefault("SWORDFISH_ADMIN_DATABASE_URL", state["owner_url"])
+    if state.get("superuser_url"):
+        os.environ.setdefault("SWORDFISH_BACKUP_SUPERUSER_URL", state["superuser_url"])
+
+
+def build_parser():
+    """swordfish.cli's parser plus the commands that need the devstack itself."""
+    from devstack import backup_drill
+
+    parser = cli.build_parser()
+    backup_drill.register(cli.command_parser(parser, "backup").subcommands)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     use_running_stack()
-    return cli.main(argv)
+    return cli.main(argv, parser=build_parser())
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 def to_proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict:
     parts = urlsplit(raw_path)
     query = parse_qs(parts.query, keep_blank_values=True)
-    is_text = not body or headers.get("content-type", "").startswith(("application/json", "text/"))
+    is_text = not body or headers.get("content-type", "").startswith(
+        ("application/json", "text/", "application/x-www-form-urlencoded"))
     return {
         "resource": parts.path,
         "path": parts.path,
@@ -43,7 +44,9 @@ def to_proxy_event(method: str, raw_path: str, headers: dict[str, str], body: by
     }
 
 
-def make_server(handler, port: int = 8080, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+def make_server(handler, port: int = 8080, host: str = "127.0.0.1", *,
+                console_handler=None) -> ThreadingHTTPServer:
+    """``console_handler``: the console Lambda, for paths under /console (one API Gateway on AWS)."""
     lock = threading.Lock()
 
     class Gateway(BaseHTTPRequestHandler):
@@ -60,8 +63,11 @@ def make_server(handler, port: int = 8080, host: str = "127.0.0.1") -> Threading
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             event = to_proxy_event(self.command, self.path, headers, body, self.client_address[0])
+            target, name = handler, "swordfish-api"
+            if console_handler is not None and (event["path"] == "/console" or event["path"].startswith("/console/")):
+                target, name = console_handler, "swordfish-console"
             with lock:
-                response = handler(event, FakeLambdaContext(function_name="swordfish-api"))
+                response = target(event, FakeLambdaContext(function_name=name))
             payload = response.get("body") or ""
             data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
             self.send_response(response.get("statusCode", 500))

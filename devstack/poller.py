@@ -85,6 +85,7 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
                 batch_size: int = constants.PROCESSOR_BATCH_SIZE, function: str = "processor") -> None:
     """The body of one worker process (a Lambda container, in effect)."""
     os.environ.update(env)
+    os.environ["SWORDFISH_WORKER_NAME"] = f"{function}-{worker_id}"  # its name in the heartbeats
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     if log_dir:  # structured logs and EMF metrics, as CloudWatch would collect them
@@ -110,6 +111,7 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
     queue_url = env[spec.queue_url_env]
     sqs = boto3.client("sqs", region_name=region, endpoint_url=env[f"{prefix}SQS_ENDPOINT_URL"])
     queue_arn = f"arn:aws:sqs:{region}:000000000000:{spec.queue_name}"
+    heartbeat = _heartbeat(env, function, worker_id)
     if ready is not None:
         ready.release()
     profile_dir = os.environ.get("SWORDFISH_WORKER_PROFILE_DIR")
@@ -119,16 +121,48 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
         profiler = cProfile.Profile()
         profiler.enable()
         try:
-            _poll(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size)
+            _poll(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size, heartbeat)
         finally:
             profiler.disable()
             profiler.dump_stats(os.path.join(profile_dir, f"worker-{worker_id}.prof"))
         return
-    _poll(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size)
+    _poll(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size, heartbeat)
 
 
-def _poll(sqs, queue_url: str, queue_arn: str, region: str, handler, worker_id: int, stop, batch_size: int) -> None:
+def _heartbeat(env: dict[str, str], function: str, worker_id: int):
+    """A callable that marks this worker alive in Redis (at most once a second; never raises)."""
+    from swordfish.monitoring.progress import ProgressRecorder
+
+    url = env.get(f"{constants.ENV_PREFIX}REDIS_URL")
+    if not url:
+        return lambda: None
+    recorder = ProgressRecorder.from_url(url, timeout=0.3)
+    name = f"{function}-{worker_id}"
+    last = [0.0]
+
+    def beat(final: bool = False) -> None:
+        if final:
+            recorder.forget(name)  # stopped on purpose: not a dead worker
+            return
+        now = time.monotonic()
+        if now - last[0] >= 1.0:
+            last[0] = now
+            recorder.beat(name)
+
+    return beat
+
+
+def _poll(sqs, queue_url: str, queue_arn: str, region: str, handler, worker_id: int, stop, batch_size: int,
+          heartbeat=lambda final=False: None) -> None:
+    try:
+        _poll_loop(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size, heartbeat)
+    finally:
+        heartbeat(final=True)
+
+
+def _poll_loop(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batch_size, heartbeat) -> None:
     while not stop.is_set():
+        heartbeat()
         try:
             response = sqs.receive_message(
                 QueueUrl=queue_url, MaxNumberOfMessages=batch_size, WaitTimeSeconds=1,
@@ -174,13 +208,16 @@ class WorkerPool:
         self.ready = self.ctx.Semaphore(0)
         self.processes: list[mp.Process] = []
 
+    def _spawn(self, i: int) -> mp.Process:
+        proc = self.ctx.Process(target=worker_main, args=(self.env, i, self.stop_event, self.ready, self.log_dir),
+                                kwargs={"function": self.function}, daemon=True,
+                                name=f"swordfish-{self.function}-{i}")
+        proc.start()
+        return proc
+
     def start(self, wait_ready: float = 60) -> WorkerPool:
         for i in range(self.count):
-            proc = self.ctx.Process(target=worker_main, args=(self.env, i, self.stop_event, self.ready, self.log_dir),
-                                    kwargs={"function": self.function}, daemon=True,
-                                    name=f"swordfish-{self.function}-{i}")
-            proc.start()
-            self.processes.append(proc)
+            self.processes.append(self._spawn(i))
         for _ in range(self.count):  # each worker has imported the handler and built its clients
             if not self.ready.acquire(timeout=wait_ready):
                 self.stop()
@@ -189,6 +226,23 @@ class WorkerPool:
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes if p.pid]
+
+    def alive(self, i: int) -> bool:
+        return self.stop_event.is_set() or (i < len(self.processes) and self.processes[i].is_alive())
+
+    def respawn(self, i: int) -> None:
+        """Replace worker ``i`` (dead) with a new process: Lambda starting a new container."""
+        if self.stop_event.is_set():
+            return
+        old = self.processes[i]
+        old.join(0)  # reap it
+        self.processes[i] = self._spawn(i)
+
+    def supervise(self, supervisor) -> WorkerPool:
+        """Have ``supervisor`` restart any worker of this pool that dies."""
+        for i in range(self.count):
+            supervisor.watch(f"{self.function}-{i}", lambda i=i: self.alive(i), lambda i=i: self.respawn(i))
+        return self
 
     def stop(self, timeout: float = 10) -> None:
         self.stop_event.set()

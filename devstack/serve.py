@@ -1,5 +1,9 @@
 """`make serve`: the embedded stack kept up, with workers and the local API gateway.
 
+The database is kept between runs under .devstack/data/ (`--clean` starts from an empty one).
+fauxqs keeps queues in memory only: messages still queued when the stack stops are lost, and the
+queues are created again at the next start. Everything it started is supervised: a worker,
+PostgreSQL, Redis, fauxqs or moto that dies is restarted with backoff (logs/supervisor.log).
 Ctrl-C (or SIGTERM) stops everything it started.
 """
 
@@ -7,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -14,7 +19,7 @@ from pathlib import Path
 from swordfish import constants
 
 from devstack.poller import WorkerPool
-from devstack.services import free_port
+from devstack.services import REPO_ROOT, free_port
 from devstack.stack import EmbeddedStack
 from devstack.state import clear_state, write_state
 
@@ -23,28 +28,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("SWORDFISH_GATEWAY_PORT", 8080)))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clean", action="store_true", help=f"delete the kept database ({DATA_DIR}) first")
     args = parser.parse_args(argv)
     from swordfish.monitoring import error_tracker
 
     error_tracker.install_process_hooks()
 
+    if prepare_data_dir(DATA_DIR, clean=args.clean):
+        print(f"--clean: deleted the kept database in {DATA_DIR}", flush=True)
     print("starting the embedded stack ...", flush=True)
     try:
-        with EmbeddedStack() as stack:
+        with EmbeddedStack(data_dir=DATA_DIR, supervise=True) as stack:
+            print(data_note(stack), flush=True)
+            # The deep health check expects a heartbeat from every processor worker.
+            stack.info.env["SWORDFISH_EXPECTED_WORKERS"] = str(args.workers)
             # Raw submissions archived before analysis, for `swordfish backup replay` (not in tests and
             # load runs: moto would hold every batch in memory).
             stack.info.env[f"{constants.ENV_PREFIX}RAW_MAIL_ARCHIVE_BUCKET"] = backup_bucket_name()
             os.environ.update(stack.info.env)
             from handlers.api import handler
+            from handlers.console import handler as console_handler
 
             from devstack.gateway import make_server
 
             try:
-                server = make_server(handler, args.port)
+                server = make_server(handler, args.port, console_handler=console_handler)
             except OSError:
                 port = free_port()
                 print(f"port {args.port} is busy; using {port}", flush=True)
-                server = make_server(handler, port)
+                server = make_server(handler, port, console_handler=console_handler)
             port = server.server_address[1]
             state = write_state({"gateway_url": f"http://127.0.0.1:{port}", "env": stack.info.env,
                                  "owner_url": stack.info.owner_url, "superuser_url": stack.info.superuser_url,
@@ -54,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             try:
-                with WorkerPool(stack.info.env, workers=args.workers, log_dir=stack.run_dir / "logs"), \
-                        WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs", function="remediation"):
+                with WorkerPool(stack.info.env, workers=args.workers, log_dir=stack.run_dir / "logs") as workers, \
+                        WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
+                                   function="remediation") as remediation:
+                    stack.supervise_workers(workers)
+                    stack.supervise_workers(remediation)
                     tenant, key = next(iter(stack.info.api_keys.items()))
                     print(USAGE.format(url=f"http://127.0.0.1:{port}", tenant=tenant, key=key, state=state,
                                        logs=stack.run_dir / "logs", nango_admin=stack.nango.admin_url,
@@ -71,6 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+DATA_DIR = REPO_ROOT / ".devstack" / "data"
+
+
+def prepare_data_dir(data_dir: Path, *, clean: bool) -> bool:
+    """With ``clean``, delete what earlier runs kept; True when something was deleted."""
+    if clean and data_dir.exists():
+        shutil.rmtree(data_dir)
+        return True
+    return False
+
+
+def data_note(stack: EmbeddedStack) -> str:
+    kept = "kept from the last run" if stack.database_kept else "new"
+    return (f"database: {kept}, in {stack.postgres.data_dir} (`make serve ARGS=--clean` starts empty). "
+            "Queue: fauxqs keeps messages in memory only; whatever is still queued at stop is lost.")
+
+
 def backup_bucket_name() -> str:
     from devstack.stack import ACCOUNT, REGION
 
@@ -84,14 +116,21 @@ def start_backups(stack: EmbeddedStack):
     from devstack.backups import BackupService
 
     settings = get_settings()
-    return BackupService(stack.postgres.superuser_url, stack.client("kms"), backup_dir=Path(settings.backup_dir),
-                         schedule_seconds=settings.backup_schedule_seconds,
-                         heartbeat_seconds=settings.backup_heartbeat_seconds,
-                         retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs").start()
+    service = BackupService(stack.postgres.superuser_url, stack.client("kms"), backup_dir=Path(settings.backup_dir),
+                            schedule_seconds=settings.backup_schedule_seconds,
+                            heartbeat_seconds=settings.backup_heartbeat_seconds,
+                            retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs")
+    try:
+        return service.start()
+    except Exception as exc:  # serving mail matters more than the dev stack's backups: say so, go on
+        print(f"WARNING: backups are NOT running ({type(exc).__name__}: {exc})", flush=True)
+        service.stop()
+        return service
 
 
 USAGE = """
 Swordfish is up.  API gateway: {url}   (stack coordinates and demo keys: {state})
+Console: {url}/console/  (first MSP admin: .venv/bin/swordfish console create-admin you@example.com --base-url {url})
 
   curl -s {url}/health
   KEY='{key}'

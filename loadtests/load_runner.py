@@ -8,10 +8,13 @@ It exits non-zero when a target is missed, saying which.
 Phases:
   bursts      100, 500 and 1,000 emails put on the queue at once; the drain rate of the largest
               burst is the measured capacity (messages/s the workers can process from a backlog)
-  capacity    optional: sustained steps from the target rate upwards until p95 passes 500 ms or the
-              backlog grows; the highest passing rate is reported
+  capacity    optional: the knee (capacity.py): sustained steps from the target rate, growing by half
+              until one fails (p95 over 500 ms or throughput behind), then halving the gap to 10 %;
+              no fixed ceiling, at most `capacity_max_steps` steps
   sustained   the target rate (10,000/min by default) for the profile's duration
-  overload    150% of the measured capacity
+  faults      optional (faults.py): at the target rate, a worker SIGKILLed, PostgreSQL stopped hard
+              and restarted, Redis stopped and restarted; lost, duplicates, DLQ, recovery, health
+  overload    150% of the knee (of the drain rate of the largest burst when not searched)
   drain       no load until the backlog is gone; degraded mode must switch off again
 """
 
@@ -49,18 +52,25 @@ class Profile:
     bursts: tuple[int, ...] = (100, 500, 1000)
     find_capacity: bool = True
     capacity_step_seconds: float = 45
-    capacity_step_per_minute: float = 5_000
-    capacity_max_per_minute: float = 40_000
+    capacity_growth: float = 1.5
+    capacity_max_steps: int = 8
+    faults: bool = False
     workers: int = 3
     degraded_backlog_seconds: float = 20.0
     drain_timeout: float = 600
 
 
 PROFILES = {
-    "standard": Profile("standard"),
+    "standard": Profile("standard", faults=True),
     "soak": Profile("soak", sustain_seconds=3600, overload_seconds=0, find_capacity=False),
     "quick": Profile("quick", sustain_seconds=30, overload_seconds=20, capacity_step_seconds=15, find_capacity=False,
                      degraded_backlog_seconds=3.0, drain_timeout=180),
+    # The fault drill alone, in under 10 minutes: `make loadtest-faults`.
+    "faults": Profile("faults", bursts=(100,), find_capacity=False, sustain_seconds=0, overload_seconds=0,
+                      faults=True, drain_timeout=240),
+    # The knee alone, with short steps, and a short overload from it: `make loadtest-knee`.
+    "knee": Profile("knee", bursts=(100,), sustain_seconds=0, overload_seconds=30, capacity_step_seconds=30,
+                    capacity_max_steps=6, degraded_backlog_seconds=5.0, drain_timeout=300),
 }
 
 
@@ -264,26 +274,27 @@ class LoadRun:
         capacity_per_s = bursts[-1].throughput_per_s or 1.0
         print(f"measured capacity (drain rate of the largest burst): {capacity_per_s:.0f} emails/s "
               f"= {capacity_per_s * 60:,.0f}/min", flush=True)
-        highest_passing = None
+        self.knee = None
         if p.find_capacity:
-            rate = p.target_per_minute
-            while rate <= p.capacity_max_per_minute:
-                step = self.sustained(f"capacity-{int(rate)}", rate, p.capacity_step_seconds)
-                self.wait_processed(self.submitted_total, timeout=60)
-                ok = (step.latency_p95_ms is not None and step.latency_p95_ms < P95_TARGET_MS
-                      and step.submitted >= 0.95 * step.offered_per_s * p.capacity_step_seconds
-                      and (step.window_throughput_per_s or 0) >= 0.95 * step.offered_per_s)
-                if not ok:
-                    break
-                highest_passing = rate
-                rate += p.capacity_step_per_minute
-        print(f"sustained {p.target_per_minute:,.0f}/min for {p.sustain_seconds:.0f} s ...", flush=True)
-        sustained = self.sustained("sustained", p.target_per_minute, p.sustain_seconds)
-        if highest_passing:
+            self.knee = self.search_knee()
+        sustained = None
+        if p.sustain_seconds:
+            print(f"sustained {p.target_per_minute:,.0f}/min for {p.sustain_seconds:.0f} s ...", flush=True)
+            sustained = self.sustained("sustained", p.target_per_minute, p.sustain_seconds)
+        self.fault_results = None
+        if p.faults:
+            from loadtests.faults import FaultPhase
+
+            phase = FaultPhase(self, per_minute=p.target_per_minute)
+            self.fault_results = phase.execute()
+            self.fault_health = phase.health_samples
+        highest_passing = self.knee.rate_per_minute if self.knee else None
+        if self.knee and self.knee.overload_base_per_minute:
             # Capacity under the same conditions as the overload (the load generator sharing the cores).
-            capacity_per_s = highest_passing / 60
-            print(f"capacity for the overload: the highest passing sustained rate, {highest_passing:,.0f}/min",
-                  flush=True)
+            capacity_per_s = self.knee.overload_base_per_minute / 60
+            print(f"capacity for the overload: {self.knee.overload_base_per_minute:,.0f}/min (the knee "
+                  f"{highest_passing}/min, or the most any step processed, "
+                  f"{self.knee.max_throughput_per_minute}/min, if higher)", flush=True)
         overload = None
         if p.overload_seconds:
             overload_per_min = capacity_per_s * 60 * p.overload_factor
@@ -298,6 +309,31 @@ class LoadRun:
         end_connections = self._pg_connections()
         return self.evaluate(capacity_per_s, highest_passing, sustained, overload, drain, samples, end_connections)
 
+    def search_knee(self):
+        """Steps from the target rate up (and halving back) until the knee is bracketed (capacity.py)."""
+        from loadtests.capacity import StepOutcome, knee, next_rate, step_passes
+
+        p = self.profile
+        steps: list[StepOutcome] = []
+        self.capacity_steps = steps
+        while (rate := next_rate(steps, start=p.target_per_minute, growth=p.capacity_growth,
+                                 max_steps=p.capacity_max_steps)) is not None:
+            step = self.sustained(f"capacity-{int(rate)}", rate, p.capacity_step_seconds)
+            self.wait_processed(self.submitted_total, timeout=60)
+            ok, reason = step_passes(p95_ms=step.latency_p95_ms, p95_target_ms=P95_TARGET_MS,
+                                     offered_per_s=step.offered_per_s, seconds=p.capacity_step_seconds,
+                                     submitted=step.submitted, throughput_per_s=step.throughput_per_s)
+            steps.append(StepOutcome(rate, ok, step.latency_p95_ms, step.throughput_per_s, reason))
+            print(f"    capacity step {rate:,.0f}/min: {'pass' if ok else 'FAIL: ' + reason}", flush=True)
+        found = knee(steps)
+        if found.bracketed:
+            print(f"knee: {found.rate_per_minute:,.0f}/min passes, {found.first_failing_per_minute:,.0f}/min "
+                  f"does not ({found.steps} steps)", flush=True)
+        else:
+            print(f"knee not bracketed in {found.steps} steps: highest passing {found.rate_per_minute}, "
+                  f"first failing {found.first_failing_per_minute}", flush=True)
+        return found
+
     def evaluate(self, capacity_per_s, highest_passing, sustained, overload, drain, samples, end_connections) -> dict:
         p = self.profile
         degraded_after = self.degraded_after_drain() if overload is not None else False
@@ -305,11 +341,18 @@ class LoadRun:
         lost = self.submitted_total - accounted
         if lost > 0:
             self.failures.append(f"{lost} of {self.submitted_total} submitted emails have no verdict and are not in the DLQ")
-        if sustained.latency_p95_ms is None or sustained.latency_p95_ms >= P95_TARGET_MS:
+        if sustained is not None and (sustained.latency_p95_ms is None or sustained.latency_p95_ms >= P95_TARGET_MS):
             self.failures.append(f"sustained p95 {_ms(sustained.latency_p95_ms)} is not under {P95_TARGET_MS:.0f} ms")
-        if sustained.processed < 0.95 * sustained.submitted:
+        if sustained is not None and sustained.processed < 0.95 * sustained.submitted:
             self.failures.append(f"sustained: processed {sustained.processed} of {sustained.submitted} during the phase")
-        memory = memory_trend(samples, sustained.started_t, sustained.ended_t)
+        if self.knee is not None and not self.knee.bracketed:
+            self.failures.append(f"the capacity search did not bracket the knee in {self.knee.steps} steps "
+                                 f"(highest passing {self.knee.rate_per_minute}, first failing "
+                                 f"{self.knee.first_failing_per_minute}): raise capacity_max_steps")
+        for fault in self.fault_results or []:
+            self.failures.extend(fault_failures(fault))
+        memory = memory_trend(samples, sustained.started_t, sustained.ended_t) if sustained else {
+            "growth_mb_per_10min": None, "points": 0}
         if memory["growth_mb_per_10min"] is not None and memory["growth_mb_per_10min"] > 20:
             self.failures.append(f"worker memory grows {memory['growth_mb_per_10min']:.1f} MB per 10 minutes "
                                  "over the second half of the sustained phase")
@@ -323,6 +366,11 @@ class LoadRun:
             if (overload.window_throughput_per_s or 0) < 0.95 * capacity_per_s:
                 self.failures.append(f"overload throughput {overload.window_throughput_per_s}/s is under 95% of the "
                                      f"measured capacity {capacity_per_s:.0f}/s")
+            if (overload.throughput_per_s or 0) >= 0.95 * (overload.offered_per_s or 0):
+                self.failures.append(
+                    f"the overload did not overload: its {overload.submitted} emails were processed at "
+                    f"{overload.throughput_per_s}/s of {overload.offered_per_s:.0f}/s offered (a machine faster "
+                    "than during the capacity search: shared with other work?)")
             if overload.degraded_verdicts == 0:
                 self.failures.append("degraded mode never switched on during the overload")
             if degraded_after:
@@ -334,8 +382,16 @@ class LoadRun:
             "profile": p.__dict__, "finished_at": datetime.now(UTC).isoformat(),
             "submitted": self.submitted_total, "accounted_for": accounted, "lost": max(lost, 0),
             "capacity_per_s": round(capacity_per_s, 1), "capacity_per_minute": round(capacity_per_s * 60),
-            "capacity_source": "highest passing sustained rate" if highest_passing else "drain rate of the largest burst",
+            "capacity_source": ("the knee, or the highest throughput of a capacity step if higher" if highest_passing
+                                else "drain rate of the largest burst"),
             "highest_passing_per_minute": highest_passing,
+            "knee": None if self.knee is None else {
+                "rate_per_minute": self.knee.rate_per_minute,
+                "first_failing_per_minute": self.knee.first_failing_per_minute, "bracketed": self.knee.bracketed,
+                "max_throughput_per_minute": self.knee.max_throughput_per_minute,
+                "steps": [s.__dict__ for s in getattr(self, "capacity_steps", [])]},
+            "faults": self.fault_results,
+            "fault_health_samples": getattr(self, "fault_health", None),
             "phases": [ph.__dict__ for ph in self.phases],
             "memory": memory, "pg_connections": {"baseline": self.baseline_connections, "end": end_connections,
                                                   "peak_total": peak},
@@ -343,6 +399,22 @@ class LoadRun:
             "failures": self.failures, "passed": not self.failures,
             "samples": self.collector.as_dicts(),
         }
+
+
+def fault_failures(fault: dict) -> list[str]:
+    """Targets a fault missed: nothing lost or duplicated, recovered, and seen by the health check
+    while a dependency was away (a worker restarted at once need not be seen)."""
+    name, out = fault["fault"], []
+    if fault["lost"]:
+        out.append(f"{name}: {fault['lost']} email(s) lost")
+    if fault["duplicates"]:
+        out.append(f"{name}: {fault['duplicates']} duplicate(s)")
+    if fault["recovered_seconds"] is None:
+        out.append(f"{name}: never recovered (backlog back to normal, /health/deep without a failure and "
+                   "the broken component passing)")
+    if fault["down_seconds"] >= 5 and fault["health_during"] == ["pass"]:
+        out.append(f"{name}: /health/deep said pass throughout a {fault['down_seconds']} s outage")
+    return out
 
 
 def memory_trend(samples, start_t: float, end_t: float) -> dict:
@@ -381,6 +453,7 @@ def summary_markdown(report: dict) -> str:
              f"- highest sustained rate with p95 < 500 ms and nothing lost: "
              f"{report['highest_passing_per_minute'] or 'not searched'}"
              + ("/min" if report['highest_passing_per_minute'] else ""),
+             *knee_lines(report),
              f"- worker memory over the 2nd half of the sustained phase: {report['memory']}",
              f"- PostgreSQL connections: baseline {report['pg_connections']['baseline']}, "
              f"end {report['pg_connections']['end']}, peak {report['pg_connections']['peak_total']}",
@@ -393,9 +466,37 @@ def summary_markdown(report: dict) -> str:
         lines.append(f"| {ph['name']} | {f(ph['offered_per_s'])} | {ph['submitted']} | {ph['processed']} | "
                      f"{f(ph['throughput_per_s'])} | {f(ph['latency_p50_ms'])} | {f(ph['latency_p95_ms'])} | "
                      f"{f(ph['latency_p99_ms'])} | {ph['degraded_verdicts']} |")
+    if report.get("faults"):
+        lines += ["", "## Faults under load", "",
+                  "| fault | sent | lost | duplicates | DLQ | down s | resumed s after back | recovered s | "
+                  "health pass s | last verdict s | peak backlog | /health/deep during | not passing during | after |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for f in report["faults"]:
+            after = f"{f['health_after']}" + (f" ({', '.join(f['not_passing_after'])})" if f.get("not_passing_after")
+                                              else "")
+            lines.append(f"| {f['fault']} | {f['sent']} | {f['lost']} | {f['duplicates']} | {f['dlq']} | "
+                         f"{f['down_seconds']} | {f['resumed_after_back_seconds']} | {f['recovered_seconds']} | "
+                         f"{f.get('health_pass_seconds')} | {f.get('last_verdict_seconds')} | "
+                         f"{f['peak_backlog']} | {' → '.join(f['health_during'])} | "
+                         f"{', '.join(f['components_not_passing_during']) or '-'} | {after} |")
+        lines += ["", "Times in seconds from the fault; *recovered*: backlog back to its level before the fault "
+                  "and /health/deep without a failure and with the broken component passing; *health pass*: "
+                  "the first full pass; *last verdict*: the fault's last email (a killed worker's batch "
+                  "returns after the 180 s visibility timeout)."]
     if report["failures"]:
         lines += ["", "## Targets missed", *[f"- {x}" for x in report["failures"]]]
     return "\n".join(lines) + "\n"
+
+
+def knee_lines(report: dict) -> list[str]:
+    knee = report.get("knee")
+    if not knee:
+        return []
+    steps = ", ".join(f"{s['rate_per_minute']:,.0f} {'pass' if s['passed'] else 'fail'} (p95 {s['p95_ms']} ms)"
+                      for s in knee["steps"])
+    return [f"- knee: {knee['rate_per_minute']}/min passes, {knee['first_failing_per_minute']}/min does not "
+            f"({'bracketed' if knee['bracketed'] else 'NOT bracketed'}); most processed in a step: "
+            f"{knee.get('max_throughput_per_minute')}/min; steps: {steps}"]
 
 
 def chart(report: dict, path: Path) -> None:
@@ -477,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sustain-seconds", type=float)
     parser.add_argument("--overload-seconds", type=float)
     parser.add_argument("--no-capacity-search", action="store_true")
+    parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--results", type=Path, default=REPO / "results")
     parser.add_argument("--profile-workers", action="store_true",
                         help="run each worker under cProfile and print where its time went")
@@ -487,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
             setattr(profile, name, getattr(args, name))
     if args.no_capacity_search:
         profile.find_capacity = False
+    if args.no_faults:
+        profile.faults = False
     out = args.results / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{profile.name}"
     out.mkdir(parents=True, exist_ok=True)
     os.environ["SWORDFISH_DEGRADED_BACKLOG_SECONDS"] = str(profile.degraded_backlog_seconds)
@@ -496,11 +600,14 @@ def main(argv: list[str] | None = None) -> int:
     from devstack.stack import EmbeddedStack
 
     print(f"load test '{profile.name}': starting the embedded stack and {profile.workers} workers ...", flush=True)
-    with EmbeddedStack() as stack:
-        env = {**stack.info.env, "SWORDFISH_DEGRADED_BACKLOG_SECONDS": str(profile.degraded_backlog_seconds)}
+    with EmbeddedStack(supervise=True) as stack:
+        env = {**stack.info.env, "SWORDFISH_DEGRADED_BACKLOG_SECONDS": str(profile.degraded_backlog_seconds),
+               "SWORDFISH_EXPECTED_WORKERS": str(profile.workers)}
+        os.environ.update(env)  # the fault phase's /health/deep samples run in this process
         if args.profile_workers:
             env["SWORDFISH_WORKER_PROFILE_DIR"] = str(out)
         with WorkerPool(env, workers=profile.workers, log_dir=stack.run_dir / "logs") as pool:
+            stack.supervise_workers(pool)
             run = LoadRun(profile, out)
             run.start(stack, pool)
             report = run.run()

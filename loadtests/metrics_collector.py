@@ -89,6 +89,11 @@ class MetricsCollector:
                 self.samples.append(self.sample())
             except Exception as exc:  # a sample lost is a gap in the chart, not a failed run
                 print(f"metrics collector: sample failed: {exc}", flush=True)
+                if self._conn.closed or self._conn.broken:  # PostgreSQL restarted (a fault drill): reconnect
+                    try:
+                        self._conn = psycopg.connect(self.superuser_url, autocommit=True, connect_timeout=2)
+                    except psycopg.OperationalError:
+                        pass
 
     def sample(self) -> Sample:
         t = time.monotonic() - self._start

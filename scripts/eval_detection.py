@@ -52,9 +52,9 @@ def summarise(results: list[dict]) -> dict:
         confusion[r["label"]][r["verdict"]] += 1
         flagged = r["verdict"] != "clean"
         if r["label"] == "legit" and flagged:
-            false_pos.update(n for n, w in r["signals"].items() if w > 0)
+            false_pos.update(n for n, w in r["signals"].items() if w > 0)  # what pushed them over
         elif r["label"] != "legit" and not flagged:
-            misses.update(r["signals"])
+            misses.update(list(r["signals"]))  # how many misses carry each signal
     for name, rows in sorted(by_set.items()):
         label = rows[0]["label"]
         flagged = sum(1 for r in rows if r["verdict"] != "clean")
@@ -175,12 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         report["cpu"][name] = cpu_figures(cpu_ms, nbytes)
     if not args.set:
         sources = [RAW] if RAW.exists() else [REPO / "samples", REPO.parent / "shared" / "corpus"]
+        sources = [source for source in sources if source.exists()]
         cpu_ms, nbytes = [], 0
         for source in sources:
-            if source.exists():
-                _, ms, b = run_engine("timing", source, "unknown", policy)
-                cpu_ms += ms
-                nbytes += b
+            _, ms, b = run_engine("timing", source, "unknown", policy)
+            cpu_ms += ms
+            nbytes += b
         report["cpu"][" + ".join(str(s.relative_to(REPO.parent)) for s in sources)] = cpu_figures(cpu_ms, nbytes)
     if engine_results:
         report["engine"] = summarise(engine_results)

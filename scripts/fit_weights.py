@@ -1,11 +1,14 @@
 """`make fit`: learn the signal weights and the verdict thresholds from corpus/features.jsonl.gz and write
 functions/swordfish/analysis/data/weights.json (reviewed like code; the engine only reads it).
 
-The idea of SpamAssassin's perceptron-generated scores, done with an L2-regularised logistic regression
-(scikit-learn, a dev dependency only):
-- every learnable signal with enough support in the corpus gets a learned weight; the weights are kept
-  non-negative (a signal is evidence against a message or nothing: a sender must not be able to buy a
-  lower score by adding a header), by refitting without any signal whose weight comes out negative;
+The idea of SpamAssassin's perceptron-generated scores, done as a regularised logistic regression
+(scikit-learn for the folds, scipy's L-BFGS-B for the optimisation; dev dependencies only):
+- every learnable signal with enough support in the corpus gets a learned weight; the L2 penalty pulls
+  each weight towards its reviewed prior (weights.CATALOG) rather than towards zero, so a signal the
+  corpus has little to say about keeps roughly its prior, and one the corpus contradicts moves (a
+  maximum a posteriori fit under a Gaussian prior centred on the hand-set weights);
+- the weights are bounded at zero from below: a signal is evidence against a message or nothing, so
+  a sender cannot buy a lower score by adding a header;
 - the thresholds are chosen on out-of-fold scores (stratified k-fold): `suspicious` is the lowest score
   at which at most 0.1% of the held-out legitimate mail is flagged, and each of phishing/spam/malware
   the lowest at which at most 0.05% gets that verdict;
@@ -25,8 +28,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import scipy
 import sklearn
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,24 +47,36 @@ MAX_FPR_FLAGGED = 0.001  # any verdict but clean
 MAX_FPR_VERDICT = 0.0005  # each of phishing / spam / malware (all three together stay under MAX_FPR_FLAGGED)
 
 
-def _fit_nonneg(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Logistic regression whose coefficients are all >= 0: refit without the most negative one until
-    none is left (an active-set loop; scikit-learn's solvers take no bounds)."""
-    active = list(range(x.shape[1]))
-    coef = np.zeros(x.shape[1])
-    intercept = 0.0
-    while active:
-        model = LogisticRegression(C=C, solver="lbfgs", max_iter=10_000, tol=1e-10, class_weight="balanced")
-        model.fit(x[:, active], y)
-        w = model.coef_[0]
-        worst = int(np.argmin(w))
-        if w[worst] >= 0:
-            coef[:] = 0.0
-            coef[active] = w
-            intercept = float(model.intercept_[0])
-            break
-        del active[worst]
-    return coef, intercept
+def _fit_nonneg(x: np.ndarray, y: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, float]:
+    """Class-balanced logistic regression with an L2 penalty that pulls each weight towards its reviewed
+    prior (not towards zero) and keeps it >= 0: the maximum a posteriori fit under a Gaussian prior
+    centred on the hand-set weights. With little evidence a weight stays near its prior; evidence moves
+    it (DKIM failing on list mail every day takes DKIM_FAIL to zero). scikit-learn's solvers shrink
+    towards zero and take no bounds, so this is scipy's L-BFGS-B (a scikit-learn dependency) on the
+    same objective as `LogisticRegression(C=C, class_weight="balanced")` with the penalty re-centred."""
+    n_pos = max(1, int(y.sum()))
+    n_neg = max(1, len(y) - n_pos)
+    sample = np.where(y == 1, len(y) / (2 * n_pos), len(y) / (2 * n_neg))
+    sign = np.where(y == 1, 1.0, -1.0)
+    k = x.shape[1]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:k], theta[k]
+        margin = sign * (x @ w + b)
+        loss = np.logaddexp(0.0, -margin)  # log(1 + e^-m), stable
+        grad_margin = -sample * sign * expit(-margin)
+        diff = w - prior
+        value = C * float(sample @ loss) + 0.5 * float(diff @ diff)
+        grad = np.empty(k + 1)
+        grad[:k] = C * (x.T @ grad_margin) + diff
+        grad[k] = C * float(grad_margin.sum())
+        return value, grad
+
+    start = np.append(prior, 0.0)
+    bounds = [(0.0, None)] * k + [(None, None)]
+    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                      options={"maxiter": 10_000, "ftol": 1e-13, "gtol": 1e-9})
+    return result.x[:k], float(result.x[k])
 
 
 def _threshold(legit_scores: list[float], max_rate: float, floor: float) -> float:
@@ -77,7 +94,7 @@ def _verdict(score: float, by_cat: dict[str, float], thresholds: dict[str, float
     dominant = PHISHING if by_cat[PHISHING] >= by_cat[SPAM] else SPAM
     if by_cat[MALWARE] > by_cat[dominant] and score >= thresholds["malware"]:
         return "malware"
-    if score >= thresholds[dominant]:
+    if score >= thresholds[dominant] and by_cat[dominant] > 0:
         return dominant
     if score >= thresholds["suspicious"]:
         return "suspicious"
@@ -133,14 +150,15 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
             if name in index:
                 x[i, index[name]] = value
 
-    coef, intercept = _fit_nonneg(x, y)
+    prior = np.array([CATALOG[n].prior for n in learned])
+    coef, intercept = _fit_nonneg(x, y, prior)
 
     # out-of-fold: the raw learned score of each message from a model that never saw it
     oof_coef = np.zeros((len(rows), len(learned)))
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     fold_of = np.zeros(len(rows), dtype=int)
     for k, (train, test) in enumerate(folds.split(x, y)):
-        c, _ = _fit_nonneg(x[train], y[train])
+        c, _ = _fit_nonneg(x[train], y[train], prior)
         oof_coef[test] = c
         fold_of[test] = k
     oof_raw = (x * oof_coef).sum(axis=1)
@@ -171,7 +189,7 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
         if name in index:
             entry["source"] = "fit" if coef[index[name]] > 0 else "fit: zero (no evidence once the others are known)"
         elif not spec.learned:
-            entry["source"] = "prior: tenant policy, threat feed or malware signal, not learned from a public corpus"
+            entry["source"] = "prior: not learned (tenant policy, threat feed, malware or parser-evasion signal)"
         else:
             entry["source"] = f"prior: fewer than {MIN_SUPPORT} corpus messages carry it"
         signals[name] = entry
@@ -180,7 +198,9 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
         "format": "swordfish-weights/1",
         "fitted_by": "scripts/fit_weights.py (make fit)",
         "scikit_learn": sklearn.__version__,
-        "model": {"kind": "logistic regression, L2, non-negative weights", "C": C, "class_weight": "balanced",
+        "scipy": scipy.__version__,
+        "model": {"kind": "logistic regression, L2 towards the prior weights, non-negative weights", "C": C,
+                  "class_weight": "balanced",
                   "folds": FOLDS, "seed": SEED, "min_support": MIN_SUPPORT},
         "corpus": {"messages": len(rows), "by_set": dict(sorted(Counter(r["set"] for r in rows).items())),
                    "features_sha256": hashlib.sha256(features_bytes).hexdigest()},

@@ -2,7 +2,7 @@
 
 import sys
 
-from swordfish.cli import main
+from devstack.cli import main  # finds a running `make serve`, like the swordfish command
 
 if __name__ == "__main__":
     sys.exit(main(["backup", "restore", *sys.argv[1:]]))

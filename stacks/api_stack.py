@@ -12,6 +12,7 @@ from constructs import Construct
 from swordfish import constants
 
 from stacks.constructs import permissions
+from stacks.constructs.console import ConsoleApi
 from stacks.constructs.lambda_function import FunctionKit, log_retention
 from stacks.data_stack import DataStack
 from stacks.pipeline_stack import PipelineStack
@@ -124,15 +125,17 @@ class ApiStack(Stack):
         tenants = v1.add_resource("tenants")
         tenant = tenants.add_resource("{tenant_id}")
         submissions = tenant.add_resource("submissions")
-        for resource in (tenants, tenant, submissions):
+        batch = submissions.add_resource("batch")  # up to 10 messages per request
+        for resource in (tenants, tenant, submissions, batch):
             # Static paths shadow the greedy proxy, so they forward every method themselves.
             authed_any(resource)
-        submissions.add_method(
-            "POST", integration,
-            request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
-            request_validator=body_and_params,
-            request_models={"application/json": submission_model},
-        )
+        for resource in (submissions, batch):
+            resource.add_method(
+                "POST", integration,
+                request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
+                request_validator=body_and_params,
+                request_models={"application/json": submission_model},
+            )
         NagSuppressions.add_resource_suppressions(self.api, [
             NagPackSuppression(
                 id="AwsSolutions-APIG4",
@@ -150,6 +153,10 @@ class ApiStack(Stack):
             applies_to=[("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
                         "AmazonAPIGatewayPushToCloudWatchLogs")],
         )], apply_to_children=True)
+
+        # The MSP console: its own Lambda under /console of this API (behind the same WAF).
+        self.console = ConsoleApi(self, "Console", kit=kit, api=self.api, data=data,
+                                  flags_configuration_arn=flags_configuration_arn)
 
         self.web_acl = self._web_acl(settings)
         wafv2.CfnWebACLAssociation(

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swordfish import wiring
-from swordfish.monitoring import error_tracker
+from swordfish.monitoring import error_tracker, progress
 from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.pipeline.ports import IncomingRecord
@@ -108,6 +108,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
             for analysed, exc in committed.retry:  # refused rows: only their own records are retried
                 processor.fail_successes(exc, only_ids={analysed.record.queue_message_id})
             record_metrics(committed.stored, batch.degraded)
+            progress.record_batch(len(committed.stored))  # heartbeat + processed count for the deep health check
     if batch.dead_lettered:
         metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=len(batch.dead_lettered))
     return processor.response()

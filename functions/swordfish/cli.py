@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "swordfish.resilience.commands",
     "swordfish.api.commands",
     "swordfish.security.commands",
+    "swordfish.console.commands",
     "swordfish.backup.commands",
 ]
 
@@ -35,8 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one top-level command, so an entry point can add subcommands to it."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices[name]
+
+
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    args = (parser or build_parser()).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     db_sslmode: str | None = "require"  # the embedded stack's Unix socket sets "disable"
     # Operator commands (`swordfish db`, `swordfish tenants`) connect as the owner role with this.
     admin_database_url: str | None = None
+    pg_bin_dir: Path | None = None  # PostgreSQL's programs for backups; default: pgserver's own
 
     redis_url: str | None = None
     redis_timeout_seconds: float = 0.5
@@ -75,6 +76,16 @@ class Settings(BaseSettings):
 
     health_deadline_seconds: float = 6.0  # the whole deep check
     health_cache_seconds: float = 5.0  # a burst of health calls hits the dependencies once
+    # Long-lived processor workers the deep check expects heartbeats from (the devstack's pollers);
+    # unset on AWS, where Lambda containers come and go and only the freshest beat counts.
+    expected_workers: int | None = None
+    worker_stale_seconds: float = 15.0  # a worker that has not beaten for this long is dead
+    pipeline_stall_seconds: float = 30.0  # backlog this old and nothing processed for a minute: stalled
+    backlog_fail_seconds: float = 300.0  # oldest message this old: the pipeline is failing its purpose
+    # How long the pool keeps retrying a lost connection before it gives up and starts afresh on the
+    # next request: bounds the wait after PostgreSQL returns (psycopg_pool's default is 5 minutes of
+    # doubling delays, so a 70 s outage meant ~50 s more before workers reconnected).
+    db_reconnect_timeout_seconds: float = 6.0
 
     # Feature flags client
     flags_cache_seconds: float = 5.0  # reuse a fetch (or a failed fetch) this long before asking again
@@ -95,10 +106,26 @@ class Settings(BaseSettings):
     # Set by Lambda itself: the function's memory, for the health report's memory check.
     lambda_memory_mb: int | None = Field(None, validation_alias=AliasChoices("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
 
+    # API keys are stored as HMACs under this pepper (locally; on AWS it comes from Secrets Manager).
+    api_key_pepper: str | None = None
+    # Per-key and per-tenant request limits of the API, per minute (Redis counters).
+    api_rate_limit_per_key: int = 600
+    api_rate_limit_per_tenant: int = 1200
+    api_rate_limit_failed_auth_per_source: int = 20
+    api_rate_limit_window_seconds: int = 60
+    operator_token: str | None = None  # /health/deep; on AWS the secret constants.OPERATOR_TOKEN_SECRET_NAME
+
+    # The MSP console.
+    console_secret_key: str | None = None  # signs CSRF tokens; on AWS from the console secret
+    console_idle_minutes: int = 30
+    console_absolute_hours: int = 12
+    console_totp_for_all: bool = False  # TOTP is always required for MSP admins
+
     release: str = "unknown"  # git commit baked into the build
 
     # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
     raw_mail_archive_bucket: str | None = None
+    backup_superuser_url: str | None = None  # PostgreSQL superuser DSN for base backups (`make serve` sets it)
     backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
     backup_kms_key_id: str = "alias/swordfish/backup"
     backup_retention_days: int = 30

@@ -47,6 +47,8 @@ DB_APP_SECRET_NAME = "swordfish/db/app"
 NANGO_SECRET_NAME = "swordfish/nango"
 API_KEY_PEPPER_SECRET_NAME = "swordfish/api-key-pepper"
 SENTRY_DSN_SECRET_NAME = "swordfish/sentry-dsn"
+CONSOLE_SECRET_NAME = "swordfish/console"
+OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep  # signs the console's CSRF tokens
 SECRET_ROTATION_DAYS = 30
 
 # --- feature flags (AppConfig) ----------------------------------------------
@@ -75,6 +77,9 @@ REMEDIATION_HANDLER = "handlers.remediation.handler"
 REMEDIATION_TIMEOUT_SECONDS = 30
 PROCESSOR_HANDLER = "handlers.processor.handler"
 API_HANDLER = "handlers.api.handler"
+CONSOLE_FUNCTION_NAME = "swordfish-console"
+CONSOLE_HANDLER = "handlers.console.handler"
+CONSOLE_PATH = "console"  # the console's path on the API's domain
 FEED_REFRESHER_HANDLER = "handlers.feed_refresher.handler"
 FLAGS_AUDIT_HANDLER = "handlers.flags_audit.handler"
 ROTATE_SECRET_FUNCTION_NAME = "swordfish-rotate-secret"

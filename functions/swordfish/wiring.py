@@ -12,20 +12,30 @@ and nothing under ``swordfish`` imports it; only ``handlers`` and the CLI comman
 from __future__ import annotations
 
 import functools
+import gc
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import boto3
 import psycopg
+import redis
 from botocore.config import Config
 
 from swordfish import constants
+from swordfish.api import health_deep
 from swordfish.api.health_deep import HealthDependencies, cloudwatch_queue_age_probe
+from swordfish.api.health_progress import fauxqs_queue_age_probe
+from swordfish.api.ratelimit import ApiRateLimiter
 from swordfish.api.routes import ApiDependencies
 from swordfish.config import Settings, get_settings
+from swordfish.console.app import ConsoleDependencies
+from swordfish.console.app import create_app as create_console_app
 from swordfish.features import flags_client, reset_flags_client
+from swordfish.features.admin import FlagAdmin
 from swordfish.features.repository import ConfigurationRepository, repository_from_settings
 from swordfish.integrations.feed_refresher import (
     DEFAULT_LOAD_TIMEOUT_SECONDS,
@@ -39,6 +49,7 @@ from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
 from swordfish.lazy import ProcessSingleton
 from swordfish.monitoring.observability import logger
+from swordfish.monitoring.progress import ProgressRecorder
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 from swordfish.pipeline.queues import SqsQueuePort, SqsRemediationQueue
 from swordfish.pipeline.remediation import RemediationRetry
@@ -54,10 +65,9 @@ from swordfish.resilience.fallbacks import (
 from swordfish.security.rotation import Rotator
 from swordfish.security.secrets import (
     SecretError,
-    SecretNotFound,
     SecretReader,
-    api_key_peppers,
-    build_secret_reader,
+    process_secret_reader,
+    reset_process_secret_reader,
     secretsmanager_client,
 )
 from swordfish.store.database import Database, SecretConninfo
@@ -111,22 +121,8 @@ def build_database(settings: Settings | None = None) -> Database:
     settings = settings or get_settings()
     url = database_conninfo(settings) if _credentials_from_secret(settings) else settings.database_url
     return Database(url, max_size=settings.db_pool_max_size, connect_timeout=settings.db_connect_timeout_seconds,
-                    statement_timeout_ms=settings.db_statement_timeout_ms)
-
-
-def api_key_pepper_provider(settings: Settings | None = None) -> Callable[[], list[bytes]]:
-    """The peppers accepted now (current, then previous during the overlap after a rotation)."""
-    settings = settings or get_settings()
-
-    def peppers() -> list[bytes]:
-        try:
-            return [pepper for _, pepper in api_key_peppers(secret_reader(), settings.api_key_pepper_secret_name)]
-        except SecretNotFound:
-            if settings.environment == "prod":
-                raise
-            return []  # a local setup without the pepper secret: keys are plain SHA-256
-
-    return peppers
+                    statement_timeout_ms=settings.db_statement_timeout_ms,
+                    reconnect_timeout=settings.db_reconnect_timeout_seconds)
 
 
 def build_submitter(settings: Settings | None = None) -> Submitter:
@@ -159,7 +155,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         from swordfish.integrations.raw_archive import S3RawMailArchive
 
         raw_archive = S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
-    return Pipeline(
+    pipeline = Pipeline(
         raw_archive=raw_archive,
         database=db,
         policies=PolicyCache(PostgresVerdictStore(db)),
@@ -172,6 +168,12 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         max_message_bytes=settings.max_message_bytes,
         analysis_budget_seconds=settings.analysis_budget_ms / 1000,
     )
+    # What init built (clients, models, pools) lives as long as the process: frozen, the cyclic
+    # collector stops rescanning it, so a full collection cannot land 50-100 ms inside one message's
+    # analysis budget. Collected first, so that no garbage is frozen with it.
+    gc.collect()
+    gc.freeze()
+    return pipeline
 
 
 # --- the remediation retry ----------------------------------------------------------------------
@@ -219,10 +221,17 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
     if uses_secrets:
         def url() -> str:  # resolved per check: a rotated password is picked up
             return database_url(settings)
-    feed_status = None
+    feed_status = progress = None
     if settings.redis_url:
         feed_status = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds).status
+        # Worker heartbeats and progress counters, for the workers and pipeline checks.
+        progress = ProgressRecorder.from_url(settings.redis_url, max(0.5, settings.redis_timeout_seconds * 2))
     on_aws = settings.aws_endpoint_url is None and settings.sqs_endpoint_url is None
+    queue_age_probe = None
+    if settings.emails_queue_url:  # CloudWatch on AWS; locally fauxqs through our read-only route
+        queue_age_probe = (cloudwatch_queue_age_probe(settings) if on_aws else
+                           fauxqs_queue_age_probe(settings.sqs_endpoint_url, constants.EMAILS_QUEUE_NAME)
+                           if settings.sqs_endpoint_url else None)
     return HealthDependencies(
         database_url=url,
         redis_url=settings.redis_url,
@@ -232,7 +241,7 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         sqs_client=aws_client("sqs", settings) if settings.emails_queue_url else None,
         queue_url=settings.emails_queue_url,
         dlq_url=settings.emails_dlq_url,
-        queue_age_probe=cloudwatch_queue_age_probe(settings) if on_aws and settings.emails_queue_url else None,
+        queue_age_probe=queue_age_probe,
         breakers=get_registry(),
         flag_status=lambda: flags_client().store_status(),
         secret_reader=secret_reader() if uses_secrets else None,
@@ -243,6 +252,11 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         cache_seconds=float(getattr(settings, "health_cache_seconds", 5.0)),
         backlog_warn_seconds=settings.degraded_backlog_seconds,
         release=settings.release,
+        progress=progress,
+        expected_workers=settings.expected_workers,
+        worker_stale_seconds=settings.worker_stale_seconds,
+        pipeline_stall_seconds=settings.pipeline_stall_seconds,
+        backlog_fail_seconds=settings.backlog_fail_seconds,
     )
 
 
@@ -255,11 +269,70 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
     if not settings.emails_queue_url:
         raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set for the API")
     submitter = build_submitter(settings)
-    store = PostgresApiStore(database(), peppers=api_key_pepper_provider(settings))
-    return ApiDependencies(store=store, submitter=lambda: submitter,
+    limiter = None
+    if settings.redis_url:
+        limiter = ApiRateLimiter(redis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_seconds,
+                                                      socket_connect_timeout=settings.redis_timeout_seconds),
+                                 per_key=settings.api_rate_limit_per_key, per_tenant=settings.api_rate_limit_per_tenant,
+                                 failed_auth_per_source=settings.api_rate_limit_failed_auth_per_source,
+                                 window_seconds=settings.api_rate_limit_window_seconds)
+    return ApiDependencies(store=PostgresApiStore(database()), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
-                           deep_health_needs_key=settings.environment != "local")
+                           rate_limiter=limiter, operator_token=lambda: operator_token(settings))
+
+
+def operator_token(settings: Settings) -> str | None:
+    """The token operators present for /health/deep: a setting locally, a secret on AWS."""
+    if settings.operator_token or settings.environment == "local":
+        return settings.operator_token
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(constants.OPERATOR_TOKEN_SECRET_NAME, max_age=300))
+
+
+# --- the MSP console ------------------------------------------------------------------------------
+
+
+def console_secret_key(settings: Settings) -> str:
+    if settings.console_secret_key:
+        return settings.console_secret_key
+    if settings.environment == "local":
+        return secrets.token_urlsafe(32)  # one process locally: its sessions end with it, which is fine
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(constants.CONSOLE_SECRET_NAME, max_age=300))
+
+
+def build_console_dependencies(settings: Settings | None = None) -> ConsoleDependencies:
+    settings = settings or get_settings()
+    if not settings.redis_url:
+        raise RuntimeError("SWORDFISH_REDIS_URL must be set: console sessions and login throttling live in Redis")
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    health = functools.cache(lambda: build_health_dependencies(settings))
+
+    def health_report(kind: str) -> tuple[int, dict]:
+        if kind == "ready":
+            return health_deep.ready(health())
+        return health_deep.deep(health(), emit_metric=False)
+
+    def flag_admin(actor: str) -> FlagAdmin:
+        return FlagAdmin(repository_from_settings(), database_url(settings), actor)
+
+    def flag_document() -> tuple[str, dict]:
+        deployed = repository_from_settings().deployed()
+        return deployed.version, deployed.document
+
+    return ConsoleDependencies(
+        database=database(), redis=client, secret_key=console_secret_key(settings),
+        idle=timedelta(minutes=settings.console_idle_minutes),
+        absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
+        flag_admin=flag_admin, flag_document=flag_document, health_report=health_report)
+
+
+def build_console_app(settings: Settings | None = None):
+    """The console's Flask app (a WSGI app), built once per container."""
+    return create_console_app(build_console_dependencies(settings))
 
 
 # --- flag audit -----------------------------------------------------------------------------------
@@ -318,8 +391,7 @@ def build_rotator(settings: Settings | None = None) -> Rotator:
 
 # --- per-process values ---------------------------------------------------------------------------
 
-_secret_reader = ProcessSingleton(lambda: build_secret_reader(get_settings()))
-secret_reader: Callable[[], SecretReader] = _secret_reader.get
+secret_reader: Callable[[], SecretReader] = process_secret_reader
 _database = ProcessSingleton(build_database, close=Database.close)
 _pipeline = ProcessSingleton(build_pipeline)
 _api = ProcessSingleton(build_api_dependencies)
@@ -327,6 +399,7 @@ _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
 _rotator = ProcessSingleton(build_rotator)
+_console = ProcessSingleton(build_console_app)
 _health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
 
 database = _database.get
@@ -336,13 +409,15 @@ remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
 rotator = _rotator.get
+console_app = _console.get
 health_dependencies = _health.get
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _remediation, _feed_refresher, _flag_audit, _rotator, _health, _database,
-                      _secret_reader):
+    for singleton in (_pipeline, _api, _console, _remediation, _feed_refresher, _flag_audit, _rotator, _health,
+                      _database):
         singleton.reset()
+    reset_process_secret_reader()
     reset_registry()
     reset_flags_client()

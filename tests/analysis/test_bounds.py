@@ -1,7 +1,7 @@
 """Bounded analysis: the caps on what reaches the stdlib parser, linear link extraction, the per-message
 budget (with an injected clock), and parser-defeating structure scored as evasion, both ways.
 
-Wall-clock limits here are hang guards only (an order of magnitude above the expected time)."""
+Time limits here are hang guards only (CPU time, an order of magnitude above the expected time)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,16 @@ HANG_GUARD_SECONDS = 1.0
 
 
 def timed(fn, *args, **kwargs):
-    started = time.monotonic()
+    """Result and CPU seconds: a hang guard that a busy shared machine cannot trip."""
+    started = time.thread_time()
     result = fn(*args, **kwargs)
-    return result, time.monotonic() - started
+    return result, time.thread_time() - started
+
+
+def at_least_suspicious(verdict) -> bool:
+    # Evasion is a neutral signal: it floors the verdict at suspicious; with other evidence (a missing
+    # From, a lure) the score may reach a stronger verdict.
+    return verdict.verdict != VerdictKind.CLEAN
 
 
 def reason_names(verdict) -> set[str]:
@@ -94,7 +101,7 @@ def test_a_100k_character_subject_is_cut_and_flagged():
     raw = b"Subject: " + b"x" * 100_000 + b"\r\nFrom: a@b.example.com\r\n\r\nhi\r\n"
     verdict = analyze(raw)
     assert len(verdict.subject or "") <= 4_000
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "MIME_EVASION" in reason_names(verdict)
+    assert at_least_suspicious(verdict) and "MIME_EVASION" in reason_names(verdict)
 
 
 def test_a_top_level_header_flood_is_cut_and_the_body_is_still_analysed():
@@ -163,10 +170,10 @@ def test_280kb_of_unterminated_anchors_is_analysed_in_linear_time():
     "<a href=\"http://e.example/\">" * 20_000,
 ])
 def test_hostile_markup_is_tokenized_in_linear_time(markup):
-    started = time.monotonic()
+    started = time.thread_time()
     links = list(iter_html_links(markup))
     html_to_text(markup)
-    assert time.monotonic() - started < HANG_GUARD_SECONDS
+    assert time.thread_time() - started < HANG_GUARD_SECONDS
     assert len(links) <= markup.count("<a")
 
 
@@ -244,7 +251,7 @@ def test_a_20mb_message_is_analysed_within_its_budget():
 def test_5000_nested_multiparts_are_suspicious_not_a_recursion_error():
     verdict, seconds = timed(analyze, nested(5000))
     assert seconds < HANG_GUARD_SECONDS
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and verdict.sender == "sam@partner-firm.com"
+    assert at_least_suspicious(verdict) and verdict.sender == "sam@partner-firm.com"
     assert "nesting deeper" in evidence(verdict, "MIME_EVASION")
     assert not any("RecursionError" in p for p in verdict.parse_problems)
 
@@ -255,7 +262,7 @@ def test_ordinary_nesting_is_not_evasion():
 
 def test_5000_sibling_parts_are_suspicious_and_a_dozen_are_not():
     verdict = analyze(siblings(5000))
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "MIME parts" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "MIME parts" in evidence(verdict, "MIME_EVASION")
     assert "MIME_EVASION" not in reason_names(analyze(siblings(12)))
 
 
@@ -264,7 +271,7 @@ def test_a_nul_in_an_encoded_attachment_name_is_evasion_and_a_plain_name_is_not(
            b"--c\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
            b"filename=\"=?utf-8?q?invoice=00.pdf?=\"\r\n\r\n%PDF-1.4\r\n--c--\r\n")
     verdict = analyze(raw)
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "NUL" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "NUL" in evidence(verdict, "MIME_EVASION")
     assert "MIME_EVASION" not in reason_names(analyze(raw.replace(b"=00", b"")))
 
 
@@ -277,7 +284,7 @@ def test_control_characters_in_a_raw_header_are_evasion_but_iso_2022_jp_escapes_
 def test_a_header_block_cut_short_by_a_control_character_is_evasion():
     raw = b"Subject: hi\r\n\x0c\r\nFrom: ceo@partner-firm.com\r\n\r\nsee you\r\n"
     verdict = analyze(raw)
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "cut short" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "cut short" in evidence(verdict, "MIME_EVASION")
     assert "MIME_EVASION" not in reason_names(analyze(raw.replace(b"\x0c\r\n", b"")))
     hidden_from_the_start = b"\x08\n" + HEAD + b"\r\nhi\r\n"  # every header hidden behind the control line
     assert "cut short" in evidence(analyze(hidden_from_the_start), "MIME_EVASION")
@@ -312,7 +319,7 @@ def test_a_recursion_error_in_the_parser_is_evasion(monkeypatch):
 
     monkeypatch.setattr(parse_module, "parse_bounded", recurse)
     verdict = analyze(HEAD + b"\r\nhi\r\n")
-    assert verdict.verdict == VerdictKind.SUSPICIOUS and "RecursionError" in evidence(verdict, "MIME_EVASION")
+    assert at_least_suspicious(verdict) and "RecursionError" in evidence(verdict, "MIME_EVASION")
 
 
 def test_every_nice_message_stays_clean_with_no_evasion_and_within_budget():

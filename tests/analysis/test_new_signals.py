@@ -148,3 +148,18 @@ def test_the_tenants_own_it_department_naming_microsoft_is_not_a_brand_lure():
     body = "Your Microsoft password will expire today. Verify your account on the intranet."
     own = analyze(build(sender="IT <it@example.com>", body=body), TenantPolicy(domains=["example.com"]))
     assert "BRAND_CREDENTIAL_LURE" not in names(own)
+
+
+def test_a_security_gateway_rewrite_is_compared_with_the_link_it_wraps():
+    safe = ('<a href="https://nam12.safelinks.protection.outlook.com/?url=https%3A%2F%2Fgithub.com%2Fx&data=1">'
+            'https://github.com/x</a>')
+    evil = ('<a href="https://nam12.safelinks.protection.outlook.com/?url=https%3A%2F%2Fevil.example%2Fx&data=1">'
+            'https://github.com/x</a>')
+    assert "LINK_TEXT_MISMATCH" not in names(analyze(build(html=safe)))
+    assert "text github.com -> evil.example" in next(
+        r.evidence for r in analyze(build(html=evil)).reasons if r.name == "LINK_TEXT_MISMATCH")
+
+
+def test_anchor_text_naming_a_file_is_not_a_domain():
+    html = '<a href="https://github.com/EttusResearch/uhd/blob/master/mpmd_mb_iface.cpp">mpmd_mb_iface.cpp</a>'
+    assert "LINK_TEXT_MISMATCH" not in names(analyze(build(html=html)))

@@ -102,8 +102,11 @@ def test_the_correlation_id_travels_from_the_api_through_sqs_to_the_verdict(gate
 
 
 def test_deep_health_reports_every_component_in_health_json(gateway):
-    url, _ = gateway
-    request = urllib.request.Request(f"{url}/health/deep")
+    url, stack = gateway
+    assert call(f"{url}/health/deep")[0] == 401  # operators only
+    assert call(f"{url}/health/deep", key=stack.info.api_keys["globex"])[0] == 401  # a tenant is not an operator
+    request = urllib.request.Request(f"{url}/health/deep",
+                                     headers={"authorization": f"Bearer {stack.operator_token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.headers["content-type"].startswith("application/health+json")
         body = json.loads(response.read())
@@ -144,8 +147,12 @@ def test_invalid_requests_get_400_naming_the_field_but_only_after_the_key_is_che
     assert status == 401 and "API key" in body["message"]
     status, body = call(f"{url}/v1/tenants/globex/verdicts?limit=abc", key=stack.info.api_keys["acme-corp"])
     assert status == 403
-    # Out-of-range page sizes are capped, as before validation was on.
-    assert call(f"{url}/v1/tenants/globex/verdicts?limit=100000", key=key)[0] == 200
+    # Out-of-range page sizes are refused, not silently capped.
+    for limit in ("100000", "0", "-1", "501"):
+        status, body = call(f"{url}/v1/tenants/globex/verdicts?limit={limit}", key=key)
+        assert status == 400 and body["message"].startswith("limit:"), limit
+    assert call(f"{url}/v1/tenants/globex/verdicts?limit=500", key=key)[0] == 200
+
 
 
 PHISH = (b"From: \"Microsoft 365\" <alerts@m1crosoft-login.example>\r\nTo: b@globex.example\r\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 
 import boto3
@@ -16,6 +17,7 @@ from swordfish.features.evaluator import Source
 from swordfish.features.flags import FlagsClient, StoreState, StoreStatus
 from swordfish.features.store import AgentStoreProvider
 from swordfish.integrations.indicators import IndicatorStore
+from swordfish.monitoring.progress import ProgressRecorder
 from swordfish.resilience.circuit_breaker import (
     BreakerRegistry,
     create_breaker_table,
@@ -96,6 +98,7 @@ def deps(database, redis_url, nango, feeds, sqs, breakers):
         timeouts={"nango": 0.5, "feed": 0.5, "redis": 0.5, "postgresql": 2.0},
         deadline_seconds=3.0,
         cache_seconds=0,
+        progress=ProgressRecorder.from_url(redis_url),
     )
 
 
@@ -131,7 +134,7 @@ def test_postgresql_unreachable_fails_the_whole_report(deps, tmp_path):
     assert component(body, "postgresql") == {"status": "fail", "statusCode": 503, "critical": True, "weight": 30}
     assert "no-such-socket-dir" in check(body, "postgresql:responseTime")["output"]
     assert component(body, "redis")["status"] == "pass"
-    assert body["score"] == 70.0
+    assert body["score"] == round(100 * (135 - 30) / 135, 1)  # weights add up to 135; PostgreSQL is 30
 
 
 def test_redis_stopped_is_a_warning_with_the_redis_check_failing(deps):
@@ -145,7 +148,7 @@ def test_redis_stopped_is_a_warning_with_the_redis_check_failing(deps):
         stop_redis(server)
     assert (code, body["status"]) == (200, "warn")
     assert component(body, "redis") == {"status": "fail", "statusCode": 503, "critical": False, "weight": 10}
-    assert body["score"] == 90.0
+    assert body["score"] == round(100 * (135 - 10) / 135, 1)
 
 
 def test_nango_answering_500s_fails_the_nango_check_only(deps, nango):
@@ -175,7 +178,7 @@ def test_the_feed_server_down_fails_every_feed_check(deps, feeds):
     for feed in constants.THREAT_FEEDS:
         entry = check(body, f"feed_{feed}:responseTime")
         assert entry["status"] == "fail" and "unreachable" in entry["output"]
-    assert body["score"] == 88.0
+    assert body["score"] == round(100 * (135 - 12) / 135, 1)  # three feeds of 4
 
 
 def test_a_feed_never_refreshed_is_a_warning(deps, redis_url):
@@ -263,10 +266,10 @@ def test_the_aggregate_score_is_weighted_by_criticality(deps, nango, feeds):
     nango.set_fault("500")
     deps.disk_probe = lambda: (5, 100)
     _, body = deep(deps)
-    assert body["score"] == 85.0  # nango (10) and disk (5) fail: 100 - 15
+    assert body["score"] == round(100 * (135 - 15) / 135, 1)  # nango (10) and disk (5) fail, of 135
     deps.database_url = "postgresql://x:y@/swordfish?host=/nonexistent"
     _, body = deep(deps)
-    assert body["score"] == 55.0 and body["status"] == "fail"
+    assert body["score"] == round(100 * (135 - 45) / 135, 1) and body["status"] == "fail"
 
 
 def test_ready_checks_only_the_critical_dependencies(deps, nango, tmp_path):
@@ -321,3 +324,129 @@ def test_swordfish_health_prints_the_deep_report_for_the_configured_stack(databa
     assert body["components"]["nango"]["status"] == "fail"
     assert body["components"]["postgresql"]["status"] == "pass"
     assert body["components"]["queue"]["status"] == "pass"
+
+
+# --- heartbeats and queue progress (health_progress.py) ------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def send(sqs, count: int) -> None:
+    client, queue, _ = sqs
+    for start in range(0, count, 10):
+        client.send_message_batch(QueueUrl=queue, Entries=[
+            {"Id": str(i), "MessageBody": "{}"} for i in range(min(10, count - start))])
+
+
+def test_a_worker_whose_heartbeat_goes_stale_turns_the_report_warn_then_fail(deps, redis_url):
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    deps.expected_workers, deps.worker_stale_seconds = 2, 15
+    deps.progress.beat("processor-0")
+    deps.progress.beat("processor-1")
+    _, body = deep(deps)
+    assert component(body, "workers")["status"] == "pass" and check(body, "workers:alive")["observedValue"] == 2
+
+    clock.now += 10
+    deps.progress.beat("processor-0")  # processor-1 stays silent
+    clock.now += 10
+    code, body = deep(deps)
+    assert (code, body["status"], component(body, "workers")["status"]) == (200, "warn", "warn")
+    assert "silent: processor-1" in check(body, "workers:alive")["output"]
+
+    clock.now += 10  # now both silent for over 15 s
+    code, body = deep(deps)
+    assert (code, body["status"], component(body, "workers")["status"]) == (503, "fail", "fail")
+    assert body["score"] < 100
+
+
+def test_on_lambda_a_stale_heartbeat_fails_only_while_mail_waits(deps, redis_url, sqs):
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    deps.progress.beat("2026/11/29/[$LATEST]abc")
+    clock.now += 120
+    _, body = deep(deps)
+    assert component(body, "workers")["status"] == "pass"  # idle: nothing to do
+    send(sqs, 3)
+    _, body = deep(deps)
+    assert component(body, "workers")["status"] == "fail"
+    assert "while 3 message(s) wait" in check(body, "workers:heartbeatAge")["output"]
+
+
+def test_a_queue_whose_oldest_message_ages_past_the_thresholds_warns_then_fails(deps, redis_url, sqs):
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    deps.backlog_warn_seconds, deps.backlog_fail_seconds, deps.pipeline_stall_seconds = 60, 300, 30
+    age = {"s": 5.0}
+    deps.queue_age_probe = lambda: age["s"]
+    send(sqs, 20)
+    deps.progress.record_processed(50, "processor-0")
+    _, body = deep(deps)
+    assert component(body, "pipeline")["status"] == "pass"
+    assert check(body, "pipeline:processedLastMinute")["observedValue"] == 50
+    assert check(body, "pipeline:backlog")["observedValue"] == 20
+
+    age["s"] = 90.0
+    _, body = deep(deps)
+    assert (body["status"], check(body, "pipeline:oldestMessageAge")["status"]) == ("warn", "warn")
+
+    age["s"] = 301.0
+    code, body = deep(deps)
+    assert (code, body["status"], check(body, "pipeline:oldestMessageAge")["status"]) == (503, "fail", "fail")
+
+
+def test_mail_waiting_with_nothing_processed_for_a_minute_is_a_stall(deps, redis_url, sqs):
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    deps.queue_age_probe = lambda: 45.0
+    deps.progress.record_processed(30, "processor-0")
+    send(sqs, 5)
+    assert component(deep(deps)[1], "pipeline")["status"] == "pass"  # processed within the minute
+    clock.now += 70  # the counters age out: nothing committed in the last minute
+    code, body = deep(deps)
+    assert (code, check(body, "pipeline:processedLastMinute")["status"]) == (503, "fail")
+    assert "stalled: 5 message(s) waiting" in check(body, "pipeline:processedLastMinute")["output"]
+
+
+def test_pipeline_evaluation_on_its_own():
+    from swordfish.api.health_progress import evaluate_pipeline
+
+    def status(**kw):
+        base = {"backlog": 0, "oldest_age": 0.0, "processed_last_minute": 0, "stall_seconds": 30,
+                "warn_seconds": 60, "fail_seconds": 300}
+        return evaluate_pipeline(**{**base, **kw}).status
+
+    assert status() == "pass"  # idle
+    assert status(backlog=10, oldest_age=5) == "pass"  # just arrived
+    assert status(backlog=10, oldest_age=40) == "fail"  # waiting, nothing processed
+    assert status(backlog=10_000, oldest_age=20, processed_last_minute=1000) == "warn"  # 10 min to drain
+    assert status(backlog=100, oldest_age=None, processed_last_minute=None) == "warn"  # counters unreadable
+
+
+def test_the_fauxqs_age_route_reports_the_oldest_waiting_message(fauxqs_server):
+    from swordfish.api.health_progress import fauxqs_queue_age_probe
+
+    client = boto3.client("sqs", endpoint_url=fauxqs_server.url, region_name="eu-west-1")
+    name = f"age-{uuid.uuid4().hex[:8]}"
+    url = client.create_queue(QueueName=name)["QueueUrl"]
+    probe = fauxqs_queue_age_probe(fauxqs_server.url, name)
+    assert probe() == 0  # empty
+    client.send_message(QueueUrl=url, MessageBody="{}")
+    received = client.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    with urllib.request.urlopen(f"{fauxqs_server.url}/_swordfish/queues/{name}/age") as response:
+        state = json.loads(response.read())
+    assert received and state["messages"] == 1  # in flight still counts: it is not deleted yet
+    assert 0 <= state["oldestAgeSeconds"] < 60 and probe() > 0
+    client.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
+    assert probe() == 0
+    assert fauxqs_queue_age_probe(fauxqs_server.url, "no-such-queue")() is None

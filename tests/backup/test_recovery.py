@@ -282,7 +282,7 @@ def test_retention_prunes_old_backups_and_their_wal_but_never_the_last_good_one(
 
 
 def test_the_drill_measures_recovery_time_and_loses_no_verdict(tmp_path):
-    from swordfish.backup.drill import DrillOptions, run_drill
+    from devstack.backup_drill import DrillOptions, run_drill
 
     report = run_drill(DrillOptions(verdicts=2_000, write_seconds=2.0, destroy="datadir", report_dir=tmp_path),
                        progress=lambda _m: None)
@@ -313,3 +313,13 @@ def test_integrity_error_is_raised_when_the_restored_data_differs(live_db, repos
     archive_now(live_db, archiver)
     with pytest.raises(IntegrityError, match="table verdicts"):
         restore(repository, keys, tmp_path / "restores")
+
+
+def test_the_drill_recovers_a_dropped_table_to_just_before_the_drop(tmp_path):
+    from devstack.backup_drill import DrillOptions, run_drill
+
+    report = run_drill(DrillOptions(verdicts=500, write_seconds=1.0, destroy="table"), progress=lambda _m: None)
+
+    assert report.restore["target"] is not None  # point in time, not latest: the drop is not replayed
+    assert report.restore["integrity"]["ok"] and report.verdicts_missing_after_replay == 0
+    assert report.passed

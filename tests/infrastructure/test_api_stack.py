@@ -22,7 +22,7 @@ def test_stage_throttles_logs_access_and_traces(prod):
     assert "$context.requestId" in stage["AccessLogSetting"]["Format"]
 
 
-PUBLIC_PATHS = ("health", "openapi.json")  # everything else is under /v1 and needs a key
+PUBLIC_PATHS = ("health", "openapi.json", "console")  # the rest is under /v1 and needs a key
 
 
 def test_every_v1_method_requires_the_authorization_header_and_is_validated(prod):
@@ -31,7 +31,8 @@ def test_every_v1_method_requires_the_authorization_header_and_is_validated(prod
              ((lid, r["Properties"]) for lid, r in resources(api, "AWS::ApiGateway::Resource").items())}
     v1_methods = [m for m in props(api, "AWS::ApiGateway::Method")
                   if any(lid in json.dumps(m["ResourceId"]) for lid, part in paths.items()
-                         if part not in PUBLIC_PATHS and "health" not in lid.lower())]
+                         if part not in PUBLIC_PATHS and "health" not in lid.lower()
+                         and "console" not in lid.lower())]
     assert len(v1_methods) >= 5
     for method in v1_methods:
         assert method["RequestParameters"][AUTH_HEADER] is True
@@ -48,11 +49,16 @@ def test_the_openapi_document_is_served_without_a_key(prod):
 
 def test_submissions_bodies_are_validated_against_a_model(prod):
     api = prod.templates["api"]
-    (post,) = [m for m in props(api, "AWS::ApiGateway::Method") if m["HttpMethod"] == "POST"]
-    assert "application/json" in post["RequestModels"]
+    posts = [m for m in props(api, "AWS::ApiGateway::Method") if m["HttpMethod"] == "POST"]
+    assert len(posts) == 2  # one message, and a batch of up to ten
+    paths = {lid: r["Properties"]["PathPart"] for lid, r in resources(api, "AWS::ApiGateway::Resource").items()}
+    assert sorted(paths[lid] for post in posts for lid in paths if refers_to(post["ResourceId"], lid)) == [
+        "batch", "submissions"]
     validators = {lid: v for lid, v in resources(api, "AWS::ApiGateway::RequestValidator").items()}
-    (validator_id,) = [lid for lid in validators if refers_to(post["RequestValidatorId"], lid)]
-    assert validators[validator_id]["Properties"]["ValidateRequestBody"] is True
+    for post in posts:
+        assert "application/json" in post["RequestModels"]
+        (validator_id,) = [lid for lid in validators if refers_to(post["RequestValidatorId"], lid)]
+        assert validators[validator_id]["Properties"]["ValidateRequestBody"] is True
 
 
 def test_waf_limits_each_ip_and_applies_managed_common_and_sqli_rules(prod):
@@ -83,3 +89,28 @@ def test_api_function_may_enqueue_emails_but_not_consume_them(prod):
                                                                      else [st["Action"]])}
     assert "sqs:SendMessage" in actions
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & actions
+
+
+def test_the_console_is_its_own_function_under_console_without_the_api_key_header(prod):
+    from swordfish import constants
+
+    api = prod.templates["api"]
+    functions = {f["FunctionName"]: f for f in props(api, "AWS::Lambda::Function") if "FunctionName" in f}
+    console = functions[constants.CONSOLE_FUNCTION_NAME]
+    assert console["Handler"] == constants.CONSOLE_HANDLER
+    assert console["Environment"]["Variables"]["SWORDFISH_REDIS_URL"]  # sessions and login throttling
+    paths = {lid: r["Properties"]["PathPart"] for lid, r in resources(api, "AWS::ApiGateway::Resource").items()}
+    console_ids = [lid for lid, part in paths.items() if part == constants.CONSOLE_PATH]
+    assert len(console_ids) == 1
+    proxy_ids = [lid for lid, r in resources(api, "AWS::ApiGateway::Resource").items()
+                 if r["Properties"]["PathPart"] == "{proxy+}" and refers_to(r["Properties"]["ParentId"], console_ids[0])]
+    assert len(proxy_ids) == 1
+    methods = [m for m in props(api, "AWS::ApiGateway::Method")
+               if any(refers_to(m["ResourceId"], lid) for lid in console_ids + proxy_ids)]
+    assert len(methods) == 2
+    for method in methods:
+        assert method["HttpMethod"] == "ANY" and AUTH_HEADER not in (method.get("RequestParameters") or {})
+        uri = json.dumps(method["Integration"]["Uri"])
+        assert "ConsoleFunction" in uri
+    secrets = [s for s in props(api, "AWS::SecretsManager::Secret") if s.get("Name") == constants.CONSOLE_SECRET_NAME]
+    assert len(secrets) == 1

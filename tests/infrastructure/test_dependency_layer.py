@@ -174,8 +174,8 @@ def test_aarch64_layer_holds_every_locked_wheel_and_the_handlers_import_from_a_h
     PipWheelsBundling(LOCK_FILE, install=True).try_bundle(str(tmp_path / "aarch64"), None)
     built = tmp_path / "aarch64" / "python"
     pins = locked_pins()
-    installed = {_normalise(p.name.rsplit("-", 1)[0]): p.name.rsplit("-", 1)[1].removesuffix(".dist-info")
-                 for p in built.glob("*.dist-info")}
+    installed = dict(p.name.removesuffix(".dist-info").rsplit("-", 1) for p in built.glob("*.dist-info"))
+    installed = {_normalise(name): version for name, version in installed.items()}
     assert installed == pins
     assert (built / "aws_lambda_powertools" / "utilities" / "circuit_breaker").is_dir()
     assert list((built / "psycopg_binary").glob("*aarch64*.so"))

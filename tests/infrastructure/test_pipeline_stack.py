@@ -91,7 +91,7 @@ def test_every_function_gets_the_dependencies_layer_and_the_appconfig_agent(prod
     assert {f["FunctionName"] for f in functions} == {
         constants.PROCESSOR_FUNCTION_NAME, constants.API_FUNCTION_NAME, constants.FEED_REFRESHER_FUNCTION_NAME,
         constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME, constants.HEALTH_CANARY_FUNCTION_NAME,
-        constants.RESTORE_VALIDATOR_FUNCTION_NAME,
+        constants.RESTORE_VALIDATOR_FUNCTION_NAME, constants.CONSOLE_FUNCTION_NAME,
         constants.ROTATE_SECRET_FUNCTION_NAME}
     for fn in functions:
         layers = json.dumps(fn["Layers"])

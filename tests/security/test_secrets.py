@@ -31,7 +31,6 @@ from swordfish.security.secrets import (
     RedisVersionRegistry,
     SecretReader,
     SecretUnavailable,
-    api_key_peppers,
     database_credentials,
     secretsmanager_client,
 )
@@ -258,22 +257,30 @@ def test_every_step_is_idempotent(vault):
     assert can_log_in(vault, previous)  # the old login still works until the next rotation
 
 
-def test_the_pepper_rotates_and_both_peppers_are_accepted_during_the_overlap(vault, tmp_path):
-    clock = Clock()
-    reader = reader_for(vault, tmp_path, clock)
-    with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
-        create_tenant(conn, "tenant-p", "P", {})
-        old_key = create_api_key(conn, "tenant-p", pepper=api_key_peppers(reader, PEPPER)[0][1])
-    rotate_now(rotator(vault), PEPPER)
-    clock.advance(61)
-    peppers = api_key_peppers(reader, PEPPER)
-    assert len(peppers) == 2 and peppers[0][1] != peppers[1][1]
-    with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
-        new_key = create_api_key(conn, "tenant-p", pepper=peppers[0][1])
-        accepted = [p for _, p in peppers]
-        assert authenticate_api_key(conn, old_key.plaintext, accepted) == "tenant-p"
-        assert authenticate_api_key(conn, new_key.plaintext, accepted) == "tenant-p"
-        assert authenticate_api_key(conn, old_key.plaintext, accepted[:1]) is None  # the pepper is really used
+def test_the_pepper_rotates_and_both_peppers_are_accepted_during_the_overlap(vault, settings_env):
+    from swordfish.security.secrets import reset_process_secret_reader
+    from swordfish.store.tenants import list_api_keys
+
+    settings_env(aws_endpoint_url=vault["moto"].url, secrets_ttl_seconds=0)  # every read asks the vault
+    reset_process_secret_reader()
+    try:
+        first = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
+        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+            create_tenant(conn, "tenant-p", "P", {})
+            old_key = create_api_key(conn, "tenant-p")
+        second = rotate_now(rotator(vault), PEPPER)
+        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+            new_key = create_api_key(conn, "tenant-p")
+            versions = {k["key_id"]: k["pepper_version"] for k in list_api_keys(conn, "tenant-p")}
+            assert versions == {old_key.key_id: first, new_key.key_id: second}  # VersionIds, not stage names
+            assert authenticate_api_key(conn, old_key.plaintext) == "tenant-p"  # AWSPREVIOUS: the overlap
+            assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
+        rotate_now(rotator(vault), PEPPER)  # the first pepper is now neither current nor previous
+        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+            assert authenticate_api_key(conn, old_key.plaintext) is None
+            assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
+    finally:
+        reset_process_secret_reader()
 
 
 # --- versions and audit ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from swordfish.store.database import DatabaseUnavailable
 
 from tests.unit.fakes import CLEAN, T0
 
-KEYS = {"sfk.acme.k1.secret": "acme", "sfk.globex.k2.secret": "globex"}
+KEYS = {"sfk.acme.0123456789ab.secret": "acme", "sfk.globex.ba9876543210.secret": "globex"}
 ROW = {"tenant_id": "acme", "message_id": "m-1", "verdict": "phishing", "score": 18.5,
        "reasons": [{"name": "CREDENTIAL_PHISHING_LANGUAGE", "weight": 6.0, "evidence": "verify your password"}],
        "parse_problems": [], "subject": "Password expiry", "sender": "it@example.com", "submitted_at": T0,
@@ -72,7 +72,7 @@ def api():
 
 
 def test_a_submission_is_queued_with_its_idempotency_key(api):
-    status, body = api("POST", "/v1/tenants/acme/submissions", key="sfk.acme.k1.secret",
+    status, body = api("POST", "/v1/tenants/acme/submissions", key="sfk.acme.0123456789ab.secret",
                        body={"raw_mime_b64": base64.b64encode(CLEAN).decode(), "message_id": "s-1"})
     assert status == 202
     assert body == {"tenant_id": "acme", "message_id": "s-1", "queue_message_id": "sqs-1", "correlation_id": None,
@@ -83,17 +83,17 @@ def test_a_submission_is_queued_with_its_idempotency_key(api):
 
 def test_keys_are_checked_before_anything_else(api):
     assert api("GET", "/v1/tenants/acme/verdicts")[0] == 401
-    assert api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.k1.wrong")[0] == 401
-    status, body = api("GET", "/v1/tenants/acme/verdicts", key="sfk.globex.k2.secret")
+    assert api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.0123456789ab.wrong")[0] == 401
+    status, body = api("GET", "/v1/tenants/acme/verdicts", key="sfk.globex.ba9876543210.secret")
     assert status == 403 and "globex" in body["message"]
     # An invalid request from a caller without the tenant's key gets 401/403, not the validation detail.
     assert api("POST", "/v1/tenants/acme/submissions", body={"nothing": 1})[0] == 401
-    assert api("GET", "/v1/tenants/acme/verdicts", key="sfk.globex.k2.secret", query={"limit": "abc"})[0] == 403
-    assert api("GET", "/v1/tenants/Not_A_Tenant/verdicts", key="sfk.acme.k1.secret")[0] == 404
+    assert api("GET", "/v1/tenants/acme/verdicts", key="sfk.globex.ba9876543210.secret", query={"limit": "abc"})[0] == 403
+    assert api("GET", "/v1/tenants/Not_A_Tenant/verdicts", key="sfk.acme.0123456789ab.secret")[0] == 404
 
 
 def test_invalid_requests_get_400_naming_the_field(api):
-    key = "sfk.acme.k1.secret"
+    key = "sfk.acme.0123456789ab.secret"
     cases = [({"limit": "abc"}, "limit"), ({"verdict": "evil"}, "verdict"), ({"before": "yesterday"}, "before")]
     for query, field_name in cases:
         status, body = api("GET", "/v1/tenants/acme/verdicts", key=key, query=query)
@@ -109,22 +109,25 @@ def test_invalid_requests_get_400_naming_the_field(api):
 
 
 def test_verdicts_are_listed_through_the_response_model_with_timestamps_as_before(api):
-    status, body = api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.k1.secret",
-                       query={"limit": "100000", "verdict": "phishing", "before": "2026-12-01T00:00:00+00:00"})
+    # An out-of-range limit is refused, not clamped silently (issue 15).
+    assert api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.0123456789ab.secret",
+               query={"limit": "100000"})[0] == 400
+    status, body = api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.0123456789ab.secret",
+                       query={"limit": "500", "verdict": "phishing", "before": "2026-12-01T00:00:00+00:00"})
     assert status == 200
     assert api.store.list_calls[-1]["limit"] == 500 and api.store.list_calls[-1]["verdict"] == "phishing"
     assert api.store.list_calls[-1]["before"].isoformat() == "2026-12-01T00:00:00+00:00"
     [row] = body["verdicts"]
     assert row["committed_at"] == "2026-11-29T12:00:00+00:00" and row["score"] == 18.5
     assert body["next_before"] is None
-    status, one = api("GET", "/v1/tenants/acme/verdicts/m-1", key="sfk.acme.k1.secret")
+    status, one = api("GET", "/v1/tenants/acme/verdicts/m-1", key="sfk.acme.0123456789ab.secret")
     assert status == 200 and one["reasons"][0]["name"] == "CREDENTIAL_PHISHING_LANGUAGE"
-    assert api("GET", "/v1/tenants/acme/verdicts/m-2", key="sfk.acme.k1.secret")[0] == 404
+    assert api("GET", "/v1/tenants/acme/verdicts/m-2", key="sfk.acme.0123456789ab.secret")[0] == 404
 
 
 def test_an_unavailable_store_is_503_not_500(api):
     api.store.down = True
-    status, body = api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.k1.secret")
+    status, body = api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.0123456789ab.secret")
     assert status == 503 and "unavailable" in body["message"]
 
 

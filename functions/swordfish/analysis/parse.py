@@ -36,6 +36,7 @@ MAX_ADDRESS_HEADER_CHARS = 8_000  # To/Cc/Reply-To values read, all fields toget
 MAX_ARCHIVE_ENTRIES = 20_000  # a zip whose directory lists more is not opened (listing it costs seconds)
 MAX_BOUNDARY_CHARS = 70  # RFC 2046
 LINK_BUDGET_CHECK_EVERY = 64
+BUDGET_PROBLEM = "analysis budget spent"  # parse problems with this prefix are the budget's, not the message's
 
 _WS = re.compile(r"\s+")
 _ACTION = re.compile(r"\b(?:action|formaction)\s*=\s*[\"']?(https?://[^\"'\s>]{1,4000})", re.IGNORECASE)
@@ -543,11 +544,14 @@ def parse_message(raw: bytes, *, trusted_authserv_ids: frozenset[str] | None = N
         for finding in limits.findings:
             parsed.note_evasion(finding)
         if limits.unparsed_bytes:
-            parsed.parse_problems.append(f"analysis budget spent: the last {limits.unparsed_bytes:,} of "
+            parsed.parse_problems.append(f"{BUDGET_PROBLEM}: the last {limits.unparsed_bytes:,} of "
                                          f"{len(raw):,} bytes were not parsed")
         elif limits.stopped_in_headers:
-            parsed.parse_problems.append("analysis budget spent in a header flood: the rest was not parsed")
+            parsed.parse_problems.append(f"{BUDGET_PROBLEM} in a header flood: the rest was not parsed")
         _fill(msg, parsed, trusted_authserv_ids, budget)
+        if limits.unparsed_bytes or limits.stopped_in_headers:  # unclosed parts are the budget's doing
+            parsed.parse_problems = [p for p in parsed.parse_problems
+                                     if not p.startswith("CloseBoundaryNotFoundDefect")]
     except Exception as exc:  # noqa: BLE001 - the engine's contract: a verdict for any input
         parsed.parse_problems.append(f"message could not be fully parsed: {type(exc).__name__}")
         if isinstance(exc, RecursionError | MemoryError):  # what the caps missed is still hostile structure

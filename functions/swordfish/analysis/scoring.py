@@ -24,14 +24,17 @@ from .data.hosts import (
 from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, QR_LURE_PHRASES, SPAM_PHRASES
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
-from .parse import ParsedMessage, address_host
+from .parse import BUDGET_PROBLEM, ParsedMessage, address_host
 from .signals import (
+    LINK_REWRITERS,
     abused_tld,
     body_brand,
     body_form,
     is_html_attachment,
     javascript_links,
+    looks_like_file_name,
     receiver_verdicts,
+    rewritten_target,
     subject_brand,
 )
 from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode_host
@@ -243,11 +246,16 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
     file_hosts: list[str] = []
     site_hosts: list[str] = []
     for link in parsed.links:
-        if link.text and _DOMAIN_TEXT.match(link.text):
+        if link.text and _DOMAIN_TEXT.match(link.text) and not looks_like_file_name(link.text):
             shown_host = link.text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
             shown = registered_domain(shown_host.lower().rstrip("."))
-            if domain_label(shown_host.lower()) and shown != link.domain and link.domain:
-                mismatch.append(f"text {shown} -> {link.domain}")
+            target = link.domain
+            inner = rewritten_target(link.url, link.host, link.domain)
+            if inner is not None:  # a gateway's rewrite: compare with where it really leads
+                target = registered_domain(inner) if inner else shown
+            if domain_label(shown_host.lower()) and shown != target and target and "." in shown \
+                    and shown not in LINK_REWRITERS:  # a quoted reply shows the gateway's own rewritten link
+                mismatch.append(f"text {shown} -> {target}")
         if is_ip_host(link.host):
             ips.append(link.host)
         elif link.domain in URL_SHORTENERS:
@@ -466,8 +474,8 @@ def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: M
 
 
 def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
-    problems = [p for p in parsed.parse_problems if p not in parsed.evasion]
-    if problems:
+    problems = [p for p in parsed.parse_problems if p not in parsed.evasion and not p.startswith(BUDGET_PROBLEM)]
+    if problems and not parsed.budget_exceeded:  # a parse stopped at the budget leaves defects of its own
         hits.add("MIME_PARSE_PROBLEM", "; ".join(problems[:3]))
     if parsed.evasion:
         hits.add(MIME_EVASION, "; ".join(parsed.evasion[:3]))
@@ -492,7 +500,7 @@ def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: 
         threshold = t.phishing if dominant == PHISHING else t.spam
         if by_category[MALWARE] > by_category[dominant] and score >= t.malware:
             kind = VerdictKind.MALWARE
-        elif score >= threshold:
+        elif score >= threshold and by_category[dominant] > 0:  # a kind needs evidence of its own kind
             kind = VerdictKind(dominant)
         elif score >= t.suspicious:
             kind = VerdictKind.SUSPICIOUS

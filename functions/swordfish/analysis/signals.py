@@ -163,6 +163,41 @@ def body_brand(text: str, sender_domain: str) -> str | None:
     return None
 
 
+# Security gateways and webmail rewrite every link through themselves; the text still shows the real
+# destination. The target is read back out of the rewritten URL (or the link is not compared at all).
+LINK_REWRITERS = frozenset({"safelinks.protection.outlook.com", "urldefense.com", "urldefense.proofpoint.com",
+                            "proofpoint.com", "mimecast.com", "deref-web.de", "google.com", "barracudanetworks.com",
+                            "linkprotect.cudasvc.com", "secure-web.cisco.com", "clicktime.symantec.com",
+                            "scanner.topsec.com", "emailsecurity.trendmicro.com"})
+_EMBEDDED_URL = re.compile(r"(?:https?(?::|%3A|-3A)(?://|%2F%2F|__))([a-z0-9.-]+\.[a-z]{2,24})", re.IGNORECASE)
+
+
+def rewritten_target(url: str, host: str, domain: str) -> str | None:
+    """The host a gateway-rewritten link really leads to; None when `url` is not a rewrite (or its
+    target cannot be read, in which case the caller skips the comparison)."""
+    if domain not in LINK_REWRITERS and not host.endswith(".safelinks.protection.outlook.com"):
+        return None
+    if domain == "google.com" and not url.split("?", 1)[0].endswith("/url"):
+        return None
+    path_and_query = url.split("://", 1)[-1].split("/", 1)[-1]
+    m = _EMBEDDED_URL.search(path_and_query)
+    return m.group(1).lower() if m else ""
+
+
+_FILE_EXTENSIONS = frozenset({"py", "sh", "md", "rs", "pl", "cpp", "hpp", "png", "jpg", "gif", "yml", "yaml",
+                              "json", "txt", "log", "csv", "pdf", "zip", "gz", "tar", "mov", "mp4", "doc", "docx",
+                              "xls", "xlsx", "ppt", "pptx", "c", "h", "js", "ts", "java", "go", "rb", "edf", "xml",
+                              "html", "htm", "ini", "cfg", "conf", "patch", "diff", "exe", "iso", "img", "bin"})
+
+
+def looks_like_file_name(text: str) -> bool:
+    """'trace_lo.png', 'mb_iface.cpp', 'README.md': anchor text naming a file, not a site."""
+    if "/" in text or text.lower().startswith("www."):
+        return False
+    stem, _, ext = text.rpartition(".")
+    return "_" in stem or ext.lower() in _FILE_EXTENSIONS
+
+
 def abused_tld(hosts: list[str]) -> list[str]:
     found = []
     for host in hosts:

@@ -57,6 +57,10 @@ class Component:
 COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("postgresql", "datastore", 30, critical=True),
     Component("queue", "component", 20, critical=True),
+    # Measured where the work happens (health_progress.py): a stalled pipeline or no live worker
+    # means no verdicts, whatever the gateway can reach.
+    Component("pipeline", "component", 20, critical=True),
+    Component("workers", "component", 15, critical=True),
     Component("redis", "datastore", 10),
     Component("nango", "component", 10),
     *(Component(f"feed_{f}", "component", 4) for f in constants.THREAT_FEEDS),
@@ -184,6 +188,12 @@ class HealthDependencies:
     clock: Callable[[], float] = time.monotonic  # for the cache window (tests move it by hand)
     backlog_warn_seconds: float = 60.0
     release: str = "unknown"
+    # Worker heartbeats and progress counters (swordfish.monitoring.progress.ProgressRecorder).
+    progress: Any = None
+    expected_workers: int | None = None
+    worker_stale_seconds: float = 15.0
+    pipeline_stall_seconds: float = 30.0
+    backlog_fail_seconds: float = 300.0
 
     def timeout_for(self, component: str) -> float:
         key = "feed" if component.startswith("feed_") else component
@@ -364,6 +374,12 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["queue"] = lambda: check_queue(deps)
     if deps.redis_url:
         plan["redis"] = lambda: check_redis(deps)
+    if deps.progress is not None:
+        from swordfish.api import health_progress
+
+        plan["workers"] = lambda: health_progress.check_workers(deps)
+        if deps.sqs_client is not None and deps.queue_url:
+            plan["pipeline"] = lambda: health_progress.check_pipeline(deps)
     if deps.nango_base_url or deps.nango_health:
         plan["nango"] = lambda: check_nango(deps)
     feeds = [f for f in constants.THREAT_FEEDS if deps.feed_urls.get(f)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import re
 from collections.abc import Callable
@@ -31,11 +32,12 @@ from swordfish import constants
 from swordfish.api import health_deep
 from swordfish.api.auth import presented_api_key
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
-from swordfish.monitoring.context_provider import current_context
+from swordfish.api.ratelimit import ApiRateLimiter, RateLimited
+from swordfish.monitoring.context_provider import current_context, identify_caller
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.store.database import DatabaseUnavailable
 from swordfish.store.feedback import VerdictNotFound
-from swordfish.store.tenants import TENANT_ID_PATTERN
+from swordfish.store.tenants import TENANT_ID_PATTERN, parse_api_key
 
 VERDICT_KINDS = constants.VERDICTS
 OPENAPI_PATH = "/openapi.json"
@@ -54,6 +56,29 @@ class SubmissionRequest(BaseModel):
     raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded")
     message_id: str | None = Field(default=None, max_length=512,
                                    description="idempotency key; defaults to a hash of the content")
+
+
+MAX_BATCH = 10  # one SQS SendMessageBatch
+
+
+class BatchSubmissionRequest(BaseModel):
+    messages: list[SubmissionRequest] = Field(min_length=1, max_length=MAX_BATCH,
+                                              description=f"1 to {MAX_BATCH} messages")
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    message_id: str | None
+    queue_message_id: str | None = None
+    error: str | None = Field(default=None, description="why this message was not queued (the others were)")
+
+
+class BatchAccepted(BaseModel):
+    tenant_id: str
+    correlation_id: str | None
+    accepted: int
+    rejected: int
+    results: list[BatchItemResult]
 
 
 class SubmissionAccepted(BaseModel):
@@ -151,7 +176,9 @@ class ApiDependencies:
     submitter: Callable[[], Submitter]
     max_message_bytes: int
     health: Callable[[], Any] | None = None  # builds HealthDependencies (once) for the health routes
-    deep_health_needs_key: bool = True  # /health/deep is not for anonymous callers on AWS
+    deep_health_needs_key: bool = True  # kept for older callers; /health/deep always needs the operator token
+    rate_limiter: ApiRateLimiter | None = None
+    operator_token: Callable[[], str | None] | None = None  # who may read /health/deep
 
 
 class ForbiddenError(ServiceError):
@@ -179,19 +206,39 @@ def _problems(exc: RequestValidationError) -> str:
 def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
-    def authorise(tenant_id: str) -> str:
+    def source_ip() -> str:
+        return app.current_event.request_context.identity.source_ip or "unknown"
+
+    def authorise(tenant_id: str, cost: int = 1) -> str:
+        """The key's tenant, counted against its limits. Identity comes only from the key that
+        authenticated (one parser, ``presented_api_key``), named in logs only once verified."""
         if not TENANT_ID_PATTERN.match(tenant_id):
             raise NotFoundError(f"no tenant {tenant_id!r}")
+        deps = deps_factory()
+        limiter = deps.rate_limiter
+        if limiter is not None:
+            limiter.check_source(source_ip())
         presented = presented_api_key(app.current_event.headers)
         if not presented:
             raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' "
                                     "(create one with `swordfish tenants create-key`)")
-        owner = deps_factory().store.authenticate(presented)
+        owner = deps.store.authenticate(presented)
         if owner is None:
+            if limiter is not None:
+                limiter.failed_authentication(source_ip())
             raise UnauthorizedError("invalid API key")
+        key_id = parse_api_key(presented)[1]
+        identify_caller(f"api-key:{key_id}")
         if owner != tenant_id:
             raise ForbiddenError(f"this key belongs to tenant {owner!r}, not {tenant_id!r}")
+        if limiter is not None:
+            limiter.admit(owner, key_id, cost)
         return owner
+
+    @app.exception_handler(RateLimited)
+    def _rate_limited(exc: RateLimited):
+        return Response(429, content_types.APPLICATION_JSON, {"statusCode": 429, "message": str(exc)},
+                        headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError):
@@ -203,6 +250,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
                 authorise(tenant.group(1))
             except ServiceError as denied:
                 return _error(denied.status_code, denied.msg)
+            except RateLimited as limited:
+                return _rate_limited(limited)
         return _error(400, _problems(exc))
 
     @app.exception_handler(DatabaseUnavailable)
@@ -226,22 +275,35 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
     def health() -> dict[str, str]:
         return {"status": "pass"}
 
-    @app.get("/health/live", tags=["health"])
+    # The health routes answer application/health+json (draft-inadarei-api-health-check): say so.
+    health_document = {HEALTH_CONTENT_TYPE: {"schema": {"type": "object", "required": ["status"],
+                                                        "properties": {"status": {"enum": ["pass", "warn", "fail"]},
+                                                                       "checks": {"type": "object"}}}}}
+    health_responses = {200: {"description": "healthy or degraded", "content": health_document},
+                        503: {"description": "failing", "content": health_document}}
+
+    @app.get("/health/live", tags=["health"], responses=health_responses)
     def health_live():
         return health_response(health_deep.live())
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get("/health/ready", tags=["health"], responses=health_responses)
     def health_ready():
         return health_response(health_deep.ready(deps_factory().health()))
 
-    @app.get("/health/deep", tags=["health"], description="every dependency, application/health+json")
+    @app.get("/health/deep", tags=["health"], description="every dependency, application/health+json (operators)",
+             responses=health_responses)
     def health_full():
+        """For operators only (the operator token, never a tenant's key), and scrubbed: statuses and
+        figures, no internal addresses or exception text. The console's health page shows the rest."""
         deps = deps_factory()
-        if deps.deep_health_needs_key:
-            presented = presented_api_key(app.current_event.headers)
-            if not presented or deps.store.authenticate(presented) is None:
-                raise UnauthorizedError("/health/deep needs an API key")
-        return health_response(health_deep.deep(deps.health()))
+        expected = deps.operator_token() if deps.operator_token else None
+        presented = presented_api_key(app.current_event.headers)
+        if not expected or not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+            if deps.rate_limiter is not None and presented:
+                deps.rate_limiter.failed_authentication(source_ip())
+            raise UnauthorizedError("/health/deep is for operators: send 'Authorization: Bearer <operator token>'")
+        status, body = health_deep.deep(deps.health())
+        return health_response((status, scrub_health(body)))
 
     @app.post("/v1/tenants/<tenant_id>/submissions", status_code=202, tags=["tenants"])
     def submit(tenant_id: str, request: Annotated[SubmissionRequest, Body()]) -> SubmissionAccepted:
@@ -265,15 +327,50 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
                                   correlation_id=correlation_id,
                                   verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{message_id}")
 
+    @app.post("/v1/tenants/<tenant_id>/submissions/batch", status_code=202, tags=["tenants"])
+    def submit_batch(tenant_id: str, request: Annotated[BatchSubmissionRequest, Body()]) -> BatchAccepted:
+        """Up to ten messages in one request (one queue call), counted as that many requests."""
+        authorise(tenant_id, cost=len(request.messages))
+        deps = deps_factory()
+        submitter = deps.submitter()
+        correlation_id = current_context().get("correlation_id")
+        results: list[BatchItemResult] = []
+        queued: list[tuple[int, Any]] = []
+        for index, item in enumerate(request.messages):
+            try:
+                raw = base64.b64decode(item.raw_mime_b64, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                results.append(BatchItemResult(index=index, message_id=item.message_id,
+                                               error=f"raw_mime_b64 is not valid base64: {exc}"))
+                continue
+            if not raw or len(raw) > deps.max_message_bytes:
+                results.append(BatchItemResult(index=index, message_id=item.message_id,
+                                               error=f"the message must be 1 to {deps.max_message_bytes} bytes"))
+                continue
+            message_id = item.message_id or message_id_for(raw)
+            try:
+                queued.append((index, submitter.build(tenant_id, message_id, raw)))
+            except ValueError as exc:
+                results.append(BatchItemResult(index=index, message_id=message_id, error=str(exc)))
+        if queued:
+            for (index, submission), sent in zip(queued, submitter.send([s for _, s in queued], correlation_id),
+                                                 strict=True):
+                results.append(BatchItemResult(index=index, message_id=submission.message_id,
+                                               queue_message_id=sent.queue_message_id,
+                                               error=f"could not queue: {sent.error}" if sent.error else None))
+        results.sort(key=lambda r: r.index)
+        rejected = sum(1 for r in results if r.error)
+        return BatchAccepted(tenant_id=tenant_id, correlation_id=correlation_id, accepted=len(results) - rejected,
+                             rejected=rejected, results=results)
+
     @app.get("/v1/tenants/<tenant_id>/verdicts", tags=["tenants"])
     def verdicts(
         tenant_id: str,
-        limit: Annotated[int, Query(description=f"page size, 1 to {MAX_PAGE} (larger values are capped)")] = 50,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, 1 to {MAX_PAGE}")] = 50,
         verdict: Annotated[VerdictKind | None, Query(description="only this verdict")] = None,
         before: Annotated[datetime | None, Query(description="ISO 8601: only verdicts committed before")] = None,
     ) -> VerdictPage:
         authorise(tenant_id)
-        limit = min(MAX_PAGE, max(1, limit))
         rows = deps_factory().store.list_verdicts(tenant_id, limit=limit, verdict=verdict, before=before)
         return VerdictPage(tenant_id=tenant_id, verdicts=rows,
                            next_before=rows[-1]["committed_at"].isoformat() if len(rows) == limit else None)
@@ -317,6 +414,21 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         return TrainingExamples(tenant_id=tenant_id, examples=deps_factory().store.feedback_examples(tenant_id))
 
     return app
+
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def scrub_health(body: dict) -> dict:
+    """The health document without what helps an attacker: internal URLs, hosts and exception
+    text (``output``) go; statuses, figures and times stay."""
+    checks = {}
+    for name, items in (body.get("checks") or {}).items():
+        checks[_URL.sub("<url>", name)] = [
+            {k: v for k, v in item.items() if k in ("status", "observedValue", "observedUnit", "time", "componentType")}
+            for item in items]
+    kept = ("status", "version", "releaseId", "serviceId", "description", "score", "components")
+    return {k: v for k, v in body.items() if k in kept} | {"checks": checks}
 
 
 def openapi_json(app: APIGatewayRestResolver) -> str:

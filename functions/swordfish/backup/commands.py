@@ -20,11 +20,11 @@ def _settings():
 
 
 def _superuser_url(args) -> str:
-    if getattr(args, "superuser_url", None):
-        return args.superuser_url
-    from devstack.state import read_state
-
-    return read_state()["superuser_url"]
+    url = getattr(args, "superuser_url", None) or _settings().backup_superuser_url
+    if not url:
+        raise SystemExit("no PostgreSQL superuser DSN: pass --superuser-url, set SWORDFISH_BACKUP_SUPERUSER_URL, "
+                         "or start the embedded stack with `make serve`")
+    return url
 
 
 def _keys(args):
@@ -115,16 +115,6 @@ def cmd_prune(args) -> int:
     return 0
 
 
-def cmd_drill(args) -> int:
-    from swordfish.backup.drill import DrillOptions, run_drill
-
-    report = run_drill(DrillOptions(verdicts=args.verdicts, write_seconds=args.write_seconds, destroy=args.destroy,
-                                    report_dir=Path(args.report_dir) if args.report_dir else None),
-                       progress=lambda m: print(m, file=sys.stderr, flush=True))
-    print(report.markdown())
-    return 0 if report.passed else 1
-
-
 def cmd_replay(args) -> int:
     import boto3
 
@@ -170,7 +160,7 @@ def cmd_archive(args) -> int:
     return 0
 
 
-def _reporting_errors(func):
+def reporting_errors(func):
     """Backup errors are an operator's to read: one line naming what is wrong, exit code 2."""
 
     def run(args) -> int:
@@ -185,8 +175,10 @@ def _reporting_errors(func):
 
 
 def register(subparsers) -> None:
-    backup = subparsers.add_parser("backup", help="backups, point-in-time restore, integrity, drills").add_subparsers(
-        dest="backup_command", required=True)
+    backup_parser = subparsers.add_parser("backup", help="backups, point-in-time restore, integrity, drills")
+    backup = backup_parser.add_subparsers(dest="backup_command", required=True)
+    # The devstack adds `drill` here (it starts its own servers, so it is not in the Lambda asset).
+    backup_parser.subcommands = backup
 
     def common(p, url=True):
         p.add_argument("--dir", help="backup repository (default SWORDFISH_BACKUP_DIR)")
@@ -197,33 +189,27 @@ def register(subparsers) -> None:
         return p
 
     create = common(backup.add_parser("create", help="take an encrypted base backup now"))
-    create.set_defaults(func=_reporting_errors(cmd_create))
+    create.set_defaults(func=reporting_errors(cmd_create))
     common(backup.add_parser("list", help="backups, their status and the restorable window")).set_defaults(
-        func=_reporting_errors(cmd_list))
+        func=reporting_errors(cmd_list))
     verify = common(backup.add_parser("verify", help="decrypt and authenticate backups and the WAL archive"))
     verify.add_argument("backup_id", nargs="?")
-    verify.set_defaults(func=_reporting_errors(cmd_verify))
+    verify.set_defaults(func=reporting_errors(cmd_verify))
     restore = common(backup.add_parser("restore", help="restore into a NEW server (never the running one)"))
     restore.add_argument("--to", default="latest", help="latest | ISO time | -15m (relative)")
     restore.add_argument("--restore-dir", help="where the new data directory goes (default SWORDFISH_BACKUP_RESTORE_DIR)")
-    restore.set_defaults(func=_reporting_errors(cmd_restore))
+    restore.set_defaults(func=reporting_errors(cmd_restore))
     stop = backup.add_parser("stop-restored", help="stop a server started by `backup restore`")
     stop.add_argument("data_dir")
-    stop.set_defaults(func=_reporting_errors(cmd_stop_restored))
+    stop.set_defaults(func=reporting_errors(cmd_stop_restored))
     prune = common(backup.add_parser("prune", help="apply the retention policy"))
     prune.add_argument("--retention-days", type=int)
     prune.add_argument("--dry-run", action="store_true")
-    prune.set_defaults(func=_reporting_errors(cmd_prune))
-    drill = backup.add_parser("drill", help="backup, disaster, restore, verify, replay: print RTO and RPO")
-    drill.add_argument("--verdicts", type=int, default=10_000)
-    drill.add_argument("--write-seconds", type=float, default=10.0)
-    drill.add_argument("--destroy", choices=["datadir", "table"], default="datadir")
-    drill.add_argument("--report-dir", default="results")
-    drill.set_defaults(func=_reporting_errors(cmd_drill))
+    prune.set_defaults(func=reporting_errors(cmd_prune))
     replay = backup.add_parser("replay", help="re-process archived raw submissions received since T")
     replay.add_argument("--since", required=True, help="ISO time or -<n>[smhd]")
     replay.add_argument("--database-url", help="the restored database, as the application role")
     replay.add_argument("--bucket", help="archive bucket (default SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET)")
-    replay.set_defaults(func=_reporting_errors(cmd_replay))
+    replay.set_defaults(func=reporting_errors(cmd_replay))
     archive = common(backup.add_parser("archive", help="run the WAL archiver in the foreground"))
-    archive.set_defaults(func=_reporting_errors(cmd_archive))
+    archive.set_defaults(func=reporting_errors(cmd_archive))

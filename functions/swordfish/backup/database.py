@@ -184,7 +184,8 @@ class WalArchiver:
         self._proc = subprocess.Popen(
             [pgtools.program("pg_receivewal"), "-D", str(self.staging), "--slot", REPLICATION_SLOT,
              "--synchronous", "--no-password"],
-            env=self.target.env(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            env=self.target.env(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=pgtools.die_with_parent)
         self._threads = [threading.Thread(target=self._sync_loop, name="wal-archiver", daemon=True)]
         if self.heartbeat_seconds > 0:
             self._threads.append(threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True))

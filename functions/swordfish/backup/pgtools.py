@@ -20,7 +20,9 @@ SERVER_OS_USER = "pgserver"
 
 
 def bin_dir() -> Path:
-    override = os.environ.get("SWORDFISH_PG_BIN_DIR")
+    from swordfish.config import get_settings
+
+    override = get_settings().pg_bin_dir
     if override:
         return Path(override)
     from pgserver._commands import POSTGRES_BIN_PATH
@@ -77,6 +79,7 @@ class ConnectionTarget:
                    password=unquote(parsed.password or ""))
 
     def env(self) -> dict[str, str]:
+        # The child inherits our environment (PATH, locale) plus libpq's connection variables.
         env = {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
                "PGDATABASE": self.dbname, "PGCONNECT_TIMEOUT": "10"}
         if self.password:
@@ -116,6 +119,14 @@ def next_segment(name: str, segment_bytes: int = WAL_SEGMENT_BYTES) -> str:
 
 
 SEGMENT_RE = re.compile(r"^[0-9A-F]{24}$")
+
+
+def die_with_parent() -> None:  # runs in the child between fork and exec
+    """A long-running client (pg_receivewal) must not outlive the process that supervises it."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 3600, as_server_user: bool = False,

@@ -246,7 +246,7 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
     backup = choose_backup(repository, target, clock)
     chain = wal_chain(repository, backup)
     manifest = load_manifest(repository, backup, keys)
-    restore_root = Path(restore_root)
+    restore_root = Path(restore_root).resolve()  # the server runs in its data directory: absolute paths
     restore_root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"restore-{clock().strftime('%Y%m%dT%H%M%SZ')}-", dir=restore_root))
     data_dir, wal_dir = folder / "data", folder / "wal"

@@ -78,6 +78,17 @@ def bind_context(**fields: Any) -> Iterator[dict[str, Any]]:
             logger.thread_safe_append_keys(**restore)
 
 
+def identify_caller(user_id: str) -> None:
+    """Name the caller once its credential is verified (never from an unverified header), for the
+    rest of the enclosing ``bind_context``, which drops it again when it ends."""
+    _context.set(MappingProxyType({**_context.get(), "user_id": user_id}))
+    logger.thread_safe_append_keys(user_id=user_id)
+
+
+def forget_caller() -> None:
+    logger.thread_safe_remove_keys(["user_id"])
+
+
 def remember_on(exc: BaseException, attribute: str, value: Any) -> None:
     # The innermost scope an exception leaves is the one that knows most; outer ones keep it.
     if not hasattr(exc, attribute):

@@ -390,6 +390,21 @@ def build_secret_reader(settings, *, clock: Callable[[], float] = time.monotonic
         fallback=settings.secrets_fallback, fallback_allowed=settings.env_fallback_allowed, metrics=metrics)
 
 
+from swordfish.lazy import ProcessSingleton  # noqa: E402  (kept next to its one use)
+
+# One reader per process (``swordfish.wiring.secret_reader`` hands it out; ``security.pepper`` reads
+# the pepper through it), so every secret a process uses shows in one registry entry.
+_process_reader = ProcessSingleton(lambda: build_secret_reader(_settings()))
+process_secret_reader = _process_reader.get
+reset_process_secret_reader = _process_reader.reset
+
+
+def _settings():
+    from swordfish.config import get_settings
+
+    return get_settings()
+
+
 # --- what callers read ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

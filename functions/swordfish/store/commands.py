@@ -43,14 +43,54 @@ def cmd_tenant_create(args) -> int:
 
 
 def cmd_create_key(args) -> int:
-    from swordfish import wiring
     from swordfish.store.tenants import create_api_key
 
-    peppers = wiring.api_key_pepper_provider()()  # hashed with the current pepper (none: plain SHA-256)
+    expires = None
+    if args.expires_days:
+        from datetime import UTC, datetime, timedelta
+
+        expires = datetime.now(UTC) + timedelta(days=args.expires_days)
     with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
-        key = create_api_key(conn, args.tenant_id, args.label, pepper=peppers[0] if peppers else None)
+        key = create_api_key(conn, args.tenant_id, args.label, expires_at=expires)
     print(key.plaintext)
     print(f"(key id {key.key_id} for tenant {key.tenant_id}; shown once, stored only as a hash)",
+          file=__import__("sys").stderr)
+    return 0
+
+
+def cmd_list_keys(args) -> int:
+    from swordfish.store.tenants import list_api_keys
+
+    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+        keys = list_api_keys(conn, args.tenant_id)
+    for key in keys:
+        state = "active" if key["active"] else ("revoked" if key["revoked_at"] else "expired")
+        print(f"{key['key_id']}  {state:8}  created {key['created_at']:%Y-%m-%d %H:%M}  "
+              f"expires {key['expires_at'] or 'never'}  {key['label']}")
+    return 0
+
+
+def cmd_revoke_key(args) -> int:
+    from swordfish.store.tenants import revoke_api_key
+
+    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+        done = revoke_api_key(conn, args.tenant_id, args.key_id)
+    print(f"key {args.key_id} revoked" if done else f"no active key {args.key_id} for tenant {args.tenant_id}")
+    return 0 if done else 1
+
+
+def cmd_rotate_key(args) -> int:
+    from datetime import timedelta
+
+    from swordfish.store.tenants import rotate_api_key
+
+    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+        key = rotate_api_key(conn, args.tenant_id, args.key_id, overlap=timedelta(hours=args.overlap_hours))
+    if key is None:
+        print(f"no active key {args.key_id} for tenant {args.tenant_id}", file=__import__("sys").stderr)
+        return 1
+    print(key.plaintext)
+    print(f"(new key id {key.key_id}; {args.key_id} keeps working for {args.overlap_hours} h)",
           file=__import__("sys").stderr)
     return 0
 
@@ -72,5 +112,17 @@ def register(subparsers) -> None:
     key = tenants.add_parser("create-key", help="create an API key for a tenant (printed once)")
     key.add_argument("tenant_id")
     key.add_argument("--label", default="")
+    key.add_argument("--expires-days", type=int, default=0, help="expire after this many days (0: never)")
     key.add_argument("--database-url")
     key.set_defaults(func=cmd_create_key)
+    for name, func, help_text in (("list-keys", cmd_list_keys, "list a tenant's API keys (never their secrets)"),
+                                  ("revoke-key", cmd_revoke_key, "revoke an API key at once"),
+                                  ("rotate-key", cmd_rotate_key, "a new key; the old one works for an overlap")):
+        sub = tenants.add_parser(name, help=help_text)
+        sub.add_argument("tenant_id")
+        if name != "list-keys":
+            sub.add_argument("key_id")
+        if name == "rotate-key":
+            sub.add_argument("--overlap-hours", type=int, default=24)
+        sub.add_argument("--database-url")
+        sub.set_defaults(func=func)

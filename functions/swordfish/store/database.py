@@ -106,7 +106,7 @@ class Database:
     """
 
     def __init__(self, url: str | SecretConninfo, *, max_size: int = 4, connect_timeout: int = 5,
-                 statement_timeout_ms: int = 10_000):
+                 statement_timeout_ms: int = 10_000, reconnect_timeout: float = 6.0):
         self.url = url
         self.conninfo = url if isinstance(url, SecretConninfo) else None
         self.pool = ConnectionPool(
@@ -114,6 +114,11 @@ class Database:
             min_size=1,
             max_size=max_size,
             timeout=connect_timeout * 2,
+            # After an outage: give up a reconnect attempt within seconds (the next request starts a
+            # new one at once) instead of doubling the wait for minutes; and test a pooled connection
+            # before lending it, so the first batch after a restart does not get a dead one.
+            reconnect_timeout=reconnect_timeout,
+            check=ConnectionPool.check_connection,
             kwargs={
                 "connect_timeout": connect_timeout,
                 "options": f"-c statement_timeout={statement_timeout_ms} "

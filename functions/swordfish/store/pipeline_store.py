@@ -7,7 +7,6 @@ in-memory store (tests/unit) and against PostgreSQL (tests/pipeline) with the sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from swordfish.store.database import Database
@@ -52,14 +51,12 @@ class PostgresApiStore:
     """The API's ``ApiStore`` port: key checks and verdict reads, each in its own short transaction.
     Raises ``DatabaseUnavailable`` when PostgreSQL cannot be reached (the API answers 503)."""
 
-    def __init__(self, database: Database, peppers: Callable[[], Sequence[bytes]] = lambda: ()):
+    def __init__(self, database: Database):
         self.database = database
-        self.peppers = peppers  # the API-key peppers accepted now (security.secrets.api_key_peppers)
 
     def authenticate(self, presented_key: str) -> str | None:
-        peppers = self.peppers()
         with self.database.connection() as conn, conn.transaction():
-            return authenticate_api_key(conn, presented_key, peppers)
+            return authenticate_api_key(conn, presented_key)
 
     def list_verdicts(self, tenant_id: str, *, limit: int, verdict: str | None, before: datetime | None) -> list[dict]:
         with self.database.connection() as conn, conn.transaction():

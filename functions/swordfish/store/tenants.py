@@ -6,13 +6,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import psycopg
+import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish import constants
+from swordfish.security.pepper import api_key_peppers
 from swordfish.store.database import set_tenant
 from swordfish.store.storable import storable_json, storable_text
 
@@ -58,6 +60,8 @@ def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:
 # --- API keys ---------------------------------------------------------------
 # A key reads `sfk.<tenant>.<key id>.<secret>`. The tenant is in the key so authentication runs
 # under that tenant's row-level security like everything else: no definer function needed.
+# Stored as HMAC-SHA256(pepper, secret): keys are 256-bit random, so no slow KDF is needed, and a
+# leaked table without the pepper (Secrets Manager) cannot even confirm a guessed key.
 
 
 @dataclass(frozen=True)
@@ -65,50 +69,92 @@ class ApiKey:
     key_id: str
     tenant_id: str
     plaintext: str  # shown once at creation, never stored
+    expires_at: datetime | None = None
 
 
-def _digest(secret_part: str, pepper: bytes | None = None) -> bytes:
-    # Keys are 256-bit random, so a plain SHA-256 (no slow KDF) is enough to make a leaked table useless;
-    # with the pepper (a secret outside the database) it is HMAC-SHA256, useless even with the table.
-    if pepper:
-        return hmac.new(pepper, secret_part.encode(), hashlib.sha256).digest()
+def _sha256(secret_part: str) -> bytes:  # keys made before the pepper: verified, never created
     return hashlib.sha256(secret_part.encode()).digest()
 
 
+def _hmac(pepper: bytes, secret_part: str) -> bytes:
+    return hmac.new(pepper, secret_part.encode(), hashlib.sha256).digest()
+
+
 def create_api_key(conn: psycopg.Connection, tenant_id: str, label: str = "", *,
-                   pepper: bytes | None = None) -> ApiKey:
-    """``pepper``: the current API-key pepper (``security.secrets.api_key_peppers(...)[0][1]``)."""
+                   expires_at: datetime | None = None, replaces_key_id: str | None = None) -> ApiKey:
     set_tenant(conn, tenant_id)
     if conn.execute("SELECT 1 FROM tenants WHERE tenant_id = %s", (tenant_id,)).fetchone() is None:
         raise UnknownTenant(tenant_id)
+    pepper = api_key_peppers()[0]
     key_id, secret_part = secrets.token_hex(6), secrets.token_urlsafe(32)
-    conn.execute("INSERT INTO api_keys (key_id, tenant_id, key_sha256, label) VALUES (%s, %s, %s, %s)",
-                 (key_id, tenant_id, _digest(secret_part, pepper), label))
-    return ApiKey(key_id, tenant_id, f"{API_KEY_PREFIX}.{tenant_id}.{key_id}.{secret_part}")
+    conn.execute("INSERT INTO api_keys (key_id, tenant_id, key_hmac, pepper_version, label, expires_at, "
+                 "replaces_key_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                 (key_id, tenant_id, _hmac(pepper.value, secret_part), pepper.version,
+                  storable_text(label, 200) or "", expires_at, replaces_key_id))
+    return ApiKey(key_id, tenant_id, f"{API_KEY_PREFIX}.{tenant_id}.{key_id}.{secret_part}", expires_at)
 
 
 def parse_api_key(presented: str) -> tuple[str, str, str] | None:
     parts = (presented or "").split(".")
-    if len(parts) != 4 or parts[0] != API_KEY_PREFIX or not TENANT_ID_PATTERN.match(parts[1]):
+    if len(parts) != 4 or parts[0] != API_KEY_PREFIX or not TENANT_ID_PATTERN.match(parts[1]) \
+            or not API_KEY_ID_PATTERN.match(parts[2]):
         return None
     return parts[1], parts[2], parts[3]
 
 
-def authenticate_api_key(conn: psycopg.Connection, presented: str, peppers: Sequence[bytes] = ()) -> str | None:
-    """The tenant the key belongs to, or None. Compares digests in constant time.
+API_KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
 
-    ``peppers``: every pepper accepted now (the current one and, after a rotation, the previous
-    one), so keys hashed before the rotation keep working; keys made before peppering (plain
-    SHA-256) are accepted too."""
+
+def authenticate_api_key(conn: psycopg.Connection, presented: str) -> str | None:
+    """The tenant the key belongs to, or None (unknown, revoked or expired). Constant-time compare."""
     parsed = parse_api_key(presented)
     if parsed is None:
         return None
     tenant_id, key_id, secret_part = parsed
     set_tenant(conn, tenant_id)
-    row = conn.execute("SELECT key_sha256 FROM api_keys WHERE key_id = %s AND tenant_id = %s "
-                       "AND revoked_at IS NULL", (key_id, tenant_id)).fetchone()
-    expected = bytes(row[0]) if row else b"\0" * 32  # compare anyway: no timing hint that the id exists
-    ok = False
-    for pepper in (None, *peppers):  # every candidate is compared: no timing hint which one matched
-        ok |= hmac.compare_digest(expected, _digest(secret_part, pepper))
-    return tenant_id if (row and ok) else None
+    row = conn.execute("SELECT key_hmac, pepper_version, key_sha256 FROM api_keys WHERE key_id = %s "
+                       "AND tenant_id = %s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+                       (key_id, tenant_id)).fetchone()
+    peppers = {p.version: p.value for p in api_key_peppers()}
+    if row and row[0] is not None:
+        pepper = peppers.get(row[1])
+        expected, actual = bytes(row[0]), _hmac(pepper or b"", secret_part)
+        ok = pepper is not None and hmac.compare_digest(expected, actual)
+    elif row:
+        ok = hmac.compare_digest(bytes(row[2]), _sha256(secret_part))
+    else:  # compare anyway: no timing hint that the id exists
+        hmac.compare_digest(b"\0" * 32, _hmac(b"", secret_part))
+        ok = False
+    return tenant_id if ok else None
+
+
+def list_api_keys(conn: psycopg.Connection, tenant_id: str) -> list[dict]:
+    set_tenant(conn, tenant_id)
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("SELECT key_id, tenant_id, label, created_at, expires_at, revoked_at, replaces_key_id, "
+                    "pepper_version, (key_hmac IS NULL) AS legacy_digest, "
+                    "(revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS active "
+                    "FROM api_keys WHERE tenant_id = %s ORDER BY created_at DESC", (tenant_id,))
+        return cur.fetchall()
+
+
+def revoke_api_key(conn: psycopg.Connection, tenant_id: str, key_id: str) -> bool:
+    """Revoke at once. False when the tenant has no such active key."""
+    set_tenant(conn, tenant_id)
+    return conn.execute("UPDATE api_keys SET revoked_at = now() WHERE tenant_id = %s AND key_id = %s "
+                        "AND revoked_at IS NULL", (tenant_id, key_id)).rowcount == 1
+
+
+def rotate_api_key(conn: psycopg.Connection, tenant_id: str, key_id: str, *,
+                   overlap: timedelta = timedelta(hours=24)) -> ApiKey | None:
+    """A new key replacing ``key_id``; the old one keeps working for ``overlap`` (or until its own
+    earlier expiry), so clients can switch without an outage. None when there is no such active key."""
+    set_tenant(conn, tenant_id)
+    row = conn.execute("SELECT label, expires_at FROM api_keys WHERE tenant_id = %s AND key_id = %s "
+                       "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE",
+                       (tenant_id, key_id)).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, 'infinity'), now() + %s) "
+                 "WHERE tenant_id = %s AND key_id = %s", (overlap, tenant_id, key_id))
+    return create_api_key(conn, tenant_id, row[0], replaces_key_id=key_id)

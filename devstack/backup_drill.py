@@ -1,5 +1,7 @@
 """`swordfish backup drill`: a disaster, measured. Self-contained: it starts its own PostgreSQL and
-moto (KMS, S3), never the running stack's, so it can destroy its database without harm.
+moto (KMS, S3), never the running stack's, so it can destroy its database without harm. It lives in
+the devstack because it starts servers; the `swordfish` command installed by `make install`
+(devstack.cli) adds it under `swordfish backup`, and the Lambda asset never ships it.
 
 1. Seed the database (``generate_series`` inside each tenant's row-level-security scope).
 2. Start WAL archiving and the heartbeat, and mail flowing through the real pipeline (raw
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -28,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-
 from swordfish import constants
 from swordfish.backup import pgtools
 from swordfish.backup.database import WalArchiver, take_base_backup
@@ -36,6 +38,8 @@ from swordfish.backup.envelope import KmsDataKeys
 from swordfish.backup.replay import build_replay_pipeline, replay
 from swordfish.backup.repository import Repository
 from swordfish.backup.restore import restore
+
+from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer
 
 TENANTS = ("acme-corp", "globex")
 REPLAY_MARGIN = timedelta(minutes=5)  # longer than any batch takes from archive to commit
@@ -52,7 +56,7 @@ class DrillOptions:
     destroy: str = "datadir"  # datadir | table
     report_dir: Path | None = None
     batch_pause_seconds: float = 0.02
-    samples_dir: Path = Path(__file__).resolve().parents[3] / "samples" / "sublime"
+    samples_dir: Path = Path(__file__).resolve().parents[1] / "samples" / "sublime"
 
 
 @dataclass
@@ -223,7 +227,6 @@ def _kill_server(data_dir: Path) -> None:
 
 
 def run_drill(options: DrillOptions, progress=print) -> DrillReport:
-    from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer
     from swordfish.integrations.raw_archive import S3RawMailArchive
     from swordfish.store.migrate import bootstrap, migrate
     from swordfish.store.tenants import create_tenant
@@ -232,6 +235,8 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         os.environ.setdefault(key, value)
     import boto3
 
+    # The pool reports every failed reconnect while the database is gone: expected here, and noise.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     report = DrillReport(options={k: str(v) for k, v in vars(options).items()})
     work = Path(tempfile.mkdtemp(prefix="sfdrill-"))
     moto = MotoServer(log_path=work / "moto.log").start()
@@ -244,8 +249,8 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         app_url = live.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME)
         superuser_db = live.url_for("postgres", "", constants.DATABASE_NAME)
         migrate(owner_url)
-        policy = json.loads((Path(__file__).resolve().parents[3] / "samples" / "demo-policy.json").read_text()) \
-            if (Path(__file__).resolve().parents[3] / "samples" / "demo-policy.json").exists() else {}
+        policy = json.loads((Path(__file__).resolve().parents[1] / "samples" / "demo-policy.json").read_text()) \
+            if (Path(__file__).resolve().parents[1] / "samples" / "demo-policy.json").exists() else {}
         with psycopg.connect(owner_url) as conn:
             for tenant in TENANTS:
                 with conn.transaction():
@@ -361,3 +366,25 @@ def _write_report(report: DrillReport, folder: Path) -> Path:
     (folder / "report.json").write_text(json.dumps(report.as_dict(), indent=2))
     (folder / "summary.md").write_text(report.markdown())
     return folder
+
+
+def register(backup_subcommands) -> None:
+    """Add `drill` to `swordfish backup` (called by devstack.cli)."""
+    from swordfish.backup.commands import reporting_errors
+
+    drill = backup_subcommands.add_parser("drill", help="backup, disaster, restore, verify, replay: print RTO and RPO")
+    drill.add_argument("--verdicts", type=int, default=10_000)
+    drill.add_argument("--write-seconds", type=float, default=10.0)
+    drill.add_argument("--destroy", choices=["datadir", "table"], default="datadir")
+    drill.add_argument("--report-dir", default="results")
+    drill.set_defaults(func=reporting_errors(cmd_drill))
+
+
+def cmd_drill(args) -> int:
+    import sys
+
+    report = run_drill(DrillOptions(verdicts=args.verdicts, write_seconds=args.write_seconds, destroy=args.destroy,
+                                    report_dir=Path(args.report_dir) if args.report_dir else None),
+                       progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(report.markdown())
+    return 0 if report.passed else 1

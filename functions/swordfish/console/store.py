@@ -1,0 +1,274 @@
+"""SQL for the console: users and their tenants, the audit log, verdict pages, feedback, policies.
+
+Tenant rows are read under that tenant's row-level security (``set_tenant``) like everywhere else;
+which tenants a user may see is decided in ``access.py`` before any of these run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import psycopg.rows
+from psycopg.types.json import Jsonb
+
+from swordfish.store.database import set_tenant
+from swordfish.store.feedback import record_feedback
+from swordfish.store.storable import storable_json, storable_text
+
+ROLES = ("msp_admin", "analyst", "auditor")
+FEEDBACK_ACTIONS = ("release", "confirm_phishing", "mark_legitimate")
+VERDICT_KINDS = ("clean", "spam", "suspicious", "phishing", "malware")
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: int
+    email: str
+    display_name: str
+    role: str
+    password_hash: str | None
+    session_epoch: int
+    totp_secret: str | None
+    totp_enabled: bool
+    disabled: bool
+    tenants: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "msp_admin"
+
+
+_USER_COLUMNS = ("user_id, email, display_name, role, password_hash, session_epoch, totp_secret, totp_enabled, "
+                 "disabled_at IS NOT NULL AS disabled")
+
+
+def _user(conn: psycopg.Connection, row: dict | None) -> User | None:
+    if row is None:
+        return None
+    tenants = tuple(r[0] for r in conn.execute(
+        "SELECT tenant_id FROM console_user_tenants WHERE user_id = %s ORDER BY tenant_id", (row["user_id"],)))
+    return User(**row, tenants=tenants)
+
+
+def get_user(conn: psycopg.Connection, user_id: int) -> User | None:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        row = cur.execute(f"SELECT {_USER_COLUMNS} FROM console_users WHERE user_id = %s", (user_id,)).fetchone()
+    return _user(conn, row)
+
+
+def find_user(conn: psycopg.Connection, email: str) -> User | None:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        row = cur.execute(f"SELECT {_USER_COLUMNS} FROM console_users WHERE email = %s",
+                          (email.strip().lower(),)).fetchone()
+    return _user(conn, row)
+
+
+def list_users(conn: psycopg.Connection) -> list[User]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(f"SELECT {_USER_COLUMNS} FROM console_users ORDER BY email").fetchall()
+    return [_user(conn, r) for r in rows]
+
+
+def _token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()  # 256-bit random tokens: a plain hash suffices
+
+
+def create_user(conn: psycopg.Connection, email: str, role: str, tenants: list[str], *,
+                display_name: str = "", password_hash: str | None = None,
+                invite_valid: timedelta = timedelta(days=3)) -> tuple[int, str]:
+    """A new user and a one-time invite token (the link to choose a password)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    token = secrets.token_urlsafe(32)
+    user_id = conn.execute(
+        "INSERT INTO console_users (email, display_name, role, password_hash, password_changed_at, "
+        "invite_token_sha256, invite_expires_at) VALUES (%s, %s, %s, %s, CASE WHEN %s THEN now() END, %s, "
+        "now() + %s) RETURNING user_id",
+        (email.strip().lower(), storable_text(display_name, 200) or "", role, password_hash,
+         password_hash is not None, _token_digest(token), invite_valid)).fetchone()[0]
+    set_user_tenants(conn, user_id, tenants)
+    return user_id, token
+
+
+def set_user_tenants(conn: psycopg.Connection, user_id: int, tenants: list[str]) -> None:
+    conn.execute("DELETE FROM console_user_tenants WHERE user_id = %s", (user_id,))
+    for tenant_id in sorted(set(tenants)):
+        conn.execute("INSERT INTO console_user_tenants (user_id, tenant_id) VALUES (%s, %s)", (user_id, tenant_id))
+
+
+def issue_reset(conn: psycopg.Connection, user_id: int, valid: timedelta = timedelta(hours=24)) -> str:
+    """A one-time reset link; the old password and every session stop working at once."""
+    token = secrets.token_urlsafe(32)
+    conn.execute("UPDATE console_users SET invite_token_sha256 = %s, invite_expires_at = now() + %s, "
+                 "password_hash = NULL, session_epoch = session_epoch + 1 WHERE user_id = %s",
+                 (_token_digest(token), valid, user_id))
+    return token
+
+
+def user_for_token(conn: psycopg.Connection, token: str) -> User | None:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        row = cur.execute(f"SELECT {_USER_COLUMNS} FROM console_users WHERE invite_token_sha256 = %s "
+                          "AND invite_expires_at > now() AND disabled_at IS NULL",
+                          (_token_digest(token or ""),)).fetchone()
+    return _user(conn, row)
+
+
+def set_password(conn: psycopg.Connection, user_id: int, password_hash: str) -> None:
+    """New password: the invite token is spent and every existing session dies (epoch bump)."""
+    conn.execute("UPDATE console_users SET password_hash = %s, password_changed_at = now(), "
+                 "invite_token_sha256 = NULL, invite_expires_at = NULL, session_epoch = session_epoch + 1 "
+                 "WHERE user_id = %s", (password_hash, user_id))
+
+
+def set_disabled(conn: psycopg.Connection, user_id: int, disabled: bool) -> None:
+    conn.execute("UPDATE console_users SET disabled_at = CASE WHEN %s THEN now() END, "
+                 "session_epoch = session_epoch + 1 WHERE user_id = %s", (disabled, user_id))
+
+
+def set_totp(conn: psycopg.Connection, user_id: int, secret: str | None, enabled: bool) -> None:
+    conn.execute("UPDATE console_users SET totp_secret = %s, totp_enabled = %s WHERE user_id = %s",
+                 (secret, enabled, user_id))
+
+
+def record_login(conn: psycopg.Connection, user_id: int) -> None:
+    conn.execute("UPDATE console_users SET last_login_at = now() WHERE user_id = %s", (user_id,))
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+def audit(conn: psycopg.Connection, *, actor: str, actor_role: str | None, action: str,
+          tenant_id: str | None = None, object_type: str | None = None, object_id: str | None = None,
+          outcome: str = "ok", before: Any = None, after: Any = None, source_ip: str | None = None,
+          request_id: str | None = None) -> None:
+    conn.execute(
+        "INSERT INTO console_audit (actor, actor_role, action, tenant_id, object_type, object_id, outcome, "
+        "before, after, source_ip, request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (storable_text(actor, 254) or "anonymous", actor_role, action, tenant_id, object_type,
+         storable_text(object_id, 512), outcome,
+         Jsonb(storable_json(before)) if before is not None else None,
+         Jsonb(storable_json(after)) if after is not None else None, source_ip, request_id))
+
+
+def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: int, before_id: int | None) -> list[dict]:
+    """Newest first. ``tenants`` None: every row (MSP admins); else only those tenants' rows."""
+    clauses, params = [], []
+    if tenants is not None:
+        clauses.append("tenant_id = ANY(%s)")
+        params.append(tenants)
+    if before_id:
+        clauses.append("audit_id < %s")
+        params.append(before_id)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(f"SELECT * FROM console_audit {where} ORDER BY audit_id DESC LIMIT %s",
+                           [*params, limit]).fetchall()
+
+
+# --- tenants and verdicts ------------------------------------------------------------------------
+
+
+def all_tenants(conn: psycopg.Connection) -> list[dict]:
+    """Every tenant's id and name (the directory policy; no tenant data)."""
+    conn.execute("SELECT set_config('app.tenant_directory', 'on', true)")
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute("SELECT tenant_id, name FROM tenants ORDER BY tenant_id").fetchall()
+    conn.execute("SELECT set_config('app.tenant_directory', 'off', true)")
+    return rows
+
+
+def tenant_summary(conn: psycopg.Connection, tenant_id: str, since: datetime) -> dict:
+    set_tenant(conn, tenant_id)
+    counts = dict(conn.execute("SELECT verdict, count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s "
+                               "GROUP BY verdict", (tenant_id, since)).fetchall())
+    released = conn.execute("SELECT count(DISTINCT message_id) FROM verdict_releases WHERE tenant_id = %s",
+                            (tenant_id,)).fetchone()[0]
+    held = conn.execute("SELECT count(*) FROM verdicts v WHERE tenant_id = %s AND verdict IN ('phishing', 'malware') "
+                        "AND NOT EXISTS (SELECT 1 FROM verdict_releases r WHERE r.tenant_id = v.tenant_id "
+                        "AND r.message_id = v.message_id) "
+                        "AND NOT EXISTS (SELECT 1 FROM verdict_feedback f WHERE f.tenant_id = v.tenant_id "
+                        "AND f.message_id = v.message_id AND f.label = 'legitimate')",
+                        (tenant_id,)).fetchone()[0]
+    degraded = conn.execute("SELECT count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s AND degraded",
+                            (tenant_id, since)).fetchone()[0]
+    return {"counts": {k: counts.get(k, 0) for k in VERDICT_KINDS}, "held": held, "released": released,
+            "degraded": degraded}
+
+
+def verdict_page(conn: psycopg.Connection, tenant_id: str, *, verdict: str | None, since: datetime | None,
+                 until: datetime | None, sender: str | None, subject: str | None, limit: int,
+                 before: tuple[datetime, str] | None) -> list[dict]:
+    """Newest first, keyset paging on (committed_at, message_id). Filters are bound parameters; the
+    text searches are substring matches with LIKE's wildcards escaped."""
+    set_tenant(conn, tenant_id)
+    clauses, params = ["tenant_id = %s"], [tenant_id]
+    if verdict:
+        clauses.append("verdict = %s")
+        params.append(verdict)
+    if since:
+        clauses.append("committed_at >= %s")
+        params.append(since)
+    if until:
+        clauses.append("committed_at < %s")
+        params.append(until)
+    for column, text in (("sender", sender), ("subject", subject)):
+        if text:
+            clauses.append(f"{column} ILIKE %s ESCAPE '\\'")
+            params.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    if before:
+        clauses.append("(committed_at, message_id) < (%s, %s)")
+        params.extend(before)
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            "SELECT message_id, verdict, score, subject, sender, committed_at, degraded FROM verdicts "
+            f"WHERE {' AND '.join(clauses)} ORDER BY committed_at DESC, message_id DESC LIMIT %s",
+            [*params, limit]).fetchall()
+
+
+def verdict_detail(conn: psycopg.Connection, tenant_id: str, message_id: str) -> dict | None:
+    set_tenant(conn, tenant_id)
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        row = cur.execute("SELECT * FROM verdicts WHERE tenant_id = %s AND message_id = %s",
+                          (tenant_id, message_id)).fetchone()
+        if row is None:
+            return None
+        row["feedback"] = cur.execute(
+            "SELECT * FROM (SELECT CASE label WHEN 'phishing' THEN 'confirm_phishing' ELSE 'mark_legitimate' END "
+            "AS action, analyst AS actor, comment AS note, created_at FROM verdict_feedback "
+            "WHERE tenant_id = %s AND message_id = %s UNION ALL SELECT 'release', actor, note, created_at "
+            "FROM verdict_releases WHERE tenant_id = %s AND message_id = %s) AS f ORDER BY created_at DESC",
+            (tenant_id, message_id, tenant_id, message_id)).fetchall()
+    return row
+
+
+def add_feedback(conn: psycopg.Connection, tenant_id: str, message_id: str, action: str, actor: str,
+                 note: str | None) -> None:
+    """A release goes to verdict_releases; "confirm phishing" and "mark legitimate" are the analyst
+    judgements the detection work learns from (``store.feedback``, which also feeds the lists)."""
+    if action not in FEEDBACK_ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(FEEDBACK_ACTIONS)}")
+    note = storable_text(note, 2000) or ""
+    if action == "release":
+        set_tenant(conn, tenant_id)
+        conn.execute("INSERT INTO verdict_releases (tenant_id, message_id, actor, note) VALUES (%s, %s, %s, %s)",
+                     (tenant_id, message_id, actor, note))
+        return
+    record_feedback(conn, tenant_id, message_id, "phishing" if action == "confirm_phishing" else "legitimate",
+                    actor[:200], note)
+
+
+def get_policy(conn: psycopg.Connection, tenant_id: str) -> dict | None:
+    set_tenant(conn, tenant_id)
+    row = conn.execute("SELECT policy FROM tenant_policies WHERE tenant_id = %s", (tenant_id,)).fetchone()
+    return row[0] if row else None
+
+
+def save_policy(conn: psycopg.Connection, tenant_id: str, policy: dict) -> None:
+    set_tenant(conn, tenant_id)
+    conn.execute("UPDATE tenant_policies SET policy = %s, updated_at = now() WHERE tenant_id = %s",
+                 (Jsonb(storable_json(policy)), tenant_id))

@@ -1,0 +1,35 @@
+"""`make eval`'s summary: rates per set, the confusion matrix and the signals on misses and false positives."""
+
+from __future__ import annotations
+
+import sys
+
+from .helpers import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import eval_detection  # noqa: E402
+
+
+def row(set_name, label, verdict, signals):
+    return {"set": set_name, "label": label, "verdict": verdict, "score": 0.0, "signals": signals}
+
+
+def test_rates_confusion_and_signals_on_misses_and_false_positives():
+    results = [
+        row("ham", "legit", "clean", {"DKIM_FAIL": 0.0}),
+        row("ham", "legit", "clean", {}),
+        row("ham", "legit", "suspicious", {"SPAM_LANGUAGE": 3.1, "REPLYTO_MISMATCH": 0.0}),
+        row("ham", "legit", "clean", {}),
+        row("phish", "phishing", "phishing", {"DMARC_FAIL": 3.5}),
+        row("phish", "phishing", "clean", {"FREE_FILE_HOST": 0.4, "URL_SHORTENER": 1.5}),
+        row("phish", "phishing", "clean", {"FREE_FILE_HOST": 0.4}),
+        row("phish", "phishing", "suspicious", {"CREDENTIAL_PHISH_LANGUAGE": 3.0}),
+    ]
+    report = eval_detection.summarise(results)
+    assert report["sets"]["ham"]["false_positive_rate"] == 0.25
+    assert report["sets"]["phish"]["detection_rate"] == 0.5 and report["sets"]["phish"]["as_its_own_kind"] == 0.25
+    assert report["confusion"]["phishing"] == {"clean": 2, "suspicious": 1, "spam": 0, "phishing": 1, "malware": 0}
+    assert report["top_signals_on_misses"][0] == ("FREE_FILE_HOST", 2)  # counted per message, not weighted
+    assert report["top_signals_on_false_positives"] == [("SPAM_LANGUAGE", 1)]  # only what pushed it over
+    text = eval_detection.markdown({"engine": report, "cpu": {"x": {"median_ms": 1.0}}})
+    assert "| ham | legit | 4 | 1 | 25.00% false positives" in text and "FREE_FILE_HOST (2)" in text
