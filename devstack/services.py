@@ -180,7 +180,25 @@ class PostgresServer(Service):
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        self._require_passwords()
         return self
+
+    def _require_passwords(self) -> None:
+        """pgserver trusts every local login; like RDS, only the superuser (our stand-in for the
+        master user) is trusted here and every other role needs its password, so a stale password
+        after a rotation fails as it would on AWS."""
+        import psycopg
+
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text("# written by devstack.services.PostgresServer\n"
+                       "local all postgres trust\n"
+                       "local replication postgres trust\n"
+                       "host all postgres 127.0.0.1/32 trust\n"
+                       "host replication postgres 127.0.0.1/32 trust\n"
+                       "local all all scram-sha-256\n"
+                       "host all all 127.0.0.1/32 scram-sha-256\n")
+        with psycopg.connect(self.superuser_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
 
     @property
     def initialised(self) -> bool:

@@ -8,10 +8,12 @@ variables a worker process needs. Stopping it stops everything it started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,13 +248,30 @@ class EmbeddedStack:
 
         create_breaker_table(self.client("dynamodb"), constants.BREAKER_TABLE_NAME)
 
-        sm = self.client("secretsmanager")
+        self.create_secrets(self.client("secretsmanager"))
+
+    def create_secrets(self, sm) -> None:
+        """The secrets the CDK creates, with the values of this stack: the workers read their database
+        credentials from swordfish/db/app (so a rotation reaches them as on AWS), the API its pepper."""
         admin_pw, app_pw = self._db_passwords
-        for name, user, pw in ((constants.DB_ADMIN_SECRET_NAME, constants.ADMIN_DB_ROLE, admin_pw),
+        socket_dir = self.postgres.superuser_url.split("host=", 1)[1]
+        for name, user, pw in ((constants.DB_MASTER_SECRET_NAME, "postgres", ""),
+                               (constants.DB_ADMIN_SECRET_NAME, constants.ADMIN_DB_ROLE, admin_pw),
                                (constants.DB_APP_SECRET_NAME, constants.APP_DB_ROLE, app_pw)):
             sm.create_secret(Name=name, SecretString=json.dumps({
                 "engine": "postgres", "username": user, "password": pw,
-                "host": str(self.postgres.data_dir), "port": 5432, "dbname": constants.DATABASE_NAME}))
+                "host": socket_dir, "port": 5432, "dbname": constants.DATABASE_NAME}))
+        pepper = self._pepper_seed()
+        sm.create_secret(Name=constants.API_KEY_PEPPER_SECRET_NAME, SecretString=pepper["value"],
+                         ClientRequestToken=pepper["version"])
+        sm.create_secret(Name=constants.NANGO_SECRET_NAME, SecretString=json.dumps(
+            {"base_url": self.nango.url, "secret_key": self.nango_secret}))
+
+    def rotator(self):
+        """The rotation function's steps, run in-process against this stack's moto and PostgreSQL."""
+        from swordfish.security.rotation import Rotator
+
+        return Rotator(self.client("secretsmanager"), sslmode="disable")
 
     def _worker_env(self) -> dict[str, str]:
         p = constants.ENV_PREFIX
@@ -262,6 +281,10 @@ class EmbeddedStack:
             f"{p}ENVIRONMENT": "local",
             f"{p}AWS_REGION": REGION,
             f"{p}DATABASE_URL": self.info.app_url,
+            # ...but the workers' pool logs in with the current version of swordfish/db/app.
+            f"{p}DB_CREDENTIALS_FROM_SECRET": "true",
+            f"{p}DB_SSLMODE": "disable",
+            f"{p}SECRETS_AUDIT_FILE": str(self.run_dir / "secret-access.jsonl"),
             f"{p}REDIS_URL": self.redis.url,
             f"{p}AWS_ENDPOINT_URL": self.moto.url,
             f"{p}SQS_ENDPOINT_URL": self.fauxqs.url,
@@ -282,11 +305,43 @@ class EmbeddedStack:
             "POWERTOOLS_TRACE_DISABLED": "1",
         }
 
+    def _pepper_seed(self) -> dict:
+        """The pepper's first version; kept beside a kept database, whose demo keys were hashed under it."""
+        path = self.data_dir / "api-key-pepper.json" if self.data_dir else None
+        if path is not None and path.exists():
+            return json.loads(path.read_text())
+        seed = {"version": str(uuid.uuid4()), "value": secrets.token_urlsafe(48)}
+        if path is not None:
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(seed))
+        return seed
+
+    @contextlib.contextmanager
+    def _settings_of_a_worker(self):
+        """This process reads secrets (the pepper) from this stack's moto while seeding, as workers do."""
+        from swordfish.config import get_settings
+        from swordfish.security.secrets import reset_process_secret_reader
+
+        key = f"{constants.ENV_PREFIX}AWS_ENDPOINT_URL"
+        previous = os.environ.get(key)
+        os.environ[key] = self.moto.url
+        get_settings.cache_clear()
+        reset_process_secret_reader()
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
+            get_settings.cache_clear()
+            reset_process_secret_reader()
+
     def seed_tenants(self) -> None:
         # A kept database keeps its demo keys (stored hashed): their plaintext is kept beside it, 0600.
         keys_file = self.data_dir / "demo-keys.json" if self.data_dir else None
         kept = json.loads(keys_file.read_text()) if self.database_kept and keys_file and keys_file.exists() else {}
-        with psycopg.connect(self.info.owner_url) as conn:
+        with self._settings_of_a_worker(), psycopg.connect(self.info.owner_url) as conn:
             for tenant_id, spec in DEMO_TENANTS.items():
                 with conn.transaction():
                     create_tenant(conn, tenant_id, spec["name"], spec["policy"])

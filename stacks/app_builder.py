@@ -1,7 +1,7 @@
 """Builds every Swordfish stack into a CDK app; `app.py` and the infrastructure tests both call it.
 
 Order of the stacks (each depends only on earlier ones):
-(BackupCopy in the second region ->) Network -> Data -> Flags -> Pipeline -> Api -> Observability -> Backup
+(BackupCopy in the second region ->) Network -> Data -> Flags -> Pipeline -> Api -> Observability -> Backup -> Secrets
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from stacks.flags_stack import FlagsStack
 from stacks.network_stack import NetworkStack
 from stacks.observability_stack import ObservabilityStack, ObservedResources
 from stacks.pipeline_stack import PipelineStack
+from stacks.secrets_stack import SecretsStack
 from stacks.settings import AppSettings, load_settings
 
 
@@ -34,6 +35,7 @@ class SwordfishStacks:
     pipeline: PipelineStack
     api: ApiStack
     observability: ObservabilityStack
+    secrets: SecretsStack
 
     def all(self) -> list[Stack]:
         return [s for s in vars(self).values() if isinstance(s, Stack)]
@@ -55,6 +57,7 @@ def function_environment(app: App, settings: AppSettings, data: DataStack) -> di
         "SWORDFISH_BREAKER_TABLE_NAME": constants.BREAKER_TABLE_NAME,
         "SWORDFISH_LARGE_MAIL_BUCKET": data.large_mail_bucket.bucket_name,
         "SWORDFISH_NANGO_SECRET_NAME": constants.NANGO_SECRET_NAME,
+        "SWORDFISH_SENTRY_DSN_SECRET_NAME": constants.SENTRY_DSN_SECRET_NAME,
         "SWORDFISH_RELEASE": release_id(app.node.try_get_context("release")),
     }
 
@@ -119,9 +122,14 @@ def build_app(app: App) -> SwordfishStacks:
     if backup_copy is not None:
         backup.add_stack_dependency(backup_copy, "copies go to the second region's vault")
 
+    # Last: its alarms use the observability topic; nothing depends on it.
+    secrets = SecretsStack(app, **common("Secrets", "secret rotation, secrets audit trail and alarms"),
+                           settings=env, data=data, kit_props=kit_props, alarm_topic=observability.topic,
+                           role_prefix=f"{stack_name(env.name, '')}")
+
     stacks = SwordfishStacks(settings=settings, network=network, data=data, backup=backup,
                              backup_copy=backup_copy, flags=flags, pipeline=pipeline, api=api,
-                             observability=observability)
+                             observability=observability, secrets=secrets)
     if settings.nag:
         Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return stacks

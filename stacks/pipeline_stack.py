@@ -93,6 +93,7 @@ class PipelineStack(Stack):
         permissions.write_objects(role, data.backup_bucket, data.key)  # the raw-submission archive
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.nango_secret)
+        permissions.read_secret(role, data.sentry_dsn_secret)
         permissions.read_write_items(role, data.breaker_table, data.key)
         permissions.read_flags(role, flags_configuration_arn)
 
@@ -112,6 +113,7 @@ class PipelineStack(Stack):
             max_concurrency=REMEDIATION_MAX_CONCURRENCY))
         permissions.send_to_queue(self.remediation.role, self.remediation_queue, data.key)  # requeue with a delay
         permissions.read_secret(self.remediation.role, data.nango_secret)
+        permissions.read_secret(self.remediation.role, data.sentry_dsn_secret)
         permissions.read_write_items(self.remediation.role, data.breaker_table, data.key)
 
         self.feed_refresher = kit.function(

@@ -12,7 +12,7 @@ from swordfish.monitoring.observability import logger, metrics, tracer
 from swordfish.security.headers import add_api_headers
 
 app = build_app(wiring.api_dependencies)  # dependencies built on the first request, once per container
-error_tracker.configure()
+wiring.configure_error_tracking()
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from swordfish import wiring
 from swordfish.monitoring import error_tracker, progress
 from swordfish.monitoring.breadcrumbs import add_breadcrumb, record_scope
 from swordfish.monitoring.observability import logger, metrics, tracer
@@ -41,7 +42,7 @@ class TransactionalBatchProcessor(BatchProcessor):
 
 
 processor = TransactionalBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-error_tracker.configure()  # once per container: sinks, release, rate limits from the environment
+wiring.configure_error_tracking()  # once per container: sinks, release, rate limits from the environment
 
 
 def to_incoming(record: SQSRecord) -> IncomingRecord:

@@ -10,7 +10,7 @@ from swordfish.monitoring import error_tracker
 from swordfish.monitoring.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
-error_tracker.configure()
+wiring.configure_error_tracking()
 
 
 remediation_retry = wiring.remediation_retry

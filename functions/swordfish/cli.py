@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "swordfish.features.commands",
     "swordfish.resilience.commands",
     "swordfish.api.commands",
+    "swordfish.security.commands",
     "swordfish.console.commands",
     "swordfish.backup.commands",
 ]

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     db_host: str | None = None  # on AWS the RDS Proxy endpoint; the secret's host is the instance itself
     db_connect_timeout_seconds: int = 5
     db_statement_timeout_ms: int = 10_000
+    db_pool_max_size: int = 4
+    db_sslmode: str | None = "require"  # the embedded stack's Unix socket sets "disable"
     # Operator commands (`swordfish db`, `swordfish tenants`) connect as the owner role with this.
     admin_database_url: str | None = None
     pg_bin_dir: Path | None = None  # PostgreSQL's programs for backups; default: pgserver's own
@@ -130,6 +132,31 @@ class Settings(BaseSettings):
     backup_schedule_seconds: float = 86_400.0  # base backups under `make serve` (daily)
     backup_heartbeat_seconds: float = 2.0
     backup_restore_dir: str = ".devstack/restores"
+
+    # Secrets (security/secrets.py): every secret is read from Secrets Manager through one reader.
+    secrets_ttl_seconds: float = 300.0  # how long a fetched version is trusted before asking again
+    secrets_timeout_seconds: float = 2.0  # connect and read timeout of one Secrets Manager call
+    secrets_endpoint_url: str | None = None  # moto locally; unset on AWS
+    # The database credentials come from the secret (so a rotation is picked up) unless this is off
+    # and database_url is set (tests and tools that connect with a fixed DSN).
+    db_credentials_from_secret: bool = False
+    api_key_pepper_secret_name: str = constants.API_KEY_PEPPER_SECRET_NAME
+    # When Secrets Manager cannot be reached, a secret may come from secrets_fallback (a JSON object
+    # SWORDFISH_SECRETS_FALLBACK={"<secret name>": "<secret string>"}) only if allowed: by default in
+    # local and dev, never in prod unless the break-glass switch is on.
+    secrets_env_fallback: bool | None = None
+    secrets_break_glass: bool = False
+    secrets_fallback: dict[str, str] = Field(default_factory=dict)
+    # Who this process is in the audit log and the version registry (a Lambda sets its function name).
+    process_name: str | None = None
+    sentry_dsn_secret_name: str | None = None  # on AWS the DSN comes from this secret (sentry_dsn: locally)
+    secrets_audit_file: str | None = None  # locally: append-only JSON lines of every secret fetch
+
+    @property
+    def env_fallback_allowed(self) -> bool:
+        if self.environment == "prod":
+            return self.secrets_break_glass
+        return True if self.secrets_env_fallback is None else self.secrets_env_fallback
 
 
 @lru_cache(maxsize=1)

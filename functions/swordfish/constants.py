@@ -36,12 +36,17 @@ BREAKER_TABLE_NAME = "swordfish-circuit-breakers"
 DATABASE_NAME = "swordfish"
 APP_DB_ROLE = "swordfish_app"  # runs the functions: no table ownership, no BYPASSRLS
 ADMIN_DB_ROLE = "swordfish_admin"  # owns the schema, runs migrations
+# The application login alternates between these two roles at each rotation of its secret (the
+# clone is a member of swordfish_app: the same grants, never BYPASSRLS), so the previous password
+# stays valid until every worker has moved to the new one.
+APP_DB_CLONE_ROLE = f"{APP_DB_ROLE}_clone"
 
 # --- secrets ----------------------------------------------------------------
 DB_ADMIN_SECRET_NAME = "swordfish/db/admin"
 DB_APP_SECRET_NAME = "swordfish/db/app"
 NANGO_SECRET_NAME = "swordfish/nango"
 API_KEY_PEPPER_SECRET_NAME = "swordfish/api-key-pepper"
+SENTRY_DSN_SECRET_NAME = "swordfish/sentry-dsn"
 CONSOLE_SECRET_NAME = "swordfish/console"
 OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep  # signs the console's CSRF tokens
 SECRET_ROTATION_DAYS = 30
@@ -77,6 +82,9 @@ CONSOLE_HANDLER = "handlers.console.handler"
 CONSOLE_PATH = "console"  # the console's path on the API's domain
 FEED_REFRESHER_HANDLER = "handlers.feed_refresher.handler"
 FLAGS_AUDIT_HANDLER = "handlers.flags_audit.handler"
+ROTATE_SECRET_FUNCTION_NAME = "swordfish-rotate-secret"
+ROTATE_SECRET_HANDLER = "handlers.rotate_secret.handler"
+ROTATE_SECRET_TIMEOUT_SECONDS = 60
 API_TIMEOUT_SECONDS = 29  # API Gateway's integration timeout
 FEED_REFRESHER_TIMEOUT_SECONDS = 300
 FLAGS_AUDIT_TIMEOUT_SECONDS = 30

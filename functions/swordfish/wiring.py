@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
 from swordfish.lazy import ProcessSingleton
+from swordfish.monitoring.observability import logger
 from swordfish.monitoring.progress import ProgressRecorder
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 from swordfish.pipeline.queues import SqsQueuePort, SqsRemediationQueue
@@ -60,7 +62,15 @@ from swordfish.resilience.fallbacks import (
     GuardedS3,
     guarded_mailbox_fetch,
 )
-from swordfish.store.database import Database, database_url_from_secret
+from swordfish.security.rotation import Rotator
+from swordfish.security.secrets import (
+    SecretError,
+    SecretReader,
+    process_secret_reader,
+    reset_process_secret_reader,
+    secretsmanager_client,
+)
+from swordfish.store.database import Database, SecretConninfo
 from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
@@ -77,13 +87,11 @@ def aws_client(service: str, settings: Settings | None = None):
 
 
 def nango_client(settings: Settings | None = None) -> NangoClient | None:
-    """From settings locally; on AWS from the secret named by nango_secret_name (cached five minutes)."""
+    """From settings locally; on AWS from the secret named by nango_secret_name (the secret reader)."""
     settings = settings or get_settings()
     base_url, secret_key = settings.nango_base_url, settings.nango_secret_key
     if not base_url and settings.nango_secret_name:
-        from aws_lambda_powertools.utilities import parameters
-
-        secret = parameters.get_secret(settings.nango_secret_name, transform="json", max_age=300)
+        secret = secret_reader().get(settings.nango_secret_name).fields("base_url", "secret_key")
         base_url, secret_key = secret["base_url"], secret["secret_key"]
     if not base_url:
         return None
@@ -91,14 +99,28 @@ def nango_client(settings: Settings | None = None) -> NangoClient | None:
                        max_message_bytes=settings.max_message_bytes)
 
 
-def database_url(settings: Settings | None = None) -> str:
+def database_conninfo(settings: Settings | None = None) -> SecretConninfo:
+    """The application login from the current version of its secret (the pool resolves it per connection)."""
     settings = settings or get_settings()
-    return settings.database_url or database_url_from_secret(settings)
+    return SecretConninfo(secret_reader(), settings.db_app_secret_name, host=settings.db_host,
+                          sslmode=settings.db_sslmode)
+
+
+def _credentials_from_secret(settings: Settings) -> bool:
+    return settings.db_credentials_from_secret or not settings.database_url
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """A DSN for one-off connections (health checks, operator tools): the secret's current version
+    when credentials come from the secret, else the fixed DSN."""
+    settings = settings or get_settings()
+    return database_conninfo(settings)() if _credentials_from_secret(settings) else settings.database_url
 
 
 def build_database(settings: Settings | None = None) -> Database:
     settings = settings or get_settings()
-    return Database(database_url(settings), connect_timeout=settings.db_connect_timeout_seconds,
+    url = database_conninfo(settings) if _credentials_from_secret(settings) else settings.database_url
+    return Database(url, max_size=settings.db_pool_max_size, connect_timeout=settings.db_connect_timeout_seconds,
                     statement_timeout_ms=settings.db_statement_timeout_ms,
                     reconnect_timeout=settings.db_reconnect_timeout_seconds)
 
@@ -194,9 +216,11 @@ def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:
 def build_health_dependencies(settings: Settings | None = None) -> HealthDependencies:
     settings = settings or get_settings()
     url: str | Callable[[], str] | None = settings.database_url
-    if url is None and settings.environment != "local":
+    uses_secrets = _credentials_from_secret(settings) and (settings.environment != "local" or
+                                                           settings.db_credentials_from_secret)
+    if uses_secrets:
         def url() -> str:  # resolved per check: a rotated password is picked up
-            return database_url_from_secret(settings)
+            return database_url(settings)
     feed_status = progress = None
     if settings.redis_url:
         feed_status = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds).status
@@ -220,6 +244,7 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         queue_age_probe=queue_age_probe,
         breakers=get_registry(),
         flag_status=lambda: flags_client().store_status(),
+        secret_reader=secret_reader() if uses_secrets else None,
         timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
                   "redis": max(0.5, settings.redis_timeout_seconds * 2),
                   "nango": settings.nango_timeout_seconds, "feed": min(settings.feed_timeout_seconds, 3.0)},
@@ -330,14 +355,50 @@ def build_flag_audit(settings: Settings | None = None) -> FlagAudit:
     return FlagAudit(repository_from_settings(), database())
 
 
+# --- error tracking -------------------------------------------------------------------------------
+
+
+def sentry_dsn(settings: Settings | None = None) -> str | None:
+    """The Sentry DSN: from its secret when one is named (AWS), else from settings (local)."""
+    settings = settings or get_settings()
+    if not settings.sentry_dsn_secret_name:
+        return settings.sentry_dsn
+    try:
+        value = secret_reader().get(settings.sentry_dsn_secret_name).value.strip()
+    except SecretError as exc:  # errors still reach the logs and the metric; only Sentry is off
+        logger.warning("Sentry DSN unavailable: error tracking runs without Sentry", extra={"error": str(exc)})
+        return settings.sentry_dsn
+    if value.startswith("{"):
+        value = str(json.loads(value).get("dsn") or "")
+    return value if value.startswith("https://") else None  # the deploy-time placeholder is not a DSN
+
+
+def configure_error_tracking(settings: Settings | None = None) -> None:
+    """Once per container, at handler import: sinks, release, rate limits, Sentry's DSN."""
+    from swordfish.monitoring import error_tracker
+
+    error_tracker.configure(sentry_dsn=sentry_dsn(settings) or "")
+
+
+# --- secret rotation ----------------------------------------------------------------------------
+
+
+def build_rotator(settings: Settings | None = None) -> Rotator:
+    settings = settings or get_settings()
+    return Rotator(secretsmanager_client(settings.aws_region, settings.secrets_endpoint_url or settings.aws_endpoint_url,
+                                         settings.secrets_timeout_seconds), sslmode=settings.db_sslmode)
+
+
 # --- per-process values ---------------------------------------------------------------------------
 
+secret_reader: Callable[[], SecretReader] = process_secret_reader
 _database = ProcessSingleton(build_database, close=Database.close)
 _pipeline = ProcessSingleton(build_pipeline)
 _api = ProcessSingleton(build_api_dependencies)
 _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
+_rotator = ProcessSingleton(build_rotator)
 _console = ProcessSingleton(build_console_app)
 _health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
 
@@ -347,13 +408,16 @@ api_dependencies = _api.get
 remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
+rotator = _rotator.get
 console_app = _console.get
 health_dependencies = _health.get
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _console, _remediation, _feed_refresher, _flag_audit, _health, _database):
+    for singleton in (_pipeline, _api, _console, _remediation, _feed_refresher, _flag_audit, _rotator, _health,
+                      _database):
         singleton.reset()
+    reset_process_secret_reader()
     reset_registry()
     reset_flags_client()

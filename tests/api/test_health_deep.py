@@ -23,6 +23,7 @@ from swordfish.resilience.circuit_breaker import (
     create_breaker_table,
     dynamodb_client_from_settings,
 )
+from swordfish.security.secrets import SecretReader
 
 from devstack.feed_server import FeedServer
 from devstack.nango_standin import NangoStandin
@@ -91,6 +92,7 @@ def deps(database, redis_url, nango, feeds, sqs, breakers):
         queue_age_probe=lambda: 3.0,
         breakers=breakers,
         flag_status=flags_ok,
+        secret_reader=SecretReader(None),  # nothing read from the environment fallback
         disk_probe=lambda: (50, 100),
         memory_probe=lambda: (30, 100),
         timeouts={"nango": 0.5, "feed": 0.5, "redis": 0.5, "postgresql": 2.0},

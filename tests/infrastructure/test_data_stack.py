@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from cdk_helpers import by_property, only, props, refers_to, resources
 from swordfish import constants
 
@@ -44,20 +43,6 @@ def test_proxy_serves_the_admin_and_application_users(prod):
     proxy = only(prod.templates["data"], "AWS::RDS::DBProxy")
     assert sorted(a["SecretArn"]["Ref"][:9] for a in proxy["Auth"]) == ["AdminSecr", "AppSecret"]
     assert all(a["AuthScheme"] == "SECRETS" for a in proxy["Auth"])
-
-
-@pytest.mark.parametrize("secret_prefix", ["AdminSecretAttachment", "AppSecretAttachment"])
-def test_user_secrets_rotate_every_30_days_with_alternating_users(prod, secret_prefix):
-    schedules = [p for p in props(prod.templates["data"], "AWS::SecretsManager::RotationSchedule")
-                 if refers_to(p["SecretId"], secret_prefix)]
-    (schedule,) = schedules
-    assert schedule["RotationRules"]["ScheduleExpression"] == f"rate({constants.SECRET_ROTATION_DAYS} days)"
-    hosted = schedule["HostedRotationLambda"]
-    assert hosted["RotationType"] == "PostgreSQLMultiUser"
-    assert refers_to(hosted["MasterSecretArn"], "MasterSecretAttachment")
-    assert "VpcSubnetIds" in hosted and refers_to(hosted["VpcSecurityGroupIds"], "RotationSg")
-    # The role must exist (created by `swordfish db migrate`) before the first rotation runs.
-    assert schedule["RotateImmediatelyOnUpdate"] is False
 
 
 def test_master_secret_rotates_single_user_every_30_days(prod):

@@ -91,12 +91,14 @@ def test_every_function_gets_the_dependencies_layer_and_the_appconfig_agent(prod
     assert {f["FunctionName"] for f in functions} == {
         constants.PROCESSOR_FUNCTION_NAME, constants.API_FUNCTION_NAME, constants.FEED_REFRESHER_FUNCTION_NAME,
         constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME, constants.HEALTH_CANARY_FUNCTION_NAME,
-        constants.RESTORE_VALIDATOR_FUNCTION_NAME, constants.CONSOLE_FUNCTION_NAME}
+        constants.RESTORE_VALIDATOR_FUNCTION_NAME, constants.CONSOLE_FUNCTION_NAME,
+        constants.ROTATE_SECRET_FUNCTION_NAME}
     for fn in functions:
         layers = json.dumps(fn["Layers"])
         assert "Dependencies" in layers
         reads_flags = fn["FunctionName"] not in (constants.FLAGS_AUDIT_FUNCTION_NAME,
-                                                 constants.RESTORE_VALIDATOR_FUNCTION_NAME)
+                                                 constants.RESTORE_VALIDATOR_FUNCTION_NAME,
+                                                 constants.ROTATE_SECRET_FUNCTION_NAME)
         assert ("AWS-AppConfig-Extension-Arm64" in layers) is reads_flags
         assert fn["LoggingConfig"]["LogFormat"] == "JSON"
 
@@ -114,4 +116,4 @@ def test_processor_reads_only_its_flag_profile(prod):
 def test_dependency_layer_is_the_same_asset_in_every_stack(prod):
     layers = [json.dumps(r["Properties"]["Content"]["S3Key"]) for t in prod.templates.values()
               for r in resources(t, "AWS::Lambda::LayerVersion").values()]
-    assert len(layers) == 5 and len(set(layers)) == 1  # flags, pipeline, api, observability (canary), backup
+    assert len(layers) == 6 and len(set(layers)) == 1  # flags, pipeline, api, observability (canary), backup, secrets

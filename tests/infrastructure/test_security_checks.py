@@ -16,6 +16,7 @@ SERVICE_REQUIRES_STAR = {
     "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
     "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
     "cloudwatch:GetMetricStatistics",  # CloudWatch metric reads take no resource ARN
+    "secretsmanager:GetRandomPassword",  # the rotation function's password generator takes no resource
     "appconfig:ListApplications", "appconfig:ListDeploymentStrategies",  # AppConfig list calls: no resource ARN
     # AWS Backup's restore-job calls take no resource ARN (the restore-test validator)
     "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult",
@@ -148,8 +149,8 @@ def test_every_customer_managed_key_rotates(synthesised, env_name):
 def test_every_function_log_group_is_encrypted_and_expires(prod):
     groups = [(concern, p) for concern, t in prod.templates.items() for p in props(t, "AWS::Logs::LogGroup")
               if str(p.get("LogGroupName", "")).startswith("/aws/lambda/")]
-    assert len(groups) == 8  # processor, remediation, API, console, feed refresher, flags audit, health canary,
-    #                          restore validator
+    assert len(groups) == 9  # processor, remediation, API, console, feed refresher, flags audit, health canary,
+    #                          restore validator, rotate-secret
     for _, group in groups:
         assert "KmsKeyId" in group
         assert group["RetentionInDays"] == prod.stacks.settings.env.log_retention_days

@@ -68,6 +68,7 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("memory", "system", 5),
     Component("circuitBreakers", "component", 5),
     Component("featureFlags", "component", 3),
+    Component("secrets", "component", 0),  # a warn only: the fallback value works; the score stays
 )}
 READY_COMPONENTS = ("postgresql", "queue")
 
@@ -177,6 +178,7 @@ class HealthDependencies:
     queue_age_probe: Callable[[], float | None] | None = None
     breakers: Any = None  # BreakerRegistry
     flag_status: Callable[[], Any] | None = None  # swordfish.features.flags.store_status
+    secret_reader: Any = None  # security.secrets.SecretReader: warn when a secret came from the env fallback
     disk_probe: Callable[[], tuple[int, int]] = disk_probe
     memory_probe: Callable[[], tuple[int, int]] = memory_probe
     timeouts: dict[str, float] = field(default_factory=dict)  # component -> seconds
@@ -356,6 +358,14 @@ def check_flags(deps: HealthDependencies) -> ComponentResult:
 # --- running, aggregating, caching --------------------------------------------------------------
 
 
+def check_secrets(reader) -> ComponentResult:
+    """``warn`` while any secret in use came from the environment fallback instead of the vault."""
+    fallbacks = sorted(reader.fallbacks_used)
+    return ComponentResult("secrets", [Measurement(
+        "envFallback", len(fallbacks), None, WARN if fallbacks else PASS,
+        f"read from the environment, Secrets Manager unreachable: {', '.join(fallbacks)}" if fallbacks else None)])
+
+
 def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> dict[str, Callable[[], ComponentResult]]:
     plan: dict[str, Callable[[], ComponentResult]] = {}
     if deps.database_url:
@@ -395,6 +405,8 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["circuitBreakers"] = lambda: check_breakers(deps)
     if deps.flag_status is not None:
         plan["featureFlags"] = lambda: check_flags(deps)
+    if deps.secret_reader is not None:
+        plan["secrets"] = lambda: check_secrets(deps.secret_reader)
     if names is not None:
         plan = {k: v for k, v in plan.items() if k in names}
     return plan

@@ -89,7 +89,14 @@ def _repository():
 
 
 def _database_url(args: argparse.Namespace) -> str:
-    return args.database_url or get_settings().database_url or ""
+    if args.database_url:
+        return args.database_url
+    settings = get_settings()
+    if not settings.db_credentials_from_secret:
+        return settings.database_url or ""  # empty: FlagAdmin names SWORDFISH_DATABASE_URL
+    from swordfish import wiring
+
+    return wiring.database_url(settings)  # the embedded stack: the login's current version
 
 
 def _admin(args: argparse.Namespace):

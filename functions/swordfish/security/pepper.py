@@ -1,7 +1,7 @@
 """The API-key pepper: the server-side secret every stored key digest is an HMAC under.
 
-One small function the key code calls, so it can be re-pointed at ``swordfish.security.secrets``
-when that lands. A rotation keeps both versions for an overlap: keys are verified under the
+One small function the key code calls; it reads through ``swordfish.security.secrets`` (cached, with
+versions, audited). A rotation keeps both versions for an overlap: keys are verified under the
 version recorded with them and new keys use the current one.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from swordfish import constants
 from swordfish.config import get_settings
 
 # Only for the embedded stack and tests when no pepper is configured; never accepted elsewhere.
@@ -27,22 +26,21 @@ class PepperUnavailable(RuntimeError):
 
 
 def api_key_peppers() -> list[Pepper]:
-    """The current pepper first, then the previous one while a rotation overlaps."""
+    """The current pepper first, then the previous one while a rotation overlaps. Each carries its
+    Secrets Manager ``VersionId``, recorded with every key hashed under it, so a key keeps verifying
+    after a rotation moves the stages (as long as its version is AWSCURRENT or AWSPREVIOUS)."""
     settings = get_settings()
     if settings.api_key_pepper:
         return [Pepper("env", settings.api_key_pepper.encode())]
-    if settings.environment == "local":
+    if settings.environment == "local" and not settings.aws_endpoint_url:
         return [Pepper("local", LOCAL_DEV_PEPPER.encode())]
-    from aws_lambda_powertools.utilities import parameters
+    from swordfish.security.secrets import SecretError, process_secret_reader
+    from swordfish.security.secrets import api_key_peppers as read_peppers
 
-    peppers = []
-    for stage in ("AWSCURRENT", "AWSPREVIOUS"):
-        try:
-            value = parameters.get_secret(constants.API_KEY_PEPPER_SECRET_NAME, max_age=300,
-                                          VersionStage=stage)
-        except parameters.exceptions.GetParameterError:
-            if stage == "AWSCURRENT":
-                raise PepperUnavailable(f"cannot read {constants.API_KEY_PEPPER_SECRET_NAME}") from None
-            continue
-        peppers.append(Pepper(stage.lower(), str(value).encode()))
-    return peppers
+    try:
+        return [Pepper(version, value)
+                for version, value in read_peppers(process_secret_reader(), settings.api_key_pepper_secret_name)]
+    except SecretError as exc:
+        if settings.environment == "local":  # the embedded stack or a test without the pepper secret
+            return [Pepper("local", LOCAL_DEV_PEPPER.encode())]
+        raise PepperUnavailable(f"cannot read {settings.api_key_pepper_secret_name}: {exc}") from None

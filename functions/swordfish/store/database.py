@@ -11,40 +11,104 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
-from swordfish.config import Settings
+from swordfish.monitoring.observability import logger
 
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached or the statement failed for a reason worth retrying."""
 
 
-def database_url_from_secret(settings: Settings) -> str:
-    """Build the DSN from the Secrets Manager secret RDS rotation maintains (AWS only).
+def is_authentication_failure(exc: BaseException) -> bool:
+    """A login refused for its credentials (a rotated password), not a server that is down."""
+    if getattr(exc, "sqlstate", None) in ("28P01", "28000"):
+        return True
+    text = str(exc)
+    return "password authentication failed" in text or "no password supplied" in text
 
-    Powertools parameters caches the value for five minutes, so a rotated password is picked up
-    without a cold start; ``force_fetch`` after an authentication failure picks it up at once.
+
+class SecretConninfo:
+    """The pool's connection factory input: a DSN built from the current version of the database
+    secret, resolved for every new connection (psycopg_pool accepts a callable conninfo).
+
+    ``check()`` runs before each checkout: a refresh past the TTL that finds a new version drains the
+    pool (listener registered by ``Database``); ``after_auth_failure()`` fetches AWSCURRENT at once.
     """
-    from aws_lambda_powertools.utilities import parameters
 
-    secret = parameters.get_secret(settings.db_app_secret_name, transform="json", max_age=300)
-    user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
-    # Connect through RDS Proxy (db_host) when set: the security groups only allow that path.
-    host, port = settings.db_host or secret["host"], secret.get("port", 5432)
-    dbname = secret.get("dbname", "swordfish")
-    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=require"
+    def __init__(self, reader, secret_name: str, *, host: str | None = None, sslmode: str | None = "require"):
+        self.reader, self.secret_name, self.host, self.sslmode = reader, secret_name, host, sslmode
+        self._last_good = None
+
+    def __call__(self) -> str:
+        return self._dsn(self._credentials(self.reader.get(self.secret_name)))
+
+    def after_auth_failure(self) -> str:
+        return self._dsn(self._credentials(self.reader.refresh(self.secret_name, reason="auth_failed")))
+
+    def _credentials(self, version):
+        """The version's credentials; a malformed version keeps the last good ones in use (loudly)."""
+        from swordfish.security.secrets import MalformedSecret, database_credentials
+
+        try:
+            self._last_good = database_credentials(version)
+        except MalformedSecret as exc:
+            if self._last_good is None:
+                raise
+            logger.error("database secret malformed: keeping the last good credentials",
+                         extra={"error": str(exc), "kept_version_id": self._last_good.version_id})
+        return self._last_good
+
+    def check(self) -> None:
+        self.reader.get(self.secret_name)
+
+    def version_id(self) -> str:
+        return self.reader.get(self.secret_name).version_id
+
+    def _dsn(self, creds) -> str:
+        # Connect through RDS Proxy (host) when set: the security groups only allow that path.
+        params = {"host": self.host or creds.host, "port": creds.port, "dbname": creds.dbname,
+                  "user": creds.username, "password": creds.password}
+        if self.sslmode:
+            params["sslmode"] = self.sslmode
+        return make_conninfo("", **{k: v for k, v in params.items() if v not in (None, "")})
+
+
+def _rotation_aware_connection_class(conninfo: SecretConninfo) -> type[psycopg.Connection]:
+    class RotationAwareConnection(psycopg.Connection):
+        """Retries a login refused for its credentials once, with AWSCURRENT fetched again: the
+        password was rotated since the cached version was read."""
+
+        @classmethod
+        def connect(cls, conninfo_str: str = "", **kwargs):
+            try:
+                return super().connect(conninfo_str, **kwargs)
+            except psycopg.OperationalError as exc:
+                if not is_authentication_failure(exc):
+                    raise
+                logger.warning("database login refused: fetching the current credentials and retrying once",
+                               extra={"secret": conninfo.secret_name})
+                return super().connect(conninfo.after_auth_failure(), **kwargs)
+
+    return RotationAwareConnection
 
 
 class Database:
-    """A small pool of connections for the application role."""
+    """A small pool of connections for the application role.
 
-    def __init__(self, url: str, *, max_size: int = 4, connect_timeout: int = 5, statement_timeout_ms: int = 10_000,
-                 reconnect_timeout: float = 6.0):
+    ``url`` is a fixed DSN (tests, tools) or a ``SecretConninfo``: then every new connection uses the
+    current credentials, a rotation found at refresh drains the pool (connections in use finish
+    their work and are closed when returned; new ones log in with the new version), and a login
+    refused for its password is retried once with AWSCURRENT fetched again.
+    """
+
+    def __init__(self, url: str | SecretConninfo, *, max_size: int = 4, connect_timeout: int = 5,
+                 statement_timeout_ms: int = 10_000, reconnect_timeout: float = 6.0):
         self.url = url
+        self.conninfo = url if isinstance(url, SecretConninfo) else None
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -61,10 +125,19 @@ class Database:
                            f"-c idle_in_transaction_session_timeout={statement_timeout_ms * 3}",
                 "application_name": "swordfish",
             },
+            connection_class=(_rotation_aware_connection_class(self.conninfo) if self.conninfo
+                              else psycopg.Connection),
             open=False,
             name="swordfish",
         )
+        if self.conninfo is not None:
+            self.conninfo.reader.on_rotation(self.conninfo.secret_name, self._rotated)
         self.pool.open(wait=False)
+
+    def _rotated(self, old, new) -> None:
+        logger.info("database credentials rotated: draining the pool",
+                    extra={"old_version_id": getattr(old, "version_id", None), "new_version_id": new.version_id})
+        self.pool.drain()
 
     @contextmanager
     def tenant_transaction(self, tenant_id: str) -> Iterator[psycopg.Connection]:
@@ -75,6 +148,11 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
+        if self.conninfo is not None:
+            try:
+                self.conninfo.check()  # past the TTL: fetch, and drain the pool if the version changed
+            except Exception as exc:  # the vault's trouble is not the database's: keep the pool going
+                logger.warning("database secret refresh failed", extra={"error": str(exc)})
         try:
             with self.pool.connection() as conn:
                 yield conn

@@ -34,6 +34,14 @@ def bootstrap(superuser_url: str, admin_password: str, app_password: str,
             verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
             conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}{}").format(
                 verb, sql.Identifier(role), sql.Literal(password), extra))
+        # The alternating-users rotation's second login: a member of the application role, so it has
+        # exactly its grants (present and future) and, like it, no BYPASSRLS. No password until the
+        # first rotation sets one (a role without a password cannot log in).
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (constants.APP_DB_CLONE_ROLE,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOBYPASSRLS NOSUPERUSER INHERIT").format(
+                sql.Identifier(constants.APP_DB_CLONE_ROLE)))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(
+            sql.Identifier(constants.APP_DB_ROLE), sql.Identifier(constants.APP_DB_CLONE_ROLE)))
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(database), sql.Identifier(constants.ADMIN_DB_ROLE)))
