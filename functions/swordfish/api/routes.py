@@ -207,7 +207,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
     app = APIGatewayRestResolver(enable_validation=True)
 
     def source_ip() -> str:
-        return app.current_event.request_context.identity.source_ip or "unknown"
+        identity = (app.current_event.raw_event.get("requestContext") or {}).get("identity") or {}
+        return identity.get("sourceIp") or "unknown"
 
     def authorise(tenant_id: str, cost: int = 1) -> str:
         """The key's tenant, counted against its limits. Identity comes only from the key that
