@@ -4,6 +4,7 @@ moto's KMS for the data keys, and a running WAL archiver."""
 from __future__ import annotations
 
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,24 @@ from swordfish.store.migrate import bootstrap, migrate
 from swordfish.store.tenants import create_tenant
 
 from devstack.services import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def _reachable_tmp_dirs():
+    made: list[Path] = []
+    yield made
+    for path in made:  # at the end of the session, after every restored server has been stopped
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture()
+def tmp_path(_reachable_tmp_dirs) -> Path:
+    """A folder the PostgreSQL server's OS user can reach. pytest's own lives under
+    /tmp/pytest-of-<user>, which pytest keeps at mode 0700 and resets to it whenever another pytest
+    session starts, so a server restored there could lose access to its own files mid-test."""
+    path = Path(tempfile.mkdtemp(prefix="sfbk-tmp-"))
+    _reachable_tmp_dirs.append(path)
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -318,7 +318,7 @@ def test_integrity_error_is_raised_when_the_restored_data_differs(live_db, repos
 def test_the_drill_recovers_a_dropped_table_to_just_before_the_drop(tmp_path):
     from devstack.backup_drill import DrillOptions, run_drill
 
-    report = run_drill(DrillOptions(verdicts=500, write_seconds=1.0, destroy="table"), progress=lambda _m: None)
+    report = run_drill(DrillOptions(verdicts=500, write_seconds=2.0, destroy="table"), progress=lambda _m: None)
 
     assert report.restore["target"] is not None  # point in time, not latest: the drop is not replayed
     assert report.restore["integrity"]["ok"] and report.verdicts_missing_after_replay == 0

@@ -21,13 +21,14 @@ def emf_free(out: str) -> list[str]:
     return [line for line in out.splitlines() if '"_aws"' not in line]
 
 
-def test_forcing_a_breaker_open_shows_in_the_list_and_the_audit(cli, capsys):
+def test_forcing_a_breaker_open_shows_in_the_list_and_the_audit(cli, capsys, clock):
     assert cli(["breakers", "open", "nango_fetch", "--reason", "INC-7 Nango outage", "--actor", "alice"]) == 0
     assert "nango_fetch: CLOSED -> OPEN (forced) by alice" in capsys.readouterr().out
     assert cli(["breakers", "list", "--json"]) == 0
     rows = {r["name"]: r for r in map(json.loads, emf_free(capsys.readouterr().out))}
     assert (rows["nango_fetch"]["state"], rows["nango_fetch"]["forced_by"]) == ("OPEN", "alice")
     assert rows["feed_urlhaus"]["state"] == "CLOSED"
+    clock.advance(60)  # the audit is in time order; on the frozen clock both would share one instant
     assert cli(["breakers", "close", "nango_fetch", "--reason", "recovered", "--actor", "bob"]) == 0
     capsys.readouterr()
     assert cli(["breakers", "audit", "nango_fetch"]) == 0

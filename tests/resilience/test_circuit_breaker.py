@@ -46,11 +46,9 @@ def fail_n(registry, name, n):
             registry.call(name, failing, fallback=fallback)
 
 
-def wait_for_recovery(registry, name):
-    """Sleep until the recovery timeout after the stored opened_at has passed (whole seconds)."""
-    opened_at = registry.status(name).opened_at
-    recovery = registry.config(name).recovery_timeout
-    time.sleep(max(0.0, opened_at + recovery - time.time()) + 0.05)
+def pass_recovery(registry, name, clock):
+    """Move the clock to the end of the recovery window after the stored opened_at."""
+    clock.advance_to(registry.status(name).opened_at + registry.config(name).recovery_timeout)
 
 
 def test_opens_after_five_consecutive_failures(registry):
@@ -84,10 +82,10 @@ def test_raises_breaker_open_when_open_and_no_fallback_is_given(registry):
         registry.call(name, lambda: "ok")
 
 
-def test_half_opens_after_the_recovery_timeout_and_closes_after_three_successful_probes(registry):
+def test_half_opens_after_the_recovery_timeout_and_closes_after_three_successful_probes(registry, clock):
     name = unique_breaker(registry)
     fail_n(registry, name, 5)
-    wait_for_recovery(registry, name)
+    pass_recovery(registry, name, clock)
     assert registry.call(name, lambda: "probe 1", fallback=fallback) == "probe 1"
     assert registry.status(name).state == "HALF_OPEN"
     assert registry.call(name, lambda: "probe 2", fallback=fallback) == "probe 2"
@@ -96,11 +94,11 @@ def test_half_opens_after_the_recovery_timeout_and_closes_after_three_successful
     assert registry.status(name).state == "CLOSED"
 
 
-def test_a_failed_probe_reopens_the_circuit(registry):
+def test_a_failed_probe_reopens_the_circuit(registry, clock):
     name = unique_breaker(registry)
     fail_n(registry, name, 5)
     first_opened_at = registry.status(name).opened_at
-    wait_for_recovery(registry, name)
+    pass_recovery(registry, name, clock)
     with pytest.raises(Boom):
         registry.call(name, failing, fallback=fallback)
     status = registry.status(name)
@@ -109,12 +107,12 @@ def test_a_failed_probe_reopens_the_circuit(registry):
     assert registry.call(name, lambda: "not called", fallback=fallback) == "fallback:OPEN"
 
 
-def test_thresholds_come_from_settings(breaker_settings):
+def test_thresholds_come_from_settings(breaker_settings, clock):
     registry = BreakerRegistry(settings=breaker_settings(breaker_failure_threshold=2, breaker_success_threshold=1))
     name = unique_breaker(registry)
     fail_n(registry, name, 2)
     assert registry.status(name).state == "OPEN"
-    wait_for_recovery(registry, name)
+    pass_recovery(registry, name, clock)
     registry.call(name, lambda: "ok")
     assert registry.status(name).state == "CLOSED"
 
@@ -177,7 +175,7 @@ def test_a_call_past_its_deadline_counts_as_a_failure(registry):
     name = unique_breaker(registry)
     for _ in range(5):
         with pytest.raises(BreakerTimeout, match="deadline"):
-            registry.call(name, time.sleep, 2, timeout=0.05)
+            registry.call(name, time.sleep, 2, timeout=0.05)  # the slow call under test, not a wait
     assert registry.status(name).state == "OPEN"
 
 
@@ -229,12 +227,12 @@ def test_request_errors_that_say_nothing_about_the_service_do_not_open_it(regist
     assert registry.status(name).state == "CLOSED"
 
 
-def test_a_late_probe_result_after_its_lease_was_taken_over_does_not_overwrite_the_newer_state(breaker_settings):
+def test_a_late_probe_result_after_its_lease_was_taken_over_does_not_overwrite_the_newer_state(breaker_settings, clock):
     """Powertools writes a probe's CLOSED unconditionally: without our owner check this closes the circuit."""
     registry = BreakerRegistry(settings=breaker_settings(breaker_failure_threshold=1, breaker_success_threshold=1))
     name = unique_breaker(registry)
     fail_n(registry, name, 1)
-    wait_for_recovery(registry, name)
+    pass_recovery(registry, name, clock)
 
     started, release, result = threading.Event(), threading.Event(), {}
 
@@ -247,8 +245,7 @@ def test_a_late_probe_result_after_its_lease_was_taken_over_does_not_overwrite_t
     worker_a.start()
     try:
         assert started.wait(5)
-        lease = registry.status(name).probe_lease_expiry
-        time.sleep(max(0.0, lease - time.time()) + 0.1)
+        clock.advance_to(registry.status(name).probe_lease_expiry)
         # Worker B (another thread: another probe owner) takes the expired lease over and fails.
         with pytest.raises(Boom):
             registry.call(name, failing, fallback=fallback)
@@ -263,13 +260,13 @@ def test_a_late_probe_result_after_its_lease_was_taken_over_does_not_overwrite_t
     assert after.opened_at == reopened.opened_at
 
 
-def test_forcing_open_pins_the_breaker_and_is_audited(registry):
+def test_forcing_open_pins_the_breaker_and_is_audited(registry, clock):
     name = unique_breaker(registry)
     entry = registry.force_open(name, actor="alice", reason="Nango incident INC-42")
     status = registry.status(name)
     assert (status.state, status.forced, status.forced_by, status.forced_reason) == (
         "OPEN", True, "alice", "Nango incident INC-42")
-    time.sleep(registry.config(name).recovery_timeout + 1.1)
+    clock.advance(registry.config(name).recovery_timeout * 10)  # long past any recovery window
     calls = []
     assert registry.call(name, lambda: calls.append(1), fallback=fallback) == "fallback:OPEN"
     assert calls == []  # a forced-open breaker never half-opens by itself
@@ -337,11 +334,14 @@ def test_a_worker_started_while_the_circuit_is_closed_calls_the_service(registry
     assert finish(run_worker("once", name)) == {"result": "called"}
 
 
-def test_two_workers_never_both_probe_a_half_open_circuit(breaker_settings, tmp_path):
-    # Recovery 2 s gives a probe lease longer than the workers' 1 s run; many probes keep it half-open.
+def test_two_workers_never_both_probe_a_half_open_circuit(breaker_settings, clock, tmp_path):
+    # The workers are other processes on the real clock, so the circuit is tripped one recovery
+    # window ago on ours: it is due to half-open as they start, and the 30 s probe lease stays far
+    # longer than their 1 s run however loaded the machine. Many probes keep it half-open.
     registry = BreakerRegistry(settings=breaker_settings(
-        breaker_failure_threshold=1, breaker_recovery_timeout_seconds=2, breaker_success_threshold=1000))
+        breaker_failure_threshold=1, breaker_recovery_timeout_seconds=30, breaker_success_threshold=1000))
     name = unique_breaker(registry)
+    clock.move_to(clock.now() - registry.config(name).recovery_timeout - 1)
     fail_n(registry, name, 1)
     workers = [run_worker("probe", name, str(tmp_path)) for _ in range(2)]
     try:
@@ -349,8 +349,7 @@ def test_two_workers_never_both_probe_a_half_open_circuit(breaker_settings, tmp_
         while len(list(tmp_path.glob("ready-*"))) < 2:
             assert time.monotonic() < deadline, "workers did not start"
             assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
-            time.sleep(0.05)
-        wait_for_recovery(registry, name)
+            time.sleep(0.05)  # polling the worker processes, not waiting on a clock
         (tmp_path / "go").touch()
         results = [finish(w) for w in workers]
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -169,7 +168,7 @@ def test_indicator_lookup_with_no_snapshot_yet_finds_nothing_and_is_degraded(reg
     assert lookup.last_lookup_degraded is True
 
 
-def test_feed_refresh_keeps_the_last_good_snapshot_while_the_feed_server_is_down(breaker_settings, redis_url):
+def test_feed_refresh_keeps_the_last_good_snapshot_while_the_feed_server_is_down(breaker_settings, redis_url, clock):
     registry = BreakerRegistry(settings=breaker_settings(breaker_recovery_timeout_seconds=1,
                                                          breaker_success_threshold=1))
     with FeedServer(hang_seconds=2) as feeds:
@@ -186,8 +185,7 @@ def test_feed_refresh_keeps_the_last_good_snapshot_while_the_feed_server_is_down
         assert (after.indicators, after.refreshed_at) == (loaded.indicators, loaded.refreshed_at)
         assert registry.status("feed_openphish").state == "CLOSED"  # one feed's breaker per feed
         feeds.set_fault("ok")
-        opened_at = registry.status("feed_urlhaus").opened_at
-        time.sleep(max(0.0, opened_at + 1 - time.time()) + 0.05)
+        clock.advance_to(registry.status("feed_urlhaus").opened_at + 1)  # past the 1 s recovery window
         assert refresher.refresh("urlhaus").outcome == "loaded"  # the probe succeeds and closes it
         assert registry.status("feed_urlhaus").state == "CLOSED"
 

@@ -268,7 +268,7 @@ class WalArchiver:
 
     def _heartbeat_loop(self) -> None:
         conn = None
-        while not self._stop.wait(self.heartbeat_seconds):
+        while True:  # a beat at once, then every heartbeat_seconds
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
@@ -278,6 +278,8 @@ class WalArchiver:
                 with contextlib.suppress(Exception):
                     conn.close()
                 conn = None
+            if self._stop.wait(self.heartbeat_seconds):
+                break
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()

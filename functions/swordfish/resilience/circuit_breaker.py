@@ -30,6 +30,10 @@ Metrics (EMF, namespace ``Swordfish``, dimensions ``service`` = swordfish and ``
 name, the names in ``constants``): ``CircuitStateChange`` (Count, 1 per stored transition) and
 ``CircuitState`` (gauge: 0 closed, 1 half-open, 2 open). Alarm on ``Maximum(CircuitState) >= 2``.
 
+Time: Powertools reads the wall clock itself (``datetime.now()``, no clock parameter), so our
+overrides read the same clock (``time.time()``) rather than an injected one that could disagree
+with it; tests freeze and move that clock with time-machine (``tests/resilience/conftest.py``).
+
 Audit of forced changes: items in the same DynamoDB table (``id = audit#<name>#<time>#<uuid>``),
 written in one transaction with the state change, append-only (``attribute_not_exists``). Chosen
 over a PostgreSQL table because an operator must be able to force a breaker while the database is
