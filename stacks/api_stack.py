@@ -62,6 +62,7 @@ class ApiStack(Stack):
         permissions.write_objects(role, data.large_mail_bucket, data.key)  # mail over the SQS limit
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.api_key_pepper)
+        permissions.read_secret(role, data.operator_token)  # /health/deep
         permissions.read_secret(role, data.nango_secret)  # verifies mailbox webhooks
         permissions.read_secret(role, data.sentry_dsn_secret)
         permissions.read_write_items(role, data.breaker_table, data.key)

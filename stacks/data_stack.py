@@ -304,6 +304,16 @@ class DataStack(Stack):
         NagSuppressions.add_resource_suppressions(self.sentry_dsn_secret, [NagPackSuppression(
             id="AwsSolutions-SMG4",
             reason="The Sentry DSN is issued by Sentry; it is rotated there and pasted here.")])
+        self.operator_token = secretsmanager.Secret(
+            self, "OperatorToken",
+            secret_name=constants.OPERATOR_TOKEN_SECRET_NAME,
+            description="Bearer token operators (and nothing else) present for /health/deep",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48, exclude_punctuation=True),
+        )
+        NagSuppressions.add_resource_suppressions(self.operator_token, [NagPackSuppression(
+            id="AwsSolutions-SMG4",
+            reason="Operators hold the token in their own tooling; it is replaced on demand "
+                   "(`aws secretsmanager put-secret-value`), and the API re-reads it within its cache TTL.")])
         self.api_key_pepper = secretsmanager.Secret(
             self, "ApiKeyPepper",
             secret_name=constants.API_KEY_PEPPER_SECRET_NAME,

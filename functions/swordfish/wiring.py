@@ -286,9 +286,7 @@ def operator_token(settings: Settings) -> str | None:
     """The token operators present for /health/deep: a setting locally, a secret on AWS."""
     if settings.operator_token or settings.environment == "local":
         return settings.operator_token
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_secret(constants.OPERATOR_TOKEN_SECRET_NAME, max_age=300))
+    return secret_reader().get(constants.OPERATOR_TOKEN_SECRET_NAME).value  # cached, versioned, audited
 
 
 # --- the MSP console ------------------------------------------------------------------------------

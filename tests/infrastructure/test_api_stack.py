@@ -114,3 +114,15 @@ def test_the_console_is_its_own_function_under_console_without_the_api_key_heade
         assert "ConsoleFunction" in uri
     secrets = [s for s in props(api, "AWS::SecretsManager::Secret") if s.get("Name") == constants.CONSOLE_SECRET_NAME]
     assert len(secrets) == 1
+
+
+def test_the_operator_token_for_deep_health_exists_and_only_the_api_can_read_it(prod):
+    from cdk_helpers import by_property, policy_statements
+    from swordfish import constants
+
+    by_property(prod.templates["data"], "AWS::SecretsManager::Secret", "Name", constants.OPERATOR_TOKEN_SECRET_NAME)
+    readers = {concern for concern, template in prod.templates.items()
+               for _, statement in policy_statements(template)
+               if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action"))
+               and "OperatorToken" in json.dumps(statement.get("Resource"))}
+    assert readers == {"api"}

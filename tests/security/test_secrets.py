@@ -496,3 +496,20 @@ def test_the_nango_secret_and_the_sentry_dsn_are_read_through_the_secret_reader(
         assert wiring.sentry_dsn() is None
     finally:
         wiring.reset()
+
+
+def test_the_operator_token_is_read_through_the_one_secret_reader_outside_local(vault, settings_env):
+    from swordfish import wiring
+    from swordfish.security.secrets import reset_process_secret_reader
+
+    name = constants.OPERATOR_TOKEN_SECRET_NAME
+    vault["client"].create_secret(Name=name, SecretString="operator-token-v1")
+    try:
+        settings = settings_env(environment="dev", aws_endpoint_url=vault["moto"].url, secrets_ttl_seconds=0)
+        reset_process_secret_reader()
+        assert wiring.operator_token(settings) == "operator-token-v1"
+        vault["client"].put_secret_value(SecretId=name, SecretString="operator-token-v2")  # replaced on demand
+        assert wiring.operator_token(settings) == "operator-token-v2"
+    finally:
+        vault["client"].delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        reset_process_secret_reader()
