@@ -124,6 +124,9 @@ class PipelineStack(Stack):
             timeout_seconds=constants.FEED_REFRESHER_TIMEOUT_SECONDS,
             memory_mb=1024,
             reserved_concurrency=FEED_REFRESHER_RESERVED_CONCURRENCY,
+            # Without these the refresher has nothing to download and the indicators stay empty.
+            environment={f"{constants.ENV_PREFIX}{feed.upper()}_FEED_URL": url for feed in constants.THREAT_FEEDS
+                         if (url := getattr(settings, f"{feed}_feed_url"))},
         )
         permissions.read_write_items(self.feed_refresher.role, data.breaker_table, data.key)
         permissions.read_flags(self.feed_refresher.role, flags_configuration_arn)

@@ -64,6 +64,10 @@ class EnvSettings:
     flags_growth_percent: int
     # alarms
     oldest_message_alarm_seconds: int
+    # threat feeds the refresher downloads (null: that feed is off; PhishTank needs an app key in its URL)
+    urlhaus_feed_url: str | None
+    openphish_feed_url: str | None
+    phishtank_feed_url: str | None
     # shared
     removal_retain: bool  # keep stateful resources (snapshot/retain) when the stack is deleted
 

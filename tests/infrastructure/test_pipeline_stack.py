@@ -117,3 +117,15 @@ def test_dependency_layer_is_the_same_asset_in_every_stack(prod):
     layers = [json.dumps(r["Properties"]["Content"]["S3Key"]) for t in prod.templates.values()
               for r in resources(t, "AWS::Lambda::LayerVersion").values()]
     assert len(layers) == 6 and len(set(layers)) == 1  # flags, pipeline, api, observability (canary), backup, secrets
+
+
+def test_the_feed_refresher_is_told_which_feeds_to_download(prod):
+    from cdk_helpers import by_property
+    from swordfish import constants
+
+    refresher = by_property(prod.templates["pipeline"], "AWS::Lambda::Function", "FunctionName",
+                            constants.FEED_REFRESHER_FUNCTION_NAME)
+    env = refresher["Environment"]["Variables"]
+    assert env["SWORDFISH_URLHAUS_FEED_URL"] == prod.stacks.settings.env.urlhaus_feed_url
+    assert env["SWORDFISH_OPENPHISH_FEED_URL"].startswith("https://")
+    assert "SWORDFISH_PHISHTANK_FEED_URL" not in env  # null in cdk.json: off until an app key is configured
