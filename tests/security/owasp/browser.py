@@ -32,9 +32,20 @@ def chromium():
 
 
 def sign_in(driver, base_url: str, email: str, password: str) -> None:
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{base_url}/console/login")
+    login_page = driver.current_url
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "sign-in").click()
+    # click() returns before the form's navigation ends: wait for it (a hang guard, not a timing
+    # assertion), or the caller reads the login page's URL on a busy machine. A refused login
+    # stays on the login page, and the caller's own assertion then shows that page.
+    try:
+        WebDriverWait(driver, 30).until(lambda d: d.current_url != login_page
+                                        and d.execute_script("return document.readyState") == "complete")
+    except TimeoutException:
+        pass
