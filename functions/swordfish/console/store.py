@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from swordfish.store.database import set_tenant
 from swordfish.store.feedback import record_feedback
 from swordfish.store.storable import storable_json, storable_text
+from swordfish.store.verdicts import verdict_filters
 
 ROLES = ("msp_admin", "analyst", "auditor")
 FEEDBACK_ACTIONS = ("release", "confirm_phishing", "mark_legitimate")
@@ -206,20 +207,8 @@ def verdict_page(conn: psycopg.Connection, tenant_id: str, *, verdict: str | Non
     """Newest first, keyset paging on (committed_at, message_id). Filters are bound parameters; the
     text searches are substring matches with LIKE's wildcards escaped."""
     set_tenant(conn, tenant_id)
-    clauses, params = ["tenant_id = %s"], [tenant_id]
-    if verdict:
-        clauses.append("verdict = %s")
-        params.append(verdict)
-    if since:
-        clauses.append("committed_at >= %s")
-        params.append(since)
-    if until:
-        clauses.append("committed_at < %s")
-        params.append(until)
-    for column, text in (("sender", sender), ("subject", subject)):
-        if text:
-            clauses.append(f"{column} ILIKE %s ESCAPE '\\'")
-            params.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    clauses, params = verdict_filters(tenant_id, verdict=verdict, since=since, until=until, sender=sender,
+                                      subject=subject)
     if before:
         clauses.append("(committed_at, message_id) < (%s, %s)")
         params.extend(before)

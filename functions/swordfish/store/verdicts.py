@@ -122,17 +122,33 @@ def is_row_error(exc: BaseException) -> bool:
     return isinstance(error, psycopg.Error) and bool(sqlstate) and sqlstate[:2] not in _ENVIRONMENT_CLASSES
 
 
-def list_verdicts(conn: psycopg.Connection, tenant_id: str, *, limit: int = 50,
-                  verdict: str | None = None, before: datetime | None = None) -> list[dict]:
-    """Newest first. The caller's transaction must already be scoped to ``tenant_id``."""
-    set_tenant(conn, tenant_id)
+def verdict_filters(tenant_id: str, *, verdict: str | None = None, since: datetime | None = None,
+                    until: datetime | None = None, sender: str | None = None,
+                    subject: str | None = None) -> tuple[list[str], list]:
+    """WHERE clauses and their bound parameters for one tenant's verdicts: the one builder the API
+    and the console share. Sender and subject are substring matches with LIKE's wildcards escaped."""
     clauses, params = ["tenant_id = %s"], [tenant_id]
     if verdict:
         clauses.append("verdict = %s")
         params.append(verdict)
-    if before:
+    if since:
+        clauses.append("committed_at >= %s")
+        params.append(since)
+    if until:
         clauses.append("committed_at < %s")
-        params.append(before)
+        params.append(until)
+    for column, text in (("sender", sender), ("subject", subject)):
+        if text:
+            clauses.append(f"{column} ILIKE %s ESCAPE '\\'")
+            params.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    return clauses, params
+
+
+def list_verdicts(conn: psycopg.Connection, tenant_id: str, *, limit: int = 50,
+                  verdict: str | None = None, before: datetime | None = None) -> list[dict]:
+    """Newest first. The caller's transaction must already be scoped to ``tenant_id``."""
+    set_tenant(conn, tenant_id)
+    clauses, params = verdict_filters(tenant_id, verdict=verdict, until=before)
     params.append(limit)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(
