@@ -19,6 +19,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 from swordfish import constants
 
+from stacks.constructs.buckets import hardened_bucket
 from stacks.constructs.lambda_function import log_retention
 from stacks.network_stack import HTTPS, POSTGRES_PORT, VALKEY_PORTS, SecurityGroups
 from stacks.settings import EnvSettings
@@ -369,40 +370,28 @@ class DataStack(Stack):
     # --- buckets ------------------------------------------------------------------------------
     def _buckets(self, settings: EnvSettings) -> None:
         # Buckets are always retained: deleting a stack never deletes mail or backups (see teardown).
-        self.access_logs_bucket = s3.Bucket(
+        self.access_logs_bucket = hardened_bucket(
             self, "AccessLogs",
             # Server access logging delivers only to SSE-S3 buckets.
             encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(
                 id="expire-access-logs", expiration=Duration.days(90),
                 noncurrent_version_expiration=Duration.days(7))],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         NagSuppressions.add_resource_suppressions(self.access_logs_bucket, [NagPackSuppression(
             id="AwsSolutions-S1",
             reason="This is the access-log bucket; logging it into itself would loop.")])
 
         def bucket(construct_id: str, prefix: str, rules: list[s3.LifecycleRule]) -> s3.Bucket:
-            return s3.Bucket(
+            return hardened_bucket(
                 self, construct_id,
                 bucket_name=f"{prefix}-{self.account}-{self.region}",
                 encryption=s3.BucketEncryption.KMS,
                 encryption_key=self.key,
                 bucket_key_enabled=True,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                minimum_tls_version=1.2,
-                versioned=True,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
                 server_access_logs_bucket=self.access_logs_bucket,
                 server_access_logs_prefix=f"{prefix}/",
                 lifecycle_rules=rules,
-                removal_policy=RemovalPolicy.RETAIN,
             )
 
         self.large_mail_bucket = bucket("LargeMail", constants.LARGE_MAIL_BUCKET_PREFIX, [

@@ -28,6 +28,7 @@ from constructs import Construct
 from swordfish import constants
 
 from stacks.constructs import permissions
+from stacks.constructs.buckets import hardened_bucket
 from stacks.constructs.lambda_function import FunctionKit, log_retention
 from stacks.data_stack import DataStack
 from stacks.settings import EnvSettings
@@ -100,19 +101,13 @@ class SecretsStack(Stack):
     # --- audit trail ----------------------------------------------------------------------------
     def _audit_trail(self, data: DataStack, role_prefix: str) -> None:
         retain = self.settings.removal_retain
-        self.trail_bucket = s3.Bucket(
+        self.trail_bucket = hardened_bucket(
             self, "TrailBucket",
             encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=data.access_logs_bucket,
             server_access_logs_prefix="secrets-trail/",
             lifecycle_rules=[s3.LifecycleRule(id="expire-trail", expiration=Duration.days(TRAIL_LOG_EXPIRY_DAYS),
                                               noncurrent_version_expiration=Duration.days(30))],
-            removal_policy=RemovalPolicy.RETAIN,  # an audit trail outlives the stack
         )
         self.trail_logs = logs.LogGroup(
             self, "TrailLogs",
