@@ -388,3 +388,29 @@ def test_thresholds_come_from_the_policy():
     assert analyze(raw, TenantPolicy(thresholds={"suspicious": score})).verdict == VerdictKind.SUSPICIOUS
     strict = TenantPolicy(thresholds={"suspicious": 1.0, "phishing": score})
     assert analyze(raw, strict).verdict == VerdictKind.PHISHING
+
+
+@pytest.mark.parametrize(("subject", "body", "label"), [
+    ("You have (6) Suspended incoming messages", "Release your pending messages below.", "held messages"),
+    ("FINAL NOTIFICATION: Deactivation Notice", "Your mailbox will be deactivated today.", "deactivation notice"),
+    ("Storage warning", "Your disk space is almost full, upgrade below.", "mailbox full"),
+    ("Password Expiration Notice", "Keep your current password here.", "password notice"),
+])
+def test_mailbox_lures_are_credential_phish_language(subject, body, label):
+    # the webmail lures of the taken-over SourceForge lists in the development corpus
+    assert label in reason(analyze(build(subject=subject, body=body)), "CREDENTIAL_PHISH_LANGUAGE").evidence
+
+
+def test_developers_talking_about_messages_and_passwords_is_not_credential_language():
+    v = analyze(build(subject="Re: mail queue", body="The queue drained and no messages were lost. I rotated the "
+                      "build password in the vault; the old account will be closed next week.\n"))
+    assert "CREDENTIAL_PHISH_LANGUAGE" not in names(v)
+
+
+def test_invisible_characters_do_not_hide_lure_words():
+    subject = "P\u200dass\u200dword Expir\u200dation Not\u200dice"
+    v = analyze(build(subject=subject, body="Your pass\u2064word will ex\u200bpire today.\n"))
+    evidence = reason(v, "CREDENTIAL_PHISH_LANGUAGE").evidence
+    assert "password notice" in evidence and "password expiry" in evidence
+    plain = analyze(build(subject="Pass word notes", body="Passw ord ex pire.\n"))
+    assert "CREDENTIAL_PHISH_LANGUAGE" not in names(plain)

@@ -64,6 +64,10 @@ _DOUBLE_EXT = re.compile(rf"\.({_DECOY_EXT})[\s_.]*\.([a-z0-9-]{{2,12}})$", re.I
 _EMAIL_IN_NAME = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _DOMAIN_TEXT = re.compile(r"^(?:https?://)?(?:[\w-]+\.)+[a-z]{2,24}(?::\d+)?(?:[/?#]\S*)?$", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+")
+# Zero-width and other invisible format characters: phishers put them inside lure words
+# ("P\u200dass\u200dword Expir\u200dation") so that phrase lists do not match; the language checks read without them.
+_INVISIBLE = dict.fromkeys([0x00AD, 0x034F, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F),
+                            *range(0x2060, 0x2065), 0xFEFF])
 
 
 def _family(patterns: tuple[tuple[str, tuple[str, ...], str], ...]) -> list[tuple[str, tuple[str, ...],
@@ -446,7 +450,7 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _lookalikes(parsed, policy, hits)
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)
-        text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).casefold()
+        text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).translate(_INVISIBLE).casefold()
         _language(parsed, policy, text, hits)
         if QR_CODE_LURE in experimental:
             _qr_lure(parsed, text, hits)
