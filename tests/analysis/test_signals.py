@@ -414,3 +414,24 @@ def test_invisible_characters_do_not_hide_lure_words():
     assert "password notice" in evidence and "password expiry" in evidence
     plain = analyze(build(subject="Pass word notes", body="Passw ord ex pire.\n"))
     assert "CREDENTIAL_PHISH_LANGUAGE" not in names(plain)
+
+
+@pytest.mark.parametrize(("subject", "body", "label"), [
+    ("Atualização cadastral", "Sua conta foi temporariamente bloqueada. Atualize seus dados no link.", "pt/es account lure"),
+    ("Aviso", "Boleto em aberto: evite juros, pague hoje.", "pt/es payment lure"),
+    ("Notificación", "Multa no pagada - bloqueo de vehiculos. Consulte el documento.", "pt/es payment lure"),
+    ("【重要】", "お客様のアカウントを一時的に停止しました。ご利用確認をお願いします。", "ja account lure"),
+    ("通知", "您的邮箱已满，请立即升级。", "zh mailbox lure"),
+])
+def test_non_english_lures_are_credential_phish_language(subject, body, label):
+    # Brazilian, Spanish, Japanese and Chinese lures: two thirds of the development corpus's phishing
+    assert label in reason(analyze(build(subject=subject, body=body)), "CREDENTIAL_PHISH_LANGUAGE").evidence
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Reunião", "Segue a ata da reunião; a conta do projeto foi aprovada e o boleto do fornecedor já foi pago.\n"),
+    ("Factura", "Adjunto la factura de marzo, gracias por el pago.\n"),
+    ("議事録", "本日の会議の議事録を共有します。アカウント管理の手順も確認しました。\n"),
+])
+def test_ordinary_non_english_business_mail_is_not_credential_language(subject, body):
+    assert "CREDENTIAL_PHISH_LANGUAGE" not in names(analyze(build(subject=subject, body=body)))
