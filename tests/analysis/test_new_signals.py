@@ -163,3 +163,13 @@ def test_a_security_gateway_rewrite_is_compared_with_the_link_it_wraps():
 def test_anchor_text_naming_a_file_is_not_a_domain():
     html = '<a href="https://github.com/EttusResearch/uhd/blob/master/mpmd_mb_iface.cpp">mpmd_mb_iface.cpp</a>'
     assert "LINK_TEXT_MISMATCH" not in names(analyze(build(html=html)))
+
+
+def test_a_newsletter_subscribe_form_posting_elsewhere_is_not_a_credential_form():
+    # the forms of 2002 newsletters (SpamAssassin hard_ham): an e-mail box and a search box posting to the sender
+    html = ('<form action="http://lists.newsletter.example/subscribe" method="post"><input name="email">'
+            '<input type="submit" value="Subscribe"></form><form action="https://search.example/q">'
+            '<input name="q"></form>')
+    assert "CREDENTIAL_FORM" not in names(analyze(build(html=html)))
+    login = html.replace('<input name="q">', '<input name="q"><input name="username">')
+    assert "CREDENTIAL_FORM" in names(analyze(build(html=login)))
