@@ -124,3 +124,18 @@ def test_revoking_a_key_denies_it_on_the_next_uncached_call(keys):
     with wiring.database().connection() as conn, conn.transaction():
         assert revoke_api_key(conn, "acme-corp", keys["valid"].key_id)
     assert effect(decide(f"Bearer {keys['valid'].plaintext}")) == "Deny"
+
+
+def test_a_database_outage_fails_the_call_instead_of_caching_a_deny(database, settings_env):
+    """API Gateway caches a Deny for the TTL but never an error (500): after an outage nobody stays locked out."""
+    from swordfish import wiring
+    from swordfish.store.database import DatabaseUnavailable
+
+    settings_env(environment="local", database_url="postgresql://swordfish_app:nope@127.0.0.1:9/swordfish",
+                 db_connect_timeout_seconds=1, db_reconnect_timeout_seconds=1, api_key_pepper="p" * 40)
+    wiring.reset()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            decide("Bearer sfk.acme-corp.0123456789ab.secret-part")
+    finally:
+        wiring.reset()
