@@ -8,7 +8,6 @@ finds it by name when an earlier run got that far, and adds it to the plan: runn
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
@@ -43,7 +42,7 @@ def ensure_usage_key(client, usage_plan_id: str, tenant_id: str) -> UsageKey:
             name=usage_key_name(tenant_id), enabled=True,
             description=f"Swordfish usage plan key of tenant {tenant_id} (returned by the authorizer, "
                         "never given to the tenant)",
-            value=secrets.token_urlsafe(32), tags={"swordfish:tenant": tenant_id})
+            tags={"swordfish:tenant": tenant_id})  # API Gateway generates the value
         key = UsageKey(created["id"], created["value"], created=True)
     try:
         client.get_usage_plan_key(usagePlanId=usage_plan_id, keyId=key.key_id)
