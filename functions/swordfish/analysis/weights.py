@@ -80,6 +80,10 @@ CATALOG: dict[str, SignalSpec] = {
                          "r2.dev, IPFS, ...)"),
     "JAVASCRIPT_LINK": _s(PHISHING, 3.0, "javascript: link"),
     "SUSPICIOUS_TLD": _s(PHISHING, 0.5, "sender or link on a top-level domain mostly used for abuse"),
+    "QR_CODE_URL": _s(PHISHING, 1.5, "QR code in an image or PDF leading to a URL (value 2: with credential, MFA "
+                      "or scan-the-code language, or as the only link; 3: both)"),
+    "NEW_LINK_DOMAIN": _s(PHISHING, 1.5, "link domain this deployment first saw within the last hours (setting "
+                          "new_link_domain_hours; absent offline and during the warm-up)", learned=False),
     # forms and attachments
     "CREDENTIAL_FORM": _s(PHISHING, 4.0, "HTML form in the message body asking for a password or posting "
                           "elsewhere"),
@@ -102,6 +106,8 @@ CATALOG: dict[str, SignalSpec] = {
     "AUTHFAIL_WITH_BRAND": _s(PHISHING, 1.5, "failed authentication and a brand named or imitated"),
     "CREDENTIAL_ASK_WITH_DECEPTIVE_LINK": _s(PHISHING, 1.5, "credential language and a deceptive link "
                                              "(mismatched text, IP, shortener, free host, javascript:)"),
+    "BRAND_WITH_DECEPTIVE_LINK": _s(PHISHING, 1.5, "a brand named by a sender domain that is not the brand's, "
+                                    "with a deceptive link (mismatched text, IP, shortener, free host, javascript:, ...)"),
     "PAYMENT_ASK_FROM_UNVERIFIED": _s(PHISHING, 1.5, "payment language from an unauthenticated sender or "
                                       "with a diverted Reply-To"),
     "SEVERAL_PHISH_SIGNALS": _s(PHISHING, 1.0, "three or more independent phishing signals (value: how many "

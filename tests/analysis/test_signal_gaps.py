@@ -1,0 +1,97 @@
+"""The signals issue 16's review found missing: link text vs target in plain text ("label <url>"), the
+brand × deceptive-link interaction, and NEW_LINK_DOMAIN as the engine sees it (the history itself is
+the pipeline's: tests/unit/test_new_link_domains.py). Each both ways."""
+
+from __future__ import annotations
+
+import sys
+
+from swordfish.analysis import TenantPolicy, parse_message, score_message
+from swordfish.analysis.scoring import EXPERIMENTAL_DETECTORS, collect_signals, signal_values
+
+from .helpers import REPO, build
+
+
+def names(verdict) -> set[str]:
+    return {r.name for r in verdict.reasons}
+
+
+def analysed(raw: bytes, **kwargs):
+    return score_message(parse_message(raw), TenantPolicy(), {}, **kwargs)
+
+
+# --- link text vs target in plain text -------------------------------------------------------------
+
+
+def test_a_plain_text_link_labelled_with_one_domain_and_pointing_at_another_is_a_mismatch():
+    lure = analysed(build(body="Sign in to review the payment:\nwww.paypal.com/signin <https://paypa1-review.example/s>\n"))
+    assert "LINK_TEXT_MISMATCH" in names(lure)
+    assert "text paypal.com -> paypa1-review.example" in next(
+        r.evidence for r in lure.reasons if r.name == "LINK_TEXT_MISMATCH")
+    link = next(link for link in parse_message(build(body="www.paypal.com <https://evil.example/x>")).links
+                if link.domain == "evil.example")
+    assert link.text == "www.paypal.com"
+
+
+def test_a_plain_text_label_matching_its_target_or_a_wording_label_is_not_a_mismatch():
+    same = analysed(build(body="Docs: https://docs.python.org/3/ <https://docs.python.org/3/library/>\n"))
+    words = analysed(build(body="Read the full story <https://click.fabrikam.com/t/1>\n"))
+    bare = analysed(build(body="See https://evil.example/x and www.paypal.com\n"))
+    assert "LINK_TEXT_MISMATCH" not in names(same) | names(words) | names(bare)
+
+
+# --- brand x deceptive link -----------------------------------------------------------------------
+
+
+BRAND_SENDER = "PayPal Service <service@member-alerts.example>"
+
+
+def test_a_brand_named_from_an_unrelated_domain_with_a_mismatched_link_is_an_interaction():
+    html = '<p>Review your account.</p><a href="https://review-center.example/s">https://www.paypal.com/signin</a>'
+    both = analysed(build(sender=BRAND_SENDER, html=html))
+    assert {"BRAND_IMPERSONATION", "LINK_TEXT_MISMATCH", "BRAND_WITH_DECEPTIVE_LINK"} <= names(both)
+    evidence = next(r.evidence for r in both.reasons if r.name == "BRAND_WITH_DECEPTIVE_LINK")
+    assert "BRAND_IMPERSONATION" in evidence and "LINK_TEXT_MISMATCH" in evidence
+
+
+def test_a_brand_alone_or_a_mismatched_link_alone_is_not_the_interaction():
+    honest_link = '<a href="https://www.paypal.com/signin">https://www.paypal.com/signin</a>'
+    brand_only = analysed(build(sender=BRAND_SENDER, html=honest_link))
+    mismatch_only = analysed(build(html='<a href="https://review-center.example/s">https://www.paypal.com/</a>'))
+    real_brand = analysed(build(sender="PayPal <service@paypal.com>",
+                                html='<a href="https://review-center.example/s">https://www.paypal.com/</a>'))
+    assert "BRAND_IMPERSONATION" in names(brand_only) and "LINK_TEXT_MISMATCH" in names(mismatch_only)
+    for v in (brand_only, mismatch_only, real_brand):
+        assert "BRAND_WITH_DECEPTIVE_LINK" not in names(v)
+
+
+# --- NEW_LINK_DOMAIN in the engine ----------------------------------------------------------------
+
+
+FRESH = build(body="Your mailbox is full. Verify your account: https://mailbox-upgrade.example/verify")
+
+
+def test_new_link_domain_fires_for_the_domains_the_history_calls_new_and_joins_the_interactions():
+    v = analysed(FRESH, new_link_domains={"mailbox-upgrade.example": 3.25})
+    assert "NEW_LINK_DOMAIN" in names(v)
+    assert "mailbox-upgrade.example first seen 3.2 h ago" in next(
+        r.evidence for r in v.reasons if r.name == "NEW_LINK_DOMAIN")
+    assert "CREDENTIAL_ASK_WITH_DECEPTIVE_LINK" in names(v)  # a credential ask linking to a day-old domain
+    assert round(sum(r.weight for r in v.reasons), 2) == v.score
+
+
+def test_new_link_domain_is_absent_without_a_history_or_for_other_domains():
+    assert "NEW_LINK_DOMAIN" not in names(analysed(FRESH))
+    assert "NEW_LINK_DOMAIN" not in names(analysed(FRESH, new_link_domains={"other.example": 1.0}))
+
+
+def test_the_offline_corpus_path_is_deterministic_and_never_sees_new_link_domain():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import corpus_features
+
+    parsed = parse_message(FRESH)
+    hits, _ = collect_signals(parsed, TenantPolicy(), None, experimental=EXPERIMENTAL_DETECTORS)
+    assert "NEW_LINK_DOMAIN" not in signal_values(hits)
+    header, rows = corpus_features.read()
+    assert not any("NEW_LINK_DOMAIN" in row["signals"] for row in rows)
+    assert "NEW_LINK_DOMAIN" not in header["learnable_signals"]  # a prior: the corpus has no history
