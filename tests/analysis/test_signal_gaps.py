@@ -95,3 +95,27 @@ def test_the_offline_corpus_path_is_deterministic_and_never_sees_new_link_domain
     header, rows = corpus_features.read()
     assert not any("NEW_LINK_DOMAIN" in row["signals"] for row in rows)
     assert "NEW_LINK_DOMAIN" not in header["learnable_signals"]  # a prior: the corpus has no history
+
+
+# --- look-alikes of the tenant's domain in Reply-To -------------------------------------------------
+
+
+def test_a_reply_to_on_a_lookalike_of_the_tenants_domain_is_a_sender_strength_lookalike():
+    policy = TenantPolicy(domains=["contoso.com"])
+    raw = build(sender='"Dana Whitfield" <dana.whitfield@gmail.com>', headers={"Reply-To": "dana@c0ntoso.com"},
+                body="Are you at your desk? I need a quick favour.")
+    v = score_message(parse_message(raw), policy, {})
+    look = next(r for r in v.reasons if r.name == "LOOKALIKE_DOMAIN")
+    assert look.value == 2.0 and "reply-to c0ntoso.com imitates contoso.com" in look.evidence
+
+
+def test_a_reply_to_on_the_tenants_own_or_an_unrelated_domain_is_no_lookalike():
+    policy = TenantPolicy(domains=["contoso.com"])
+    for reply_to in ("dana@contoso.com", "orders@fabrikam.com"):
+        raw = build(headers={"Reply-To": reply_to}, body="See you at the review.")
+        assert "LOOKALIKE_DOMAIN" not in names(score_message(parse_message(raw), policy, {})), reply_to
+
+
+def test_a_reply_to_on_a_free_mail_domain_resembling_a_brand_is_not_a_lookalike():
+    raw = build(headers={"Reply-To": "hex98@email.de"}, body="Thanks, that fixed it.")  # email.de vs ymail
+    assert "LOOKALIKE_DOMAIN" not in names(analysed(raw))

@@ -198,19 +198,23 @@ def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> Non
     punycode: list[str] = []
     checked: set[str] = set()
     sender_hosts = [parsed.from_domain] if parsed.from_domain else []
+    # replies diverted to a look-alike of the tenant's own domain ("examp1e.com") are the BEC pattern
+    reply_hosts = [h for h in (address_host(a) for a in parsed.reply_to[:5]) if h]
     link_hosts = [link.host for link in parsed.links]
-    for role, hosts in (("sender", sender_hosts), ("link", link_hosts)):
+    for role, hosts in (("sender", sender_hosts), ("reply-to", reply_hosts), ("link", link_hosts)):
         for host in hosts:
             if not host or host in checked or is_ip_host(host):
                 continue
             checked.add(host)
-            found = tenant_lookalike(host, policy.domain_set) or brand_lookalike(host)
+            found = tenant_lookalike(host, policy.domain_set)
+            if found is None and role != "reply-to":  # a reply address on a brand-ish free-mail domain
+                found = brand_lookalike(host)  # ("email.de" vs ymail) is ordinary; the tenant's is not
             if found and not (found.how == "embedded" and role == "link" and not _trusted_brand_context(
                     parsed, found)):
                 if registered_domain(host) in policy.domain_set:
                     continue
                 evidence.append(f"{role} {unicode_host(host)} imitates {found.target} ({found.how})")
-                value = max(value, 2.0 if role == "sender" else 1.0)
+                value = max(value, 1.0 if role == "link" else 2.0)
             elif "xn--" in host:
                 punycode.append(unicode_host(host))
             if len(evidence) >= 3 or len(checked) >= 60:

@@ -68,7 +68,8 @@ CATALOG: dict[str, SignalSpec] = {
     "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
     "RETURNPATH_MISMATCH": _s(NEUTRAL, 0.3, "Return-Path on another domain"),
     "FREEMAIL_SENDER": _s(PHISHING, 1.5, "free-mail account making a payment or credential request"),
-    "LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating a brand or the tenant (value 2: the sender's)"),
+    "LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating a brand or the tenant (value 2: the sender's, or a "
+                          "Reply-To imitating the tenant)"),
     "PUNYCODE_DOMAIN": _s(PHISHING, 1.0, "internationalised domain name"),
     # links
     "URL_IN_THREAT_FEED": _s(PHISHING, 8.0, "URL or domain listed by a threat feed", learned=False),
