@@ -14,6 +14,8 @@ from email.message import EmailMessage
 import pytest
 import segno
 from fpdf import FPDF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from swordfish.analysis import AnalysisBudget, TenantPolicy, VerdictKind, analyze, parse_message
 from swordfish.analysis import qr as qr_module
@@ -206,6 +208,29 @@ def test_hostile_pdfs_never_raise():
         qr_module.scan_pdf(data, "x.pdf", scan, AnalysisBudget())
         v = analyze(build(attachments=[("x.pdf", data, "application/pdf")]))
         assert "ANALYSIS_ERROR" not in names(v)
+
+
+_VALID = {"png": qr_png(LURE_URL), "pdf": pillow_pdf(LURE_URL)}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["png", "pdf"]), seed=st.integers(0, 2**32 - 1), edits=st.integers(1, 40),
+       junk=st.binary(max_size=64))
+def test_mutated_images_and_pdfs_never_raise(kind, seed, edits, junk):
+    """Real PNGs and PDFs with bytes overwritten and junk spliced in: decoding never raises."""
+    import random
+
+    rng = random.Random(seed)
+    data = bytearray(_VALID[kind])
+    for _ in range(edits):
+        at = rng.randrange(8, len(data))  # keep the magic bytes: the decoders, not the sniffer, must cope
+        data[at:at + len(junk) // 4 + 1] = junk[: len(junk) // 4 + 1] or b"\x00"
+    scan = qr_module.QrScan()
+    scanner = qr_module.scan_pdf if kind == "pdf" else qr_module.scan_image
+    scanner(bytes(data), "m", scan, AnalysisBudget(seconds=5.0))
+    assert len(scan.codes) <= qr_module.MAX_CODES
+    verdict = analyze(build(attachments=[(f"m.{kind}", bytes(data), "application/octet-stream")]))
+    assert "ANALYSIS_ERROR" not in names(verdict)
 
 
 def test_two_hundred_images_are_bounded_by_the_image_cap(monkeypatch):
