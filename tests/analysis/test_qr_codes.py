@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from swordfish.analysis import AnalysisBudget, TenantPolicy, VerdictKind, analyze, parse_message
 from swordfish.analysis import qr as qr_module
+from swordfish.analysis.parse import MAX_LINKS
 
 from .helpers import build
 
@@ -300,3 +301,11 @@ def test_a_message_without_images_does_not_touch_the_decoder(monkeypatch):
     monkeypatch.setattr(qr_module, "_decode", fail)
     v = analyze(build(body=f"See {BENIGN_URL}", attachments=[("notes.txt", b"plain text", "text/plain")]))
     assert "QR_CODE_URL" not in names(v)
+
+
+def test_a_codes_url_is_not_crowded_out_by_a_pdf_full_of_links():
+    uris = b"".join(b"<< /URI (https://filler%d.example/) >>\n" % i for i in range(400))
+    filler = b"%PDF-1.4\n" + uris + b"%%EOF"
+    raw = build(attachments=[("links.pdf", filler, "application/pdf"), ("code.png", qr_png(LURE_URL), "image/png")])
+    parsed = parse_message(raw)
+    assert len(parsed.links) == MAX_LINKS and any(link.url == LURE_URL and link.source == "qr" for link in parsed.links)

@@ -665,10 +665,10 @@ def _qr_links(parsed: ParsedMessage, qr: QrScan) -> None:
         if url is None:
             continue  # a ticket number, a payment slip, a Wi-Fi login: not a link
         parsed.qr_codes.append((where, url))
-        before = len(parsed.links)
-        _add_link(parsed.links, url, None, "qr")
-        if len(parsed.links) == before and len(parsed.links) >= MAX_LINKS:
-            parsed.links[-1] = Link(url=url, host=url_host(url), domain=registered_domain(url_host(url)), source="qr")
+        host = url_host(url)
+        # first among the links: MAX_LINKS full of attachment links must not crowd a code's URL out
+        parsed.links.insert(0, Link(url=url, host=host, domain=registered_domain(host), source="qr"))
+        del parsed.links[MAX_LINKS:]
 
 
 def display_host(host: str) -> str:
