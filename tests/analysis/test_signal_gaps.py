@@ -119,3 +119,22 @@ def test_a_reply_to_on_the_tenants_own_or_an_unrelated_domain_is_no_lookalike():
 def test_a_reply_to_on_a_free_mail_domain_resembling_a_brand_is_not_a_lookalike():
     raw = build(headers={"Reply-To": "hex98@email.de"}, body="Thanks, that fixed it.")  # email.de vs ymail
     assert "LOOKALIKE_DOMAIN" not in names(analysed(raw))
+
+
+# --- more receiving servers' verdict headers --------------------------------------------------------
+
+
+def test_barracuda_and_proofpoint_verdicts_count_only_when_they_say_spam():
+    spam = [{"X-Barracuda-Spam-Status": "Yes, SCORE=7.10 using global scores of TAG_LEVEL=3.5 KILL_LEVEL=5.0"},
+            {"X-Barracuda-Spam-Flag": "YES"},
+            {"X-Proofpoint-Spam-Details": "rule=spam policy=default score=92 spamscore=92"}]
+    ham = [{"X-Barracuda-Spam-Status": "No, SCORE=0.00 using global scores of TAG_LEVEL=3.5"},
+           {"X-Proofpoint-Spam-Details": "rule=notspam policy=default score=0 spamscore=0 adultscore=0"},
+           {"X-Proofpoint-Spam-Details": "rule=outbound_notspam policy=outbound score=0"}]
+    for headers in spam:
+        v = analysed(build(headers=headers))
+        assert "RECEIVER_SPAM_VERDICT" in names(v), headers
+    for headers in ham:
+        assert "RECEIVER_SPAM_VERDICT" not in names(analysed(build(headers=headers))), headers
+    evidence = next(r.evidence for r in analysed(build(headers=spam[2])).reasons if r.name == "RECEIVER_SPAM_VERDICT")
+    assert "rule=spam" in evidence

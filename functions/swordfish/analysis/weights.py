@@ -52,7 +52,7 @@ CATALOG: dict[str, SignalSpec] = {
     # the receiving server's own verdict headers (only their positive verdicts count: a sender can
     # forge a header, but not to its own harm)
     "RECEIVER_SPAM_VERDICT": _s(SPAM, 2.5, "receiving server marked the message as spam (X-Spam-Flag, "
-                                "X-Spam-Status, X-Spamd-Result, SFV:SPM)"),
+                                "X-Spam-Status, X-Spamd-Result, SFV:SPM, Barracuda, Proofpoint)"),
     "RECEIVER_SCL_HIGH": _s(SPAM, 2.0, "Microsoft spam confidence level (SCL) 5 or more"),
     "RECEIVER_PHISH_VERDICT": _s(PHISHING, 3.0, "Microsoft filtering category phishing or spoof (CAT:PHSH, "
                                  "HPHSH, SPOOF, GIMP, UIMP)"),
