@@ -74,3 +74,39 @@ def test_an_unreachable_redis_raises_the_adapters_error():
     history = RedisLinkDomainHistory.from_url(f"redis://127.0.0.1:{_closed_port()}/0", timeout_seconds=0.2)
     with pytest.raises(LinkDomainHistoryUnavailable):
         history.observe({"a.example"})
+
+
+def test_the_processor_on_the_redis_history_marks_a_fresh_domain_once_the_deployment_is_warm(client, monkeypatch):
+    from swordfish.pipeline.processor import Pipeline, PolicyCache
+
+    from tests.analysis.helpers import build
+    from tests.unit.fakes import CLEAN, FakeFlags, FakeMailLoader, FakeQueue, FakeVerdictStore, ManualClock, inline, record
+
+    manual = ManualClock()
+    history = RedisLinkDomainHistory(client, memory_seconds=90 * 86_400, clock=manual.monotonic)
+    store = FakeVerdictStore()
+    pipeline = Pipeline(database=None, policies=PolicyCache(store, clock=manual.monotonic), mail=FakeMailLoader(),
+                        queue=FakeQueue(), flags_snapshot=FakeFlags, verdicts=store, clock=manual,
+                        link_domains=history, new_link_domain_window_seconds=48 * 3600,
+                        new_link_domain_warmup_seconds=7 * 86_400)
+    executed: list[int] = []
+    original = redis.client.Pipeline.execute
+    monkeypatch.setattr(redis.client.Pipeline, "execute",
+                        lambda self, *a, **k: executed.append(1) or original(self, *a, **k))
+
+    def run(*messages):
+        records = [record(inline("acme", mid, raw)) for mid, raw in messages]
+        batch = pipeline.new_batch(records)
+        for r in records:
+            batch.add(r)
+        batch.commit()
+
+    fresh = build(body="Your invoice: https://invoice-portal-77.example/view")
+    run(("m1", CLEAN))
+    manual.advance(8 * 86_400)
+    run(("m2", CLEAN), ("m3", fresh))
+    assert executed == [1, 1]  # one round trip per batch
+    names = {r["name"] for r in store.rows["acme", "m3"].reasons}
+    assert "NEW_LINK_DOMAIN" in names
+    assert "NEW_LINK_DOMAIN" not in {r["name"] for r in store.rows["acme", "m2"].reasons}
+    assert client.exists(domain_key("invoice-portal-77.example"))
