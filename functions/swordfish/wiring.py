@@ -72,6 +72,7 @@ from swordfish.security.secrets import (
 )
 from swordfish.store.database import Database, SecretConninfo
 from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
+from swordfish.store.quarantines import PostgresQuarantineLedger
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
 _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
@@ -162,7 +163,8 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         mail=mail,
         queue=queue,
         indicators=indicators,
-        remediator=GuardedRemediator(nango, defer=queue.defer_remediation) if nango else None,
+        remediator=GuardedRemediator(nango, defer=queue.defer_remediation, ledger=PostgresQuarantineLedger(db))
+        if nango else None,
         flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
@@ -186,7 +188,7 @@ def build_remediation_retry(settings: Settings | None = None) -> RemediationRetr
         raise RuntimeError("remediation needs Nango (SWORDFISH_NANGO_BASE_URL or _SECRET_NAME) and "
                            "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL")
     # No defer callback: an open breaker raises, and RemediationRetry requeues with a delay.
-    return RemediationRetry(GuardedRemediator(nango),
+    return RemediationRetry(GuardedRemediator(nango, ledger=PostgresQuarantineLedger(database())),
                             SqsRemediationQueue(aws_client("sqs", settings), settings.remediation_retry_queue_url))
 
 
@@ -321,7 +323,21 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         deployed = repository_from_settings().deployed()
         return deployed.version, deployed.document
 
+    # Releases go through the same Nango client and breaker as quarantines; message content is
+    # re-read from the raw archive, its pointers resolved as the pipeline does (S3, mailbox via Nango).
+    nango = nango_client(settings)
+    message_source = None
+    if settings.raw_mail_archive_bucket:
+        from swordfish.integrations.message_content import ArchivedMessageSource
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        s3 = aws_client("s3", settings)
+        message_source = ArchivedMessageSource(
+            S3RawMailArchive(s3, settings.raw_mail_archive_bucket),
+            MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
+                             max_bytes=settings.max_message_bytes))
     return ConsoleDependencies(
+        message_source=message_source, releaser=GuardedRemediator(nango) if nango else None,
         database=database(), redis=client, secret_key=console_secret_key(settings),
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,

@@ -43,6 +43,9 @@ class ConsoleDependencies:
     flag_admin: Callable[[str], Any] | None = None  # actor -> FlagAdmin (the audited path)
     flag_document: Callable[[], tuple[str, dict]] | None = None  # (version, deployed document)
     health_report: Callable[[str], tuple[int, dict]] | None = None  # "ready" | "deep" -> (status, body)
+    # .load(tenant_id, message_id, archive key, line) -> raw bytes (integrations.message_content)
+    message_source: Any | None = None
+    releaser: Any | None = None  # pipeline.ports.Releaser: Nango behind the remediation breaker
     extra: dict = field(default_factory=dict)
 
 
