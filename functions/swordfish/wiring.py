@@ -281,7 +281,14 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
     return ApiDependencies(store=PostgresApiStore(database()), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
-                           rate_limiter=limiter, operator_token=lambda: operator_token(settings))
+                           rate_limiter=limiter, operator_token=lambda: operator_token(settings),
+                           releaser=_releaser(settings))
+
+
+def _releaser(settings: Settings) -> GuardedRemediator | None:
+    """Release from quarantine: the quarantine's Nango client and breaker, for the API and the console."""
+    nango = nango_client(settings)
+    return GuardedRemediator(nango) if nango else None
 
 
 def operator_token(settings: Settings) -> str | None:
@@ -337,7 +344,7 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
             MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                              max_bytes=settings.max_message_bytes))
     return ConsoleDependencies(
-        message_source=message_source, releaser=GuardedRemediator(nango) if nango else None,
+        message_source=message_source, releaser=_releaser(settings),
         database=database(), redis=client, secret_key=console_secret_key(settings),
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,

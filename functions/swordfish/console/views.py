@@ -333,10 +333,6 @@ def _message_content(tenant_id: str, message_id: str, row: dict):
     return message, None
 
 
-# The analyst's message, per outcome: (HTTP status, what the page says).
-_RELEASE_FAILED_STATUS = {"unavailable": 503, "gone": 410, "refused": 502}
-
-
 def _release(tenant_id: str, message_id: str, row: dict):
     """Move the message back to the inbox through Nango, then record it; in one transaction, so a
     failed move marks nothing (``store.quarantines.release_from_quarantine``)."""
@@ -359,7 +355,7 @@ def _release(tenant_id: str, message_id: str, row: dict):
         return render_error(409, f"Not released: {exc}")
     except ReleaseFailed as exc:
         audit("verdict.release", outcome="failed", after={"kind": exc.kind, "reason": str(exc)[:500]}, **where)
-        return render_error(_RELEASE_FAILED_STATUS.get(exc.kind, 502), f"Not released: {exc}")
+        return render_error(exc.http_status, f"Not released: {exc}")
     return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))
 
 

@@ -61,9 +61,15 @@ class ReleaseFailed(Exception):
     "unavailable" (Nango down, slow or its breaker open: try later), "gone" (the message no longer
     exists in the mailbox), "refused" (Nango or the mailbox refused our credentials or request)."""
 
+    HTTP_STATUS = {"unavailable": 503, "gone": 410, "refused": 502}  # for the console and the API alike
+
     def __init__(self, message: str, kind: str):
         super().__init__(message)
         self.kind = kind
+
+    @property
+    def http_status(self) -> int:
+        return self.HTTP_STATUS.get(self.kind, 502)
 
 
 # --- values --------------------------------------------------------------------------------------

@@ -15,10 +15,11 @@ from datetime import datetime
 
 import psycopg
 import psycopg.rows
+from psycopg.types.json import Jsonb
 
 from swordfish.pipeline.ports import NotQuarantined, QuarantineEntry, Releaser
 from swordfish.store.database import set_tenant
-from swordfish.store.storable import storable_text
+from swordfish.store.storable import storable_json, storable_text
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,13 @@ class PostgresQuarantineLedger:
     def record_quarantine(self, entry: QuarantineEntry) -> None:
         with self.database.connection() as conn, conn.transaction():
             record_quarantine(conn, entry)
+
+
+def audit_release(conn: psycopg.Connection, *, actor: str, actor_role: str, tenant_id: str, message_id: str,
+                  outcome: str, after: dict) -> None:
+    """A release attempt in the append-only audit (``console_audit``), from the console or the API."""
+    conn.execute(
+        "INSERT INTO console_audit (actor, actor_role, action, tenant_id, object_type, object_id, outcome, after) "
+        "VALUES (%s, %s, 'verdict.release', %s, 'verdict', %s, %s, %s)",
+        (storable_text(actor, 254) or "unknown", actor_role, tenant_id, storable_text(message_id, 512), outcome,
+         Jsonb(storable_json(after))))

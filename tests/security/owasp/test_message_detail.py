@@ -71,10 +71,10 @@ def archive_on(settings_env):
     wiring.reset()
 
 
-def deliver(site, raw: bytes) -> str:
+def deliver(site, raw: bytes, *, plain_id: bool = False) -> str:
     """Put ``raw`` in a mailbox and run it through the real pipeline; returns its message id."""
     provider_id = f"AAMk-{uuid.uuid4().hex[:10]}"
-    message_id = f"<{provider_id}@acme-corp.example>"
+    message_id = provider_id if plain_id else f"<{provider_id}@acme-corp.example>"
     site.stack.nango.add_message(CONNECTION, provider_id, raw)
     body = Submission(tenant_id="acme-corp", message_id=message_id, submitted_at=datetime.now(UTC),
                       source=MailboxSource(connection_id=CONNECTION, provider_config_key="microsoft",
@@ -224,3 +224,31 @@ def test_in_a_real_browser_the_hostile_html_runs_nothing_and_loads_no_remote_ima
         alerts = [e for e in driver.get_log("browser") if "alert" in e.get("message", "").lower()]
         assert alerts == []
     assert pixel.hits == []  # the tracking pixel (and the CSS background) never called home
+
+
+def test_the_api_releases_with_the_same_rules(site, archive_on):
+    import requests
+
+    message_id = deliver(site, hostile_message("https://tracker.example/p.gif", marker="api"), plain_id=True)
+    url = f"{site.url}/v1/tenants/acme-corp/verdicts/{quote(message_id, safe='')}/release"
+
+    def post(tenant_key: str, target: str = url):
+        return requests.post(target, json={"analyst": "soc@acme-corp.example", "comment": "user asked"},
+                             headers={"Authorization": f"Bearer {site.api_key(tenant_key)}"}, timeout=20)
+
+    assert post("globex").status_code == 403  # another tenant's key
+    assert post("acme-corp", url.replace(quote(message_id, safe=""), "no-such-message")).status_code == 404
+    site.stack.nango.set_fault("error", paths=[f"/proxy/v1.0/me/messages/{provider_id(message_id)}/move"])
+    try:
+        failed = post("acme-corp")
+    finally:
+        site.stack.nango.set_fault("ok")
+    assert failed.status_code == 503 and "nothing was released" in failed.json()["message"]
+    assert site.sql("SELECT state FROM mailbox_quarantines WHERE message_id = %s", (message_id,)) == [("quarantined",)]
+    released = post("acme-corp")
+    assert released.status_code == 200, released.text
+    assert released.json()["state"] == "released" and released.json()["released_by"].startswith("soc@acme-corp.example (api-key:")
+    assert site.stack.nango.folder_of(CONNECTION, provider_id(message_id)) == "inbox"
+    assert post("acme-corp").status_code == 409
+    rows = site.sql("SELECT actor_role, outcome FROM console_audit WHERE action = 'verdict.release' ORDER BY audit_id")
+    assert rows == [("api", "failed"), ("api", "ok"), ("api", "refused")]
