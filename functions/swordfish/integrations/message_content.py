@@ -33,8 +33,10 @@ class ArchivedMessageSource:
             submission = parse_submission(entry["body"])
         except ArchiveEntryMissing as exc:
             raise ContentUnavailable(str(exc)) from exc
-        except (InvalidSubmission, KeyError, ValueError, TypeError) as exc:
+        except (InvalidSubmission, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
             raise ContentUnavailable(f"the archived submission cannot be read: {type(exc).__name__}") from exc
+        except Exception as exc:  # S3 unreachable or refusing: the page still shows the verdict
+            raise ContentUnavailable(f"the raw archive could not be read: {_short(exc)}") from exc
         # Defence in depth under the row-level security that found the pointer: the entry must be this
         # tenant's message, or nothing is shown.
         if submission.tenant_id != tenant_id or submission.message_id != message_id:
