@@ -282,13 +282,14 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
                            rate_limiter=limiter, operator_token=lambda: operator_token(settings),
-                           releaser=_releaser(settings))
+                           releaser=releaser_factory(settings))
 
 
-def _releaser(settings: Settings) -> GuardedRemediator | None:
-    """Release from quarantine: the quarantine's Nango client and breaker, for the API and the console."""
-    nango = nango_client(settings)
-    return GuardedRemediator(nango) if nango else None
+def releaser_factory(settings: Settings) -> Callable[[], GuardedRemediator | None]:
+    """Release from quarantine, for the API and the console: the quarantine's Nango client and
+    breaker, built on the first release (on AWS the Nango secret is read then, not at cold start,
+    so a secret problem costs releases, not every page)."""
+    return functools.cache(lambda: GuardedRemediator(nango) if (nango := nango_client(settings)) else None)
 
 
 def operator_token(settings: Settings) -> str | None:
@@ -330,25 +331,32 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         deployed = repository_from_settings().deployed()
         return deployed.version, deployed.document
 
-    # Releases go through the same Nango client and breaker as quarantines; message content is
-    # re-read from the raw archive, its pointers resolved as the pipeline does (S3, mailbox via Nango).
-    nango = nango_client(settings)
-    message_source = None
-    if settings.raw_mail_archive_bucket:
-        from swordfish.integrations.message_content import ArchivedMessageSource
-        from swordfish.integrations.raw_archive import S3RawMailArchive
-
-        s3 = aws_client("s3", settings)
-        message_source = ArchivedMessageSource(
-            S3RawMailArchive(s3, settings.raw_mail_archive_bucket),
-            MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
-                             max_bytes=settings.max_message_bytes))
     return ConsoleDependencies(
-        message_source=message_source, releaser=_releaser(settings),
+        message_source=message_source_factory(settings), releaser=releaser_factory(settings),
         database=database(), redis=client, secret_key=console_secret_key(settings),
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report)
+
+
+def message_source_factory(settings: Settings) -> Callable[[], object | None] | None:
+    """A verdict's message, re-read from the raw archive with its pointers resolved as the pipeline
+    does (S3, the mailbox via Nango behind its breaker); built on the first page that needs it."""
+    if not settings.raw_mail_archive_bucket:
+        return None
+
+    @functools.cache
+    def build():
+        from swordfish.integrations.message_content import ArchivedMessageSource
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        s3, nango = aws_client("s3", settings), nango_client(settings)
+        return ArchivedMessageSource(
+            S3RawMailArchive(s3, settings.raw_mail_archive_bucket),
+            MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
+                             max_bytes=settings.max_message_bytes))
+
+    return build
 
 
 def build_console_app(settings: Settings | None = None):

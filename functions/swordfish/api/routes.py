@@ -197,7 +197,7 @@ class ApiDependencies:
     deep_health_needs_key: bool = True  # kept for older callers; /health/deep always needs the operator token
     rate_limiter: ApiRateLimiter | None = None
     operator_token: Callable[[], str | None] | None = None  # who may read /health/deep
-    releaser: Releaser | None = None  # Nango behind the remediation breaker (release from quarantine)
+    releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
 
 
 class ForbiddenError(ServiceError):
@@ -401,7 +401,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         row = deps_factory().store.get_verdict(tenant_id, message_id)
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
-        return StoredVerdictView.model_validate(row)
+        # Where the raw submission is archived is ours, not the tenant's (the console reads it).
+        return StoredVerdictView.model_validate({k: v for k, v in row.items() if not k.startswith("raw_archive_")})
 
     @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/feedback", status_code=201, tags=["feedback"])
     def feedback(tenant_id: str, message_id: str, request: Annotated[FeedbackRequest, Body()]) -> FeedbackView:
@@ -424,11 +425,15 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         deps = deps_factory()
         if deps.store.get_verdict(tenant_id, message_id) is None:
             raise NotFoundError(f"no verdict for message {message_id!r}")
-        if deps.releaser is None:
+        try:
+            releaser = deps.releaser() if deps.releaser else None
+        except Exception as exc:  # the Nango client could not be built (its secret): nothing was tried
+            raise ServiceError(503, "the mailbox integration (Nango) cannot be reached; nothing was released") from exc
+        if releaser is None:
             raise ServiceError(503, "releasing needs the mailbox integration (Nango), which is not configured")
         actor = f"{request.analyst} ({current_context().get('user_id', 'api')})"
         try:
-            row = deps.store.release(tenant_id, message_id, deps.releaser, actor=actor, note=request.comment)
+            row = deps.store.release(tenant_id, message_id, releaser, actor=actor, note=request.comment)
         except NotQuarantined as exc:
             raise ServiceError(409, str(exc)) from exc
         except ReleaseFailed as exc:

@@ -316,14 +316,16 @@ def verdict(tenant_id: str, message_id: str):
 def _message_content(tenant_id: str, message_id: str, row: dict):
     """The message itself, re-read from the raw archive (``integrations.message_content``) and made
     safe to show (``message_view``). Every read of mail content is audited, shown or not."""
-    source = g.deps.message_source
-    if source is None:
-        return None, "message content is not configured here (no raw-submission archive)"
     from swordfish.integrations.message_content import ContentUnavailable
 
     try:
+        source = g.deps.message_source() if g.deps.message_source else None
+        if source is None:
+            return None, "message content is not configured here (no raw-submission archive)"
         raw = source.load(tenant_id, message_id, row.get("raw_archive_key"), row.get("raw_archive_line"))
-    except ContentUnavailable as exc:
+    except Exception as exc:  # ContentUnavailable, or its clients could not be built (e.g. a secret)
+        if not isinstance(exc, ContentUnavailable):
+            exc = ContentUnavailable(f"the message could not be read: {type(exc).__name__}")
         audit("verdict.content_view", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
               outcome="failed", after={"reason": str(exc)})
         return None, str(exc)
@@ -340,12 +342,17 @@ def _release(tenant_id: str, message_id: str, row: dict):
     from swordfish.store.quarantines import release_from_quarantine
 
     where = dict(tenant_id=tenant_id, object_type="verdict", object_id=message_id)
-    if g.deps.releaser is None:
+    try:
+        releaser = g.deps.releaser() if g.deps.releaser else None
+    except Exception as exc:  # the Nango client could not be built (its secret): nothing was tried
+        audit("verdict.release", outcome="failed", after={"reason": f"Nango client: {type(exc).__name__}"}, **where)
+        abort(503, "the mailbox integration (Nango) cannot be reached from here; nothing was released")
+    if releaser is None:
         audit("verdict.release", outcome="failed", after={"reason": "Nango is not configured"}, **where)
         abort(503, "releasing needs the mailbox integration (Nango), which is not configured here")
     try:
         with _db() as conn, conn.transaction():
-            released = release_from_quarantine(conn, tenant_id, message_id, g.deps.releaser, actor=g.user.email,
+            released = release_from_quarantine(conn, tenant_id, message_id, releaser, actor=g.user.email,
                                                note=request.form.get("note"))
             audit("verdict.release", before={"verdict": row["verdict"], "state": "quarantined"},
                   after={"state": "released", "provider_message_id": released.provider_message_id}, conn=conn,

@@ -237,6 +237,9 @@ def test_the_api_releases_with_the_same_rules(site, archive_on):
                              headers={"Authorization": f"Bearer {site.api_key(tenant_key)}"}, timeout=20)
 
     assert post("globex").status_code == 403  # another tenant's key
+    shown = requests.get(url.removesuffix("/release"), headers={"Authorization": f"Bearer {site.api_key('acme-corp')}"},
+                         timeout=20).json()
+    assert shown["message_id"] == message_id and not any(k.startswith("raw_archive") for k in shown)
     assert post("acme-corp", url.replace(quote(message_id, safe=""), "no-such-message")).status_code == 404
     site.stack.nango.set_fault("error", paths=[f"/proxy/v1.0/me/messages/{provider_id(message_id)}/move"])
     try:
