@@ -170,6 +170,17 @@ def test_a_quarantine_is_remembered_and_a_release_moves_the_message_back(registr
     assert [m.message_id for m in nango.released][-1] == "msg-rel"
 
 
+def test_when_a_move_gives_the_message_a_new_id_the_release_uses_it(registry):
+    with NangoStandin(secret_key=SECRET, mailboxes={"conn-1": {"msg-graph": RAW}}, new_ids_on_move=True) as graph:
+        ledger = ListLedger()
+        remediator = GuardedRemediator(NangoClient(graph.url, SECRET, timeout=0.5), registry=registry, ledger=ledger)
+        assert remediator.quarantine(mailbox_submission("msg-graph")) == "quarantined"
+        [entry] = ledger.entries
+        assert entry.provider_message_id == "msg-graph~1" and graph.folder_of("conn-1", "msg-graph~1") == "junkemail"
+        assert remediator.release(entry) == "msg-graph~2"  # the id in the inbox now
+        assert graph.folder_of("conn-1", "msg-graph~2") == "inbox"
+
+
 def test_a_failed_ledger_write_leaves_the_quarantine_standing(registry, nango):
     remediator = GuardedRemediator(NangoClient(nango.url, SECRET, timeout=0.5), registry=registry,
                                    ledger=ListLedger(fail=True))

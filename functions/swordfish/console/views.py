@@ -322,7 +322,8 @@ def _message_content(tenant_id: str, message_id: str, row: dict):
         source = g.deps.message_source() if g.deps.message_source else None
         if source is None:
             return None, "message content is not configured here (no raw-submission archive)"
-        raw = source.load(tenant_id, message_id, row.get("raw_archive_key"), row.get("raw_archive_line"))
+        raw = source.load(tenant_id, message_id, row.get("raw_archive_key"), row.get("raw_archive_line"),
+                          (row.get("quarantine") or {}).get("provider_message_id"))
     except Exception as exc:  # ContentUnavailable, or its clients could not be built (e.g. a secret)
         if not isinstance(exc, ContentUnavailable):
             exc = ContentUnavailable(f"the message could not be read: {type(exc).__name__}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from swordfish.integrations.raw_archive import ArchiveEntryMissing, S3RawMailArchive
 from swordfish.pipeline.ports import MailLoader, PermanentFailure, RetryLater
-from swordfish.pipeline.submission import InvalidSubmission, parse_submission
+from swordfish.pipeline.submission import InvalidSubmission, MailboxSource, parse_submission
 
 
 class ContentUnavailable(Exception):
@@ -24,7 +24,10 @@ class ArchivedMessageSource:
     def __init__(self, archive: S3RawMailArchive, mail: MailLoader):
         self.archive, self.mail = archive, mail
 
-    def load(self, tenant_id: str, message_id: str, key: str | None, line: int | None) -> bytes:
+    def load(self, tenant_id: str, message_id: str, key: str | None, line: int | None,
+             provider_message_id: str | None = None) -> bytes:
+        """``provider_message_id``: where the mailbox message is now, when a quarantine or release
+        moved it (Graph may give a moved message a new id); the archived pointer is the original."""
         if not key or line is None:
             raise ContentUnavailable("no archived copy of this message (the raw archive was off or its write "
                                      "failed when it arrived)")
@@ -41,6 +44,9 @@ class ArchivedMessageSource:
         # tenant's message, or nothing is shown.
         if submission.tenant_id != tenant_id or submission.message_id != message_id:
             raise ContentUnavailable("the archived entry is not this message")
+        if provider_message_id and isinstance(submission.source, MailboxSource):
+            submission = submission.model_copy(update={"source": submission.source.model_copy(
+                update={"provider_message_id": provider_message_id})})
         try:
             return self.mail.load(submission)
         except PermanentFailure as exc:

@@ -45,7 +45,8 @@ def record_quarantine(conn: psycopg.Connection, entry: QuarantineEntry) -> None:
 def quarantine_state(conn: psycopg.Connection, tenant_id: str, message_id: str) -> dict | None:
     set_tenant(conn, tenant_id)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return cur.execute("SELECT state, quarantined_at, released_at, released_by FROM mailbox_quarantines "
+        return cur.execute("SELECT state, quarantined_at, released_at, released_by, provider_message_id "
+                           "FROM mailbox_quarantines "
                            "WHERE tenant_id = %s AND message_id = %s", (tenant_id, message_id)).fetchone()
 
 

@@ -255,3 +255,23 @@ def test_the_api_releases_with_the_same_rules(site, archive_on):
     assert post("acme-corp").status_code == 409
     rows = site.sql("SELECT actor_role, outcome FROM console_audit WHERE action = 'verdict.release' ORDER BY audit_id")
     assert rows == [("api", "failed"), ("api", "ok"), ("api", "refused")]
+
+
+def test_with_graphs_changing_ids_the_page_and_the_release_follow_the_moved_message(site, archive_on):
+    nango = site.stack.nango
+    nango.new_ids_on_move = True  # as Graph without immutable ids: every move gives a new id
+    try:
+        message_id = deliver(site, hostile_message("https://tracker.example/p.gif", marker="moved"))
+        original = provider_id(message_id)
+        [(junk_id,)] = site.sql("SELECT provider_message_id FROM mailbox_quarantines WHERE message_id = %s",
+                                (message_id,))
+        assert junk_id != original and nango.folder_of(CONNECTION, junk_id) == "junkemail"
+        analyst = site.login(ANALYST)
+        assert "moved" in analyst.get(page(message_id)).text  # fetched by its id in Junk Email
+        assert analyst.post_form(page(message_id), page(message_id), {"action": "release"}).status_code == 302
+        [(inbox_id,)] = site.sql("SELECT provider_message_id FROM mailbox_quarantines WHERE message_id = %s",
+                                 (message_id,))
+        assert inbox_id not in (original, junk_id) and nango.folder_of(CONNECTION, inbox_id) == "inbox"
+        assert "moved" in analyst.get(page(message_id)).text  # and by its id in the inbox after
+    finally:
+        nango.new_ids_on_move = False
