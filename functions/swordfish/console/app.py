@@ -25,6 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from swordfish.console import store
 from swordfish.console.throttle import LoginThrottle
 from swordfish.security.headers import console_headers
+from swordfish.security.totp_keys import TotpSecretBox
 from swordfish.store.database import Database
 
 PREFIX = "/console"
@@ -48,6 +49,7 @@ class ConsoleDependencies:
     # (Nango behind the remediation breaker); None or a None result: not configured here.
     message_source: Callable[[], Any] | None = None
     releaser: Callable[[], Any] | None = None
+    totp_box: TotpSecretBox = field(default_factory=TotpSecretBox)  # keys from Secrets Manager
     extra: dict = field(default_factory=dict)
 
 
