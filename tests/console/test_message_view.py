@@ -40,6 +40,12 @@ def test_html_only_mail_gets_its_text_from_the_html_without_script_content():
     assert view.text_from_html and view.text == "First line\nSecond & last"
 
 
+def test_line_ends_and_folding_are_shown_as_lines():
+    view = render_message(b"Subject: a long\r\n subject\r\nX: y\r\n\r\nline 1\r\nline 2\rline 3\n")
+    assert view.headers == [("Subject", "a long\n subject"), ("X", "y")]
+    assert view.text == "line 1\nline 2\nline 3\n"
+
+
 def test_hostile_bytes_and_charsets_render_as_text():
     raw = (b"From: \xff\xfe <a@b.example>\r\nX-Nul: a\x00b\x1b[31m\r\nSubject: =?bogus?q?x?=\r\n"
            b"Content-Type: text/plain; charset=\"rot13\"\r\n\r\nhello \xe9\xff")

@@ -53,6 +53,7 @@ def _as_text(value: object, limit: int) -> tuple[str, bool]:
     if not isinstance(value, str):
         value = str(value)
     text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # line ends are not hostile: shown as lines
     text = "".join(c if c in "\t\n" or c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else "\ufffd"
                    for c in text)
     return (text[:limit], True) if len(text) > limit else (text, False)
