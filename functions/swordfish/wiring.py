@@ -73,6 +73,7 @@ from swordfish.security.secrets import (
 )
 from swordfish.store.database import Database, SecretConninfo
 from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
+from swordfish.store.quarantines import PostgresQuarantineLedger
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
 _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
@@ -166,7 +167,8 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         mail=mail,
         queue=queue,
         indicators=indicators,
-        remediator=GuardedRemediator(nango, defer=queue.defer_remediation) if nango else None,
+        remediator=GuardedRemediator(nango, defer=queue.defer_remediation, ledger=PostgresQuarantineLedger(db))
+        if nango else None,
         flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
@@ -193,7 +195,7 @@ def build_remediation_retry(settings: Settings | None = None) -> RemediationRetr
         raise RuntimeError("remediation needs Nango (SWORDFISH_NANGO_BASE_URL or _SECRET_NAME) and "
                            "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL")
     # No defer callback: an open breaker raises, and RemediationRetry requeues with a delay.
-    return RemediationRetry(GuardedRemediator(nango),
+    return RemediationRetry(GuardedRemediator(nango, ledger=PostgresQuarantineLedger(database())),
                             SqsRemediationQueue(aws_client("sqs", settings), settings.remediation_retry_queue_url))
 
 
@@ -286,7 +288,15 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
     return ApiDependencies(store=PostgresApiStore(database()), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
-                           rate_limiter=limiter, operator_token=lambda: operator_token(settings))
+                           rate_limiter=limiter, operator_token=lambda: operator_token(settings),
+                           releaser=releaser_factory(settings))
+
+
+def releaser_factory(settings: Settings) -> Callable[[], GuardedRemediator | None]:
+    """Release from quarantine, for the API and the console: the quarantine's Nango client and
+    breaker, built on the first release (on AWS the Nango secret is read then, not at cold start,
+    so a secret problem costs releases, not every page)."""
+    return functools.cache(lambda: GuardedRemediator(nango) if (nango := nango_client(settings)) else None)
 
 
 def operator_token(settings: Settings) -> str | None:
@@ -335,10 +345,31 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         return deployed.version, deployed.document
 
     return ConsoleDependencies(
+        message_source=message_source_factory(settings), releaser=releaser_factory(settings),
         database=database(), redis=client, secret_key=console_secret_key(settings),
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report)
+
+
+def message_source_factory(settings: Settings) -> Callable[[], object | None] | None:
+    """A verdict's message, re-read from the raw archive with its pointers resolved as the pipeline
+    does (S3, the mailbox via Nango behind its breaker); built on the first page that needs it."""
+    if not settings.raw_mail_archive_bucket:
+        return None
+
+    @functools.cache
+    def build():
+        from swordfish.integrations.message_content import ArchivedMessageSource
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        s3, nango = aws_client("s3", settings), nango_client(settings)
+        return ArchivedMessageSource(
+            S3RawMailArchive(s3, settings.raw_mail_archive_bucket),
+            MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
+                             max_bytes=settings.max_message_bytes))
+
+    return build
 
 
 def build_console_app(settings: Settings | None = None):

@@ -34,6 +34,7 @@ from swordfish.api.auth import presented_api_key
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.api.ratelimit import ApiRateLimiter, RateLimited
 from swordfish.monitoring.context_provider import current_context, identify_caller
+from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.store.database import DatabaseUnavailable
 from swordfish.store.feedback import VerdictNotFound
@@ -146,6 +147,21 @@ class FeedbackView(BaseModel):
     created_at: Timestamp
 
 
+class ReleaseRequest(BaseModel):
+    analyst: str = Field(min_length=1, max_length=200, description="who releases it (kept in the audit trail)")
+    comment: str = Field(default="", max_length=2000)
+
+
+class ReleaseView(BaseModel):
+    """The message is back in the inbox (Nango confirmed the move)."""
+
+    tenant_id: str
+    message_id: str
+    state: Literal["released"]
+    released_by: str
+    released_at: Timestamp
+
+
 class FeedbackPage(BaseModel):
     tenant_id: str
     feedback: list[FeedbackView]
@@ -168,6 +184,8 @@ class ApiStore(Protocol):
                         comment: str) -> dict: ...  # raises VerdictNotFound
     def list_feedback(self, tenant_id: str, *, limit: int, after_id: int) -> list[dict]: ...
     def feedback_examples(self, tenant_id: str) -> list[dict]: ...
+    def release(self, tenant_id: str, message_id: str, releaser: Any, *, actor: str,
+                note: str) -> dict: ...  # raises NotQuarantined, ReleaseFailed
 
 
 @dataclass
@@ -179,6 +197,7 @@ class ApiDependencies:
     deep_health_needs_key: bool = True  # kept for older callers; /health/deep always needs the operator token
     rate_limiter: ApiRateLimiter | None = None
     operator_token: Callable[[], str | None] | None = None  # who may read /health/deep
+    releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
 
 
 class ForbiddenError(ServiceError):
@@ -382,7 +401,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         row = deps_factory().store.get_verdict(tenant_id, message_id)
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
-        return StoredVerdictView.model_validate(row)
+        # Where the raw submission is archived is ours, not the tenant's (the console reads it).
+        return StoredVerdictView.model_validate({k: v for k, v in row.items() if not k.startswith("raw_archive_")})
 
     @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/feedback", status_code=201, tags=["feedback"])
     def feedback(tenant_id: str, message_id: str, request: Annotated[FeedbackRequest, Body()]) -> FeedbackView:
@@ -395,6 +415,30 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         except VerdictNotFound as exc:
             raise NotFoundError(str(exc)) from exc
         return FeedbackView.model_validate(row)
+
+    @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/release", tags=["feedback"])
+    def release(tenant_id: str, message_id: str, request: Annotated[ReleaseRequest, Body()]) -> ReleaseView:
+        """Move a message Swordfish quarantined back to the inbox through Nango. 409: it is not in
+        quarantine (never was, or already released); 503: Nango unavailable; 410: the message is no
+        longer in the mailbox; 502: Nango refused. Nothing is marked released unless Nango moved it."""
+        authorise(tenant_id)
+        deps = deps_factory()
+        if deps.store.get_verdict(tenant_id, message_id) is None:
+            raise NotFoundError(f"no verdict for message {message_id!r}")
+        try:
+            releaser = deps.releaser() if deps.releaser else None
+        except Exception as exc:  # the Nango client could not be built (its secret): nothing was tried
+            raise ServiceError(503, "the mailbox integration (Nango) cannot be reached; nothing was released") from exc
+        if releaser is None:
+            raise ServiceError(503, "releasing needs the mailbox integration (Nango), which is not configured")
+        actor = f"{request.analyst} ({current_context().get('user_id', 'api')})"
+        try:
+            row = deps.store.release(tenant_id, message_id, releaser, actor=actor, note=request.comment)
+        except NotQuarantined as exc:
+            raise ServiceError(409, str(exc)) from exc
+        except ReleaseFailed as exc:
+            raise ServiceError(exc.http_status, str(exc)) from exc
+        return ReleaseView.model_validate(row)
 
     @app.get("/v1/tenants/<tenant_id>/feedback", tags=["feedback"])
     def feedback_list(

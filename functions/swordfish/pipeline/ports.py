@@ -52,6 +52,26 @@ class RemediationUnavailable(Exception):
     """The quarantine was not attempted because the remediation service is unavailable: try later."""
 
 
+class NotQuarantined(Exception):
+    """A release was asked for a message that is not in quarantine (never was, or already released)."""
+
+
+class ReleaseFailed(Exception):
+    """The mailbox did not move the message back. ``kind`` says why, for the analyst and the audit:
+    "unavailable" (Nango down, slow or its breaker open: try later), "gone" (the message no longer
+    exists in the mailbox), "refused" (Nango or the mailbox refused our credentials or request)."""
+
+    HTTP_STATUS = {"unavailable": 503, "gone": 410, "refused": 502}  # for the console and the API alike
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def http_status(self) -> int:
+        return self.HTTP_STATUS.get(self.kind, 502)
+
+
 # --- values --------------------------------------------------------------------------------------
 
 
@@ -86,6 +106,17 @@ class RemediationRequest(BaseModel):
     def for_submission(cls, submission: Submission | Any, why: str, verdict: str | None = None) -> RemediationRequest:
         return cls(tenant_id=submission.tenant_id, message_id=submission.message_id, source=submission.source,
                    verdict=verdict, why=why)
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A mailbox message Swordfish moved to Junk Email, and where it is now."""
+
+    tenant_id: str
+    message_id: str
+    connection_id: str
+    provider_config_key: str
+    provider_message_id: str
 
 
 # --- ports ---------------------------------------------------------------------------------------
@@ -142,6 +173,18 @@ class LinkDomainHistory(Protocol):
 
 class Remediator(Protocol):
     def quarantine(self, submission: Submission | RemediationRequest) -> str: ...
+
+
+class Releaser(Protocol):
+    """Moves a quarantined message back to the inbox; returns its id there. Raises ReleaseFailed."""
+
+    def release(self, entry: QuarantineEntry) -> str | None: ...
+
+
+class QuarantineLedger(Protocol):
+    """Remembers each quarantine that succeeded (``store.quarantines``), so it can be released."""
+
+    def record_quarantine(self, entry: QuarantineEntry) -> None: ...
 
 
 class VerdictStore(Protocol):

@@ -179,6 +179,9 @@ class Batch:
         self.analysed: list[Analysed] = []
         self.dead_lettered: list[tuple[IncomingRecord, str]] = []
         self.requeued: list[IncomingRecord] = []
+        # queue message id -> (archive object key, line): stored with the verdict, so the console can
+        # re-read the message from the archive instead of the pipeline storing mail a second time.
+        self.archived_at: dict[str, tuple[str, int]] = {}
         if pipeline.raw_archive is not None:
             self._archive_raw(records)
 
@@ -186,10 +189,13 @@ class Batch:
         # Before any analysis: a verdict lost with the database is recovered by replaying the archive.
         # Failing open: an archive outage costs replayability (database RPO still applies), not mail.
         try:
-            self.pipeline.raw_archive.archive(records)
+            key = self.pipeline.raw_archive.archive(records)
         except Exception as exc:
             error_tracker.capture_exception(exc, level="warning", fingerprint=["raw-archive-failed"],
                                             fallback="analysed without an archived copy", records=len(records))
+            return
+        if key:  # the archive writes one line per record, in this order
+            self.archived_at = {r.queue_message_id: (key, line) for line, r in enumerate(records)}
 
     def add(self, record: IncomingRecord) -> None:
         """Analyse one record. Raises for a failure worth a redelivery; handles the rest itself."""
@@ -317,6 +323,8 @@ class Batch:
                 deferred_work=self._deferred_work(a),
                 flags_version=self.flags.version,
                 correlation_id=a.record.correlation_id,
+                raw_archive_key=self.archived_at.get(a.record.queue_message_id, (None, None))[0],
+                raw_archive_line=self.archived_at.get(a.record.queue_message_id, (None, None))[1],
             )
             for a in self.analysed
         ]
