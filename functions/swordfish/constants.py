@@ -47,9 +47,9 @@ DB_APP_SECRET_NAME = "swordfish/db/app"
 NANGO_SECRET_NAME = "swordfish/nango"
 API_KEY_PEPPER_SECRET_NAME = "swordfish/api-key-pepper"
 SENTRY_DSN_SECRET_NAME = "swordfish/sentry-dsn"
-CONSOLE_SECRET_NAME = "swordfish/console"
+CONSOLE_SECRET_NAME = "swordfish/console"  # signs the console's sessions and CSRF tokens
 CONSOLE_TOTP_KEYS_SECRET_NAME = "swordfish/console-totp-keys"  # encrypts TOTP secrets at rest
-OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep  # signs the console's CSRF tokens
+OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep
 SECRET_ROTATION_DAYS = 30
 
 # --- feature flags (AppConfig) ----------------------------------------------

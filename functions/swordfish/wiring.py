@@ -317,9 +317,7 @@ def console_secret_key(settings: Settings) -> str:
         return settings.console_secret_key
     if settings.environment == "local":
         return secrets.token_urlsafe(32)  # one process locally: its sessions end with it, which is fine
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_secret(constants.CONSOLE_SECRET_NAME, max_age=300))
+    return secret_reader().get(constants.CONSOLE_SECRET_NAME).value  # the one reader: cached, audited
 
 
 def build_console_dependencies(settings: Settings | None = None) -> ConsoleDependencies:
