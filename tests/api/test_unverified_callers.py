@@ -42,14 +42,16 @@ def api(database, redis_url, settings_env):
     wiring.api_dependencies().rate_limiter.clock = lambda: NOW
     from handlers import api as api_handler
 
-    def call(key: str | None, authorizer: dict, source: str = ATTACKER) -> dict:
-        path = "/v1/tenants/acme-corp/verdicts"
+    def call(key: str | None, authorizer: dict, source: str = ATTACKER, method: str = "GET",
+             path: str = "/v1/tenants/acme-corp/verdicts", body: str | None = None) -> dict:
         headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-        event = {"httpMethod": "GET", "path": path, "resource": "/v1/{proxy+}", "headers": headers,
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        event = {"httpMethod": method, "path": path, "resource": "/v1/{proxy+}", "headers": headers,
                  "multiValueHeaders": {k: [v] for k, v in headers.items()},
                  "queryStringParameters": None, "multiValueQueryStringParameters": None,
-                 "pathParameters": {"proxy": path[4:]}, "body": None, "isBase64Encoded": False,
-                 "requestContext": {"requestId": str(uuid.uuid4()), "stage": "prod", "httpMethod": "GET",
+                 "pathParameters": {"proxy": path[4:]}, "body": body, "isBase64Encoded": False,
+                 "requestContext": {"requestId": str(uuid.uuid4()), "stage": "prod", "httpMethod": method,
                                     "path": f"/prod{path}", "resourcePath": "/v1/{proxy+}",
                                     "identity": {"sourceIp": source}, "authorizer": authorizer}}
         return api_handler.handler(event, Context())
@@ -92,3 +94,17 @@ def test_the_authorizers_context_is_never_taken_as_identity(api):
     assert wrong["statusCode"] == 401 and "invalid API key" in json.loads(wrong["body"])["message"]
     assert api(None, claims_acme, source=TENANT_HOST)["statusCode"] == 401
     assert api(api.valid, UNVERIFIED, source=TENANT_HOST)["statusCode"] == 200
+
+
+def test_every_tenant_route_verifies_the_key_itself(api):
+    """API Gateway now lets unverified callers reach the function, so no /v1 route may rely on it:
+    each one in the OpenAPI document answers a wrong key with 401 (an empty body included)."""
+    document = json.loads(api(None, {}, path="/openapi.json")["body"])
+    routes = [(method.upper(), path) for path, item in document["paths"].items() if path.startswith("/v1/")
+              for method in item]
+    assert len(routes) >= 7  # submissions, batch, verdicts, a verdict, feedback, its list, examples
+    for n, (method, template) in enumerate(routes):
+        path = template.replace("{tenant_id}", "acme-corp").replace("{message_id}", "m-1")
+        response = api("sfk.acme-corp.0123456789ab.wrong", UNVERIFIED, source=f"192.0.2.{n + 1}", method=method,
+                       path=path, body="{}" if method == "POST" else None)
+        assert response["statusCode"] == 401, (method, template, response["body"])
