@@ -210,5 +210,8 @@ def test_a_database_outage_fails_the_call_instead_of_caching_a_decision(database
     try:
         with pytest.raises(DatabaseUnavailable):
             decide("Bearer sfk.acme-corp.0123456789ab.secret-part")
+        # A key that does not even parse never needs the database: unverified, outage or not.
+        for junk in ("Bearer not-a-key", "Bearer sfk.acme-corp.nope.nope", "Basic dXNlcjpwYXNz"):
+            assert is_unverified(decide(junk), shared_key), junk
     finally:
         wiring.reset()

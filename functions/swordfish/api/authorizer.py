@@ -26,6 +26,7 @@ from typing import Protocol
 
 from swordfish.api.auth import presented_api_key
 from swordfish.monitoring.observability import logger
+from swordfish.store.tenants import parse_api_key
 
 UNVERIFIED_PRINCIPAL = "unverified"
 
@@ -68,7 +69,9 @@ def identify(store: UsageKeyStore, headers: Mapping[str, str] | None,
     a usage-plan key yet (`swordfish tenants sync-usage-keys` creates the missing ones) or when no
     shared key is configured. The store and the lookup raise on an outage: nothing is cached then."""
     presented = presented_api_key(headers)
-    found = store.usage_key_for(presented) if presented else None
+    # A key that does not even parse fails the API's own first check (authenticate_api_key parses
+    # before it queries): answered without the database, so a flood of junk costs no connection.
+    found = store.usage_key_for(presented) if parse_api_key(presented) else None
     if found is None:
         shared = unverified_usage_key()
         if not shared:
