@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = constants.MAX_MESSAGE_BYTES
     # CPU time one message may take in analysis; past it the verdict covers what was analysed so far.
     analysis_budget_ms: float = 50.0
+    # NEW_LINK_DOMAIN: a link's registered domain first seen by this deployment less than this long ago,
+    # once the deployment has been observing for the warm-up (before it, every domain is "new").
+    new_link_domain_hours: float = 48.0
+    new_link_domain_warmup_hours: float = 168.0
+    link_domain_memory_days: int = 90  # how long a sighting is remembered (renewed on every sighting)
     # Past this age of the oldest message in a batch, the processor sheds optional work.
     degraded_backlog_seconds: float = 60.0
 

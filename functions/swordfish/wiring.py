@@ -45,6 +45,7 @@ from swordfish.integrations.feed_refresher import (
     feed_sources,
 )
 from swordfish.integrations.indicators import IndicatorStore
+from swordfish.integrations.link_domains import RedisLinkDomainHistory
 from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
 from swordfish.lazy import ProcessSingleton
@@ -150,6 +151,9 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
                             max_bytes=settings.max_message_bytes)
     indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
         if settings.redis_url else None
+    # First sightings of link domains (NEW_LINK_DOMAIN) share the feeds' Redis; without Redis, no signal.
+    link_domains = RedisLinkDomainHistory.from_url(settings.redis_url, settings.redis_timeout_seconds,
+                                                   settings.link_domain_memory_days) if settings.redis_url else None
     raw_archive = None
     if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
         from swordfish.integrations.raw_archive import S3RawMailArchive
@@ -167,6 +171,9 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
         analysis_budget_seconds=settings.analysis_budget_ms / 1000,
+        link_domains=link_domains,
+        new_link_domain_window_seconds=settings.new_link_domain_hours * 3600,
+        new_link_domain_warmup_seconds=settings.new_link_domain_warmup_hours * 3600,
     )
     # What init built (clients, models, pools) lives as long as the process: frozen, the cyclic
     # collector stops rescanning it, so a full collection cannot land 50-100 ms inside one message's

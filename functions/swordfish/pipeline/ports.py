@@ -115,6 +115,31 @@ class IndicatorLookup(Protocol):
     def match(self, candidates: set[str]) -> dict[str, str]: ...
 
 
+@dataclass(frozen=True)
+class LinkDomainSightings:
+    """What the link-domain history answered for one batch: when each domain was first seen, and since
+    when the deployment has been observing at all (epoch seconds)."""
+
+    now: float
+    observing_since: float
+    first_seen: dict[str, float]
+
+    def new_domains(self, window_seconds: float, warmup_seconds: float) -> dict[str, float]:
+        """Domain -> hours since first seen, for those first seen within the window; nothing while the
+        deployment is still warming up (every domain is new to a deployment that just started)."""
+        if self.now - self.observing_since < warmup_seconds:
+            return {}
+        return {d: round((self.now - t) / 3600, 1) for d, t in self.first_seen.items()
+                if self.now - t < window_seconds}
+
+
+class LinkDomainHistory(Protocol):
+    """First sightings of link domains across the deployment: records every domain it is shown (the
+    first sighting stands) and answers with the first-seen times, in one round trip per call."""
+
+    def observe(self, domains: set[str]) -> LinkDomainSightings: ...
+
+
 class Remediator(Protocol):
     def quarantine(self, submission: Submission | RemediationRequest) -> str: ...
 
