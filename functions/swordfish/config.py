@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # On AWS: the API Gateway usage plan every tenant's usage key joins (set on the stack's functions
     # and for operators from the stack output); unset locally, where the Redis limits above apply.
     usage_plan_id: str | None = None
+    # On AWS (the authorizer's environment): the id of the one API Gateway key that every caller
+    # without a valid key shares (the UnverifiedCallers usage plan); unset: such callers are denied.
+    unverified_usage_key_id: str | None = None
 
     # The MSP console.
     console_secret_key: str | None = None  # signs CSRF tokens; on AWS from the console secret

@@ -314,6 +314,18 @@ def build_authorizer_store(settings: Settings | None = None) -> PostgresApiStore
     return PostgresApiStore(database())
 
 
+def build_unverified_usage_key(settings: Settings | None = None) -> str:
+    """The value of the API Gateway key every unverified caller shares, read once per container
+    (the stack gives its id; "" when unset, and then the authorizer denies such callers). A failed
+    lookup raises and is retried on the next call: the authorizer answers 500, nothing is cached."""
+    settings = settings or get_settings()
+    if not settings.unverified_usage_key_id:
+        return ""
+    from swordfish.integrations.usage_plans import usage_key_value
+
+    return usage_key_value(aws_client("apigateway", settings), settings.unverified_usage_key_id)
+
+
 # --- the MSP console ------------------------------------------------------------------------------
 
 
@@ -438,6 +450,7 @@ _database = ProcessSingleton(build_database, close=Database.close)
 _pipeline = ProcessSingleton(build_pipeline)
 _api = ProcessSingleton(build_api_dependencies)
 _authorizer = ProcessSingleton(build_authorizer_store)
+_unverified_usage_key = ProcessSingleton(build_unverified_usage_key)
 _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
@@ -449,6 +462,7 @@ database = _database.get
 pipeline = _pipeline.get
 api_dependencies = _api.get
 authorizer_store = _authorizer.get
+unverified_usage_key = _unverified_usage_key.get
 remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
@@ -459,8 +473,8 @@ health_dependencies = _health.get
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _authorizer, _console, _remediation, _feed_refresher, _flag_audit, _rotator, _health,
-                      _database):
+    for singleton in (_pipeline, _api, _authorizer, _unverified_usage_key, _console, _remediation, _feed_refresher,
+                      _flag_audit, _rotator, _health, _database):
         singleton.reset()
     reset_process_secret_reader()
     reset_registry()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import (
@@ -209,6 +210,12 @@ class MessageTooLarge(Exception):
     """413 with the limit in the message."""
 
 
+def _path_value(value: str) -> str:
+    # API Gateway REST (and our local gateway) hands the resolver the path still percent-encoded, and
+    # Powertools matches path parameters on it as is: a Message-ID like <a/b@x> arrives as %3Ca%2Fb%40x%3E.
+    return unquote(value) if "%" in value else value  # bad UTF-8 becomes U+FFFD: a 404, never a 500
+
+
 def _error(status: int, message: str) -> Response:
     return Response(status, content_types.APPLICATION_JSON, {"statusCode": status, "message": message})
 
@@ -345,7 +352,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
             raise ServiceError(502, f"could not queue the message: {result.error}")
         return SubmissionAccepted(tenant_id=tenant_id, message_id=message_id, queue_message_id=result.queue_message_id,
                                   correlation_id=correlation_id,
-                                  verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{message_id}")
+                                  verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{quote(message_id, safe='')}")
 
     @app.post("/v1/tenants/<tenant_id>/submissions/batch", status_code=202, tags=["tenants"])
     def submit_batch(tenant_id: str, request: Annotated[BatchSubmissionRequest, Body()]) -> BatchAccepted:
@@ -397,6 +404,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     @app.get("/v1/tenants/<tenant_id>/verdicts/<message_id>", tags=["tenants"])
     def one_verdict(tenant_id: str, message_id: str) -> StoredVerdictView:
+        message_id = _path_value(message_id)
         authorise(tenant_id)
         row = deps_factory().store.get_verdict(tenant_id, message_id)
         if row is None:
@@ -408,6 +416,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
     def feedback(tenant_id: str, message_id: str, request: Annotated[FeedbackRequest, Body()]) -> FeedbackView:
         """An analyst's 'this is phishing' / 'this is legitimate' on a stored verdict: stored append-only,
         its sender put on the tenant's block or allow list, exported as a training row."""
+        message_id = _path_value(message_id)
         authorise(tenant_id)
         try:
             row = deps_factory().store.record_feedback(tenant_id, message_id, request.label, request.analyst,
@@ -421,6 +430,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         """Move a message Swordfish quarantined back to the inbox through Nango. 409: it is not in
         quarantine (never was, or already released); 503: Nango unavailable; 410: the message is no
         longer in the mailbox; 502: Nango refused. Nothing is marked released unless Nango moved it."""
+        message_id = _path_value(message_id)
         authorise(tenant_id)
         deps = deps_factory()
         if deps.store.get_verdict(tenant_id, message_id) is None:
