@@ -28,6 +28,9 @@ MAX_MIME_PARAM_HEADER_CHARS = 8_000
 MAX_PARSE_DEPTH = 60  # nesting at which parsing stops (the walk already stops analysing at 30)
 MAX_PARSE_PARTS = 800  # parts at which parsing stops (the walk already stops analysing at 400)
 FEED_CHUNK_BYTES = 64 * 1024  # the budget is checked between chunks
+# A single-part body up to this size is taken whole, not fed line by line (see _in_single_part_body);
+# a bigger one is fed in chunks, so the budget can still stop it.
+MAX_SINGLE_PART_BODY_BYTES = 1024 * 1024
 
 _PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
 # C0 controls other than tab, CR, LF, and ESC (raw ISO-2022-JP headers legitimately carry ESC), and DEL.
@@ -147,6 +150,30 @@ def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
     return raw[:cut + 1] + (b"\r\n" + raw[blank.end():] if blank else b"")
 
 
+def _header_block_end(raw: bytes) -> int:
+    """Offset just past the first empty line (the end of the top-level header block at the latest), or -1."""
+    blank = _BLANK_LINE.search(raw, 0, FEED_CHUNK_BYTES + 2)
+    return blank.end() if blank else -1
+
+
+def _in_single_part_body(parser: BytesFeedParser) -> bool:
+    """True when the parser has read the top-level headers of a message that is neither multipart nor
+    message/*, and is collecting its body, line by line, with nothing else left to decide: the body is
+    then the rest of the input as it stands, and is set in one step instead (the line loop was a third
+    of the analysis of single-part mail). Reads the feed parser's private state, so any surprise in
+    it (another Python version) answers False and the message is parsed the ordinary way;
+    tests/analysis/test_fast_paths.py compares the two on every sample."""
+    try:
+        stack, pending = parser._msgstack, parser._input
+        if parser._headersonly or len(stack) != 1 or pending._lines or pending._partial.tell() \
+                or pending._eofstack:
+            return False
+        root = stack[0]
+        return root.get_content_maintype() not in ("multipart", "message")
+    except AttributeError:
+        return False
+
+
 def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLimits]:
     """Parse raw MIME within the caps and the budget. Raises only what the stdlib parser itself may
     raise on input the caps do not cover; the caller salvages the headers then."""
@@ -157,7 +184,16 @@ def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLim
     parser = BytesFeedParser(_factory=limits.new_message, policy=compat32)
     limits.armed = True
     try:
-        for start in range(0, len(raw), FEED_CHUNK_BYTES):
+        fed = 0
+        header_end = _header_block_end(raw)
+        if 0 < header_end <= FEED_CHUNK_BYTES and len(raw) - header_end <= MAX_SINGLE_PART_BODY_BYTES:
+            parser.feed(raw[:header_end])
+            fed = header_end
+            if _in_single_part_body(parser):
+                root = parser.close()
+                root.set_payload(root.get_payload() + raw[header_end:].decode("ascii", "surrogateescape"))
+                return root, limits
+        for start in range(fed, len(raw), FEED_CHUNK_BYTES):
             parser.feed(raw[start:start + FEED_CHUNK_BYTES])
             # Half the budget: closing the parser rescans the part in progress, about the cost of feeding it.
             if budget.exceeded("MIME parsing", share=0.5) and start + FEED_CHUNK_BYTES < len(raw):

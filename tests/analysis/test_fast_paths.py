@@ -1,0 +1,123 @@
+"""The analysis's fast paths give exactly what the plain way gives: the single-part body taken whole
+(mime_limits) against the feed parser's line loop, and phrase matching at literal prefixes (phrases)
+against a regex search over the whole text."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from swordfish.analysis import mime_limits, scoring
+from swordfish.analysis.budget import AnalysisBudget
+from swordfish.analysis.commands import iter_messages
+from swordfish.analysis.phrases import MAX_OCCURRENCES, PhrasePattern, literal_prefixes, triggers_present
+
+from .helpers import CORPUS, SAMPLES
+
+REAL = [raw for folder in (SAMPLES, CORPUS) for _, raw in iter_messages(folder)]
+
+# Edge cases of the header/body split: a missing separator, lone CR and CRLF line ends, no header at
+# all, a Unix From line, no body, message/* and multipart without a boundary (not fast-pathed), 8-bit.
+EDGE = [
+    b"From: a@b.example\nSubject: hi\n\nbody\nmore\n",
+    b"From: a@b.example\r\nSubject: hi\r\n\r\nbody\r\nmore",
+    b"From: a@b.example\rSubject: hi\r\rbody\rmore\r\n\r\ntail",
+    b"From: a@b.example\nnot a header line\nSubject: x\n\nbody\n",
+    b"\nbody only\n",
+    b"\r\n\r\nbody\n",
+    b"From someone Mon Jan  1 00:00:00 2024\nFrom: a@b.example\n\nbody\n\nFrom here\n",
+    b"From: a@b.example\nSubject: no body\n\n",
+    b"From: a@b.example\nContent-Type: message/rfc822\n\nFrom: c@d.example\nSubject: inner\n\ninner body\n",
+    b"From: a@b.example\nContent-Type: multipart/mixed\n\n--x\n\nno boundary given\n--x--\n",
+    b"From: a@b.example\nContent-Type: text/plain; charset=latin-1\n\ncaf\xe9 \xff\xfe\x00 end\n",
+    b"From: a@b.example\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\nPGI+aGk8L2I+\n",
+    b"Subject: x\n" + b"X-Long: " + b"a" * 70_000 + b"\n\nbody after a long header\n",
+    b"From: a@b.example\n\n" + b"line of a big body\n" * 60_000,
+]
+
+
+def _shape(msg) -> tuple:
+    payload = msg.get_payload()
+    inner = [_shape(p) for p in payload] if isinstance(payload, list) else payload
+    return (msg.items(), msg.get_unixfrom(), [type(d).__name__ for d in msg.defects], msg.preamble, msg.epilogue,
+            inner)
+
+
+def _parse(raw: bytes, *, fast: bool, monkeypatch) -> tuple:
+    if not fast:
+        monkeypatch.setattr(mime_limits, "_in_single_part_body", lambda parser: False)
+    try:
+        msg, limits = mime_limits.parse_bounded(raw, AnalysisBudget(seconds=1000))
+        return _shape(msg), limits.findings, limits.unparsed_bytes
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("raw", EDGE + REAL, ids=lambda raw: str(len(raw)))
+def test_single_part_fast_path_parses_exactly_as_the_feed_parser(raw, monkeypatch):
+    assert _parse(raw, fast=True, monkeypatch=monkeypatch) == _parse(raw, fast=False, monkeypatch=monkeypatch)
+
+
+def test_single_part_fast_path_is_taken_for_plain_mail_only(monkeypatch):
+    taken = []
+    real = mime_limits._in_single_part_body
+    monkeypatch.setattr(mime_limits, "_in_single_part_body", lambda parser: taken.append(real(parser)) or taken[-1])
+    mime_limits.parse_bounded(EDGE[0], AnalysisBudget())
+    mime_limits.parse_bounded(EDGE[8], AnalysisBudget())  # message/rfc822
+    mime_limits.parse_bounded(EDGE[9], AnalysisBudget())  # multipart
+    assert taken == [True, False, False]
+
+
+def _plain_found(pattern: PhrasePattern, text: str) -> bool:
+    return any(t in text for t in pattern.triggers) and pattern.regex.search(text) is not None
+
+
+ALL_PATTERNS = [p for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY, scoring._QR) for p in family]
+# Words from the patterns themselves, so that random texts hit their triggers, prefixes and matches.
+VOCABULARY = sorted({w for p in ALL_PATTERNS for w in re.findall(r"[a-z0-9$%'-]+", p.regex.pattern)} |
+                    {"your", "the", "account", "is", "has", "been", "here", "to", "info", "now", "xx"})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(st.sampled_from(VOCABULARY), max_size=60),
+       seps=st.lists(st.sampled_from([" ", "  ", "\n", "-", "", ". ", "é"]), min_size=1, max_size=60))
+def test_phrase_patterns_find_exactly_what_a_search_finds(words, seps):
+    text = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
+    present = triggers_present(text, scoring._TRIGGERS)
+    for pattern in ALL_PATTERNS:
+        assert pattern.found(text, present) == _plain_found(pattern, text), (pattern.label, text)
+
+
+def test_phrase_patterns_on_real_mail_text():
+    rng = random.Random(7)
+    for raw in REAL:
+        text = raw.decode("utf-8", "replace").casefold()
+        start = rng.randrange(max(1, len(text) - 20_000))
+        text = text[start:start + 20_000]
+        present = triggers_present(text, scoring._TRIGGERS)
+        assert [p.found(text, present) for p in ALL_PATTERNS] == [_plain_found(p, text) for p in ALL_PATTERNS]
+
+
+def test_literal_prefixes():
+    assert literal_prefixes(r"\b(verify|re-?activate)\s+account\b") == {"verify", "re"}
+    assert literal_prefixes(r"\$\$\$|\bmlm\b|\bmulti[- ]level") == {"$$$", "mlm", "multi level", "multi-level"}
+    assert literal_prefixes(r"\bpassword\s+(will\s+)?expire") == {"password"}
+    for unknown in (r"\w+ing", r"(a|b?)c", r"(?i)verify", r".{0,4}pay", r"[^x]y", r"\bx|y*z", r"(x|)abc"):
+        assert literal_prefixes(unknown) is None, unknown
+    assert literal_prefixes("verify", re.IGNORECASE) is None
+
+
+def test_dense_prefixes_fall_back_to_one_search():
+    pattern = PhrasePattern("t", ("to",), r"\bto\s+be\s+removed\b")
+    text = "to " * (MAX_OCCURRENCES + 10) + "to be removed"
+    assert pattern.found(text, {"to"}) and not pattern.found(text[:-8], {"to"})
+    assert not pattern.found(text, set())  # no trigger: not found, whatever the regex says
+
+
+def test_overlapping_prefix_occurrences_are_all_tried():
+    pattern = PhrasePattern("dollars", ("$$$",), r"\$\$\$(?=x)")
+    assert pattern.prefixes == {"$$$"}
+    assert pattern.found("$$$$x", {"$$$"})  # the match starts at the second, overlapping, occurrence
