@@ -189,7 +189,9 @@ def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLim
         if 0 < header_end <= FEED_CHUNK_BYTES and len(raw) - header_end <= MAX_SINGLE_PART_BODY_BYTES:
             parser.feed(raw[:header_end])
             fed = header_end
-            if _in_single_part_body(parser):
+            # a body bigger than a chunk would have met a budget check between chunks: it still does
+            if _in_single_part_body(parser) and not (len(raw) > FEED_CHUNK_BYTES
+                                                     and budget.exceeded("MIME parsing", share=0.5)):
                 root = parser.close()
                 root.set_payload(root.get_payload() + raw[header_end:].decode("ascii", "surrogateescape"))
                 return root, limits
