@@ -10,7 +10,7 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from swordfish.analysis import mime_limits, scoring
+from swordfish.analysis import html_links, mime_limits, parse, scoring
 from swordfish.analysis.budget import AnalysisBudget
 from swordfish.analysis.commands import iter_messages
 from swordfish.analysis.phrases import MAX_OCCURRENCES, PhrasePattern, literal_prefixes, triggers_present
@@ -121,3 +121,26 @@ def test_overlapping_prefix_occurrences_are_all_tried():
     pattern = PhrasePattern("dollars", ("$$$",), r"\$\$\$(?=x)")
     assert pattern.prefixes == {"$$$"}
     assert pattern.found("$$$$x", {"$$$"})  # the match starts at the second, overlapping, occurrence
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["<a", "<A", "</a>", "</A ", " href=", '"', "'", "x", ">", "http://", "HTTP://",
+                                 "WwW.", "www.", "ex.com", " ", "\n", "İ", "ſ", "<", "/", "action", "FormAction",
+                                 "act\u0131on", "act", "=", "form"]), max_size=80))
+def test_finditer_at_candidates_finds_what_finditer_finds(pieces):
+    text = "".join(pieces)
+    lowered = text.lower()
+    for pattern, needles, before in ((html_links._ANCHOR_OPEN, ("<a",), (0,)),
+                                     (html_links._ANCHOR_CLOSE, ("</a",), (0,)),
+                                     (parse._TEXT_URL, parse._TEXT_URL_STARTS, (0,)),
+                                     (parse._ACTION, ("act",), parse._ACTION_BEFORE)):
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert [m.span() for m in html_links.finditer_at(pattern, text, lowered, needles, before)] == expected
+
+
+def test_finditer_at_finds_a_formaction_and_a_dotless_i_action():
+    text = '<button formaction=http://evil.example/a> <form ACT\u0131ON="https://evil.example/b">'
+    found = [m.group(1) for m in html_links.finditer_at(parse._ACTION, text, text.lower(), ("act",),
+                                                          parse._ACTION_BEFORE)]
+    assert found == [m.group(1) for m in parse._ACTION.finditer(text)] == ["http://evil.example/a",
+                                                                          "https://evil.example/b"]

@@ -20,7 +20,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from .budget import AnalysisBudget
-from .html_links import html_to_text, iter_html_links
+from .html_links import finditer_at, html_to_text, iter_html_links
 from .mime_limits import control_characters, parse_bounded
 from .signals import capture_headers
 from .urls import idna_host, normalize_url, registered_domain, unicode_host, url_host
@@ -40,7 +40,11 @@ BUDGET_PROBLEM = "analysis budget spent"  # parse problems with this prefix are 
 
 _WS = re.compile(r"\s+")
 _ACTION = re.compile(r"\b(?:action|formaction)\s*=\s*[\"']?(https?://[^\"'\s>]{1,4000})", re.IGNORECASE)
+# "act" is at 0 ("action") or 4 ("formaction") from a match's start, lower-cased ("i" is not used: under
+# IGNORECASE the dotless "ı" matches it, and lower() keeps it)
+_ACTION_BEFORE = (0, 4)
 _TEXT_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`{}|\\^\[\]]{2,4000}", re.IGNORECASE)
+_TEXT_URL_STARTS = ("http", "www.")  # every match starts so, lower-cased (no other character folds to these)
 _BLANK_BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"\s*"|'\s*'|;|$)""", re.IGNORECASE)
 _HEADER_LINE = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,76}:", re.MULTILINE)
 _OBFUSCATED_MARKERS = ("hxxp", "[.]", "(.)", "[dot]", "(dot)", "[:]")
@@ -363,7 +367,7 @@ def _html_links(markup: str, links: list[Link], source: str, budget: AnalysisBud
         if len(links) >= MAX_LINKS or (count % LINK_BUDGET_CHECK_EVERY == 0 and budget.exceeded("HTML links")):
             break
         _add_link(links, link.href, link.text or None, source)
-    for m in _ACTION.finditer(markup):
+    for m in finditer_at(_ACTION, markup, markup.lower(), ("act",), _ACTION_BEFORE):
         if len(links) >= MAX_LINKS:
             break
         _add_link(links, m.group(1), None, source)
@@ -374,14 +378,14 @@ _TRAILING = ".,;:!?)]}'\">"
 
 
 def _text_links(text: str, links: list[Link], seen: set[str]) -> None:
-    for m in _TEXT_URL.finditer(text):
+    lowered = text.lower()
+    for m in finditer_at(_TEXT_URL, text, lowered, _TEXT_URL_STARTS):
         if len(links) >= MAX_LINKS:
             return
         raw = m.group(0).rstrip(_TRAILING)
         if raw not in seen:
             seen.add(raw)
             _add_link(links, raw, None, "text")
-    lowered = text.lower()
     if any(marker in lowered for marker in _OBFUSCATED_MARKERS):
         plain = _DEOBFUSCATE.sub(lambda m: _DEOBF_MAP[m.group(0).lower()], text)
         for m in _TEXT_URL.finditer(plain):
