@@ -4,6 +4,7 @@ against a regex search over the whole text."""
 
 from __future__ import annotations
 
+import email.feedparser
 import random
 import re
 
@@ -144,3 +145,34 @@ def test_finditer_at_finds_a_formaction_and_a_dotless_i_action():
                                                           parse._ACTION_BEFORE)]
     assert found == [m.group(1) for m in parse._ACTION.finditer(text)] == ["http://evil.example/a",
                                                                           "https://evil.example/b"]
+
+
+def _parse_plain_boundaries(raw: bytes, monkeypatch) -> tuple:
+    monkeypatch.setattr(email.feedparser, "re", re)  # the standard library's own boundary regex
+    return _parse(raw, fast=True, monkeypatch=monkeypatch)
+
+
+NESTED = (b"From: a@b.example\nContent-Type: multipart/mixed; boundary=\"o+(1)?\"\n\npre\n--o+(1)?\n"
+          b"Content-Type: multipart/alternative; boundary=i.*\n\n--i.*\n\nplain\n--i.*  \t\n\n<b>x</b>\n--i.*--\n"
+          b"--o+(1)?\r\nContent-Type: text/plain\r\n\r\nlast\r\n--o+(1)?--\r\nepilogue\n")
+
+
+@pytest.mark.parametrize("raw", [NESTED, *EDGE, *REAL], ids=lambda raw: str(len(raw)))
+def test_boundary_matcher_parses_exactly_as_the_boundary_regex(raw, monkeypatch):
+    fast = _parse(raw, fast=True, monkeypatch=monkeypatch)
+    assert fast == _parse_plain_boundaries(raw, monkeypatch)
+
+
+@settings(max_examples=300, deadline=None)
+@given(boundary=st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), min_size=1, max_size=12),
+       tail=st.lists(st.sampled_from(["--", " ", "\t", "\r\n", "\n", "\r", "x", "-", "$"]), max_size=5))
+def test_boundary_matcher_matches_as_the_regex(boundary, tail):
+    separator = "--" + boundary
+    pattern = "(?P<sep>" + re.escape(separator) + r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+    matcher = mime_limits._FeedParserRe().compile(pattern)
+    assert isinstance(matcher, mime_limits._BoundaryMatcher)
+    for line in (separator + "".join(tail), "".join(tail) + separator, separator[:-1] + "".join(tail)):
+        expected, got = re.compile(pattern).match(line), matcher.match(line)
+        assert (expected is None) == (got is None)
+        if expected is not None:
+            assert [expected.group(g) for g in ("end", "ws", "linesep")] == [got.group(g) for g in ("end", "ws", "linesep")]
