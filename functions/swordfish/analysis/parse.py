@@ -99,7 +99,7 @@ class ParsedMessage:
     from_domain: str = ""  # ASCII host of the From address
     reply_to: list[str] = field(default_factory=list)
     return_path: str = ""
-    to: list[str] = field(default_factory=list)
+    to_headers: list = field(default_factory=list, repr=False)  # To and Cc values, read into `to` on use
     message_id: str = ""
     in_reply_to: str = ""
     auth: dict[str, AuthResult] = field(default_factory=dict)
@@ -112,6 +112,15 @@ class ParsedMessage:
     verdict_headers: dict[str, str] = field(default_factory=dict)  # receiving server's spam verdicts
     evasion: list[str] = field(default_factory=list)  # structure built to defeat parsers (also a parse problem)
     budget_exceeded: bool = False  # the analysis budget ran out: the rest of the message was not analysed
+    _to: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def to(self) -> list[str]:
+        """To and Cc addresses (the first 50). Parsed on first use: no detector reads them yet, and a
+        list message's Cc field took a tenth of the analysis through getaddresses."""
+        if self._to is None:
+            self._to = _addresses(self.to_headers)
+        return self._to
 
     def note_evasion(self, finding: str) -> None:
         """Record structure built to defeat parsers; it is listed first among the parse problems too."""
@@ -621,7 +630,7 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
         parsed.parse_problems.append("no From header")
     parsed.reply_to = _addresses(headers.get_all("Reply-To") or [])
     _, parsed.return_path = _address(headers.get("Return-Path"))
-    parsed.to = _addresses((headers.get_all("To") or []) + (headers.get_all("Cc") or []))
+    parsed.to_headers = (headers.get_all("To") or []) + (headers.get_all("Cc") or [])
     parsed.message_id = header_text(headers.get("Message-ID"))[:300]
     parsed.in_reply_to = header_text(headers.get("In-Reply-To") or headers.get("References"))[:300]
     _parse_auth(headers, parsed, trusted)
