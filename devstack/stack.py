@@ -266,6 +266,8 @@ class EmbeddedStack:
                          ClientRequestToken=pepper["version"])
         sm.create_secret(Name=constants.NANGO_SECRET_NAME, SecretString=json.dumps(
             {"base_url": self.nango.url, "secret_key": self.nango_secret}))
+        # The console's TOTP secrets are encrypted under this (security/totp_keys.py), as on AWS.
+        sm.create_secret(Name=constants.CONSOLE_TOTP_KEYS_SECRET_NAME, SecretString=self._totp_keys_seed())
 
     def rotator(self):
         """The rotation function's steps, run in-process against this stack's moto and PostgreSQL."""
@@ -315,6 +317,17 @@ class EmbeddedStack:
             path.touch(mode=0o600)
             path.write_text(json.dumps(seed))
         return seed
+
+    def _totp_keys_seed(self) -> str:
+        """The TOTP encryption key; kept beside a kept database, whose TOTP secrets were sealed under it."""
+        path = self.data_dir / "console-totp-keys.txt" if self.data_dir else None
+        if path is not None and path.exists():
+            return path.read_text().strip()
+        value = secrets.token_urlsafe(48)
+        if path is not None:
+            path.touch(mode=0o600)
+            path.write_text(value)
+        return value
 
     @contextlib.contextmanager
     def _settings_of_a_worker(self):

@@ -1,9 +1,12 @@
 """API: API Gateway REST API in front of the API Lambda, with stage throttling, access logs, request
-validation and a WAF web ACL (rate limit per IP + AWS managed rule groups)."""
+validation, a WAF web ACL (rate limit per IP + AWS managed rule groups), and per-tenant usage plans:
+a Lambda REQUEST authorizer verifies the tenant's bearer key (the API's own code) and returns the
+tenant's usage-plan key (``usageIdentifierKey``; the API's key source is AUTHORIZER), so the plan's
+throttle and daily quota apply to each tenant."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -71,6 +74,19 @@ class ApiStack(Stack):
         permissions.read_queue_depth(role, pipeline.dlq)
         permissions.read_metric_statistics(role)
 
+        # Verifies tenant keys for API Gateway (usage plans); reads what key verification reads.
+        self.authorizer_function = kit.function(
+            self, "AuthorizerFunction",
+            function_name=constants.AUTHORIZER_FUNCTION_NAME,
+            handler=constants.AUTHORIZER_HANDLER,
+            description="Swordfish tenant-key authorizer: names the tenant's usage-plan key",
+            timeout_seconds=10,
+            memory_mb=512,
+            reads_flags=False,
+        )
+        permissions.read_secret(self.authorizer_function.role, data.app_secret)
+        permissions.read_secret(self.authorizer_function.role, data.api_key_pepper)
+
         access_logs = logs.LogGroup(
             self, "AccessLogs",
             retention=log_retention(settings.log_retention_days),
@@ -82,6 +98,8 @@ class ApiStack(Stack):
             rest_api_name=constants.SERVICE_NAME,
             description="Swordfish API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Usage plans meter the key our authorizer returns, never a header a client sends.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             # Execution logging needs the account-level CloudWatch role; this stack owns it.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
@@ -109,8 +127,22 @@ class ApiStack(Stack):
             "SubmissionModel", content_type="application/json", model_name="Submission",
             schema=SUBMISSION_SCHEMA)
 
-        # Health is public (load balancers, uptime checks); everything under /v1 needs a bearer key,
-        # which API Gateway checks is present and the API function verifies.
+        # Cached per Authorization header for every route (the policy covers the stage): see
+        # constants.AUTHORIZER_CACHE_SECONDS for why a revoked key does not outlive its revocation.
+        self.authorizer = apigw.RequestAuthorizer(
+            self, "TenantKeyAuthorizer",
+            authorizer_name="tenant-api-key",
+            handler=self.authorizer_function.function,
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=Duration.seconds(constants.AUTHORIZER_CACHE_SECONDS),
+        )
+        tenant_auth = {"authorizer": self.authorizer, "authorization_type": apigw.AuthorizationType.CUSTOM,
+                       "api_key_required": True}
+
+        # Health is public (load balancers, uptime checks; /health/deep checks the operator token
+        # itself); everything under /v1 needs a tenant's bearer key, which API Gateway checks is
+        # present, the authorizer verifies (and meters by the tenant's usage plan), and the API
+        # function verifies again with the tenant in the path.
         health = self.api.root.add_resource("health")
         health.add_method("GET", integration)
         health.add_resource("{proxy+}").add_method("GET", integration)
@@ -120,7 +152,7 @@ class ApiStack(Stack):
 
         def authed_any(resource: apigw.IResource) -> None:
             resource.add_method("ANY", integration, request_parameters={AUTH_HEADER: True},
-                                request_validator=params_only)
+                                request_validator=params_only, **tenant_auth)
 
         authed_any(v1.add_resource("{proxy+}"))
         tenants = v1.add_resource("tenants")
@@ -136,13 +168,15 @@ class ApiStack(Stack):
                 request_parameters={AUTH_HEADER: True, "method.request.path.tenant_id": True},
                 request_validator=body_and_params,
                 request_models={"application/json": submission_model},
+                **tenant_auth,
             )
+        self._tenant_usage_plan(settings)
         NagSuppressions.add_resource_suppressions(self.api, [
             NagPackSuppression(
                 id="AwsSolutions-APIG4",
-                reason="Tenants authenticate with API keys (bearer tokens hashed with a pepper) checked "
-                       "in the API function; API Gateway requires the Authorization header under /v1. "
-                       "/health and /openapi.json are public by design."),
+                reason="Tenant routes under /v1 use a Lambda authorizer (bearer keys HMAC'd with a pepper, "
+                       "re-checked by the API function); /health and /openapi.json are public by design "
+                       "and /health/deep checks the operator token in the function."),
             NagPackSuppression(
                 id="AwsSolutions-COG4",
                 reason="MSP tenants are machine clients with API keys, not Cognito users."),
@@ -165,6 +199,39 @@ class ApiStack(Stack):
             resource_arn=self.api.deployment_stage.stage_arn,
             web_acl_arn=self.web_acl.attr_arn,
         )
+
+    def _tenant_usage_plan(self, settings: EnvSettings) -> None:
+        """One plan for every tenant: each tenant's usage key (``swordfish tenants create`` adds it)
+        gets the plan's throttle and daily quota on its own, so a busy tenant meets its own limit,
+        not the stage's, and the others keep their share."""
+        self.usage_plan = self.api.add_usage_plan(
+            "TenantUsagePlan",
+            name=f"{constants.SERVICE_NAME}-{settings.name}-tenants",
+            description="Per-tenant throttle and daily quota (one API Gateway key per tenant, "
+                        "returned by the authorizer)",
+            throttle=apigw.ThrottleSettings(rate_limit=settings.tenant_throttle_rate,
+                                            burst_limit=settings.tenant_throttle_burst),
+            quota=apigw.QuotaSettings(limit=settings.tenant_quota_per_day, period=apigw.Period.DAY),
+        )
+        self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
+        # Operators export it as SWORDFISH_USAGE_PLAN_ID for `swordfish tenants create|sync-usage-keys`.
+        CfnOutput(self, "UsagePlanId", value=self.usage_plan.usage_plan_id,
+                  description="SWORDFISH_USAGE_PLAN_ID for tenant onboarding")
+        # API Gateway's own refusals say what the API's say: 401 for a key the authorizer refused,
+        # 429 with Retry-After past the plan's rate (a token bucket: a second) or its daily quota
+        # (resets at 00:00 UTC; a static header cannot count down, so clients retry hourly).
+        json_type = {"Content-Type": "'application/json'"}
+        self.api.add_gateway_response(
+            "InvalidKey", type=apigw.ResponseType.ACCESS_DENIED, status_code="401", response_headers=json_type,
+            templates={"application/json": '{"statusCode": 401, "message": "invalid API key"}'})
+        for construct_id, response_type, retry_after, message in (
+            ("Throttled", apigw.ResponseType.THROTTLED, "1", "too many requests for this tenant"),
+            ("QuotaExceeded", apigw.ResponseType.QUOTA_EXCEEDED, "3600", "this tenant's daily quota is spent"),
+        ):
+            self.api.add_gateway_response(
+                construct_id, type=response_type, status_code="429",
+                response_headers={**json_type, "Retry-After": f"'{retry_after}'"},
+                templates={"application/json": f'{{"statusCode": 429, "message": "{message}"}}'})
 
     def _web_acl(self, settings: EnvSettings) -> wafv2.CfnWebACL:
         rules = [wafv2.CfnWebACL.RuleProperty(

@@ -328,6 +328,21 @@ class DataStack(Stack):
                    "rotate-secret`): keys hashed with the previous pepper are accepted during the overlap, "
                    "but a timer would retire the oldest keys' pepper without their re-issue.")])
 
+        # Encrypts the console's TOTP secrets at rest (security/totp_keys.py): key strings, newest first.
+        self.console_totp_keys = secretsmanager.Secret(
+            self, "ConsoleTotpKeys",
+            secret_name=constants.CONSOLE_TOTP_KEYS_SECRET_NAME,
+            description="Keys encrypting the console's TOTP secrets: 32+ character strings, comma-separated, "
+                        "newest first",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True),
+        )
+        NagSuppressions.add_resource_suppressions(self.console_totp_keys, [NagPackSuppression(
+            id="AwsSolutions-SMG4",
+            reason="Rotated on demand: an operator puts the new key first and keeps the old one, then "
+                   "`swordfish console reencrypt-totp` re-encrypts the rows; a scheduled rotation would "
+                   "replace the value and strand every TOTP secret sealed under the old key.")])
+
     # --- Valkey -------------------------------------------------------------------------------
     def _cache(self, settings: EnvSettings, vpc: ec2.IVpc) -> None:
         sgs = self.security_groups

@@ -54,6 +54,10 @@ class EnvSettings:
     api_throttle_rate: int
     api_throttle_burst: int
     waf_rate_limit_per_5min: int
+    # per tenant (API Gateway usage plan, one usage key per tenant): requests/s, burst, requests/day
+    tenant_throttle_rate: int
+    tenant_throttle_burst: int
+    tenant_quota_per_day: int
     # backup
     backup_retention_days: int
     backup_vault_lock: bool

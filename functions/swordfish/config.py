@@ -114,12 +114,17 @@ class Settings(BaseSettings):
     api_rate_limit_failed_auth_per_source: int = 20
     api_rate_limit_window_seconds: int = 60
     operator_token: str | None = None  # /health/deep; on AWS the secret constants.OPERATOR_TOKEN_SECRET_NAME
+    # On AWS: the API Gateway usage plan every tenant's usage key joins (set on the stack's functions
+    # and for operators from the stack output); unset locally, where the Redis limits above apply.
+    usage_plan_id: str | None = None
 
     # The MSP console.
     console_secret_key: str | None = None  # signs CSRF tokens; on AWS from the console secret
     console_idle_minutes: int = 30
     console_absolute_hours: int = 12
     console_totp_for_all: bool = False  # TOTP is always required for MSP admins
+    # The keys TOTP secrets are encrypted under (security/totp_keys.py): a secret in Secrets Manager.
+    console_totp_keys_secret_name: str = constants.CONSOLE_TOTP_KEYS_SECRET_NAME
 
     release: str = "unknown"  # git commit baked into the build
 

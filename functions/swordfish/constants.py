@@ -47,8 +47,9 @@ DB_APP_SECRET_NAME = "swordfish/db/app"
 NANGO_SECRET_NAME = "swordfish/nango"
 API_KEY_PEPPER_SECRET_NAME = "swordfish/api-key-pepper"
 SENTRY_DSN_SECRET_NAME = "swordfish/sentry-dsn"
-CONSOLE_SECRET_NAME = "swordfish/console"
-OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep  # signs the console's CSRF tokens
+CONSOLE_SECRET_NAME = "swordfish/console"  # signs the console's sessions and CSRF tokens
+CONSOLE_TOTP_KEYS_SECRET_NAME = "swordfish/console-totp-keys"  # encrypts TOTP secrets at rest
+OPERATOR_TOKEN_SECRET_NAME = "swordfish/operator-token"  # reads /health/deep
 SECRET_ROTATION_DAYS = 30
 
 # --- feature flags (AppConfig) ----------------------------------------------
@@ -77,6 +78,15 @@ REMEDIATION_HANDLER = "handlers.remediation.handler"
 REMEDIATION_TIMEOUT_SECONDS = 30
 PROCESSOR_HANDLER = "handlers.processor.handler"
 API_HANDLER = "handlers.api.handler"
+# API Gateway's Lambda authorizer for tenant routes: verifies the bearer key (the API's own code) and
+# names the tenant's usage-plan key, so usage plans throttle and cap each tenant on AWS.
+AUTHORIZER_FUNCTION_NAME = "swordfish-authorizer"
+AUTHORIZER_HANDLER = "handlers.authorizer.handler"
+# How long API Gateway caches one key's Allow/Deny. The API re-verifies the key on every request (a
+# revoked key gets 401 at once whatever the cache says); the cache only decides whose usage plan a
+# request counts against, so a revoked key can at most be metered for this long.
+AUTHORIZER_CACHE_SECONDS = 60
+USAGE_KEY_NAME_PREFIX = "swordfish-tenant-"  # API Gateway API key per tenant: <prefix><tenant id>
 CONSOLE_FUNCTION_NAME = "swordfish-console"
 CONSOLE_HANDLER = "handlers.console.handler"
 CONSOLE_PATH = "console"  # the console's path on the API's domain

@@ -289,6 +289,14 @@ def operator_token(settings: Settings) -> str | None:
     return secret_reader().get(constants.OPERATOR_TOKEN_SECRET_NAME).value  # cached, versioned, audited
 
 
+# --- API Gateway's authorizer (AWS only) ----------------------------------------------------------
+
+
+def build_authorizer_store(settings: Settings | None = None) -> PostgresApiStore:
+    """The API's own store: the authorizer verifies keys with the same code as the API."""
+    return PostgresApiStore(database())
+
+
 # --- the MSP console ------------------------------------------------------------------------------
 
 
@@ -297,9 +305,7 @@ def console_secret_key(settings: Settings) -> str:
         return settings.console_secret_key
     if settings.environment == "local":
         return secrets.token_urlsafe(32)  # one process locally: its sessions end with it, which is fine
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_secret(constants.CONSOLE_SECRET_NAME, max_age=300))
+    return secret_reader().get(constants.CONSOLE_SECRET_NAME).value  # the one reader: cached, audited
 
 
 def build_console_dependencies(settings: Settings | None = None) -> ConsoleDependencies:
@@ -393,6 +399,7 @@ secret_reader: Callable[[], SecretReader] = process_secret_reader
 _database = ProcessSingleton(build_database, close=Database.close)
 _pipeline = ProcessSingleton(build_pipeline)
 _api = ProcessSingleton(build_api_dependencies)
+_authorizer = ProcessSingleton(build_authorizer_store)
 _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
@@ -403,6 +410,7 @@ _health = ProcessSingleton(build_health_dependencies)  # the health canary's, on
 database = _database.get
 pipeline = _pipeline.get
 api_dependencies = _api.get
+authorizer_store = _authorizer.get
 remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
@@ -413,7 +421,7 @@ health_dependencies = _health.get
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _console, _remediation, _feed_refresher, _flag_audit, _rotator, _health,
+    for singleton in (_pipeline, _api, _authorizer, _console, _remediation, _feed_refresher, _flag_audit, _rotator, _health,
                       _database):
         singleton.reset()
     reset_process_secret_reader()

@@ -42,6 +42,7 @@ class ConsoleApi(Construct):
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.api_key_pepper)  # creates and rotates tenant API keys
         permissions.read_secret(role, self.secret)
+        permissions.read_secret(role, data.console_totp_keys)  # TOTP secrets are encrypted under it
         permissions.read_flags(role, flags_configuration_arn)
         permissions.read_metric_statistics(role)  # deep health page
         self._change_flags(role, flags_configuration_arn)

@@ -10,6 +10,7 @@ import pyotp
 import redis
 from swordfish.console import passwords, store
 from swordfish.console.app import ConsoleDependencies, create_app
+from swordfish.security.totp_keys import TotpSecretBox
 from swordfish.store.database import Database
 from swordfish.store.tenants import create_tenant
 from swordfish.store.verdicts import VerdictRecord, save_verdicts
@@ -30,6 +31,16 @@ class Clock:
 
 
 @dataclass
+class KeyRing:
+    """The TOTP key secret's value as a list (newest first) a test can rotate."""
+
+    materials: list[str] = field(default_factory=lambda: ["test-totp-key-one-" + "a" * 32])
+
+    def __call__(self, refresh: bool = False) -> list[str]:
+        return list(self.materials)
+
+
+@dataclass
 class Harness:
     app: object
     deps: ConsoleDependencies
@@ -37,6 +48,7 @@ class Harness:
     owner_url: str
     superuser_url: str
     users: dict = field(default_factory=dict)  # email -> (user_id, totp secret or None)
+    totp_keys: KeyRing = field(default_factory=KeyRing)
 
     def add_user(self, email: str, role: str, tenants: list[str], *, totp: bool | None = None) -> int:
         with self.deps.database.connection() as conn, conn.transaction():
@@ -44,7 +56,7 @@ class Harness:
             secret = None
             if totp if totp is not None else role == "msp_admin":
                 secret = pyotp.random_base32()
-                store.set_totp(conn, user_id, secret, True)
+                store.set_totp(conn, user_id, secret, True, box=self.deps.totp_box)
         self.users[email] = (user_id, secret)
         return user_id
 
@@ -86,16 +98,17 @@ def get(client, path: str):
 def make_harness(database, redis_url: str) -> Harness:
     database.reset()
     clock = Clock()
+    totp_keys = KeyRing()
     deps = ConsoleDependencies(database=Database(database.app_url, max_size=2),
                                redis=redis.Redis.from_url(redis_url), secret_key="test-secret-key-" + "x" * 20,
-                               clock=clock)
+                               clock=clock, totp_box=TotpSecretBox(totp_keys))
     app = create_app(deps)
     app.config["SERVER_NAME"] = "localhost"
     with psycopg.connect(database.owner_url) as conn:
         for tenant in ("acme-corp", "globex"):
             with conn.transaction():
                 create_tenant(conn, tenant, tenant.title(), {"domains": [f"{tenant}.example"]})
-    return Harness(app, deps, clock, database.owner_url, database.superuser_url)
+    return Harness(app, deps, clock, database.owner_url, database.superuser_url, totp_keys=totp_keys)
 
 
 def add_verdict(owner_url: str, tenant: str, message_id: str, *, verdict: str = "phishing",

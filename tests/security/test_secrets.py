@@ -513,3 +513,19 @@ def test_the_operator_token_is_read_through_the_one_secret_reader_outside_local(
     finally:
         vault["client"].delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
         reset_process_secret_reader()
+
+
+def test_the_console_signing_key_is_read_through_the_one_secret_reader_outside_local(vault, settings_env):
+    from swordfish import wiring
+    from swordfish.security.secrets import reset_process_secret_reader
+
+    name = constants.CONSOLE_SECRET_NAME
+    vault["client"].create_secret(Name=name, SecretString="console-signing-key-v1")
+    try:
+        settings = settings_env(environment="dev", aws_endpoint_url=vault["moto"].url, secrets_ttl_seconds=0)
+        reset_process_secret_reader()
+        assert wiring.console_secret_key(settings) == "console-signing-key-v1"
+        assert name in wiring.secret_reader().versions_held()  # audited and cached like every other secret
+    finally:
+        vault["client"].delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        reset_process_secret_reader()

@@ -25,6 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from swordfish.console import store
 from swordfish.console.throttle import LoginThrottle
 from swordfish.security.headers import console_headers
+from swordfish.security.totp_keys import TotpSecretBox
 from swordfish.store.database import Database
 
 PREFIX = "/console"
@@ -43,6 +44,7 @@ class ConsoleDependencies:
     flag_admin: Callable[[str], Any] | None = None  # actor -> FlagAdmin (the audited path)
     flag_document: Callable[[], tuple[str, dict]] | None = None  # (version, deployed document)
     health_report: Callable[[str], tuple[int, dict]] | None = None  # "ready" | "deep" -> (status, body)
+    totp_box: TotpSecretBox = field(default_factory=TotpSecretBox)  # keys from Secrets Manager
     extra: dict = field(default_factory=dict)
 
 

@@ -24,6 +24,25 @@ def cmd_create_admin(args) -> int:
     return 0
 
 
+def cmd_reencrypt_totp(args) -> int:
+    """Every TOTP secret under the newest key of swordfish/console-totp-keys; secrets still stored in
+    clear (from before encryption) are encrypted. Run once after deploying, and after each key rotation
+    (once every process has read the new key: the secret reader's TTL, 5 minutes by default)."""
+    from swordfish.console import store
+    from swordfish.security.totp_keys import TotpSecretBox
+    from swordfish.store.commands import _owner_url
+
+    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+        counts = store.reencrypt_totp(conn, TotpSecretBox())
+        store.audit(conn, actor="cli", actor_role=None, action="totp.reencrypt", after=counts)
+    print(f"{counts['encrypted']} encrypted (were in clear), {counts['reencrypted']} re-encrypted under the newest "
+          f"key, {counts['unreadable']} unreadable")
+    if counts["unreadable"]:
+        print("unreadable secrets stay as they are: keep their old key in the secret, or reset those users' "
+              "TOTP in the console (Users > reset)", file=sys.stderr)
+    return 1 if counts["unreadable"] else 0
+
+
 def register(subparsers) -> None:
     console = subparsers.add_parser("console", help="the MSP console").add_subparsers(
         dest="console_command", required=True)
@@ -32,3 +51,7 @@ def register(subparsers) -> None:
     admin.add_argument("--base-url", default="", help="the console's public URL, e.g. http://127.0.0.1:8080")
     admin.add_argument("--database-url")
     admin.set_defaults(func=cmd_create_admin)
+    reencrypt = console.add_parser("reencrypt-totp", help="encrypt every TOTP secret under the newest key "
+                                                          "(also encrypts any stored in clear)")
+    reencrypt.add_argument("--database-url")
+    reencrypt.set_defaults(func=cmd_reencrypt_totp)

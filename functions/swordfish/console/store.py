@@ -16,6 +16,7 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
+from swordfish.security.totp_keys import TotpSecretBox, TotpSecretUnreadable
 from swordfish.store.database import set_tenant
 from swordfish.store.feedback import record_feedback
 from swordfish.store.storable import storable_json, storable_text
@@ -34,7 +35,7 @@ class User:
     role: str
     password_hash: str | None
     session_epoch: int
-    totp_secret: str | None
+    totp_secret: str | None  # as stored: sealed by security.totp_keys (open it with the console's box)
     totp_enabled: bool
     disabled: bool
     tenants: tuple[str, ...]
@@ -131,9 +132,31 @@ def set_disabled(conn: psycopg.Connection, user_id: int, disabled: bool) -> None
                  "session_epoch = session_epoch + 1 WHERE user_id = %s", (disabled, user_id))
 
 
-def set_totp(conn: psycopg.Connection, user_id: int, secret: str | None, enabled: bool) -> None:
+def set_totp(conn: psycopg.Connection, user_id: int, secret: str | None, enabled: bool, *,
+             box: TotpSecretBox | None = None) -> None:
+    """Store the user's TOTP secret encrypted (``box``), or clear it (``secret`` None)."""
+    if secret is not None and box is None:
+        raise ValueError("TOTP secrets are stored encrypted: pass the console's TotpSecretBox")
     conn.execute("UPDATE console_users SET totp_secret = %s, totp_enabled = %s WHERE user_id = %s",
-                 (secret, enabled, user_id))
+                 (box.seal(secret) if secret is not None else None, enabled, user_id))
+
+
+def reencrypt_totp(conn: psycopg.Connection, box: TotpSecretBox) -> dict[str, int]:
+    """Every stored TOTP secret under the newest key, those still in clear encrypted: the one-shot
+    after deploying encryption and the last step of a key rotation. Rows locked while rewritten;
+    a value no key decrypts is left as it is and counted (that user's TOTP needs a reset)."""
+    counts = {"encrypted": 0, "reencrypted": 0, "unreadable": 0}
+    rows = conn.execute("SELECT user_id, totp_secret FROM console_users WHERE totp_secret IS NOT NULL "
+                        "ORDER BY user_id FOR UPDATE").fetchall()
+    for user_id, stored in rows:
+        try:
+            resealed = box.reseal(stored)
+        except TotpSecretUnreadable:
+            counts["unreadable"] += 1
+            continue
+        counts["reencrypted" if box.is_sealed(stored) else "encrypted"] += 1
+        conn.execute("UPDATE console_users SET totp_secret = %s WHERE user_id = %s", (resealed, user_id))
+    return counts
 
 
 def record_login(conn: psycopg.Connection, user_id: int) -> None:

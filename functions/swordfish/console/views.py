@@ -22,6 +22,8 @@ from swordfish.console.app import (
     throttle,
     visible_tenants,
 )
+from swordfish.monitoring.observability import logger
+from swordfish.security.totp_keys import TotpSecretUnreadable
 from swordfish.store.tenants import TENANT_ID_PATTERN, list_api_keys, revoke_api_key, rotate_api_key
 
 blueprint = Blueprint("console", __name__)
@@ -137,6 +139,21 @@ def _check_code(user: store.User, secret: str, code: str) -> bool:
     return False
 
 
+def _stored_totp_secret(user: store.User) -> str | None:
+    """The user's TOTP secret decrypted, or None when it cannot be (tampered, or its key dropped):
+    the sign-in is then refused like a wrong code, audited, and an admin resets the user's TOTP."""
+    if not user.totp_secret:
+        return None
+    try:
+        return g.deps.totp_box.open(user.totp_secret)
+    except TotpSecretUnreadable:
+        logger.error("a stored TOTP secret does not decrypt: reset this user's TOTP",
+                     extra={"user_id": user.user_id})
+        audit("login.totp_unreadable", outcome="refused", actor=user.email, object_type="user",
+              object_id=str(user.user_id))
+        return None
+
+
 @blueprint.route("/login/totp", methods=["GET", "POST"])
 def totp():
     user = _pending_user()
@@ -146,10 +163,14 @@ def totp():
     wait = limiter.wait_seconds(user.email, g.source_ip)
     if wait:
         return _too_many(wait)
-    if not user.totp_secret or not _check_code(user, user.totp_secret, request.form.get("code", "").strip()):
+    secret = _stored_totp_secret(user)
+    if not secret or not _check_code(user, secret, request.form.get("code", "").strip()):
         wait, locked = limiter.failure(user.email, g.source_ip)
         audit("login.totp_failed", outcome="refused", actor=user.email, after={"locked": locked})
         return render_template("totp.html", error="That code is not right (or was already used)."), 401
+    if not g.deps.totp_box.is_sealed(user.totp_secret):  # stored before encryption: encrypt it now
+        with _db() as conn, conn.transaction():
+            store.set_totp(conn, user.user_id, secret, True, box=g.deps.totp_box)
     from flask import session
 
     return _complete_login(user, session.get("next"))
@@ -162,8 +183,13 @@ def totp_enrol():
     user = _pending_user()
     if user.totp_enabled:
         return redirect(url_for("console.totp"))
-    secret = session.get("enrol_secret") or pyotp.random_base32()
-    session["enrol_secret"] = secret
+    # The secret waits in the server-side session until confirmed: sealed there too.
+    try:
+        secret = g.deps.totp_box.open(session["enrol_secret"]) if session.get("enrol_secret") else None
+    except TotpSecretUnreadable:
+        secret = None
+    secret = secret or pyotp.random_base32()
+    session["enrol_secret"] = g.deps.totp_box.seal(secret)
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
     if request.method == "GET":
         return render_template("totp_enrol.html", secret=secret, uri=uri, error=None)
@@ -172,7 +198,7 @@ def totp_enrol():
         return render_template("totp_enrol.html", secret=secret, uri=uri,
                                error="That code is not right; check the clock of your device."), 401
     with _db() as conn, conn.transaction():
-        store.set_totp(conn, user.user_id, secret, True)
+        store.set_totp(conn, user.user_id, secret, True, box=g.deps.totp_box)
         g.user = user
         audit("user.totp_enrolled", object_type="user", object_id=str(user.user_id), conn=conn)
     return _complete_login(user, session.get("next"))

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from swordfish import constants
 
 SECRET_NAMES = (constants.DB_APP_SECRET_NAME, constants.DB_ADMIN_SECRET_NAME, constants.DB_MASTER_SECRET_NAME,
-                constants.API_KEY_PEPPER_SECRET_NAME, constants.NANGO_SECRET_NAME)
+                constants.API_KEY_PEPPER_SECRET_NAME, constants.NANGO_SECRET_NAME,
+                constants.CONSOLE_TOTP_KEYS_SECRET_NAME)
 
 
 def _client(settings):

@@ -38,7 +38,43 @@ def cmd_tenant_create(args) -> int:
     policy = TenantPolicy.model_validate(json.loads(Path(args.policy).read_text()) if args.policy else {})
     with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
         create_tenant(conn, args.tenant_id, args.name or args.tenant_id, policy.model_dump(mode="json"))
-    print(f"tenant {args.tenant_id} ready")
+    usage = sync_usage_key(_owner_url(args), args.tenant_id)
+    print(f"tenant {args.tenant_id} ready" + (f" (usage plan key {usage})" if usage else ""))
+    return 0
+
+
+def sync_usage_key(owner_url: str, tenant_id: str) -> str | None:
+    """On AWS (SWORDFISH_USAGE_PLAN_ID set, from the API stack's output): create or find the tenant's
+    API Gateway key, put it in the usage plan and record it for the authorizer; the key's id, or None
+    locally, where the API's Redis limits are the only per-tenant limits."""
+    from swordfish import wiring
+    from swordfish.config import get_settings
+    from swordfish.integrations.usage_plans import ensure_usage_key
+    from swordfish.store.tenants import set_usage_key
+
+    plan_id = get_settings().usage_plan_id
+    if not plan_id:
+        return None
+    key = ensure_usage_key(wiring.aws_client("apigateway"), plan_id, tenant_id)
+    with psycopg.connect(owner_url) as conn, conn.transaction():
+        set_usage_key(conn, tenant_id, key.key_id, key.value)
+    return key.key_id
+
+
+def cmd_sync_usage_keys(args) -> int:
+    """Every tenant gets its usage-plan key (tenants made before usage plans, or a plan re-created)."""
+    from swordfish.config import get_settings
+    from swordfish.store.tenants import tenant_ids
+
+    if not get_settings().usage_plan_id:
+        print("SWORDFISH_USAGE_PLAN_ID is not set (the API stack's UsagePlanId output): nothing to do locally",
+              file=__import__("sys").stderr)
+        return 1
+    url = _owner_url(args)
+    with psycopg.connect(url) as conn, conn.transaction():
+        tenants = tenant_ids(conn)
+    for tenant_id in tenants:
+        print(f"{tenant_id}: usage plan key {sync_usage_key(url, tenant_id)}")
     return 0
 
 
@@ -109,6 +145,9 @@ def register(subparsers) -> None:
     create.add_argument("--policy", help="JSON file with the tenant policy")
     create.add_argument("--database-url")
     create.set_defaults(func=cmd_tenant_create)
+    sync = tenants.add_parser("sync-usage-keys", help="AWS: give every tenant its API Gateway usage-plan key")
+    sync.add_argument("--database-url")
+    sync.set_defaults(func=cmd_sync_usage_keys)
     key = tenants.add_parser("create-key", help="create an API key for a tenant (printed once)")
     key.add_argument("tenant_id")
     key.add_argument("--label", default="")

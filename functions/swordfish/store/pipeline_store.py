@@ -11,7 +11,7 @@ from datetime import datetime
 
 from swordfish.store.database import Database
 from swordfish.store.feedback import export_examples, list_feedback, record_feedback
-from swordfish.store.tenants import authenticate_api_key, load_policy
+from swordfish.store.tenants import authenticate_api_key, load_policy, usage_key_for
 from swordfish.store.verdicts import (
     StoredVerdict,
     VerdictRecord,
@@ -57,6 +57,11 @@ class PostgresApiStore:
     def authenticate(self, presented_key: str) -> str | None:
         with self.database.connection() as conn, conn.transaction():
             return authenticate_api_key(conn, presented_key)
+
+    def usage_key_for(self, presented_key: str) -> tuple[str, str, str | None] | None:
+        """(tenant, key id, usage-plan key) for a valid key: API Gateway's authorizer asks this."""
+        with self.database.connection() as conn, conn.transaction():
+            return usage_key_for(conn, presented_key)
 
     def list_verdicts(self, tenant_id: str, *, limit: int, verdict: str | None, before: datetime | None) -> list[dict]:
         with self.database.connection() as conn, conn.transaction():

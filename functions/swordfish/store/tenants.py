@@ -45,6 +45,14 @@ def create_tenant(conn: psycopg.Connection, tenant_id: str, name: str, policy: d
                  (tenant_id, Jsonb(storable_json(policy))))
 
 
+def tenant_ids(conn: psycopg.Connection) -> list[str]:
+    """Every tenant's id (the directory policy of 0030_console.sql: ids and names, no tenant data)."""
+    conn.execute("SELECT set_config('app.tenant_directory', 'on', true)")
+    ids = [row[0] for row in conn.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id")]
+    conn.execute("SELECT set_config('app.tenant_directory', 'off', true)")
+    return ids
+
+
 def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:
     """The tenant's policy document, with the senders its analysts judged (verdict feedback) on its
     allow and block lists; raises UnknownTenant. The caller's transaction is tenant-scoped."""
@@ -126,6 +134,24 @@ def authenticate_api_key(conn: psycopg.Connection, presented: str) -> str | None
         hmac.compare_digest(b"\0" * 32, _hmac(b"", secret_part))
         ok = False
     return tenant_id if ok else None
+
+
+def usage_key_for(conn: psycopg.Connection, presented: str) -> tuple[str, str, str | None] | None:
+    """(tenant, key id, the tenant's usage-plan key or None) for a key ``authenticate_api_key``
+    accepts, else None: what API Gateway's authorizer answers with (``api.authorizer``)."""
+    tenant_id = authenticate_api_key(conn, presented)
+    if tenant_id is None:
+        return None
+    row = conn.execute("SELECT usage_key_value FROM tenants WHERE tenant_id = %s", (tenant_id,)).fetchone()
+    return tenant_id, parse_api_key(presented)[1], row[0] if row else None
+
+
+def set_usage_key(conn: psycopg.Connection, tenant_id: str, key_id: str, value: str) -> None:
+    """Record the tenant's API Gateway usage-plan key (``api.usage_plans`` creates it)."""
+    set_tenant(conn, tenant_id)
+    if conn.execute("UPDATE tenants SET usage_key_id = %s, usage_key_value = %s WHERE tenant_id = %s",
+                    (key_id, value, tenant_id)).rowcount != 1:
+        raise UnknownTenant(tenant_id)
 
 
 def list_api_keys(conn: psycopg.Connection, tenant_id: str) -> list[dict]:

@@ -15,6 +15,7 @@ import pyotp
 import pytest
 import requests
 from swordfish.console import passwords, store
+from swordfish.security.totp_keys import TotpSecretBox
 
 from devstack.gateway import make_server
 from tests.console.helpers import CSRF, PASSWORD
@@ -112,7 +113,7 @@ def _reset_console(stack) -> dict:
             secret = None
             if role == "msp_admin":
                 secret = pyotp.random_base32()
-                store.set_totp(conn, user_id, secret, True)
+                store.set_totp(conn, user_id, secret, True, box=TotpSecretBox())  # the stack's keys (moto)
             users[email] = (user_id, secret)
     return users
 
