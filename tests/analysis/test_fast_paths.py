@@ -176,3 +176,38 @@ def test_boundary_matcher_matches_as_the_regex(boundary, tail):
         assert (expected is None) == (got is None)
         if expected is not None:
             assert [expected.group(g) for g in ("end", "ws", "linesep")] == [got.group(g) for g in ("end", "ws", "linesep")]
+
+
+def _same_answers(bounded, plain) -> None:
+    for name in ("Content-Type", "content-type", "X-A", "x-a", "Subject", "MIME-Version", "missing"):
+        assert bounded.get(name) == plain.get(name) and bounded.get(name, 7) == plain.get(name, 7)
+        assert bounded.get_all(name) == plain.get_all(name) and bounded.get_all(name, 7) == plain.get_all(name, 7)
+        assert (name in bounded) == (name in plain)
+    assert bounded.get_content_type() == plain.get_content_type()
+    assert bounded.get_params() == plain.get_params() and bounded.get_filename() == plain.get_filename()
+
+
+def test_indexed_header_lookups_answer_as_message_does_through_every_change():
+    from email.message import Message
+
+    limits = mime_limits.ParseLimits(AnalysisBudget())
+    bounded, plain = mime_limits.BoundedMessage(limits=limits), Message()
+    changes = [
+        lambda m: m.set_raw("Content-Type", 'text/plain; charset="utf-8"; name="a.txt"'),
+        lambda m: m.set_raw("X-A", "1"),
+        lambda m: m.set_raw("x-a", "2\udcff"),  # an 8-bit byte: fetched as a Header, as Message.get does
+        lambda m: m.__setitem__("Subject", "hello"),
+        lambda m: m.replace_header("x-A", "replaced"),
+        lambda m: m.set_param("charset", "latin-1"),
+        lambda m: m.del_param("name"),
+        lambda m: m.set_type("multipart/mixed"),
+        lambda m: m.set_boundary("b1"),
+        lambda m: m.add_header("Content-Disposition", "attachment", filename="x.pdf"),
+        lambda m: m.__delitem__("X-A"),
+        lambda m: m.replace_header("Subject", "again"),
+    ]
+    _same_answers(bounded, plain)
+    for change in changes:
+        change(bounded)
+        change(plain)
+        _same_answers(bounded, plain)

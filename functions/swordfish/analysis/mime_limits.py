@@ -91,6 +91,44 @@ class BoundedMessage(Message):
         super().__init__(policy)
         self._limits = limits
         self._depth = 0
+        self._index: dict[str, list[int]] = {}  # lower-cased name -> positions in _headers
+        self._index_of: list | None = None  # the _headers list the index was built from ...
+        self._index_len = 0  # ... and its length then
+
+    # Message.get, get_all and `in` walk and lower-case every header field on each call; the parser and
+    # the analysis ask a message for its content type, charset, parameters and file name dozens of
+    # times, and a list message has fifty fields. The same answers from an index of positions, rebuilt
+    # whenever the field list is replaced or grows; the one in-place change (replace_header) drops it.
+
+    def _header_positions(self) -> dict[str, list[int]]:
+        headers = self._headers
+        if self._index_of is not headers or self._index_len != len(headers):
+            index: dict[str, list[int]] = {}
+            for position, (name, _) in enumerate(headers):
+                index.setdefault(name.lower(), []).append(position)
+            self._index, self._index_of, self._index_len = index, headers, len(headers)
+        return self._index
+
+    def get(self, name, failobj=None):
+        positions = self._header_positions().get(name.lower())
+        if not positions:
+            return failobj
+        field, value = self._headers[positions[0]]
+        return self.policy.header_fetch_parse(field, value)
+
+    def get_all(self, name, failobj=None):
+        positions = self._header_positions().get(name.lower())
+        if not positions:
+            return failobj
+        headers = self._headers
+        return [self.policy.header_fetch_parse(*headers[p]) for p in positions]
+
+    def __contains__(self, name) -> bool:
+        return name.lower() in self._header_positions()
+
+    def replace_header(self, _name, _value) -> None:
+        self._index_of = None
+        super().replace_header(_name, _value)
 
     def set_raw(self, name: str, value: str) -> None:
         # Called for every header of every part: the common case (a short, clean value) costs three C calls.
