@@ -148,7 +148,8 @@ def test_finditer_at_finds_a_formaction_and_a_dotless_i_action():
 
 
 def _parse_plain_boundaries(raw: bytes, monkeypatch) -> tuple:
-    monkeypatch.setattr(email.feedparser, "re", re)  # the standard library's own boundary regex
+    monkeypatch.setattr(email.feedparser, "re", re)  # the standard library's own boundary regex ...
+    monkeypatch.setattr(mime_limits, "_LineBuffer", email.feedparser.BufferedSubFile)  # ... and line buffer
     return _parse(raw, fast=True, monkeypatch=monkeypatch)
 
 
@@ -157,8 +158,14 @@ NESTED = (b"From: a@b.example\nContent-Type: multipart/mixed; boundary=\"o+(1)?\
           b"--o+(1)?\r\nContent-Type: text/plain\r\n\r\nlast\r\n--o+(1)?--\r\nepilogue\n")
 
 
-@pytest.mark.parametrize("raw", [NESTED, *EDGE, *REAL], ids=lambda raw: str(len(raw)))
-def test_boundary_matcher_parses_exactly_as_the_boundary_regex(raw, monkeypatch):
+REPORT = (b"From: mailer-daemon@b.example\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n"
+          b"--r\n\nnot delivered\n--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; b.example\n\n"
+          b"Final-Recipient: rfc822; x@y.example\n--not a boundary\nAction: failed\n\n--r\n"
+          b"Content-Type: message/rfc822\n\nFrom: x@y.example\nSubject: lost\n\n--lost body\n--r--\n")
+
+
+@pytest.mark.parametrize("raw", [NESTED, REPORT, *EDGE, *REAL], ids=lambda raw: str(len(raw)))
+def test_boundary_matcher_and_line_buffer_parse_exactly_as_the_standard_library(raw, monkeypatch):
     fast = _parse(raw, fast=True, monkeypatch=monkeypatch)
     assert fast == _parse_plain_boundaries(raw, monkeypatch)
 

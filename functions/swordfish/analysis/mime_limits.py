@@ -132,7 +132,7 @@ class BoundedMessage(Message):
 
     def set_raw(self, name: str, value: str) -> None:
         # Called for every header of every part: the common case (a short, clean value) costs three C calls.
-        if len(self) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
+        if len(self._headers) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
                 and value.count(";") <= MAX_MIME_PARAMS and len(name) <= MAX_HEADER_NAME_CHARS \
                 and not (self._limits.check_controls and _CONTROL.search(value)):
             super().set_raw(name, value)
@@ -220,6 +220,34 @@ if sys.version_info < (3, 13) and getattr(email.feedparser, "re", None) is re:
     email.feedparser.re = _FeedParserRe()
 
 
+class _LineBuffer(email.feedparser.BufferedSubFile):
+    """The feed parser's line buffer, which tests every line of a part against the boundaries of all the
+    multiparts around it (a Python call per line and level). A boundary line starts with "--", so a line
+    that does not is handed over untested while only boundary tests are stacked; any other end test (the
+    blank line of message/delivery-status) still sees every line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._other_tests = 0
+
+    def push_eof_matcher(self, pred) -> None:
+        if not isinstance(getattr(pred, "__self__", None), _BoundaryMatcher):
+            self._other_tests += 1
+        super().push_eof_matcher(pred)
+
+    def pop_eof_matcher(self):
+        pred = super().pop_eof_matcher()
+        if not isinstance(getattr(pred, "__self__", None), _BoundaryMatcher):
+            self._other_tests -= 1
+        return pred
+
+    def readline(self):
+        lines = self._lines
+        if lines and not self._other_tests and not lines[0].startswith("--"):
+            return lines.popleft()
+        return super().readline()
+
+
 def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
     """A flood of top-level header lines is cut before parsing (the stdlib parser reads a header block
     whole), so that the body after it is still analysed."""
@@ -267,6 +295,8 @@ def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLim
     if len(raw) <= MAX_CONTROL_PRESCAN_BYTES:  # one C pass here saves a regex per header value
         limits.check_controls = len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
     parser = BytesFeedParser(_factory=limits.new_message, policy=compat32)
+    if type(getattr(parser, "_input", None)) is email.feedparser.BufferedSubFile:
+        parser._input = _LineBuffer()  # before the first feed: the parse generator has not read it yet
     limits.armed = True
     try:
         fed = 0

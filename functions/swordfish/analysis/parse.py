@@ -412,7 +412,7 @@ def _defects(part: Message, problems: list[str], where: str) -> None:
             problems.append(msg)
 
 
-def _parse_auth(msg: Message | _HeaderIndex, parsed: ParsedMessage, trusted: frozenset[str] | None) -> None:
+def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None) -> None:
     # Per method, the topmost (most recently added) header that states it wins: earlier hops' claims
     # can be forged by the sender, the receiving MTA's cannot.
     for value in (msg.get_all("Authentication-Results") or [])[:20]:
@@ -590,51 +590,24 @@ def _headers_only(raw: bytes, parsed: ParsedMessage, trusted: frozenset[str] | N
         parsed.parse_problems.append(f"headers could not be read either: {type(exc).__name__}")
 
 
-class _HeaderIndex:
-    """`get`, `get_all` and `items` of a message's own header fields, from one pass over them: each
-    `Message.get` walks and lower-cases every field, and a list message has fifty."""
-
-    __slots__ = ("_items", "_by_name")
-
-    def __init__(self, msg: Message):
-        self._items = msg.items()  # the values Message.get would return (compat32 sanitising included)
-        self._by_name: dict[str, list] = {}
-        for name, value in self._items:
-            self._by_name.setdefault(name.lower(), []).append(value)
-
-    def items(self) -> list:
-        return self._items
-
-    def keys(self) -> list[str]:
-        return [name for name, _ in self._items]
-
-    def get(self, name: str, failobj=None):
-        values = self._by_name.get(name.lower())
-        return values[0] if values else failobj
-
-    def get_all(self, name: str, failobj=None):
-        values = self._by_name.get(name.lower())
-        return list(values) if values else failobj
-
-
 def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, budget: AnalysisBudget) -> None:
-    headers = _HeaderIndex(msg)
-    if not headers.keys():
+    # msg is a BoundedMessage: its get and get_all use an index of the fields, not a walk per call
+    if not msg.keys():
         parsed.parse_problems.append("no header fields")
     fallback = _header_charset(msg)
-    subject = headers.get("Subject")
+    subject = msg.get("Subject")
     parsed.subject = header_text(subject, fallback) if subject is not None else None
-    parsed.from_name, parsed.from_address = _address(headers.get("From"), fallback)
+    parsed.from_name, parsed.from_address = _address(msg.get("From"), fallback)
     parsed.from_domain = address_host(parsed.from_address)
-    if headers.get("From") is None:
+    if msg.get("From") is None:
         parsed.parse_problems.append("no From header")
-    parsed.reply_to = _addresses(headers.get_all("Reply-To") or [])
-    _, parsed.return_path = _address(headers.get("Return-Path"))
-    parsed.to_headers = (headers.get_all("To") or []) + (headers.get_all("Cc") or [])
-    parsed.message_id = header_text(headers.get("Message-ID"))[:300]
-    parsed.in_reply_to = header_text(headers.get("In-Reply-To") or headers.get("References"))[:300]
-    _parse_auth(headers, parsed, trusted)
-    parsed.verdict_headers = capture_headers(headers)
+    parsed.reply_to = _addresses(msg.get_all("Reply-To") or [])
+    _, parsed.return_path = _address(msg.get("Return-Path"))
+    parsed.to_headers = (msg.get_all("To") or []) + (msg.get_all("Cc") or [])
+    parsed.message_id = header_text(msg.get("Message-ID"))[:300]
+    parsed.in_reply_to = header_text(msg.get("In-Reply-To") or msg.get("References"))[:300]
+    _parse_auth(msg, parsed, trusted)
+    parsed.verdict_headers = capture_headers(msg)
     for name, decoded in (("Subject", parsed.subject or ""), ("From", parsed.from_name + parsed.from_address)):
         controls = control_characters(decoded)  # encoded words can hide what the raw header check cannot see
         if controls:
