@@ -4,7 +4,11 @@ Routes (as the real Nango proxy exposes Graph):
 
 - ``GET  /health``                                       → 200 ``{"result": "ok"}`` (no auth)
 - ``GET  /proxy/v1.0/me/messages/{id}/$value``           → the raw MIME of the message
-- ``POST /proxy/v1.0/me/messages/{id}/move``             → JSON ``{"destinationId": ...}``; recorded
+- ``POST /proxy/v1.0/me/messages/{id}/move``             → JSON ``{"destinationId": ...}``: the message
+  moves to that folder (``folder_of``); a move to ``junkemail`` is recorded in ``quarantined``, one
+  back to ``inbox`` from Junk Email in ``released``. Every message starts in ``inbox``. Ids stay
+  the same across moves (as Graph's immutable ids do), unless ``new_ids_on_move`` is set: then,
+  like Graph's default ids, a moved message gets a new id (answered as ``id``) and the old one is 404.
 - ``POST /_faults`` ``{"mode": "ok"|"500"|"hang"|"down"}`` → switch faults (also ``set_fault()``)
 
 Proxy calls need ``Authorization: Bearer <secret>`` (else 401), ``Connection-Id`` and
@@ -18,6 +22,7 @@ In-process::
     with NangoStandin(secret_key="s", mailboxes={"conn-1": {"msg-1": raw}}) as nango:
         NangoClient(nango.url, "s", timeout=1).fetch_message("conn-1", "microsoft", "msg-1")
         nango.quarantined      # [Quarantine(connection_id="conn-1", ...)]
+        nango.folder_of("conn-1", "msg-1")   # "junkemail" after a quarantine, "inbox" after a release
         nango.set_fault("hang")
 
 As a process::
@@ -70,15 +75,24 @@ class NangoStandin(FaultInjectingHTTPServer):
     name = "nango-standin"
 
     def __init__(self, secret_key: str = DEFAULT_SECRET, mailboxes: dict[str, dict[str, bytes]] | None = None,
-                 *, mailbox_dir: Path | None = None, port: int | None = None, **kwargs):
+                 *, mailbox_dir: Path | None = None, port: int | None = None, new_ids_on_move: bool = False,
+                 **kwargs):
         super().__init__(port, **kwargs)
+        self.new_ids_on_move = new_ids_on_move
+        self._moves = 0
         self.secret_key = secret_key
         self.mailboxes: dict[str, dict[str, bytes]] = {c: dict(m) for c, m in (mailboxes or {}).items()}
         if mailbox_dir is not None:
             for connection, messages in load_mailboxes(mailbox_dir).items():
                 self.mailboxes.setdefault(connection, {}).update(messages)
         self.quarantined: list[Quarantine] = []
+        self.released: list[Quarantine] = []
+        self._folders: dict[tuple[str, str], str] = {}  # (connection, message) -> folder; default inbox
         self._mail_lock = threading.Lock()
+
+    def folder_of(self, connection_id: str, message_id: str) -> str:
+        with self._mail_lock:
+            return self._folders.get((connection_id, message_id), "inbox")
 
     def add_message(self, connection_id: str, message_id: str, raw: bytes) -> None:
         with self._mail_lock:
@@ -113,9 +127,20 @@ class NangoStandin(FaultInjectingHTTPServer):
                 return _graph_error(h, 400, "ErrorInvalidRequest", f"body is not JSON: {exc}")
             if not destination:
                 return _graph_error(h, 400, "ErrorInvalidRequest", "destinationId is required")
+            move = Quarantine(connection_id, provider_config_key, message_id, destination)
             with self._mail_lock:
-                self.quarantined.append(Quarantine(connection_id, provider_config_key, message_id, destination))
-            return send_json(h, 201, {"id": message_id, "parentFolderId": destination})
+                before = self._folders.pop((connection_id, message_id), "inbox")
+                new_id = message_id
+                if self.new_ids_on_move:
+                    self._moves += 1
+                    new_id = f"{message_id.split('~')[0]}~{self._moves}"
+                    self.mailboxes[connection_id][new_id] = self.mailboxes[connection_id].pop(message_id)
+                self._folders[(connection_id, new_id)] = destination
+                if destination == "junkemail":
+                    self.quarantined.append(move)
+                elif before == "junkemail":
+                    self.released.append(move)
+            return send_json(h, 201, {"id": new_id, "parentFolderId": destination})
         return _graph_error(h, 405, "ErrorInvalidRequest", f"{h.command} {action or '(none)'} not supported")
 
 

@@ -2,7 +2,9 @@
 validation, a WAF web ACL (rate limit per IP + AWS managed rule groups), and per-tenant usage plans:
 a Lambda REQUEST authorizer verifies the tenant's bearer key (the API's own code) and returns the
 tenant's usage-plan key (``usageIdentifierKey``; the API's key source is AUTHORIZER), so the plan's
-throttle and daily quota apply to each tenant."""
+throttle and daily quota apply to each tenant; callers whose key does not verify all share one key of
+a second, tiny plan (UnverifiedCallers), so a flood of wrong keys meets API Gateway's 429 and what
+gets through meets the API's own 401 and failed-authentication limit."""
 
 from __future__ import annotations
 
@@ -171,6 +173,7 @@ class ApiStack(Stack):
                 **tenant_auth,
             )
         self._tenant_usage_plan(settings)
+        self._unverified_usage_plan(settings)
         NagSuppressions.add_resource_suppressions(self.api, [
             NagPackSuppression(
                 id="AwsSolutions-APIG4",
@@ -218,20 +221,50 @@ class ApiStack(Stack):
         CfnOutput(self, "UsagePlanId", value=self.usage_plan.usage_plan_id,
                   description="SWORDFISH_USAGE_PLAN_ID for tenant onboarding")
         # API Gateway's own refusals say what the API's say: 401 for a key the authorizer refused,
-        # 429 with Retry-After past the plan's rate (a token bucket: a second) or its daily quota
-        # (resets at 00:00 UTC; a static header cannot count down, so clients retry hourly).
+        # 429 with Retry-After past a plan's rate (a token bucket: a second) or its daily quota
+        # (resets at 00:00 UTC; a static header cannot count down, so clients retry hourly). The
+        # same responses serve both plans, so they name no tenant.
         json_type = {"Content-Type": "'application/json'"}
         self.api.add_gateway_response(
             "InvalidKey", type=apigw.ResponseType.ACCESS_DENIED, status_code="401", response_headers=json_type,
             templates={"application/json": '{"statusCode": 401, "message": "invalid API key"}'})
         for construct_id, response_type, retry_after, message in (
-            ("Throttled", apigw.ResponseType.THROTTLED, "1", "too many requests for this tenant"),
-            ("QuotaExceeded", apigw.ResponseType.QUOTA_EXCEEDED, "3600", "this tenant's daily quota is spent"),
+            ("Throttled", apigw.ResponseType.THROTTLED, "1", "too many requests for this API key"),
+            ("QuotaExceeded", apigw.ResponseType.QUOTA_EXCEEDED, "3600", "the daily quota of this API key is spent"),
         ):
             self.api.add_gateway_response(
                 construct_id, type=response_type, status_code="429",
                 response_headers={**json_type, "Retry-After": f"'{retry_after}'"},
                 templates={"application/json": f'{{"statusCode": 429, "message": "{message}"}}'})
+
+    def _unverified_usage_plan(self, settings: EnvSettings) -> None:
+        """Every caller whose key does not verify (unknown, revoked, expired) is let through by the
+        authorizer under ONE shared usage key of this plan: an authorizer cannot answer 429, so
+        denying them gave a wrong-key flood an endless stream of 401s. Here API Gateway throttles
+        them all together (429 + Retry-After), and the few that get through reach the API function,
+        which re-verifies every key (401) and limits failed authentications per source (429)."""
+        self.unverified_usage_plan = self.api.add_usage_plan(
+            "UnverifiedUsagePlan",
+            name=f"{constants.SERVICE_NAME}-{settings.name}-unverified-callers",
+            description="UnverifiedCallers: every caller without a valid key, together (one shared key, "
+                        "returned by the authorizer)",
+            throttle=apigw.ThrottleSettings(rate_limit=settings.unverified_throttle_rate,
+                                            burst_limit=settings.unverified_throttle_burst),
+            quota=apigw.QuotaSettings(limit=settings.unverified_quota_per_day, period=apigw.Period.DAY),
+        )
+        self.unverified_usage_plan.add_api_stage(stage=self.api.deployment_stage)
+        # API Gateway generates the value (a usage identifier, never a credential: the key source is
+        # AUTHORIZER). The name stays outside USAGE_KEY_NAME_PREFIX, so no tenant can be onboarded onto it.
+        self.unverified_usage_key = apigw.ApiKey(
+            self, "UnverifiedCallersKey",
+            api_key_name=f"{constants.SERVICE_NAME}-{settings.name}-unverified-callers",
+            description="Shared usage key of every caller whose API key does not verify (authorizer)",
+            enabled=True,
+        )
+        self.unverified_usage_plan.add_api_key(self.unverified_usage_key)
+        self.authorizer_function.function.add_environment(
+            "SWORDFISH_UNVERIFIED_USAGE_KEY_ID", self.unverified_usage_key.key_id)
+        permissions.read_api_key(self.authorizer_function.role, self.unverified_usage_key)
 
     def _web_acl(self, settings: EnvSettings) -> wafv2.CfnWebACL:
         rules = [wafv2.CfnWebACL.RuleProperty(

@@ -58,6 +58,12 @@ class EnvSettings:
     tenant_throttle_rate: int
     tenant_throttle_burst: int
     tenant_quota_per_day: int
+    # callers without a valid key (unknown, revoked or expired), all together in one usage plan: the
+    # authorizer lets them through to the API's own 401 and failed-auth limit, but past this API
+    # Gateway answers 429 for all of them
+    unverified_throttle_rate: int
+    unverified_throttle_burst: int
+    unverified_quota_per_day: int
     # backup
     backup_retention_days: int
     backup_vault_lock: bool

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = constants.MAX_MESSAGE_BYTES
     # CPU time one message may take in analysis; past it the verdict covers what was analysed so far.
     analysis_budget_ms: float = 50.0
+    # NEW_LINK_DOMAIN: a link's registered domain first seen by this deployment less than this long ago,
+    # once the deployment has been observing for the warm-up (before it, every domain is "new").
+    new_link_domain_hours: float = 48.0
+    new_link_domain_warmup_hours: float = 168.0
+    link_domain_memory_days: int = 90  # how long a sighting is remembered (renewed on every sighting)
     # Past this age of the oldest message in a batch, the processor sheds optional work.
     degraded_backlog_seconds: float = 60.0
 
@@ -117,6 +122,9 @@ class Settings(BaseSettings):
     # On AWS: the API Gateway usage plan every tenant's usage key joins (set on the stack's functions
     # and for operators from the stack output); unset locally, where the Redis limits above apply.
     usage_plan_id: str | None = None
+    # On AWS (the authorizer's environment): the id of the one API Gateway key that every caller
+    # without a valid key shares (the UnverifiedCallers usage plan); unset: such callers are denied.
+    unverified_usage_key_id: str | None = None
 
     # The MSP console.
     console_secret_key: str | None = None  # signs CSRF tokens; on AWS from the console secret

@@ -45,6 +45,7 @@ from swordfish.integrations.feed_refresher import (
     feed_sources,
 )
 from swordfish.integrations.indicators import IndicatorStore
+from swordfish.integrations.link_domains import RedisLinkDomainHistory
 from swordfish.integrations.mail_source import MailSourceLoader
 from swordfish.integrations.nango import NangoClient
 from swordfish.lazy import ProcessSingleton
@@ -72,6 +73,7 @@ from swordfish.security.secrets import (
 )
 from swordfish.store.database import Database, SecretConninfo
 from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
+from swordfish.store.quarantines import PostgresQuarantineLedger
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
 _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
@@ -150,6 +152,9 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
                             max_bytes=settings.max_message_bytes)
     indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
         if settings.redis_url else None
+    # First sightings of link domains (NEW_LINK_DOMAIN) share the feeds' Redis; without Redis, no signal.
+    link_domains = RedisLinkDomainHistory.from_url(settings.redis_url, settings.redis_timeout_seconds,
+                                                   settings.link_domain_memory_days) if settings.redis_url else None
     raw_archive = None
     if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
         from swordfish.integrations.raw_archive import S3RawMailArchive
@@ -162,11 +167,15 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         mail=mail,
         queue=queue,
         indicators=indicators,
-        remediator=GuardedRemediator(nango, defer=queue.defer_remediation) if nango else None,
+        remediator=GuardedRemediator(nango, defer=queue.defer_remediation, ledger=PostgresQuarantineLedger(db))
+        if nango else None,
         flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         max_message_bytes=settings.max_message_bytes,
         analysis_budget_seconds=settings.analysis_budget_ms / 1000,
+        link_domains=link_domains,
+        new_link_domain_window_seconds=settings.new_link_domain_hours * 3600,
+        new_link_domain_warmup_seconds=settings.new_link_domain_warmup_hours * 3600,
     )
     # What init built (clients, models, pools) lives as long as the process: frozen, the cyclic
     # collector stops rescanning it, so a full collection cannot land 50-100 ms inside one message's
@@ -186,7 +195,7 @@ def build_remediation_retry(settings: Settings | None = None) -> RemediationRetr
         raise RuntimeError("remediation needs Nango (SWORDFISH_NANGO_BASE_URL or _SECRET_NAME) and "
                            "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL")
     # No defer callback: an open breaker raises, and RemediationRetry requeues with a delay.
-    return RemediationRetry(GuardedRemediator(nango),
+    return RemediationRetry(GuardedRemediator(nango, ledger=PostgresQuarantineLedger(database())),
                             SqsRemediationQueue(aws_client("sqs", settings), settings.remediation_retry_queue_url))
 
 
@@ -279,7 +288,15 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
     return ApiDependencies(store=PostgresApiStore(database()), submitter=lambda: submitter,
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
-                           rate_limiter=limiter, operator_token=lambda: operator_token(settings))
+                           rate_limiter=limiter, operator_token=lambda: operator_token(settings),
+                           releaser=releaser_factory(settings))
+
+
+def releaser_factory(settings: Settings) -> Callable[[], GuardedRemediator | None]:
+    """Release from quarantine, for the API and the console: the quarantine's Nango client and
+    breaker, built on the first release (on AWS the Nango secret is read then, not at cold start,
+    so a secret problem costs releases, not every page)."""
+    return functools.cache(lambda: GuardedRemediator(nango) if (nango := nango_client(settings)) else None)
 
 
 def operator_token(settings: Settings) -> str | None:
@@ -295,6 +312,18 @@ def operator_token(settings: Settings) -> str | None:
 def build_authorizer_store(settings: Settings | None = None) -> PostgresApiStore:
     """The API's own store: the authorizer verifies keys with the same code as the API."""
     return PostgresApiStore(database())
+
+
+def build_unverified_usage_key(settings: Settings | None = None) -> str:
+    """The value of the API Gateway key every unverified caller shares, read once per container
+    (the stack gives its id; "" when unset, and then the authorizer denies such callers). A failed
+    lookup raises and is retried on the next call: the authorizer answers 500, nothing is cached."""
+    settings = settings or get_settings()
+    if not settings.unverified_usage_key_id:
+        return ""
+    from swordfish.integrations.usage_plans import usage_key_value
+
+    return usage_key_value(aws_client("apigateway", settings), settings.unverified_usage_key_id)
 
 
 # --- the MSP console ------------------------------------------------------------------------------
@@ -328,10 +357,31 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         return deployed.version, deployed.document
 
     return ConsoleDependencies(
+        message_source=message_source_factory(settings), releaser=releaser_factory(settings),
         database=database(), redis=client, secret_key=console_secret_key(settings),
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report)
+
+
+def message_source_factory(settings: Settings) -> Callable[[], object | None] | None:
+    """A verdict's message, re-read from the raw archive with its pointers resolved as the pipeline
+    does (S3, the mailbox via Nango behind its breaker); built on the first page that needs it."""
+    if not settings.raw_mail_archive_bucket:
+        return None
+
+    @functools.cache
+    def build():
+        from swordfish.integrations.message_content import ArchivedMessageSource
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        s3, nango = aws_client("s3", settings), nango_client(settings)
+        return ArchivedMessageSource(
+            S3RawMailArchive(s3, settings.raw_mail_archive_bucket),
+            MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
+                             max_bytes=settings.max_message_bytes))
+
+    return build
 
 
 def build_console_app(settings: Settings | None = None):
@@ -400,6 +450,7 @@ _database = ProcessSingleton(build_database, close=Database.close)
 _pipeline = ProcessSingleton(build_pipeline)
 _api = ProcessSingleton(build_api_dependencies)
 _authorizer = ProcessSingleton(build_authorizer_store)
+_unverified_usage_key = ProcessSingleton(build_unverified_usage_key)
 _remediation = ProcessSingleton(build_remediation_retry)
 _feed_refresher = ProcessSingleton(build_feed_refresher)
 _flag_audit = ProcessSingleton(build_flag_audit)
@@ -411,6 +462,7 @@ database = _database.get
 pipeline = _pipeline.get
 api_dependencies = _api.get
 authorizer_store = _authorizer.get
+unverified_usage_key = _unverified_usage_key.get
 remediation_retry = _remediation.get
 feed_refresher = _feed_refresher.get
 flag_audit = _flag_audit.get
@@ -421,8 +473,8 @@ health_dependencies = _health.get
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
-    for singleton in (_pipeline, _api, _authorizer, _console, _remediation, _feed_refresher, _flag_audit, _rotator, _health,
-                      _database):
+    for singleton in (_pipeline, _api, _authorizer, _unverified_usage_key, _console, _remediation, _feed_refresher,
+                      _flag_audit, _rotator, _health, _database):
         singleton.reset()
     reset_process_secret_reader()
     reset_registry()

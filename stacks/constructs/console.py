@@ -7,7 +7,7 @@ from aws_cdk import Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
-from cdk_nag import NagPackSuppression, NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 from swordfish import constants
 
@@ -37,6 +37,8 @@ class ConsoleApi(Construct):
             timeout_seconds=constants.API_TIMEOUT_SECONDS,
             memory_mb=1024,
             reserved_concurrency=reserved_concurrency,
+            # The verdict page re-reads the message from the raw-submission archive (issue 15).
+            environment={"SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET": data.backup_bucket.bucket_name},
         )
         role = self.function.role
         permissions.read_secret(role, data.app_secret)
@@ -45,6 +47,7 @@ class ConsoleApi(Construct):
         permissions.read_secret(role, data.console_totp_keys)  # TOTP secrets are encrypted under it
         permissions.read_flags(role, flags_configuration_arn)
         permissions.read_metric_statistics(role)  # deep health page
+        self._read_message_content(role, data)
         self._change_flags(role, flags_configuration_arn)
 
         # Pages are public paths: the console signs people in itself (sessions, CSRF, TOTP).
@@ -59,6 +62,22 @@ class ConsoleApi(Construct):
             NagPackSuppression(id="AwsSolutions-COG4",
                                reason="Console users live in the console's own table with the MSP's roles."),
         ], apply_to_children=True)
+
+    def _read_message_content(self, role: iam.IRole, data) -> None:
+        """A message's content: the archived submission (only the archive's prefix of the backup
+        bucket, never the database backups beside it), large mail, and the mailbox through Nango,
+        whose moves (release) share the remediation breaker's table."""
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[data.backup_bucket.arn_for_objects(f"{constants.RAW_MAIL_ARCHIVE_PREFIX}*")]))
+        permissions.read_objects(role, data.large_mail_bucket, data.key)
+        permissions.read_secret(role, data.nango_secret)
+        permissions.read_write_items(role, data.breaker_table, data.key)
+        NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason="Archived submissions are one object per batch with generated keys, under one prefix.",
+            applies_to=[RegexAppliesTo(regex=r"/^Resource::.*Backups[A-Za-z0-9]*.*\/raw-submissions\/\*$/g")],
+        )], apply_to_children=True)
 
     def _change_flags(self, role: iam.IRole, configuration_arn: str) -> None:
         """What FlagAdmin needs to publish and deploy a flag change (the audited path), on the

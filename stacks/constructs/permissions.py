@@ -7,6 +7,8 @@ actions at all.
 
 from __future__ import annotations
 
+from aws_cdk import Stack
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -56,6 +58,14 @@ def read_secret(role: iam.IRole, secret: secretsmanager.ISecret) -> None:
     role.add_to_principal_policy(iam.PolicyStatement(
         actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
         resources=[secret.secret_arn]))
+
+
+def read_api_key(role: iam.IRole, key: apigw.IApiKey) -> None:
+    """``apigateway:GetApiKey`` (its IAM action is GET on the key's path) on this one key only."""
+    stack = Stack.of(key)
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["apigateway:GET"],
+        resources=[f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/{key.key_id}"]))
 
 
 def read_write_items(role: iam.IRole, table: dynamodb.ITableV2, key: kms.IKey) -> None:

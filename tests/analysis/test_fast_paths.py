@@ -76,7 +76,8 @@ def _plain_found(pattern: PhrasePattern, text: str) -> bool:
     return any(t in text for t in pattern.triggers) and pattern.regex.search(text) is not None
 
 
-ALL_PATTERNS = [p for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY, scoring._QR) for p in family]
+ALL_PATTERNS = [p for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY, scoring._QR, scoring._MFA)
+                for p in family]
 # Words from the patterns themselves, so that random texts hit their triggers, prefixes and matches.
 VOCABULARY = sorted({w for p in ALL_PATTERNS for w in re.findall(r"[a-z0-9$%'-]+", p.regex.pattern)} |
                     {"your", "the", "account", "is", "has", "been", "here", "to", "info", "now", "xx"})

@@ -291,13 +291,16 @@ def test_results_are_cached_for_a_few_seconds(deps, nango):
     deps.cache_seconds, deps.clock = 5.0, lambda: now[0]
     before = nango.request_count("/health")
     first = deep(deps)[1]
+    # Counted, not assumed to be one: a check slowed past its timeout on a loaded machine may try again.
+    after_first = nango.request_count("/health")
+    assert after_first > before
     nango.set_fault("500")
     now[0] += 4.9
     assert deep(deps)[1] is first  # within the window: the same report, no new calls
-    assert nango.request_count("/health") == before + 1
+    assert nango.request_count("/health") == after_first
     now[0] += 0.2
     assert deep(deps)[1]["status"] == "warn"
-    assert nango.request_count("/health") == before + 2
+    assert nango.request_count("/health") > after_first
 
 
 def test_swordfish_health_prints_the_deep_report_for_the_configured_stack(database, redis_url, nango, feeds, sqs,

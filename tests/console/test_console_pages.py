@@ -134,10 +134,10 @@ def test_over_https_a_form_posted_from_another_origin_is_refused(console):
     path = "/console/tenants/acme-corp/verdicts/m-9"
     token = re.search(r'name="csrf_token" value="([^"]+)"', get(client, path).get_data(as_text=True)).group(1)
     for referer in ({"Referer": "https://evil.example/console/"}, {}):
-        response = client.post(path, data={"csrf_token": token, "action": "release"}, base_url="https://localhost",
-                               headers=referer)
+        response = client.post(path, data={"csrf_token": token, "action": "confirm_phishing"},
+                               base_url="https://localhost", headers=referer)
         assert response.status_code == 400, referer
-    ok = client.post(path, data={"csrf_token": token, "action": "release"}, base_url="https://localhost",
+    ok = client.post(path, data={"csrf_token": token, "action": "confirm_phishing"}, base_url="https://localhost",
                      headers={"Referer": f"https://localhost{path}"})
     assert ok.status_code == 302
     assert get(client, "/console/login").headers["Referrer-Policy"] == "same-origin"

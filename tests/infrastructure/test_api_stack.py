@@ -126,3 +126,17 @@ def test_the_operator_token_for_deep_health_exists_and_only_the_api_can_read_it(
                if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action"))
                and "OperatorToken" in json.dumps(statement.get("Resource"))}
     assert readers == {"api"}
+
+
+def test_the_console_reads_only_the_raw_archive_prefix_of_the_backup_bucket(prod):
+    from cdk_helpers import policy_statements
+    from swordfish import constants
+
+    api = prod.templates["api"]
+    console = next(f for f in props(api, "AWS::Lambda::Function")
+                   if f.get("FunctionName") == constants.CONSOLE_FUNCTION_NAME)
+    assert console["Environment"]["Variables"]["SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET"]
+    backup_reads = [json.dumps(statement.get("Resource")) for _, statement in policy_statements(api)
+                    if "s3:GetObject" in json.dumps(statement.get("Action"))
+                    and "Backups" in json.dumps(statement.get("Resource"))]
+    assert backup_reads and all(f"/{constants.RAW_MAIL_ARCHIVE_PREFIX}*" in r for r in backup_reads)

@@ -46,3 +46,10 @@ def test_a_quarantine_that_fails_is_deferred_then_retried_to_completion(stack_en
                                    FakeLambdaContext(function_name="swordfish-remediation"))
     assert response == {"batchItemFailures": []}
     assert [q.message_id for q in nango.quarantined] == ["AAMkAGI2-phish-2"]
+    # ...and remembered, so an analyst can release it from the console.
+    import psycopg
+
+    with psycopg.connect(stack_env.info.superuser_url, autocommit=True) as conn:
+        assert conn.execute("SELECT state, connection_id, provider_message_id FROM mailbox_quarantines "
+                            "WHERE tenant_id = 'acme-corp' AND message_id = 'mbx-1'").fetchall() == [
+            ("quarantined", "demo-m365", "AAMkAGI2-phish-2")]

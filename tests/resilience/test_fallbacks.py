@@ -12,7 +12,7 @@ from swordfish import constants
 from swordfish.integrations.feed_refresher import FeedFetcher, FeedRefresher
 from swordfish.integrations.indicators import IndicatorStore
 from swordfish.integrations.nango import NangoClient, NangoUnavailable
-from swordfish.pipeline.ports import PermanentFailure, RetryLater
+from swordfish.pipeline.ports import PermanentFailure, QuarantineEntry, ReleaseFailed, RetryLater
 from swordfish.pipeline.queues import SqsQueuePort
 from swordfish.pipeline.submission import Submission
 from swordfish.resilience.circuit_breaker import BREAKERS, BreakerRegistry
@@ -139,6 +139,87 @@ def test_without_a_deferral_port_an_open_remediation_breaker_raises_for_the_call
                                    registry=registry)
     with pytest.raises(RemediationDeferred, match="nango_remediate"):
         remediator.quarantine(mailbox_submission())
+
+
+class ListLedger:
+    def __init__(self, fail: bool = False):
+        self.entries, self.fail = [], fail
+
+    def record_quarantine(self, entry):
+        if self.fail:
+            raise RuntimeError("ledger down")
+        self.entries.append(entry)
+
+
+def _entry(submission) -> QuarantineEntry:
+    source = submission.source
+    return QuarantineEntry(submission.tenant_id, submission.message_id, source.connection_id,
+                           source.provider_config_key, source.provider_message_id)
+
+
+def test_a_quarantine_is_remembered_and_a_release_moves_the_message_back(registry, nango):
+    nango.add_message("conn-1", "msg-rel", RAW)
+    ledger = ListLedger()
+    remediator = GuardedRemediator(NangoClient(nango.url, SECRET, timeout=0.5), registry=registry, ledger=ledger)
+    submission = mailbox_submission("msg-rel")
+    assert remediator.quarantine(submission) == "quarantined"
+    assert nango.folder_of("conn-1", "msg-rel") == "junkemail"
+    assert ledger.entries == [_entry(submission)]  # the id Nango answered for the moved message
+    assert remediator.release(ledger.entries[0]) == "msg-rel"
+    assert nango.folder_of("conn-1", "msg-rel") == "inbox"
+    assert [m.message_id for m in nango.released][-1] == "msg-rel"
+
+
+def test_when_a_move_gives_the_message_a_new_id_the_release_uses_it(registry):
+    with NangoStandin(secret_key=SECRET, mailboxes={"conn-1": {"msg-graph": RAW}}, new_ids_on_move=True) as graph:
+        ledger = ListLedger()
+        remediator = GuardedRemediator(NangoClient(graph.url, SECRET, timeout=0.5), registry=registry, ledger=ledger)
+        assert remediator.quarantine(mailbox_submission("msg-graph")) == "quarantined"
+        [entry] = ledger.entries
+        assert entry.provider_message_id == "msg-graph~1" and graph.folder_of("conn-1", "msg-graph~1") == "junkemail"
+        assert remediator.release(entry) == "msg-graph~2"  # the id in the inbox now
+        assert graph.folder_of("conn-1", "msg-graph~2") == "inbox"
+
+
+def test_a_failed_ledger_write_leaves_the_quarantine_standing(registry, nango):
+    remediator = GuardedRemediator(NangoClient(nango.url, SECRET, timeout=0.5), registry=registry,
+                                   ledger=ListLedger(fail=True))
+    nango.add_message("conn-1", "msg-led", RAW)
+    assert remediator.quarantine(mailbox_submission("msg-led")) == "quarantined"
+    assert nango.folder_of("conn-1", "msg-led") == "junkemail"
+
+
+@pytest.mark.parametrize(("fault", "secret", "message_id", "kind"), [
+    ("500", SECRET, "msg-1", "unavailable"),
+    ("down", SECRET, "msg-1", "unavailable"),
+    ("ok", "wrong-secret", "msg-1", "refused"),
+    ("ok", SECRET, "not-in-the-mailbox", "gone"),
+])
+def test_a_release_that_fails_says_why_and_moves_nothing(registry, nango, fault, secret, message_id, kind):
+    nango.add_message("conn-1", "msg-stay", RAW)
+    GuardedRemediator(NangoClient(nango.url, SECRET, timeout=0.5), registry=registry).quarantine(
+        mailbox_submission("msg-stay"))
+    remediator = GuardedRemediator(NangoClient(nango.url, secret, timeout=0.5), registry=registry)
+    nango.set_fault(fault)
+    entry = QuarantineEntry("acme", "m-x", "conn-1", "microsoft", message_id)
+    with pytest.raises(ReleaseFailed) as failed:
+        remediator.release(entry)
+    nango.set_fault("ok")
+    assert failed.value.kind == kind and "nothing was released" in str(failed.value).lower()
+    assert nango.folder_of("conn-1", "msg-stay") == "junkemail"
+
+
+def test_the_quarantine_breaker_covers_releases_too(registry, nango):
+    remediator = GuardedRemediator(NangoClient(nango.url, SECRET, timeout=0.5), registry=registry)
+    nango.set_fault("500")
+    for _ in range(5):  # quarantines failing open the shared breaker...
+        with pytest.raises(NangoUnavailable):
+            remediator.quarantine(mailbox_submission())
+    before = nango.request_count()
+    with pytest.raises(ReleaseFailed) as failed:  # ...and a release is then refused without calling Nango
+        remediator.release(QuarantineEntry("acme", "m-y", "conn-1", "microsoft", "msg-1"))
+    assert nango.request_count() == before
+    assert failed.value.kind == "unavailable" and "circuit breaker" in str(failed.value)
 
 
 def test_indicator_lookup_answers_from_the_last_snapshot_marked_degraded_when_redis_is_stopped(registry):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from swordfish.pipeline.ports import IncomingRecord, RemediationRequest
+from swordfish.pipeline.ports import IncomingRecord, LinkDomainSightings, RemediationRequest
 from swordfish.pipeline.submission import InlineSource, MailboxSource, Submission
 from swordfish.store.tenants import UnknownTenant
 from swordfish.store.verdicts import StoredVerdict, VerdictRecord
@@ -140,6 +140,29 @@ class FakeFlags:
     def is_on(self, name: str, *, tenant_id: str | None = None, default: bool = False) -> bool:
         value = self.on.get(name, default)
         return value if isinstance(value, bool) else tenant_id in value
+
+
+@dataclass
+class FakeLinkDomainHistory:
+    """``LinkDomainHistory`` in a dict, on an injected clock (epoch seconds); ``down`` fails every call."""
+
+    clock: ManualClock
+    first_seen: dict[str, float] = field(default_factory=dict)
+    observing_since: float | None = None
+    calls: list[set[str]] = field(default_factory=list)
+    down: bool = False
+
+    def observe(self, domains: set[str]) -> LinkDomainSightings:
+        self.calls.append(set(domains))
+        if self.down:
+            raise ConnectionError("link-domain history unreachable")
+        now = self.clock.monotonic()
+        if self.observing_since is None:
+            self.observing_since = now
+        for d in domains:
+            self.first_seen.setdefault(d, now)
+        return LinkDomainSightings(now=now, observing_since=self.observing_since,
+                                   first_seen={d: self.first_seen[d] for d in domains})
 
 
 _ids = itertools.count(1)

@@ -125,6 +125,17 @@ def test_verdicts_are_listed_through_the_response_model_with_timestamps_as_befor
     assert api("GET", "/v1/tenants/acme/verdicts/m-2", key="sfk.acme.0123456789ab.secret")[0] == 404
 
 
+def test_a_message_id_with_reserved_characters_is_found_percent_encoded_as_api_gateway_passes_it(api):
+    message_id = "<CAF=9a/b+c@mail.example.com>"
+    api.store.rows.append({**ROW, "message_id": message_id})
+    status, body = api("POST", "/v1/tenants/acme/submissions", key="sfk.acme.0123456789ab.secret",
+                       body={"raw_mime_b64": base64.b64encode(CLEAN).decode(), "message_id": message_id})
+    assert status == 202
+    assert body["verdict_url"] == "/v1/tenants/acme/verdicts/%3CCAF%3D9a%2Fb%2Bc%40mail.example.com%3E"
+    status, one = api("GET", body["verdict_url"], key="sfk.acme.0123456789ab.secret")
+    assert status == 200 and one["message_id"] == message_id
+
+
 def test_an_unavailable_store_is_503_not_500(api):
     api.store.down = True
     status, body = api("GET", "/v1/tenants/acme/verdicts", key="sfk.acme.0123456789ab.secret")

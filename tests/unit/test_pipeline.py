@@ -186,3 +186,30 @@ def test_a_spent_analysis_budget_still_gives_every_message_a_verdict_marked_as_s
     pipeline.analysis_clock = lambda: 0.0  # a clock that never moves: nothing is ever over budget
     _, committed = run(pipeline, [record(inline("acme", "big-2", big))])
     assert not committed.stored[0][0].verdict.budget_exceeded
+
+
+class ListArchive:
+    """``RawMailArchive``: one "object" per batch, its records in order (or failing)."""
+
+    def __init__(self, fail: bool = False):
+        self.objects, self.fail = [], fail
+
+    def archive(self, records):
+        if self.fail:
+            raise OSError("S3 unreachable")
+        self.objects.append([r.body for r in records])
+        return f"raw-submissions/2026/11/29/22/batch-{len(self.objects)}.jsonl.gz"
+
+
+def test_each_verdict_points_at_its_line_of_the_batch_archive_and_an_archive_outage_leaves_none(store, queue, clock):
+    pipeline = make(store, queue, clock)
+    pipeline.raw_archive = ListArchive()
+    bad = record("{not json")
+    run(pipeline, [record(inline("acme", "a-0")), bad, record(inline("acme", "a-2"))])
+    assert [(store.rows["acme", m].raw_archive_key, store.rows["acme", m].raw_archive_line) for m in ("a-0", "a-2")] == [
+        ("raw-submissions/2026/11/29/22/batch-1.jsonl.gz", 0), ("raw-submissions/2026/11/29/22/batch-1.jsonl.gz", 2)]
+    assert '"a-2"' in pipeline.raw_archive.objects[0][2]
+    pipeline.raw_archive = ListArchive(fail=True)
+    _, committed = run(pipeline, [record(inline("acme", "a-3"))])
+    assert [s.inserted for _, s in committed.stored] == [True]  # the verdict, without a pointer
+    assert (store.rows["acme", "a-3"].raw_archive_key, store.rows["acme", "a-3"].raw_archive_line) == (None, None)

@@ -7,6 +7,7 @@ need. Everything a detector looks at is extracted here once, so scoring never re
 
 from __future__ import annotations
 
+import base64
 import codecs
 import hashlib
 import html
@@ -22,6 +23,7 @@ from email.utils import getaddresses, parseaddr
 from .budget import AnalysisBudget
 from .html_links import finditer_at, html_to_text, iter_html_links
 from .mime_limits import control_characters, parse_bounded
+from .qr import MAX_IMAGES, QrScan, scan_image, scan_pdf
 from .signals import capture_headers
 from .urls import idna_host, normalize_url, registered_domain, unicode_host, url_host
 
@@ -45,6 +47,9 @@ _ACTION = re.compile(r"\b(?:action|formaction)\s*=\s*[\"']?(https?://[^\"'\s>]{1
 _ACTION_BEFORE = (0, 4)
 _TEXT_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`{}|\\^\[\]]{2,4000}", re.IGNORECASE)
 _TEXT_URL_STARTS = ("http", "www.")  # every match starts so, lower-cased (no other character folds to these)
+# Plain text as HTML-to-text converters and mail clients write a link: "www.bank.com <https://target/>".
+_TEXT_LABELLED_URL = re.compile(r"((?:https?://)?[a-z0-9][a-z0-9.-]{0,200}\.[a-z]{2,24}(?:/[^\s<>]{0,500})?)"
+                                r"[ \t]{0,3}<(https?://[^\s<>]{2,4000})>", re.IGNORECASE)
 _BLANK_BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"\s*"|'\s*'|;|$)""", re.IGNORECASE)
 _HEADER_LINE = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,76}:", re.MULTILINE)
 _OBFUSCATED_MARKERS = ("hxxp", "[.]", "(.)", "[dot]", "(dot)", "[:]")
@@ -53,6 +58,10 @@ _DEOBF_MAP = {"hxxp": "http", "[.]": ".", "(.)": ".", "[dot]": ".", "(dot)": "."
 _PDF_URI = re.compile(rb"/URI\s*+\(((?:[^()\\]|\\.){1,2000}+)\)")  # stops at the next paren: linear
 _AUTH_METHOD = re.compile(r"\b(spf|dkim|dmarc|arc|compauth)\s*=\s*([a-z]+)", re.IGNORECASE)
 _COMMENT = re.compile(r"\([^()]{0,1000}\)")
+# An image inlined in the HTML itself (no MIME part): one way a QR-code lure ships its picture.
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpe?g|gif);base64,([A-Za-z0-9+/=\s]{64,7000000})", re.IGNORECASE)
+_BARE_DOMAIN_URL = re.compile(r"^[a-z0-9][a-z0-9.-]{0,250}\.[a-z]{2,24}(?::\d{1,5})?(?:[/?#]\S*)?$", re.IGNORECASE)
+_SCANNED_IMAGES = ("image/png", "image/jpeg", "image/gif")
 
 _HTML_EXTENSIONS = (".htm", ".html", ".shtml", ".xhtml", ".svg", ".mht", ".mhtml")
 _SMUGGLING_MARKERS = ("atob(", "new blob", "blob(", "createobjecturl", "mssaveoropenblob", "mssaveblob",
@@ -108,6 +117,7 @@ class ParsedMessage:
     links: list[Link] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     image_count: int = 0
+    qr_codes: list[tuple[str, str]] = field(default_factory=list)  # (where, decoded text) of QR codes in images
     parse_problems: list[str] = field(default_factory=list)
     verdict_headers: dict[str, str] = field(default_factory=dict)  # receiving server's spam verdicts
     evasion: list[str] = field(default_factory=list)  # structure built to defeat parsers (also a parse problem)
@@ -340,7 +350,7 @@ def _inspect_html(data: bytes, att: Attachment, links: list[Link], budget: Analy
 
 
 def _analyse_attachment(data: bytes, filename: str, declared: str, inline: bool,
-                        links: list[Link], budget: AnalysisBudget) -> Attachment:
+                        links: list[Link], budget: AnalysisBudget, qr: QrScan) -> Attachment:
     sniffed = sniff(data)
     att = Attachment(filename=filename, declared_type=declared, sniffed_type=sniffed, size=len(data),
                      sha256=hashlib.sha256(data).hexdigest(), inline=inline)
@@ -358,6 +368,9 @@ def _analyse_attachment(data: bytes, filename: str, declared: str, inline: bool,
     elif sniffed == "application/pdf":
         for m in _PDF_URI.finditer(data[:2_000_000]):
             _add_link(links, m.group(1).decode("latin-1"), None, "attachment")
+        scan_pdf(data, filename or "PDF attachment", qr, budget)
+    elif sniffed in _SCANNED_IMAGES:
+        scan_image(data, filename or ("inline image" if inline else "image attachment"), qr, budget)
     return att
 
 
@@ -387,6 +400,14 @@ _TRAILING = ".,;:!?)]}'\">"
 
 
 def _text_links(text: str, links: list[Link], seen: set[str]) -> None:
+    if "<http" in text or "<HTTP" in text:  # labelled links first, so the target keeps its label
+        for m in _TEXT_LABELLED_URL.finditer(text):
+            if len(links) >= MAX_LINKS:
+                return
+            label, raw = m.group(1), m.group(2).rstrip(_TRAILING)
+            if raw not in seen:
+                seen.add(raw)
+                _add_link(links, raw, label, "text")
     lowered = text.lower()
     for m in finditer_at(_TEXT_URL, text, lowered, _TEXT_URL_STARTS):
         if len(links) >= MAX_LINKS:
@@ -469,7 +490,8 @@ def _check_header_block(part: Message, parsed: ParsedMessage, where: str) -> Non
         parsed.note_evasion(f"header block of {where} cut short by control characters ({controls})")
 
 
-def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget) -> tuple[list[str], list[str]]:
+def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget,
+          qr: QrScan) -> tuple[list[str], list[str]]:
     """Collect body texts and attachments with an explicit stack (no recursion: nesting is hostile input).
     Once the budget is spent, bodies are still collected (their size is capped) and attachments keep their
     names and types, but their content is no longer inspected."""
@@ -536,7 +558,7 @@ def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget) -> tuple[
                 text_budget -= len(plain[-1])
             continue
         inline = disposition == "inline" or (disposition == "" and maintype == "image")
-        parsed.attachments.append(_analyse_attachment(data, filename, ctype, inline, parsed.links, budget))
+        parsed.attachments.append(_analyse_attachment(data, filename, ctype, inline, parsed.links, budget, qr))
     return plain, htmls
 
 
@@ -613,8 +635,12 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
         if controls:
             parsed.note_evasion(f"control characters ({controls}) in decoded {name}")
 
-    plain, htmls = _walk(msg, parsed, budget)
+    qr = QrScan()
+    plain, htmls = _walk(msg, parsed, budget, qr)
     parsed.html = "\n".join(htmls)
+    if "base64," in parsed.html:
+        _html_data_images(parsed, qr, budget)
+    _qr_links(parsed, qr)
     text = "\n".join(plain)
     if htmls:
         for markup in htmls:
@@ -629,6 +655,34 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
         if link.url not in unique or (link.text and not unique[link.url].text):
             unique[link.url] = link
     parsed.links = list(unique.values())
+
+
+def _html_data_images(parsed: ParsedMessage, qr: QrScan, budget: AnalysisBudget) -> None:
+    for count, m in enumerate(_DATA_IMAGE.finditer(parsed.html), 1):
+        if count > MAX_IMAGES or not qr.room():
+            break
+        parsed.image_count += 1
+        try:
+            data = base64.b64decode(m.group(1))
+        except ValueError:  # binascii.Error: not base64 after all
+            continue
+        scan_image(data, "image in the HTML body", qr, budget)
+
+
+def _qr_links(parsed: ParsedMessage, qr: QrScan) -> None:
+    """The URLs decoded from QR codes join the links, so the same URL analysis applies to them (feeds,
+    look-alikes, IP literals, free hosts); a bare "domain/path" is what a phone camera opens too."""
+    for where, text in qr.codes:
+        candidate = text if "://" in text or text[:4].lower() == "www." else (
+            "http://" + text if _BARE_DOMAIN_URL.match(text) else "")
+        url = normalize_url(candidate) if candidate else None
+        if url is None:
+            continue  # a ticket number, a payment slip, a Wi-Fi login: not a link
+        parsed.qr_codes.append((where, url))
+        host = url_host(url)
+        # first among the links: MAX_LINKS full of attachment links must not crowd a code's URL out
+        parsed.links.insert(0, Link(url=url, host=host, domain=registered_domain(host), source="qr"))
+        del parsed.links[MAX_LINKS:]
 
 
 def display_host(host: str) -> str:

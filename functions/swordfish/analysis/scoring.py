@@ -21,7 +21,7 @@ from .data.hosts import (
     FREEMAIL_DOMAINS,
     URL_SHORTENERS,
 )
-from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, QR_LURE_PHRASES, SPAM_PHRASES
+from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, MFA_PHRASES, QR_LURE_PHRASES, SPAM_PHRASES
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
 from .parse import BUDGET_PROBLEM, ParsedMessage, address_host
@@ -75,8 +75,10 @@ _CREDENTIAL = _family(CREDENTIAL_PHRASES)
 _BEC = _family(BEC_PHRASES)
 _SPAMMY = _family(SPAM_PHRASES)
 _QR = _family(QR_LURE_PHRASES)
+_MFA = _family(MFA_PHRASES)
 # Every family's triggers, tested once per message (phrases.triggers_present) instead of once per pattern.
-_TRIGGERS = tuple(sorted({t for family in (_CREDENTIAL, _BEC, _SPAMMY, _QR) for p in family for t in p.triggers}))
+_TRIGGERS = tuple(sorted({t for family in (_CREDENTIAL, _BEC, _SPAMMY, _QR, _MFA) for p in family
+                          for t in p.triggers}))
 
 _SINGLE_WORD_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED)
 _MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamerica",
@@ -195,19 +197,23 @@ def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> Non
     punycode: list[str] = []
     checked: set[str] = set()
     sender_hosts = [parsed.from_domain] if parsed.from_domain else []
+    # replies diverted to a look-alike of the tenant's own domain ("examp1e.com") are the BEC pattern
+    reply_hosts = [h for h in (address_host(a) for a in parsed.reply_to[:5]) if h]
     link_hosts = [link.host for link in parsed.links]
-    for role, hosts in (("sender", sender_hosts), ("link", link_hosts)):
+    for role, hosts in (("sender", sender_hosts), ("reply-to", reply_hosts), ("link", link_hosts)):
         for host in hosts:
             if not host or host in checked or is_ip_host(host):
                 continue
             checked.add(host)
-            found = tenant_lookalike(host, policy.domain_set) or brand_lookalike(host)
+            found = tenant_lookalike(host, policy.domain_set)
+            if found is None and role != "reply-to":  # a reply address on a brand-ish free-mail domain
+                found = brand_lookalike(host)  # ("email.de" vs ymail) is ordinary; the tenant's is not
             if found and not (found.how == "embedded" and role == "link" and not _trusted_brand_context(
                     parsed, found)):
                 if registered_domain(host) in policy.domain_set:
                     continue
                 evidence.append(f"{role} {unicode_host(host)} imitates {found.target} ({found.how})")
-                value = max(value, 2.0 if role == "sender" else 1.0)
+                value = max(value, 1.0 if role == "link" else 2.0)
             elif "xn--" in host:
                 punycode.append(unicode_host(host))
             if len(evidence) >= 3 or len(checked) >= 60:
@@ -360,11 +366,40 @@ def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, present: f
         hits.add("SPAM_LANGUAGE", ", ".join(spam), min(len(spam), 4))
 
 
+def _qr_codes(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _Hits) -> None:
+    """A QR code in an image or PDF that leads to a URL (the URL itself went through the link checks
+    with the others). Stronger with credential, MFA or "scan the code" language, and when the code is
+    the message's only link: the lure's whole point is to keep the link away from URL scanning."""
+    if not parsed.qr_codes:
+        return
+    qr_urls = {url for _, url in parsed.qr_codes}
+    value = 1.0
+    asks = _phrases(_CREDENTIAL, text, present) + _phrases(_MFA, text, present) + _phrases(_QR, text, present)
+    if asks:
+        value += 1.0
+    only_link = all(link.url in qr_urls for link in parsed.links)
+    if only_link:
+        value += 1.0
+    where, url = parsed.qr_codes[0]
+    extra = f" with {', '.join(asks)}" if asks else ""
+    hits.add("QR_CODE_URL", f"QR code in {where} -> {url}{extra}{'; the only link' if only_link else ''}", value)
+
+
+def _new_link_domains(parsed: ParsedMessage, new_domains: Mapping[str, float], hits: _Hits) -> None:
+    """Link domains this deployment first saw a short while ago (the pipeline's link-domain history
+    decides which: the engine does no I/O). Phishing sites live for hours to days."""
+    if not new_domains:
+        return
+    found = sorted({link.domain for link in parsed.links if link.domain in new_domains})
+    if found:
+        hits.add("NEW_LINK_DOMAIN", "; ".join(f"{d} first seen {new_domains[d]:.1f} h ago" for d in found[:3]))
+
+
 def _qr_lure(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _Hits) -> None:
     # QR-code phishing ("quishing") puts the link in an image, out of reach of URL scanning: a message
     # that asks to scan a code, carries an image or PDF, and has few clickable links is the pattern.
     scannable = parsed.image_count > 0 or any(a.sniffed_type == "application/pdf" for a in parsed.attachments)
-    if not scannable or len(parsed.links) > 3:
+    if not scannable or parsed.qr_codes or len(parsed.links) > 3:
         return
     found = _phrases(_QR, text, present)
     if found:
@@ -375,15 +410,17 @@ def _qr_lure(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _H
 
 _BRANDED = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "LOOKALIKE_DOMAIN", "FROMNAME_SPOOF",
                       "BRAND_CREDENTIAL_LURE"})
+# Brand claims from a domain that is not the brand's (a look-alike domain is already a deceptive link).
+_BRAND_CLAIMS = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "BRAND_CREDENTIAL_LURE", "FROMNAME_SPOOF"})
 _DECEPTIVE_LINKS = frozenset({"LINK_TEXT_MISMATCH", "IP_URL", "URL_SHORTENER", "FREE_FILE_HOST", "FREE_SITE_HOST",
                               "JAVASCRIPT_LINK",
-                              "CREDENTIAL_FORM", "HTML_CREDENTIAL_FORM", "SUSPICIOUS_TLD"})
+                              "CREDENTIAL_FORM", "HTML_CREDENTIAL_FORM", "SUSPICIOUS_TLD", "NEW_LINK_DOMAIN"})
 # Signals counted as independent phishing evidence (the weak auth "none" results and the interactions
 # themselves are not).
 _COUNTED = frozenset(name for name, spec in CATALOG.items() if spec.category == PHISHING) - {
     "SPF_NONE", "DKIM_NONE", "DMARC_NONE", "COMPAUTH_SOFTPASS", "PUNYCODE_DOMAIN"} - {
     "AUTHFAIL_WITH_CREDENTIAL_ASK", "AUTHFAIL_WITH_BRAND", "CREDENTIAL_ASK_WITH_DECEPTIVE_LINK",
-    "PAYMENT_ASK_FROM_UNVERIFIED", "SEVERAL_PHISH_SIGNALS"}
+    "PAYMENT_ASK_FROM_UNVERIFIED", "SEVERAL_PHISH_SIGNALS", "BRAND_WITH_DECEPTIVE_LINK"}
 
 
 def _interactions(hits: _Hits) -> None:
@@ -400,6 +437,11 @@ def _interactions(hits: _Hits) -> None:
     deceptive = sorted(present & _DECEPTIVE_LINKS)
     if cred and deceptive:
         hits.add("CREDENTIAL_ASK_WITH_DECEPTIVE_LINK", f"credential language with {', '.join(deceptive)}")
+    brand_claims = sorted(present & _BRAND_CLAIMS)
+    if brand_claims and deceptive:
+        # a brand named by a sender that is not the brand, and a link that hides where it goes: the
+        # classic bank and payment lure, stronger than the sum of its parts
+        hits.add("BRAND_WITH_DECEPTIVE_LINK", f"{', '.join(brand_claims)} with {', '.join(deceptive)}")
     diverted = sorted(present & {"REPLYTO_MISMATCH", "REPLYTO_FREEMAIL", "FREEMAIL_SENDER"})
     if "BEC_PAYMENT_LANGUAGE" in present and (auth_failed or diverted):
         unverified = auth_failed + diverted
@@ -432,9 +474,12 @@ def _policy_lists(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> b
 
 
 def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
-                    *, experimental: frozenset[str] = frozenset()) -> tuple[_Hits, bool]:
+                    *, experimental: frozenset[str] = frozenset(),
+                    new_link_domains: Mapping[str, float] | None = None) -> tuple[_Hits, bool]:
     """Every signal a message carries, with its value and evidence, and whether the sender is
-    block-listed. `make fit` learns its weights from these."""
+    block-listed. `make fit` learns its weights from these. `new_link_domains` (registered domain ->
+    hours since this deployment first saw it) comes from the pipeline's link-domain history; without
+    one (the corpus, `swordfish analyze`) NEW_LINK_DOMAIN is simply absent."""
     hits = _Hits()
     blocked = False
     try:
@@ -447,6 +492,8 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).casefold()
         present = triggers_present(text, _TRIGGERS)
         _language(parsed, policy, text, present, hits)
+        _qr_codes(parsed, text, present, hits)
+        _new_link_domains(parsed, new_link_domains or {}, hits)
         if QR_CODE_LURE in experimental:
             _qr_lure(parsed, text, present, hits)
         _interactions(hits)
@@ -466,9 +513,11 @@ def signal_values(hits: _Hits) -> dict[str, float]:
 
 
 def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
-                  *, experimental: frozenset[str] = frozenset()) -> Verdict:
+                  *, experimental: frozenset[str] = frozenset(),
+                  new_link_domains: Mapping[str, float] | None = None) -> Verdict:
     """Score a parsed message under a tenant policy. Pure and deterministic; never raises."""
-    hits, blocked = collect_signals(parsed, policy, indicator_hits, experimental=experimental)
+    hits, blocked = collect_signals(parsed, policy, indicator_hits, experimental=experimental,
+                                    new_link_domains=new_link_domains)
     return _verdict(parsed, policy, hits, blocked)
 
 

@@ -28,12 +28,16 @@ _VERDICT_HEADERS = {
     "x-spam-status": "spam_status",
     "x-spamd-result": "spamd_result",
     "x-spam": "x_spam",
+    "x-barracuda-spam-status": "barracuda_status",
+    "x-barracuda-spam-flag": "barracuda_flag",
+    "x-proofpoint-spam-details": "proofpoint",
 }
 
 _SCL = re.compile(r"\bSCL:(-?\d)", re.IGNORECASE)
 _BCL = re.compile(r"\bBCL:(\d)", re.IGNORECASE)
 _SFV = re.compile(r"\bSFV:([A-Z]+)", re.IGNORECASE)
 _CAT = re.compile(r"\bCAT:([A-Z]+)", re.IGNORECASE)
+_PROOFPOINT_SPAM = re.compile(r"\brule=(?:outbound_)?(spam|bulk|phish\w*)\b", re.IGNORECASE)
 _PHISH_CATS = frozenset({"PHSH", "HPHSH", "HPHISH", "SPOOF", "GIMP", "UIMP", "DIMP", "OSPM"})
 _JS_HREF = re.compile(r"""\bhref\s*=\s*["']?\s*(?:javascript|vbscript)\s*:""", re.IGNORECASE)
 _FORM = re.compile(r"<form\b[^>]{0,2000}>", re.IGNORECASE)
@@ -112,6 +116,12 @@ def receiver_verdicts(headers: dict[str, str]) -> list[tuple[str, float, str]]:
         spam_evidence.append("X-Spam-Status: " + headers["spam_status"].strip()[:60])
     if headers.get("x_spam", "").strip().lower() in ("yes", "true", "spam"):
         spam_evidence.append("X-Spam: " + headers["x_spam"].strip()[:20])
+    for key, name in (("barracuda_status", "X-Barracuda-Spam-Status"), ("barracuda_flag", "X-Barracuda-Spam-Flag")):
+        if headers.get(key, "").strip().lower().startswith("yes"):
+            spam_evidence.append(f"{name}: " + headers[key].strip()[:60])
+    rule = _PROOFPOINT_SPAM.search(headers.get("proofpoint", ""))
+    if rule:
+        spam_evidence.append(f"X-Proofpoint-Spam-Details rule={rule.group(0).split('=', 1)[1]}")
     spamd = headers.get("spamd_result", "").strip().lower()
     if spamd.startswith("default: true"):
         spam_evidence.append("X-Spamd-Result: " + headers["spamd_result"].strip()[:60])

@@ -52,7 +52,7 @@ CATALOG: dict[str, SignalSpec] = {
     # the receiving server's own verdict headers (only their positive verdicts count: a sender can
     # forge a header, but not to its own harm)
     "RECEIVER_SPAM_VERDICT": _s(SPAM, 2.5, "receiving server marked the message as spam (X-Spam-Flag, "
-                                "X-Spam-Status, X-Spamd-Result, SFV:SPM)"),
+                                "X-Spam-Status, X-Spamd-Result, SFV:SPM, Barracuda, Proofpoint)"),
     "RECEIVER_SCL_HIGH": _s(SPAM, 2.0, "Microsoft spam confidence level (SCL) 5 or more"),
     "RECEIVER_PHISH_VERDICT": _s(PHISHING, 3.0, "Microsoft filtering category phishing or spoof (CAT:PHSH, "
                                  "HPHSH, SPOOF, GIMP, UIMP)"),
@@ -68,7 +68,8 @@ CATALOG: dict[str, SignalSpec] = {
     "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
     "RETURNPATH_MISMATCH": _s(NEUTRAL, 0.3, "Return-Path on another domain"),
     "FREEMAIL_SENDER": _s(PHISHING, 1.5, "free-mail account making a payment or credential request"),
-    "LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating a brand or the tenant (value 2: the sender's)"),
+    "LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating a brand or the tenant (value 2: the sender's, or a "
+                          "Reply-To imitating the tenant)"),
     "PUNYCODE_DOMAIN": _s(PHISHING, 1.0, "internationalised domain name"),
     # links
     "URL_IN_THREAT_FEED": _s(PHISHING, 8.0, "URL or domain listed by a threat feed", learned=False),
@@ -80,6 +81,10 @@ CATALOG: dict[str, SignalSpec] = {
                          "r2.dev, IPFS, ...)"),
     "JAVASCRIPT_LINK": _s(PHISHING, 3.0, "javascript: link"),
     "SUSPICIOUS_TLD": _s(PHISHING, 0.5, "sender or link on a top-level domain mostly used for abuse"),
+    "QR_CODE_URL": _s(PHISHING, 1.5, "QR code in an image or PDF leading to a URL (value 2: with credential, MFA "
+                      "or scan-the-code language, or as the only link; 3: both)"),
+    "NEW_LINK_DOMAIN": _s(PHISHING, 1.5, "link domain this deployment first saw within the last hours (setting "
+                          "new_link_domain_hours; absent offline and during the warm-up)", learned=False),
     # forms and attachments
     "CREDENTIAL_FORM": _s(PHISHING, 4.0, "HTML form in the message body asking for a password or posting "
                           "elsewhere"),
@@ -102,6 +107,8 @@ CATALOG: dict[str, SignalSpec] = {
     "AUTHFAIL_WITH_BRAND": _s(PHISHING, 1.5, "failed authentication and a brand named or imitated"),
     "CREDENTIAL_ASK_WITH_DECEPTIVE_LINK": _s(PHISHING, 1.5, "credential language and a deceptive link "
                                              "(mismatched text, IP, shortener, free host, javascript:)"),
+    "BRAND_WITH_DECEPTIVE_LINK": _s(PHISHING, 1.5, "a brand named by a sender domain that is not the brand's, "
+                                    "with a deceptive link (mismatched text, IP, shortener, free host, javascript:, ...)"),
     "PAYMENT_ASK_FROM_UNVERIFIED": _s(PHISHING, 1.5, "payment language from an unauthenticated sender or "
                                       "with a diverted Reply-To"),
     "SEVERAL_PHISH_SIGNALS": _s(PHISHING, 1.0, "three or more independent phishing signals (value: how many "

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import (
@@ -34,6 +35,7 @@ from swordfish.api.auth import presented_api_key
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.api.ratelimit import ApiRateLimiter, RateLimited
 from swordfish.monitoring.context_provider import current_context, identify_caller
+from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.store.database import DatabaseUnavailable
 from swordfish.store.feedback import VerdictNotFound
@@ -146,6 +148,21 @@ class FeedbackView(BaseModel):
     created_at: Timestamp
 
 
+class ReleaseRequest(BaseModel):
+    analyst: str = Field(min_length=1, max_length=200, description="who releases it (kept in the audit trail)")
+    comment: str = Field(default="", max_length=2000)
+
+
+class ReleaseView(BaseModel):
+    """The message is back in the inbox (Nango confirmed the move)."""
+
+    tenant_id: str
+    message_id: str
+    state: Literal["released"]
+    released_by: str
+    released_at: Timestamp
+
+
 class FeedbackPage(BaseModel):
     tenant_id: str
     feedback: list[FeedbackView]
@@ -168,6 +185,8 @@ class ApiStore(Protocol):
                         comment: str) -> dict: ...  # raises VerdictNotFound
     def list_feedback(self, tenant_id: str, *, limit: int, after_id: int) -> list[dict]: ...
     def feedback_examples(self, tenant_id: str) -> list[dict]: ...
+    def release(self, tenant_id: str, message_id: str, releaser: Any, *, actor: str,
+                note: str) -> dict: ...  # raises NotQuarantined, ReleaseFailed
 
 
 @dataclass
@@ -179,6 +198,7 @@ class ApiDependencies:
     deep_health_needs_key: bool = True  # kept for older callers; /health/deep always needs the operator token
     rate_limiter: ApiRateLimiter | None = None
     operator_token: Callable[[], str | None] | None = None  # who may read /health/deep
+    releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
 
 
 class ForbiddenError(ServiceError):
@@ -188,6 +208,12 @@ class ForbiddenError(ServiceError):
 
 class MessageTooLarge(Exception):
     """413 with the limit in the message."""
+
+
+def _path_value(value: str) -> str:
+    # API Gateway REST (and our local gateway) hands the resolver the path still percent-encoded, and
+    # Powertools matches path parameters on it as is: a Message-ID like <a/b@x> arrives as %3Ca%2Fb%40x%3E.
+    return unquote(value) if "%" in value else value  # bad UTF-8 becomes U+FFFD: a 404, never a 500
 
 
 def _error(status: int, message: str) -> Response:
@@ -326,7 +352,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
             raise ServiceError(502, f"could not queue the message: {result.error}")
         return SubmissionAccepted(tenant_id=tenant_id, message_id=message_id, queue_message_id=result.queue_message_id,
                                   correlation_id=correlation_id,
-                                  verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{message_id}")
+                                  verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{quote(message_id, safe='')}")
 
     @app.post("/v1/tenants/<tenant_id>/submissions/batch", status_code=202, tags=["tenants"])
     def submit_batch(tenant_id: str, request: Annotated[BatchSubmissionRequest, Body()]) -> BatchAccepted:
@@ -378,16 +404,19 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     @app.get("/v1/tenants/<tenant_id>/verdicts/<message_id>", tags=["tenants"])
     def one_verdict(tenant_id: str, message_id: str) -> StoredVerdictView:
+        message_id = _path_value(message_id)
         authorise(tenant_id)
         row = deps_factory().store.get_verdict(tenant_id, message_id)
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
-        return StoredVerdictView.model_validate(row)
+        # Where the raw submission is archived is ours, not the tenant's (the console reads it).
+        return StoredVerdictView.model_validate({k: v for k, v in row.items() if not k.startswith("raw_archive_")})
 
     @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/feedback", status_code=201, tags=["feedback"])
     def feedback(tenant_id: str, message_id: str, request: Annotated[FeedbackRequest, Body()]) -> FeedbackView:
         """An analyst's 'this is phishing' / 'this is legitimate' on a stored verdict: stored append-only,
         its sender put on the tenant's block or allow list, exported as a training row."""
+        message_id = _path_value(message_id)
         authorise(tenant_id)
         try:
             row = deps_factory().store.record_feedback(tenant_id, message_id, request.label, request.analyst,
@@ -395,6 +424,31 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         except VerdictNotFound as exc:
             raise NotFoundError(str(exc)) from exc
         return FeedbackView.model_validate(row)
+
+    @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/release", tags=["feedback"])
+    def release(tenant_id: str, message_id: str, request: Annotated[ReleaseRequest, Body()]) -> ReleaseView:
+        """Move a message Swordfish quarantined back to the inbox through Nango. 409: it is not in
+        quarantine (never was, or already released); 503: Nango unavailable; 410: the message is no
+        longer in the mailbox; 502: Nango refused. Nothing is marked released unless Nango moved it."""
+        message_id = _path_value(message_id)
+        authorise(tenant_id)
+        deps = deps_factory()
+        if deps.store.get_verdict(tenant_id, message_id) is None:
+            raise NotFoundError(f"no verdict for message {message_id!r}")
+        try:
+            releaser = deps.releaser() if deps.releaser else None
+        except Exception as exc:  # the Nango client could not be built (its secret): nothing was tried
+            raise ServiceError(503, "the mailbox integration (Nango) cannot be reached; nothing was released") from exc
+        if releaser is None:
+            raise ServiceError(503, "releasing needs the mailbox integration (Nango), which is not configured")
+        actor = f"{request.analyst} ({current_context().get('user_id', 'api')})"
+        try:
+            row = deps.store.release(tenant_id, message_id, releaser, actor=actor, note=request.comment)
+        except NotQuarantined as exc:
+            raise ServiceError(409, str(exc)) from exc
+        except ReleaseFailed as exc:
+            raise ServiceError(exc.http_status, str(exc)) from exc
+        return ReleaseView.model_validate(row)
 
     @app.get("/v1/tenants/<tenant_id>/feedback", tags=["feedback"])
     def feedback_list(

@@ -44,6 +44,11 @@ class ConsoleDependencies:
     flag_admin: Callable[[str], Any] | None = None  # actor -> FlagAdmin (the audited path)
     flag_document: Callable[[], tuple[str, dict]] | None = None  # (version, deployed document)
     health_report: Callable[[str], tuple[int, dict]] | None = None  # "ready" | "deep" -> (status, body)
+    # Factories, called on first use: () -> an object with .load(tenant_id, message_id, archive
+    # key, line) -> raw bytes (integrations.message_content), and () -> a pipeline.ports.Releaser
+    # (Nango behind the remediation breaker); None or a None result: not configured here.
+    message_source: Callable[[], Any] | None = None
+    releaser: Callable[[], Any] | None = None
     totp_box: TotpSecretBox = field(default_factory=TotpSecretBox)  # keys from Secrets Manager
     extra: dict = field(default_factory=dict)
 

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from swordfish.security.totp_keys import TotpSecretBox, TotpSecretUnreadable
 from swordfish.store.database import set_tenant
 from swordfish.store.feedback import record_feedback
+from swordfish.store.quarantines import quarantine_state
 from swordfish.store.storable import storable_json, storable_text
 from swordfish.store.verdicts import verdict_filters
 
@@ -255,21 +256,19 @@ def verdict_detail(conn: psycopg.Connection, tenant_id: str, message_id: str) ->
             "WHERE tenant_id = %s AND message_id = %s UNION ALL SELECT 'release', actor, note, created_at "
             "FROM verdict_releases WHERE tenant_id = %s AND message_id = %s) AS f ORDER BY created_at DESC",
             (tenant_id, message_id, tenant_id, message_id)).fetchall()
+    row["quarantine"] = quarantine_state(conn, tenant_id, message_id)
     return row
 
 
 def add_feedback(conn: psycopg.Connection, tenant_id: str, message_id: str, action: str, actor: str,
                  note: str | None) -> None:
-    """A release goes to verdict_releases; "confirm phishing" and "mark legitimate" are the analyst
-    judgements the detection work learns from (``store.feedback``, which also feeds the lists)."""
-    if action not in FEEDBACK_ACTIONS:
-        raise ValueError(f"action must be one of {', '.join(FEEDBACK_ACTIONS)}")
+    """"Confirm phishing" and "mark legitimate" are the analyst judgements the detection work learns
+    from (``store.feedback``, which also feeds the lists). A release is not feedback: it moves mail,
+    through ``store.quarantines.release_from_quarantine``."""
+    if action not in FEEDBACK_ACTIONS or action == "release":
+        raise ValueError("feedback is confirm_phishing or mark_legitimate; a release goes through "
+                         "store.quarantines.release_from_quarantine")
     note = storable_text(note, 2000) or ""
-    if action == "release":
-        set_tenant(conn, tenant_id)
-        conn.execute("INSERT INTO verdict_releases (tenant_id, message_id, actor, note) VALUES (%s, %s, %s, %s)",
-                     (tenant_id, message_id, actor, note))
-        return
     record_feedback(conn, tenant_id, message_id, "phishing" if action == "confirm_phishing" else "legitimate",
                     actor[:200], note)
 

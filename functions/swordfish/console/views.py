@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import nh3
 import pyotp
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
@@ -22,6 +21,7 @@ from swordfish.console.app import (
     throttle,
     visible_tenants,
 )
+from swordfish.console.message_view import render_message
 from swordfish.monitoring.observability import logger
 from swordfish.security.totp_keys import TotpSecretUnreadable
 from swordfish.store.tenants import TENANT_ID_PATTERN, list_api_keys, revoke_api_key, rotate_api_key
@@ -319,23 +319,78 @@ def verdict(tenant_id: str, message_id: str):
     if row is None:
         abort(404, "no such verdict")
     if request.method == "POST":
-        if g.user.role not in (ADMIN, ANALYST):
-            audit("verdict.feedback", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
-                  outcome="refused")
-            abort(403, "auditors cannot act on verdicts")
         action = request.form.get("action", "")
+        if g.user.role not in (ADMIN, ANALYST):
+            audit(f"verdict.{action}" if action in store.FEEDBACK_ACTIONS else "verdict.feedback",
+                  tenant_id=tenant_id, object_type="verdict", object_id=message_id, outcome="refused")
+            abort(403, "auditors cannot act on verdicts")
         if action not in store.FEEDBACK_ACTIONS:
             abort(400, f"action must be one of {', '.join(store.FEEDBACK_ACTIONS)}")
+        if action == "release":
+            return _release(tenant_id, message_id, row)
         with _db() as conn, conn.transaction():
             store.add_feedback(conn, tenant_id, message_id, action, g.user.email, request.form.get("note"))
             audit(f"verdict.{action}", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
                   before={"verdict": row["verdict"], "feedback": [f["action"] for f in row["feedback"]]},
                   after={"action": action}, conn=conn)
         return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))
-    html_body = row.get("html_body")  # stored only when the pipeline keeps content (not yet)
-    safe_html = nh3.clean(html_body, url_schemes={"https", "mailto"}) if html_body else None
-    return render_template("verdict.html", tenant_id=tenant_id, v=row, safe_html=safe_html,
+    message, unavailable = _message_content(tenant_id, message_id, row)
+    return render_template("verdict.html", tenant_id=tenant_id, v=row, m=message, unavailable=unavailable,
                            can_act=g.user.role in (ADMIN, ANALYST))
+
+
+def _message_content(tenant_id: str, message_id: str, row: dict):
+    """The message itself, re-read from the raw archive (``integrations.message_content``) and made
+    safe to show (``message_view``). Every read of mail content is audited, shown or not."""
+    from swordfish.integrations.message_content import ContentUnavailable
+
+    try:
+        source = g.deps.message_source() if g.deps.message_source else None
+        if source is None:
+            return None, "message content is not configured here (no raw-submission archive)"
+        raw = source.load(tenant_id, message_id, row.get("raw_archive_key"), row.get("raw_archive_line"),
+                          (row.get("quarantine") or {}).get("provider_message_id"))
+    except Exception as exc:  # ContentUnavailable, or its clients could not be built (e.g. a secret)
+        if not isinstance(exc, ContentUnavailable):
+            exc = ContentUnavailable(f"the message could not be read: {type(exc).__name__}")
+        audit("verdict.content_view", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
+              outcome="failed", after={"reason": str(exc)})
+        return None, str(exc)
+    message = render_message(raw)
+    audit("verdict.content_view", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
+          after={"bytes": len(raw), "html": message.html is not None, "notes": message.notes[:5]})
+    return message, None
+
+
+def _release(tenant_id: str, message_id: str, row: dict):
+    """Move the message back to the inbox through Nango, then record it; in one transaction, so a
+    failed move marks nothing (``store.quarantines.release_from_quarantine``)."""
+    from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed
+    from swordfish.store.quarantines import release_from_quarantine
+
+    where = dict(tenant_id=tenant_id, object_type="verdict", object_id=message_id)
+    try:
+        releaser = g.deps.releaser() if g.deps.releaser else None
+    except Exception as exc:  # the Nango client could not be built (its secret): nothing was tried
+        audit("verdict.release", outcome="failed", after={"reason": f"Nango client: {type(exc).__name__}"}, **where)
+        abort(503, "the mailbox integration (Nango) cannot be reached from here; nothing was released")
+    if releaser is None:
+        audit("verdict.release", outcome="failed", after={"reason": "Nango is not configured"}, **where)
+        abort(503, "releasing needs the mailbox integration (Nango), which is not configured here")
+    try:
+        with _db() as conn, conn.transaction():
+            released = release_from_quarantine(conn, tenant_id, message_id, releaser, actor=g.user.email,
+                                               note=request.form.get("note"))
+            audit("verdict.release", before={"verdict": row["verdict"], "state": "quarantined"},
+                  after={"state": "released", "provider_message_id": released.provider_message_id}, conn=conn,
+                  **where)
+    except NotQuarantined as exc:
+        audit("verdict.release", outcome="refused", after={"reason": str(exc)}, **where)
+        return render_error(409, f"Not released: {exc}")
+    except ReleaseFailed as exc:
+        audit("verdict.release", outcome="failed", after={"kind": exc.kind, "reason": str(exc)[:500]}, **where)
+        return render_error(exc.http_status, f"Not released: {exc}")
+    return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))
 
 
 # --- tenant policy and API keys --------------------------------------------------------------------

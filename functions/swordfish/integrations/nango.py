@@ -23,6 +23,7 @@ from swordfish import constants
 from swordfish.pipeline.ports import MessageGone
 
 JUNK_FOLDER = "junkemail"  # Graph's well-known folder name for Junk Email
+INBOX_FOLDER = "inbox"  # and for the Inbox (where a release puts the message back)
 _READ_CHUNK = 64 * 1024
 
 
@@ -81,11 +82,26 @@ class NangoClient:
         return self._request("fetch_message", "GET", path, connection_id, provider_config_key,
                              limit=self.max_message_bytes)
 
-    def quarantine(self, connection_id: str, provider_config_key: str, provider_message_id: str) -> None:
-        """Move a mailbox message to Junk Email (Graph ``POST /v1.0/me/messages/{id}/move``)."""
+    def quarantine(self, connection_id: str, provider_config_key: str, provider_message_id: str) -> str | None:
+        """Move a mailbox message to Junk Email (Graph ``POST /v1.0/me/messages/{id}/move``).
+        Returns the message's id in Junk Email (Graph may give a moved message a new id)."""
+        return self._move("quarantine", connection_id, provider_config_key, provider_message_id, JUNK_FOLDER)
+
+    def release(self, connection_id: str, provider_config_key: str, provider_message_id: str) -> str | None:
+        """Move a quarantined message back to the Inbox (the same Graph move); returns its new id."""
+        return self._move("release", connection_id, provider_config_key, provider_message_id, INBOX_FOLDER)
+
+    def _move(self, operation: str, connection_id: str, provider_config_key: str, provider_message_id: str,
+              destination: str) -> str | None:
         path = f"/proxy/v1.0/me/messages/{_segment(provider_message_id)}/move"
-        self._request("quarantine", "POST", path, connection_id, provider_config_key,
-                      body={"destinationId": JUNK_FOLDER})
+        data = self._request(operation, "POST", path, connection_id, provider_config_key,
+                             body={"destinationId": destination})
+        try:
+            moved = json.loads(data or b"{}")
+        except ValueError:
+            return None  # moved (2xx) but the answer is not JSON: the caller keeps the id it had
+        new_id = moved.get("id") if isinstance(moved, dict) else None
+        return new_id if isinstance(new_id, str) and new_id else None
 
     def health(self) -> None:
         """Raises NangoUnavailable unless Nango's ``/health`` answers 2xx in time."""

@@ -19,6 +19,13 @@ from typing import Any
 
 from swordfish.constants import RAW_MAIL_ARCHIVE_PREFIX as PREFIX
 
+# One batch is at most 10 SQS bodies of 256 KB: a bigger object is not one of ours.
+MAX_OBJECT_BYTES = 8 * 1024 * 1024
+
+
+class ArchiveEntryMissing(LookupError):
+    """The archived submission a verdict points at cannot be read (expired, or not an entry)."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -40,6 +47,27 @@ class S3RawMailArchive:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=gzip.compress("\n".join(lines).encode(), 1),
                            ContentType="application/x-ndjson", ContentEncoding="gzip")
         return key
+
+    def entry(self, key: str, line: int, *, max_bytes: int = MAX_OBJECT_BYTES) -> dict:
+        """One archived submission: line ``line`` of object ``key`` (what a verdict row points at).
+        Raises ``ArchiveEntryMissing`` when the object is gone (retention) or has no such line."""
+        if not key.startswith(self.prefix) or line < 0:
+            raise ArchiveEntryMissing(f"{key!r} line {line} is not an archive entry")
+        try:
+            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NoSuchBucket"):
+                raise ArchiveEntryMissing(f"the archived copy is gone ({code}): past the archive's retention") from exc
+            raise
+        with obj["Body"] as body:
+            data = body.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ArchiveEntryMissing(f"archive object {key} is over {max_bytes} bytes: not read")
+        lines = gzip.decompress(data).decode("utf-8", "replace").splitlines()
+        if line >= len(lines):
+            raise ArchiveEntryMissing(f"archive object {key} has no line {line}")
+        return json.loads(lines[line])
 
     def since(self, since: datetime, until: datetime | None = None) -> Iterator[dict]:
         """Archived entries received at or after ``since`` (and before ``until``), oldest object first."""

@@ -55,3 +55,9 @@ def ensure_usage_key(client, usage_plan_id: str, tenant_id: str) -> UsageKey:
             if conflict.response.get("Error", {}).get("Code") != "ConflictException":
                 raise
     return key
+
+
+def usage_key_value(client, key_id: str) -> str:
+    """The value of one API Gateway key, by id: the key every unverified caller shares (the stack
+    creates it and lets the authorizer read exactly that key, ``apigateway:GET`` on its ARN)."""
+    return client.get_api_key(apiKey=key_id, includeValue=True)["value"]

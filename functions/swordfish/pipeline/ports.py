@@ -52,6 +52,26 @@ class RemediationUnavailable(Exception):
     """The quarantine was not attempted because the remediation service is unavailable: try later."""
 
 
+class NotQuarantined(Exception):
+    """A release was asked for a message that is not in quarantine (never was, or already released)."""
+
+
+class ReleaseFailed(Exception):
+    """The mailbox did not move the message back. ``kind`` says why, for the analyst and the audit:
+    "unavailable" (Nango down, slow or its breaker open: try later), "gone" (the message no longer
+    exists in the mailbox), "refused" (Nango or the mailbox refused our credentials or request)."""
+
+    HTTP_STATUS = {"unavailable": 503, "gone": 410, "refused": 502}  # for the console and the API alike
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def http_status(self) -> int:
+        return self.HTTP_STATUS.get(self.kind, 502)
+
+
 # --- values --------------------------------------------------------------------------------------
 
 
@@ -88,6 +108,17 @@ class RemediationRequest(BaseModel):
                    verdict=verdict, why=why)
 
 
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A mailbox message Swordfish moved to Junk Email, and where it is now."""
+
+    tenant_id: str
+    message_id: str
+    connection_id: str
+    provider_config_key: str
+    provider_message_id: str
+
+
 # --- ports ---------------------------------------------------------------------------------------
 
 
@@ -115,8 +146,45 @@ class IndicatorLookup(Protocol):
     def match(self, candidates: set[str]) -> dict[str, str]: ...
 
 
+@dataclass(frozen=True)
+class LinkDomainSightings:
+    """What the link-domain history answered for one batch: when each domain was first seen, and since
+    when the deployment has been observing at all (epoch seconds)."""
+
+    now: float
+    observing_since: float
+    first_seen: dict[str, float]
+
+    def new_domains(self, window_seconds: float, warmup_seconds: float) -> dict[str, float]:
+        """Domain -> hours since first seen, for those first seen within the window; nothing while the
+        deployment is still warming up (every domain is new to a deployment that just started)."""
+        if self.now - self.observing_since < warmup_seconds:
+            return {}
+        return {d: round((self.now - t) / 3600, 1) for d, t in self.first_seen.items()
+                if self.now - t < window_seconds}
+
+
+class LinkDomainHistory(Protocol):
+    """First sightings of link domains across the deployment: records every domain it is shown (the
+    first sighting stands) and answers with the first-seen times, in one round trip per call."""
+
+    def observe(self, domains: set[str]) -> LinkDomainSightings: ...
+
+
 class Remediator(Protocol):
     def quarantine(self, submission: Submission | RemediationRequest) -> str: ...
+
+
+class Releaser(Protocol):
+    """Moves a quarantined message back to the inbox; returns its id there. Raises ReleaseFailed."""
+
+    def release(self, entry: QuarantineEntry) -> str | None: ...
+
+
+class QuarantineLedger(Protocol):
+    """Remembers each quarantine that succeeded (``store.quarantines``), so it can be released."""
+
+    def record_quarantine(self, entry: QuarantineEntry) -> None: ...
 
 
 class VerdictStore(Protocol):

@@ -27,12 +27,14 @@ from swordfish import constants
 from swordfish.analysis import (
     EXPERIMENTAL_DETECTORS,
     AnalysisBudget,
+    ParsedMessage,
     TenantPolicy,
     Verdict,
     parse_message,
     score_message,
 )
 from swordfish.analysis.budget import DEFAULT_ANALYSIS_BUDGET_SECONDS
+from swordfish.analysis.urls import is_ip_host
 from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb
@@ -43,6 +45,7 @@ from swordfish.pipeline.ports import (
     FlagView,
     IncomingRecord,
     IndicatorLookup,
+    LinkDomainHistory,
     MailLoader,
     PermanentFailure,
     PolicySource,
@@ -93,6 +96,9 @@ class PolicyCache:
 
 # --- the batch ----------------------------------------------------------------------------------
 
+MAX_LINK_DOMAINS_PER_MESSAGE = 30
+LINK_DOMAIN_RETRY_SECONDS = 30.0  # after the history failed, batches go without it this long
+
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:900]
@@ -105,6 +111,18 @@ class Analysed:
     verdict: Verdict
     indicators_degraded: bool
     analysis_seconds: float = 0.0  # CPU time of parsing and scoring (the indicator lookup excluded)
+    # What scoring again needs, once the batch's link-domain history is known (dropped after commit)
+    parsed: ParsedMessage | None = None
+    policy: TenantPolicy | None = None
+    indicator_hits: dict[str, str] = field(default_factory=dict)
+    experimental: frozenset[str] = frozenset()
+
+    def link_domains(self) -> set[str]:
+        if self.parsed is None:
+            return set()
+        found = {link.domain for link in self.parsed.links
+                 if link.domain and "." in link.domain and not is_ip_host(link.domain)}
+        return set(sorted(found)[:MAX_LINK_DOMAINS_PER_MESSAGE])
 
 
 @dataclass
@@ -134,6 +152,11 @@ class Pipeline:
     verdicts: VerdictStore | None = None  # None: PostgreSQL through ``database``
     clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
     raw_archive: RawMailArchive | None = None  # submissions kept before analysis, for replay
+    link_domains: LinkDomainHistory | None = None  # None: no NEW_LINK_DOMAIN signal
+    new_link_domain_window_seconds: float = 48 * 3600
+    new_link_domain_warmup_seconds: float = 7 * 86_400
+    # Epoch seconds (of `clock`) before which the link-domain history is not asked again (it failed).
+    link_domains_retry_at: float = field(default=0.0, repr=False)
 
     def verdict_store(self) -> VerdictStore:
         return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
@@ -156,6 +179,9 @@ class Batch:
         self.analysed: list[Analysed] = []
         self.dead_lettered: list[tuple[IncomingRecord, str]] = []
         self.requeued: list[IncomingRecord] = []
+        # queue message id -> (archive object key, line): stored with the verdict, so the console can
+        # re-read the message from the archive instead of the pipeline storing mail a second time.
+        self.archived_at: dict[str, tuple[str, int]] = {}
         if pipeline.raw_archive is not None:
             self._archive_raw(records)
 
@@ -163,10 +189,13 @@ class Batch:
         # Before any analysis: a verdict lost with the database is recovered by replaying the archive.
         # Failing open: an archive outage costs replayability (database RPO still applies), not mail.
         try:
-            self.pipeline.raw_archive.archive(records)
+            key = self.pipeline.raw_archive.archive(records)
         except Exception as exc:
             error_tracker.capture_exception(exc, level="warning", fingerprint=["raw-archive-failed"],
                                             fallback="analysed without an archived copy", records=len(records))
+            return
+        if key:  # the archive writes one line per record, in this order
+            self.archived_at = {r.queue_message_id: (key, line) for line, r in enumerate(records)}
 
     def add(self, record: IncomingRecord) -> None:
         """Analyse one record. Raises for a failure worth a redelivery; handles the rest itself."""
@@ -237,7 +266,41 @@ class Batch:
         verdict = score_message(parsed, policy, hits, experimental=experimental)
         analysis_seconds += budget.clock() - scoring_started
         add_breadcrumb("analysed", "verdict computed", verdict=str(verdict.verdict), score=verdict.score)
-        return Analysed(record, submission, verdict, indicators_degraded, analysis_seconds)
+        return Analysed(record, submission, verdict, indicators_degraded, analysis_seconds,
+                        parsed=parsed if p.link_domains is not None else None, policy=policy,
+                        indicator_hits=hits, experimental=experimental)
+
+    def _new_link_domains(self) -> None:
+        """One round trip to the link-domain history for the whole batch; the messages with a link
+        domain first seen within the window are scored again with it (scoring is pure and cheap; the
+        parse is not repeated). Without the history the signal is absent, never a failed message."""
+        p = self.pipeline
+        if p.link_domains is None or not self.analysed:
+            return
+        per_message = [a.link_domains() for a in self.analysed]
+        domains = set().union(*per_message)
+        if not domains or p.clock().timestamp() < p.link_domains_retry_at:
+            return
+        try:
+            sightings = p.link_domains.observe(domains)
+        except Exception as exc:  # the history is optional evidence: degrade, say so once per outage
+            if p.link_domains_retry_at == 0.0:
+                error_tracker.capture_exception(exc, level="warning", fingerprint=["link-domain-history-failed"],
+                                                fallback="NEW_LINK_DOMAIN absent until the history answers")
+            p.link_domains_retry_at = p.clock().timestamp() + LINK_DOMAIN_RETRY_SECONDS
+            return
+        p.link_domains_retry_at = 0.0
+        new = sightings.new_domains(p.new_link_domain_window_seconds, p.new_link_domain_warmup_seconds)
+        add_breadcrumb("external_call", "link-domain history looked up", domains=len(domains), new=len(new))
+        if not new:
+            return
+        for analysed, mine in zip(self.analysed, per_message, strict=True):
+            ages = {d: new[d] for d in mine if d in new}
+            if ages and analysed.parsed is not None and analysed.policy is not None:
+                started = time.thread_time()
+                analysed.verdict = score_message(analysed.parsed, analysed.policy, analysed.indicator_hits,
+                                                 experimental=analysed.experimental, new_link_domains=ages)
+                analysed.analysis_seconds += time.thread_time() - started
 
     def handed_off_ids(self) -> set[str]:
         """Queue message ids this batch already dead-lettered or requeued (they need no retry)."""
@@ -260,6 +323,8 @@ class Batch:
                 deferred_work=self._deferred_work(a),
                 flags_version=self.flags.version,
                 correlation_id=a.record.correlation_id,
+                raw_archive_key=self.archived_at.get(a.record.queue_message_id, (None, None))[0],
+                raw_archive_line=self.archived_at.get(a.record.queue_message_id, (None, None))[1],
             )
             for a in self.analysed
         ]
@@ -275,6 +340,7 @@ class Batch:
         committed = Committed()
         if not self.analysed:
             return committed
+        self._new_link_domains()
         records = self.records_for_commit()
         store = self.pipeline.verdict_store()
         try:
@@ -302,6 +368,8 @@ class Batch:
                                                 queue_message_id=analysed.record.queue_message_id)
                 committed.retry.append((analysed, outcome))
         add_breadcrumb("stored", "batch committed", verdicts=len(committed.stored), refused=len(committed.retry))
+        for analysed in self.analysed:
+            analysed.parsed = None  # the parse was kept for scoring again only
         self._remediate(committed.stored)
         return committed
 

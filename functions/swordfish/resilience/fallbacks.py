@@ -64,11 +64,20 @@ from botocore.exceptions import ClientError
 
 from swordfish import constants
 from swordfish.integrations.indicators import IndicatorStoreError
-from swordfish.integrations.nango import NangoAuthError, NangoMessageTooLarge, NangoNotFound
+from swordfish.integrations.nango import (
+    NangoAuthError,
+    NangoError,
+    NangoMessageTooLarge,
+    NangoNotFound,
+    NangoUnavailable,
+)
 from swordfish.monitoring.observability import logger
 from swordfish.pipeline.ports import (
     SQS_MAX_DELAY_SECONDS,
     PermanentFailure,
+    QuarantineEntry,
+    QuarantineLedger,
+    ReleaseFailed,
     RemediationRequest,
     RemediationUnavailable,
     RetryLater,
@@ -218,17 +227,24 @@ class RemediationDeferred(CircuitBreakerOpenError, RemediationUnavailable):
 
 
 class GuardedRemediator:
-    """``Remediator`` port: ``quarantine(submission)`` via ``client.quarantine`` (a ``NangoClient``) through
-    ``nango_remediate``. Only mailbox mail can be quarantined; other sources are left alone.
+    """``Remediator`` and ``Releaser`` ports: ``quarantine(submission)`` via ``client.quarantine`` and
+    ``release(entry)`` via ``client.release`` (a ``NangoClient``), both through ``nango_remediate``:
+    one breaker for every mailbox move, so a Nango outage seen by quarantines also stops releases
+    from hammering it, and the reverse. Only mailbox mail can be quarantined; other sources are left alone.
 
-    Open breaker: with ``defer`` (e.g. ``SqsQueuePort.defer_remediation``) the request goes to the
-    remediation retry queue here and ``"deferred"`` is returned; without it ``RemediationDeferred``
-    is raised for the caller's own deferral path. The verdict was committed before remediation.
+    Open breaker on quarantine: with ``defer`` (e.g. ``SqsQueuePort.defer_remediation``) the request
+    goes to the remediation retry queue here and ``"deferred"`` is returned; without it
+    ``RemediationDeferred`` is raised for the caller's own deferral path. The verdict was committed
+    before remediation. A quarantine that succeeded is written to ``ledger`` (when given), so it can
+    be released later; a ledger failure is logged and the quarantine stands.
+
+    Release is an analyst's action, answered at once: never deferred. Every failure (open breaker,
+    Nango down or slow, message gone, credentials refused) is a ``ReleaseFailed`` with its kind.
     """
 
     def __init__(self, client: Any, *, defer: Callable[[RemediationRequest], None] | None = None,
-                 registry: BreakerRegistry | None = None):
-        self._client, self._defer, self._registry = client, defer, registry
+                 registry: BreakerRegistry | None = None, ledger: QuarantineLedger | None = None):
+        self._client, self._defer, self._registry, self._ledger = client, defer, registry, ledger
 
     def quarantine(self, submission: Any) -> str:
         source = submission.source
@@ -242,12 +258,54 @@ class GuardedRemediator:
             self._defer(RemediationRequest.for_submission(submission, reason))
             logger.warning("remediation deferred to the retry queue",
                            extra={"breaker": NANGO_REMEDIATE, "message_id": getattr(submission, "message_id", None)})
-            return "deferred"
+            return _DEFERRED
 
         result = _registry(self._registry).call(
             NANGO_REMEDIATE, self._client.quarantine, source.connection_id, source.provider_config_key,
             source.provider_message_id, fallback=deferred)
-        return "deferred" if result == "deferred" else "quarantined"
+        if result is _DEFERRED:
+            return "deferred"
+        self._remember(submission, source, result)
+        return "quarantined"
+
+    def _remember(self, submission: Any, source: Any, moved_id: Any) -> None:
+        if self._ledger is None:
+            return
+        entry = QuarantineEntry(tenant_id=submission.tenant_id, message_id=submission.message_id,
+                                connection_id=source.connection_id, provider_config_key=source.provider_config_key,
+                                provider_message_id=moved_id if isinstance(moved_id, str) and moved_id
+                                else source.provider_message_id)
+        try:
+            self._ledger.record_quarantine(entry)
+        except Exception as exc:  # the message is in Junk Email either way; only the console's release is lost
+            logger.warning("quarantined, but the quarantine ledger write failed: the console cannot release it",
+                           extra={"message_id": entry.message_id, "error": repr(exc)})
+
+    def release(self, entry: QuarantineEntry) -> str | None:
+        def unavailable(*_args: Any, circuit: CircuitInfo) -> str:
+            raise ReleaseFailed(f"the mailbox service (Nango) is unavailable: its circuit breaker is "
+                                f"{circuit.state}. Nothing was released; try again in a few minutes.", "unavailable")
+
+        try:
+            return _registry(self._registry).call(
+                NANGO_REMEDIATE, self._client.release, entry.connection_id, entry.provider_config_key,
+                entry.provider_message_id, fallback=unavailable)
+        except ReleaseFailed:
+            raise
+        except NangoNotFound as exc:
+            raise ReleaseFailed("the message is no longer in the mailbox (deleted or moved by its owner); "
+                                f"nothing was released. Nango said: {exc}", "gone") from exc
+        except NangoAuthError as exc:
+            raise ReleaseFailed(f"Nango refused our credentials or the mailbox grant; nothing was released. "
+                                f"An admin must renew the connection. Nango said: {exc}", "refused") from exc
+        except (NangoUnavailable, BreakerTimeout) as exc:
+            raise ReleaseFailed(f"the mailbox service (Nango) did not answer in time or failed; nothing was "
+                                f"released, try again later. Detail: {exc}", "unavailable") from exc
+        except NangoError as exc:
+            raise ReleaseFailed(f"Nango rejected the release; nothing was released. Detail: {exc}", "refused") from exc
+
+
+_DEFERRED = object()  # the quarantine's fallback result: told apart from any id the move returns
 
 
 # --- redis_indicators: fail open, last snapshot, degraded ----------------------------------------

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
 from swordfish.store.database import Database
 from swordfish.store.feedback import export_examples, list_feedback, record_feedback
+from swordfish.store.quarantines import audit_release, release_from_quarantine
 from swordfish.store.tenants import authenticate_api_key, load_policy, usage_key_for
 from swordfish.store.verdicts import (
     StoredVerdict,
@@ -82,3 +84,23 @@ class PostgresApiStore:
     def feedback_examples(self, tenant_id: str) -> list[dict]:
         with self.database.connection() as conn, conn.transaction():
             return export_examples(conn, tenant_id)
+
+    def release(self, tenant_id: str, message_id: str, releaser: Releaser, *, actor: str, note: str) -> dict:
+        """Release from quarantine (``store.quarantines``), audited with its outcome like the console's.
+        Raises NotQuarantined or ReleaseFailed after auditing them; nothing is marked released then."""
+        where = dict(actor=actor, actor_role="api", tenant_id=tenant_id, message_id=message_id)
+        try:
+            with self.database.connection() as conn, conn.transaction():
+                released = release_from_quarantine(conn, tenant_id, message_id, releaser, actor=actor, note=note)
+                audit_release(conn, outcome="ok", after={"state": "released",
+                                                         "provider_message_id": released.provider_message_id},
+                              **where)
+        except (NotQuarantined, ReleaseFailed) as exc:
+            refused = isinstance(exc, NotQuarantined)
+            with self.database.connection() as conn, conn.transaction():
+                audit_release(conn, outcome="refused" if refused else "failed",
+                              after={"reason": str(exc)[:500], "kind": getattr(exc, "kind", "not_quarantined")},
+                              **where)
+            raise
+        return {"tenant_id": tenant_id, "message_id": message_id, "state": "released", "released_by": actor,
+                "released_at": released.released_at}

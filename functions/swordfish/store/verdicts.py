@@ -29,6 +29,9 @@ class VerdictRecord:
     deferred_work: list[str] = field(default_factory=list)
     flags_version: str | None = None
     correlation_id: str | None = None
+    # Where the raw submission is archived (object key, line): the console re-reads the message from it.
+    raw_archive_key: str | None = None
+    raw_archive_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,9 @@ class StoredVerdict:
 
 _INSERT = """
 INSERT INTO verdicts (tenant_id, message_id, verdict, score, reasons, parse_problems, subject, sender,
-                      submitted_at, sqs_sent_at, degraded, deferred_work, flags_version, correlation_id)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      submitted_at, sqs_sent_at, degraded, deferred_work, flags_version, correlation_id,
+                      raw_archive_key, raw_archive_line)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (tenant_id, message_id) DO NOTHING
 RETURNING message_id, e2e_latency_ms
 """
@@ -103,7 +107,7 @@ def _insert(cur: psycopg.Cursor, r: VerdictRecord) -> StoredVerdict:
         Jsonb(storable_json(r.parse_problems)), storable_text(r.subject, SUBJECT_LIMIT),
         storable_text(r.sender, SUBJECT_LIMIT), r.submitted_at, r.sqs_sent_at, r.degraded,
         Jsonb(storable_json(r.deferred_work)), storable_text(r.flags_version, 128),
-        storable_text(r.correlation_id, 256)))
+        storable_text(r.correlation_id, 256), r.raw_archive_key, r.raw_archive_line))
     row = cur.fetchone()
     return StoredVerdict(r.tenant_id, r.message_id, row is not None, row[1] if row else None)
 

@@ -63,15 +63,15 @@ def test_state_changes_without_a_csrf_token_are_refused(site):
     add_verdict(site.stack.info.owner_url, "acme-corp", "m-2")
     analyst = site.login(ANALYST)
     path = "/console/tenants/acme-corp/verdicts/m-2"
-    missing = analyst.post_form(path, path, {"action": "release"}, with_token=False)
+    missing = analyst.post_form(path, path, {"action": "confirm_phishing"}, with_token=False)
     assert missing.status_code == 400
     other = site.login(ANALYST)  # a valid token, but from another session
-    forged = analyst.request("POST", path, data={"action": "release", "csrf_token": other.token(path)})
+    forged = analyst.request("POST", path, data={"action": "confirm_phishing", "csrf_token": other.token(path)})
     assert forged.status_code == 400
-    assert site.sql("SELECT count(*) FROM verdict_releases")[0][0] == 0
-    ok = analyst.post_form(path, path, {"action": "release"})
+    assert site.sql("SELECT count(*) FROM verdict_feedback")[0][0] == 0
+    ok = analyst.post_form(path, path, {"action": "confirm_phishing"})
     assert ok.status_code == 302
-    assert site.sql("SELECT actor FROM verdict_releases") == [(ANALYST,)]
+    assert site.sql("SELECT analyst FROM verdict_feedback") == [(ANALYST,)]
     logout = analyst.request("POST", "/console/logout")  # logging out is a state change too
     assert logout.status_code == 400
 

@@ -52,4 +52,9 @@ QR_LURE_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("scan qr", ('scan', 'qr'), r"\bscan\b.{0,40}\b(qr|barcode|code)\b|\bqr[- ]?code\b.{0,60}\b(scan|camera|phone)\b"),
 )
 
+# Multi-factor and authenticator language: what a QR-code lure asks the reader to "re-enable" or "set up".
+MFA_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("mfa", ('mfa', 'factor', '2fa', 'authenticat', 'security key'), r"\b(mfa|2fa|multi-?factor|two-?factor|authenticator\s+app|security\s+key|re-?authenticat\w*)\b"),
+)
+
 GTUBE = "xjs*c4jdbqadn1.nsbn3*2idnen*gtube-standard-anti-ube-test-email*c.34x"
