@@ -47,8 +47,9 @@ def osa_distance(a: str, b: str, limit: int = 2) -> int:
     return min(prev[-1], limit)
 
 
-def _deletions(label: str) -> set[str]:
-    return {label} | {label[:i] + label[i + 1:] for i in range(len(label))}
+def _deletions(label: str) -> list[str]:
+    # Ordered (not a set): which brand a typo is reported as imitating must not follow the hash seed.
+    return list(dict.fromkeys([label, *(label[:i] + label[i + 1:] for i in range(len(label)))]))
 
 
 class _BrandIndex:
@@ -60,16 +61,16 @@ class _BrandIndex:
         self.legit: dict[str, frozenset[str]] = {}
         for brand, domains in brands.items():
             labels = {brand} | {domain_label(d) for d in domains}
-            for label in labels:
+            for label in sorted(labels):
                 if len(label) >= 4:
                     self.owner.setdefault(label, brand)
             self.legit[brand] = domains
         self.skeletons = {skeleton(label): label for label in self.owner}
-        self.deletions: dict[str, set[str]] = {}
-        for label in self.owner:
+        self.deletions: dict[str, list[str]] = {}
+        for label in sorted(self.owner):
             if len(label) >= MIN_LOOKALIKE_LABEL and label not in _NO_EDIT_DISTANCE:
                 for variant in _deletions(label):
-                    self.deletions.setdefault(variant, set()).add(label)
+                    self.deletions.setdefault(variant, []).append(label)
         self.embed_tokens = {label for label in self.owner if len(label) >= 4}
         self.all_domains = sorted({d for domains in brands.values() for d in domains})
         self.legit_domains = frozenset(self.all_domains)

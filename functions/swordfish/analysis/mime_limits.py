@@ -12,7 +12,9 @@ can stop a parse that is merely big.
 
 from __future__ import annotations
 
+import email.feedparser
 import re
+import sys
 from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.policy import compat32
@@ -28,6 +30,9 @@ MAX_MIME_PARAM_HEADER_CHARS = 8_000
 MAX_PARSE_DEPTH = 60  # nesting at which parsing stops (the walk already stops analysing at 30)
 MAX_PARSE_PARTS = 800  # parts at which parsing stops (the walk already stops analysing at 400)
 FEED_CHUNK_BYTES = 64 * 1024  # the budget is checked between chunks
+# A single-part body up to this size is taken whole, not fed line by line (see _in_single_part_body);
+# a bigger one is fed in chunks, so the budget can still stop it.
+MAX_SINGLE_PART_BODY_BYTES = 1024 * 1024
 
 _PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
 # C0 controls other than tab, CR, LF, and ESC (raw ISO-2022-JP headers legitimately carry ESC), and DEL.
@@ -86,10 +91,48 @@ class BoundedMessage(Message):
         super().__init__(policy)
         self._limits = limits
         self._depth = 0
+        self._index: dict[str, list[int]] = {}  # lower-cased name -> positions in _headers
+        self._index_of: list | None = None  # the _headers list the index was built from ...
+        self._index_len = 0  # ... and its length then
+
+    # Message.get, get_all and `in` walk and lower-case every header field on each call; the parser and
+    # the analysis ask a message for its content type, charset, parameters and file name dozens of
+    # times, and a list message has fifty fields. The same answers from an index of positions, rebuilt
+    # whenever the field list is replaced or grows; the one in-place change (replace_header) drops it.
+
+    def _header_positions(self) -> dict[str, list[int]]:
+        headers = self._headers
+        if self._index_of is not headers or self._index_len != len(headers):
+            index: dict[str, list[int]] = {}
+            for position, (name, _) in enumerate(headers):
+                index.setdefault(name.lower(), []).append(position)
+            self._index, self._index_of, self._index_len = index, headers, len(headers)
+        return self._index
+
+    def get(self, name, failobj=None):
+        positions = self._header_positions().get(name.lower())
+        if not positions:
+            return failobj
+        field, value = self._headers[positions[0]]
+        return self.policy.header_fetch_parse(field, value)
+
+    def get_all(self, name, failobj=None):
+        positions = self._header_positions().get(name.lower())
+        if not positions:
+            return failobj
+        headers = self._headers
+        return [self.policy.header_fetch_parse(*headers[p]) for p in positions]
+
+    def __contains__(self, name) -> bool:
+        return name.lower() in self._header_positions()
+
+    def replace_header(self, _name, _value) -> None:
+        self._index_of = None
+        super().replace_header(_name, _value)
 
     def set_raw(self, name: str, value: str) -> None:
         # Called for every header of every part: the common case (a short, clean value) costs three C calls.
-        if len(self) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
+        if len(self._headers) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
                 and value.count(";") <= MAX_MIME_PARAMS and len(name) <= MAX_HEADER_NAME_CHARS \
                 and not (self._limits.check_controls and _CONTROL.search(value)):
             super().set_raw(name, value)
@@ -131,6 +174,79 @@ class BoundedMessage(Message):
 
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
+# The multipart boundary pattern of Python 3.11 and 3.12's feed parser, compiled once per multipart:
+# every boundary is new, so the regex cache never helps and each costs ~90 µs of pure-Python regex
+# parsing (a tenth of parsing a multipart message). Python 3.13 replaced it with `startswith` and one
+# precompiled tail (feedparser.boundaryendRE); `_FeedParserRe` gives 3.11/3.12 that same matcher.
+_BOUNDARY_HEAD = "(?P<sep>"
+_BOUNDARY_TAIL = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+_BOUNDARY_END = re.compile(_BOUNDARY_TAIL[1:])
+_ESCAPED_CHAR = re.compile(r"\\(.)", re.DOTALL)
+
+
+class _BoundaryMatcher:
+    """Python 3.13's `boundarymatch`: what the compiled boundary regex matches, and the same groups."""
+
+    __slots__ = ("separator",)
+
+    def __init__(self, separator: str):
+        self.separator = separator
+
+    def match(self, line: str) -> re.Match[str] | None:
+        if not line.startswith(self.separator):
+            return None
+        return _BOUNDARY_END.match(line, len(self.separator))
+
+
+class _FeedParserRe:
+    """The `re` module as email.feedparser sees it: everything passes through, except that its boundary
+    pattern (and only that exact pattern) becomes a `_BoundaryMatcher`. The feed parser uses that object
+    only through `.match(line)` and the groups `end` and `linesep`, which the tail regex keeps."""
+
+    def __getattr__(self, name: str):
+        return getattr(re, name)
+
+    def compile(self, pattern, flags=0):
+        if not flags and isinstance(pattern, str) and pattern.startswith(_BOUNDARY_HEAD) \
+                and pattern.endswith(_BOUNDARY_TAIL):
+            escaped = pattern[len(_BOUNDARY_HEAD):-len(_BOUNDARY_TAIL)]
+            separator = _ESCAPED_CHAR.sub(r"\1", escaped)
+            if re.escape(separator) == escaped:  # it was re.escape's output: a literal separator
+                return _BoundaryMatcher(separator)
+        return re.compile(pattern, flags)
+
+
+if sys.version_info < (3, 13) and getattr(email.feedparser, "re", None) is re:
+    email.feedparser.re = _FeedParserRe()
+
+
+class _LineBuffer(email.feedparser.BufferedSubFile):
+    """The feed parser's line buffer, which tests every line of a part against the boundaries of all the
+    multiparts around it (a Python call per line and level). A boundary line starts with "--", so a line
+    that does not is handed over untested while only boundary tests are stacked; any other end test (the
+    blank line of message/delivery-status) still sees every line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._other_tests = 0
+
+    def push_eof_matcher(self, pred) -> None:
+        if not isinstance(getattr(pred, "__self__", None), _BoundaryMatcher):
+            self._other_tests += 1
+        super().push_eof_matcher(pred)
+
+    def pop_eof_matcher(self):
+        pred = super().pop_eof_matcher()
+        if not isinstance(getattr(pred, "__self__", None), _BoundaryMatcher):
+            self._other_tests -= 1
+        return pred
+
+    def readline(self):
+        lines = self._lines
+        if lines and not self._other_tests and not lines[0].startswith("--"):
+            return lines.popleft()
+        return super().readline()
+
 
 def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
     """A flood of top-level header lines is cut before parsing (the stdlib parser reads a header block
@@ -147,6 +263,30 @@ def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
     return raw[:cut + 1] + (b"\r\n" + raw[blank.end():] if blank else b"")
 
 
+def _header_block_end(raw: bytes) -> int:
+    """Offset just past the first empty line (the end of the top-level header block at the latest), or -1."""
+    blank = _BLANK_LINE.search(raw, 0, FEED_CHUNK_BYTES + 2)
+    return blank.end() if blank else -1
+
+
+def _in_single_part_body(parser: BytesFeedParser) -> bool:
+    """True when the parser has read the top-level headers of a message that is neither multipart nor
+    message/*, and is collecting its body, line by line, with nothing else left to decide: the body is
+    then the rest of the input as it stands, and is set in one step instead (the line loop was a third
+    of the analysis of single-part mail). Reads the feed parser's private state, so any surprise in
+    it (another Python version) answers False and the message is parsed the ordinary way;
+    tests/analysis/test_fast_paths.py compares the two on every sample."""
+    try:
+        stack, pending = parser._msgstack, parser._input
+        if parser._headersonly or len(stack) != 1 or pending._lines or pending._partial.tell() \
+                or pending._eofstack:
+            return False
+        root = stack[0]
+        return root.get_content_maintype() not in ("multipart", "message")
+    except AttributeError:
+        return False
+
+
 def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLimits]:
     """Parse raw MIME within the caps and the budget. Raises only what the stdlib parser itself may
     raise on input the caps do not cover; the caller salvages the headers then."""
@@ -155,9 +295,22 @@ def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLim
     if len(raw) <= MAX_CONTROL_PRESCAN_BYTES:  # one C pass here saves a regex per header value
         limits.check_controls = len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
     parser = BytesFeedParser(_factory=limits.new_message, policy=compat32)
+    if type(getattr(parser, "_input", None)) is email.feedparser.BufferedSubFile:
+        parser._input = _LineBuffer()  # before the first feed: the parse generator has not read it yet
     limits.armed = True
     try:
-        for start in range(0, len(raw), FEED_CHUNK_BYTES):
+        fed = 0
+        header_end = _header_block_end(raw)
+        if 0 < header_end <= FEED_CHUNK_BYTES and len(raw) - header_end <= MAX_SINGLE_PART_BODY_BYTES:
+            parser.feed(raw[:header_end])
+            fed = header_end
+            # a body bigger than a chunk would have met a budget check between chunks: it still does
+            if _in_single_part_body(parser) and not (len(raw) > FEED_CHUNK_BYTES
+                                                     and budget.exceeded("MIME parsing", share=0.5)):
+                root = parser.close()
+                root.set_payload(root.get_payload() + raw[header_end:].decode("ascii", "surrogateescape"))
+                return root, limits
+        for start in range(fed, len(raw), FEED_CHUNK_BYTES):
             parser.feed(raw[start:start + FEED_CHUNK_BYTES])
             # Half the budget: closing the parser rescans the part in progress, about the cost of feeding it.
             if budget.exceeded("MIME parsing", share=0.5) and start + FEED_CHUNK_BYTES < len(raw):

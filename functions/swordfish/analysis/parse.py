@@ -21,7 +21,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from .budget import AnalysisBudget
-from .html_links import html_to_text, iter_html_links
+from .html_links import finditer_at, html_to_text, iter_html_links
 from .mime_limits import control_characters, parse_bounded
 from .qr import MAX_IMAGES, QrScan, scan_image, scan_pdf
 from .signals import capture_headers
@@ -42,7 +42,11 @@ BUDGET_PROBLEM = "analysis budget spent"  # parse problems with this prefix are 
 
 _WS = re.compile(r"\s+")
 _ACTION = re.compile(r"\b(?:action|formaction)\s*=\s*[\"']?(https?://[^\"'\s>]{1,4000})", re.IGNORECASE)
+# "act" is at 0 ("action") or 4 ("formaction") from a match's start, lower-cased ("i" is not used: under
+# IGNORECASE the dotless "ı" matches it, and lower() keeps it)
+_ACTION_BEFORE = (0, 4)
 _TEXT_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`{}|\\^\[\]]{2,4000}", re.IGNORECASE)
+_TEXT_URL_STARTS = ("http", "www.")  # every match starts so, lower-cased (no other character folds to these)
 # Plain text as HTML-to-text converters and mail clients write a link: "www.bank.com <https://target/>".
 _TEXT_LABELLED_URL = re.compile(r"((?:https?://)?[a-z0-9][a-z0-9.-]{0,200}\.[a-z]{2,24}(?:/[^\s<>]{0,500})?)"
                                 r"[ \t]{0,3}<(https?://[^\s<>]{2,4000})>", re.IGNORECASE)
@@ -104,7 +108,7 @@ class ParsedMessage:
     from_domain: str = ""  # ASCII host of the From address
     reply_to: list[str] = field(default_factory=list)
     return_path: str = ""
-    to: list[str] = field(default_factory=list)
+    to_headers: list = field(default_factory=list, repr=False)  # To and Cc values, read into `to` on use
     message_id: str = ""
     in_reply_to: str = ""
     auth: dict[str, AuthResult] = field(default_factory=dict)
@@ -118,6 +122,15 @@ class ParsedMessage:
     verdict_headers: dict[str, str] = field(default_factory=dict)  # receiving server's spam verdicts
     evasion: list[str] = field(default_factory=list)  # structure built to defeat parsers (also a parse problem)
     budget_exceeded: bool = False  # the analysis budget ran out: the rest of the message was not analysed
+    _to: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def to(self) -> list[str]:
+        """To and Cc addresses (the first 50). Parsed on first use: no detector reads them yet, and a
+        list message's Cc field took a tenth of the analysis through getaddresses."""
+        if self._to is None:
+            self._to = _addresses(self.to_headers)
+        return self._to
 
     def note_evasion(self, finding: str) -> None:
         """Record structure built to defeat parsers; it is listed first among the parse problems too."""
@@ -208,7 +221,7 @@ def header_text(value: object, fallback: str | None = None) -> str:
         else:
             s = str(value)[:MAX_HEADER_CHARS]
             if "=?" not in s:
-                if any("\udc80" <= c <= "\udcff" for c in s):  # 8-bit bytes kept as surrogates
+                if not s.isascii() and any("\udc80" <= c <= "\udcff" for c in s):  # 8-bit bytes kept as surrogates
                     s = _decode_raw_header(s.encode("ascii", "surrogateescape"), fallback)
                 return _WS.sub(" ", s).strip()
             chunks = decode_header(s)
@@ -376,7 +389,7 @@ def _html_links(markup: str, links: list[Link], source: str, budget: AnalysisBud
         if len(links) >= MAX_LINKS or (count % LINK_BUDGET_CHECK_EVERY == 0 and budget.exceeded("HTML links")):
             break
         _add_link(links, link.href, link.text or None, source)
-    for m in _ACTION.finditer(markup):
+    for m in finditer_at(_ACTION, markup, markup.lower(), ("act",), _ACTION_BEFORE):
         if len(links) >= MAX_LINKS:
             break
         _add_link(links, m.group(1), None, source)
@@ -395,14 +408,14 @@ def _text_links(text: str, links: list[Link], seen: set[str]) -> None:
             if raw not in seen:
                 seen.add(raw)
                 _add_link(links, raw, label, "text")
-    for m in _TEXT_URL.finditer(text):
+    lowered = text.lower()
+    for m in finditer_at(_TEXT_URL, text, lowered, _TEXT_URL_STARTS):
         if len(links) >= MAX_LINKS:
             return
         raw = m.group(0).rstrip(_TRAILING)
         if raw not in seen:
             seen.add(raw)
             _add_link(links, raw, None, "text")
-    lowered = text.lower()
     if any(marker in lowered for marker in _OBFUSCATED_MARKERS):
         plain = _DEOBFUSCATE.sub(lambda m: _DEOBF_MAP[m.group(0).lower()], text)
         for m in _TEXT_URL.finditer(plain):
@@ -600,6 +613,7 @@ def _headers_only(raw: bytes, parsed: ParsedMessage, trusted: frozenset[str] | N
 
 
 def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, budget: AnalysisBudget) -> None:
+    # msg is a BoundedMessage: its get and get_all use an index of the fields, not a walk per call
     if not msg.keys():
         parsed.parse_problems.append("no header fields")
     fallback = _header_charset(msg)
@@ -611,7 +625,7 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
         parsed.parse_problems.append("no From header")
     parsed.reply_to = _addresses(msg.get_all("Reply-To") or [])
     _, parsed.return_path = _address(msg.get("Return-Path"))
-    parsed.to = _addresses((msg.get_all("To") or []) + (msg.get_all("Cc") or []))
+    parsed.to_headers = (msg.get_all("To") or []) + (msg.get_all("Cc") or [])
     parsed.message_id = header_text(msg.get("Message-ID"))[:300]
     parsed.in_reply_to = header_text(msg.get("In-Reply-To") or msg.get("References"))[:300]
     _parse_auth(msg, parsed, trusted)

@@ -25,6 +25,7 @@ from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, MFA_PHRASES, 
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
 from .parse import BUDGET_PROBLEM, ParsedMessage, address_host
+from .phrases import PhrasePattern, triggers_present
 from .signals import (
     LINK_REWRITERS,
     abused_tld,
@@ -70,9 +71,8 @@ _INVISIBLE = dict.fromkeys([0x00AD, 0x034F, 0x180E, *range(0x200B, 0x2010), *ran
                             *range(0x2060, 0x2065), 0xFEFF])
 
 
-def _family(patterns: tuple[tuple[str, tuple[str, ...], str], ...]) -> list[tuple[str, tuple[str, ...],
-                                                                                 re.Pattern[str]]]:
-    return [(label, triggers, re.compile(rx)) for label, triggers, rx in patterns]
+def _family(patterns: tuple[tuple[str, tuple[str, ...], str], ...]) -> list[PhrasePattern]:
+    return [PhrasePattern(label, triggers, rx) for label, triggers, rx in patterns]
 
 
 _CREDENTIAL = _family(CREDENTIAL_PHRASES)
@@ -80,6 +80,9 @@ _BEC = _family(BEC_PHRASES)
 _SPAMMY = _family(SPAM_PHRASES)
 _QR = _family(QR_LURE_PHRASES)
 _MFA = _family(MFA_PHRASES)
+# Every family's triggers, tested once per message (phrases.triggers_present) instead of once per pattern.
+_TRIGGERS = tuple(sorted({t for family in (_CREDENTIAL, _BEC, _SPAMMY, _QR, _MFA) for p in family
+                          for t in p.triggers}))
 
 _SINGLE_WORD_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED)
 _MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamerica",
@@ -109,12 +112,8 @@ class _Hits(list):
         return {h.reason.name for h in self}
 
 
-def _phrases(family: list[tuple[str, tuple[str, ...], re.Pattern[str]]], text: str) -> list[str]:
-    found = []
-    for label, triggers, rx in family:
-        if any(t in text for t in triggers) and rx.search(text):
-            found.append(label)
-    return found
+def _phrases(family: list[PhrasePattern], text: str, present: frozenset[str]) -> list[str]:
+    return [p.label for p in family if p.found(text, present)]
 
 
 def _sender_domain(parsed: ParsedMessage) -> str:
@@ -349,29 +348,29 @@ def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
         hits.add("ENCRYPTED_ARCHIVE", ", ".join(encrypted[:3]) + ": password-protected, content not scannable")
 
 
-def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, hits: _Hits) -> None:
+def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, present: frozenset[str], hits: _Hits) -> None:
     sender_dom = _sender_domain(parsed)
     if GTUBE in text:
         hits.add("GTUBE", "GTUBE test string")
-    cred = _phrases(_CREDENTIAL, text)
+    cred = _phrases(_CREDENTIAL, text, present)
     if cred:
         hits.add("CREDENTIAL_PHISH_LANGUAGE", ", ".join(cred), min(len(cred), 3))
         brand = body_brand(text[:BRAND_BODY_CHARS], sender_dom)
         if brand and sender_dom not in BRANDS[brand] and sender_dom not in policy.domain_set:
             # "Dear PayPal member, verify your account" from a domain PayPal does not own
             hits.add("BRAND_CREDENTIAL_LURE", f"names {brand} and asks for credentials, mail is from {sender_dom}")
-    bec = _phrases(_BEC, text)
+    bec = _phrases(_BEC, text, present)
     if bec:
         hits.add("BEC_PAYMENT_LANGUAGE", ", ".join(bec), min(len(bec), 3))
     if (len(bec) >= 2 or len(cred) >= 2) and sender_dom in FREEMAIL_DOMAINS:
         # business requests about money or credentials rarely come from a personal free-mail account
         hits.add("FREEMAIL_SENDER", f"{sender_dom} account making a payment or credential request")
-    spam = _phrases(_SPAMMY, text)
+    spam = _phrases(_SPAMMY, text, present)
     if spam:
         hits.add("SPAM_LANGUAGE", ", ".join(spam), min(len(spam), 4))
 
 
-def _qr_codes(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
+def _qr_codes(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _Hits) -> None:
     """A QR code in an image or PDF that leads to a URL (the URL itself went through the link checks
     with the others). Stronger with credential, MFA or "scan the code" language, and when the code is
     the message's only link: the lure's whole point is to keep the link away from URL scanning."""
@@ -379,7 +378,7 @@ def _qr_codes(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
         return
     qr_urls = {url for _, url in parsed.qr_codes}
     value = 1.0
-    asks = _phrases(_CREDENTIAL, text) + _phrases(_MFA, text) + _phrases(_QR, text)
+    asks = _phrases(_CREDENTIAL, text, present) + _phrases(_MFA, text, present) + _phrases(_QR, text, present)
     if asks:
         value += 1.0
     only_link = all(link.url in qr_urls for link in parsed.links)
@@ -400,15 +399,15 @@ def _new_link_domains(parsed: ParsedMessage, new_domains: Mapping[str, float], h
         hits.add("NEW_LINK_DOMAIN", "; ".join(f"{d} first seen {new_domains[d]:.1f} h ago" for d in found[:3]))
 
 
-def _qr_lure(parsed: ParsedMessage, text: str, hits: _Hits) -> None:
+def _qr_lure(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _Hits) -> None:
     # QR-code phishing ("quishing") puts the link in an image, out of reach of URL scanning: a message
     # that asks to scan a code, carries an image or PDF, and has few clickable links is the pattern.
     scannable = parsed.image_count > 0 or any(a.sniffed_type == "application/pdf" for a in parsed.attachments)
     if not scannable or parsed.qr_codes or len(parsed.links) > 3:
         return
-    found = _phrases(_QR, text)
+    found = _phrases(_QR, text, present)
     if found:
-        value = 2.0 if _phrases(_CREDENTIAL, text) or _phrases(_BEC, text) else 1.0
+        value = 2.0 if _phrases(_CREDENTIAL, text, present) or _phrases(_BEC, text, present) else 1.0
         hits.add(QR_CODE_LURE, f"asks to scan a code in an image ({parsed.image_count} image(s), "
                  f"{len(parsed.links)} link(s))", value)
 
@@ -495,11 +494,12 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)
         text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).translate(_INVISIBLE).casefold()
-        _language(parsed, policy, text, hits)
-        _qr_codes(parsed, text, hits)
+        present = triggers_present(text, _TRIGGERS)
+        _language(parsed, policy, text, present, hits)
+        _qr_codes(parsed, text, present, hits)
         _new_link_domains(parsed, new_link_domains or {}, hits)
         if QR_CODE_LURE in experimental:
-            _qr_lure(parsed, text, hits)
+            _qr_lure(parsed, text, present, hits)
         _interactions(hits)
     except Exception as exc:  # noqa: BLE001 - a detector bug must still yield a verdict, and say so
         hits.add("ANALYSIS_ERROR", f"a detector failed: {type(exc).__name__}")

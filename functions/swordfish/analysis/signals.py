@@ -8,6 +8,7 @@ pass over the header names it already has), everything else reads the `ParsedMes
 
 from __future__ import annotations
 
+import itertools
 import re
 from email.header import decode_header
 from email.message import Message
@@ -72,9 +73,10 @@ _SUBJECT_BRANDS_RX = re.compile(r"\b(" + "|".join(sorted(_SUBJECT_BRANDS | {"ama
 def capture_headers(msg: Message) -> dict[str, str]:
     """The receiving server's verdict headers, topmost of each, as plain text (called by the parser)."""
     found: dict[str, str] = {}
-    for name, value in msg.items()[:400]:
+    for name, value in itertools.islice(msg.raw_items(), 400):
         key = _VERDICT_HEADERS.get(name.lower())
         if key and key not in found:
+            value = msg.policy.header_fetch_parse(name, value)  # what items() gives, for these fields only
             text = str(value)[:MAX_VERDICT_HEADER_CHARS]
             if "=?" in text:  # some relays re-encode long header lines as RFC 2047 words
                 text = _decoded(text)

@@ -111,8 +111,9 @@ def skeleton(text: str) -> str:
     """What a label looks like to a reader: confusable characters, accents and letter pairs folded to
     plain a-z ('pаypa1' with a Cyrillic a -> 'paypal')."""
     folded = text.lower().translate(_CONFUSABLE_TABLE)
-    folded = unicodedata.normalize("NFKD", folded)
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    if not folded.isascii():  # ASCII has no compatibility forms and no combining marks
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
     for seq, repl in CONFUSABLE_SEQUENCES:
         folded = folded.replace(seq, repl)
     return folded

@@ -1,0 +1,135 @@
+"""Phrase patterns matched fast, with exactly the regex's answer.
+
+A phrase pattern (data/language.py) is a label, trigger substrings and a regex; it is found when a
+trigger occurs and the regex matches somewhere. `re.search` tries a match at every position of the
+text, and a pattern that starts with `\\b(` gets none of the engine's prefix skipping: on mail whose
+common words pass the triggers ("account", "details", "now"), those scans were a quarter of the
+analysis. So each regex is read once (`literal_prefixes`) for the literal strings every match must
+start with, and a match is tried only where one of them occurs: the same positions a search would
+have succeeded at, so the same answer. A regex whose start is not literal, or a text with very many
+occurrences, is searched the ordinary way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+try:  # the standard library's regex parser: private, so any surprise means "no prefixes"
+    from re import _constants as _sre
+    from re import _parser as _sre_parser
+except ImportError:  # pragma: no cover - Python versions before 3.11
+    _sre = _sre_parser = None
+
+MAX_PREFIXES = 64
+MAX_OCCURRENCES = 400  # past this many candidate positions, one C search is cheaper than a Python loop
+
+
+def literal_prefixes(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """Non-empty literal strings one of which starts every match of `pattern`; None when that cannot
+    be told (a case-insensitive pattern, or one whose first character is a class, a repeat, `.`...)."""
+    if _sre_parser is None or flags & re.IGNORECASE:
+        return None
+    try:
+        parsed = _sre_parser.parse(pattern, flags)
+        if parsed.state.flags & re.IGNORECASE:  # an inline (?i)
+            return None
+        found = _sequence(list(parsed))
+    except Exception:  # noqa: BLE001 - an internal format we do not know: fall back to plain search
+        return None
+    if not found or "" in found:
+        return None
+    return frozenset(found)
+
+
+def _sequence(items: list) -> set[str] | None:
+    out = {""}
+    at_start = True
+    for op, av in items:
+        if op is _sre.AT:
+            if at_start:
+                continue  # \b, ^ before anything: zero width, the match still starts here
+            break
+        at_start = False
+        if op is _sre.LITERAL:
+            out = {s + chr(av) for s in out}
+            continue
+        if op is _sre.IN:
+            chars = _literal_set(av)
+            if chars is None or len(out) * len(chars) > MAX_PREFIXES:
+                break
+            out = {s + c for s in out for c in chars}
+            continue
+        if op is _sre.SUBPATTERN:
+            _group, add_flags, _del_flags, sub = av
+            if add_flags & re.IGNORECASE:
+                return None
+            inner = _sequence(list(sub))
+        elif op is _sre.BRANCH:
+            inner = _branches(av[1])
+        else:
+            inner = None
+        if inner is not None and len(out) * len(inner) <= MAX_PREFIXES:
+            out = {s + t for s in out for t in inner}
+        break  # what follows a group is not read: its prefixes alone are still required
+    if "" in out:
+        return None
+    return out
+
+
+def _branches(alternatives: Iterable) -> set[str] | None:
+    out: set[str] = set()
+    for alternative in alternatives:
+        found = _sequence(list(alternative))
+        if found is None:
+            return None
+        out |= found
+    return out
+
+
+def _literal_set(items: list) -> set[str] | None:
+    chars = set()
+    for op, av in items:
+        if op is not _sre.LITERAL:
+            return None  # a range, a category, a negation
+        chars.add(chr(av))
+    return chars
+
+
+class PhrasePattern:
+    """One phrase: `found(text, present)` is exactly `any(t in text for t in triggers) and
+    regex.search(text)`, given `present`, the set of all triggers that occur in `text`."""
+
+    __slots__ = ("label", "triggers", "regex", "prefixes")
+
+    def __init__(self, label: str, triggers: tuple[str, ...], pattern: str):
+        self.label = label
+        self.triggers = frozenset(triggers)
+        self.regex = re.compile(pattern)
+        self.prefixes = literal_prefixes(pattern)
+
+    def found(self, text: str, present: frozenset[str] | set[str]) -> bool:
+        if self.triggers.isdisjoint(present):
+            return False
+        if self.prefixes is None:
+            return self.regex.search(text) is not None
+        occurrences = 0
+        for prefix in self.prefixes:
+            occurrences += text.count(prefix)
+            if occurrences > MAX_OCCURRENCES:
+                return self.regex.search(text) is not None
+        if not occurrences:
+            return False
+        match = self.regex.match
+        for prefix in self.prefixes:
+            at = text.find(prefix)
+            while at >= 0:
+                if match(text, at):
+                    return True
+                at = text.find(prefix, at + 1)
+        return False
+
+
+def triggers_present(text: str, triggers: Iterable[str]) -> frozenset[str]:
+    """The triggers that occur in `text`: one substring test each, shared by every pattern."""
+    return frozenset(t for t in triggers if t in text)

@@ -1,0 +1,221 @@
+"""The analysis's fast paths give exactly what the plain way gives: the single-part body taken whole
+(mime_limits) against the feed parser's line loop, and phrase matching at literal prefixes (phrases)
+against a regex search over the whole text."""
+
+from __future__ import annotations
+
+import email.feedparser
+import random
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from swordfish.analysis import html_links, mime_limits, parse, scoring
+from swordfish.analysis.budget import AnalysisBudget
+from swordfish.analysis.commands import iter_messages
+from swordfish.analysis.phrases import MAX_OCCURRENCES, PhrasePattern, literal_prefixes, triggers_present
+
+from .helpers import CORPUS, SAMPLES
+
+REAL = [raw for folder in (SAMPLES, CORPUS) for _, raw in iter_messages(folder)]
+
+# Edge cases of the header/body split: a missing separator, lone CR and CRLF line ends, no header at
+# all, a Unix From line, no body, message/* and multipart without a boundary (not fast-pathed), 8-bit.
+EDGE = [
+    b"From: a@b.example\nSubject: hi\n\nbody\nmore\n",
+    b"From: a@b.example\r\nSubject: hi\r\n\r\nbody\r\nmore",
+    b"From: a@b.example\rSubject: hi\r\rbody\rmore\r\n\r\ntail",
+    b"From: a@b.example\nnot a header line\nSubject: x\n\nbody\n",
+    b"\nbody only\n",
+    b"\r\n\r\nbody\n",
+    b"From someone Mon Jan  1 00:00:00 2024\nFrom: a@b.example\n\nbody\n\nFrom here\n",
+    b"From: a@b.example\nSubject: no body\n\n",
+    b"From: a@b.example\nContent-Type: message/rfc822\n\nFrom: c@d.example\nSubject: inner\n\ninner body\n",
+    b"From: a@b.example\nContent-Type: multipart/mixed\n\n--x\n\nno boundary given\n--x--\n",
+    b"From: a@b.example\nContent-Type: text/plain; charset=latin-1\n\ncaf\xe9 \xff\xfe\x00 end\n",
+    b"From: a@b.example\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\nPGI+aGk8L2I+\n",
+    b"Subject: x\n" + b"X-Long: " + b"a" * 70_000 + b"\n\nbody after a long header\n",
+    b"From: a@b.example\n\n" + b"line of a big body\n" * 60_000,
+]
+
+
+def _shape(msg) -> tuple:
+    payload = msg.get_payload()
+    inner = [_shape(p) for p in payload] if isinstance(payload, list) else payload
+    return (msg.items(), msg.get_unixfrom(), [type(d).__name__ for d in msg.defects], msg.preamble, msg.epilogue,
+            inner)
+
+
+def _parse(raw: bytes, *, fast: bool, monkeypatch) -> tuple:
+    if not fast:
+        monkeypatch.setattr(mime_limits, "_in_single_part_body", lambda parser: False)
+    try:
+        msg, limits = mime_limits.parse_bounded(raw, AnalysisBudget(seconds=1000))
+        return _shape(msg), limits.findings, limits.unparsed_bytes
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("raw", EDGE + REAL, ids=lambda raw: str(len(raw)))
+def test_single_part_fast_path_parses_exactly_as_the_feed_parser(raw, monkeypatch):
+    assert _parse(raw, fast=True, monkeypatch=monkeypatch) == _parse(raw, fast=False, monkeypatch=monkeypatch)
+
+
+def test_single_part_fast_path_is_taken_for_plain_mail_only(monkeypatch):
+    taken = []
+    real = mime_limits._in_single_part_body
+    monkeypatch.setattr(mime_limits, "_in_single_part_body", lambda parser: taken.append(real(parser)) or taken[-1])
+    mime_limits.parse_bounded(EDGE[0], AnalysisBudget())
+    mime_limits.parse_bounded(EDGE[8], AnalysisBudget())  # message/rfc822
+    mime_limits.parse_bounded(EDGE[9], AnalysisBudget())  # multipart
+    assert taken == [True, False, False]
+
+
+def _plain_found(pattern: PhrasePattern, text: str) -> bool:
+    return any(t in text for t in pattern.triggers) and pattern.regex.search(text) is not None
+
+
+ALL_PATTERNS = [p for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY, scoring._QR, scoring._MFA)
+                for p in family]
+# Words from the patterns themselves, so that random texts hit their triggers, prefixes and matches.
+VOCABULARY = sorted({w for p in ALL_PATTERNS for w in re.findall(r"[a-z0-9$%'-]+", p.regex.pattern)} |
+                    {"your", "the", "account", "is", "has", "been", "here", "to", "info", "now", "xx"})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(st.sampled_from(VOCABULARY), max_size=60),
+       seps=st.lists(st.sampled_from([" ", "  ", "\n", "-", "", ". ", "é"]), min_size=1, max_size=60))
+def test_phrase_patterns_find_exactly_what_a_search_finds(words, seps):
+    text = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
+    present = triggers_present(text, scoring._TRIGGERS)
+    for pattern in ALL_PATTERNS:
+        assert pattern.found(text, present) == _plain_found(pattern, text), (pattern.label, text)
+
+
+def test_phrase_patterns_on_real_mail_text():
+    rng = random.Random(7)
+    for raw in REAL:
+        text = raw.decode("utf-8", "replace").casefold()
+        start = rng.randrange(max(1, len(text) - 20_000))
+        text = text[start:start + 20_000]
+        present = triggers_present(text, scoring._TRIGGERS)
+        assert [p.found(text, present) for p in ALL_PATTERNS] == [_plain_found(p, text) for p in ALL_PATTERNS]
+
+
+def test_literal_prefixes():
+    assert literal_prefixes(r"\b(verify|re-?activate)\s+account\b") == {"verify", "re"}
+    assert literal_prefixes(r"\$\$\$|\bmlm\b|\bmulti[- ]level") == {"$$$", "mlm", "multi level", "multi-level"}
+    assert literal_prefixes(r"\bpassword\s+(will\s+)?expire") == {"password"}
+    for unknown in (r"\w+ing", r"(a|b?)c", r"(?i)verify", r".{0,4}pay", r"[^x]y", r"\bx|y*z", r"(x|)abc"):
+        assert literal_prefixes(unknown) is None, unknown
+    assert literal_prefixes("verify", re.IGNORECASE) is None
+
+
+def test_dense_prefixes_fall_back_to_one_search():
+    pattern = PhrasePattern("t", ("to",), r"\bto\s+be\s+removed\b")
+    text = "to " * (MAX_OCCURRENCES + 10) + "to be removed"
+    assert pattern.found(text, {"to"}) and not pattern.found(text[:-8], {"to"})
+    assert not pattern.found(text, set())  # no trigger: not found, whatever the regex says
+
+
+def test_overlapping_prefix_occurrences_are_all_tried():
+    pattern = PhrasePattern("dollars", ("$$$",), r"\$\$\$(?=x)")
+    assert pattern.prefixes == {"$$$"}
+    assert pattern.found("$$$$x", {"$$$"})  # the match starts at the second, overlapping, occurrence
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["<a", "<A", "</a>", "</A ", " href=", '"', "'", "x", ">", "http://", "HTTP://",
+                                 "WwW.", "www.", "ex.com", " ", "\n", "İ", "ſ", "<", "/", "action", "FormAction",
+                                 "act\u0131on", "act", "=", "form"]), max_size=80))
+def test_finditer_at_candidates_finds_what_finditer_finds(pieces):
+    text = "".join(pieces)
+    lowered = text.lower()
+    for pattern, needles, before in ((html_links._ANCHOR_OPEN, ("<a",), (0,)),
+                                     (html_links._ANCHOR_CLOSE, ("</a",), (0,)),
+                                     (parse._TEXT_URL, parse._TEXT_URL_STARTS, (0,)),
+                                     (parse._ACTION, ("act",), parse._ACTION_BEFORE)):
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert [m.span() for m in html_links.finditer_at(pattern, text, lowered, needles, before)] == expected
+
+
+def test_finditer_at_finds_a_formaction_and_a_dotless_i_action():
+    text = '<button formaction=http://evil.example/a> <form ACT\u0131ON="https://evil.example/b">'
+    found = [m.group(1) for m in html_links.finditer_at(parse._ACTION, text, text.lower(), ("act",),
+                                                          parse._ACTION_BEFORE)]
+    assert found == [m.group(1) for m in parse._ACTION.finditer(text)] == ["http://evil.example/a",
+                                                                          "https://evil.example/b"]
+
+
+def _parse_plain_boundaries(raw: bytes, monkeypatch) -> tuple:
+    monkeypatch.setattr(email.feedparser, "re", re)  # the standard library's own boundary regex ...
+    monkeypatch.setattr(mime_limits, "_LineBuffer", email.feedparser.BufferedSubFile)  # ... and line buffer
+    return _parse(raw, fast=True, monkeypatch=monkeypatch)
+
+
+NESTED = (b"From: a@b.example\nContent-Type: multipart/mixed; boundary=\"o+(1)?\"\n\npre\n--o+(1)?\n"
+          b"Content-Type: multipart/alternative; boundary=i.*\n\n--i.*\n\nplain\n--i.*  \t\n\n<b>x</b>\n--i.*--\n"
+          b"--o+(1)?\r\nContent-Type: text/plain\r\n\r\nlast\r\n--o+(1)?--\r\nepilogue\n")
+
+
+REPORT = (b"From: mailer-daemon@b.example\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\n\n"
+          b"--r\n\nnot delivered\n--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; b.example\n\n"
+          b"Final-Recipient: rfc822; x@y.example\n--not a boundary\nAction: failed\n\n--r\n"
+          b"Content-Type: message/rfc822\n\nFrom: x@y.example\nSubject: lost\n\n--lost body\n--r--\n")
+
+
+@pytest.mark.parametrize("raw", [NESTED, REPORT, *EDGE, *REAL], ids=lambda raw: str(len(raw)))
+def test_boundary_matcher_and_line_buffer_parse_exactly_as_the_standard_library(raw, monkeypatch):
+    fast = _parse(raw, fast=True, monkeypatch=monkeypatch)
+    assert fast == _parse_plain_boundaries(raw, monkeypatch)
+
+
+@settings(max_examples=300, deadline=None)
+@given(boundary=st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), min_size=1, max_size=12),
+       tail=st.lists(st.sampled_from(["--", " ", "\t", "\r\n", "\n", "\r", "x", "-", "$"]), max_size=5))
+def test_boundary_matcher_matches_as_the_regex(boundary, tail):
+    separator = "--" + boundary
+    pattern = "(?P<sep>" + re.escape(separator) + r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+    matcher = mime_limits._FeedParserRe().compile(pattern)
+    assert isinstance(matcher, mime_limits._BoundaryMatcher)
+    for line in (separator + "".join(tail), "".join(tail) + separator, separator[:-1] + "".join(tail)):
+        expected, got = re.compile(pattern).match(line), matcher.match(line)
+        assert (expected is None) == (got is None)
+        if expected is not None:
+            assert [expected.group(g) for g in ("end", "ws", "linesep")] == [got.group(g) for g in ("end", "ws", "linesep")]
+
+
+def _same_answers(bounded, plain) -> None:
+    for name in ("Content-Type", "content-type", "X-A", "x-a", "Subject", "MIME-Version", "missing"):
+        assert bounded.get(name) == plain.get(name) and bounded.get(name, 7) == plain.get(name, 7)
+        assert bounded.get_all(name) == plain.get_all(name) and bounded.get_all(name, 7) == plain.get_all(name, 7)
+        assert (name in bounded) == (name in plain)
+    assert bounded.get_content_type() == plain.get_content_type()
+    assert bounded.get_params() == plain.get_params() and bounded.get_filename() == plain.get_filename()
+
+
+def test_indexed_header_lookups_answer_as_message_does_through_every_change():
+    from email.message import Message
+
+    limits = mime_limits.ParseLimits(AnalysisBudget())
+    bounded, plain = mime_limits.BoundedMessage(limits=limits), Message()
+    changes = [
+        lambda m: m.set_raw("Content-Type", 'text/plain; charset="utf-8"; name="a.txt"'),
+        lambda m: m.set_raw("X-A", "1"),
+        lambda m: m.set_raw("x-a", "2\udcff"),  # an 8-bit byte: fetched as a Header, as Message.get does
+        lambda m: m.__setitem__("Subject", "hello"),
+        lambda m: m.replace_header("x-A", "replaced"),
+        lambda m: m.set_param("charset", "latin-1"),
+        lambda m: m.del_param("name"),
+        lambda m: m.set_type("multipart/mixed"),
+        lambda m: m.set_boundary("b1"),
+        lambda m: m.add_header("Content-Disposition", "attachment", filename="x.pdf"),
+        lambda m: m.__delitem__("X-A"),
+        lambda m: m.replace_header("Subject", "again"),
+    ]
+    _same_answers(bounded, plain)
+    for change in changes:
+        change(bounded)
+        change(plain)
+        _same_answers(bounded, plain)
