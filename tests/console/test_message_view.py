@@ -73,3 +73,15 @@ def test_any_bytes_render_without_raising(raw):
     view = render_message(b"Content-Type: text/html\r\n" + raw)
     assert all(isinstance(n, str) and isinstance(v, str) for n, v in view.headers)
     assert view.html is None or "<script" not in view.html.lower()
+
+
+def test_encoded_words_are_shown_decoded_with_the_form_they_were_sent_in():
+    raw = (b"From: =?utf-8?b?UGF5UGFsIFNlY3VyaXR5?= <alert@paypa1.example>\r\n"
+           b"Subject: =?utf-8?q?Verify_your_account_=E2=80=94_<script>?=\r\n"
+           b"X-Junk: =?x-no-such-charset?q?abc?= and =?utf-8?b?!!!?=\r\n"
+           b"\r\nbody\r\n")
+    headers = dict(render_message(raw).headers)
+    assert headers["From"].splitlines() == ["PayPal Security <alert@paypa1.example>",
+                                            "[as sent: =?utf-8?b?UGF5UGFsIFNlY3VyaXR5?= <alert@paypa1.example>]"]
+    assert headers["Subject"].startswith("Verify your account \u2014 <script>\n")  # text; the template escapes it
+    assert headers["X-Junk"].startswith("=?x-no-such-charset?q?abc?=")  # undecodable: left as it came

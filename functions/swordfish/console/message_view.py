@@ -8,6 +8,7 @@ caps, ``analysis.mime_limits``), and every piece shown; what a bound cuts is sai
 
 from __future__ import annotations
 
+import email.header
 import html
 import re
 from dataclasses import dataclass, field
@@ -57,6 +58,19 @@ def _as_text(value: object, limit: int) -> tuple[str, bool]:
     text = "".join(c if c in "\t\n" or c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else "\ufffd"
                    for c in text)
     return (text[:limit], True) if len(text) > limit else (text, False)
+
+
+def _with_decoded_words(value: object) -> object:
+    """A value with RFC 2047 encoded words (=?utf-8?b?...?=) shown decoded, its raw form on the line
+    after it: an analyst reads the lure, and still sees how it was sent. Anything the decoder cannot
+    take (junk charsets, broken words) leaves the raw value alone."""
+    if not isinstance(value, str) or "=?" not in value:
+        return value
+    try:
+        decoded = str(email.header.make_header(email.header.decode_header(value[:MAX_HEADER_CHARS])))
+    except Exception:  # hostile input: LookupError, UnicodeError, HeaderParseError, ...
+        return value
+    return value if decoded == value else f"{decoded}\n[as sent: {value}]"
 
 
 def _payload_text(part: Message) -> str:
@@ -113,7 +127,7 @@ def _render(raw: bytes, view: MessageView) -> None:
             view.notes.append(f"more than {MAX_HEADERS} header fields: the rest are not shown")
             break
         name_text, _ = _as_text(name, 200)
-        value_text, cut = _as_text(value, MAX_HEADER_CHARS)
+        value_text, cut = _as_text(_with_decoded_words(value), MAX_HEADER_CHARS)
         cut_values += cut
         view.headers.append((name_text, value_text))
     if cut_values:
