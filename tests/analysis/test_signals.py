@@ -333,8 +333,15 @@ def test_spammy_content_is_spam():
 # --- experimental ---------------------------------------------------------------------------------
 
 
+# A 4x4 PNG: an image that holds no decodable code, so only the phrase-based detector can speak.
+_NO_CODE_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000004000000040802000000269309290000000f494441"
+                             "54789c6360f88f0489e3000061ee17e95809afec0000000049454e44ae426082")
+
+
 def test_qr_code_lure_runs_only_when_enabled():
-    raw = mail(SAMPLES / "swordfish" / "qr-code-mfa-lure.eml")
+    raw = build(sender='"IT Helpdesk" <helpdesk@examp1e.com>',
+                body="Your account will be locked. Scan the QR code below with your phone to re-enable MFA "
+                     "within 24 hours.\n", attachments=[("mfa-qr.png", _NO_CODE_PNG, "image/png")])
     assert "QR_CODE_LURE" in EXPERIMENTAL_DETECTORS
     assert "QR_CODE_LURE" not in names(analyze(raw))
     enabled = analyze(raw, experimental=frozenset({"QR_CODE_LURE"}))
