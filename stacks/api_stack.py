@@ -203,20 +203,23 @@ class ApiStack(Stack):
             web_acl_arn=self.web_acl.attr_arn,
         )
 
+    def _usage_plan(self, construct_id: str, name: str, description: str, rate: float, burst: int,
+                    quota_per_day: int) -> apigw.UsagePlan:
+        plan = self.api.add_usage_plan(
+            construct_id, name=name, description=description,
+            throttle=apigw.ThrottleSettings(rate_limit=rate, burst_limit=burst),
+            quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY))
+        plan.add_api_stage(stage=self.api.deployment_stage)
+        return plan
+
     def _tenant_usage_plan(self, settings: EnvSettings) -> None:
         """One plan for every tenant: each tenant's usage key (``swordfish tenants create`` adds it)
         gets the plan's throttle and daily quota on its own, so a busy tenant meets its own limit,
         not the stage's, and the others keep their share."""
-        self.usage_plan = self.api.add_usage_plan(
-            "TenantUsagePlan",
-            name=f"{constants.SERVICE_NAME}-{settings.name}-tenants",
-            description="Per-tenant throttle and daily quota (one API Gateway key per tenant, "
-                        "returned by the authorizer)",
-            throttle=apigw.ThrottleSettings(rate_limit=settings.tenant_throttle_rate,
-                                            burst_limit=settings.tenant_throttle_burst),
-            quota=apigw.QuotaSettings(limit=settings.tenant_quota_per_day, period=apigw.Period.DAY),
-        )
-        self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
+        self.usage_plan = self._usage_plan(
+            "TenantUsagePlan", f"{constants.SERVICE_NAME}-{settings.name}-tenants",
+            "Per-tenant throttle and daily quota (one API Gateway key per tenant, returned by the authorizer)",
+            settings.tenant_throttle_rate, settings.tenant_throttle_burst, settings.tenant_quota_per_day)
         # Operators export it as SWORDFISH_USAGE_PLAN_ID for `swordfish tenants create|sync-usage-keys`.
         CfnOutput(self, "UsagePlanId", value=self.usage_plan.usage_plan_id,
                   description="SWORDFISH_USAGE_PLAN_ID for tenant onboarding")
@@ -243,16 +246,10 @@ class ApiStack(Stack):
         denying them gave a wrong-key flood an endless stream of 401s. Here API Gateway throttles
         them all together (429 + Retry-After), and the few that get through reach the API function,
         which re-verifies every key (401) and limits failed authentications per source (429)."""
-        self.unverified_usage_plan = self.api.add_usage_plan(
-            "UnverifiedUsagePlan",
-            name=f"{constants.SERVICE_NAME}-{settings.name}-unverified-callers",
-            description="UnverifiedCallers: every caller without a valid key, together (one shared key, "
-                        "returned by the authorizer)",
-            throttle=apigw.ThrottleSettings(rate_limit=settings.unverified_throttle_rate,
-                                            burst_limit=settings.unverified_throttle_burst),
-            quota=apigw.QuotaSettings(limit=settings.unverified_quota_per_day, period=apigw.Period.DAY),
-        )
-        self.unverified_usage_plan.add_api_stage(stage=self.api.deployment_stage)
+        self.unverified_usage_plan = self._usage_plan(
+            "UnverifiedUsagePlan", f"{constants.SERVICE_NAME}-{settings.name}-unverified-callers",
+            "UnverifiedCallers: every caller without a valid key, together (one shared key, returned by the authorizer)",
+            settings.unverified_throttle_rate, settings.unverified_throttle_burst, settings.unverified_quota_per_day)
         # API Gateway generates the value (a usage identifier, never a credential: the key source is
         # AUTHORIZER). The name stays outside USAGE_KEY_NAME_PREFIX, so no tenant can be onboarded onto it.
         self.unverified_usage_key = apigw.ApiKey(
