@@ -14,6 +14,9 @@ The idea of SpamAssassin's perceptron-generated scores, done as a regularised lo
   the lowest at which at most 0.05% gets that verdict;
 - scores are in points: log-odds times the scale that puts `suspicious` at 3.0, so stored tenant
   policies keep their meaning and the priors of the signals the corpus cannot weigh fit in;
+- a learned signal that no legitimate message carries keeps at least its prior in points: the scale,
+  set by the legitimate mail, shrinks every weight, and for such a signal the shrinkage buys back no
+  false positive, it only loses catch (decided per fold from the fold's training rows);
 - deterministic: same features file, same weights (fixed fold seed, exact solver, rounding).
 """
 
@@ -166,18 +169,34 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
     raw_suspicious = _threshold(legit_raw, MAX_FPR_FLAGGED, 1e-6)
     scale = SUSPICIOUS_POINTS / raw_suspicious
 
-    def points(c: np.ndarray) -> dict[str, float]:
+    legit = y == 0
+
+    def uncontradicted(rows_mask: np.ndarray) -> set[str]:
+        """Learned signals that no legitimate message (of these rows) carries."""
+        fired_on_legit = (x[rows_mask & legit] > 0).any(axis=0)
+        return {n for n in learned if not fired_on_legit[index[n]]}
+
+    def points(c: np.ndarray, floor_at_prior: set[str]) -> dict[str, float]:
         weights = {n: spec.prior for n, spec in CATALOG.items()}
         weights.update({n: round(float(c[index[n]]) * scale, 3) for n in learned})
+        # Evidence the corpus never contradicted keeps at least its reviewed prior. The scale is set by
+        # the legitimate mail (mostly mailing lists, and 2002 mail without authentication headers), so
+        # scaling shrinks every weight; a signal that never fires on legitimate mail is the one whose
+        # shrinkage buys no false positive back, only lost catch (compauth, receiver phish verdicts).
+        for n in floor_at_prior:
+            weights[n] = max(weights[n], CATALOG[n].prior)
         return weights
 
-    final = points(coef)
+    all_rows = np.ones(len(rows), dtype=bool)
+    floored = uncontradicted(all_rows)
+    final = points(coef, floored)
     oof_scored = []
     fold_weights = {}
     for i, row in enumerate(rows):
         k = int(fold_of[i])
         if k not in fold_weights:
-            fold_weights[k] = points(oof_coef[i])
+            # within the fold, only its own training rows say what was contradicted
+            fold_weights[k] = points(oof_coef[i], uncontradicted(fold_of != k))
         oof_scored.append(score_rows([row], fold_weights[k])[0])
     thresholds = choose_thresholds(oof_scored, labels)
 
@@ -186,7 +205,9 @@ def fit(rows: list[dict]) -> tuple[dict, dict]:
         sup = support.get(name, Counter())
         entry = {"weight": final[name], "category": spec.category,
                  "support": {"legit": sup.get("legit", 0), "bad": sup.get("bad", 0)}}
-        if name in index:
+        if name in floored and final[name] == spec.prior and round(float(coef[index[name]]) * scale, 3) < spec.prior:
+            entry["source"] = "prior: a floor (the fit shrank it, but no legitimate corpus message carries it)"
+        elif name in index:
             entry["source"] = "fit" if coef[index[name]] > 0 else "fit: zero (no evidence once the others are known)"
         elif not spec.learned:
             entry["source"] = "prior: not learned (tenant policy, threat feed, malware or parser-evasion signal)"

@@ -23,8 +23,7 @@ EXPECTED = {
     "sublime/amazon_phish_url_shortener.eml": VerdictKind.PHISHING,
     "sublime/bec_ceo_impersonation.eml": VerdictKind.PHISHING,
     "sublime/fedex_brand_impersonation.eml": VerdictKind.PHISHING,
-    # under the demo policy's hand-set 5.0 thresholds; the learned ones (about 4.1) make it phishing
-    "sublime/punycode_robinhood.eml": VerdictKind.SUSPICIOUS,
+    "sublime/punycode_robinhood.eml": VerdictKind.PHISHING,
     "sublime/reported_phish.eml": VerdictKind.PHISHING,
     "sublime/twitter_phish.eml": VerdictKind.PHISHING,
     "spamassassin/spam/gtube.eml": VerdictKind.SPAM,

@@ -48,6 +48,19 @@ def test_the_fit_is_deterministic(rows):
     assert other["signals"] != first["signals"]
 
 
+def test_a_signal_no_legitimate_message_carries_keeps_at_least_its_prior_and_one_that_does_may_shrink():
+    doc = json.loads(WEIGHTS_FILE.read_text())  # what the fit gives (the test above)
+    signals = doc["signals"]
+    learned = {n: e for n, e in signals.items() if not e["source"].startswith("prior: not learned")
+               and not e["source"].startswith("prior: fewer")}
+    uncontradicted = {n: e for n, e in learned.items() if e["support"]["legit"] == 0}
+    assert uncontradicted and all(e["weight"] >= CATALOG[n].prior for n, e in uncontradicted.items())
+    # the floor is doing something: the scale shrank some of them below their prior (compauth among them)
+    assert signals["RECEIVER_PHISH_VERDICT"]["source"].startswith("prior: a floor")
+    # and signals legitimate mail does carry are learned, free to fall below their prior
+    assert any(e["weight"] < CATALOG[n].prior for n, e in learned.items() if e["support"]["legit"] > 0)
+
+
 def test_the_features_file_was_made_with_the_current_signal_catalogue(rows):
     header, data = rows
     assert header["learnable_signals"] == sorted(n for n, s in CATALOG.items() if s.learned), \
