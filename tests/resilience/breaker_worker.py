@@ -1,7 +1,8 @@
 """A separate worker process for the two-process breaker tests (settings come from the environment).
 
     python breaker_worker.py once NAME          one call; prints {"result": "called" | "fallback"}
-    python breaker_worker.py probe NAME DIR     waits for DIR/go, calls for 1 s, records each real call
+    python breaker_worker.py probe NAME DIR     prints ready, waits for "go" on stdin, calls for 1 s,
+                                                records each real call in DIR
 """
 
 from __future__ import annotations
@@ -28,12 +29,10 @@ def main() -> None:
         return
 
     folder = Path(sys.argv[3])
-    (folder / f"ready-{os.getpid()}").touch()
-    deadline = time.monotonic() + 30
-    while not (folder / "go").exists():  # a barrier, so both workers start probing together
-        if time.monotonic() > deadline:
-            raise SystemExit("no go signal within 30 s")
-        time.sleep(0.01)
+    # A barrier over the pipes, so both workers start probing together: say ready, block until told.
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        raise SystemExit("no go signal (stdin closed)")
 
     def probe():
         start = time.time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -343,14 +344,14 @@ def test_two_workers_never_both_probe_a_half_open_circuit(breaker_settings, cloc
     name = unique_breaker(registry)
     clock.move_to(clock.now() - registry.config(name).recovery_timeout - 1)
     fail_n(registry, name, 1)
-    workers = [run_worker("probe", name, str(tmp_path)) for _ in range(2)]
+    workers = [run_worker("probe", name, str(tmp_path), stdin=subprocess.PIPE) for _ in range(2)]
     try:
-        deadline = time.monotonic() + 45
-        while len(list(tmp_path.glob("ready-*"))) < 2:
-            assert time.monotonic() < deadline, "workers did not start"
-            assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
-            time.sleep(0.05)  # polling the worker processes, not waiting on a clock
-        (tmp_path / "go").touch()
+        for w in workers:  # each says "ready" once its breaker is registered; the guard only catches a hang
+            readable, _, _ = select.select([w.stdout], [], [], 45)
+            assert readable and w.stdout.readline().strip() == "ready", w.communicate(timeout=5)
+        for w in workers:
+            w.stdin.write("go\n")
+            w.stdin.flush()
         results = [finish(w) for w in workers]
     finally:
         for w in workers:
