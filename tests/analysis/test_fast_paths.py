@@ -1,6 +1,8 @@
 """The analysis's fast paths give exactly what the plain way gives: the single-part body taken whole
-(mime_limits) against the feed parser's line loop, and phrase matching at literal prefixes (phrases)
-against a regex search over the whole text."""
+(mime_limits) against the feed parser's line loop, the line buffer's body chunks, boundary matcher and
+line-end search against the standard library's, the cached content types and parameters against
+Message's, and phrase matching at literal prefixes (phrases) against a regex search over the whole
+text."""
 
 from __future__ import annotations
 
@@ -150,8 +152,38 @@ def test_finditer_at_finds_a_formaction_and_a_dotless_i_action():
 
 def _parse_plain_boundaries(raw: bytes, monkeypatch) -> tuple:
     monkeypatch.setattr(email.feedparser, "re", re)  # the standard library's own boundary regex ...
-    monkeypatch.setattr(mime_limits, "_LineBuffer", email.feedparser.BufferedSubFile)  # ... and line buffer
+    monkeypatch.setattr(email.feedparser, "NLCRE_eol", mime_limits._NLCRE_EOL)  # ... line-end search ...
+    monkeypatch.setattr(mime_limits, "_LineBuffer", email.feedparser.BufferedSubFile)  # ... line buffer ...
+    monkeypatch.setattr(mime_limits, "_BoundedFeedParser", email.feedparser.BytesFeedParser)  # ... and parser
     return _parse(raw, fast=True, monkeypatch=monkeypatch)
+
+
+def test_the_fast_parse_is_in_place():
+    assert isinstance(email.feedparser.NLCRE_eol, mime_limits._LineEndAtEnd)
+    parser = mime_limits._BoundedFeedParser()
+    parser._input = mime_limits._LineBuffer()
+    parser.feed(b"Content-Type: text/plain\n\n")
+    assert parser._input.in_body  # the body that follows is read in chunks
+    parser.feed(b"one\ntwo\n--not a boundary\nthree\n")
+    assert parser.close().get_payload() == "one\ntwo\n--not a boundary\nthree\n"
+    assert not parser._input.in_body
+    buffer = mime_limits._LineBuffer()
+    buffer.push("a\r\nb\rc\n--x\nd\n")
+    buffer.in_body = True
+    buffer.push_eof_matcher(mime_limits._BoundaryMatcher("--x").match)
+    assert [buffer.readline() for _ in range(2)] == ["a\r\nb\rc\n", ""]  # the boundary ends the body
+    assert not buffer.in_body
+    buffer.pop_eof_matcher()
+    assert [buffer.readline() for _ in range(3)] == ["--x\n", "d\n", email.feedparser.NeedMoreData]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("ab\r\n -"), max_size=12))
+def test_line_end_search_finds_what_the_regex_finds(text):
+    expected, got = mime_limits._NLCRE_EOL.search(text), email.feedparser.NLCRE_eol.search(text)
+    assert (expected is None) == (got is None)
+    if expected is not None:
+        assert (expected.group(0), expected.start()) == (got.group(0), got.start())
 
 
 NESTED = (b"From: a@b.example\nContent-Type: multipart/mixed; boundary=\"o+(1)?\"\n\npre\n--o+(1)?\n"
@@ -192,7 +224,18 @@ def _same_answers(bounded, plain) -> None:
         assert bounded.get_all(name) == plain.get_all(name) and bounded.get_all(name, 7) == plain.get_all(name, 7)
         assert (name in bounded) == (name in plain)
     assert bounded.get_content_type() == plain.get_content_type()
+    assert bounded.get_content_maintype() == plain.get_content_maintype()
     assert bounded.get_params() == plain.get_params() and bounded.get_filename() == plain.get_filename()
+    for header in ("content-type", "Content-Disposition", "X-A", "missing"):
+        assert bounded.get_params(7, header) == plain.get_params(7, header)
+        assert bounded.get_params(7, header, unquote=False) == plain.get_params(7, header, unquote=False)
+    assert bounded.get_param("charset", 7) == plain.get_param("charset", 7)
+    assert bounded.get_content_charset(7) == plain.get_content_charset(7)
+    assert bounded.get_boundary(7) == plain.get_boundary(7)
+    params = bounded.get_params(unquote=False)
+    if params:
+        params.clear()  # a caller's copy: the cached list stays whole
+        assert bounded.get_params() == plain.get_params()
 
 
 def test_indexed_header_lookups_answer_as_message_does_through_every_change():
@@ -213,6 +256,11 @@ def test_indexed_header_lookups_answer_as_message_does_through_every_change():
         lambda m: m.add_header("Content-Disposition", "attachment", filename="x.pdf"),
         lambda m: m.__delitem__("X-A"),
         lambda m: m.replace_header("Subject", "again"),
+        lambda m: m.set_default_type("message/rfc822"),  # no effect while there is a Content-Type ...
+        lambda m: m.__delitem__("Content-Type"),  # ... the default type then
+        lambda m: m.set_default_type("text/plain"),
+        lambda m: m.set_raw("Content-Type", "text/html; charset*=utf-8''%e2%82%ac; name*0=a; name*1=.htm"),
+        lambda m: m.set_param("charset", "us-ascii", header="Content-Disposition"),
     ]
     _same_answers(bounded, plain)
     for change in changes:

@@ -84,6 +84,9 @@ class ParseLimits:
         return msg
 
 
+_UNSET = object()
+
+
 class BoundedMessage(Message):
     """A compat32 message whose header fields and children are capped as the parser adds them."""
 
@@ -94,6 +97,11 @@ class BoundedMessage(Message):
         self._index: dict[str, list[int]] = {}  # lower-cased name -> positions in _headers
         self._index_of: list | None = None  # the _headers list the index was built from ...
         self._index_len = 0  # ... and its length then
+        self._index_policy = None  # ... and the policy then
+        # Content type and parameter lists, derived from the fields the index was built from. The
+        # parser and the analysis ask each part for its type several times, and for its charset, name
+        # and boundary, and the stdlib parses the parameters anew (in pure Python) on every call.
+        self._derived: dict = {}
 
     # Message.get, get_all and `in` walk and lower-case every header field on each call; the parser and
     # the analysis ask a message for its content type, charset, parameters and file name dozens of
@@ -102,12 +110,35 @@ class BoundedMessage(Message):
 
     def _header_positions(self) -> dict[str, list[int]]:
         headers = self._headers
-        if self._index_of is not headers or self._index_len != len(headers):
+        if self._index_of is not headers or self._index_len != len(headers) or self._index_policy is not self.policy:
             index: dict[str, list[int]] = {}
             for position, (name, _) in enumerate(headers):
                 index.setdefault(name.lower(), []).append(position)
             self._index, self._index_of, self._index_len = index, headers, len(headers)
+            self._index_policy = self.policy
+            self._derived = {}
         return self._index
+
+    def get_content_type(self):
+        self._header_positions()  # drops what was derived from fields since changed
+        ctype = self._derived.get(None)
+        if ctype is None:
+            ctype = self._derived[None] = super().get_content_type()
+        return ctype
+
+    def set_default_type(self, ctype) -> None:
+        self._derived.pop(None, None)
+        super().set_default_type(ctype)
+
+    def _get_params_preserve(self, failobj, header):
+        # Message.get_params, get_param, get_filename, get_boundary and get_content_charset all read
+        # the parameters through this method.
+        self._header_positions()
+        key = header.lower()
+        params = self._derived.get(key, _UNSET)
+        if params is _UNSET:
+            params = self._derived[key] = super()._get_params_preserve(_UNSET, header)
+        return failobj if params is _UNSET else list(params)
 
     def get(self, name, failobj=None):
         positions = self._header_positions().get(name.lower())
@@ -220,6 +251,30 @@ if sys.version_info < (3, 13) and getattr(email.feedparser, "re", None) is re:
     email.feedparser.re = _FeedParserRe()
 
 
+class _LineEndAtEnd:
+    """The feed parser's `NLCRE_eol` (a line end at the very end of a string), searched only where such
+    a match can start. The parser strips the line end before each boundary from the part it closes with
+    `NLCRE_eol.search(payload)`, and `re` tries that pattern at every line of the payload: on mail with
+    attachments, a tenth of the parse. A match is at most two characters and must reach the end, so
+    starting the search two characters from the end finds the same match."""
+
+    __slots__ = ("pattern",)
+
+    def __init__(self, pattern: re.Pattern[str]):
+        self.pattern = pattern
+
+    def search(self, string: str) -> re.Match[str] | None:
+        return self.pattern.search(string, max(0, len(string) - 2))
+
+    def __getattr__(self, name: str):
+        return getattr(self.pattern, name)
+
+
+_NLCRE_EOL = getattr(email.feedparser, "NLCRE_eol", None)
+if isinstance(_NLCRE_EOL, re.Pattern) and _NLCRE_EOL.pattern == r"(\r\n|\r|\n)\Z" and not _NLCRE_EOL.flags & ~re.UNICODE:
+    email.feedparser.NLCRE_eol = _LineEndAtEnd(_NLCRE_EOL)
+
+
 class _LineBuffer(email.feedparser.BufferedSubFile):
     """The feed parser's line buffer, which tests every line of a part against the boundaries of all the
     multiparts around it (a Python call per line and level). A boundary line starts with "--", so a line
@@ -229,6 +284,7 @@ class _LineBuffer(email.feedparser.BufferedSubFile):
     def __init__(self) -> None:
         super().__init__()
         self._other_tests = 0
+        self.in_body = False  # set by _BoundedFeedParser: the lines that follow are a leaf part's body
 
     def push_eof_matcher(self, pred) -> None:
         if not isinstance(getattr(pred, "__self__", None), _BoundaryMatcher):
@@ -244,8 +300,36 @@ class _LineBuffer(email.feedparser.BufferedSubFile):
     def readline(self):
         lines = self._lines
         if lines and not self._other_tests and not lines[0].startswith("--"):
-            return lines.popleft()
-        return super().readline()
+            if not self.in_body:
+                return lines.popleft()
+            # A leaf part's body is only ever collected and joined: its lines up to the next one that
+            # could be a boundary are handed over as one string (the parser's loop costs a Python call
+            # and more per line).
+            line = lines.popleft()
+            if not lines or lines[0].startswith("--"):
+                return line
+            chunk = [line]
+            while lines and not lines[0].startswith("--"):
+                chunk.append(lines.popleft())
+            return "".join(chunk)
+        line = super().readline()
+        if line == "":
+            self.in_body = False  # the body loop ends here
+        return line
+
+
+class _BoundedFeedParser(BytesFeedParser):
+    """The feed parser, telling its line buffer when a leaf part's body starts. After a header block,
+    the parser reads a body line by line only for a part that is neither multipart nor message/* (nor
+    a headers-only parse), until the buffer answers "" (a boundary or the end): `_LineBuffer` may then
+    hand over many lines at once. tests/analysis/test_fast_paths.py compares with the plain parser."""
+
+    def _parse_headers(self, lines):
+        super()._parse_headers(lines)
+        buffer = self._input
+        if isinstance(buffer, _LineBuffer) and not self._headersonly \
+                and self._cur.get_content_maintype() not in ("multipart", "message"):
+            buffer.in_body = True
 
 
 def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
@@ -294,7 +378,7 @@ def parse_bounded(raw: bytes, budget: AnalysisBudget) -> tuple[Message, ParseLim
     raw = _cap_top_header_lines(raw, limits)
     if len(raw) <= MAX_CONTROL_PRESCAN_BYTES:  # one C pass here saves a regex per header value
         limits.check_controls = len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
-    parser = BytesFeedParser(_factory=limits.new_message, policy=compat32)
+    parser = _BoundedFeedParser(_factory=limits.new_message, policy=compat32)
     if type(getattr(parser, "_input", None)) is email.feedparser.BufferedSubFile:
         parser._input = _LineBuffer()  # before the first feed: the parse generator has not read it yet
     limits.armed = True
