@@ -105,6 +105,51 @@ def test_phrase_patterns_on_real_mail_text():
         assert [p.found(text, present) for p in ALL_PATTERNS] == [_plain_found(p, text) for p in ALL_PATTERNS]
 
 
+TRIGGER_SETS = (scoring._LANGUAGE_TRIGGERS, scoring._QR_MFA_TRIGGERS)
+
+
+def _trigger_texts() -> list[str]:
+    rng = random.Random(11)
+    texts = []
+    for raw in REAL:
+        text = raw.decode("utf-8", "replace").casefold()
+        start = rng.randrange(max(1, len(text) - 20_000))
+        texts += [text[start:start + 20_000], text[start:start + 20_000].encode("ascii", "ignore").decode()]
+    return texts
+
+
+def test_trigger_sets_cover_every_trigger_once():
+    assert set(scoring._TRIGGERS) == {t for ts in TRIGGER_SETS for t in (*ts.ascii, *ts.other)} | {
+        t for ts in TRIGGER_SETS for t, _ in ts.dependent}
+    assert not {t for t, _ in scoring._LANGUAGE_TRIGGERS.dependent} & set(scoring._LANGUAGE_TRIGGERS.ascii)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(st.sampled_from([*scoring._TRIGGERS, "de", "activated", "term", "in", "form", "x", "é"]),
+                      max_size=40),
+       seps=st.lists(st.sampled_from([" ", "", "\n", "é", "停"]), min_size=1, max_size=40))
+def test_trigger_sets_find_exactly_the_triggers_a_scan_finds(words, seps):
+    text = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
+    for ts in TRIGGER_SETS:
+        triggers = (*ts.ascii, *ts.other, *(t for t, _ in ts.dependent))
+        assert ts.present(text) == triggers_present(text, triggers), text
+
+
+def test_trigger_sets_on_real_mail_text():
+    for text in _trigger_texts():
+        for ts in TRIGGER_SETS:
+            triggers = (*ts.ascii, *ts.other, *(t for t, _ in ts.dependent))
+            assert ts.present(text) == triggers_present(text, triggers)
+
+
+@pytest.mark.parametrize("body", ["plain ascii", "caf\u00e9 \u2019quoted\u2019", "Pass\u200dword Expir\u00adation",
+                                  "\ufeffBOM and \U0001f600", "\u0130stanbul \u00df STRASSE"])
+def test_language_text_is_the_translated_case_folded_text(body):
+    parsed = parse.ParsedMessage(subject="Ver\u200bify \u00c9", text=body * 3)
+    expected = ("Ver\u200bify \u00c9" + "\n" + body * 3).translate(scoring._INVISIBLE).casefold()
+    assert scoring._language_text(parsed) == expected
+
+
 def test_literal_prefixes():
     assert literal_prefixes(r"\b(verify|re-?activate)\s+account\b") == {"verify", "re"}
     assert literal_prefixes(r"\$\$\$|\bmlm\b|\bmulti[- ]level") == {"$$$", "mlm", "multi level", "multi-level"}

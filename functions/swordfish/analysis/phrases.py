@@ -133,3 +133,34 @@ class PhrasePattern:
 def triggers_present(text: str, triggers: Iterable[str]) -> frozenset[str]:
     """The triggers that occur in `text`: one substring test each, shared by every pattern."""
     return frozenset(t for t in triggers if t in text)
+
+
+class TriggerSet:
+    """`triggers_present` for a fixed set of triggers, with fewer scans of the text (each trigger is a
+    scan of up to 20,000 characters: together a tenth of the analysis). Two facts skip scans without
+    changing the answer: a text with only ASCII characters holds no non-ASCII trigger, and a trigger
+    that contains another ("deactivated", "deactivat") can only occur where that one does."""
+
+    __slots__ = ("ascii", "other", "dependent")
+
+    def __init__(self, triggers: Iterable[str]):
+        unique = sorted(set(triggers))
+        containing = {t: tuple(u for u in unique if u != t and u in t) for t in unique}
+        free = [t for t in unique if not containing[t]]
+        self.ascii = tuple(t for t in free if t.isascii())
+        self.other = tuple(t for t in free if not t.isascii())
+        # shorter first: what a trigger contains (which may contain others in turn) is decided before it
+        self.dependent = tuple(sorted(((t, frozenset(c)) for t, c in containing.items() if c),
+                                      key=lambda item: (len(item[0]), item[0])))
+
+    def present(self, text: str) -> frozenset[str]:
+        found = [t for t in self.ascii if t in text]
+        if not text.isascii():
+            found += [t for t in self.other if t in text]
+        if not self.dependent:
+            return frozenset(found)
+        present = set(found)
+        for trigger, contained in self.dependent:
+            if contained <= present and trigger in text:
+                present.add(trigger)
+        return frozenset(present)

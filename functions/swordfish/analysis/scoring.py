@@ -25,7 +25,7 @@ from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, MFA_PHRASES, 
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
 from .parse import BUDGET_PROBLEM, ParsedMessage, address_host
-from .phrases import PhrasePattern, triggers_present
+from .phrases import PhrasePattern, TriggerSet
 from .signals import (
     LINK_REWRITERS,
     abused_tld,
@@ -69,6 +69,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 # ("P\u200dass\u200dword Expir\u200dation") so that phrase lists do not match; the language checks read without them.
 _INVISIBLE = dict.fromkeys([0x00AD, 0x034F, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F),
                             *range(0x2060, 0x2065), 0xFEFF])
+_INVISIBLE_SEARCH = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "]")
 
 
 def _family(patterns: tuple[tuple[str, tuple[str, ...], str], ...]) -> list[PhrasePattern]:
@@ -80,9 +81,13 @@ _BEC = _family(BEC_PHRASES)
 _SPAMMY = _family(SPAM_PHRASES)
 _QR = _family(QR_LURE_PHRASES)
 _MFA = _family(MFA_PHRASES)
-# Every family's triggers, tested once per message (phrases.triggers_present) instead of once per pattern.
+# Every family's triggers, tested once per message (phrases.TriggerSet) instead of once per pattern; those
+# only the QR-code and MFA phrases use, only for the few messages whose QR-code checks get that far.
 _TRIGGERS = tuple(sorted({t for family in (_CREDENTIAL, _BEC, _SPAMMY, _QR, _MFA) for p in family
                           for t in p.triggers}))
+_LANGUAGE_TRIGGERS = TriggerSet(t for family in (_CREDENTIAL, _BEC, _SPAMMY) for p in family for t in p.triggers)
+_QR_MFA_TRIGGERS = TriggerSet(set(_TRIGGERS) - {t for family in (_CREDENTIAL, _BEC, _SPAMMY) for p in family
+                                                for t in p.triggers})
 
 _SINGLE_WORD_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED)
 _MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamerica",
@@ -110,6 +115,15 @@ class _Hits(list):
 
     def names(self) -> set[str]:
         return {h.reason.name for h in self}
+
+
+def _language_text(parsed: ParsedMessage) -> str:
+    """Subject and the start of the text, invisible characters dropped, case-folded: what the phrase
+    patterns read."""
+    text = (parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]
+    if not text.isascii() and _INVISIBLE_SEARCH.search(text):  # str.translate costs ~30 ns a character
+        text = text.translate(_INVISIBLE)
+    return text.casefold()
 
 
 def _phrases(family: list[PhrasePattern], text: str, present: frozenset[str]) -> list[str]:
@@ -378,6 +392,7 @@ def _qr_codes(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _
         return
     qr_urls = {url for _, url in parsed.qr_codes}
     value = 1.0
+    present = present | _QR_MFA_TRIGGERS.present(text)
     asks = _phrases(_CREDENTIAL, text, present) + _phrases(_MFA, text, present) + _phrases(_QR, text, present)
     if asks:
         value += 1.0
@@ -405,6 +420,7 @@ def _qr_lure(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _H
     scannable = parsed.image_count > 0 or any(a.sniffed_type == "application/pdf" for a in parsed.attachments)
     if not scannable or parsed.qr_codes or len(parsed.links) > 3:
         return
+    present = present | _QR_MFA_TRIGGERS.present(text)
     found = _phrases(_QR, text, present)
     if found:
         value = 2.0 if _phrases(_CREDENTIAL, text, present) or _phrases(_BEC, text, present) else 1.0
@@ -493,8 +509,8 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _lookalikes(parsed, policy, hits)
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)
-        text = ((parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]).translate(_INVISIBLE).casefold()
-        present = triggers_present(text, _TRIGGERS)
+        text = _language_text(parsed)
+        present = _LANGUAGE_TRIGGERS.present(text)
         _language(parsed, policy, text, present, hits)
         _qr_codes(parsed, text, present, hits)
         _new_link_domains(parsed, new_link_domains or {}, hits)
