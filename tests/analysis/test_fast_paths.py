@@ -222,6 +222,31 @@ def test_the_fast_parse_is_in_place():
     assert [buffer.readline() for _ in range(3)] == ["--x\n", "d\n", email.feedparser.NeedMoreData]
 
 
+# Lines that exercise the header and body runs: header fields, continuations, the Unix From line, an
+# empty field name, lines that start with "-" or "--" (some of them this message's boundaries), nested
+# multipart and message/* headers, a boundary that is also a header line ("--q:"), blank lines, and
+# every line end.
+PIECES = ["From: a@b.example", "Subject: x", " folded", "\tfolded", "From someone", ":no name", "X-B:",
+          "Content-Type: multipart/mixed; boundary=b", "Content-Type: message/rfc822",
+          "Content-Type: multipart/alternative; boundary=c", "Content-Type: message/delivery-status",
+          'Content-Type: multipart/mixed; boundary="q:"', "--b", "--b--", "--c", "--c--", "--q:", "--q:--", "- item",
+          "-", "--", "body text", "<b>html</b>", "", "x: y"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(st.tuples(st.sampled_from(PIECES), st.sampled_from(["\n", "\r\n", "\r", ""])),
+                      max_size=30),
+       chunk=st.integers(1, 40))
+def test_header_and_body_runs_parse_exactly_as_the_standard_library(lines, chunk):
+    raw = "".join(text + end for text, end in lines).encode()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mime_limits, "FEED_CHUNK_BYTES", chunk)  # lines split across feeds too
+        fast = _parse(raw, fast=True, monkeypatch=patch)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mime_limits, "FEED_CHUNK_BYTES", chunk)
+        assert fast == _parse_plain_boundaries(raw, patch)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.text(st.sampled_from("ab\r\n -"), max_size=12))
 def test_line_end_search_finds_what_the_regex_finds(text):
@@ -242,7 +267,12 @@ REPORT = (b"From: mailer-daemon@b.example\nContent-Type: multipart/report; repor
           b"Content-Type: message/rfc822\n\nFrom: x@y.example\nSubject: lost\n\n--lost body\n--r--\n")
 
 
-@pytest.mark.parametrize("raw", [NESTED, REPORT, *EDGE, *REAL], ids=lambda raw: str(len(raw)))
+# A boundary that is also a header line: a part whose header block runs into it ends there.
+COLON_BOUNDARY = (b'From: a@b.example\nContent-Type: multipart/mixed; boundary="q:"\n\n--q:\nX-A: 1\n'
+                  b"Content-Type: text/plain\n--q:\nX-B: 2\n\nbody\n- not\n-- not\n--q:--\n")
+
+
+@pytest.mark.parametrize("raw", [NESTED, REPORT, COLON_BOUNDARY, *EDGE, *REAL], ids=lambda raw: str(len(raw)))
 def test_boundary_matcher_and_line_buffer_parse_exactly_as_the_standard_library(raw, monkeypatch):
     fast = _parse(raw, fast=True, monkeypatch=monkeypatch)
     assert fast == _parse_plain_boundaries(raw, monkeypatch)

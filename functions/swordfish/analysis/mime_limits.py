@@ -18,6 +18,8 @@ import sys
 from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.policy import compat32
+from itertools import islice, repeat, starmap
+from operator import indexOf, itemgetter
 
 from .budget import AnalysisBudget
 
@@ -275,15 +277,41 @@ if isinstance(_NLCRE_EOL, re.Pattern) and _NLCRE_EOL.pattern == r"(\r\n|\r|\n)\Z
     email.feedparser.NLCRE_eol = _LineEndAtEnd(_NLCRE_EOL)
 
 
+# The feed parser's test for a header line (its header loop ends at the first line that fails it).
+_HEADER_LINE = getattr(email.feedparser, "headerRE", None)
+_FIRST_CHARACTER = itemgetter(0)
+
+
+def _index(items, value, default: int) -> int:
+    """Position of the first item equal to `value` (`default` when there is none), found in C."""
+    try:
+        return indexOf(items, value)
+    except ValueError:
+        return default
+
+
+class _HeaderLines(str):
+    """Header lines handed to the parser's header loop as one item: the loop only tests the first (as
+    a str, this is it) and collects the item for `_parse_headers`, which takes the lines out again."""
+
+    lines: list[str]
+
+
 class _LineBuffer(email.feedparser.BufferedSubFile):
     """The feed parser's line buffer, which tests every line of a part against the boundaries of all the
     multiparts around it (a Python call per line and level). A boundary line starts with "--", so a line
     that does not is handed over untested while only boundary tests are stacked; any other end test (the
-    blank line of message/delivery-status) still sees every line."""
+    blank line of message/delivery-status) still sees every line.
+
+    The parser's loops cost a Python call and more per line, so `_BoundedFeedParser` says what it is
+    reading: in a header block, the run of header lines (up to the first line that is not one, or that
+    could be a boundary) is handed over as one `_HeaderLines`; in a leaf part's body, which is only ever
+    collected and joined, the lines up to the next one that could be a boundary as one string."""
 
     def __init__(self) -> None:
         super().__init__()
         self._other_tests = 0
+        self.in_headers = False  # set by _BoundedFeedParser: the lines that follow are a header block
         self.in_body = False  # set by _BoundedFeedParser: the lines that follow are a leaf part's body
 
     def push_eof_matcher(self, pred) -> None:
@@ -300,18 +328,29 @@ class _LineBuffer(email.feedparser.BufferedSubFile):
     def readline(self):
         lines = self._lines
         if lines and not self._other_tests and not lines[0].startswith("--"):
-            if not self.in_body:
-                return lines.popleft()
-            # A leaf part's body is only ever collected and joined: its lines up to the next one that
-            # could be a boundary are handed over as one string (the parser's loop costs a Python call
-            # and more per line).
             line = lines.popleft()
-            if not lines or lines[0].startswith("--"):
+            if not line or not lines or lines[0].startswith("--"):
                 return line
-            chunk = [line]
-            while lines and not lines[0].startswith("--"):
-                chunk.append(lines.popleft())
-            return "".join(chunk)
+            if self.in_body:
+                # The lines before the next one that starts with "-", found and taken in C (a Python
+                # loop over them cost twice as much).
+                try:
+                    count = _index(map(_FIRST_CHARACTER, lines), "-", len(lines))
+                except IndexError:  # an empty string pushed back (the end of the input): line by line
+                    return line
+                chunk = [line]
+                chunk.extend(starmap(lines.popleft, repeat((), count)))
+                return "".join(chunk)
+            if self.in_headers and _HEADER_LINE.match(line):
+                # the header lines before the first line that is none or starts with "-", found in C
+                count = _index(map(_HEADER_LINE.match, lines), None, len(lines))
+                count = _index(map(_FIRST_CHARACTER, islice(lines, count)), "-", count)
+                if count:
+                    run = [line]
+                    run.extend(starmap(lines.popleft, repeat((), count)))
+                    line = _HeaderLines(line)
+                    line.lines = run
+            return line
         line = super().readline()
         if line == "":
             self.in_body = False  # the body loop ends here
@@ -319,17 +358,55 @@ class _LineBuffer(email.feedparser.BufferedSubFile):
 
 
 class _BoundedFeedParser(BytesFeedParser):
-    """The feed parser, telling its line buffer when a leaf part's body starts. After a header block,
-    the parser reads a body line by line only for a part that is neither multipart nor message/* (nor
-    a headers-only parse), until the buffer answers "" (a boundary or the end): `_LineBuffer` may then
-    hand over many lines at once. tests/analysis/test_fast_paths.py compares with the plain parser."""
+    """The feed parser, telling its line buffer what it reads. A message or part starts (`_new_message`)
+    with the loop that collects its header lines and ends by handing them to `_parse_headers`. After
+    them, the parser reads a body line by line only for a part that is neither multipart nor message/*
+    (nor a headers-only parse), until the buffer answers "" (a boundary or the end). Reads the feed
+    parser's private methods, as they are in Python 3.11 to 3.13; tests/analysis/test_fast_paths.py
+    compares the result with the plain parser's."""
+
+    def _new_message(self):
+        super()._new_message()
+        if isinstance(self._input, _LineBuffer) and _HEADER_LINE is not None:
+            self._input.in_headers = True
 
     def _parse_headers(self, lines):
-        super()._parse_headers(lines)
         buffer = self._input
+        if isinstance(buffer, _LineBuffer):
+            buffer.in_headers = False
+            if any(type(line) is _HeaderLines for line in lines):
+                lines = [one for line in lines for one in (line.lines if type(line) is _HeaderLines else (line,))]
+        if self.policy is compat32 and lines and lines[0][0] not in " \t" \
+                and not any(line.startswith(("From ", ":")) for line in lines):
+            _set_header_fields(self._cur, lines)
+        else:
+            super()._parse_headers(lines)
         if isinstance(buffer, _LineBuffer) and not self._headersonly \
                 and self._cur.get_content_maintype() not in ("multipart", "message"):
             buffer.in_body = True
+
+
+def _set_header_fields(msg: Message, lines: list[str]) -> None:
+    """FeedParser._parse_headers under the compat32 policy, for the header block it takes apart without
+    a defect: a first line that is no continuation, no Unix "From " line and no empty field name. Each
+    field is its first line and the continuation lines (starting with a space or tab) after it; name and
+    value as compat32's header_source_parse splits them (the stdlib's loop costs two more Python calls
+    a line and one a field)."""
+    set_raw = msg.set_raw
+    field: list[str] = []
+    for line in lines:
+        if line[0] in " \t":
+            field.append(line)
+            continue
+        if field:
+            name, value = field[0].split(":", 1)
+            set_raw(name, (value.lstrip(" \t") + "".join(field[1:]) if len(field) > 1 else value.lstrip(" \t"))
+                    .rstrip("\r\n"))
+        field = [line]
+    if field:
+        name, value = field[0].split(":", 1)
+        set_raw(name, (value.lstrip(" \t") + "".join(field[1:]) if len(field) > 1 else value.lstrip(" \t"))
+                .rstrip("\r\n"))
 
 
 def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
