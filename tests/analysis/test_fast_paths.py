@@ -6,7 +6,9 @@ text."""
 
 from __future__ import annotations
 
+import email
 import email.feedparser
+import email.utils
 import random
 import re
 
@@ -304,7 +306,10 @@ def _same_answers(bounded, plain) -> None:
     for header in ("content-type", "Content-Disposition", "X-A", "missing"):
         assert bounded.get_params(7, header) == plain.get_params(7, header)
         assert bounded.get_params(7, header, unquote=False) == plain.get_params(7, header, unquote=False)
-    assert bounded.get_param("charset", 7) == plain.get_param("charset", 7)
+    for param in ("charset", "CharSet", "name", "filename", "boundary", "missing"):
+        for header in ("content-type", "Content-Disposition", "missing"):
+            assert bounded.get_param(param, 7, header) == plain.get_param(param, 7, header)
+            assert bounded.get_param(param, 7, header, unquote=False) == plain.get_param(param, 7, header, False)
     assert bounded.get_content_charset(7) == plain.get_content_charset(7)
     assert bounded.get_boundary(7) == plain.get_boundary(7)
     params = bounded.get_params(unquote=False)
@@ -335,6 +340,7 @@ def test_indexed_header_lookups_answer_as_message_does_through_every_change():
         lambda m: m.__delitem__("Content-Type"),  # ... the default type then
         lambda m: m.set_default_type("text/plain"),
         lambda m: m.set_raw("Content-Type", "text/html; charset*=utf-8''%e2%82%ac; name*0=a; name*1=.htm"),
+        lambda m: m.set_raw("Content-Disposition", 'attachment; filename="q\\"uoted.pdf"; Name=x'),
         lambda m: m.set_param("charset", "us-ascii", header="Content-Disposition"),
     ]
     _same_answers(bounded, plain)
@@ -342,3 +348,49 @@ def test_indexed_header_lookups_answer_as_message_does_through_every_change():
         change(bounded)
         change(plain)
         _same_answers(bounded, plain)
+
+
+ADDRESS_PIECES = ["a", "Bo", "x.y", "é", "@", ".", "<", ">", '"', " ", "  ", "\t", ",", ";", ":", "(", ")", "[", "]",
+                  "\\", "-", "_", "+", "'", "example.com", "b-c.org", "\r\n ", "\u00a0", "=?utf-8?q?x?="]
+
+
+_piece = st.sampled_from(ADDRESS_PIECES)
+_blank = st.sampled_from(["", " ", "  ", "\t", " \t "])
+_word = st.lists(st.sampled_from(["a", "Bo", "x.y", "é", "Ø", "-", "'", "1", ".", "\u00a0"]), min_size=1, max_size=3).map("".join)
+_spec = st.tuples(st.lists(st.sampled_from(["a", "b.c", ".", "x+y", "'"]), min_size=1, max_size=3),
+                  st.lists(st.sampled_from(["example", ".", "com", "b-c", "1"]), min_size=1, max_size=4)).map(
+    lambda parts: "".join(parts[0]) + "@" + "".join(parts[1]))
+_name = st.one_of(st.lists(st.tuples(_word, _blank), max_size=4).map(lambda ws: "".join(w + b for w, b in ws)),
+                  st.text(st.sampled_from('ab ,é\\"'), max_size=6).map(lambda t: f'"{t}"'))
+_address_form = st.one_of(
+    st.lists(_piece, max_size=14).map("".join),  # a soup of specials
+    st.tuples(_blank, _spec, _blank).map("".join),  # a bare address
+    st.tuples(_blank, _name, _blank, _spec, _blank, st.sampled_from(["", ">", ","])).map(
+        lambda p: f"{p[0]}{p[1]}{p[2]}<{p[3]}{p[5] or '>'}{p[4]}"),  # a name and an address in angle brackets
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_address_form)
+def test_address_fast_path_reads_as_parseaddr(raw):
+    assert parse.parse_address(raw) == email.utils.parseaddr(raw)
+
+
+@pytest.mark.parametrize("raw", ["jane@example.com", "  Jane Q. Doe\t<jane.doe@mail.example.co.uk>  ",
+                                 '"Doe, Jane" <jane@example.com>', '"" <a@b>', "José <j@x.es>", "a@b.com (Jane)",
+                                 "Jane <jane@example.com>, Bob <bob@example.com>", '"Jane \\"J\\"" <j@x.org>',
+                                 "<@route:jane@example.com>", "jane@[10.0.0.1]", "Jane <jane@example.com",
+                                 "Jane \t Q  Doe <jane@example.com>"])
+def test_address_fast_path_on_common_and_odd_forms(raw):
+    assert parse.parse_address(raw) == email.utils.parseaddr(raw)
+
+
+def test_address_fast_path_on_real_mail_headers():
+    checked = 0
+    for raw in REAL:
+        msg = email.message_from_bytes(raw)
+        for name in ("From", "Return-Path", "Sender", "Reply-To"):
+            for value in msg.get_all(name) or []:
+                assert parse.parse_address(str(value)) == email.utils.parseaddr(str(value)), value
+                checked += 1
+    assert checked > 100

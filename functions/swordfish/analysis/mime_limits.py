@@ -142,6 +142,15 @@ class BoundedMessage(Message):
             params = self._derived[key] = super()._get_params_preserve(_UNSET, header)
         return failobj if params is _UNSET else list(params)
 
+    def get_param(self, param, failobj=None, header="content-type", unquote=True):
+        # get_filename, get_boundary and get_content_charset read one parameter each through here
+        self._header_positions()
+        key = (param.lower(), header.lower(), bool(unquote))
+        value = self._derived.get(key, _UNSET)
+        if value is _UNSET:
+            value = self._derived[key] = super().get_param(param, _UNSET, header, unquote)
+        return failobj if value is _UNSET else value
+
     def get(self, name, failobj=None):
         positions = self._header_positions().get(name.lower())
         if not positions:
