@@ -394,3 +394,14 @@ def test_address_fast_path_on_real_mail_headers():
                 assert parse.parse_address(str(value)) == email.utils.parseaddr(str(value)), value
                 checked += 1
     assert checked > 100
+
+
+def test_tenant_lookalikes_are_cached_per_host_and_tenant_domains():
+    from swordfish.analysis.lookalike import Lookalike, tenant_lookalike
+
+    for _ in range(2):  # the second time from the cache
+        assert tenant_lookalike("examp1e.com", frozenset({"example.com"})) == Lookalike("example.com", "typo")
+        assert tenant_lookalike("examp1e.com", frozenset({"other.org"})) is None
+        assert tenant_lookalike("examp1e.com", frozenset()) is None
+        assert tenant_lookalike("example-login.net", frozenset({"example.com", "other.org"})) == Lookalike(
+            "example.com", "embedded")

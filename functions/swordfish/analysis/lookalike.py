@@ -127,6 +127,13 @@ def tenant_lookalike(host: str, tenant_domains: frozenset[str]) -> Lookalike | N
     """The tenant domain an ASCII host imitates, if any."""
     if not tenant_domains:
         return None
+    # cached per host and tenant domains in this set's order (the first match wins): the same link and
+    # sender hosts come back message after message, and each costs an edit distance per tenant domain
+    return _tenant_lookalike(host, tuple(tenant_domains))
+
+
+@lru_cache(maxsize=8192)
+def _tenant_lookalike(host: str, tenant_domains: tuple[str, ...]) -> Lookalike | None:
     regdom = registered_domain(host)
     if regdom in tenant_domains:
         return None

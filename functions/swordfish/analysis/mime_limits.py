@@ -174,6 +174,7 @@ class BoundedMessage(Message):
 
     def set_raw(self, name: str, value: str) -> None:
         # Called for every header of every part: the common case (a short, clean value) costs three C calls.
+        # (_set_header_fields makes the same test for the fields it stores itself.)
         if len(self._headers) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
                 and value.count(";") <= MAX_MIME_PARAMS and len(name) <= MAX_HEADER_NAME_CHARS \
                 and not (self._limits.check_controls and _CONTROL.search(value)):
@@ -400,8 +401,9 @@ def _set_header_fields(msg: Message, lines: list[str]) -> None:
     a defect: a first line that is no continuation, no Unix "From " line and no empty field name. Each
     field is its first line and the continuation lines (starting with a space or tab) after it; name and
     value as compat32's header_source_parse splits them (the stdlib's loop costs two more Python calls
-    a line and one a field)."""
-    set_raw = msg.set_raw
+    a line and one a field). A field BoundedMessage.set_raw would store as it is (the same test) is
+    stored here; any other goes through set_raw, which caps it and says so."""
+    fields: list[tuple[str, str]] = []
     field: list[str] = []
     for line in lines:
         if line[0] in " \t":
@@ -409,13 +411,21 @@ def _set_header_fields(msg: Message, lines: list[str]) -> None:
             continue
         if field:
             name, value = field[0].split(":", 1)
-            set_raw(name, (value.lstrip(" \t") + "".join(field[1:]) if len(field) > 1 else value.lstrip(" \t"))
-                    .rstrip("\r\n"))
+            value = value.lstrip(" \t") + "".join(field[1:]) if len(field) > 1 else value.lstrip(" \t")
+            fields.append((name, value.rstrip("\r\n")))
         field = [line]
     if field:
         name, value = field[0].split(":", 1)
-        set_raw(name, (value.lstrip(" \t") + "".join(field[1:]) if len(field) > 1 else value.lstrip(" \t"))
-                .rstrip("\r\n"))
+        value = value.lstrip(" \t") + "".join(field[1:]) if len(field) > 1 else value.lstrip(" \t")
+        fields.append((name, value.rstrip("\r\n")))
+    headers = msg._headers
+    plain = type(msg) is BoundedMessage and not msg._limits.check_controls
+    for name, value in fields:
+        if plain and len(headers) < MAX_HEADER_FIELDS and len(value) <= MAX_MIME_PARAM_HEADER_CHARS \
+                and value.count(";") <= MAX_MIME_PARAMS and len(name) <= MAX_HEADER_NAME_CHARS:
+            headers.append((name, value))  # what Message.set_raw does
+        else:
+            msg.set_raw(name, value)
 
 
 def _cap_top_header_lines(raw: bytes, limits: ParseLimits) -> bytes:
