@@ -400,8 +400,8 @@ def test_tenant_lookalikes_are_cached_per_host_and_tenant_domains():
     from swordfish.analysis.lookalike import Lookalike, tenant_lookalike
 
     for _ in range(2):  # the second time from the cache
-        assert tenant_lookalike("examp1e.com", frozenset({"example.com"})) == Lookalike("example.com", "typo")
+        assert tenant_lookalike("examp1e.com", frozenset({"example.com"})) == Lookalike("example.com", "confusable")
+        assert tenant_lookalike("exmaple.com", frozenset({"example.com"})) == Lookalike("example.com", "typo")
         assert tenant_lookalike("examp1e.com", frozenset({"other.org"})) is None
         assert tenant_lookalike("examp1e.com", frozenset()) is None
-        assert tenant_lookalike("example-login.net", frozenset({"example.com", "other.org"})) == Lookalike(
-            "example.com", "embedded")
+        assert tenant_lookalike("example-login.net", frozenset({"example.com"})) == Lookalike("example.com", "embedded")
