@@ -355,12 +355,13 @@ ADDRESS_PIECES = ["a", "Bo", "x.y", "é", "@", ".", "<", ">", '"', " ", "  ", "\
 
 
 _piece = st.sampled_from(ADDRESS_PIECES)
-_blank = st.sampled_from(["", " ", "  ", "\t", " \t "])
+_blank = st.sampled_from(["", " ", "  ", "\t", " \t ", "\r\n ", "\n\t", "\r"])
 _word = st.lists(st.sampled_from(["a", "Bo", "x.y", "é", "Ø", "-", "'", "1", ".", "\u00a0"]), min_size=1, max_size=3).map("".join)
 _spec = st.tuples(st.lists(st.sampled_from(["a", "b.c", ".", "x+y", "'"]), min_size=1, max_size=3),
                   st.lists(st.sampled_from(["example", ".", "com", "b-c", "1"]), min_size=1, max_size=4)).map(
     lambda parts: "".join(parts[0]) + "@" + "".join(parts[1]))
 _name = st.one_of(st.lists(st.tuples(_word, _blank), max_size=4).map(lambda ws: "".join(w + b for w, b in ws)),
+                  st.just(""), st.just("=?utf-8?q?J=C3=B6rn_via_list?="),
                   st.text(st.sampled_from('ab ,é\\"'), max_size=6).map(lambda t: f'"{t}"'))
 _address_form = st.one_of(
     st.lists(_piece, max_size=14).map("".join),  # a soup of specials
@@ -380,7 +381,8 @@ def test_address_fast_path_reads_as_parseaddr(raw):
                                  '"Doe, Jane" <jane@example.com>', '"" <a@b>', "José <j@x.es>", "a@b.com (Jane)",
                                  "Jane <jane@example.com>, Bob <bob@example.com>", '"Jane \\"J\\"" <j@x.org>',
                                  "<@route:jane@example.com>", "jane@[10.0.0.1]", "Jane <jane@example.com",
-                                 "Jane \t Q  Doe <jane@example.com>"])
+                                 "Jane \t Q  Doe <jane@example.com>", "<bounces+x=y.example@lists.example>",
+                                 "=?utf-8?q?J=C3=B6rn?=\r\n <j@x.org>", '"a \\(b\\)" <c@d.example>'])
 def test_address_fast_path_on_common_and_odd_forms(raw):
     assert parse.parse_address(raw) == email.utils.parseaddr(raw)
 

@@ -240,14 +240,14 @@ def header_text(value: object, fallback: str | None = None) -> str:
 
 
 # The forms most From and Return-Path values take, read as email.utils.parseaddr reads them: a bare
-# address, or a display name (words without specials, or one quoted string without escapes) and the
-# address in angle brackets. parseaddr's pure-Python tokenizer was a twentieth of the analysis.
+# address, or the address in angle brackets after a display name (words without specials, or one quoted
+# string without escapes) or none. parseaddr's pure-Python tokenizer was a twentieth of the analysis.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-_SIMPLE_ADDRESS = re.compile(rf"[ \t]*(?:({_ADDR_SPEC})|(?:\"([^\"\\\r\n]*)\"|"
-                             rf"([^()<>@,:;\"\[\]\\ \t\r\n]+(?:[ \t]+[^()<>@,:;\"\[\]\\ \t\r\n]+)*))"
-                             rf"[ \t]*<({_ADDR_SPEC})>)[ \t]*")
-_BLANKS = re.compile(r"[ \t]+")
+_NAME_WORD = r"[^()<>@,:;\"\[\]\\ \t\r\n]+"
+_SIMPLE_ADDRESS = re.compile(rf"[ \t\r\n]*(?:({_ADDR_SPEC})|(?:\"([^\"\\\r\n]*)\"|"
+                             rf"({_NAME_WORD}(?:[ \t\r\n]+{_NAME_WORD})*))?[ \t\r\n]*<({_ADDR_SPEC})>)[ \t\r\n]*")
+_BLANKS = re.compile(r"[ \t\r\n]+")
 
 
 def parse_address(raw: str) -> tuple[str, str]:
@@ -258,7 +258,7 @@ def parse_address(raw: str) -> tuple[str, str]:
     bare, quoted, words, routed = m.groups()
     if bare is not None:
         return "", bare
-    return (quoted if quoted is not None else _BLANKS.sub(" ", words)), routed
+    return (quoted if quoted is not None else _BLANKS.sub(" ", words) if words is not None else ""), routed
 
 
 def _address(value: object, fallback: str | None = None) -> tuple[str, str]:
