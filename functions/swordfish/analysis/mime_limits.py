@@ -19,7 +19,7 @@ from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.policy import compat32
 from itertools import islice, repeat, starmap
-from operator import indexOf, itemgetter
+from operator import indexOf, itemgetter, methodcaller
 
 from .budget import AnalysisBudget
 
@@ -290,6 +290,7 @@ if isinstance(_NLCRE_EOL, re.Pattern) and _NLCRE_EOL.pattern == r"(\r\n|\r|\n)\Z
 # The feed parser's test for a header line (its header loop ends at the first line that fails it).
 _HEADER_LINE = getattr(email.feedparser, "headerRE", None)
 _FIRST_CHARACTER = itemgetter(0)
+_UNIX_FROM_OR_NO_NAME = methodcaller("startswith", ("From ", ":"))  # lines _parse_headers records defects for
 
 
 def _index(items, value, default: int) -> int:
@@ -384,10 +385,16 @@ class _BoundedFeedParser(BytesFeedParser):
         buffer = self._input
         if isinstance(buffer, _LineBuffer):
             buffer.in_headers = False
-            if any(type(line) is _HeaderLines for line in lines):
-                lines = [one for line in lines for one in (line.lines if type(line) is _HeaderLines else (line,))]
+            if any(type(item) is _HeaderLines for item in lines):
+                expanded: list[str] = []
+                for item in lines:
+                    if type(item) is _HeaderLines:
+                        expanded.extend(item.lines)
+                    else:
+                        expanded.append(item)
+                lines = expanded
         if self.policy is compat32 and lines and lines[0][0] not in " \t" \
-                and not any(line.startswith(("From ", ":")) for line in lines):
+                and _index(map(_UNIX_FROM_OR_NO_NAME, lines), True, -1) < 0:
             _set_header_fields(self._cur, lines)
         else:
             super()._parse_headers(lines)

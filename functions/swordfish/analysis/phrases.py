@@ -113,19 +113,18 @@ class PhrasePattern:
             return False
         if self.prefixes is None:
             return self.regex.search(text) is not None
-        occurrences = 0
-        for prefix in self.prefixes:
-            occurrences += text.count(prefix)
-            if occurrences > MAX_OCCURRENCES:
-                return self.regex.search(text) is not None
-        if not occurrences:
-            return False
+        # One pass of str.find per prefix (counting the occurrences first cost a second one); past
+        # MAX_OCCURRENCES tried, the rest is left to one search. Either way the regex's own answer.
         match = self.regex.match
+        tried = 0
         for prefix in self.prefixes:
             at = text.find(prefix)
             while at >= 0:
                 if match(text, at):
                     return True
+                tried += 1
+                if tried > MAX_OCCURRENCES:
+                    return self.regex.search(text) is not None
                 at = text.find(prefix, at + 1)
         return False
 
