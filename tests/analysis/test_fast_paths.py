@@ -407,3 +407,16 @@ def test_tenant_lookalikes_are_cached_per_host_and_tenant_domains():
         assert tenant_lookalike("examp1e.com", frozenset({"other.org"})) is None
         assert tenant_lookalike("examp1e.com", frozenset()) is None
         assert tenant_lookalike("example-login.net", frozenset({"example.com"})) == Lookalike("example.com", "embedded")
+
+
+_HEADER_PIECES = ["Re: ", "caf", "=?unknown-8bit?q?caf=E9?=", "=?utf-8?q?J=C3=B6rn?=", "=?x-weird?b?w6k=?=", " ",
+                  "\udce9", "é", "=", "?", "<a@b.example>", '"Q \\=\\? x"', "=\\?unknown-8bit?q?=E9?=", "\t", "\r\n "]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_HEADER_PIECES), max_size=8).map("".join))
+def test_headers_read_without_the_fallback_charset_only_when_it_cannot_matter(value):
+    if not parse._may_hold_8bit(value):
+        for fallback in ("koi8-r", "iso-2022-jp", "cp1252"):
+            assert parse.header_text(value, fallback) == parse.header_text(value, None)
+            assert parse._address(value, fallback) == parse._address(value, None)

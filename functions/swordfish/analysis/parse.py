@@ -210,6 +210,16 @@ def _header_charset(msg: Message) -> str | None:
     return None
 
 
+def _may_hold_8bit(value: object) -> bool:
+    """Whether header_text may need the fallback charset for this header value (or a part of it)."""
+    if value is None:
+        return False
+    if isinstance(value, Header):
+        return True
+    text = str(value)
+    return not text.isascii() or "=" in text
+
+
 def header_text(value: object, fallback: str | None = None) -> str:
     """A header value as readable Unicode: RFC 2047 words decoded, raw 8-bit bytes guessed (UTF-8, else
     the message's declared body charset, else Windows-1252), whitespace folded."""
@@ -638,10 +648,13 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
     # msg is a BoundedMessage: its get and get_all use an index of the fields, not a walk per call
     if not msg.keys():
         parsed.parse_problems.append("no header fields")
-    fallback = _header_charset(msg)
     subject = msg.get("Subject")
+    sender = msg.get("From")
+    # The body's charset is the fallback for 8-bit bytes in these two headers; plain ASCII without an
+    # encoded word ("=?", which "=" precedes) has none, and looking it up parses a part's parameters.
+    fallback = _header_charset(msg) if _may_hold_8bit(subject) or _may_hold_8bit(sender) else None
     parsed.subject = header_text(subject, fallback) if subject is not None else None
-    parsed.from_name, parsed.from_address = _address(msg.get("From"), fallback)
+    parsed.from_name, parsed.from_address = _address(sender, fallback)
     parsed.from_domain = address_host(parsed.from_address)
     if msg.get("From") is None:
         parsed.parse_problems.append("no From header")
