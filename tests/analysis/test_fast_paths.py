@@ -13,7 +13,7 @@ import random
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from swordfish.analysis import html_links, mime_limits, parse, scoring
 from swordfish.analysis.budget import AnalysisBudget
@@ -420,3 +420,27 @@ def test_headers_read_without_the_fallback_charset_only_when_it_cannot_matter(va
         for fallback in ("koi8-r", "iso-2022-jp", "cp1252"):
             assert parse.header_text(value, fallback) == parse.header_text(value, None)
             assert parse._address(value, fallback) == parse._address(value, None)
+
+
+_PARAM_PIECES = ["text/plain", "Multipart/Mixed", ";", "; ", "=", " = ", "charset", "CharSet", "utf-8", "name", "a b",
+                 "x.pdf", '"', '"q"', "\\", "*", "name*0*", "<", ">", "%e9", "\t", "\r\n ", "İ", "ſ", ""]
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(_PARAM_PIECES), max_size=12).map("".join))
+@example("text/plain; name=<x.pdf>; charset = UTF-8 ")
+@example('text/plain; name="a\\"b;c"; x')
+@example("text/plain; name*=utf-8''%e9.pdf; a;;b=")
+def test_parameter_lists_read_as_message_reads_them(value):
+    from email.message import Message
+
+    bounded = mime_limits.BoundedMessage(limits=mime_limits.ParseLimits(AnalysisBudget()))
+    plain = Message()
+    for msg in (bounded, plain):
+        msg.set_raw("Content-Type", value)
+        msg.set_raw("Content-Disposition", "attachment;" + value)
+    for header in ("content-type", "Content-Disposition"):
+        assert bounded.get_params(None, header, unquote=False) == plain.get_params(None, header, unquote=False)
+        assert bounded.get_params(None, header) == plain.get_params(None, header)
+    assert bounded.get_filename() == plain.get_filename() and bounded.get_boundary() == plain.get_boundary()
+    assert bounded.get_content_charset() == plain.get_content_charset()

@@ -87,6 +87,23 @@ class ParseLimits:
 
 
 _UNSET = object()
+# What makes the stdlib's parameter parsing more than a split at ";": quoting, escapes, RFC 2231 names
+# ("name*0*"), and values in angle brackets (which email.utils.unquote strips).
+_PARAM_SPECIALS = re.compile(r'["\\*<]')
+
+
+def _plain_params(text: str) -> list[tuple[str, str]]:
+    """Message._get_params_preserve for a header value without `_PARAM_SPECIALS`, where its steps
+    (email.message._parseparam, the split at "=", email.utils.decode_params) come down to this: the
+    parts between semicolons, a name lower-cased before a "=", every value after the first quoted."""
+    params = []
+    for part in text.split(";"):
+        if "=" in part:
+            name, _, value = part.partition("=")
+            params.append((name.strip().lower().strip(), value.strip()))
+        else:
+            params.append((part.strip(), ""))
+    return params[:1] + [(name, f'"{value}"') for name, value in params[1:]]
 
 
 class BoundedMessage(Message):
@@ -139,7 +156,12 @@ class BoundedMessage(Message):
         key = header.lower()
         params = self._derived.get(key, _UNSET)
         if params is _UNSET:
-            params = self._derived[key] = super()._get_params_preserve(_UNSET, header)
+            value = self.get(header, _UNSET)
+            if value is not _UNSET and not _PARAM_SPECIALS.search(text := str(value)):
+                params = _plain_params(text)
+            else:
+                params = super()._get_params_preserve(_UNSET, header)
+            self._derived[key] = params
         return failobj if params is _UNSET else list(params)
 
     def get_param(self, param, failobj=None, header="content-type", unquote=True):
