@@ -153,7 +153,9 @@ def test_language_text_is_the_translated_case_folded_text(body):
 
 
 def test_literal_prefixes():
-    assert literal_prefixes(r"\b(verify|re-?activate)\s+account\b") == {"verify", "re"}
+    assert literal_prefixes(r"\b(verify|re-?activate)\s+account\b") == {"verify", "reactivate", "re-activate"}
+    assert literal_prefixes(r"\bdon'?t\s+miss|w-?2s?\b") == {"don't", "dont", "w2", "w-2", "w2s", "w-2s"}
+    assert literal_prefixes(r"ab?c?") == {"a", "ab", "ac", "abc"}
     assert literal_prefixes(r"\$\$\$|\bmlm\b|\bmulti[- ]level") == {"$$$", "mlm", "multi level", "multi-level"}
     assert literal_prefixes(r"\bpassword\s+(will\s+)?expire") == {"password"}
     for unknown in (r"\w+ing", r"(a|b?)c", r"(?i)verify", r".{0,4}pay", r"[^x]y", r"\bx|y*z", r"(x|)abc"):
@@ -166,6 +168,9 @@ def test_dense_prefixes_fall_back_to_one_search():
     text = "to " * (MAX_OCCURRENCES + 10) + "to be removed"
     assert pattern.found(text, {"to"}) and not pattern.found(text[:-8], {"to"})
     assert not pattern.found(text, set())  # no trigger: not found, whatever the regex says
+    longer = PhrasePattern("t", ("tox",), r"\btox\s+be\s+removed\b")  # tried one by one, then searched
+    text = "tox " * (MAX_OCCURRENCES + 10) + "tox be removed"
+    assert longer.found(text, {"tox"}) and not longer.found(text[:-8], {"tox"})
 
 
 def test_overlapping_prefix_occurrences_are_all_tried():

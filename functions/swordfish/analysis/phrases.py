@@ -60,6 +60,13 @@ def _sequence(items: list) -> set[str] | None:
                 break
             out = {s + c for s in out for c in chars}
             continue
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
+            # an optional literal ("e-?mail"): the prefixes with it and without it, and on
+            optional = _literal_string(list(av[2]))
+            if optional is not None and len(out) * 2 <= MAX_PREFIXES:
+                out = {s + t for s in out for t in ("", optional)}
+                continue
+            break
         if op is _sre.SUBPATTERN:
             _group, add_flags, _del_flags, sub = av
             if add_flags & re.IGNORECASE:
@@ -87,6 +94,13 @@ def _branches(alternatives: Iterable) -> set[str] | None:
     return out
 
 
+def _literal_string(items: list) -> str | None:
+    """The string a sequence of literals matches; None when it is anything else."""
+    if not items or any(op is not _sre.LITERAL for op, _ in items):
+        return None
+    return "".join(chr(av) for _, av in items)
+
+
 def _literal_set(items: list) -> set[str] | None:
     chars = set()
     for op, av in items:
@@ -100,13 +114,15 @@ class PhrasePattern:
     """One phrase: `found(text, present)` is exactly `any(t in text for t in triggers) and
     regex.search(text)`, given `present`, the set of all triggers that occur in `text`."""
 
-    __slots__ = ("label", "triggers", "regex", "prefixes")
+    __slots__ = ("label", "triggers", "regex", "prefixes", "short_prefixes")
 
     def __init__(self, label: str, triggers: tuple[str, ...], pattern: str):
         self.label = label
         self.triggers = frozenset(triggers)
         self.regex = re.compile(pattern)
         self.prefixes = literal_prefixes(pattern)
+        # a prefix of one or two characters ("i", "to") occurs all over a text: counted first, in C
+        self.short_prefixes = tuple(p for p in self.prefixes or () if len(p) <= 2)
 
     def found(self, text: str, present: frozenset[str] | set[str]) -> bool:
         if self.triggers.isdisjoint(present):
@@ -115,6 +131,8 @@ class PhrasePattern:
             return self.regex.search(text) is not None
         # One pass of str.find per prefix (counting the occurrences first cost a second one); past
         # MAX_OCCURRENCES tried, the rest is left to one search. Either way the regex's own answer.
+        if self.short_prefixes and sum(map(text.count, self.short_prefixes)) > MAX_OCCURRENCES:
+            return self.regex.search(text) is not None
         match = self.regex.match
         tried = 0
         for prefix in self.prefixes:
