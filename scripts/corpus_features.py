@@ -1,6 +1,7 @@
 """Turn the development corpus (corpus/raw/, from scripts/corpus_build.py) into the committed training
 data corpus/features.jsonl.gz: one line per message with its set, its label and the values of the
-learnable signals the engine found in it. `make fit` and `make eval` read only this file, so they run
+learnable signals the engine found in it, and
+its content-model tokens. `make fit` and `make eval` read only this file, so they run
 offline on a fresh clone; rerun this (`make features`) after changing a detector.
 
 The label is the set's prefix: legit-, spam-, phishing-, malware-. Signals are computed under the
@@ -14,11 +15,14 @@ import gzip
 import hashlib
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from swordfish.analysis import TenantPolicy, parse_message
 from swordfish.analysis.budget import AnalysisBudget
-from swordfish.analysis.scoring import EXPERIMENTAL_DETECTORS, collect_signals, signal_values
+from swordfish.analysis.content import MIN_DF
+from swordfish.analysis.content import SIGNALS as CONTENT_SIGNALS
+from swordfish.analysis.scoring import EXPERIMENTAL_DETECTORS, collect_signals, message_tokens, signal_values
 from swordfish.analysis.weights import CATALOG
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,9 +49,21 @@ def message_rows(raw_root: Path) -> list[dict]:
             # machine and its load, so with the default one the features file changed from run to run.
             parsed = parse_message(raw, policy, budget=AnalysisBudget(seconds=float("inf")))
             hits, _ = collect_signals(parsed, policy, None, experimental=EXPERIMENTAL_DETECTORS)
-            values = signal_values(hits)
+            # The content band is left out: the shipped content model was fitted on these very messages. The
+            # fit makes each message's band anew from its tokens, with a model that never saw it.
+            values = {n: v for n, v in signal_values(hits).items() if n not in CONTENT_SIGNALS}
             rows.append({"id": hashlib.sha256(raw).hexdigest()[:16], "set": folder.name, "label": label,
-                         "bytes": len(raw), "signals": dict(sorted(values.items()))})
+                         "bytes": len(raw), "signals": dict(sorted(values.items())),
+                         "tokens": sorted(message_tokens(parsed))})
+    return rows
+
+
+def prune_rare_tokens(rows: list[dict]) -> list[dict]:
+    """Drop the tokens fewer than MIN_DF messages carry: the fit leaves them out anyway (the same rule),
+    and they were most of the file."""
+    df = Counter(t for r in rows for t in r["tokens"])
+    for r in rows:
+        r["tokens"] = [t for t in r["tokens"] if df[t] >= MIN_DF]
     return rows
 
 
@@ -77,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.raw} not found: build it first with scripts/corpus_build.py (see corpus/corpus.md)",
               file=sys.stderr)
         return 2
-    rows = message_rows(args.raw)
+    rows = prune_rare_tokens(message_rows(args.raw))
     write(rows, args.out)
     counts: dict[str, int] = {}
     for row in rows:

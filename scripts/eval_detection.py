@@ -83,12 +83,13 @@ def summarise(results: list[dict]) -> dict:
 
 
 def cross_validated(rows: list[dict]) -> dict:
-    _, oof = fit(rows)
+    oof = fit(rows).oof
     results = []
-    for row, (score, by_cat) in zip(rows, oof["scored"], strict=True):
+    for row, (score, by_cat), signals in zip(rows, oof["scored"], oof["signals"], strict=True):
         verdict = _verdict_of(score, by_cat, oof["thresholds"])
+        # the signals as the message's own fold saw them (its content band from a model that never saw it)
         results.append({"set": row["set"], "label": row["label"], "verdict": verdict, "score": score,
-                        "signals": {n: v for n, v in row["signals"].items()}})
+                        "signals": dict(signals)})
     out = summarise(results)
     out["thresholds"] = oof["thresholds"]
     return out

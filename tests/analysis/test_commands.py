@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+from swordfish.analysis.weights import model
 from swordfish.cli import main
 
 from .helpers import SA, SAMPLES, SUBLIME
@@ -21,7 +22,7 @@ def test_analyze_file_prints_one_json_object(capsys):
     assert code == 0 and len(rows) == 1
     row = rows[0]
     assert row["source"] == {"path": str(SUBLIME / "twitter_phish.eml")}
-    assert row["verdict"] == "phishing" and row["score"] > 5
+    assert row["verdict"] == "phishing" and row["score"] >= model().thresholds["phishing"]
     assert {"name", "weight", "evidence"} <= set(row["reasons"][0]) and row["parse_problems"] == []
 
 

@@ -84,3 +84,18 @@ def test_build_writes_taken_list_sets_into_out(tmp_path):
     assert len(list((out / "spam-list-demo").iterdir())) == 1
     assert not (out / "legit-list-demo").exists()
     assert (out / "manifest.json").exists()
+
+
+def test_a_legit_lists_one_off_posts_outside_any_thread_are_left_out():
+    """The spam an open list lets through (SEO offers, pharmacy, invoice lures) is not the list's
+    conversation: a one-off sender starting no thread is left out, not labelled legitimate."""
+    threaded = build(subject="Re: [PATCH] kasan: fix", sender="a@example.org", body="Looks good.",
+                     headers={"In-Reply-To": "<x@example.org>"})
+    patch = build(subject="[PATCH] kasan: add test", sender="b@example.org", body="Signed-off-by: B <b@example.org>")
+    regular_1 = build(subject="question on KASAN", sender="c@example.org", body="How do I enable it?")
+    regular_2 = build(subject="another question", sender="C@example.org", body="And on arm64?")
+    one_off = build(subject="Unlock Your Site's Potential", sender="lucy@seo.example", body="Backlinks!")
+    rewritten = build(subject="cheap meds", sender='"X via kasan-dev" <kasan-dev@googlegroups.com>', body="Pills",
+                      headers={"X-Original-From": "pills@spam.example"})
+    kept, left_out = corpus_build.list_conversation([threaded, patch, regular_1, regular_2, one_off, rewritten])
+    assert kept == [threaded, patch, regular_1, regular_2] and left_out == 2

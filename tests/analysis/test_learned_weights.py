@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from swordfish.analysis import TenantPolicy, Thresholds, analyze
 from swordfish.analysis.commands import iter_messages
+from swordfish.analysis.content import MODEL_FILE, content_model
 from swordfish.analysis.weights import CATALOG, WEIGHTS_FILE, model, parse_model
 
 from .helpers import REPO, SA, SAMPLES, SUBLIME
@@ -31,21 +32,53 @@ def rows():
     return header, rows
 
 
-def test_the_shipped_weights_file_is_what_make_fit_produces(rows):
+def test_the_shipped_weights_and_content_model_are_what_make_fit_produces(rows):
     _, data = rows
-    doc, _ = fit_weights.fit(data)
-    assert fit_weights.dumps(doc) == WEIGHTS_FILE.read_text(), "weights.json is stale: run `make fit`"
+    result = fit_weights.fit(data)
+    assert fit_weights.dumps(result.weights) == WEIGHTS_FILE.read_text(), "weights.json is stale: run `make fit`"
+    assert fit_weights.dumps_content(result.content) == MODEL_FILE.read_text(), \
+        "content_model.json is stale: run `make fit`"
+    # and the engine reads back exactly what was fitted
+    shipped = content_model()
+    assert shipped.intercept == result.content["intercept"] and shipped.weights == result.content["weights"]
 
 
 def test_the_fit_is_deterministic(rows):
     _, data = rows
     subset = [r for i, r in enumerate(data) if i % 8 == 0 or r["label"] != "legit"]
-    first, _ = fit_weights.fit(subset)
-    second, _ = fit_weights.fit(list(subset))
-    assert fit_weights.dumps(first) == fit_weights.dumps(second)
-    # and it is a real fit: different data gives different weights
-    other, _ = fit_weights.fit([r for r in subset if r["set"] != "spam-sa-2003"])
-    assert other["signals"] != first["signals"]
+    first = fit_weights.fit(subset)
+    second = fit_weights.fit(list(subset))
+    assert fit_weights.dumps(first.weights) == fit_weights.dumps(second.weights)
+    assert fit_weights.dumps_content(first.content) == fit_weights.dumps_content(second.content)
+    # and it is a real fit: different data gives different weights and a different content model
+    other = fit_weights.fit([r for r in subset if r["set"] != "spam-sa-2003"])
+    assert other.weights["signals"] != first.weights["signals"]
+    assert other.content["weights"] != first.content["weights"]
+
+
+def test_cross_validation_never_scores_a_message_with_a_content_model_that_saw_it(rows, monkeypatch):
+    """Nested folds: every content model that gives a held-out message its reason was fitted without it."""
+    _, data = rows
+    subset = [r for i, r in enumerate(data) if i % 6 == 0]
+    scored_by: list[tuple[set[int], set[int]]] = []
+    real_fit, real_bands = fit_weights._fit_content, fit_weights._bands
+    fitted_on: dict[int, set[int]] = {}
+
+    def spy_fit(tokens, y, idx):
+        model = real_fit(tokens, y, idx)
+        fitted_on[id(model)] = {int(i) for i in idx}
+        return model
+
+    def spy_bands(tokens, idx, model):
+        scored_by.append(({int(i) for i in idx}, fitted_on[id(model)]))
+        return real_bands(tokens, idx, model)
+
+    monkeypatch.setattr(fit_weights, "_fit_content", spy_fit)
+    monkeypatch.setattr(fit_weights, "_bands", spy_bands)
+    fit_weights.fit(subset)
+    assert len(scored_by) >= 5 * 6  # the outer folds, each with its inner folds
+    for scored, trained in scored_by:
+        assert scored and trained and not scored & trained
 
 
 def test_a_signal_no_legitimate_message_carries_keeps_at_least_its_prior_and_one_that_does_may_shrink():

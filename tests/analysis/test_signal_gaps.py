@@ -105,15 +105,17 @@ def test_a_reply_to_on_a_lookalike_of_the_tenants_domain_is_a_sender_strength_lo
     raw = build(sender='"Dana Whitfield" <dana.whitfield@gmail.com>', headers={"Reply-To": "dana@c0ntoso.com"},
                 body="Are you at your desk? I need a quick favour.")
     v = score_message(parse_message(raw), policy, {})
-    look = next(r for r in v.reasons if r.name == "LOOKALIKE_DOMAIN")
+    look = next(r for r in v.reasons if r.name == "TENANT_LOOKALIKE_DOMAIN")
     assert look.value == 2.0 and "reply-to c0ntoso.com imitates contoso.com" in look.evidence
+    assert "LOOKALIKE_DOMAIN" not in names(v)  # the brand look-alike signal is a different one
 
 
 def test_a_reply_to_on_the_tenants_own_or_an_unrelated_domain_is_no_lookalike():
     policy = TenantPolicy(domains=["contoso.com"])
     for reply_to in ("dana@contoso.com", "orders@fabrikam.com"):
         raw = build(headers={"Reply-To": reply_to}, body="See you at the review.")
-        assert "LOOKALIKE_DOMAIN" not in names(score_message(parse_message(raw), policy, {})), reply_to
+        found = names(score_message(parse_message(raw), policy, {}))
+        assert not {"LOOKALIKE_DOMAIN", "TENANT_LOOKALIKE_DOMAIN"} & found, reply_to
 
 
 def test_a_reply_to_on_a_free_mail_domain_resembling_a_brand_is_not_a_lookalike():

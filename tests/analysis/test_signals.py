@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 from swordfish.analysis import EXPERIMENTAL_DETECTORS, TenantPolicy, VerdictKind, analyze, parse_message
+from swordfish.analysis.weights import CATALOG, model
 
 from .helpers import SA, SAMPLES, SUBLIME, build, mail
 
@@ -120,7 +121,9 @@ def test_cyrillic_confusable_link_domain_is_lookalike():
 
 def test_typo_of_tenant_domain_is_lookalike():
     v = analyze(mail(SAMPLES / "swordfish" / "vendor-bank-change-lookalike.eml"), DEMO_POLICY)
-    assert "exarnple.com imitates example.com" in reason(v, "LOOKALIKE_DOMAIN").evidence
+    # the tenant's own domain imitated: a signal of its own, which a public corpus cannot weigh (its prior)
+    assert "exarnple.com imitates example.com" in reason(v, "TENANT_LOOKALIKE_DOMAIN").evidence
+    assert reason(v, "TENANT_LOOKALIKE_DOMAIN").weight == CATALOG["TENANT_LOOKALIKE_DOMAIN"].prior * 2
     assert "REPLYTO_FREEMAIL" in names(v)
     assert v.verdict == VerdictKind.PHISHING
 
@@ -391,7 +394,7 @@ def test_block_list_never_downgrades_malware():
 def test_thresholds_come_from_the_policy():
     raw = mail(SA / "spam" / "fromnamespoof" / "spoof1")
     score = analyze(raw).score
-    assert 0 < score < 3.0 and analyze(raw).verdict == VerdictKind.CLEAN  # under the learned thresholds
+    assert 0 < score < model().thresholds["suspicious"] and analyze(raw).verdict == VerdictKind.CLEAN
     assert analyze(raw, TenantPolicy(thresholds={"suspicious": score})).verdict == VerdictKind.SUSPICIOUS
     strict = TenantPolicy(thresholds={"suspicious": 1.0, "phishing": score})
     assert analyze(raw, strict).verdict == VerdictKind.PHISHING

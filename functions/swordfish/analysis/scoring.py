@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .content import MAX_BODY_CHARS as MAX_CONTENT_CHARS
+from .content import content_model, content_tokens
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
 from .data.hosts import (
     FREE_FILE_HOSTS,
@@ -117,10 +119,9 @@ class _Hits(list):
         return {h.reason.name for h in self}
 
 
-def _language_text(parsed: ParsedMessage) -> str:
-    """Subject and the start of the text, invisible characters dropped, case-folded: what the phrase
-    patterns read."""
-    text = (parsed.subject or "") + "\n" + parsed.text[:MAX_LANGUAGE_CHARS]
+def _fold(text: str) -> str:
+    """Text as the phrase patterns and the content model read it: invisible characters dropped,
+    case-folded."""
     if not text.isascii() and _INVISIBLE_SEARCH.search(text):  # str.translate costs ~30 ns a character
         text = text.translate(_INVISIBLE)
     return text.casefold()
@@ -212,6 +213,8 @@ def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
 def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
     evidence: list[str] = []
     value = 0.0
+    tenant_evidence: list[str] = []
+    tenant_value = 0.0
     punycode: list[str] = []
     checked: set[str] = set()
     sender_hosts = [parsed.from_domain] if parsed.from_domain else []
@@ -230,12 +233,19 @@ def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> Non
                     parsed, found)):
                 if registered_domain(host) in policy.domain_set:
                     continue
-                evidence.append(f"{role} {unicode_host(host)} imitates {found.target} ({found.how})")
-                value = max(value, 1.0 if role == "link" else 2.0)
+                line = f"{role} {unicode_host(host)} imitates {found.target} ({found.how})"
+                if found.target in policy.domain_set:
+                    tenant_evidence.append(line)
+                    tenant_value = max(tenant_value, 1.0 if role == "link" else 2.0)
+                else:
+                    evidence.append(line)
+                    value = max(value, 1.0 if role == "link" else 2.0)
             elif "xn--" in host:
                 punycode.append(unicode_host(host))
-            if len(evidence) >= 3 or len(checked) >= 60:
+            if len(evidence) + len(tenant_evidence) >= 3 or len(checked) >= 60:
                 break
+    if tenant_evidence:
+        hits.add("TENANT_LOOKALIKE_DOMAIN", "; ".join(tenant_evidence), tenant_value)
     if evidence:
         hits.add("LOOKALIKE_DOMAIN", "; ".join(evidence), value)
     if punycode:
@@ -384,6 +394,22 @@ def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, present: f
         hits.add("SPAM_LANGUAGE", ", ".join(spam), min(len(spam), 4))
 
 
+def message_tokens(parsed: ParsedMessage, body: str | None = None) -> set[str]:
+    """The content model's tokens of a message (`make features` stores them; the fit learns from them).
+    `body`: the text already casefolded and cleared of invisible characters, when the caller has it."""
+    if body is None:
+        body = _fold(parsed.text[:MAX_CONTENT_CHARS])
+    recipients = " ".join(str(h) for h in parsed.to_headers)
+    return content_tokens(parsed.subject, body, recipients)
+
+
+def _content(parsed: ParsedMessage, body: str, hits: _Hits) -> None:
+    found = content_model().reason(message_tokens(parsed, body))
+    if found:
+        name, value, evidence = found
+        hits.add(name, evidence, value)
+
+
 def _qr_codes(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _Hits) -> None:
     """A QR code in an image or PDF that leads to a URL (the URL itself went through the link checks
     with the others). Stronger with credential, MFA or "scan the code" language, and when the code is
@@ -428,7 +454,8 @@ def _qr_lure(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _H
                  f"{len(parsed.links)} link(s))", value)
 
 
-_BRANDED = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "LOOKALIKE_DOMAIN", "FROMNAME_SPOOF",
+_BRANDED = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "LOOKALIKE_DOMAIN", "TENANT_LOOKALIKE_DOMAIN",
+                      "FROMNAME_SPOOF",
                       "BRAND_CREDENTIAL_LURE"})
 # Brand claims from a domain that is not the brand's (a look-alike domain is already a deceptive link).
 _BRAND_CLAIMS = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "BRAND_CREDENTIAL_LURE", "FROMNAME_SPOOF"})
@@ -509,9 +536,11 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _lookalikes(parsed, policy, hits)
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)
-        text = _language_text(parsed)
+        body = _fold(parsed.text[:MAX_LANGUAGE_CHARS])
+        text = _fold(parsed.subject or "") + "\n" + body
         present = _LANGUAGE_TRIGGERS.present(text)
         _language(parsed, policy, text, present, hits)
+        _content(parsed, body, hits)
         _qr_codes(parsed, text, present, hits)
         _new_link_domains(parsed, new_link_domains or {}, hits)
         if QR_CODE_LURE in experimental:

@@ -68,7 +68,9 @@ CATALOG: dict[str, SignalSpec] = {
     "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
     "RETURNPATH_MISMATCH": _s(NEUTRAL, 0.3, "Return-Path on another domain"),
     "FREEMAIL_SENDER": _s(PHISHING, 1.5, "free-mail account making a payment or credential request"),
-    "LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating a brand or the tenant (value 2: the sender's, or a "
+    "TENANT_LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating the tenant's own (value 2: the sender's or a "
+                                  "reply address, 1: a link)", learned=False),
+    "LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating a well-known brand (value 2: the sender's, or a "
                           "Reply-To imitating the tenant)"),
     "PUNYCODE_DOMAIN": _s(PHISHING, 1.0, "internationalised domain name"),
     # links
@@ -117,6 +119,8 @@ CATALOG: dict[str, SignalSpec] = {
     "BLOCKLISTED": _s(NEUTRAL, 10.0, "sender on the tenant's block list", learned=False),
     "ALLOWLISTED": _s(NEUTRAL, -6.0, "sender on the tenant's allow list (weight from the policy)", learned=False),
     "ALLOWLIST_IGNORED": _s(NEUTRAL, 0.0, "allow-listed sender failing authentication", learned=False),
+    # the content model (content.py)
+    "CONTENT_UNWANTED": _s(NEUTRAL, 0.3, "the content model weighs the words as unwanted (value: their log-odds)"),
     "MIME_PARSE_PROBLEM": _s(NEUTRAL, 1.0, "malformed MIME"),
     # structure built to defeat parsers: with the scorer's floor, at least suspicious (not learned: an
     # evasion must never be outweighed by a corpus that happens to lack it)
