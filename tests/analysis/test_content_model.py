@@ -103,3 +103,14 @@ def test_the_engine_and_make_features_read_the_same_tokens():
     raw = (SAMPLES / "swordfish" / "m365-password-expiry-phish.eml").read_bytes()
     parsed = parse_message(raw)
     assert message_tokens(parsed) == message_tokens(parsed, parsed.text[:20_000].casefold())
+
+
+@pytest.mark.parametrize("text", ["hello wörld, ab abc 123abc_def xyz", "a" * 30 + " bbb ccc", "naïve café x1y2zzz",
+                                  "tab\tnew\nline—dash…okay", "日本語のテキスト abc", "under_score and-hyphen"])
+def test_the_ascii_fast_path_reads_the_same_words_as_the_regex(text):
+    """Whole runs of 3-24 letters, any script; a longer run (base64, a CJK sentence) is no word."""
+    import re
+    whole_runs = re.compile(r"(?<![^\W\d_])[^\W\d_]{3,24}(?![^\W\d_])")
+    assert content_module.words_of(text) == whole_runs.findall(text)
+    # and the other path on the same words: a non-ASCII space keeps the text off the fast path
+    assert content_module.words_of(text + "\u00a0") == whole_runs.findall(text)

@@ -145,3 +145,16 @@ def test_reasons_add_up_to_the_score_on_real_mail():
 def test_reasons_add_up_to_the_score_on_damaged_mail(index, cut, junk):
     raw = REAL[index]
     _sums_up(analyze(raw[:cut] + junk + raw[cut:], POLICY))
+
+
+def test_feedback_rows_without_tokens_train_the_rules_but_bring_no_content_reason(rows):
+    """An analyst's judgement exported by the API carries the verdict's stored reasons, no words (message
+    content is not stored). Its stored CONTENT_UNWANTED came from the shipped model: it is dropped, not
+    learned from, and the row still weighs in the rule fit."""
+    _, data = rows
+    subset = [r for i, r in enumerate(data) if i % 8 == 0 or r["label"] != "legit"]
+    feedback = [{"id": f"fb{i}", "set": "feedback-acme", "label": "phishing",
+                 "signals": {"CONTENT_UNWANTED": 9.0, "FREEMAIL_SENDER": 1.0}} for i in range(40)]
+    result = fit_weights.fit(subset + feedback)
+    assert all("CONTENT_UNWANTED" not in s for s in result.oof["signals"][len(subset):])
+    assert result.weights["signals"]["FREEMAIL_SENDER"]["support"]["bad"] >= 40
