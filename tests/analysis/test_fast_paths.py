@@ -443,8 +443,15 @@ def test_parameter_lists_read_as_message_reads_them(value):
     for msg in (bounded, plain):
         msg.set_raw("Content-Type", value)
         msg.set_raw("Content-Disposition", "attachment;" + value)
-    for header in ("content-type", "Content-Disposition"):
-        assert bounded.get_params(None, header, unquote=False) == plain.get_params(None, header, unquote=False)
-        assert bounded.get_params(None, header) == plain.get_params(None, header)
-    assert bounded.get_filename() == plain.get_filename() and bounded.get_boundary() == plain.get_boundary()
-    assert bounded.get_content_charset() == plain.get_content_charset()
+    def outcome(msg, method: str, *args, **kwargs):  # the stdlib itself raises on some RFC 2231 mixtures
+        try:
+            return getattr(msg, method)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the same exception is the same answer
+            return type(exc)
+
+    calls = [("get_params", (None, "content-type"), {"unquote": False}), ("get_params", (None, "content-type"), {}),
+             ("get_params", (None, "Content-Disposition"), {"unquote": False}),
+             ("get_params", (None, "Content-Disposition"), {}),
+             ("get_filename", (), {}), ("get_boundary", (), {}), ("get_content_charset", (), {})]
+    for method, args, kwargs in calls:
+        assert outcome(bounded, method, *args, **kwargs) == outcome(plain, method, *args, **kwargs), method

@@ -46,7 +46,6 @@ _FOOTER = re.compile(
 _FOOTER_MARKERS = ("____", "sf.net", "google groups", "this group")
 SUBJECT_PREFIX = "s:"
 MIN_DF = 5  # the fit leaves out tokens fewer corpus messages carry (names, typos); `make features` too
-BIGRAMS = True
 
 # The reason: CONTENT_UNWANTED, whose value is what the words weigh (the sum of the token weights, in
 # log-odds, above 0 and capped), so the signal fit learns points per unit: a stacked logistic regression.

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .content import MAX_BODY_CHARS as MAX_CONTENT_CHARS
 from .content import content_model, content_tokens
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
 from .data.hosts import (
@@ -397,8 +396,8 @@ def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, present: f
 def message_tokens(parsed: ParsedMessage, body: str | None = None) -> set[str]:
     """The content model's tokens of a message (`make features` stores them; the fit learns from them).
     `body`: the text already casefolded and cleared of invisible characters, when the caller has it."""
-    if body is None:
-        body = _fold(parsed.text[:MAX_CONTENT_CHARS])
+    if body is None:  # the same text collect_signals reads (casefolding can lengthen it: cut before, not after)
+        body = _fold(parsed.text[:MAX_LANGUAGE_CHARS])
     recipients = " ".join(str(h) for h in parsed.to_headers)
     return content_tokens(parsed.subject, body, recipients)
 
