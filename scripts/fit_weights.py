@@ -160,7 +160,9 @@ def choose_thresholds(scored: list[tuple[float, dict[str, float]]], labels: list
                 continue
             dominant = MALWARE if by_cat[MALWARE] > max(by_cat[PHISHING], by_cat[SPAM]) else (
                 PHISHING if by_cat[PHISHING] >= by_cat[SPAM] else SPAM)
-            kind_scores.append(s if dominant == kind else -1e9)
+            # as in _verdict: a kind needs evidence of its own kind (a message scored by neutral reasons
+            # alone, its words for one, is at most suspicious, whatever its score)
+            kind_scores.append(s if dominant == kind and by_cat[kind] > 0 else -1e9)
         thresholds[kind] = max(_threshold(kind_scores, MAX_FPR_VERDICT, suspicious), round(suspicious + 1.0, 2))
     return thresholds
 

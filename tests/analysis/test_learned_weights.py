@@ -158,3 +158,17 @@ def test_feedback_rows_without_tokens_train_the_rules_but_bring_no_content_reaso
     result = fit_weights.fit(subset + feedback)
     assert all("CONTENT_UNWANTED" not in s for s in result.oof["signals"][len(subset):])
     assert result.weights["signals"]["FREEMAIL_SENDER"]["support"]["bad"] >= 40
+
+
+def test_a_kind_threshold_ignores_legitimate_mail_that_could_never_get_that_kind():
+    """The verdict rule gives a kind only to a message with evidence of that kind: legitimate mail
+    scored by neutral reasons alone (its words) is at most suspicious, so it must not push the
+    phishing threshold up (it once put phishing at 7.39 while suspicious was 3.07)."""
+    none = {"phishing": 0.0, "spam": 0.0, "malware": 0.0}
+    legit = [(15.0, dict(none)), (9.0, dict(none)), (7.4, dict(none))] + [(0.0, dict(none))] * 3000
+    labels = ["legit"] * len(legit)
+    thresholds = fit_weights.choose_thresholds(legit, labels)
+    assert thresholds["phishing"] == round(thresholds["suspicious"] + 1.0, 2)
+    # while legitimate mail with phishing evidence does count
+    phishy = [(9.0, {**none, "phishing": 2.0}), (8.0, {**none, "phishing": 2.0})] + legit
+    assert fit_weights.choose_thresholds(phishy, ["legit"] * len(phishy))["phishing"] > 8.0
