@@ -56,6 +56,17 @@ def test_ordinary_business_mail_does_not_read_as_unwanted(path):
     assert "CONTENT_UNWANTED" not in {r.name for r in analyze(path.read_bytes()).reasons}
 
 
+def test_an_operator_can_switch_the_content_model_off():
+    from swordfish.analysis import CONTENT_MODEL, parse_message, score_message
+    from swordfish.analysis.models import TenantPolicy
+
+    parsed = parse_message(mail(SA / "spam" / "001"))
+    on = score_message(parsed, TenantPolicy())
+    off = score_message(parsed, TenantPolicy(), disabled=frozenset({CONTENT_MODEL}))
+    assert "CONTENT_UNWANTED" in {r.name for r in on.reasons}
+    assert {r.name for r in off.reasons} == {r.name for r in on.reasons} - {"CONTENT_UNWANTED"}
+
+
 def test_a_short_note_gets_no_content_reason_from_the_corpus_base_rate():
     """The model's intercept is left out: two lines have next to no words to weigh."""
     assert "CONTENT_UNWANTED" not in {r.name for r in analyze(build(body="Hi,\n\nsee you tomorrow.\n")).reasons}

@@ -7,7 +7,7 @@ milliseconds, with an injected clock for message ages and the policy cache.
 from __future__ import annotations
 
 import pytest
-from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH
+from swordfish.features import AUTO_QUARANTINE, CONTENT_MODEL_KILL_SWITCH, DEGRADED_MODE_KILL_SWITCH
 from swordfish.pipeline.ports import RetryLater
 from swordfish.pipeline.processor import Pipeline, PolicyCache
 
@@ -107,6 +107,16 @@ def test_old_messages_switch_on_degraded_mode_unless_the_kill_switch_is_on(store
     kill = FakeFlags(on={DEGRADED_MODE_KILL_SWITCH: True})
     batch, _ = run(make(store, queue, clock, flags=kill), [record(inline("acme", "late-2"), sent_at=old)])
     assert not batch.degraded and not store.rows["acme", "late-2"].degraded
+
+
+def test_the_content_model_kill_switch_scores_a_tenants_mail_with_the_rules_alone(store, queue, clock):
+    flags = FakeFlags(on={CONTENT_MODEL_KILL_SWITCH: {"acme"}})
+    run(make(store, queue, clock, flags=flags), [record(inline("acme", "p-1", PHISH)), record(inline("globex", "p-1", PHISH))])
+    switched_off, normal = store.rows["acme", "p-1"], store.rows["globex", "p-1"]
+    names = {r["name"] for r in normal.reasons}
+    assert "CONTENT_UNWANTED" in names
+    assert {r["name"] for r in switched_off.reasons} == names - {"CONTENT_UNWANTED"}
+    assert switched_off.score < normal.score and switched_off.verdict == "phishing"  # the rules still catch it
 
 
 def test_phishing_from_a_mailbox_is_quarantined_for_tenants_with_the_flag_only(store, queue, clock):

@@ -12,11 +12,12 @@ from .budget import AnalysisBudget
 from .models import Reason, TenantPolicy, Thresholds, Verdict, VerdictKind
 from .parse import Attachment, Link, ParsedMessage
 from .parse import parse_message as _parse_message
-from .scoring import EXPERIMENTAL_DETECTORS, score_message
+from .scoring import CONTENT_MODEL, EXPERIMENTAL_DETECTORS, score_message
 from .urls import normalize_url, registered_domain
 
 __all__ = [
-    "EXPERIMENTAL_DETECTORS", "AnalysisBudget", "Attachment", "Link", "ParsedMessage", "Reason", "TenantPolicy", "Thresholds",
+    "CONTENT_MODEL", "EXPERIMENTAL_DETECTORS", "AnalysisBudget", "Attachment", "Link", "ParsedMessage", "Reason",
+    "TenantPolicy", "Thresholds",
     "Verdict", "VerdictKind", "analyze", "normalize_url", "parse_message", "registered_domain",
     "score_message",
 ]

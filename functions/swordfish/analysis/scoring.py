@@ -46,6 +46,7 @@ QR_CODE_LURE = "QR_CODE_LURE"
 MIME_EVASION = "MIME_EVASION"
 ANALYSIS_BUDGET_EXCEEDED = "ANALYSIS_BUDGET_EXCEEDED"
 EXPERIMENTAL_DETECTORS: frozenset[str] = frozenset({QR_CODE_LURE})
+CONTENT_MODEL = "CONTENT_MODEL"  # a detector an operator can switch off (`disabled`): the learned one
 
 BRAND_BODY_CHARS = 3_000  # a lure names its brand early
 MAX_LANGUAGE_CHARS = 8_000  # language patterns look at the start of the text only: lures are short, and
@@ -523,11 +524,13 @@ def _policy_lists(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> b
 
 def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
                     *, experimental: frozenset[str] = frozenset(),
-                    new_link_domains: Mapping[str, float] | None = None) -> tuple[_Hits, bool]:
+                    new_link_domains: Mapping[str, float] | None = None,
+                    disabled: frozenset[str] = frozenset()) -> tuple[_Hits, bool]:
     """Every signal a message carries, with its value and evidence, and whether the sender is
     block-listed. `make fit` learns its weights from these. `new_link_domains` (registered domain ->
     hours since this deployment first saw it) comes from the pipeline's link-domain history; without
-    one (the corpus, `swordfish analyze`) NEW_LINK_DOMAIN is simply absent."""
+    one (the corpus, `swordfish analyze`) NEW_LINK_DOMAIN is simply absent. `disabled` holds detectors an
+    operator switched off (CONTENT_MODEL: the content model's kill switch)."""
     hits = _Hits()
     blocked = False
     try:
@@ -541,7 +544,8 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         text = _fold(parsed.subject or "") + "\n" + body
         present = _LANGUAGE_TRIGGERS.present(text)
         _language(parsed, policy, text, present, hits)
-        _content(parsed, body, hits)
+        if CONTENT_MODEL not in disabled:
+            _content(parsed, body, hits)
         _qr_codes(parsed, text, present, hits)
         _new_link_domains(parsed, new_link_domains or {}, hits)
         if QR_CODE_LURE in experimental:
@@ -564,10 +568,11 @@ def signal_values(hits: _Hits) -> dict[str, float]:
 
 def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
                   *, experimental: frozenset[str] = frozenset(),
-                  new_link_domains: Mapping[str, float] | None = None) -> Verdict:
+                  new_link_domains: Mapping[str, float] | None = None,
+                  disabled: frozenset[str] = frozenset()) -> Verdict:
     """Score a parsed message under a tenant policy. Pure and deterministic; never raises."""
     hits, blocked = collect_signals(parsed, policy, indicator_hits, experimental=experimental,
-                                    new_link_domains=new_link_domains)
+                                    new_link_domains=new_link_domains, disabled=disabled)
     return _verdict(parsed, policy, hits, blocked)
 
 

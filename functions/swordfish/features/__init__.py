@@ -19,6 +19,7 @@ from swordfish.features.flags import (
 )
 from swordfish.features.registry import (
     AUTO_QUARANTINE,
+    CONTENT_MODEL_KILL_SWITCH,
     DEGRADED_MODE_KILL_SWITCH,
     DETECTOR_QR_CODE_LURE,
     detector_flag,
@@ -26,6 +27,7 @@ from swordfish.features.registry import (
 
 __all__ = [
     "AUTO_QUARANTINE",
+    "CONTENT_MODEL_KILL_SWITCH",
     "DEGRADED_MODE_KILL_SWITCH",
     "DETECTOR_QR_CODE_LURE",
     "ErrorCode",

@@ -48,6 +48,7 @@ def detector_flag(detector: str) -> str:
 # Names the pipeline imports; nothing else spells these strings.
 AUTO_QUARANTINE = "auto_quarantine"
 DEGRADED_MODE_KILL_SWITCH = "degraded_mode_kill_switch"
+CONTENT_MODEL_KILL_SWITCH = "content_model_kill_switch"
 # The analysis engine's detector name; a test checks every EXPERIMENTAL_DETECTORS entry is declared here.
 DETECTOR_QR_CODE_LURE = detector_flag("QR_CODE_LURE")
 
@@ -69,6 +70,15 @@ DECLARATIONS: dict[str, FlagDeclaration] = {
             description="Run the experimental QR-code lure detector (percentage rollout by tenant).",
             created=date(2026, 11, 1),
             lifetime_days=90,
+        ),
+        FlagDeclaration(
+            name=CONTENT_MODEL_KILL_SWITCH,
+            owner="detection-team",
+            kind=FlagKind.KILL_SWITCH,
+            description="When on (for all tenants or some), verdicts are made without the learned content model "
+                        "(CONTENT_UNWANTED): the rules alone, should the model misjudge a tenant's mail.",
+            created=date(2026, 11, 30),
+            lifetime_days=None,
         ),
         FlagDeclaration(
             name=DEGRADED_MODE_KILL_SWITCH,

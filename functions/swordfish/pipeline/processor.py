@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from swordfish import constants
 from swordfish.analysis import (
+    CONTENT_MODEL,
     EXPERIMENTAL_DETECTORS,
     AnalysisBudget,
     ParsedMessage,
@@ -35,7 +36,7 @@ from swordfish.analysis import (
 )
 from swordfish.analysis.budget import DEFAULT_ANALYSIS_BUDGET_SECONDS
 from swordfish.analysis.urls import is_ip_host
-from swordfish.features import AUTO_QUARANTINE, DEGRADED_MODE_KILL_SWITCH, detector_flag
+from swordfish.features import AUTO_QUARANTINE, CONTENT_MODEL_KILL_SWITCH, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring import error_tracker
 from swordfish.monitoring.breadcrumbs import add_breadcrumb
 from swordfish.monitoring.context_provider import bind_context
@@ -116,6 +117,7 @@ class Analysed:
     policy: TenantPolicy | None = None
     indicator_hits: dict[str, str] = field(default_factory=dict)
     experimental: frozenset[str] = frozenset()
+    disabled: frozenset[str] = frozenset()
 
     def link_domains(self) -> set[str]:
         if self.parsed is None:
@@ -262,13 +264,15 @@ class Batch:
                            degraded=indicators_degraded)
         experimental = frozenset(d for d in p.experimental_detectors
                                  if self.flags.is_on(detector_flag(d), tenant_id=submission.tenant_id))
+        disabled = frozenset({CONTENT_MODEL}) if self.flags.is_on(
+            CONTENT_MODEL_KILL_SWITCH, tenant_id=submission.tenant_id, default=False) else frozenset()
         scoring_started = budget.clock()
-        verdict = score_message(parsed, policy, hits, experimental=experimental)
+        verdict = score_message(parsed, policy, hits, experimental=experimental, disabled=disabled)
         analysis_seconds += budget.clock() - scoring_started
         add_breadcrumb("analysed", "verdict computed", verdict=str(verdict.verdict), score=verdict.score)
         return Analysed(record, submission, verdict, indicators_degraded, analysis_seconds,
                         parsed=parsed if p.link_domains is not None else None, policy=policy,
-                        indicator_hits=hits, experimental=experimental)
+                        indicator_hits=hits, experimental=experimental, disabled=disabled)
 
     def _new_link_domains(self) -> None:
         """One round trip to the link-domain history for the whole batch; the messages with a link
@@ -299,7 +303,8 @@ class Batch:
             if ages and analysed.parsed is not None and analysed.policy is not None:
                 started = time.thread_time()
                 analysed.verdict = score_message(analysed.parsed, analysed.policy, analysed.indicator_hits,
-                                                 experimental=analysed.experimental, new_link_domains=ages)
+                                                 experimental=analysed.experimental, new_link_domains=ages,
+                                                 disabled=analysed.disabled)
                 analysed.analysis_seconds += time.thread_time() - started
 
     def handed_off_ids(self) -> set[str]:
