@@ -87,7 +87,7 @@ def cross_validated(rows: list[dict]) -> dict:
     results = []
     for row, (score, by_cat), signals in zip(rows, oof["scored"], oof["signals"], strict=True):
         verdict = _verdict_of(score, by_cat, oof["thresholds"])
-        # the signals as the message's own fold saw them (its content band from a model that never saw it)
+        # the signals as the message's own fold saw them (its content reason from a model that never saw it)
         results.append({"set": row["set"], "label": row["label"], "verdict": verdict, "score": score,
                         "signals": dict(signals)})
     out = summarise(results)

@@ -57,7 +57,7 @@ MAX_FPR_FLAGGED = 0.001  # any verdict but clean
 MAX_FPR_VERDICT = 0.0005  # each of phishing / spam / malware (all three together stay under MAX_FPR_FLAGGED)
 # The content model (swordfish.analysis.content): a logistic regression over token presence.
 CONTENT_C = 0.3  # inverse L2 strength: of 0.03-10, the best cross-validated catch at 0.1% false positives
-CONTENT_MIN_WEIGHT = 0.005  # |weight| below this is not shipped (a smaller file, the same bands)
+CONTENT_MIN_WEIGHT = 0.005  # |weight| below this is not shipped (a smaller file, the same reasons)
 
 
 def _fit_nonneg(x: np.ndarray, y: np.ndarray, prior: np.ndarray,
@@ -189,7 +189,7 @@ def _token_matrix(rows: list[dict]) -> _Tokens:
 
 class _ContentFit(NamedTuple):
     intercept: float
-    coef: np.ndarray  # rounded and thinned exactly as shipped, so the fit's bands are the engine's
+    coef: np.ndarray  # rounded and thinned exactly as shipped, so the fit's content reasons are the engine's
 
 
 def _fit_content(tokens: _Tokens, y: np.ndarray, idx: np.ndarray) -> _ContentFit:
@@ -201,7 +201,7 @@ def _fit_content(tokens: _Tokens, y: np.ndarray, idx: np.ndarray) -> _ContentFit
     return _ContentFit(round(float(model.intercept_[0]), 4), coef)
 
 
-def _bands(tokens: _Tokens, idx: np.ndarray, model: _ContentFit) -> dict[int, tuple[str, float]]:
+def _content_reasons(tokens: _Tokens, idx: np.ndarray, model: _ContentFit) -> dict[int, tuple[str, float]]:
     """Row -> the content reason (name, value) the engine would give it (none for words that read fine)."""
     z = tokens.matrix[idx] @ model.coef  # what the words weigh; the engine leaves the intercept out too
     out = {}
@@ -212,24 +212,24 @@ def _bands(tokens: _Tokens, idx: np.ndarray, model: _ContentFit) -> dict[int, tu
     return out
 
 
-def _out_of_fold_bands(tokens: _Tokens, y: np.ndarray, idx: np.ndarray) -> dict[int, tuple[str, float]]:
-    """The band of each of these rows from a content model fitted without it: what the signal fit must
-    learn from (a model scoring its own training mail is overconfident, and its bands would be worth
+def _out_of_fold_content_reasons(tokens: _Tokens, y: np.ndarray, idx: np.ndarray) -> dict[int, tuple[str, float]]:
+    """The content reason of each of these rows from a content model fitted without it: what the signal
+    fit must learn from (a model scoring its own training mail is overconfident, and its reasons would be worth
     more in the fit than they are on new mail)."""
     out: dict[int, str] = {}
     inner = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     for train, test in inner.split(np.zeros(len(idx)), y[idx]):
-        out.update(_bands(tokens, idx[test], _fit_content(tokens, y, idx[train])))
+        out.update(_content_reasons(tokens, idx[test], _fit_content(tokens, y, idx[train])))
     return out
 
 
-def _with_bands(rows: list[dict], bands: dict[int, tuple[str, float]]) -> list[dict[str, float]]:
+def _with_content_reason(rows: list[dict], reasons: dict[int, tuple[str, float]]) -> list[dict[str, float]]:
     """Each row's signals, its content reason added."""
     out = []
     for i, row in enumerate(rows):
         signals = {n: v for n, v in row["signals"].items() if n not in CONTENT_SIGNALS}
-        if i in bands:
-            name, value = bands[i]
+        if i in reasons:
+            name, value = reasons[i]
             signals[name] = value
         out.append(signals)
     return out
@@ -258,14 +258,14 @@ def fit(rows: list[dict]) -> Fit:
     """The signal weights, the content model and the out-of-fold results for `make eval`.
 
     Cross-validation is nested where the content model is concerned: in each outer fold the content
-    model is fitted on that fold's training rows only, and the training rows' bands come from inner
+    model is fitted on that fold's training rows only, and the training rows' content reasons come from inner
     folds, so no held-out message's words reach the weights it is scored with."""
     labels = [r["label"] for r in rows]
     y = np.array([label != "legit" for label in labels], dtype=int)
     tokens = _token_matrix(rows)
     all_rows = np.arange(len(rows))
     content_final = _fit_content(tokens, y, all_rows)
-    signals_final = _with_bands(rows, _out_of_fold_bands(tokens, y, all_rows))
+    signals_final = _with_content_reason(rows, _out_of_fold_content_reasons(tokens, y, all_rows))
     support: dict[str, Counter] = {}
     for row, signals in zip(rows, signals_final, strict=True):
         for name in signals:
@@ -295,9 +295,9 @@ def fit(rows: list[dict]) -> Fit:
     fold_signals: list[dict[str, float]] = [{} for _ in rows]  # each row's signals as its own fold saw them
     fold_x: dict[int, np.ndarray] = {}
     for k, (train, test) in enumerate(folds.split(np.zeros(len(rows)), y)):
-        bands = _out_of_fold_bands(tokens, y, train)
-        bands.update(_bands(tokens, test, _fit_content(tokens, y, train)))
-        signals_k = _with_bands(rows, bands)
+        reasons = _out_of_fold_content_reasons(tokens, y, train)
+        reasons.update(_content_reasons(tokens, test, _fit_content(tokens, y, train)))
+        signals_k = _with_content_reason(rows, reasons)
         x_k = matrix(signals_k)
         c, _ = _fit_stagewise(x_k[train], y[train], prior, content)
         oof_coef[test] = c

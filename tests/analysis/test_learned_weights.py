@@ -61,7 +61,7 @@ def test_cross_validation_never_scores_a_message_with_a_content_model_that_saw_i
     _, data = rows
     subset = [r for i, r in enumerate(data) if i % 6 == 0]
     scored_by: list[tuple[set[int], set[int]]] = []
-    real_fit, real_bands = fit_weights._fit_content, fit_weights._bands
+    real_fit, real_reasons = fit_weights._fit_content, fit_weights._content_reasons
     fitted_on: dict[int, set[int]] = {}
 
     def spy_fit(tokens, y, idx):
@@ -69,12 +69,12 @@ def test_cross_validation_never_scores_a_message_with_a_content_model_that_saw_i
         fitted_on[id(model)] = {int(i) for i in idx}
         return model
 
-    def spy_bands(tokens, idx, model):
+    def spy_reasons(tokens, idx, model):
         scored_by.append(({int(i) for i in idx}, fitted_on[id(model)]))
-        return real_bands(tokens, idx, model)
+        return real_reasons(tokens, idx, model)
 
     monkeypatch.setattr(fit_weights, "_fit_content", spy_fit)
-    monkeypatch.setattr(fit_weights, "_bands", spy_bands)
+    monkeypatch.setattr(fit_weights, "_content_reasons", spy_reasons)
     fit_weights.fit(subset)
     assert len(scored_by) >= 5 * 6  # the outer folds, each with its inner folds
     for scored, trained in scored_by:
