@@ -162,6 +162,19 @@ def test_real_service_fixture_leaves_out_a_projects_own_constructs(name, kwargs,
     assert corpus_build.real_service_fixture(name, build(**kwargs)) is real
 
 
+def test_real_service_fixture_leaves_out_messages_cut_by_hand():
+    whole = build(sender='"Amazon.com" <shipment-tracking@amazon.com>', subject="Your order has shipped",
+                  html=AMAZON_HTML)
+    head, _, body = whole.partition(b"\n\n")
+    boundary = body.split(b"\n", 1)[0]
+    assert boundary.startswith(b"--")
+    assert corpus_build.real_service_fixture("amazon_shipped.eml", whole)
+    # the blank line after the headers was cut away, so the boundary line reads as a header
+    assert not corpus_build.real_service_fixture("amazon_shipped.eml", head + b"\n" + body)
+    # the message cut off before its closing boundary
+    assert not corpus_build.real_service_fixture("amazon_shipped.eml", whole[:whole.rindex(boundary)])
+
+
 def _mirror(tmp_path, name, files_per_commit):
     """A bare git repository with one commit per {path: bytes} dict (public-inbox keeps one file `m`)."""
     work, repo = tmp_path / f"{name}-work", tmp_path / f"{name}.git"
