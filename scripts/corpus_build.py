@@ -316,8 +316,11 @@ _DKIM_PASS = re.compile(r"\bdkim=pass\b[^;]*?\bheader\.[di]=@?([A-Za-z0-9.-]+)",
 
 
 def _within(domain: str, sender_domain: str) -> bool:
-    """The signing domain is the sender's domain or its parent (kernel.org signs bugzilla.kernel.org)."""
+    """The signing domain is the sender's domain or its parent (kernel.org signs bugzilla.kernel.org), never
+    a bare top-level domain (a forged d=com would otherwise vouch for every .com sender)."""
     domain, sender_domain = domain.lower().rstrip("."), sender_domain.lower()
+    if "." not in domain:
+        return False
     return sender_domain == domain or sender_domain.endswith("." + domain)
 
 

@@ -127,6 +127,7 @@ GITHUB_PUSH = {"subject": "[bluez/bluez] 192876: gatt-client: implement error ha
     # the right sender without the service's signature: anybody can write that From
     ({"sender": "GitHub <noreply@github.com>", **GITHUB_PUSH}, None),
     ({"sender": "GitHub <noreply@github.com>", "headers": _signed("github-security.example"), **GITHUB_PUSH}, None),
+    ({"sender": "GitHub <noreply@github.com>", "headers": _signed("com"), **GITHUB_PUSH}, None),
     ({"sender": "GitHub <noreply@github.com>", **GITHUB_PUSH,
       "headers": {"Authentication-Results": "mx; dkim=fail header.d=github.com"}}, None),
     # a signed "noreply" of some other domain that got onto an open list is not a known service
