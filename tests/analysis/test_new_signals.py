@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from swordfish.analysis import TenantPolicy, VerdictKind, analyze, parse_message
 
 from .helpers import REPO, build
@@ -228,3 +229,31 @@ def test_a_newsletter_subscribe_form_posting_elsewhere_is_not_a_credential_form(
     assert "CREDENTIAL_FORM" not in names(analyze(build(html=html)))
     login = html.replace('<input name="q">', '<input name="q"><input name="username">')
     assert "CREDENTIAL_FORM" in names(analyze(build(html=login)))
+
+
+WEBMAIL_LURES = [
+    ("The password for jane@contoso.example expires on 7/24/2025. Use the button below.", "password expiry"),
+    ("Please use the button below to continue with the current password.", "keep password"),
+    ("The jane@contoso.example email account is full. Remove some mail.", "mailbox full"),
+    ("Your account requires an update to keep sending messages.", "account upgrade"),
+    ("Upgrade your mailbox to avoid losing mail.", "account upgrade"),
+    ("Please update your details within the next 48 hours.", "within hours"),
+    ("You have 4 quarantined messages waiting for release.", "held messages"),
+]
+ORDINARY = [
+    "The password manager update is unrelated to this patch.",
+    "I'll keep the current patch series and resend the rest within a week.",
+    "Our shared drive is full of old builds; I removed a few.",
+    "The board requires an update of its FPGA image before the test.",
+]
+
+
+@pytest.mark.parametrize(("body", "label"), WEBMAIL_LURES)
+def test_webmail_lure_wording_is_credential_language(body: str, label: str) -> None:
+    found = next((r.evidence for r in analyze(build(body=body)).reasons if r.name == "CREDENTIAL_PHISH_LANGUAGE"), "")
+    assert label in found.split(", ")
+
+
+@pytest.mark.parametrize("body", ORDINARY)
+def test_ordinary_wording_near_those_lures_is_not(body: str) -> None:
+    assert "CREDENTIAL_PHISH_LANGUAGE" not in names(analyze(build(body=body)))
