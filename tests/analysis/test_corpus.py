@@ -27,9 +27,9 @@ EXPECTED = {
     "sublime/reported_phish.eml": VerdictKind.PHISHING,
     "sublime/twitter_phish.eml": VerdictKind.PHISHING,
     "spamassassin/spam/gtube.eml": VerdictKind.SPAM,
-    # its words (the content model), its spam phrases and an IP link: 3.3 points since the content model reads
-    # the HTML of every message (the fit's scale fell to 0.18 points per log-odds), so suspicious, no longer spam
-    "spamassassin/spam/001.eml": VerdictKind.SUSPICIOUS,
+    # its words (the content model), its spam phrases and an IP link: about 4 points, near the spam threshold
+    # (4.0), so a refit can move it between spam and suspicious; it was suspicious on the 10,084-message corpus
+    "spamassassin/spam/001.eml": VerdictKind.SPAM,
     "spamassassin/spam/olevbmacro-macro.eml": VerdictKind.MALWARE,
     "spamassassin/spam/olevbmacro-zippwmacro.eml": VerdictKind.MALWARE,
     "swordfish/m365-password-expiry-phish.eml": VerdictKind.PHISHING,
