@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from operator import itemgetter
+
+import ahocorasick
 
 try:  # the standard library's regex parser: private, so any surprise means "no prefixes"
     from re import _constants as _sre
@@ -23,6 +26,7 @@ except ImportError:  # pragma: no cover - Python versions before 3.11
 
 MAX_PREFIXES = 64
 MAX_OCCURRENCES = 400  # past this many candidate positions, one C search is cheaper than a Python loop
+_VALUE = itemgetter(1)  # of the automaton's (end position, trigger) pairs
 
 
 def literal_prefixes(pattern: str, flags: int = 0) -> frozenset[str] | None:
@@ -153,31 +157,24 @@ def triggers_present(text: str, triggers: Iterable[str]) -> frozenset[str]:
 
 
 class TriggerSet:
-    """`triggers_present` for a fixed set of triggers, with fewer scans of the text (each trigger is a
-    scan of up to 20,000 characters: together a tenth of the analysis). Two facts skip scans without
-    changing the answer: a text with only ASCII characters holds no non-ASCII trigger, and a trigger
-    that contains another ("deactivated", "deactivat") can only occur where that one does."""
+    """`triggers_present` for a fixed set of triggers, in one pass over the text. A substring test per
+    trigger (126 of them, each a scan of up to 8,000 characters) was a sixth of the analysis of 8-64 KiB
+    mail; an Aho-Corasick automaton (pyahocorasick, in C, over code points: any string, lone surrogates
+    included) reports every occurrence of every trigger, overlapping and nested ones too, in one scan."""
 
-    __slots__ = ("ascii", "other", "dependent")
+    __slots__ = ("triggers", "_automaton", "_empty")
 
     def __init__(self, triggers: Iterable[str]):
-        unique = sorted(set(triggers))
-        containing = {t: tuple(u for u in unique if u != t and u in t) for t in unique}
-        free = [t for t in unique if not containing[t]]
-        self.ascii = tuple(t for t in free if t.isascii())
-        self.other = tuple(t for t in free if not t.isascii())
-        # shorter first: what a trigger contains (which may contain others in turn) is decided before it
-        self.dependent = tuple(sorted(((t, frozenset(c)) for t, c in containing.items() if c),
-                                      key=lambda item: (len(item[0]), item[0])))
+        self.triggers = frozenset(triggers)
+        self._empty = "" in self.triggers  # occurs in every text; the automaton takes no empty key
+        words = sorted(self.triggers - {""})
+        self._automaton = None
+        if words:
+            self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+            for word in words:
+                self._automaton.add_word(word, word)
+            self._automaton.make_automaton()
 
     def present(self, text: str) -> frozenset[str]:
-        found = [t for t in self.ascii if t in text]
-        if not text.isascii():
-            found += [t for t in self.other if t in text]
-        if not self.dependent:
-            return frozenset(found)
-        present = set(found)
-        for trigger, contained in self.dependent:
-            if contained <= present and trigger in text:
-                present.add(trigger)
-        return frozenset(present)
+        found = frozenset(map(_VALUE, self._automaton.iter(text))) if self._automaton is not None else frozenset()
+        return found | {""} if self._empty else found
