@@ -99,8 +99,13 @@ VOCABULARY = sorted({w for p in ALL_PATTERNS for w in re.findall(r"[a-z0-9$%'-]+
 def test_phrase_patterns_find_exactly_what_a_search_finds(words, seps):
     text = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
     present = triggers_present(text, scoring._TRIGGERS)
+    # with the prefixes found in the same pass as the triggers (as the scorer does): absent ones are skipped
+    searched = scoring._ALL_SEARCHED
+    present_all = scoring._LANGUAGE_TRIGGERS.present(text) | scoring._QR_MFA_TRIGGERS.present(text)
     for pattern in ALL_PATTERNS:
-        assert pattern.found(text, present) == _plain_found(pattern, text), (pattern.label, text)
+        expected = _plain_found(pattern, text)
+        assert pattern.found(text, present) == expected, (pattern.label, text)
+        assert pattern.found(text, present_all, searched) == expected, (pattern.label, text)
 
 
 def test_phrase_patterns_on_real_mail_text():
@@ -110,7 +115,20 @@ def test_phrase_patterns_on_real_mail_text():
         start = rng.randrange(max(1, len(text) - 20_000))
         text = text[start:start + 20_000]
         present = triggers_present(text, scoring._TRIGGERS)
-        assert [p.found(text, present) for p in ALL_PATTERNS] == [_plain_found(p, text) for p in ALL_PATTERNS]
+        expected = [_plain_found(p, text) for p in ALL_PATTERNS]
+        assert [p.found(text, present) for p in ALL_PATTERNS] == expected
+        present_all = triggers_present(text, scoring._ALL_SEARCHED)
+        assert [p.found(text, present_all, scoring._ALL_SEARCHED) for p in ALL_PATTERNS] == expected
+        language = scoring._LANGUAGE_TRIGGERS.present(text)  # what the scorer's language checks get
+        for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY):
+            assert scoring._phrases(family, text, language) == [p.label for p in family if _plain_found(p, text)]
+
+
+def test_a_prefix_searched_and_not_present_is_not_looked_for():
+    pattern = PhrasePattern("t", ("verify",), r"\b(verify|confirm)\s+account\b")
+    text = "please confirm account"
+    assert pattern.found(text, {"verify"})  # not searched: looked for with str.find
+    assert not pattern.found(text, {"verify"}, frozenset({"verify", "confirm"}))  # the pass said it is absent
 
 
 TRIGGER_SETS = (scoring._LANGUAGE_TRIGGERS, scoring._QR_MFA_TRIGGERS)
@@ -126,9 +144,16 @@ def _trigger_texts() -> list[str]:
     return texts
 
 
-def test_trigger_sets_cover_every_trigger_once():
-    assert set(scoring._TRIGGERS) == scoring._LANGUAGE_TRIGGERS.triggers | scoring._QR_MFA_TRIGGERS.triggers
-    assert not scoring._LANGUAGE_TRIGGERS.triggers & scoring._QR_MFA_TRIGGERS.triggers
+def test_trigger_sets_cover_every_trigger_and_long_prefix_once():
+    language, qr_mfa = scoring._LANGUAGE_TRIGGERS.triggers, scoring._QR_MFA_TRIGGERS.triggers
+    assert not language & qr_mfa and scoring._ALL_SEARCHED == language | qr_mfa
+    assert set(scoring._TRIGGERS) <= scoring._ALL_SEARCHED
+    for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY):
+        for p in family:  # the language checks read `language` alone: their triggers must all be in it
+            assert p.triggers <= language
+            assert {q for q in p.prefixes or () if len(q) >= scoring.MIN_SEARCHED_PREFIX} <= language
+    for p in ALL_PATTERNS:
+        assert {q for q in p.prefixes or () if len(q) >= scoring.MIN_SEARCHED_PREFIX} <= scoring._ALL_SEARCHED
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

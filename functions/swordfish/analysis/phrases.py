@@ -8,6 +8,10 @@ analysis. So each regex is read once (`literal_prefixes`) for the literal string
 start with, and a match is tried only where one of them occurs: the same positions a search would
 have succeeded at, so the same answer. A regex whose start is not literal, or a text with very many
 occurrences, is searched the ordinary way.
+
+Which triggers occur is found for all patterns at once (`TriggerSet`, one pass over the text); the
+same pass can take the prefixes too, and a prefix it did not find is then not looked for: most
+prefixes of a pattern whose triggers occur are absent, and each was a full scan with `str.find`.
 """
 
 from __future__ import annotations
@@ -115,8 +119,10 @@ def _literal_set(items: list) -> set[str] | None:
 
 
 class PhrasePattern:
-    """One phrase: `found(text, present)` is exactly `any(t in text for t in triggers) and
-    regex.search(text)`, given `present`, the set of all triggers that occur in `text`."""
+    """One phrase: `found(text, present, searched)` is exactly `any(t in text for t in triggers) and
+    regex.search(text)`, given `present`, the strings of `searched` that occur in `text` (all triggers
+    that occur must be among them; `searched` may hold prefixes as well, which are then not looked for
+    when absent from `present`)."""
 
     __slots__ = ("label", "triggers", "regex", "prefixes", "short_prefixes")
 
@@ -128,7 +134,7 @@ class PhrasePattern:
         # a prefix of one or two characters ("i", "to") occurs all over a text: counted first, in C
         self.short_prefixes = tuple(p for p in self.prefixes or () if len(p) <= 2)
 
-    def found(self, text: str, present: frozenset[str] | set[str]) -> bool:
+    def found(self, text: str, present: frozenset[str] | set[str], searched: frozenset[str] = frozenset()) -> bool:
         if self.triggers.isdisjoint(present):
             return False
         if self.prefixes is None:
@@ -140,6 +146,8 @@ class PhrasePattern:
         match = self.regex.match
         tried = 0
         for prefix in self.prefixes:
+            if prefix in searched and prefix not in present:
+                continue  # the one pass over the text did not find it
             at = text.find(prefix)
             while at >= 0:
                 if match(text, at):
