@@ -52,7 +52,7 @@ C = 1.0  # inverse L2 strength
 FOLDS = 5
 SEED = 16
 SUSPICIOUS_POINTS = 3.0
-RESCALE_ROUNDS = 6
+RESCALE_ROUNDS = 10
 MAX_FPR_FLAGGED = 0.001  # any verdict but clean
 MAX_FPR_VERDICT = 0.0005  # each of phishing / spam / malware (all three together stay under MAX_FPR_FLAGGED)
 # The content model (swordfish.analysis.content): a logistic regression over token presence.
@@ -342,11 +342,14 @@ def fit(rows: list[dict]) -> Fit:
     # The floors, the unlearned priors and the rounding are not linear in the scale, so the legitimate
     # message at the 0.1% mark in points may not be the one in raw log-odds: rescale until `suspicious`
     # lands on SUSPICIOUS_POINTS, where tenant policies and the priors were set (a few rounds at most).
+    # It must land on it, not near it: a prior of 3.0 (compauth=fail, a javascript: link) is meant to make a
+    # message suspicious on its own, and at 3.04 it would not. The threshold never goes below the floor, so
+    # aim the 0.1% legitimate message just under it.
     for _ in range(RESCALE_ROUNDS):
         oof_scored, thresholds, fold_weights = out_of_fold(scale)
-        if abs(thresholds["suspicious"] - SUSPICIOUS_POINTS) <= 0.05 or RESCALE_ROUNDS == 1:
+        if thresholds["suspicious"] <= SUSPICIOUS_POINTS or RESCALE_ROUNDS == 1:
             break
-        scale *= SUSPICIOUS_POINTS / thresholds["suspicious"]
+        scale *= SUSPICIOUS_POINTS / (thresholds["suspicious"] + 0.01)
     final = points(coef, floored, scale)
 
     signals = {}

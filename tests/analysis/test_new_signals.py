@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swordfish.analysis import VerdictKind, analyze, parse_message
+from swordfish.analysis import TenantPolicy, VerdictKind, analyze, parse_message
 
 from .helpers import REPO, build
 
@@ -23,6 +23,21 @@ def test_compauth_fail_is_read_from_microsoft_authentication_results():
     assert "COMPAUTH_FAIL" not in names(passed)
 
 
+def test_microsoft_authentication_results_without_an_authserv_id_keep_their_spf_result():
+    # Microsoft writes "spf=fail (...) smtp.mailfrom=...; dkim=none ..." with no server name before the first
+    # ";": the first clause is a result like the others
+    auth = parse_message(build(headers={"Authentication-Results": M365_AUTH.format("fail")})).auth
+    assert {m: a.result for m, a in auth.items()} == {"spf": "fail", "dkim": "none", "dmarc": "fail",
+                                                      "compauth": "fail"}
+    assert "SPF_FAIL" in names(analyze(build(headers={"Authentication-Results": M365_AUTH.format("fail")})))
+    named = parse_message(build(headers={"Authentication-Results": "mx.example.net; spf=softfail smtp.mailfrom=x"}))
+    assert named.auth["spf"].result == "softfail"
+    # a tenant that trusts only named servers does not trust a header that names none
+    trusted = parse_message(build(headers={"Authentication-Results": M365_AUTH.format("fail")}),
+                            TenantPolicy(trusted_authserv_ids=["mx.example.net"]))
+    assert not trusted.auth
+
+
 def test_arc_fail_is_a_signal_and_arc_pass_is_not():
     fail = analyze(build(headers={"Authentication-Results": "mx.example.net; arc=fail (signature failed)"}))
     ok = analyze(build(headers={"Authentication-Results": "mx.example.net; arc=pass (i=1)"}))
@@ -38,6 +53,25 @@ def test_microsoft_filtering_verdicts_are_read():
     assert {"RECEIVER_SCL_HIGH", "RECEIVER_SPAM_VERDICT", "RECEIVER_PHISH_VERDICT", "RECEIVER_BULK_HIGH"} <= names(bad)
     assert not names(good) & {"RECEIVER_SCL_HIGH", "RECEIVER_SPAM_VERDICT", "RECEIVER_PHISH_VERDICT",
                               "RECEIVER_BULK_HIGH"}
+
+
+def test_outlook_filing_a_message_as_junk_is_a_receiver_spam_verdict():
+    delivery = "ucf:0;jmr:0;auth:0;dest:{};ENG:(910001)(944506478)(944626604);{}"
+    junk = analyze(build(headers={"X-Microsoft-Antispam-Mailbox-Delivery": delivery.format("J", "RF:JunkEmail;")}))
+    inbox = analyze(build(headers={"X-Microsoft-Antispam-Mailbox-Delivery": delivery.format("I", "")}))
+    # the recipient's own Outlook rule moved it: the user's choice, not the server's verdict
+    user_rule = analyze(build(headers={"X-Microsoft-Antispam-Mailbox-Delivery": delivery.format("J", "OFR:CustomRules;")}))
+    evidence = next(r.evidence for r in junk.reasons if r.name == "RECEIVER_SPAM_VERDICT")
+    assert "dest:J" in evidence
+    assert "RECEIVER_SPAM_VERDICT" not in names(inbox) | names(user_rule)
+
+
+def test_microsoft_spam_category_is_a_receiver_spam_verdict():
+    report = "CIP:203.0.113.9;CTRY:XX;LANG:pt;SCL:1;SRV:;IPV:NLI;SFV:NSPM;H:x;PTR:;CAT:{};SFS:;DIR:INB;"
+    spam = analyze(build(headers={"X-Forefront-Antispam-Report": report.format("SPM")}))
+    bulk = analyze(build(headers={"X-Forefront-Antispam-Report": report.format("BULK")}))
+    assert "CAT:SPM" in next(r.evidence for r in spam.reasons if r.name == "RECEIVER_SPAM_VERDICT")
+    assert "RECEIVER_SPAM_VERDICT" not in names(bulk)
 
 
 def test_spamassassin_and_rspamd_verdict_headers_count_only_when_they_say_spam():
@@ -119,6 +153,27 @@ def test_failed_authentication_with_a_credential_request_is_an_interaction():
     assert "AUTHFAIL_WITH_CREDENTIAL_ASK" in names(both)
     assert "AUTHFAIL_WITH_CREDENTIAL_ASK" not in names(only_words) | names(only_auth)
     assert both.score > only_words.score + only_auth.score - 0.01  # never less than the parts
+
+
+def test_a_sender_nothing_authenticates_counts_as_failed_authentication_in_the_interactions():
+    # Microsoft's way: no authserv-id, SPF none and no DKIM signature (the throwaway-domain lure)
+    def auth(spf: str, dkim: str) -> dict[str, str]:
+        return {"Authentication-Results": f"spf={spf} (sender IP is 203.0.113.9) smtp.mailfrom=x.example; "
+                                          f"dkim={dkim} header.d=x.example;dmarc=none action=none header.from=x.example"}
+    ask = "Your password will expire today. Verify your account within 24 hours."
+    pay = "Please process the attached invoice today and confirm the wire transfer to our new bank account."
+    unauthenticated = analyze(build(headers=auth("none", "none"), body=ask))
+    spf_passed = analyze(build(headers=auth("pass", "none"), body=ask))
+    dkim_passed = analyze(build(headers=auth("softfail", "pass"), body=ask))
+    assert "AUTHFAIL_WITH_CREDENTIAL_ASK" in names(unauthenticated)
+    assert "DKIM_NONE, SPF_NONE" in next(r.evidence for r in unauthenticated.reasons
+                                         if r.name == "AUTHFAIL_WITH_CREDENTIAL_ASK")
+    assert "AUTHFAIL_WITH_CREDENTIAL_ASK" not in names(spf_passed)
+    # softfail was a failure before this change and stays one
+    assert "AUTHFAIL_WITH_CREDENTIAL_ASK" in names(dkim_passed)
+    assert "AUTHFAIL_WITH_CREDENTIAL_ASK" not in names(analyze(build(headers=auth("pass", "pass"), body=ask)))
+    assert "PAYMENT_ASK_FROM_UNVERIFIED" in names(analyze(build(headers=auth("none", "none"), body=pay)))
+    assert "PAYMENT_ASK_FROM_UNVERIFIED" not in names(analyze(build(headers=auth("pass", "none"), body=pay)))
 
 
 def test_the_swordfish_m365_sample_stacks_several_signals():

@@ -471,7 +471,14 @@ def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | N
     for value in (msg.get_all("Authentication-Results") or [])[:20]:
         raw = _COMMENT.sub("", header_text(value))
         authserv, _, rest = raw.partition(";")
-        if trusted is not None and authserv.strip().split(" ")[0].lower() not in trusted:
+        if _AUTH_METHOD.match(authserv.strip()):
+            # Microsoft 365 / Outlook.com leave out the authserv-id: "spf=fail ... ; dkim=none ...". The first
+            # clause is then a result, not a server name (without this, their SPF result was lost). Such a
+            # header names no server, so it is never one of the trusted ones.
+            if trusted is not None:
+                continue
+            rest = raw
+        elif trusted is not None and authserv.strip().split(" ")[0].lower() not in trusted:
             continue
         for clause in rest.split(";"):
             m = _AUTH_METHOD.search(clause)

@@ -40,7 +40,7 @@ from .signals import (
     subject_brand,
 )
 from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode_host
-from .weights import AUTH_FAILURES, CATALOG, MALWARE, PHISHING, SPAM, model
+from .weights import AUTH_FAILURES, CATALOG, DKIM_NOT_PASSED, MALWARE, PHISHING, SPAM, SPF_NOT_PASSED, model
 
 QR_CODE_LURE = "QR_CODE_LURE"
 MIME_EVASION = "MIME_EVASION"
@@ -491,6 +491,8 @@ def _interactions(hits: _Hits) -> None:
     learn that DMARC failing matters more when the message also asks for a password."""
     present = hits.names()
     auth_failed = sorted(present & AUTH_FAILURES)
+    if not auth_failed and present & SPF_NOT_PASSED and present & DKIM_NOT_PASSED:
+        auth_failed = sorted(present & (SPF_NOT_PASSED | DKIM_NOT_PASSED))  # nothing authenticates the sender
     cred = "CREDENTIAL_PHISH_LANGUAGE" in present
     if auth_failed and cred:
         hits.add("AUTHFAIL_WITH_CREDENTIAL_ASK", f"{', '.join(auth_failed)} with credential language")

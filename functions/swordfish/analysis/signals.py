@@ -24,6 +24,7 @@ _VERDICT_HEADERS = {
     "x-forefront-antispam-report": "forefront",
     "x-microsoft-antispam": "msantispam",
     "x-ms-exchange-organization-scl": "scl",
+    "x-microsoft-antispam-mailbox-delivery": "ms_delivery",
     "x-spam-flag": "spam_flag",
     "x-spam-status": "spam_status",
     "x-spamd-result": "spamd_result",
@@ -37,6 +38,11 @@ _SCL = re.compile(r"\bSCL:(-?\d)", re.IGNORECASE)
 _BCL = re.compile(r"\bBCL:(\d)", re.IGNORECASE)
 _SFV = re.compile(r"\bSFV:([A-Z]+)", re.IGNORECASE)
 _CAT = re.compile(r"\bCAT:([A-Z]+)", re.IGNORECASE)
+# Outlook.com / Exchange Online mailbox delivery: dest:J is the server's own decision to file the message as
+# Junk (RF:JunkEmail says the same); with OFR:CustomRules the recipient's own rule moved it, not a verdict.
+_DEST = re.compile(r"(?:^|;)\s*dest:([A-Z])\b", re.IGNORECASE)
+_DELIVERY_BY_USER_RULE = re.compile(r"\bOFR:CustomRules\b", re.IGNORECASE)
+_SPAM_CATS = frozenset({"SPM", "HSPM"})
 _PROOFPOINT_SPAM = re.compile(r"\brule=(?:outbound_)?(spam|bulk|phish\w*)\b", re.IGNORECASE)
 _PHISH_CATS = frozenset({"PHSH", "HPHSH", "HPHISH", "SPOOF", "GIMP", "UIMP", "DIMP", "OSPM"})
 _JS_HREF = re.compile(r"""\bhref\s*=\s*["']?\s*(?:javascript|vbscript)\s*:""", re.IGNORECASE)
@@ -107,6 +113,12 @@ def receiver_verdicts(headers: dict[str, str]) -> list[tuple[str, float, str]]:
     if sfv and sfv.group(1).upper() == "SPM":
         spam_evidence.append("SFV:SPM")
     cat = _CAT.search(forefront)
+    if cat and cat.group(1).upper() in _SPAM_CATS:
+        spam_evidence.append(f"CAT:{cat.group(1).upper()}")
+    delivery = headers.get("ms_delivery", "")
+    dest = _DEST.search(delivery)
+    if dest and dest.group(1).upper() == "J" and not _DELIVERY_BY_USER_RULE.search(delivery):
+        spam_evidence.append("X-Microsoft-Antispam-Mailbox-Delivery dest:J (filed as Junk)")
     if cat and cat.group(1).upper() in _PHISH_CATS:
         out.append(("RECEIVER_PHISH_VERDICT", 1.0, f"X-Forefront-Antispam-Report CAT:{cat.group(1).upper()}"))
     if scl is not None and scl >= 5:

@@ -105,8 +105,10 @@ CATALOG: dict[str, SignalSpec] = {
     "QR_CODE_LURE": _s(PHISHING, 2.0, "asks to scan a code in an image (value 2: with credential or "
                        "payment language)", learned=False),
     # interactions: evidence that only means much together
-    "AUTHFAIL_WITH_CREDENTIAL_ASK": _s(PHISHING, 1.5, "failed authentication and credential language"),
-    "AUTHFAIL_WITH_BRAND": _s(PHISHING, 1.5, "failed authentication and a brand named or imitated"),
+    "AUTHFAIL_WITH_CREDENTIAL_ASK": _s(PHISHING, 1.5, "failed or absent sender authentication (no SPF or DKIM "
+                                       "pass) and credential language"),
+    "AUTHFAIL_WITH_BRAND": _s(PHISHING, 1.5, "failed or absent sender authentication (no SPF or DKIM pass) and "
+                              "a brand named or imitated"),
     "CREDENTIAL_ASK_WITH_DECEPTIVE_LINK": _s(PHISHING, 1.5, "credential language and a deceptive link "
                                              "(mismatched text, IP, shortener, free host, javascript:)"),
     "BRAND_WITH_DECEPTIVE_LINK": _s(PHISHING, 1.5, "a brand named by a sender domain that is not the brand's, "
@@ -132,6 +134,12 @@ CATALOG: dict[str, SignalSpec] = {
 
 # Signals an interaction or the signal count treats as independent phishing evidence.
 AUTH_FAILURES = frozenset({"SPF_FAIL", "SPF_SOFTFAIL", "DKIM_FAIL", "DMARC_FAIL", "COMPAUTH_FAIL", "ARC_FAIL"})
+# A receiver that found neither an SPF pass nor a DKIM pass: nothing authenticates the sender (DMARC cannot pass
+# either). Used by the interactions only: alone it is common (small senders), with a password or payment ask or
+# a brand claim it is the modern lure from a throwaway domain, while the services that really send password
+# resets and invoices sign their mail.
+SPF_NOT_PASSED = frozenset({"SPF_NONE", "SPF_FAIL", "SPF_SOFTFAIL", "SPF_PERMERROR"})
+DKIM_NOT_PASSED = frozenset({"DKIM_NONE", "DKIM_FAIL", "DKIM_PERMERROR"})
 
 
 @dataclass(frozen=True, slots=True)
