@@ -504,3 +504,49 @@ def test_parameter_lists_read_as_message_reads_them(value):
              ("get_filename", (), {}), ("get_boundary", (), {}), ("get_content_charset", (), {})]
     for method, args, kwargs in calls:
         assert outcome(bounded, method, *args, **kwargs) == outcome(plain, method, *args, **kwargs), method
+
+
+def _labelled(matches) -> list[tuple]:
+    return [(m.span(), m.groups()) for m in matches]
+
+
+_LABELLED_PIECES = ["<http://", "<https://", "<HTTP://", "<hTtPs://", "<http:/", "<", ">", "www.", "bank", ".com",
+                    ".c", "ex-ample", "/path?q=1", "https://", "http://", " ", "  ", "\t", "\n", "\u00a0", "\u2003",
+                    "x", "a.b", "\u017f", "\u212a", "\u0131", "\u00e9", "é.com", "0", "-", ".", "_", "\"", "'"]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_LABELLED_PIECES), max_size=40).map("".join))
+@example("www.bank.com <https://evil.example/login> and bank.com\t\t\t<http://x.example/> b.cc    <http://y.ex/>")
+@example("a.com <http://x> https://a.com/p <https://b.example/q>.b.com<http://c.example/>")
+def test_labelled_urls_are_the_matches_the_regex_finds(text):
+    assert _labelled(parse.labelled_urls(text)) == _labelled(parse._TEXT_LABELLED_URL.finditer(text))
+
+
+def test_labelled_urls_with_labels_and_targets_at_their_length_limits():
+    label = "a" + "b" * 200 + ".com/" + "p" * 500
+    for text in (label + "   <https://" + "t" * 3990 + ">", "x " + label + "p <http://a.example/>",
+                 "https://" + label + "\t<http://a.example/>", "z" * 2000 + ".com <http://a.example/>",
+                 label + " <https://" + "t" * 4000 + "> tail.com <http://a.example/>"):
+        expected = _labelled(parse._TEXT_LABELLED_URL.finditer(text))
+        assert _labelled(parse.labelled_urls(text)) == expected
+
+
+def test_labelled_urls_on_real_mail_text():
+    found = 0
+    for raw in REAL:
+        text = parse.parse_message(raw).text
+        middle = len(text) // 2  # and a labelled link written into it, as a converter writes one
+        for candidate in (raw.decode("utf-8", "replace"), text,
+                          text[:middle] + " www.bank.example <https://evil.example/x> " + text[middle:]):
+            expected = _labelled(parse._TEXT_LABELLED_URL.finditer(candidate))
+            assert _labelled(parse.labelled_urls(candidate)) == expected
+            found += len(expected)
+    assert found >= len(REAL)
+
+
+def test_white_space_is_the_same_for_str_and_the_regex():
+    import sys
+
+    space = re.compile(r"\s")  # labelled_urls splits at str.isspace where the label stops at \s
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if bool(space.match(c)) != c.isspace()] == []
