@@ -476,7 +476,8 @@ def test_headers_read_without_the_fallback_charset_only_when_it_cannot_matter(va
 
 
 _PARAM_PIECES = ["text/plain", "Multipart/Mixed", ";", "; ", "=", " = ", "charset", "CharSet", "utf-8", "name", "a b",
-                 "x.pdf", '"', '"q"', "\\", "*", "name*0*", "<", ">", "%e9", "\t", "\r\n ", "İ", "ſ", ""]
+                 "x.pdf", '"', '"q"', "\\", "*", "name*0*", "<", ">", "%e9", "\t", "\r\n ", "İ", "ſ", "",
+                 '="utf-8"', '= "a;b"', '=""', '"x"y"', ' "', '" ']
 
 
 @settings(max_examples=800, deadline=None)
@@ -484,6 +485,10 @@ _PARAM_PIECES = ["text/plain", "Multipart/Mixed", ";", "; ", "=", " = ", "charse
 @example("text/plain; name=<x.pdf>; charset = UTF-8 ")
 @example('text/plain; name="a\\"b;c"; x')
 @example("text/plain; name*=utf-8''%e9.pdf; a;;b=")
+@example('multipart/alternative; boundary="----=_Part_1;x"; charset="UTF-8"')
+@example('text/plain; charset="utf-8"; format=flowed; name = "a b.txt" ')
+@example('"text/plain"; charset="utf-8"')
+@example('text/plain; "charset"="x"; name="a"b"; q=""')
 def test_parameter_lists_read_as_message_reads_them(value):
     from email.message import Message
 
@@ -550,3 +555,18 @@ def test_white_space_is_the_same_for_str_and_the_regex():
 
     space = re.compile(r"\s")  # labelled_urls splits at str.isspace where the label stops at \s
     assert [c for c in map(chr, range(sys.maxunicode + 1)) if bool(space.match(c)) != c.isspace()] == []
+
+
+def test_parameters_of_real_mail_parts_read_as_message_reads_them():
+    from email.message import Message
+
+    parts = 0
+    for raw in [*REAL, NESTED, REPORT, COLON_BOUNDARY]:
+        msg, _ = mime_limits.parse_bounded(raw, AnalysisBudget(seconds=1000))
+        for part in msg.walk():
+            plain = Message()
+            plain._headers = list(part._headers)
+            plain.set_default_type(part.get_default_type())
+            _same_answers(part, plain)
+            parts += 1
+    assert parts > len(REAL)
