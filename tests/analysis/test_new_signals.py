@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from swordfish.analysis import TenantPolicy, VerdictKind, analyze, parse_message
 
 from .helpers import REPO, build
@@ -228,3 +229,49 @@ def test_a_newsletter_subscribe_form_posting_elsewhere_is_not_a_credential_form(
     assert "CREDENTIAL_FORM" not in names(analyze(build(html=html)))
     login = html.replace('<input name="q">', '<input name="q"><input name="username">')
     assert "CREDENTIAL_FORM" in names(analyze(build(html=login)))
+
+
+WEBMAIL_LURES = [
+    ("The password for jane@contoso.example expires on 7/24/2025. Use the button below.", "password expiry"),
+    ("Please use the button below to continue with the current password.", "keep password"),
+    ("The jane@contoso.example email account is full. Remove some mail.", "mailbox full"),
+    ("Your account requires an update to keep sending messages.", "account upgrade"),
+    ("Upgrade your mailbox to avoid losing mail.", "account upgrade"),
+    ("Please update your details within the next 48 hours.", "within hours"),
+    ("You have 4 quarantined messages waiting for release.", "held messages"),
+]
+ORDINARY = [
+    "The password manager update is unrelated to this patch.",
+    "I'll keep the current patch series and resend the rest within a week.",
+    "Our shared drive is full of old builds; I removed a few.",
+    "The board requires an update of its FPGA image before the test.",
+]
+
+
+@pytest.mark.parametrize(("body", "label"), WEBMAIL_LURES)
+def test_webmail_lure_wording_is_credential_language(body: str, label: str) -> None:
+    found = next((r.evidence for r in analyze(build(body=body)).reasons if r.name == "CREDENTIAL_PHISH_LANGUAGE"), "")
+    assert label in found.split(", ")
+
+
+@pytest.mark.parametrize("body", ORDINARY)
+def test_ordinary_wording_near_those_lures_is_not(body: str) -> None:
+    assert "CREDENTIAL_PHISH_LANGUAGE" not in names(analyze(build(body=body)))
+
+
+def test_link_text_showing_a_brands_own_domain_on_a_link_elsewhere_is_a_brand_claim():
+    spoofed = analyze(build(sender="PayPal <service@paypal.com>",
+                            html='<a href="http://211.10.3.4/webscr">https://www.paypal.com/cgi-bin/webscr</a>'))
+    real = analyze(build(html='<a href="https://www.paypal.com/signin?x=1">www.paypal.com</a>'))
+    own_subdomain = analyze(build(html='<a href="https://links.microsoft.com/t/1">www.outlook.com</a>'))
+    evidence = next(r.evidence for r in spoofed.reasons if r.name == "BRAND_LINK_TEXT_MISMATCH")
+    assert "paypal.com (paypal) -> 211.10.3.4" in evidence
+    assert "BRAND_LINK_TEXT_MISMATCH" not in names(real) | names(own_subdomain)  # microsoft owns both
+
+
+def test_a_quoted_safelinks_url_shown_as_link_text_is_not_a_mismatch():
+    # a reply quotes the Outlook-rewritten link as its text; the link itself is the same rewrite
+    safelink = ("https://nam10.safelinks.protection.outlook.com/?url=https%3A%2F%2Ffiles.ettus.com%2Fmanual"
+                "%2Fpage_calibration.html&data=05%7C01")
+    v = analyze(build(html=f'<a href="{safelink}">{safelink}</a>'))
+    assert not names(v) & {"LINK_TEXT_MISMATCH", "BRAND_LINK_TEXT_MISMATCH"}

@@ -97,3 +97,49 @@ def test_registered_domain_uses_the_public_suffix_list():
     assert registered_domain("mail.paypal.co.uk") == "paypal.co.uk"
     assert registered_domain("a.b.example.com") == "example.com"
     assert registered_domain("192.0.2.7") == "192.0.2.7"
+
+
+# --- which text the language detectors read when a message has HTML and little plain text ----------------
+
+LURE_HTML = ("<html><head><style>p { font-family: Arial; }</style></head><body><p>Greetings!</p>"
+             "<p>Your Email account is set to be deactivated. To keep your account, verify your account below.</p>"
+             '<a href="https://keep-mailbox.example/verify">Keep my account</a></body></html>')
+LIST_FOOTER = ("_______________________________________________\nIndustrypack-devel mailing list\n"
+               "Industrypack-devel@lists.sourceforge.net\nhttps://lists.sourceforge.net/lists/listinfo/industrypack-devel\n")
+
+
+def _html_with_footer_part(html_body: str, plain: str) -> bytes:
+    """What Mailman makes of an HTML-only post: multipart/mixed, the HTML, then its footer as a text part."""
+    from email.message import EmailMessage
+    msg = EmailMessage()
+    msg["From"] = "Admin <admin@mailbox-service.example>"
+    msg["To"] = "someone@example.com"
+    msg["Subject"] = "Important notification"
+    msg.make_mixed()
+    html_part = EmailMessage()
+    html_part.set_content(html_body, subtype="html")
+    footer = EmailMessage()
+    footer.set_content(plain)
+    msg.attach(html_part)
+    msg.attach(footer)
+    return bytes(msg)
+
+
+def test_the_html_is_read_first_when_the_plain_text_beside_it_is_only_a_footer():
+    parsed = parse_message(_html_with_footer_part(LURE_HTML, LIST_FOOTER))
+    assert parsed.text.index("verify your account") < parsed.text.index("mailing list")
+    assert "font-family" not in parsed.text  # the style sheet is not text
+    # the lure's language is now seen (it was not while only the footer was read)
+    assert "CREDENTIAL_PHISH_LANGUAGE" in {r.name for r in analyze(_html_with_footer_part(LURE_HTML, LIST_FOOTER)).reasons}
+
+
+def test_a_decoy_plain_alternative_does_not_hide_the_html_lure():
+    raw = build(body="Please view this message in an HTML-capable mail client.", html=LURE_HTML)
+    assert "verify your account" in parse_message(raw).text
+
+
+def test_a_real_plain_alternative_is_read_alone():
+    plain = "Hi all,\n\n" + "The board revision C fixes the clock distribution on the daughterboard. " * 12
+    raw = build(body=plain, html="<p>" + plain + "</p><p>unrelated html-only words</p>")
+    text = parse_message(raw).text
+    assert "clock distribution" in text and "html-only" not in text

@@ -31,6 +31,7 @@ from .urls import idna_host, normalize_url, registered_domain, unicode_host, url
 MAX_PARTS = 400  # a message with more MIME parts than this is abuse; the rest is skipped
 MAX_DEPTH = 30  # nesting deeper than any real mail client produces
 MAX_TEXT_CHARS = 300_000  # text scanned for language and URLs, per message
+MIN_PLAIN_CHARS = 600  # plain text shorter than this beside an HTML body is not the body (Mailman's footer: ~250)
 MAX_HTML_CHARS = 400_000
 MAX_LINKS = 300
 MAX_ARCHIVE_MEMBERS = 200
@@ -720,13 +721,21 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
         _html_data_images(parsed, qr, budget)
     _qr_links(parsed, qr)
     text = "\n".join(plain)
+    link_text = text  # where bare URLs are looked for
     if htmls:
         for markup in htmls:
             _html_links(markup, parsed.links, "html", budget)
         if not text.strip():
-            text = html_to_text(parsed.html)
+            text = link_text = html_to_text(parsed.html)
+        elif len(text.strip()) < MIN_PLAIN_CHARS:
+            # Hardly any plain text beside the HTML: a list's footer, a gateway's disclaimer or a decoy
+            # alternative ("view this mail in a browser"). What the reader sees is the HTML, so the language
+            # detectors and the content model read its text first (they read the start of the text only).
+            # Its links were taken from the markup above; bare URLs are looked for in the plain part only,
+            # as before (a second scan of the shown text cost more than it found).
+            text = html_to_text(parsed.html) + "\n" + text
     parsed.text = text[:MAX_TEXT_CHARS]
-    _text_links(parsed.text, parsed.links, set())
+    _text_links(link_text[:MAX_TEXT_CHARS], parsed.links, set())
     # one entry per distinct URL: the HTML occurrence (with its anchor text) wins over a bare mention
     unique: dict[str, Link] = {}
     for link in parsed.links:

@@ -104,6 +104,11 @@ _QR_MFA_TRIGGERS = TriggerSet(_searched((_QR, _MFA)) - _LANGUAGE_TRIGGERS.trigge
 _ALL_SEARCHED = _LANGUAGE_TRIGGERS.triggers | _QR_MFA_TRIGGERS.triggers
 
 _SINGLE_WORD_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED)
+# registered domain -> the brands that own it (a link text showing one is a claim to be that brand)
+_BRAND_OF_DOMAIN: dict[str, frozenset[str]] = {}
+for _brand, _domains in BRANDS.items():
+    for _domain in _domains:
+        _BRAND_OF_DOMAIN[_domain] = _BRAND_OF_DOMAIN.get(_domain, frozenset()) | {_brand}
 _MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamerica",
                      "american express": "americanexpress", "geek squad": "geeksquad",
                      "office 365": "office365", "one drive": "onedrive", "docu sign": "docusign",
@@ -287,6 +292,7 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
         ev = "; ".join(f"{ind} ({feed})" for ind, feed in listed[:3])
         hits.add("URL_IN_THREAT_FEED", ev, category=category)
     mismatch: list[str] = []
+    brand_text: list[str] = []  # mismatches whose text shows a well-known brand's own domain
     ips: list[str] = []
     shorteners: list[str] = []
     file_hosts: list[str] = []
@@ -299,9 +305,13 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
             inner = rewritten_target(link.url, link.host, link.domain)
             if inner is not None:  # a gateway's rewrite: compare with where it really leads
                 target = registered_domain(inner) if inner else shown
-            if domain_label(shown_host.lower()) and shown != target and target and "." in shown \
-                    and shown not in LINK_REWRITERS:  # a quoted reply shows the gateway's own rewritten link
+            # a quoted reply shows the gateway's own rewritten link (nam10.safelinks.protection.outlook.com/?url=...)
+            shows_rewrite = shown in LINK_REWRITERS or rewritten_target(link.text, shown_host.lower(), shown) is not None
+            if domain_label(shown_host.lower()) and shown != target and target and "." in shown and not shows_rewrite:
                 mismatch.append(f"text {shown} -> {target}")
+                owners = _BRAND_OF_DOMAIN.get(shown)
+                if owners and not any(target in BRANDS[b] for b in owners):
+                    brand_text.append(f"text {shown} ({', '.join(sorted(owners))}) -> {target}")
         if is_ip_host(link.host):
             ips.append(link.host)
         elif link.domain in URL_SHORTENERS:
@@ -312,6 +322,9 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
             file_hosts.append(link.host)
     if mismatch:
         hits.add("LINK_TEXT_MISMATCH", "; ".join(mismatch[:3]))
+    if brand_text:
+        # the classic bank and payment lure: "https://www.paypal.com/signin" on a link to somewhere else
+        hits.add("BRAND_LINK_TEXT_MISMATCH", "; ".join(brand_text[:3]))
     if ips:
         hits.add("IP_URL", ", ".join(sorted(set(ips))[:3]))
     if shorteners:

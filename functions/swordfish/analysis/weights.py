@@ -76,6 +76,8 @@ CATALOG: dict[str, SignalSpec] = {
     # links
     "URL_IN_THREAT_FEED": _s(PHISHING, 8.0, "URL or domain listed by a threat feed", learned=False),
     "LINK_TEXT_MISMATCH": _s(PHISHING, 2.0, "link text shows one domain, the link goes to another"),
+    "BRAND_LINK_TEXT_MISMATCH": _s(PHISHING, 3.0, "link text shows a well-known brand's own domain (paypal.com), "
+                                   "the link goes to a domain the brand does not own"),
     "IP_URL": _s(PHISHING, 2.0, "link to an IP address"),
     "URL_SHORTENER": _s(PHISHING, 1.0, "link through a URL shortener"),
     "FREE_FILE_HOST": _s(PHISHING, 1.5, "link to a free file-sharing service"),
