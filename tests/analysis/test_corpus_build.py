@@ -99,3 +99,118 @@ def test_a_legit_lists_one_off_posts_outside_any_thread_are_left_out():
                       headers={"X-Original-From": "pills@spam.example"})
     kept, left_out = corpus_build.list_conversation([threaded, patch, regular_1, regular_2, one_off, rewritten])
     assert kept == [threaded, patch, regular_1, regular_2] and left_out == 2
+
+
+# --- legitimate notification mail of real services (issue 16: modern transactional mail with DKIM) ------
+
+def _signed(domain: str) -> dict[str, str]:
+    return {"DKIM-Signature": f"v=1; a=rsa-sha256; c=relaxed/relaxed; d={domain}; s=pf2023; h=From:To; b=abc"}
+
+
+GITHUB_PUSH = {"subject": "[bluez/bluez] 192876: gatt-client: implement error handling",
+               "body": "  Branch: refs/heads/master\n  Home:   https://github.com/bluez/bluez\n"}
+
+
+@pytest.mark.parametrize(("kwargs", "service"), [
+    ({"sender": '"github-actions[bot]" <noreply@github.com>', "headers": _signed("github.com"), **GITHUB_PUSH},
+     "github"),
+    # Google Groups rewrites From and re-signs; the first hop's verdict on GitHub's signature is in ARC
+    ({"sender": "\"'Jan' via Jailhouse\" <jailhouse-dev@googlegroups.com>", **GITHUB_PUSH,
+      "headers": {**_signed("googlegroups.com"), "X-Original-From": "Jan <noreply@github.com>",
+                  "ARC-Authentication-Results": "i=1; gmr-mx.google.com; dkim=pass (test mode) "
+                                                "header.i=@github.com header.s=pf2014 header.b=xgVYPr7t"}},
+     "github"),
+    ({"sender": "bugzilla-daemon@bugzilla.kernel.org", "subject": "[Bug 215528] Excessive logging",
+      "headers": _signed("kernel.org")}, "bugzilla"),
+    ({"sender": "patchwork-bot+bluetooth@kernel.org", "subject": "Re: [PATCH v1] Bluetooth: HIDP: Fix UAF",
+      "headers": _signed("kernel.org")}, "patchwork"),
+    # the right sender without the service's signature: anybody can write that From
+    ({"sender": "GitHub <noreply@github.com>", **GITHUB_PUSH}, None),
+    ({"sender": "GitHub <noreply@github.com>", "headers": _signed("github-security.example"), **GITHUB_PUSH}, None),
+    ({"sender": "GitHub <noreply@github.com>", "headers": _signed("com"), **GITHUB_PUSH}, None),
+    ({"sender": "GitHub <noreply@github.com>", **GITHUB_PUSH,
+      "headers": {"Authentication-Results": "mx; dkim=fail header.d=github.com"}}, None),
+    # a signed "noreply" of some other domain that got onto an open list is not a known service
+    ({"sender": "noreply@carnivalassure.example", "subject": "Bidding invitation",
+      "headers": _signed("carnivalassure.example")}, None),
+    ({"sender": "Luiz <luiz.dentz@gmail.com>", "subject": "Re: [PATCH] Bluetooth: fix",
+      "headers": _signed("gmail.com")}, None),
+])
+def test_service_notification_needs_a_known_sender_and_its_signature(kwargs, service):
+    assert corpus_build.service_notification(build(**kwargs)) == service
+
+
+AMAZON_HTML = "<html><body>" + "<p>Your package is on its way. <a href='https://www.amazon.com/gp/css/'>" \
+    "Track package</a></p>" * 40 + "</body></html>"
+
+
+@pytest.mark.parametrize(("name", "kwargs", "real"), [
+    ("amazon_shipped.eml", {"sender": '"Amazon.com" <shipment-tracking@amazon.com>',
+                            "subject": "Your Amazon.com order #123-1234567-1234567 has shipped", "html": AMAZON_HTML},
+     True),
+    ("amazon_fwd.eml", {"sender": '"Amazon.com" <shipment-tracking@amazon.com>', "subject": "Shipped",
+                        "html": AMAZON_HTML}, False),
+    ("amazon_delivered_ssrf.eml", {"sender": '"Amazon.com" <order-update@amazon.com>', "subject": "Delivered",
+                                   "html": AMAZON_HTML}, False),
+    ("informed_delivery.eml", {"sender": "<testuser@fake.email>", "subject": "Your Daily Digest",
+                               "html": AMAZON_HTML}, False),
+    ("amazon_note.eml", {"sender": "Test User <testuser@email.com>", "subject": "Fwd: Your Amazon.com order",
+                         "html": AMAZON_HTML}, False),
+    ("usps_delivered.eml", {"sender": "auto-reply@usps.com", "subject": "USPS Item Delivered",
+                            "body": "Delivered."}, False),  # a stub cut down to a few lines
+])
+def test_real_service_fixture_leaves_out_a_projects_own_constructs(name, kwargs, real):
+    assert corpus_build.real_service_fixture(name, build(**kwargs)) is real
+
+
+def test_real_service_fixture_leaves_out_messages_cut_by_hand():
+    whole = build(sender='"Amazon.com" <shipment-tracking@amazon.com>', subject="Your order has shipped",
+                  html=AMAZON_HTML)
+    head, _, body = whole.partition(b"\n\n")
+    boundary = body.split(b"\n", 1)[0]
+    assert boundary.startswith(b"--")
+    assert corpus_build.real_service_fixture("amazon_shipped.eml", whole)
+    # the blank line after the headers was cut away, so the boundary line reads as a header
+    assert not corpus_build.real_service_fixture("amazon_shipped.eml", head + b"\n" + body)
+    # the message cut off before its closing boundary
+    assert not corpus_build.real_service_fixture("amazon_shipped.eml", whole[:whole.rindex(boundary)])
+
+
+def _mirror(tmp_path, name, files_per_commit):
+    """A bare git repository with one commit per {path: bytes} dict (public-inbox keeps one file `m`)."""
+    work, repo = tmp_path / f"{name}-work", tmp_path / f"{name}.git"
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    for i, files in enumerate(files_per_commit):
+        for path, raw in files.items():
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).write_bytes(raw)
+            subprocess.run(["git", "-C", str(work), "add", path], check=True)
+        sender = corpus_build.email.utils.parseaddr(
+            corpus_build.email.message_from_bytes(next(iter(files.values()))).get("From", ""))[1] or "t@example.org"
+        subprocess.run(["git", "-C", str(work), "-c", "user.name=t", "-c", f"user.email={sender}",
+                        "commit", "-q", "-m", f"c{i}"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(repo)], check=True)
+    return repo
+
+
+def test_build_writes_notification_and_fixture_sets(tmp_path):
+    pushes = [build(sender="GitHub <noreply@github.com>", headers=_signed("github.com"),
+                    subject=f"[bluez/bluez] {i:06x}: fix", body=GITHUB_PUSH["body"]) for i in range(6)]
+    forged = build(sender="GitHub <noreply@github.com>", subject="[bluez/bluez] Verify your account",
+                   body="https://github-verify.example/login")
+    bug = build(sender="bugzilla-daemon@kernel.org", headers=_signed("kernel.org"), subject="[Bug 1] New: oops")
+    human = build(sender="Luiz <luiz@example.org>", subject="Re: [PATCH] fix", headers=_signed("example.org"))
+    mirror = _mirror(tmp_path, "bt", [{"m": raw} for raw in [*pushes, forged, bug, human]])
+    shipped = build(sender='"Amazon.com" <shipment-tracking@amazon.com>', subject="Your order has shipped",
+                    html=AMAZON_HTML)
+    fixtures = _mirror(tmp_path, "fx", [
+        {"tests/emails/amazon_shipped.eml": shipped, "tests/emails/amazon_fwd.eml": shipped + b"\n"},
+        {"tests/emails/amazon_shipped.eml": shipped + b"\n\n"},  # a later edit: the newest version is taken
+        {"tests/other/ups.eml": shipped + b"ups"},
+    ])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--legit-mirror", f"bt={mirror}", "--per-service", "3",
+                              "--legit-fixtures", f"parcels={fixtures}:tests/emails", "--out", str(out)]) == 0
+    notify = sorted(p.read_bytes() for p in (out / "legit-notify-bt").iterdir())
+    assert notify == sorted([pushes[0], pushes[2], pushes[4], bug])  # every 2nd of 6 pushes, 3 at most
+    assert [p.read_bytes() for p in (out / "legit-fixtures-parcels").iterdir()] == [shipped + b"\n\n"]

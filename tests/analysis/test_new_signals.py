@@ -275,3 +275,13 @@ def test_a_quoted_safelinks_url_shown_as_link_text_is_not_a_mismatch():
                 "%2Fpage_calibration.html&data=05%7C01")
     v = analyze(build(html=f'<a href="{safelink}">{safelink}</a>'))
     assert not names(v) & {"LINK_TEXT_MISMATCH", "BRAND_LINK_TEXT_MISMATCH"}
+
+
+def test_amazons_own_image_host_is_not_a_lookalike_of_amazon():
+    html = ('<img src="https://g-ecx.images-amazon.com/images/G/01/x.png">'
+            '<a href="https://g-ecx.images-amazon.com/images/x.png">logo</a>')
+    own = analyze(build(sender="Amazon <ship-confirm@amazon.com>", html=html))
+    other = analyze(build(sender="Amazon <ship-confirm@amazon.com>",
+                          html=html.replace("images-amazon.com", "images-amazon-support.com")))
+    assert "LOOKALIKE_DOMAIN" not in names(own)
+    assert "LOOKALIKE_DOMAIN" in names(other)

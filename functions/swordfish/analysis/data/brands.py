@@ -28,7 +28,7 @@ BRANDS: dict[str, frozenset[str]] = {
         "amazon": ("amazon.com", "amazon.co.uk", "amazon.de", "amazon.fr", "amazon.ca", "amazon.in",
                    "amazon.co.jp", "amazon.es", "amazon.it", "amazonses.com", "amazonaws.com", "aws.com",
                    "marketplace.amazon.com", "amazon.com.au", "amazon.com.br", "amazon.nl", "media-amazon.com",
-                   "ssl-images-amazon.com", "amazon.jobs"),
+                   "ssl-images-amazon.com", "images-amazon.com", "amazon.jobs"),
         "paypal": ("paypal.com", "paypal.me", "paypal-communication.com", "paypalobjects.com", "paypal.co.uk"),
         "netflix": ("netflix.com", "netflix.net", "nflxext.com"),
         "facebook": ("facebook.com", "facebookmail.com", "fb.com", "meta.com", "fbcdn.net"),
