@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from swordfish.analysis import analyze, parse_message
 from swordfish.analysis import content as content_module
+from swordfish.analysis.commands import iter_messages
 from swordfish.analysis.content import ContentModel, content_model, content_tokens, parse_content_model
 from swordfish.analysis.scoring import message_tokens
 from swordfish.analysis.weights import model
 
-from .helpers import REPO, SA, SAMPLES, build, mail
+from .helpers import CORPUS, REPO, SA, SAMPLES, build, mail
 
 MAILMAN_FOOTER = ("\n_______________________________________________\nosst-users mailing list\n"
                   "osst-users@lists.sourceforge.net\nhttps://lists.sourceforge.net/lists/listinfo/osst-users\n")
@@ -134,3 +138,23 @@ def test_the_ascii_fast_path_reads_the_same_words_as_the_regex(text):
     assert content_module.words_of(text) == whole_runs.findall(text)
     # and the other path on the same words: a non-ASCII space keeps the text off the fast path
     assert content_module.words_of(text + "\u00a0") == whole_runs.findall(text)
+
+
+_WHOLE_RUNS = re.compile(r"(?<![^\W\d_])[^\W\d_]{3,24}(?![^\W\d_])")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(max_codepoint=127), max_size=80))
+def test_the_ascii_fast_path_reads_any_ascii_text_as_the_regex(text):
+    assert content_module.words_of(text) == _WHOLE_RUNS.findall(text)
+
+
+def test_the_ascii_fast_path_on_real_mail_text():
+    checked = 0
+    for folder in (SAMPLES, CORPUS):
+        for _, raw in iter_messages(folder):
+            text = parse_message(raw).text[:20_000].casefold()
+            if text.isascii():
+                assert content_module.words_of(text) == _WHOLE_RUNS.findall(text)
+                checked += 1
+    assert checked > 50

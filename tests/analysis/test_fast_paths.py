@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 from swordfish.analysis import html_links, mime_limits, parse, scoring
 from swordfish.analysis.budget import AnalysisBudget
 from swordfish.analysis.commands import iter_messages
-from swordfish.analysis.phrases import MAX_OCCURRENCES, PhrasePattern, literal_prefixes, triggers_present
+from swordfish.analysis.phrases import (
+    MAX_OCCURRENCES,
+    PhrasePattern,
+    TriggerSet,
+    literal_prefixes,
+    triggers_present,
+)
 
 from .helpers import CORPUS, SAMPLES
 
@@ -93,8 +99,13 @@ VOCABULARY = sorted({w for p in ALL_PATTERNS for w in re.findall(r"[a-z0-9$%'-]+
 def test_phrase_patterns_find_exactly_what_a_search_finds(words, seps):
     text = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
     present = triggers_present(text, scoring._TRIGGERS)
+    # with the prefixes found in the same pass as the triggers (as the scorer does): absent ones are skipped
+    searched = scoring._ALL_SEARCHED
+    present_all = scoring._LANGUAGE_TRIGGERS.present(text) | scoring._QR_MFA_TRIGGERS.present(text)
     for pattern in ALL_PATTERNS:
-        assert pattern.found(text, present) == _plain_found(pattern, text), (pattern.label, text)
+        expected = _plain_found(pattern, text)
+        assert pattern.found(text, present) == expected, (pattern.label, text)
+        assert pattern.found(text, present_all, searched) == expected, (pattern.label, text)
 
 
 def test_phrase_patterns_on_real_mail_text():
@@ -104,7 +115,20 @@ def test_phrase_patterns_on_real_mail_text():
         start = rng.randrange(max(1, len(text) - 20_000))
         text = text[start:start + 20_000]
         present = triggers_present(text, scoring._TRIGGERS)
-        assert [p.found(text, present) for p in ALL_PATTERNS] == [_plain_found(p, text) for p in ALL_PATTERNS]
+        expected = [_plain_found(p, text) for p in ALL_PATTERNS]
+        assert [p.found(text, present) for p in ALL_PATTERNS] == expected
+        present_all = triggers_present(text, scoring._ALL_SEARCHED)
+        assert [p.found(text, present_all, scoring._ALL_SEARCHED) for p in ALL_PATTERNS] == expected
+        language = scoring._LANGUAGE_TRIGGERS.present(text)  # what the scorer's language checks get
+        for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY):
+            assert scoring._phrases(family, text, language) == [p.label for p in family if _plain_found(p, text)]
+
+
+def test_a_prefix_searched_and_not_present_is_not_looked_for():
+    pattern = PhrasePattern("t", ("verify",), r"\b(verify|confirm)\s+account\b")
+    text = "please confirm account"
+    assert pattern.found(text, {"verify"})  # not searched: looked for with str.find
+    assert not pattern.found(text, {"verify"}, frozenset({"verify", "confirm"}))  # the pass said it is absent
 
 
 TRIGGER_SETS = (scoring._LANGUAGE_TRIGGERS, scoring._QR_MFA_TRIGGERS)
@@ -120,10 +144,16 @@ def _trigger_texts() -> list[str]:
     return texts
 
 
-def test_trigger_sets_cover_every_trigger_once():
-    assert set(scoring._TRIGGERS) == {t for ts in TRIGGER_SETS for t in (*ts.ascii, *ts.other)} | {
-        t for ts in TRIGGER_SETS for t, _ in ts.dependent}
-    assert not {t for t, _ in scoring._LANGUAGE_TRIGGERS.dependent} & set(scoring._LANGUAGE_TRIGGERS.ascii)
+def test_trigger_sets_cover_every_trigger_and_long_prefix_once():
+    language, qr_mfa = scoring._LANGUAGE_TRIGGERS.triggers, scoring._QR_MFA_TRIGGERS.triggers
+    assert not language & qr_mfa and scoring._ALL_SEARCHED == language | qr_mfa
+    assert set(scoring._TRIGGERS) <= scoring._ALL_SEARCHED
+    for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY):
+        for p in family:  # the language checks read `language` alone: their triggers must all be in it
+            assert p.triggers <= language
+            assert {q for q in p.prefixes or () if len(q) >= scoring.MIN_SEARCHED_PREFIX} <= language
+    for p in ALL_PATTERNS:
+        assert {q for q in p.prefixes or () if len(q) >= scoring.MIN_SEARCHED_PREFIX} <= scoring._ALL_SEARCHED
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -133,15 +163,34 @@ def test_trigger_sets_cover_every_trigger_once():
 def test_trigger_sets_find_exactly_the_triggers_a_scan_finds(words, seps):
     text = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
     for ts in TRIGGER_SETS:
-        triggers = (*ts.ascii, *ts.other, *(t for t, _ in ts.dependent))
-        assert ts.present(text) == triggers_present(text, triggers), text
+        assert ts.present(text) == triggers_present(text, ts.triggers), text
+
+
+# Hostile text: any code point (lone surrogates from 8-bit headers, astral characters, NUL), and triggers
+# that nest, overlap, repeat a character or are empty.
+_HOSTILE_TRIGGERS = ("aa", "aaa", "ab", "bab", "b", "\udce9x", "\U0001f600", "é", "\x00", "停止", "")
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(st.one_of(st.sampled_from("abx é\udce9\U0001f600\x00停止"), st.characters()), max_size=60),
+       triggers=st.lists(st.one_of(st.sampled_from(_HOSTILE_TRIGGERS), st.text(max_size=3)), max_size=8))
+def test_trigger_set_finds_exactly_what_a_scan_finds_in_any_text(text, triggers):
+    assert TriggerSet(triggers).present(text) == triggers_present(text, triggers)
+
+
+def test_trigger_set_edge_cases():
+    assert TriggerSet([]).present("anything") == frozenset()
+    assert TriggerSet([""]).present("") == {""}  # the empty string occurs in every text, as `in` says
+    nested = TriggerSet(["deactivat", "deactivated", "activ", "ted"])
+    assert nested.present("account deactivated") == {"deactivat", "deactivated", "activ", "ted"}
+    assert nested.present("deactivat") == {"deactivat", "activ"}
+    assert TriggerSet(["$$$"]).present("$$") == frozenset() and TriggerSet(["$$$"]).present("$$$$") == {"$$$"}
 
 
 def test_trigger_sets_on_real_mail_text():
     for text in _trigger_texts():
         for ts in TRIGGER_SETS:
-            triggers = (*ts.ascii, *ts.other, *(t for t, _ in ts.dependent))
-            assert ts.present(text) == triggers_present(text, triggers)
+            assert ts.present(text) == triggers_present(text, ts.triggers)
 
 
 @pytest.mark.parametrize("body", ["plain ascii", "caf\u00e9 \u2019quoted\u2019", "Pass\u200dword Expir\u00adation",
@@ -427,7 +476,8 @@ def test_headers_read_without_the_fallback_charset_only_when_it_cannot_matter(va
 
 
 _PARAM_PIECES = ["text/plain", "Multipart/Mixed", ";", "; ", "=", " = ", "charset", "CharSet", "utf-8", "name", "a b",
-                 "x.pdf", '"', '"q"', "\\", "*", "name*0*", "<", ">", "%e9", "\t", "\r\n ", "İ", "ſ", ""]
+                 "x.pdf", '"', '"q"', "\\", "*", "name*0*", "<", ">", "%e9", "\t", "\r\n ", "İ", "ſ", "",
+                 '="utf-8"', '= "a;b"', '=""', '"x"y"', ' "', '" ']
 
 
 @settings(max_examples=800, deadline=None)
@@ -435,6 +485,10 @@ _PARAM_PIECES = ["text/plain", "Multipart/Mixed", ";", "; ", "=", " = ", "charse
 @example("text/plain; name=<x.pdf>; charset = UTF-8 ")
 @example('text/plain; name="a\\"b;c"; x')
 @example("text/plain; name*=utf-8''%e9.pdf; a;;b=")
+@example('multipart/alternative; boundary="----=_Part_1;x"; charset="UTF-8"')
+@example('text/plain; charset="utf-8"; format=flowed; name = "a b.txt" ')
+@example('"text/plain"; charset="utf-8"')
+@example('text/plain; "charset"="x"; name="a"b"; q=""')
 def test_parameter_lists_read_as_message_reads_them(value):
     from email.message import Message
 
@@ -455,3 +509,64 @@ def test_parameter_lists_read_as_message_reads_them(value):
              ("get_filename", (), {}), ("get_boundary", (), {}), ("get_content_charset", (), {})]
     for method, args, kwargs in calls:
         assert outcome(bounded, method, *args, **kwargs) == outcome(plain, method, *args, **kwargs), method
+
+
+def _labelled(matches) -> list[tuple]:
+    return [(m.span(), m.groups()) for m in matches]
+
+
+_LABELLED_PIECES = ["<http://", "<https://", "<HTTP://", "<hTtPs://", "<http:/", "<", ">", "www.", "bank", ".com",
+                    ".c", "ex-ample", "/path?q=1", "https://", "http://", " ", "  ", "\t", "\n", "\u00a0", "\u2003",
+                    "x", "a.b", "\u017f", "\u212a", "\u0131", "\u00e9", "é.com", "0", "-", ".", "_", "\"", "'"]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_LABELLED_PIECES), max_size=40).map("".join))
+@example("www.bank.com <https://evil.example/login> and bank.com\t\t\t<http://x.example/> b.cc    <http://y.ex/>")
+@example("a.com <http://x> https://a.com/p <https://b.example/q>.b.com<http://c.example/>")
+def test_labelled_urls_are_the_matches_the_regex_finds(text):
+    assert _labelled(parse.labelled_urls(text)) == _labelled(parse._TEXT_LABELLED_URL.finditer(text))
+
+
+def test_labelled_urls_with_labels_and_targets_at_their_length_limits():
+    label = "a" + "b" * 200 + ".com/" + "p" * 500
+    for text in (label + "   <https://" + "t" * 3990 + ">", "x " + label + "p <http://a.example/>",
+                 "https://" + label + "\t<http://a.example/>", "z" * 2000 + ".com <http://a.example/>",
+                 label + " <https://" + "t" * 4000 + "> tail.com <http://a.example/>"):
+        expected = _labelled(parse._TEXT_LABELLED_URL.finditer(text))
+        assert _labelled(parse.labelled_urls(text)) == expected
+
+
+def test_labelled_urls_on_real_mail_text():
+    found = 0
+    for raw in REAL:
+        text = parse.parse_message(raw).text
+        middle = len(text) // 2  # and a labelled link written into it, as a converter writes one
+        for candidate in (raw.decode("utf-8", "replace"), text,
+                          text[:middle] + " www.bank.example <https://evil.example/x> " + text[middle:]):
+            expected = _labelled(parse._TEXT_LABELLED_URL.finditer(candidate))
+            assert _labelled(parse.labelled_urls(candidate)) == expected
+            found += len(expected)
+    assert found >= len(REAL)
+
+
+def test_white_space_is_the_same_for_str_and_the_regex():
+    import sys
+
+    space = re.compile(r"\s")  # labelled_urls splits at str.isspace where the label stops at \s
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if bool(space.match(c)) != c.isspace()] == []
+
+
+def test_parameters_of_real_mail_parts_read_as_message_reads_them():
+    from email.message import Message
+
+    parts = 0
+    for raw in [*REAL, NESTED, REPORT, COLON_BOUNDARY]:
+        msg, _ = mime_limits.parse_bounded(raw, AnalysisBudget(seconds=1000))
+        for part in msg.walk():
+            plain = Message()
+            plain._headers = list(part._headers)
+            plain.set_default_type(part.get_default_type())
+            _same_answers(part, plain)
+            parts += 1
+    assert parts > len(REAL)

@@ -16,7 +16,7 @@ import email.feedparser
 import re
 import sys
 from email.feedparser import BytesFeedParser
-from email.message import Message
+from email.message import Message, _unquotevalue
 from email.policy import compat32
 from itertools import islice, repeat, starmap
 from operator import indexOf, itemgetter, methodcaller
@@ -87,20 +87,30 @@ class ParseLimits:
 
 
 _UNSET = object()
-# What makes the stdlib's parameter parsing more than a split at ";": quoting, escapes, RFC 2231 names
-# ("name*0*"), and values in angle brackets (which email.utils.unquote strips).
-_PARAM_SPECIALS = re.compile(r'["\\*<]')
+# What makes the stdlib's parameter parsing more than a split at ";": escapes, RFC 2231 names ("name*0*"),
+# values in angle brackets (which email.utils.unquote strips), and quotes anywhere but around a whole value.
+_PARAM_SPECIALS = re.compile(r"[\\*<]")
 
 
-def _plain_params(text: str) -> list[tuple[str, str]]:
+def _plain_params(text: str) -> list[tuple[str, str]] | None:
     """Message._get_params_preserve for a header value without `_PARAM_SPECIALS`, where its steps
     (email.message._parseparam, the split at "=", email.utils.decode_params) come down to this: the
-    parts between semicolons, a name lower-cased before a "=", every value after the first quoted."""
+    parts between semicolons, a name lower-cased before a "=", every value after the first quoted.
+    None when a quote is anywhere but around a whole value after the first part (`charset="utf-8"`: such
+    a part has an even number of quotes, so _parseparam splits at every ";" too, and decode_params
+    unquotes the value and quotes it again, unchanged)."""
     params = []
     for part in text.split(";"):
         if "=" in part:
             name, _, value = part.partition("=")
-            params.append((name.strip().lower().strip(), value.strip()))
+            value = value.strip()
+            if '"' in part:
+                if not params or '"' in name or value.count('"') != 2 or value[0] != '"' or value[-1] != '"':
+                    return None
+                value = value[1:-1]
+            params.append((name.strip().lower().strip(), value))
+        elif '"' in part:
+            return None
         else:
             params.append((part.strip(), ""))
     return params[:1] + [(name, f'"{value}"') for name, value in params[1:]]
@@ -149,9 +159,9 @@ class BoundedMessage(Message):
         self._derived.pop(None, None)
         super().set_default_type(ctype)
 
-    def _get_params_preserve(self, failobj, header):
-        # Message.get_params, get_param, get_filename, get_boundary and get_content_charset all read
-        # the parameters through this method.
+    def _params(self, header):
+        """The parameter list of `header` as Message._get_params_preserve reads it (_UNSET when there is
+        no such field), derived once; callers must not change it."""
         self._header_positions()
         key = header.lower()
         params = self._derived.get(key, _UNSET)
@@ -159,18 +169,34 @@ class BoundedMessage(Message):
             value = self.get(header, _UNSET)
             if value is not _UNSET and not _PARAM_SPECIALS.search(text := str(value)):
                 params = _plain_params(text)
+                if params is None:
+                    params = super()._get_params_preserve(_UNSET, header)
             else:
                 params = super()._get_params_preserve(_UNSET, header)
             self._derived[key] = params
+        return params
+
+    def _get_params_preserve(self, failobj, header):
+        # Message.get_params reads the parameters through this method.
+        params = self._params(header)
         return failobj if params is _UNSET else list(params)
 
     def get_param(self, param, failobj=None, header="content-type", unquote=True):
-        # get_filename, get_boundary and get_content_charset read one parameter each through here
-        self._header_positions()
+        # get_filename, get_boundary and get_content_charset read one parameter each through here: each
+        # a different one, so the answer is mostly derived, by Message.get_param's own steps (on the
+        # derived parameter list, without the copy and the calls that cost more than the loop).
+        index = self._header_positions()
         key = (param.lower(), header.lower(), bool(unquote))
         value = self._derived.get(key, _UNSET)
         if value is _UNSET:
-            value = self._derived[key] = super().get_param(param, _UNSET, header, unquote)
+            params = self._params(header) if key[1] in index else _UNSET  # Message.get_param: `header not in self`
+            if params is not _UNSET:
+                name = key[0]
+                for k, v in params:
+                    if k.lower() == name:
+                        value = _unquotevalue(v) if unquote else v
+                        break
+            self._derived[key] = value
         return failobj if value is _UNSET else value
 
     def get(self, name, failobj=None):

@@ -86,13 +86,23 @@ _BEC = _family(BEC_PHRASES)
 _SPAMMY = _family(SPAM_PHRASES)
 _QR = _family(QR_LURE_PHRASES)
 _MFA = _family(MFA_PHRASES)
-# Every family's triggers, tested once per message (phrases.TriggerSet) instead of once per pattern; those
-# only the QR-code and MFA phrases use, only for the few messages whose QR-code checks get that far.
+# Every family's triggers, and the prefixes its patterns' matches start with, found in one pass per
+# message (phrases.TriggerSet) instead of a scan each; prefixes of one or two characters ("i", "to") occur
+# all over a text and are left to PhrasePattern.found. Those only the QR-code and MFA phrases use, only for
+# the few messages whose QR-code checks get that far.
 _TRIGGERS = tuple(sorted({t for family in (_CREDENTIAL, _BEC, _SPAMMY, _QR, _MFA) for p in family
                           for t in p.triggers}))
-_LANGUAGE_TRIGGERS = TriggerSet(t for family in (_CREDENTIAL, _BEC, _SPAMMY) for p in family for t in p.triggers)
-_QR_MFA_TRIGGERS = TriggerSet(set(_TRIGGERS) - {t for family in (_CREDENTIAL, _BEC, _SPAMMY) for p in family
-                                                for t in p.triggers})
+MIN_SEARCHED_PREFIX = 3
+
+
+def _searched(families: tuple[list[PhrasePattern], ...]) -> set[str]:
+    return {s for family in families for p in family
+            for s in (*p.triggers, *(q for q in p.prefixes or () if len(q) >= MIN_SEARCHED_PREFIX))}
+
+
+_LANGUAGE_TRIGGERS = TriggerSet(_searched((_CREDENTIAL, _BEC, _SPAMMY)))
+_QR_MFA_TRIGGERS = TriggerSet(_searched((_QR, _MFA)) - _LANGUAGE_TRIGGERS.triggers)
+_ALL_SEARCHED = _LANGUAGE_TRIGGERS.triggers | _QR_MFA_TRIGGERS.triggers
 
 _SINGLE_WORD_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED)
 # registered domain -> the brands that own it (a link text showing one is a claim to be that brand)
@@ -135,8 +145,10 @@ def _fold(text: str) -> str:
     return text.casefold()
 
 
-def _phrases(family: list[PhrasePattern], text: str, present: frozenset[str]) -> list[str]:
-    return [p.label for p in family if p.found(text, present)]
+def _phrases(family: list[PhrasePattern], text: str, present: frozenset[str],
+             searched: frozenset[str] = _LANGUAGE_TRIGGERS.triggers) -> list[str]:
+    """The labels of the family's patterns found; `present`: the strings of `searched` in `text`."""
+    return [p.label for p in family if p.found(text, present, searched)]
 
 
 def _sender_domain(parsed: ParsedMessage) -> str:
@@ -435,7 +447,8 @@ def _qr_codes(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _
     qr_urls = {url for _, url in parsed.qr_codes}
     value = 1.0
     present = present | _QR_MFA_TRIGGERS.present(text)
-    asks = _phrases(_CREDENTIAL, text, present) + _phrases(_MFA, text, present) + _phrases(_QR, text, present)
+    asks = (_phrases(_CREDENTIAL, text, present, _ALL_SEARCHED) + _phrases(_MFA, text, present, _ALL_SEARCHED)
+            + _phrases(_QR, text, present, _ALL_SEARCHED))
     if asks:
         value += 1.0
     only_link = all(link.url in qr_urls for link in parsed.links)
@@ -463,9 +476,10 @@ def _qr_lure(parsed: ParsedMessage, text: str, present: frozenset[str], hits: _H
     if not scannable or parsed.qr_codes or len(parsed.links) > 3:
         return
     present = present | _QR_MFA_TRIGGERS.present(text)
-    found = _phrases(_QR, text, present)
+    found = _phrases(_QR, text, present, _ALL_SEARCHED)
     if found:
-        value = 2.0 if _phrases(_CREDENTIAL, text, present) or _phrases(_BEC, text, present) else 1.0
+        value = 2.0 if _phrases(_CREDENTIAL, text, present, _ALL_SEARCHED) or _phrases(
+            _BEC, text, present, _ALL_SEARCHED) else 1.0
         hits.add(QR_CODE_LURE, f"asks to scan a code in an image ({parsed.image_count} image(s), "
                  f"{len(parsed.links)} link(s))", value)
 
