@@ -10,7 +10,12 @@ Two parts, written as JSON and Markdown to results/eval/ (and printed):
    Without --set, the CPU time is measured on corpus/raw/ when it is there, else on samples/ and
    ../shared/corpus/.
 
-Usage: python scripts/eval_detection.py [--set modern=/path/to/emls:phishing ...] [--out DIR]
+3. with --hold-out SET (repeatable), each named set left out of the fit altogether and scored by the weights,
+   content model and thresholds fitted without it: how the engine does on a source it never saw. Cross-validation
+   spreads every source over all folds, so a source's own words (a list's lures, a newsletter's vocabulary) are
+   always in training; held out, they are not.
+
+Usage: python scripts/eval_detection.py [--set modern=/path/to/emls:phishing ...] [--hold-out SET ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus_features import FEATURES, RAW, read  # noqa: E402
 from fit_weights import _verdict as verdict_rule  # noqa: E402
-from fit_weights import fit  # noqa: E402
+from fit_weights import fit, score_rows  # noqa: E402
 from swordfish.analysis import TenantPolicy, analyze  # noqa: E402
 from swordfish.analysis.commands import iter_messages  # noqa: E402
+from swordfish.analysis.content import SIGNALS as CONTENT_SIGNALS  # noqa: E402
+from swordfish.analysis.content import signal_for  # noqa: E402
 from swordfish.analysis.weights import CATALOG, model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,6 +102,32 @@ def cross_validated(rows: list[dict]) -> dict:
     return out
 
 
+def held_out(rows: list[dict], held: str) -> dict:
+    """Fit on every row outside set `held`, then score that set's rows as the engine would with what was fitted
+    (its content reason from the fitted content model, its weights and thresholds)."""
+    train = [r for r in rows if r["set"] != held]
+    test = [r for r in rows if r["set"] == held]
+    if not test:
+        raise ValueError(f"no set {held!r} in the features file")
+    result = fit(train)
+    weights = {name: entry["weight"] for name, entry in result.weights["signals"].items()}
+    thresholds = result.weights["thresholds"]
+    token_weights = result.content["weights"]
+    results = []
+    for row in test:
+        signals = {n: v for n, v in row["signals"].items() if n not in CONTENT_SIGNALS}
+        found = signal_for(sum(token_weights.get(t, 0.0) for t in row.get("tokens", ())))
+        if found:
+            signals[found[0]] = found[1]
+        (score, by_cat), = score_rows([{"signals": signals}], weights)
+        results.append({"set": row["set"], "label": row["label"], "verdict": _verdict_of(score, by_cat, thresholds),
+                        "score": score, "signals": {n: round(weights.get(n, 0.0) * v, 2) for n, v in signals.items()}})
+    out = summarise(results)
+    out["thresholds"] = thresholds
+    out["fitted_on"] = len(train)
+    return out
+
+
 def run_engine(name: str, path: Path, label: str, policy: TenantPolicy) -> tuple[list[dict], list[float], int]:
     results, cpu_ms, total_bytes = [], [], 0
     for _, raw in iter_messages(path):
@@ -142,6 +175,16 @@ def markdown(report: dict) -> str:
             f"{n} ({c})" for n, c in data["top_signals_on_misses"]) or "none"),
             "", "Signals most often present on false positives: " + (", ".join(
                 f"{n} ({c})" for n, c in data["top_signals_on_false_positives"]) or "none"), ""]
+    if report.get("held_out"):
+        lines += ["## Each set held out of the fit", "", "| set | label | messages | flagged | rate | verdicts | fitted on |",
+                  "|---|---|---|---|---|---|---|"]
+        for data in report["held_out"].values():
+            for set_name, s in data["sets"].items():
+                rate = s.get("detection_rate", s.get("false_positive_rate"))
+                kind = "detected" if "detection_rate" in s else "false positives"
+                lines.append(f"| {set_name} | {s['label']} | {s['messages']} | {s['flagged']} | {rate:.2%} {kind} | "
+                             f"{s['verdicts']} | {data['fitted_on']} |")
+        lines.append("")
     if report.get("cpu"):
         lines += ["## CPU per message (analysis only, one core)", ""]
         for name, c in report["cpu"].items():
@@ -157,13 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=Path, default=FEATURES)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "eval")
     parser.add_argument("--no-cv", action="store_true", help="skip the cross-validated corpus part")
+    parser.add_argument("--hold-out", action="append", default=[], metavar="SET",
+                        help="a corpus set left out of the fit and scored by what was fitted without it (repeatable)")
     args = parser.parse_args(argv)
 
     report: dict = {"weights": {k: model().meta.get(k) for k in ("format", "corpus", "points_per_logodds")},
                     "signals_known": len(CATALOG)}
-    if not args.no_cv:
+    if not args.no_cv or args.hold_out:
         _, rows = read(args.features)
+    if not args.no_cv:
         report["cross_validated"] = cross_validated(rows)
+    if args.hold_out:
+        report["held_out"] = {name: held_out(rows, name) for name in args.hold_out}
 
     policy = TenantPolicy()
     engine_results: list[dict] = []

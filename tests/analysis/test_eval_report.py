@@ -33,3 +33,34 @@ def test_rates_confusion_and_signals_on_misses_and_false_positives():
     assert report["top_signals_on_false_positives"] == [("SPAM_LANGUAGE", 1)]  # only what pushed it over
     text = eval_detection.markdown({"engine": report, "cpu": {"x": {"median_ms": 1.0}}})
     assert "| ham | legit | 4 | 1 | 25.00% false positives" in text and "FREE_FILE_HOST (2)" in text
+
+
+def _synthetic_rows() -> list[dict]:
+    rows = []
+    for i in range(120):
+        rows.append({"id": f"a{i}", "set": "ham-lists", "label": "legit", "signals": {},
+                     "tokens": ["agenda", "meeting", "notes", "patch", "review"][: 3 + i % 3]})
+    for i in range(40):  # newsletters: their words are the spam's words
+        rows.append({"id": f"b{i}", "set": "ham-newsletters", "label": "legit", "signals": {},
+                     "tokens": ["offer", "click", "newsletter", "agenda"][: 2 + i % 3]})
+    for i in range(120):
+        rows.append({"id": f"s{i}", "set": "spam", "label": "spam", "signals": {"SPAM_LANGUAGE": 1.0},
+                     "tokens": ["offer", "click", "free", "winner"][: 2 + i % 3]})
+    return rows
+
+
+def test_a_held_out_set_is_scored_by_a_fit_that_never_saw_it():
+    rows = _synthetic_rows()
+    held = eval_detection.held_out(rows, "ham-newsletters")
+    assert held["fitted_on"] == 240
+    assert list(held["sets"]) == ["ham-newsletters"] and held["sets"]["ham-newsletters"]["messages"] == 40
+    # cross-validated, the newsletters' own rows teach the model their words are legitimate; held out, nothing
+    # does, and they read as the spam they share words with
+    cv = eval_detection.cross_validated(rows)["sets"]["ham-newsletters"]["false_positive_rate"]
+    assert held["sets"]["ham-newsletters"]["false_positive_rate"] > cv
+    try:
+        eval_detection.held_out(rows, "no-such-set")
+    except ValueError as exc:
+        assert "no-such-set" in str(exc)
+    else:
+        raise AssertionError("an unknown set must be an error")
