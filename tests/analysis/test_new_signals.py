@@ -239,12 +239,17 @@ WEBMAIL_LURES = [
     ("Upgrade your mailbox to avoid losing mail.", "account upgrade"),
     ("Please update your details within the next 48 hours.", "within hours"),
     ("You have 4 quarantined messages waiting for release.", "held messages"),
+    ("您的 jane@contoso.example 电子邮件密码将在1天后到期！", "zh mailbox lure"),
+    ("你的的邮件已被锁定,请验证您的帐户", "zh mailbox lure"),
+    ("お客様のアカウントが一時的に制限されております。再認証を行ってください。", "ja account lure"),
 ]
 ORDINARY = [
     "The password manager update is unrelated to this patch.",
     "I'll keep the current patch series and resend the rest within a week.",
     "Our shared drive is full of old builds; I removed a few.",
     "The board requires an update of its FPGA image before the test.",
+    "会议纪要已发送，请查收附件。密码学课程的资料在共享盘。",
+    "明日の会議の資料を共有します。認証局の証明書は更新済みです。",
 ]
 
 
