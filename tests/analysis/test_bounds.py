@@ -238,7 +238,10 @@ def test_budget_stays_exceeded_and_names_the_step():
 
 
 def test_a_20mb_message_is_analysed_within_its_budget():
-    raw = build(body="see attached", attachments=[("big.pdf", b"%PDF-1.4\n" + b"0" * 15_000_000, "application/pdf")])
+    # (the words are ones the content model reads as neutral: this is about size, not language; "see attached"
+    # alone weighs 2.6 points since the content model learns lures only, and the budget's 1.0 would add to it)
+    raw = build(body="Here are the measurement logs from the test run.",
+                attachments=[("big.pdf", b"%PDF-1.4\n" + b"0" * 15_000_000, "application/pdf")])
     verdict, seconds = timed(analyze, raw)
     assert len(raw) > 20_000_000
     assert seconds < 5 * HANG_GUARD_SECONDS

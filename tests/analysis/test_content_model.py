@@ -43,8 +43,8 @@ def test_google_groups_and_sourceforge_2002_footers_are_cut_too():
     assert "sponsored" not in content_tokens(None, sf2002) and "misfires" in content_tokens(None, sf2002)
 
 
-def test_real_spam_gets_the_content_reason_with_the_words_that_weighed_most():
-    v = analyze(mail(SA / "spam" / "001"))
+def test_a_real_lure_gets_the_content_reason_with_the_words_that_weighed_most():
+    v = analyze((SAMPLES / "swordfish" / "m365-password-expiry-phish.eml").read_bytes())
     reason = next(r for r in v.reasons if r.name == "CONTENT_UNWANTED")
     assert reason.value > 0 and "most:" in reason.evidence
     assert reason.weight == pytest.approx(round(model().weight("CONTENT_UNWANTED") * reason.value, 2))
@@ -64,7 +64,7 @@ def test_an_operator_can_switch_the_content_model_off():
     from swordfish.analysis import CONTENT_MODEL, parse_message, score_message
     from swordfish.analysis.models import TenantPolicy
 
-    parsed = parse_message(mail(SA / "spam" / "001"))
+    parsed = parse_message((SAMPLES / "swordfish" / "m365-password-expiry-phish.eml").read_bytes())
     on = score_message(parsed, TenantPolicy())
     off = score_message(parsed, TenantPolicy(), disabled=frozenset({CONTENT_MODEL}))
     assert "CONTENT_UNWANTED" in {r.name for r in on.reasons}

@@ -44,7 +44,7 @@ def _synthetic_rows() -> list[dict]:
         rows.append({"id": f"b{i}", "set": "ham-newsletters", "label": "legit", "signals": {},
                      "tokens": ["offer", "click", "newsletter", "agenda"][: 2 + i % 3]})
     for i in range(120):
-        rows.append({"id": f"s{i}", "set": "spam", "label": "spam", "signals": {"SPAM_LANGUAGE": 1.0},
+        rows.append({"id": f"s{i}", "set": "lures", "label": "phishing", "signals": {"SPAM_LANGUAGE": 1.0},
                      "tokens": ["offer", "click", "free", "winner"][: 2 + i % 3]})
     return rows
 
@@ -55,7 +55,7 @@ def test_a_held_out_set_is_scored_by_a_fit_that_never_saw_it():
     assert held["fitted_on"] == 240
     assert list(held["sets"]) == ["ham-newsletters"] and held["sets"]["ham-newsletters"]["messages"] == 40
     # cross-validated, the newsletters' own rows teach the model their words are legitimate; held out, nothing
-    # does, and they read as the spam they share words with
+    # does, and they read as the lures they share words with
     cv = eval_detection.cross_validated(rows)["sets"]["ham-newsletters"]["false_positive_rate"]
     assert held["sets"]["ham-newsletters"]["false_positive_rate"] > cv
     try:

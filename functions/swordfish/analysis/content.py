@@ -7,7 +7,9 @@ reason (CONTENT_UNWANTED) whose weight per unit the signal fit learns like any o
 evidence names the words that weighed most, so it stays explained.
 
 The model is a logistic regression over the presence of word tokens (scikit-learn at fit time, a
-dict lookup here), written by `make fit` to data/content_model.json. Tokens are what a message says,
+dict lookup here), written by `make fit` to data/content_model.json. It learns the words of lures
+(phishing, malware) against legitimate mail; spam is left out of its training, because marketing words
+are as much a newsletter's as a spammer's (scripts/fit_weights.py says what that bought and cost). Tokens are what a message says,
 not where it came from:
 - letters only (no digits: dates, versions and ids are artefacts of when and where mail was collected);
 - the subject (list tags like "[Kasan-dev]" removed) and the start of the body text;

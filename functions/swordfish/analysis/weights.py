@@ -45,7 +45,8 @@ CATALOG: dict[str, SignalSpec] = {
     "DKIM_PERMERROR": _s(PHISHING, 0.5, "DKIM permanent error"),
     "DMARC_FAIL": _s(PHISHING, 3.5, "DMARC fail"),
     "DMARC_NONE": _s(PHISHING, 0.3, "no DMARC policy"),
-    "COMPAUTH_FAIL": _s(PHISHING, 3.0, "Microsoft composite authentication fail (compauth=fail)"),
+    # as strong as DMARC failing (Microsoft folds DMARC into it), and above the suspicious line on its own
+    "COMPAUTH_FAIL": _s(PHISHING, 3.5, "Microsoft composite authentication fail (compauth=fail)"),
     "COMPAUTH_SOFTPASS": _s(PHISHING, 0.5, "Microsoft composite authentication softpass"),
     "ARC_FAIL": _s(PHISHING, 1.0, "ARC chain does not validate"),
     "OWN_DOMAIN_SPOOF": _s(PHISHING, 3.0, "tenant's own domain failing authentication", learned=False),
@@ -124,7 +125,8 @@ CATALOG: dict[str, SignalSpec] = {
     "ALLOWLISTED": _s(NEUTRAL, -6.0, "sender on the tenant's allow list (weight from the policy)", learned=False),
     "ALLOWLIST_IGNORED": _s(NEUTRAL, 0.0, "allow-listed sender failing authentication", learned=False),
     # the content model (content.py)
-    "CONTENT_UNWANTED": _s(NEUTRAL, 0.3, "the content model weighs the words as unwanted (value: their log-odds)"),
+    "CONTENT_UNWANTED": _s(NEUTRAL, 0.3, "the content model (fitted on lures against legitimate mail) weighs the "
+                           "words as a lure's (value: their log-odds)"),
     "MIME_PARSE_PROBLEM": _s(NEUTRAL, 1.0, "malformed MIME"),
     # structure built to defeat parsers: with the scorer's floor, at least suspicious (not learned: an
     # evasion must never be outweighed by a corpus that happens to lack it)
