@@ -700,7 +700,7 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
     parsed.subject = header_text(subject, fallback) if subject is not None else None
     parsed.from_name, parsed.from_address = _address(sender, fallback)
     parsed.from_domain = address_host(parsed.from_address)
-    if msg.get("From") is None:
+    if sender is None:
         parsed.parse_problems.append("no From header")
     parsed.reply_to = _addresses(msg.get_all("Reply-To") or [])
     _, parsed.return_path = _address(msg.get("Return-Path"))

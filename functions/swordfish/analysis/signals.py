@@ -112,15 +112,16 @@ def receiver_verdicts(headers: dict[str, str]) -> list[tuple[str, float, str]]:
     sfv = _SFV.search(forefront)
     if sfv and sfv.group(1).upper() == "SPM":
         spam_evidence.append("SFV:SPM")
-    cat = _CAT.search(forefront)
-    if cat and cat.group(1).upper() in _SPAM_CATS:
-        spam_evidence.append(f"CAT:{cat.group(1).upper()}")
+    category = _CAT.search(forefront)
+    cat = category.group(1).upper() if category else ""
+    if cat in _SPAM_CATS:
+        spam_evidence.append(f"CAT:{cat}")
     delivery = headers.get("ms_delivery", "")
     dest = _DEST.search(delivery)
     if dest and dest.group(1).upper() == "J" and not _DELIVERY_BY_USER_RULE.search(delivery):
         spam_evidence.append("X-Microsoft-Antispam-Mailbox-Delivery dest:J (filed as Junk)")
-    if cat and cat.group(1).upper() in _PHISH_CATS:
-        out.append(("RECEIVER_PHISH_VERDICT", 1.0, f"X-Forefront-Antispam-Report CAT:{cat.group(1).upper()}"))
+    if cat in _PHISH_CATS:
+        out.append(("RECEIVER_PHISH_VERDICT", 1.0, f"X-Forefront-Antispam-Report CAT:{cat}"))
     if scl is not None and scl >= 5:
         out.append(("RECEIVER_SCL_HIGH", 1.0, f"SCL:{scl}"))
     bcl = _BCL.search(headers.get("msantispam", "")) or _BCL.search(forefront)
