@@ -106,10 +106,10 @@ _ALL_SEARCHED = _LANGUAGE_TRIGGERS.triggers | _QR_MFA_TRIGGERS.triggers
 
 _SINGLE_WORD_BRANDS = frozenset(b for b in BRANDS if b not in DISPLAY_NAME_EXCLUDED)
 # registered domain -> the brands that own it (a link text showing one is a claim to be that brand)
-_BRAND_OF_DOMAIN: dict[str, frozenset[str]] = {}
-for _brand, _domains in BRANDS.items():
-    for _domain in _domains:
-        _BRAND_OF_DOMAIN[_domain] = _BRAND_OF_DOMAIN.get(_domain, frozenset()) | {_brand}
+_BRAND_OF_DOMAIN: dict[str, frozenset[str]] = {
+    domain: frozenset(b for b, owned in BRANDS.items() if domain in owned)
+    for domain in frozenset().union(*BRANDS.values())
+}
 _MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamerica",
                      "american express": "americanexpress", "geek squad": "geeksquad",
                      "office 365": "office365", "one drive": "onedrive", "docu sign": "docusign",
@@ -306,9 +306,9 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
             inner = rewritten_target(link.url, link.host, link.domain)
             if inner is not None:  # a gateway's rewrite: compare with where it really leads
                 target = registered_domain(inner) if inner else shown
-            # a quoted reply shows the gateway's own rewritten link (nam10.safelinks.protection.outlook.com/?url=...)
-            shows_rewrite = shown in LINK_REWRITERS or rewritten_target(link.text, shown_host.lower(), shown) is not None
-            if domain_label(shown_host.lower()) and shown != target and target and "." in shown and not shows_rewrite:
+            # (last: a quoted reply shows the gateway's own rewritten link, nam10.safelinks.protection.outlook.com/?url=...)
+            if shown != target and target and "." in shown and domain_label(shown_host.lower()) \
+                    and shown not in LINK_REWRITERS and rewritten_target(link.text, shown_host.lower(), shown) is None:
                 mismatch.append(f"text {shown} -> {target}")
                 owners = _BRAND_OF_DOMAIN.get(shown)
                 if owners and not any(target in BRANDS[b] for b in owners):
