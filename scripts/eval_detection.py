@@ -31,10 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus_features import FEATURES, RAW, read  # noqa: E402
 from fit_weights import _verdict as verdict_rule  # noqa: E402
-from fit_weights import fit, score_rows  # noqa: E402
+from fit_weights import fit, score_rows, with_content_reason  # noqa: E402
 from swordfish.analysis import TenantPolicy, analyze  # noqa: E402
 from swordfish.analysis.commands import iter_messages  # noqa: E402
-from swordfish.analysis.content import SIGNALS as CONTENT_SIGNALS  # noqa: E402
 from swordfish.analysis.content import signal_for  # noqa: E402
 from swordfish.analysis.weights import CATALOG, model  # noqa: E402
 
@@ -113,12 +112,10 @@ def held_out(rows: list[dict], held: str) -> dict:
     weights = {name: entry["weight"] for name, entry in result.weights["signals"].items()}
     thresholds = result.weights["thresholds"]
     token_weights = result.content["weights"]
+    reasons = {i: found for i, row in enumerate(test)
+               if (found := signal_for(sum(token_weights.get(t, 0.0) for t in row.get("tokens", ()))))}
     results = []
-    for row in test:
-        signals = {n: v for n, v in row["signals"].items() if n not in CONTENT_SIGNALS}
-        found = signal_for(sum(token_weights.get(t, 0.0) for t in row.get("tokens", ())))
-        if found:
-            signals[found[0]] = found[1]
+    for row, signals in zip(test, with_content_reason(test, reasons), strict=True):
         (score, by_cat), = score_rows([{"signals": signals}], weights)
         results.append({"set": row["set"], "label": row["label"], "verdict": _verdict_of(score, by_cat, thresholds),
                         "score": score, "signals": {n: round(weights.get(n, 0.0) * v, 2) for n, v in signals.items()}})

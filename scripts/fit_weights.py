@@ -218,14 +218,14 @@ def _out_of_fold_content_reasons(tokens: _Tokens, y: np.ndarray, idx: np.ndarray
     """The content reason of each of these rows from a content model fitted without it: what the signal
     fit must learn from (a model scoring its own training mail is overconfident, and its reasons would be worth
     more in the fit than they are on new mail)."""
-    out: dict[int, str] = {}
+    out: dict[int, tuple[str, float]] = {}
     inner = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     for train, test in inner.split(np.zeros(len(idx)), y[idx]):
         out.update(_content_reasons(tokens, idx[test], _fit_content(tokens, y, idx[train])))
     return out
 
 
-def _with_content_reason(rows: list[dict], reasons: dict[int, tuple[str, float]]) -> list[dict[str, float]]:
+def with_content_reason(rows: list[dict], reasons: dict[int, tuple[str, float]]) -> list[dict[str, float]]:
     """Each row's signals, its content reason added."""
     out = []
     for i, row in enumerate(rows):
@@ -274,7 +274,7 @@ def fit(rows: list[dict]) -> Fit:
     tokens = _token_matrix(rows)
     all_rows = np.arange(len(rows))
     content_final = _fit_content(tokens, y_content, all_rows)
-    signals_final = _with_content_reason(rows, _out_of_fold_content_reasons(tokens, y_content, all_rows))
+    signals_final = with_content_reason(rows, _out_of_fold_content_reasons(tokens, y_content, all_rows))
     support: dict[str, Counter] = {}
     for row, signals in zip(rows, signals_final, strict=True):
         for name in signals:
@@ -306,7 +306,7 @@ def fit(rows: list[dict]) -> Fit:
     for k, (train, test) in enumerate(folds.split(np.zeros(len(rows)), y)):
         reasons = _out_of_fold_content_reasons(tokens, y_content, train)
         reasons.update(_content_reasons(tokens, test, _fit_content(tokens, y_content, train)))
-        signals_k = _with_content_reason(rows, reasons)
+        signals_k = with_content_reason(rows, reasons)
         x_k = matrix(signals_k)
         c, _ = _fit_stagewise(x_k[train], y[train], prior, content)
         oof_coef[test] = c
@@ -350,13 +350,10 @@ def fit(rows: list[dict]) -> Fit:
 
     # The floors, the unlearned priors and the rounding are not linear in the scale, so the legitimate
     # message at the 0.1% mark in points may not be the one in raw log-odds: rescale until `suspicious`
-    # lands on SUSPICIOUS_POINTS, where tenant policies and the priors were set (a few rounds at most).
-    # It must land on it, not near it: a prior of 3.0 (compauth=fail, a javascript: link) is meant to make a
-    # message suspicious on its own, and at 3.04 it would not. The threshold never goes below the floor, so
-    # aim the 0.1% legitimate message just under it.
-    # When the legitimate message at the mark scores by a prior alone (a javascript: link: 3.0 whatever the
-    # scale), shrinking the scale cannot move the threshold, only weaken every learned weight: keep the last
-    # scale that moved it.
+    # lands on SUSPICIOUS_POINTS (where tenant policies and the priors were set; the threshold never goes
+    # below it, so the 0.1% message is aimed just under it). When that message scores by a prior alone (a
+    # javascript: link: 3.0 whatever the scale), shrinking cannot move the threshold, only weaken every
+    # learned weight: the last scale that moved it is kept.
     previous = None
     for _ in range(RESCALE_ROUNDS):
         oof_scored, thresholds, fold_weights = out_of_fold(scale)
