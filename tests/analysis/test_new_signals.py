@@ -242,6 +242,12 @@ WEBMAIL_LURES = [
     ("您的 jane@contoso.example 电子邮件密码将在1天后到期！", "zh mailbox lure"),
     ("你的的邮件已被锁定,请验证您的帐户", "zh mailbox lure"),
     ("お客様のアカウントが一時的に制限されております。再認証を行ってください。", "ja account lure"),
+    ("您的帳戶已被暫時阻止和限制發送和接收電子郵件", "zh mailbox lure"),  # Traditional script
+    ("您的郵箱容量已滿，請立即處理", "zh mailbox lure"),
+    ("请点击下方按钮升级邮箱，以免影响正常使用", "zh mailbox upgrade"),
+    ("公司将于下周启用新的电子邮件系统，请立即备案账户", "zh mailbox upgrade"),
+    ("お支払いのため、クレジットカード情報を再確認する必要があります。", "ja card details"),
+    ("お客様のアカウントに異常なアクティビティが検出されました。", "ja card details"),
 ]
 ORDINARY = [
     "The password manager update is unrelated to this patch.",
@@ -250,6 +256,8 @@ ORDINARY = [
     "The board requires an update of its FPGA image before the test.",
     "会议纪要已发送，请查收附件。密码学课程的资料在共享盘。",
     "明日の会議の資料を共有します。認証局の証明書は更新済みです。",
+    "系统升级已完成，新版本的编译器在服务器上。邮件列表的归档在网站上。",
+    "カード型のセンサーを確認しました。ログの異常値は後で送ります。",
 ]
 
 
@@ -290,3 +298,36 @@ def test_amazons_own_image_host_is_not_a_lookalike_of_amazon():
                           html=html.replace("images-amazon.com", "images-amazon-support.com")))
     assert "LOOKALIKE_DOMAIN" not in names(own)
     assert "LOOKALIKE_DOMAIN" in names(other)
+
+
+def test_words_broken_up_by_invisible_characters_are_obfuscation():
+    zero_width = "Your pa\u200bss\u200bword exp\u200bires to\u200bday. Keep the same password."
+    soft_hyphens = "N\u00ado\u00adt\u00adi\u00adf\u00adi\u00adc\u00adat\u00adio\u00adn: 7 n\u00ade\u00adw e\u00adm\u00adails held"
+    hyphenated = "Die Verant\u00adwortung f\u00fcr die \u00dcber\u00adweisung liegt bei der Buch\u00adhaltung."
+    one_word = "The pa\u200bssword policy is attached."
+    for body in (zero_width, soft_hyphens):
+        found = next(r for r in analyze(build(body=body)).reasons if r.name == "TEXT_OBFUSCATION")
+        assert found.evidence.startswith(("3 words", "4 words", "5 words"))
+    # newsletters hyphenate long words with soft hyphens; one broken word could be a paste
+    assert "TEXT_OBFUSCATION" not in names(analyze(build(body=hyphenated)))
+    assert "TEXT_OBFUSCATION" not in names(analyze(build(body=one_word)))
+
+
+def test_words_mixing_latin_with_cyrillic_or_greek_letters_are_obfuscation():
+    homoglyphs = "Your \u0440assword expires today. \u03b3ou must take immediate steps to keep y\u043eur account."
+    v = analyze(build(body=homoglyphs))
+    evidence = next(r.evidence for r in v.reasons if r.name == "TEXT_OBFUSCATION")
+    assert "'\\u0440assword'" in evidence  # shown escaped: the reader sees which letter is foreign
+    russian = "\u041f\u0440\u0438\u0432\u0435\u0442, the build on Linux works; \u0441\u043f\u0430\u0441\u0438\u0431\u043e."
+    units = "The jitter is 10\u03bcs at 5k\u03a9 and 3\u03c9t per period."
+    for body in (russian, units):  # whole words in one script, and units, are ordinary text
+        assert "TEXT_OBFUSCATION" not in names(analyze(build(body=body)))
+
+
+def test_the_recipients_own_address_in_the_subject_is_a_signal():
+    lure = analyze(build(subject="j.doe@example.com password expires today"))
+    assert "subject shows the recipient's address j.doe@example.com" in next(
+        r.evidence for r in lure.reasons if r.name == "RECIPIENT_IN_SUBJECT")
+    other_address = analyze(build(subject="Please add sam@partner-firm.com to the list"))
+    plain = analyze(build(subject="Password policy for the team"))
+    assert "RECIPIENT_IN_SUBJECT" not in names(other_address) | names(plain)

@@ -65,6 +65,8 @@ CATALOG: dict[str, SignalSpec] = {
     "BRAND_CREDENTIAL_LURE": _s(PHISHING, 2.0, "body names a brand and asks for credentials; the sender domain "
                                 "is not the brand's"),
     "FROMNAME_SPOOF": _s(PHISHING, 3.0, "display name shows another address"),
+    "RECIPIENT_IN_SUBJECT": _s(PHISHING, 1.0, "the subject shows the recipient's own address (\"you@example.com "
+                               "password expires\"): mass lures personalise that way, people do not"),
     "REPLYTO_MISMATCH": _s(PHISHING, 1.0, "Reply-To on another domain"),
     "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
     "RETURNPATH_MISMATCH": _s(NEUTRAL, 0.3, "Return-Path on another domain"),
@@ -105,6 +107,9 @@ CATALOG: dict[str, SignalSpec] = {
     "CREDENTIAL_PHISH_LANGUAGE": _s(PHISHING, 1.2, "credential-phishing phrases (value: how many, up to 3)"),
     "BEC_PAYMENT_LANGUAGE": _s(PHISHING, 1.2, "payment / BEC phrases (value: how many, up to 3)"),
     "SPAM_LANGUAGE": _s(SPAM, 1.0, "spam phrases (value: how many, up to 4)"),
+    "TEXT_OBFUSCATION": _s(PHISHING, 2.0, "words broken up by invisible characters (\"pa\\u200bssword\") or mixing "
+                           "Latin with Cyrillic or Greek letters (\"p\u0430ssword\"), two or more: text built to "
+                           "slip past filters"),
     "QR_CODE_LURE": _s(PHISHING, 2.0, "asks to scan a code in an image (value 2: with credential or "
                        "payment language)", learned=False),
     # interactions: evidence that only means much together
