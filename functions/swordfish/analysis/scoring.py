@@ -75,13 +75,17 @@ _WORD = re.compile(r"[a-z0-9]+")
 # ("P\u200dass\u200dword Expir\u200dation") so that phrase lists do not match; the language checks read without them.
 _INVISIBLE = dict.fromkeys([0x00AD, 0x034F, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F),
                             *range(0x2060, 0x2065), 0xFEFF])
-_INVISIBLE_SEARCH = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "]")
+_INVISIBLE_CLASS = "[" + "".join(map(chr, _INVISIBLE)) + "]"
+_INVISIBLE_SEARCH = re.compile(_INVISIBLE_CLASS)
 # A word broken up by invisible characters, or one whose letters switch between Latin and Cyrillic or
 # Greek ("p\u0430ssword" with a Cyrillic a). Greek mu and omega are left out: "10\u03bcs", "5k\u03a9" are units.
-_INVISIBLE_CLASS = "[" + "".join(map(chr, _INVISIBLE)) + "]"
 _ZERO_WIDTH = frozenset(map(chr, _INVISIBLE)) - {"\u00ad"}
-_BROKEN_WORD = re.compile(rf"\w+(?:{_INVISIBLE_CLASS}+\w+)+")
+# possessive and after a non-word: one pass over each word (a plain \w+ here retried every start inside a
+# long run, quadratic on CJK text, where a sentence is one run)
+_BROKEN_WORD = re.compile(rf"(?<!\w)\w++(?:{_INVISIBLE_CLASS}++\w++)+")
 _FOREIGN_LETTER = "\u0370-\u03a8\u03aa-\u03bb\u03bd-\u03c8\u03ca-\u03ff\u0400-\u04ff"
+_FOREIGN_SEARCH = re.compile(f"[{_FOREIGN_LETTER}]")
+_OBFUSCATION_CHARS = re.compile(f"{_INVISIBLE_CLASS}|[{_FOREIGN_LETTER}]")
 _SCRIPT_SWITCH = re.compile(rf"[a-zA-Z][{_FOREIGN_LETTER}]|[{_FOREIGN_LETTER}][a-zA-Z]")  # no IGNORECASE: it folds mu to Mu
 MIN_OBFUSCATED_WORDS = 2  # one could be a typo or a pasted name; phishing kits break up every lure word
 
@@ -433,14 +437,16 @@ def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, present: f
 
 def _obfuscated_words(text: str) -> list[str]:
     """Words broken up by invisible characters, then words mixing scripts, in the order found."""
-    found = []
-    for m in _BROKEN_WORD.finditer(text):
+    found: list[str] = []
+    if not _OBFUSCATION_CHARS.search(text):  # one scan: most mail, accented and CJK too, has neither
+        return found
+    for m in _BROKEN_WORD.finditer(text) if _INVISIBLE_SEARCH.search(text) else ():
         word = m.group(0)
         # a soft hyphen alone is how newsletters hyphenate ("Verant\u00adwortung"); kits break every letter or two
         if not _ZERO_WIDTH.isdisjoint(word) or min(map(len, word.split("\u00ad"))) <= 1:
             found.append(word)
     seen_end = -1
-    for m in _SCRIPT_SWITCH.finditer(text):
+    for m in _SCRIPT_SWITCH.finditer(text) if _FOREIGN_SEARCH.search(text) else ():
         if m.start() < seen_end:
             continue  # another switch inside a word already counted
         start, end = m.start(), m.end()

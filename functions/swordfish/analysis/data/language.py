@@ -32,10 +32,11 @@ CREDENTIAL_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("ja account lure", ('アカウント', '確認', '停止', '不正', 'お支払い', '認証'), r"アカウント(が|を|の)?(一時的に|一時)?(停止|ロック|制限|凍結)|ご利用確認|本人確認|不正(利用|アクセス|ログイン)|お支払い方法(の|を)?(更新|確認|変更)|利用(を)?(一時)?停止|再認証|アカウント[^。\n]{0,12}(制限|停止|凍結)されて"),
     # Chinese in both scripts (Simplified on the mainland, Traditional in Taiwan and Hong Kong)
     ("zh mailbox lure", ('邮箱', '郵箱', '账户', '帐户', '帳戶', '賬戶', '账号', '帐号', '帳號', '賬號', '密码', '密碼', '邮件', '郵件'), r"(邮箱|郵箱)(已满|已滿|升级|升級|验证|驗證|停用|过期|過期|容量)|(账户|帐户|帳戶|賬戶|账号|帐号|帳號|賬號)(异常|異常|冻结|凍結|停用|验证|驗證)|(密码|密碼)(过期|過期|到期|即将|即將)|(密码|密碼)[^。\n]{0,12}(过期|過期|到期|失效)|(邮箱|郵箱|邮件|郵件|账户|帐户|帳戶|賬戶|账号|帐号|帳號|賬號)[^。\n]{0,10}(已被)?(锁定|鎖定|冻结|凍結|停用|禁用|暂停|暫停|阻止)"),
-    # the English "upgrade your mailbox" / "verify your account", verb first, and the "new mail system" notice
-    ("zh mailbox upgrade", ('升级', '升級', '验证', '驗證', '激活', '备案', '備案', '启用', '啟用', '邮件系', '郵件系'), r"(升级|升級|验证|驗證|激活|备案|備案)(您的|你的)?(邮箱|郵箱|账户|帐户|帳戶|账号|帐号|帳號)|(启用|啟用)新(版)?的?(电子|電子)?(邮件|郵件)系(统|統)|(邮件|郵件)系(统|統)(升级|升級)"),
-    # the English "update your card information" and "unusual sign-in"
-    ("ja card details", ('カード', 'アカウント情報', '異常な', '不審な'), r"(クレジット)?カード(情報|番号)[^。\n]{0,12}(確認|更新|再確認|再登録|入力)|アカウント情報[^。\n]{0,8}(更新|再確認|再登録)|(異常な|不審な)(活動|アクティビティ|ログイン|アクセス)"),
+    # the English "upgrade your mailbox" / "verify your account", verb first (not "verify your email address",
+    # a sign-up's wording, nor "activate": the English patterns leave both out too)
+    ("zh mailbox upgrade", ('升级', '升級', '备案', '備案', '验证', '驗證'), r"(升级|升級|备案|備案)(您的|你的)?(邮箱|郵箱|账户|帐户|帳戶|账号|帐号|帳號)|(验证|驗證)(您的|你的)(邮箱|郵箱|账户|帐户|帳戶|账号|帐号|帳號)(?!地址)"),
+    # the English "update your card information" (asked for, not "has been updated") and "unusual sign-in"
+    ("ja card details", ('カード', 'アカウント情報', '異常な', '不審な'), r"((クレジット)?カード(情報|番号)|アカウント情報)[^。\n]{0,12}(再確認|再登録|更新(して|を)(ください|下さい|お願い))|(異常な|不審な)(活動|アクティビティ|ログイン|アクセス)"),
 )
 
 BEC_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
