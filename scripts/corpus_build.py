@@ -19,9 +19,10 @@ Sources (see corpus/corpus.md for licences):
                        mail (FILTER `notifications`, the only one so far): the messages `service_notification`
                        recognises (GitHub, kernel.org Bugzilla and patchwork, CI robots) and that carry the
                        service's own DKIM signature, at most --per-service of each service -> legit-notify-NAME
-  --legit-fixtures NAME=GITDIR:FOLDER  the .eml test fixtures of a repository snapshot that are real messages of
-                       real services (`real_service_fixture`), newest version of every file ever in FOLDER
-                       -> legit-fixtures-NAME
+  --legit-fixtures NAME=GITDIR:FOLDER[,FOLDER...]  the .eml test fixtures of a repository snapshot that are real
+                       messages of real services (`real_service_fixture`), newest version of every file ever in
+                       FOLDER (a folder or one file, taken literally; several separated by commas) -> legit-fixtures-NAME;
+                       the same NAME given again adds that repository's fixtures to the same set
   ../shared/corpus and samples/ are always read (legitimate, spam, phishing, malware by folder).
   --out DIR            where to write (default corpus/raw); build into a new folder, then `mv` it over the old
 
@@ -425,11 +426,15 @@ def real_service_fixture(name: str, raw: bytes) -> bool:
     return not _PLACEHOLDER_DOMAIN.search(address.rsplit("@", 1)[1])
 
 
-def fixture_messages(gitdir: Path, folder: str) -> tuple[list[bytes], int]:
-    """The newest version of every .eml file that was ever in `folder` of the snapshot (any branch), when it
-    is a real service's message; and how many files were left out."""
+def fixture_messages(gitdir: Path, folders: str) -> tuple[list[bytes], int]:
+    """The newest version of every .eml file that was ever in one of `folders` of the snapshot (any branch;
+    comma-separated folders or single files), when it is a real service's message; and how many files were
+    left out. Naming single files lets a repository's real messages be taken without its own test mail."""
+    # :(literal) so that a file name's brackets ([sptrans.uber.com]...) are not read as a glob
+    pathspecs = [f":(literal){folder.strip()}" for folder in folders.split(",") if folder.strip()]
     log = subprocess.run(["git", "--git-dir", str(gitdir), "log", "--all", "--format=@%H", "--name-only",
-                          "--diff-filter=AM", "--", folder], check=True, capture_output=True, text=True).stdout
+                          "--diff-filter=AM", "--", *pathspecs], check=True, capture_output=True,
+                         text=True).stdout
     newest: dict[str, str] = {}
     commit = ""
     for line in log.splitlines():
@@ -453,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--taken-list", action="append", default=[], metavar="NAME=GITDIR")
     parser.add_argument("--legit-mirror", action="append", default=[], metavar="NAME=GITDIR[:notifications]")
     parser.add_argument("--per-service", type=int, default=150)
-    parser.add_argument("--legit-fixtures", action="append", default=[], metavar="NAME=GITDIR:FOLDER")
+    parser.add_argument("--legit-fixtures", action="append", default=[], metavar="NAME=GITDIR:FOLDER[,FOLDER...]")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     out_dir: Path = args.out
@@ -494,8 +499,9 @@ def main(argv: list[str] | None = None) -> int:
         name, _, rest = spec.partition("=")
         gitdir, _, folder = rest.partition(":")
         kept, left_out = fixture_messages(Path(gitdir), folder)
-        print(f"legit-fixtures-{name}: {left_out} fixture files left out (test constructs, stubs, forwards)")
-        sets[f"legit-fixtures-{name}"] = kept
+        print(f"legit-fixtures-{name}: {len(kept)} kept from {gitdir}, {left_out} fixture files left out "
+              "(test constructs, stubs, forwards)")
+        sets.setdefault(f"legit-fixtures-{name}", []).extend(kept)
 
     manifest: dict[str, dict] = {}
     seen: set[str] = set()

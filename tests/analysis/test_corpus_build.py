@@ -214,3 +214,21 @@ def test_build_writes_notification_and_fixture_sets(tmp_path):
     notify = sorted(p.read_bytes() for p in (out / "legit-notify-bt").iterdir())
     assert notify == sorted([pushes[0], pushes[2], pushes[4], bug])  # every 2nd of 6 pushes, 3 at most
     assert [p.read_bytes() for p in (out / "legit-fixtures-parcels").iterdir()] == [shipped + b"\n\n"]
+
+
+def test_fixture_set_takes_named_files_of_several_repositories(tmp_path):
+    """One set from several repositories: folders or single files (brackets in a name are not a glob), and
+    the same NAME again adds to the set instead of replacing it."""
+    notices = {tag: build(sender='"Amazon.com" <shipment-tracking@amazon.com>', html=AMAZON_HTML,
+                          subject=f"Your order {tag} has shipped") for tag in "abcdef"}
+    shipped = notices.__getitem__
+    first = _mirror(tmp_path, "first", [{"public/[uber.com]receipt.eml": shipped("a"), "public/rreceipt.eml": shipped("b"),
+                                         "unit/own_test.eml": shipped("c"), "unit/amazon.eml": shipped("d")}])
+    second = _mirror(tmp_path, "second", [{"test/data/original/Fastmail from CNN.eml": shipped("e"),
+                                           "test/data/rfc.eml": shipped("f")}])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--legit-fixtures", f"receipts={first}:public/[uber.com]receipt.eml, unit/amazon.eml",
+                              "--legit-fixtures", f"receipts={second}:test/data/original",
+                              "--out", str(out)]) == 0
+    kept = sorted(p.read_bytes() for p in (out / "legit-fixtures-receipts").iterdir())
+    assert kept == sorted([shipped("a"), shipped("d"), shipped("e")])
