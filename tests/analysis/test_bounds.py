@@ -20,6 +20,7 @@ from swordfish.analysis.mime_limits import (
     MAX_MIME_PARAMS,
     MAX_TOP_HEADER_LINES,
 )
+from swordfish.analysis.scoring import _obfuscated_words
 
 from .helpers import SA, build
 
@@ -175,6 +176,18 @@ def test_hostile_markup_is_tokenized_in_linear_time(markup):
     html_to_text(markup)
     assert time.thread_time() - started < HANG_GUARD_SECONDS
     assert len(links) <= markup.count("<a")
+
+
+@pytest.mark.parametrize("text", [
+    "\u6f22" * 40_000 + "\u200b",  # one CJK "word" with an invisible character at its end: 20 s before (quadratic)
+    "a\u0430" * 100_000,  # a 200,000-letter word switching script at every letter
+    ("a\u200b" * 50_000 + " ") * 2,
+])
+def test_the_obfuscation_check_is_linear_on_hostile_text(text):
+    started = time.thread_time()
+    found = _obfuscated_words(text)
+    assert time.thread_time() - started < HANG_GUARD_SECONDS
+    assert len(found) <= text.count(" ") + 1
 
 
 def test_links_come_with_their_visible_text():

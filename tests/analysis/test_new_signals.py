@@ -221,6 +221,16 @@ def test_anchor_text_naming_a_file_is_not_a_domain():
     assert "LINK_TEXT_MISMATCH" not in names(analyze(build(html=html)))
 
 
+def test_hidden_fields_of_a_form_posting_elsewhere_are_not_what_it_asks_for():
+    # SpamAssassin hard_ham: a newsletter's trial form posts to its mailing service with a hidden "user" field
+    html = ('<form method="POST" action="http://www.imakenews.com/eletra/mod_input_proc.cfm">'
+            '<input type="hidden" name="XXDESXXuser" value="mediaunspun">'
+            '<input type="text" name="XXDESXXemail_address"><input type="submit" name="login_button"></form>')
+    assert "CREDENTIAL_FORM" not in names(analyze(build(html=html)))
+    asks = html.replace('<input type="text" name="XXDESXXemail_address">', '<input type="text" name="account_no">')
+    assert "CREDENTIAL_FORM" in names(analyze(build(html=asks)))
+
+
 def test_a_newsletter_subscribe_form_posting_elsewhere_is_not_a_credential_form():
     # the forms of 2002 newsletters (SpamAssassin hard_ham): an e-mail box and a search box posting to the sender
     html = ('<form action="http://lists.newsletter.example/subscribe" method="post"><input name="email">'

@@ -328,12 +328,11 @@ def test_gtube_is_spam():
 
 
 def test_spammy_content_is_flagged_as_spam_first():
-    # about 3-4 points, near the suspicious and spam lines, so a refit can make it spam, suspicious or (since the
-    # commercial legit sets of session 6) clean: tests/analysis/test_corpus.py pins the verdict; what it carries
-    # is spam evidence before phishing
+    # about 4 points, near the spam threshold, so a refit can make it spam or suspicious
+    # (tests/analysis/test_corpus.py pins the verdict); what it carries is spam evidence before phishing
     v = analyze(mail(SA / "spam" / "001"))
     assert "SPAM_LANGUAGE" in names(v)
-    assert v.score > 2.5
+    assert v.verdict != VerdictKind.CLEAN
     by_kind = {"spam": 0.0, "phishing": 0.0}
     for r in v.reasons:
         kind = CATALOG[r.name].category

@@ -53,6 +53,9 @@ _PASSWORD_INPUT = re.compile(r"""<input\b[^>]{0,500}\btype\s*=\s*["']?password""
 _CREDENTIAL_INPUT = re.compile(r"""<input\b[^>]{0,500}\b(?:name|id|placeholder)\s*=\s*["']?[^"'>]{0,40}"""
                                r"""(?:user|login|logon|pass|pwd|card|cvv|cvc|ssn|otp|pin\b|acct|account|iban|routing)""",
                                re.IGNORECASE)
+# Inputs the reader does not fill in: a newsletter's hidden "user" field names the list's account, not a login.
+_UNFILLED_INPUT = re.compile(r"""<input\b[^>]{0,500}\btype\s*=\s*["']?(?:hidden|submit|button|image|reset|checkbox|radio)\b""",
+                            re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+")
 _HTML_EXTENSIONS = (".htm", ".html", ".shtml", ".xhtml", ".svg", ".mht", ".mhtml")
 
@@ -163,7 +166,8 @@ def body_form(html: str) -> str | None:
         if _FORM_ACTION.search(form.group(0)):
             end = html.find("</form", form.end())
             fields = html[form.end(): end if end != -1 else form.end() + 20_000]
-            if _CREDENTIAL_INPUT.search(fields):
+            if any(not _UNFILLED_INPUT.match(fields, field.start())
+                   for field in _CREDENTIAL_INPUT.finditer(fields)):
                 return "form posting to " + form.group(0)[:120]
     return None
 

@@ -15,6 +15,19 @@ EXAMPLES_PER_OPERATION = 12  # small: a shared machine
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
+@schemathesis.check
+def not_a_crash_of_a_health_check(ctx, response, case) -> None:
+    """A health check's 503 is its documented answer, "failing" (here: no worker runs while mail the generated
+    submissions queued waits, once the last worker heartbeat of an earlier test is 15 s old, as on a slow
+    machine it sometimes was); any other 5xx is a server error. The 503's body is still checked against the
+    schema."""
+    if response.status_code >= 500 and not (response.status_code == 503 and case.operation.path.startswith("/health")):
+        raise AssertionError(f"{case.operation.label}: server error {response.status_code}")
+
+
+HEALTH_CHECKS = [not_a_crash_of_a_health_check, response_schema_conformance, content_type_conformance]
+
+
 def _exercise(base_url: str, operation, mode: GenerationMode, token: str) -> int:
     """Run generated cases of one operation; returns how many requests were made."""
     path_parameters = {"tenant_id": "acme-corp"} if "{tenant_id}" in operation.path else None
@@ -26,7 +39,7 @@ def _exercise(base_url: str, operation, mode: GenerationMode, token: str) -> int
     def exercise(case):
         response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {token}"})
         calls.append(response.status_code)
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, checks=HEALTH_CHECKS if operation.path.startswith("/health") else CHECKS)
 
     try:
         exercise()
