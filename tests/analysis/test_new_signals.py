@@ -221,6 +221,17 @@ def test_anchor_text_naming_a_file_is_not_a_domain():
     assert "LINK_TEXT_MISMATCH" not in names(analyze(build(html=html)))
 
 
+def test_link_text_or_target_without_a_public_suffix_is_not_a_mismatch():
+    # usrp-users: a video's file name shown as its Drive link's text; an archive's mangled "noclick_com" host
+    file_name = '<a href="https://drive.google.com/file/d/1pVE/view?usp=drive_web">Gain30.75.webm</a>'
+    mangled = ('<a href="http://lists.ettus.noclick_com/mailman/listinfo/usrp-users_lists.ettus.com">'
+               'http://lists.ettus.com/mailman/listinfo/usrp-users_lists.ettus.com</a>')
+    for html in (file_name, mangled):
+        assert "LINK_TEXT_MISMATCH" not in names(analyze(build(html=html)))
+    real = '<a href="http://198.51.100.7/login">https://www.ettus.com/login</a>'
+    assert "LINK_TEXT_MISMATCH" in names(analyze(build(html=real)))
+
+
 def test_hidden_fields_of_a_form_posting_elsewhere_are_not_what_it_asks_for():
     # SpamAssassin hard_ham: a newsletter's trial form posts to its mailing service with a hidden "user" field
     html = ('<form method="POST" action="http://www.imakenews.com/eletra/mod_input_proc.cfm">'

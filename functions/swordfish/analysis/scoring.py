@@ -39,7 +39,7 @@ from .signals import (
     rewritten_target,
     subject_brand,
 )
-from .urls import domain_label, is_ip_host, registered_domain, skeleton, unicode_host
+from .urls import domain_label, has_public_suffix, is_ip_host, registered_domain, skeleton, unicode_host
 from .weights import AUTH_FAILURES, CATALOG, DKIM_NOT_PASSED, MALWARE, PHISHING, SPAM, SPF_NOT_PASSED, model
 
 QR_CODE_LURE = "QR_CODE_LURE"
@@ -289,6 +289,17 @@ def _lookalikes(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> Non
         hits.add("SUSPICIOUS_TLD", ", ".join(tlds[:3]))
 
 
+_TLD_LABEL = re.compile(r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
+
+
+def _both_real_hosts(shown_host: str, target_host: str) -> bool:
+    """A mismatch needs two places on the internet: the text a host under a public suffix (not a file name,
+    'gain30.75.webm'), the link an IP or a host whose last label can be a top-level domain (not a list
+    archive's mangled 'lists.ettus.noclick_com')."""
+    return has_public_suffix(shown_host) and (
+        is_ip_host(target_host) or bool(_TLD_LABEL.fullmatch(target_host.rsplit(".", 1)[-1])))
+
+
 def _trusted_brand_context(parsed: ParsedMessage, found: object) -> bool:
     # A link host embedding a brand (brand-support.example) only counts when the message also talks
     # about that brand: many legitimate resellers and partners embed brand names in their domains.
@@ -321,7 +332,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
                 target = registered_domain(inner) if inner else shown
             # (last: a quoted reply shows the gateway's own rewritten link, nam10.safelinks.protection.outlook.com/?url=...)
             if shown != target and target and "." in shown and domain_label(shown_host.lower()) \
-                    and shown not in LINK_REWRITERS and rewritten_target(link.text, shown_host.lower(), shown) is None:
+                    and shown not in LINK_REWRITERS and _both_real_hosts(shown_host.lower(), link.host) \
+                    and rewritten_target(link.text, shown_host.lower(), shown) is None:
                 mismatch.append(f"text {shown} -> {target}")
                 owners = _BRAND_OF_DOMAIN.get(shown)
                 if owners and not any(target in BRANDS[b] for b in owners):

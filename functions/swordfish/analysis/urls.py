@@ -84,6 +84,12 @@ def is_ip_host(host: str) -> bool:
     return False
 
 
+def has_public_suffix(host: str) -> bool:
+    """'a.example.co.uk' does; a file name shown as link text ('gain30.75.webm') or a list archive's mangled
+    host ('lists.ettus.noclick_com') does not."""
+    return bool(host) and bool(_EXTRACT(host).suffix)
+
+
 @lru_cache(maxsize=8192)
 def registered_domain(host: str) -> str:
     """eTLD+1 of an ASCII host ('mail.paypal.co.uk' -> 'paypal.co.uk'); the host itself for IPs and
