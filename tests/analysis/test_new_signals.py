@@ -137,6 +137,13 @@ def test_ip_literal_url_both_ways():
     assert "IP_URL" not in names(analyze(build(body="see https://www.example.org/login")))
 
 
+def test_a_link_to_an_address_inside_the_readers_network_is_not_an_ip_url():
+    # usrp-users: "my X310 at http://192.168.10.2 does not answer"; no lure links where its victim cannot go
+    for internal in ("192.168.10.2", "10.10.0.100", "172.20.1.1", "127.0.0.1", "169.254.3.4", "[fe80::1]"):
+        assert "IP_URL" not in names(analyze(build(body=f"the device at http://{internal}/status answers")))
+    assert "IP_URL" in names(analyze(build(body="sign in at http://172.32.1.1/status today")))  # just outside
+
+
 def test_link_text_naming_one_domain_and_pointing_at_another():
     html = '<a href="https://evil.example/paypal">https://www.paypal.com/signin</a>'
     same = '<a href="https://www.paypal.com/signin?x=1">www.paypal.com/signin</a>'

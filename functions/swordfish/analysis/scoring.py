@@ -39,7 +39,7 @@ from .signals import (
     rewritten_target,
     subject_brand,
 )
-from .urls import domain_label, has_public_suffix, is_ip_host, registered_domain, skeleton, unicode_host
+from .urls import domain_label, has_public_suffix, is_internal_ip, is_ip_host, registered_domain, skeleton, unicode_host
 from .weights import AUTH_FAILURES, CATALOG, DKIM_NOT_PASSED, MALWARE, PHISHING, SPAM, SPF_NOT_PASSED, model
 
 QR_CODE_LURE = "QR_CODE_LURE"
@@ -338,7 +338,7 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
                 owners = _BRAND_OF_DOMAIN.get(shown)
                 if owners and not any(target in BRANDS[b] for b in owners):
                     brand_text.append(f"text {shown} ({', '.join(sorted(owners))}) -> {target}")
-        if is_ip_host(link.host):
+        if is_ip_host(link.host) and not is_internal_ip(link.host):
             ips.append(link.host)
         elif link.domain in URL_SHORTENERS:
             shorteners.append(link.url)

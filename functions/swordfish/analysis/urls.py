@@ -66,6 +66,21 @@ def unicode_host(host: str) -> str:
     return ".".join(labels)
 
 
+_INTERNAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "0.0.0.0/8", "::1/128", "fe80::/10", "fc00::/7"))
+
+
+def is_internal_ip(host: str) -> bool:
+    """A private, loopback or link-local address ('http://192.168.10.2' in a question about a device on the
+    asker's network): reachable only inside a network, so no lure's link to an outsider."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # the obfuscated forms below are public addresses written to hide
+    return any(address in network for network in _INTERNAL_NETWORKS)
+
+
 def is_ip_host(host: str) -> bool:
     h = host.strip("[]")
     if not h or not (h[0].isdigit() or ":" in h or h.startswith("0x")):
