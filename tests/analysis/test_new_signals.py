@@ -362,3 +362,11 @@ def test_the_recipients_own_address_in_the_subject_is_a_signal():
     other_address = analyze(build(subject="Please add sam@partner-firm.com to the list"))
     plain = analyze(build(subject="Password policy for the team"))
     assert "RECIPIENT_IN_SUBJECT" not in names(other_address) | names(plain)
+
+
+def test_the_word_email_in_a_domain_is_not_a_typo_of_gmail():
+    from swordfish.analysis.lookalike import brand_lookalike
+    for host in ("email.de", "off.email-redir.com", "email-magazine-luiza.com"):
+        assert brand_lookalike(host) is None, host
+    assert brand_lookalike("gmaill.com").how == "typo"
+    assert brand_lookalike("login-gmial.com").how == "typo"

@@ -14,6 +14,10 @@ from .urls import domain_label, registered_domain, skeleton, unicode_host
 _NO_EDIT_DISTANCE = frozenset({"stripe", "norton", "booking", "google", "intuit", "yahoo", "steam",
                                "apple", "adobe", "slack", "chase"})
 
+# Ordinary words one edit from a brand label: "email" (gmail) names half the mail services there are
+# (email.de, email-redir.com); typo-matched, it made look-alikes of them.
+_ORDINARY_WORDS = frozenset({"email"})
+
 
 @dataclass(frozen=True, slots=True)
 class Lookalike:
@@ -110,7 +114,7 @@ def brand_lookalike(host: str) -> Lookalike | None:
                 return Lookalike(f"{idx.owner[target]} ({target})", "punycode" if punycode else "confusable")
             if cand is not readable:  # the brand itself embedded in someone else's domain
                 return Lookalike(idx.owner[target], "embedded")
-        if not punycode and len(cand) >= MIN_LOOKALIKE_LABEL:
+        if not punycode and len(cand) >= MIN_LOOKALIKE_LABEL and cand not in _ORDINARY_WORDS:
             for variant in _deletions(cand):
                 for target in idx.deletions.get(variant, ()):
                     if target != cand and osa_distance(cand, target) == 1:
