@@ -370,3 +370,11 @@ def test_the_word_email_in_a_domain_is_not_a_typo_of_gmail():
         assert brand_lookalike(host) is None, host
     assert brand_lookalike("gmaill.com").how == "typo"
     assert brand_lookalike("login-gmial.com").how == "typo"
+
+
+def test_a_brands_own_shortener_in_its_own_mail_is_not_a_url_shortener():
+    # X's password-reset mail (zkemail fixtures) links through t.co, X's own shortener
+    body = "Reset your password: https://t.co/AbCdEf123"
+    assert "URL_SHORTENER" not in names(analyze(build(sender="X <info@x.com>", body=body)))
+    assert "URL_SHORTENER" in names(analyze(build(sender="Support <info@x-support.example>", body=body)))
+    assert "URL_SHORTENER" in names(analyze(build(sender="X <info@x.com>", body="https://bit.ly/AbCdEf123")))

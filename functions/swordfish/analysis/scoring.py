@@ -322,6 +322,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
     shorteners: list[str] = []
     file_hosts: list[str] = []
     site_hosts: list[str] = []
+    # X's own mail links through t.co, LinkedIn's through lnkd.in: a brand's shortener in its own mail hides nothing
+    sender_brands = _BRAND_OF_DOMAIN.get(_sender_domain(parsed), frozenset())
     for link in parsed.links:
         if link.text and _DOMAIN_TEXT.match(link.text) and not looks_like_file_name(link.text):
             shown_host = link.text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
@@ -340,7 +342,7 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
                     brand_text.append(f"text {shown} ({', '.join(sorted(owners))}) -> {target}")
         if is_ip_host(link.host) and not is_internal_ip(link.host):
             ips.append(link.host)
-        elif link.domain in URL_SHORTENERS:
+        elif link.domain in URL_SHORTENERS and sender_brands.isdisjoint(_BRAND_OF_DOMAIN.get(link.domain, ())):
             shorteners.append(link.url)
         elif link.host in FREE_SITE_HOSTS_BY_HOST or link.domain in FREE_SITE_HOSTS:
             site_hosts.append(link.host)
