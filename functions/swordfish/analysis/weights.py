@@ -86,7 +86,11 @@ CATALOG: dict[str, SignalSpec] = {
     "FREE_FILE_HOST": _s(PHISHING, 1.5, "link to a free file-sharing service"),
     "FREE_SITE_HOST": _s(PHISHING, 2.0, "link to a page on free site or object hosting (web.app, pages.dev, "
                          "r2.dev, IPFS, ...)"),
-    "JAVASCRIPT_LINK": _s(PHISHING, 3.0, "javascript: link"),
+    # 1.0, not 3.0 as until session 6: mail clients do not run javascript: links (a lure needs one that works), the
+    # corpus's two legitimate carriers are 2002 newsletters' pop-ups, and the constructed "password form and
+    # javascript: link" message of issue 16 is caught by its form (CREDENTIAL_FORM) since hidden inputs stopped
+    # zeroing that signal
+    "JAVASCRIPT_LINK": _s(PHISHING, 1.0, "javascript: link"),
     "SUSPICIOUS_TLD": _s(PHISHING, 0.5, "sender or link on a top-level domain mostly used for abuse"),
     "QR_CODE_URL": _s(PHISHING, 1.5, "QR code in an image or PDF leading to a URL (value 2: with credential, MFA "
                       "or scan-the-code language, or as the only link; 3: both)"),
