@@ -352,7 +352,7 @@ def fit(rows: list[dict]) -> Fit:
     # message at the 0.1% mark in points may not be the one in raw log-odds: rescale until `suspicious`
     # lands on SUSPICIOUS_POINTS (where tenant policies and the priors were set; the threshold never goes
     # below it, so the 0.1% message is aimed just under it). When that message scores by a prior alone (a
-    # javascript: link: 3.0 whatever the scale), shrinking cannot move the threshold, only weaken every
+    # prior's points do not depend on the scale), shrinking cannot move the threshold, only weaken every
     # learned weight: the last scale that moved it is kept.
     previous = None
     for _ in range(RESCALE_ROUNDS):

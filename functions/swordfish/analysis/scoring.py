@@ -295,7 +295,8 @@ _TLD_LABEL = re.compile(r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 def _both_real_hosts(shown_host: str, target_host: str) -> bool:
     """A mismatch needs two places on the internet: the text a host under a public suffix (not a file name,
     'gain30.75.webm'), the link an IP or a host whose last label can be a top-level domain (not a list
-    archive's mangled 'lists.ettus.noclick_com')."""
+    archive's mangled 'lists.ettus.noclick_com'). The link's test is the looser: a lure on a top-level domain
+    newer than the bundled suffix list must still count."""
     return has_public_suffix(shown_host) and (
         is_ip_host(target_host) or bool(_TLD_LABEL.fullmatch(target_host.rsplit(".", 1)[-1])))
 
@@ -326,16 +327,16 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
     sender_brands = _BRAND_OF_DOMAIN.get(_sender_domain(parsed), frozenset())
     for link in parsed.links:
         if link.text and _DOMAIN_TEXT.match(link.text) and not looks_like_file_name(link.text):
-            shown_host = link.text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
-            shown = registered_domain(shown_host.lower().rstrip("."))
+            shown_host = link.text.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].lower()
+            shown = registered_domain(shown_host)
             target = link.domain
             inner = rewritten_target(link.url, link.host, link.domain)
             if inner is not None:  # a gateway's rewrite: compare with where it really leads
                 target = registered_domain(inner) if inner else shown
             # (last: a quoted reply shows the gateway's own rewritten link, nam10.safelinks.protection.outlook.com/?url=...)
-            if shown != target and target and "." in shown and domain_label(shown_host.lower()) \
-                    and shown not in LINK_REWRITERS and _both_real_hosts(shown_host.lower(), link.host) \
-                    and rewritten_target(link.text, shown_host.lower(), shown) is None:
+            if shown != target and target and "." in shown and domain_label(shown_host) \
+                    and shown not in LINK_REWRITERS and _both_real_hosts(shown_host, link.host) \
+                    and rewritten_target(link.text, shown_host, shown) is None:
                 mismatch.append(f"text {shown} -> {target}")
                 owners = _BRAND_OF_DOMAIN.get(shown)
                 if owners and not any(target in BRANDS[b] for b in owners):

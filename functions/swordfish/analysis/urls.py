@@ -19,6 +19,8 @@ from .data.confusables import CONFUSABLE_CHARS, CONFUSABLE_SEQUENCES
 # The bundled public-suffix snapshot only: no network fetch, no cache directory (Lambda's disk is
 # read-only outside /tmp, and the analysis engine does no I/O).
 _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+# registered_domain, domain_label and has_public_suffix ask about the same hosts: one public-suffix lookup each
+_extract = lru_cache(maxsize=8192)(_EXTRACT)
 
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
 _HOST_OK = re.compile(r"^[a-z0-9._-]+$")
@@ -66,6 +68,8 @@ def unicode_host(host: str) -> str:
     return ".".join(labels)
 
 
+# Not ipaddress's is_private: that also takes the documentation ranges (198.51.100.0/24, ...), which are not
+# reachable inside anyone's network either.
 _INTERNAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
     "0.0.0.0/8", "::1/128", "fe80::/10", "fc00::/7"))
@@ -102,7 +106,7 @@ def is_ip_host(host: str) -> bool:
 def has_public_suffix(host: str) -> bool:
     """'a.example.co.uk' does; a file name shown as link text ('gain30.75.webm') or a list archive's mangled
     host ('lists.ettus.noclick_com') does not."""
-    return bool(host) and bool(_EXTRACT(host).suffix)
+    return bool(host) and bool(_extract(host).suffix)
 
 
 @lru_cache(maxsize=8192)
@@ -113,7 +117,7 @@ def registered_domain(host: str) -> str:
         return ""
     if is_ip_host(host):
         return host
-    ext = _EXTRACT(host)
+    ext = _extract(host)
     if ext.domain and ext.suffix:
         return f"{ext.domain}.{ext.suffix}"
     return host
@@ -124,7 +128,7 @@ def domain_label(host: str) -> str:
     """The registrable label of a host, without suffix ('login.paypal.co.uk' -> 'paypal')."""
     if not host or is_ip_host(host):
         return ""
-    return _EXTRACT(host).domain
+    return _extract(host).domain
 
 
 @lru_cache(maxsize=16384)
