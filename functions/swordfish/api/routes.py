@@ -12,7 +12,7 @@ import binascii
 import hmac
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from swordfish import constants
 from swordfish.api import health_deep
 from swordfish.api.auth import presented_api_key
+from swordfish.api.guards import BODY_METHODS, body_refusal
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.api.ratelimit import ApiRateLimiter, RateLimited
 from swordfish.monitoring.context_provider import current_context, identify_caller
@@ -220,6 +221,12 @@ def _error(status: int, message: str) -> Response:
     return Response(status, content_types.APPLICATION_JSON, {"statusCode": status, "message": message})
 
 
+def _refusal(status: int, message: str, headers: dict | None = None) -> dict:
+    """A proxy response built before the resolver runs (``KeyFirstResolver``)."""
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", **(headers or {})},
+            "body": json.dumps({"statusCode": status, "message": message}), "isBase64Encoded": False}
+
+
 def _problems(exc: RequestValidationError) -> str:
     """``limit: Input should be a valid integer; ...``: each invalid field by name (query, path or body)."""
     parts = []
@@ -229,35 +236,81 @@ def _problems(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+class KeyFirstResolver(APIGatewayRestResolver):
+    """Powertools' resolver, with the tenant's key checked before the body is parsed.
+
+    Powertools validates (parses) the body before any middleware or route runs, so a caller without
+    a key could make us parse whatever it sent. ``key_check`` runs first for every request with a
+    body on a tenant route; its answer (the key's tenant) is kept for the route's own ``authorise``
+    until the request ends. Then the body's nesting is bounded (``guards.body_refusal``)."""
+
+    key_check: Callable[[Mapping[str, Any]], dict | None] | None = None
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if self.key_check is not None and (event.get("httpMethod") or "").upper() in BODY_METHODS:
+            refusal = self.key_check(event) or body_refusal(dict(event))
+            if refusal is not None:
+                self.clear_context()
+                return refusal
+        return super().resolve(event, context)
+
+
+def _source_ip(event: Mapping[str, Any]) -> str:
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    return identity.get("sourceIp") or "unknown"
+
+
 def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = KeyFirstResolver(enable_validation=True)
 
     def source_ip() -> str:
-        identity = (app.current_event.raw_event.get("requestContext") or {}).get("identity") or {}
-        return identity.get("sourceIp") or "unknown"
+        return _source_ip(app.current_event.raw_event)
 
-    def authorise(tenant_id: str, cost: int = 1) -> str:
-        """The key's tenant, counted against its limits. Identity comes only from the key that
-        authenticated (one parser, ``presented_api_key``), named in logs only once verified."""
+    def authenticate(tenant_id: str, headers: Mapping[str, str] | None, source: str) -> tuple[str, str]:
+        """(the key's tenant, its key id), or the 404/429/401/403 as an exception. Identity comes
+        only from the key that authenticated (one parser, ``presented_api_key``)."""
         if not TENANT_ID_PATTERN.match(tenant_id):
             raise NotFoundError(f"no tenant {tenant_id!r}")
-        deps = deps_factory()
-        limiter = deps.rate_limiter
+        limiter = deps_factory().rate_limiter
         if limiter is not None:
-            limiter.check_source(source_ip())
-        presented = presented_api_key(app.current_event.headers)
+            limiter.check_source(source)
+        presented = presented_api_key(headers)
         if not presented:
             raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' "
                                     "(create one with `swordfish tenants create-key`)")
-        owner = deps.store.authenticate(presented)
+        owner = deps_factory().store.authenticate(presented)
         if owner is None:
             if limiter is not None:
-                limiter.failed_authentication(source_ip())
+                limiter.failed_authentication(source)
             raise UnauthorizedError("invalid API key")
-        key_id = parse_api_key(presented)[1]
-        identify_caller(f"api-key:{key_id}")
         if owner != tenant_id:
             raise ForbiddenError(f"this key belongs to tenant {owner!r}, not {tenant_id!r}")
+        return owner, parse_api_key(presented)[1]
+
+    def key_check(event: Mapping[str, Any]) -> dict | None:
+        tenant = TENANT_PATH.match(event.get("path") or "")
+        if not tenant:
+            return None
+        try:
+            app.append_context(verified_key=authenticate(tenant.group(1), event.get("headers"), _source_ip(event)))
+        except ServiceError as denied:
+            return _refusal(denied.status_code, denied.msg)
+        except RateLimited as limited:
+            return _refusal(429, str(limited), {"Retry-After": str(limited.retry_after)})
+        return None
+
+    app.key_check = key_check
+
+    def authorise(tenant_id: str, cost: int = 1) -> str:
+        """The key's tenant, counted against its limits; the caller is named in logs only once its
+        key verified."""
+        verified = app.context.get("verified_key")
+        if verified is None or verified[0] != tenant_id:
+            verified = authenticate(tenant_id, app.current_event.headers, source_ip())
+        owner, key_id = verified
+        identify_caller(f"api-key:{key_id}")
+        app.append_context(key_id=key_id)
+        limiter = deps_factory().rate_limiter
         if limiter is not None:
             limiter.admit(owner, key_id, cost)
         return owner
