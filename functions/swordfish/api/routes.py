@@ -36,8 +36,10 @@ from swordfish.api.guards import BODY_METHODS, body_refusal
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.api.ratelimit import ApiRateLimiter, RateLimited
 from swordfish.monitoring.context_provider import current_context, identify_caller
+from swordfish.monitoring.observability import logger
 from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
 from swordfish.pipeline.submitter import Submitter, message_id_for
+from swordfish.security.inputs import AsciiIdentifier, MultiLineText, SingleLineText
 from swordfish.store.database import DatabaseUnavailable
 from swordfish.store.feedback import VerdictNotFound
 from swordfish.store.tenants import TENANT_ID_PATTERN, parse_api_key
@@ -57,8 +59,9 @@ VerdictKind = Literal["clean", "spam", "suspicious", "phishing", "malware"]
 
 class SubmissionRequest(BaseModel):
     raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded")
-    message_id: str | None = Field(default=None, max_length=512,
-                                   description="idempotency key; defaults to a hash of the content")
+    message_id: AsciiIdentifier | None = Field(
+        default=None, min_length=1, max_length=512,
+        description="idempotency key, printable ASCII; defaults to a hash of the content")
 
 
 MAX_BATCH = 10  # one SQS SendMessageBatch
@@ -127,8 +130,11 @@ class Message(BaseModel):
 
 class FeedbackRequest(BaseModel):
     label: Literal["phishing", "legitimate"] = Field(description="the analyst's judgement of the message")
-    analyst: str = Field(min_length=1, max_length=200, description="who judged it (kept in the audit trail)")
-    comment: str = Field(default="", max_length=2000)
+    analyst: SingleLineText | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="who says they judged it: stored as stated_analyst, a claim; the judgement is recorded "
+                    "as the API key's (analyst 'api-key:<key id>')")
+    comment: MultiLineText = Field(default="", max_length=2000)
 
 
 class FeedbackView(BaseModel):
@@ -140,7 +146,9 @@ class FeedbackView(BaseModel):
     tenant_id: str
     message_id: str
     label: Literal["phishing", "legitimate"]
-    analyst: str
+    analyst: str = Field(description="who judged it: 'api-key:<key id>' or a console user's e-mail")
+    api_key_id: str | None = Field(default=None, description="the key that recorded it (API feedback)")
+    stated_analyst: str | None = Field(default=None, description="the name the API caller gave (a claim)")
     comment: str
     verdict: str = Field(description="the verdict as it was when judged")
     score: float
@@ -150,8 +158,10 @@ class FeedbackView(BaseModel):
 
 
 class ReleaseRequest(BaseModel):
-    analyst: str = Field(min_length=1, max_length=200, description="who releases it (kept in the audit trail)")
-    comment: str = Field(default="", max_length=2000)
+    analyst: SingleLineText | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="who says they release it (a claim, audited beside the API key that did)")
+    comment: MultiLineText = Field(default="", max_length=2000)
 
 
 class ReleaseView(BaseModel):
@@ -183,7 +193,8 @@ class ApiStore(Protocol):
                       before: datetime | None) -> list[dict]: ...
     def get_verdict(self, tenant_id: str, message_id: str) -> dict | None: ...
     def record_feedback(self, tenant_id: str, message_id: str, label: str, analyst: str,
-                        comment: str) -> dict: ...  # raises VerdictNotFound
+                        comment: str, *, api_key_id: str | None = None,
+                        stated_analyst: str | None = None) -> dict: ...  # raises VerdictNotFound
     def list_feedback(self, tenant_id: str, *, limit: int, after_id: int) -> list[dict]: ...
     def feedback_examples(self, tenant_id: str) -> list[dict]: ...
     def release(self, tenant_id: str, message_id: str, releaser: Any, *, actor: str,
@@ -336,8 +347,11 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     @app.exception_handler(DatabaseUnavailable)
     def _database_down(exc: DatabaseUnavailable):
+        # The reason (host, port, the driver's text) is for our logs, never the caller's: a 503
+        # may answer a caller whose key was never checked.
+        logger.warning("verdict store unavailable", extra={"error": str(exc)[:500]})
         return Response(503, content_types.APPLICATION_JSON,
-                        {"message": "the verdict store is unavailable; retry shortly", "detail": str(exc)})
+                        {"statusCode": 503, "message": "the verdict store is unavailable; retry shortly"})
 
     @app.exception_handler(MessageTooLarge)
     def _too_large(exc: MessageTooLarge):
@@ -368,7 +382,10 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     @app.get("/health/ready", tags=["health"], responses=health_responses)
     def health_ready():
-        return health_response(health_deep.ready(deps_factory().health()))
+        """Anonymous: the status alone (a load balancer needs no more); the checks behind it are
+        on /health/deep for operators."""
+        status, body = health_deep.ready(deps_factory().health())
+        return health_response((status, {"status": body.get("status", "fail")}))
 
     @app.get("/health/deep", tags=["health"], description="every dependency, application/health+json (operators)",
              responses=health_responses)
@@ -376,6 +393,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         """For operators only (the operator token, never a tenant's key), and scrubbed: statuses and
         figures, no internal addresses or exception text. The console's health page shows the rest."""
         deps = deps_factory()
+        if deps.rate_limiter is not None:  # a source that guessed too often is refused before comparing
+            deps.rate_limiter.check_source(source_ip())
         expected = deps.operator_token() if deps.operator_token else None
         presented = presented_api_key(app.current_event.headers)
         if not expected or not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
@@ -400,9 +419,14 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         message_id = request.message_id or message_id_for(raw)
         submitter = deps.submitter()
         correlation_id = current_context().get("correlation_id")
-        result = submitter.send([submitter.build(tenant_id, message_id, raw)], correlation_id)[0]
-        if result.error:
-            raise ServiceError(502, f"could not queue the message: {result.error}")
+        try:
+            submission = submitter.build(tenant_id, message_id, raw)
+        except ValueError as exc:  # the submission contract refused it (SubmissionRequest checks first)
+            raise BadRequestError(f"the message cannot be queued: {exc}") from exc
+        result = submitter.send([submission], correlation_id)[0]
+        if result.error:  # the queue's own words are for our logs
+            logger.warning("the queue refused a submission", extra={"error": result.error[:500]})
+            raise ServiceError(502, "could not queue the message; retry shortly")
         return SubmissionAccepted(tenant_id=tenant_id, message_id=message_id, queue_message_id=result.queue_message_id,
                                   correlation_id=correlation_id,
                                   verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{quote(message_id, safe='')}")
@@ -471,9 +495,11 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         its sender put on the tenant's block or allow list, exported as a training row."""
         message_id = _path_value(message_id)
         authorise(tenant_id)
+        key_id = app.context["key_id"]  # identity from the key that authenticated, never the body
         try:
-            row = deps_factory().store.record_feedback(tenant_id, message_id, request.label, request.analyst,
-                                                       request.comment)
+            row = deps_factory().store.record_feedback(tenant_id, message_id, request.label, f"api-key:{key_id}",
+                                                       request.comment, api_key_id=key_id,
+                                                       stated_analyst=request.analyst)
         except VerdictNotFound as exc:
             raise NotFoundError(str(exc)) from exc
         return FeedbackView.model_validate(row)
@@ -494,7 +520,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
             raise ServiceError(503, "the mailbox integration (Nango) cannot be reached; nothing was released") from exc
         if releaser is None:
             raise ServiceError(503, "releasing needs the mailbox integration (Nango), which is not configured")
-        actor = f"{request.analyst} ({current_context().get('user_id', 'api')})"
+        actor = f"api-key:{app.context['key_id']}" + (f" (stated: {request.analyst})" if request.analyst else "")
         try:
             row = deps.store.release(tenant_id, message_id, releaser, actor=actor, note=request.comment)
         except NotQuarantined as exc:
