@@ -85,7 +85,8 @@ def test_feedback_identity_is_the_key_never_what_the_caller_writes(site):
 def test_a_database_outage_shows_no_host_or_port_to_anyone(site, settings_env):
     from swordfish import wiring
 
-    settings_env(db_credentials_from_secret="false", database_url="postgresql://swordfish_app:pw@127.0.0.1:9/swordfish", db_connect_timeout_seconds=1,
+    settings_env(db_credentials_from_secret="false", database_url="postgresql://swordfish_app:pw@127.0.0.1:9/swordfish",
+                 db_connect_timeout_seconds=1,
                  db_reconnect_timeout_seconds=1)
     wiring.reset()
     for key in ("sfk.acme-corp.0123456789ab.wrong", site.api_key("acme-corp")):
