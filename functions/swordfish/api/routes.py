@@ -39,7 +39,14 @@ from swordfish.monitoring.context_provider import current_context, identify_call
 from swordfish.monitoring.observability import logger
 from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
 from swordfish.pipeline.submitter import Submitter, message_id_for
-from swordfish.security.inputs import AsciiIdentifier, MultiLineText, SingleLineText
+from swordfish.security.inputs import (
+    ASCII_PATTERN,
+    MULTI_LINE_PATTERN,
+    SINGLE_LINE_PATTERN,
+    AsciiIdentifier,
+    MultiLineText,
+    SingleLineText,
+)
 from swordfish.store.database import DatabaseUnavailable
 from swordfish.store.feedback import VerdictNotFound
 from swordfish.store.tenants import TENANT_ID_PATTERN, parse_api_key
@@ -58,9 +65,10 @@ VerdictKind = Literal["clean", "spam", "suspicious", "phishing", "malware"]
 
 
 class SubmissionRequest(BaseModel):
-    raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded")
+    raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded",
+                              json_schema_extra={"format": "rfc5322-base64"})
     message_id: AsciiIdentifier | None = Field(
-        default=None, min_length=1, max_length=512,
+        default=None, min_length=1, max_length=512, json_schema_extra={"pattern": ASCII_PATTERN},
         description="idempotency key, printable ASCII; defaults to a hash of the content")
 
 
@@ -131,10 +139,10 @@ class Message(BaseModel):
 class FeedbackRequest(BaseModel):
     label: Literal["phishing", "legitimate"] = Field(description="the analyst's judgement of the message")
     analyst: SingleLineText | None = Field(
-        default=None, min_length=1, max_length=200,
+        default=None, min_length=1, max_length=200, json_schema_extra={"pattern": SINGLE_LINE_PATTERN},
         description="who says they judged it: stored as stated_analyst, a claim; the judgement is recorded "
                     "as the API key's (analyst 'api-key:<key id>')")
-    comment: MultiLineText = Field(default="", max_length=2000)
+    comment: MultiLineText = Field(default="", max_length=2000, json_schema_extra={"pattern": MULTI_LINE_PATTERN})
 
 
 class FeedbackView(BaseModel):
@@ -159,9 +167,9 @@ class FeedbackView(BaseModel):
 
 class ReleaseRequest(BaseModel):
     analyst: SingleLineText | None = Field(
-        default=None, min_length=1, max_length=200,
+        default=None, min_length=1, max_length=200, json_schema_extra={"pattern": SINGLE_LINE_PATTERN},
         description="who says they release it (a claim, audited beside the API key that did)")
-    comment: MultiLineText = Field(default="", max_length=2000)
+    comment: MultiLineText = Field(default="", max_length=2000, json_schema_extra={"pattern": MULTI_LINE_PATTERN})
 
 
 class ReleaseView(BaseModel):

@@ -62,6 +62,13 @@ def text_problem(value: str, field: str, *, multiline: bool = False) -> str | No
     return None
 
 
+# The same rules as JSON Schema patterns for the OpenAPI document, so that generated "valid" requests
+# (schemathesis) are valid; the format characters listed are the common ones, the check has them all.
+_FORMAT = "\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff"
+ASCII_PATTERN = "^[ -~]*$"
+SINGLE_LINE_PATTERN = f"^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029{_FORMAT}]*$"
+MULTI_LINE_PATTERN = f"^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f{_FORMAT}]*$"
+
 # For pydantic models: the validators name the field themselves in the 400 ("analyst: ...").
 SingleLineText = Annotated[str, AfterValidator(lambda v: check_text(v, "the value"))]
 MultiLineText = Annotated[str, AfterValidator(lambda v: check_text(v, "the value", multiline=True))]
