@@ -43,7 +43,7 @@ from swordfish.security.inputs import (
     ASCII_PATTERN,
     MULTI_LINE_PATTERN,
     SINGLE_LINE_PATTERN,
-    AsciiIdentifier,
+    MessageIdText,
     MultiLineText,
     SingleLineText,
 )
@@ -67,7 +67,7 @@ VerdictKind = Literal["clean", "spam", "suspicious", "phishing", "malware"]
 class SubmissionRequest(BaseModel):
     raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded",
                               json_schema_extra={"format": "rfc5322-base64"})
-    message_id: AsciiIdentifier | None = Field(
+    message_id: MessageIdText | None = Field(
         default=None, min_length=1, max_length=512, json_schema_extra={"pattern": ASCII_PATTERN},
         description="idempotency key, printable ASCII; defaults to a hash of the content")
 

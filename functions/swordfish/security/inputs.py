@@ -53,6 +53,23 @@ def check_identifier(value: str, field: str = "the identifier") -> str:
     return value
 
 
+def check_message_id(value: str, field: str = "message_id") -> str:
+    """A message id: printable ASCII, and not "." or "..", which no URL can carry as a path segment
+    (browsers resolve them, so the console could never link to such a verdict)."""
+    check_identifier(value, field)
+    if value in (".", ".."):
+        raise ValueError(f"{field} cannot be {value!r}")
+    return value
+
+
+def visible(value: str, limit: int = 254) -> str:
+    """``value`` with every control and format character shown as an escape (\\x0d, \\u202e): for
+    text we must record even when it is hostile (who tried to sign in, in the audit log)."""
+    return "".join(c if c.isprintable() and unicodedata.category(c) != "Cf"
+                   else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+                   for c in value[:limit])
+
+
 def text_problem(value: str, field: str, *, multiline: bool = False) -> str | None:
     """The refusal as a sentence, or None: for forms that show it rather than raise."""
     try:
@@ -73,3 +90,4 @@ MULTI_LINE_PATTERN = f"^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\
 SingleLineText = Annotated[str, AfterValidator(lambda v: check_text(v, "the value"))]
 MultiLineText = Annotated[str, AfterValidator(lambda v: check_text(v, "the value", multiline=True))]
 AsciiIdentifier = Annotated[str, AfterValidator(lambda v: check_identifier(v, "the value"))]
+MessageIdText = Annotated[str, AfterValidator(lambda v: check_message_id(v, "the value"))]

@@ -27,7 +27,7 @@ def _get(site, path, key=None):
 
 
 HOSTILE_IDS = ("ctl-\x01-id", "del-\x7f-id", "nul-\x00-id", "crlf-\r\n-id", "tab\tid", "caf\u00e9-id",
-               "emoji-\U0001f600", "bidi-\u202e-id", "zero-width-\u200b")
+               "emoji-\U0001f600", "bidi-\u202e-id", "zero-width-\u200b", ".", "..")
 
 
 def test_hostile_message_ids_get_400_on_submissions(site):
