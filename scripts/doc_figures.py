@@ -25,6 +25,8 @@ SOURCES = {
     "load-soak": "loadtests/example-soak-summary.md",
     "load-faults": "loadtests/example-faults-summary.md",
     "detection-corpus": "functions/swordfish/analysis/data/weights.json",
+    # The cross-validated part of `make eval`'s results/eval/eval.json, committed for the weights above.
+    "detection-eval": "corpus/eval.json",
 }
 # An empty block is "open\nclose"; the lazy optional body keeps it from reaching the next block's close.
 BLOCK = re.compile(r"(?P<open><!-- figures:(?P<name>[a-z-]+) -->\n)(?:(?P<body>.*?)\n)??(?P<close><!-- /figures -->)",
@@ -158,10 +160,41 @@ def render_detection_corpus(weights: dict) -> str:
             f"({kinds}); the score thresholds, chosen on {weights['model']['folds']} held-out folds: {thresholds}.")
 
 
+def _percent(rate: float) -> str:
+    percent = 100 * rate
+    text = f"{percent:.3f}" if 0 < percent < 1 else f"{percent:.2f}"  # 0.089%, not 0.09%, near the 0.1% mark
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+def render_detection_eval(report: dict) -> str:
+    cv = report["cross_validated"]
+    sets = cv["sets"]
+
+    def count(label: str, key: str) -> tuple[int, int]:
+        chosen = [v for v in sets.values() if v["label"] == label]
+        return sum(v[key] for v in chosen), sum(v["messages"] for v in chosen)
+
+    caught, phishing = count("phishing", "flagged")
+    flagged, legit = count("legit", "flagged")
+    totals = cv["totals"]
+    out = [f"Cross-validated on the development corpus (`make eval`; "
+           f"`corpus/eval.json`): **{_percent(totals['detection_rate_phishing'])} "
+           f"of phishing caught ({_n(caught)} of {_n(phishing)}) at {_percent(totals['false_positive_rate'])} of "
+           f"legitimate mail flagged ({_n(flagged)} of {_n(legit)})**; malware {_percent(totals['detection_rate_malware'])}, "
+           f"spam {_percent(totals['detection_rate_spam'])}.",
+           "", "| set | label | messages | flagged |", "|---|---|---:|---:|"]
+    for name, v in sets.items():
+        rate = v.get("false_positive_rate", v.get("detection_rate"))
+        out.append(f"| `{name}` | {v['label']} | {_n(v['messages'])} | {_n(v['flagged'])} ({_percent(rate)}) |")
+    return "\n".join(out)
+
+
 def render(name: str) -> str:
     source = REPO / SOURCES[name]
     if name == "detection-corpus":
         return render_detection_corpus(json.loads(source.read_text()))
+    if name == "detection-eval":
+        return render_detection_eval(json.loads(source.read_text()))
     summary = parse_summary(source)
     return {"load-standard": render_load_standard, "load-soak": render_load_soak,
             "load-faults": render_load_faults}[name](summary)

@@ -27,6 +27,18 @@ def test_every_committed_report_is_quoted_somewhere():
     assert quoted == set(doc_figures.SOURCES)
 
 
+def test_the_committed_evaluation_is_of_the_committed_weights():
+    """corpus/eval.json must be make eval's report for analysis/data/weights.json: after a refit, run
+    make eval and commit its cross-validated part (see docs/detection.md)."""
+    import json
+
+    evaluation = json.loads((REPO / doc_figures.SOURCES["detection-eval"]).read_text())
+    weights = json.loads((REPO / doc_figures.SOURCES["detection-corpus"]).read_text())
+    assert evaluation["weights"] == {k: weights[k] for k in ("format", "corpus", "points_per_logodds")}, (
+        "corpus/eval.json evaluates other weights: run make eval and copy its cross-validated part")
+    assert evaluation["cross_validated"]["thresholds"] == weights["thresholds"]
+
+
 def test_a_changed_report_makes_its_block_stale(tmp_path, monkeypatch):
     """The check can fail: the faults report with PostgreSQL down longer gives another block."""
     for source in doc_figures.SOURCES.values():
