@@ -37,6 +37,9 @@ from stacks.pipeline_stack import (  # noqa: E402
 from stacks.settings import EnvSettings, load_settings  # noqa: E402
 
 README = REPO / "README.md"
+# The generated blocks live where they are read: the cost in README.md, the reserved concurrency in
+# docs/deploy.md's prerequisites.
+DOCUMENTS = (README, REPO / "docs" / "deploy.md")
 HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU at 1,769 MB, proportionally less below
@@ -210,7 +213,7 @@ def render_cost(settings: EnvSettings, rates: list[int], cpu_ms_per_email: float
     return text
 
 
-# <!-- cost_estimate:NAME --> ... <!-- /cost_estimate --> in README.md; the body takes the marker's indent.
+# <!-- cost_estimate:NAME --> ... <!-- /cost_estimate --> in DOCUMENTS; the body takes the marker's indent.
 BLOCK = re.compile(r"^(?P<indent>[ ]*)(?P<open><!-- cost_estimate:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)\n"
                    r"(?P<close>[ ]*<!-- /cost_estimate -->)", re.S | re.M)
 
@@ -220,9 +223,10 @@ def readme_blocks(settings: EnvSettings, rates: list[int], cpu_ms_per_email: flo
 
 
 def refresh_readme(text: str, blocks: dict[str, str]) -> str:
+    """Every generated block in ``text`` rewritten (a document holds some of the blocks)."""
     found = {m.group("name") for m in BLOCK.finditer(text)}
-    if found != set(blocks):
-        raise SystemExit(f"README.md must hold the generated blocks {sorted(blocks)}, found {sorted(found)}")
+    if not found <= set(blocks):
+        raise SystemExit(f"unknown generated blocks {sorted(found - set(blocks))}")
 
     def body(match: re.Match) -> str:
         indent = match.group("indent")
@@ -232,17 +236,26 @@ def refresh_readme(text: str, blocks: dict[str, str]) -> str:
     return BLOCK.sub(body, text)
 
 
+def blocks_in(documents=DOCUMENTS) -> set[str]:
+    return {m.group("name") for path in documents for m in BLOCK.finditer(path.read_text())}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="prod")
     parser.add_argument("--rates", type=int, nargs="+", default=[10_000, 100_000], help="emails per minute")
     parser.add_argument("--cpu-ms-per-email", type=float, default=MEASURED_CPU_MS_PER_EMAIL)
-    parser.add_argument("--write-readme", action="store_true", help="refresh the generated blocks in README.md")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="refresh the generated blocks in README.md and docs/deploy.md")
     args = parser.parse_args(argv)
     settings = settings_for(args.env)
     blocks = readme_blocks(settings, args.rates, args.cpu_ms_per_email)
     if args.write_readme:
-        README.write_text(refresh_readme(README.read_text(), blocks))
+        if blocks_in() != set(blocks):
+            raise SystemExit(f"{', '.join(str(d.relative_to(REPO)) for d in DOCUMENTS)} must hold the generated "
+                             f"blocks {sorted(blocks)}, found {sorted(blocks_in())}")
+        for document in DOCUMENTS:
+            document.write_text(refresh_readme(document.read_text(), blocks))
     print(blocks["reserved"] + "\n\n" + blocks["cost"])
     return 0
 

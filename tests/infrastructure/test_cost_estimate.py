@@ -21,12 +21,15 @@ def test_reserved_concurrency_is_what_the_templates_reserve(synthesised, env_nam
 
 
 def test_the_readme_blocks_are_the_scripts_output():
-    readme = (REPO_ROOT / "README.md").read_text()
     settings = cost_estimate.settings_for("prod")
     blocks = cost_estimate.readme_blocks(settings, [10_000, 100_000], cost_estimate.MEASURED_CPU_MS_PER_EMAIL)
-    assert cost_estimate.refresh_readme(readme, blocks) == readme, (
-        "README.md is stale: run .venv/bin/python scripts/cost_estimate.py --write-readme")
-    assert f"reserve **{sum(cost_estimate.reserved_concurrency(settings).values())}** in `prod`" in readme
+    assert cost_estimate.blocks_in() == set(blocks)
+    for document in cost_estimate.DOCUMENTS:
+        text = document.read_text()
+        assert cost_estimate.refresh_readme(text, blocks) == text, (
+            f"{document.name} is stale: run .venv/bin/python scripts/cost_estimate.py --write-readme")
+    deploy = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    assert f"reserve **{sum(cost_estimate.reserved_concurrency(settings).values())}** in `prod`" in deploy
 
 
 def test_volume_costs_grow_with_the_rate_and_fixed_costs_do_not():
