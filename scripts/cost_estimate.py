@@ -3,7 +3,7 @@ measured per-email CPU, plus the reserved concurrency the functions claim.
 
     .venv/bin/python scripts/cost_estimate.py                  # prod, 10,000 and 100,000 emails/min
     .venv/bin/python scripts/cost_estimate.py --env dev --rates 1000 10000 --cpu-ms-per-email 1.5
-    .venv/bin/python scripts/cost_estimate.py --write-readme   # refresh the generated README blocks
+    .venv/bin/python scripts/cost_estimate.py --write-docs     # refresh the generated blocks in docs/
 
 Prices are eu-west-1 on-demand list prices in USD as we read them when writing this (PRICES below);
 check them with the AWS Pricing Calculator before relying on the figure. Every assumption is a named
@@ -36,10 +36,9 @@ from stacks.pipeline_stack import (  # noqa: E402
 )
 from stacks.settings import EnvSettings, load_settings  # noqa: E402
 
-README = REPO / "README.md"
-# The generated blocks live where they are read: the cost in README.md, the reserved concurrency in
-# docs/deploy.md's prerequisites.
-DOCUMENTS = (README, REPO / "docs" / "deploy.md")
+# The pages that hold the generated blocks: the reserved concurrency in the deploy guide's
+# prerequisites, the cost table on its own page.
+DOC_PAGES = (REPO / "docs" / "deploy.md", REPO / "docs" / "cost.md")
 HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU at 1,769 MB, proportionally less below
@@ -213,7 +212,7 @@ def render_cost(settings: EnvSettings, rates: list[int], cpu_ms_per_email: float
     return text
 
 
-# <!-- cost_estimate:NAME --> ... <!-- /cost_estimate --> in DOCUMENTS; the body takes the marker's indent.
+# <!-- cost_estimate:NAME --> ... <!-- /cost_estimate --> in DOC_PAGES; the body takes the marker's indent.
 BLOCK = re.compile(r"^(?P<indent>[ ]*)(?P<open><!-- cost_estimate:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)\n"
                    r"(?P<close>[ ]*<!-- /cost_estimate -->)", re.S | re.M)
 
@@ -222,11 +221,11 @@ def readme_blocks(settings: EnvSettings, rates: list[int], cpu_ms_per_email: flo
     return {"reserved": render_reserved(settings), "cost": render_cost(settings, rates, cpu_ms_per_email)}
 
 
-def refresh_readme(text: str, blocks: dict[str, str]) -> str:
-    """Every generated block in ``text`` rewritten (a document holds some of the blocks)."""
-    found = {m.group("name") for m in BLOCK.finditer(text)}
-    if not found <= set(blocks):
-        raise SystemExit(f"unknown generated blocks {sorted(found - set(blocks))}")
+def refresh_page(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with every generated block it holds rewritten from ``blocks``."""
+    unknown = {m.group("name") for m in BLOCK.finditer(text)} - set(blocks)
+    if unknown:
+        raise SystemExit(f"unknown generated blocks {sorted(unknown)}: this script writes {sorted(blocks)}")
 
     def body(match: re.Match) -> str:
         indent = match.group("indent")
@@ -236,8 +235,14 @@ def refresh_readme(text: str, blocks: dict[str, str]) -> str:
     return BLOCK.sub(body, text)
 
 
-def blocks_in(documents=DOCUMENTS) -> set[str]:
-    return {m.group("name") for path in documents for m in BLOCK.finditer(path.read_text())}
+def refreshed_pages(blocks: dict[str, str]) -> dict[Path, tuple[str, str]]:
+    """page -> (its text now, its text with the blocks refreshed); every block must be on some page."""
+    pages = {page: page.read_text() for page in DOC_PAGES}
+    found = {m.group("name") for text in pages.values() for m in BLOCK.finditer(text)}
+    if found != set(blocks):
+        raise SystemExit(f"{', '.join(p.name for p in DOC_PAGES)} must hold the generated blocks "
+                         f"{sorted(blocks)}, found {sorted(found)}")
+    return {page: (text, refresh_page(text, blocks)) for page, text in pages.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,17 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="prod")
     parser.add_argument("--rates", type=int, nargs="+", default=[10_000, 100_000], help="emails per minute")
     parser.add_argument("--cpu-ms-per-email", type=float, default=MEASURED_CPU_MS_PER_EMAIL)
-    parser.add_argument("--write-readme", action="store_true",
-                        help="refresh the generated blocks in README.md and docs/deploy.md")
+    parser.add_argument("--write-docs", "--write-readme", dest="write_docs", action="store_true",
+                        help="refresh the generated blocks in docs/deploy.md and docs/cost.md")
     args = parser.parse_args(argv)
     settings = settings_for(args.env)
     blocks = readme_blocks(settings, args.rates, args.cpu_ms_per_email)
-    if args.write_readme:
-        if blocks_in() != set(blocks):
-            raise SystemExit(f"{', '.join(str(d.relative_to(REPO)) for d in DOCUMENTS)} must hold the generated "
-                             f"blocks {sorted(blocks)}, found {sorted(blocks_in())}")
-        for document in DOCUMENTS:
-            document.write_text(refresh_readme(document.read_text(), blocks))
+    if args.write_docs:
+        for page, (_, refreshed) in refreshed_pages(blocks).items():
+            page.write_text(refreshed)
     print(blocks["reserved"] + "\n\n" + blocks["cost"])
     return 0
 
