@@ -28,14 +28,14 @@ def test_a_boolean_flag_takes_only_true_or_false_from_the_console(site):
     assert site.sql("SELECT count(*) FROM flag_audit")[0][0] == audit_rows
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), "yes", [True], 1])
-def test_the_flag_admin_refuses_a_value_of_the_wrong_type_whoever_calls_it(site, value):
+def test_the_flag_admin_refuses_a_value_of_the_wrong_type_whoever_calls_it(site):
     from swordfish import wiring
     from swordfish.features.admin import FlagChangeError
 
     admin = wiring.build_console_dependencies().flag_admin("test")
-    with pytest.raises(FlagChangeError, match="boolean|finite"):
-        admin.set_default(FLAG, value)
-    with pytest.raises(FlagChangeError, match="boolean|finite"):
-        admin.target(FLAG, tenants=["acme-corp"], value=value)
+    for value in (float("nan"), float("inf"), "yes", [True], 1):
+        with pytest.raises(FlagChangeError, match="boolean|finite"):
+            admin.set_default(FLAG, value)
+        with pytest.raises(FlagChangeError, match="boolean|finite"):
+            admin.target(FLAG, tenants=["acme-corp"], value=value)
     assert _deployed(site)[FLAG].get("default") is False
