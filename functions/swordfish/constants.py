@@ -40,6 +40,10 @@ ADMIN_DB_ROLE = "swordfish_admin"  # owns the schema, runs migrations
 # clone is a member of swordfish_app: the same grants, never BYPASSRLS), so the previous password
 # stays valid until every worker has moved to the new one.
 APP_DB_CLONE_ROLE = f"{APP_DB_ROLE}_clone"
+# Set on each login role (ALTER ROLE ... SET, in bootstrap and when rotation creates the clone):
+# RDS Proxy refuses libpq startup options, and a session-level SET would pin proxy sessions.
+DB_STATEMENT_TIMEOUT = "10s"
+DB_IDLE_IN_TRANSACTION_TIMEOUT = "30s"
 
 # --- secrets ----------------------------------------------------------------
 DB_ADMIN_SECRET_NAME = "swordfish/db/admin"
