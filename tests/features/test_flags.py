@@ -353,10 +353,11 @@ def test_even_the_owner_cannot_update_delete_or_truncate_the_audit_log(flag_stor
 
 
 def test_a_refused_change_leaves_no_audit_row_and_no_new_version(flag_store, admin, database):
-    admin.set_default("auto_quarantine", {"mode": "report-only"})
+    # An undeclared flag: a declared boolean one cannot take this value at all (issue 26).
+    admin.set_default("report_mode", {"mode": "report-only"}, create=True)
     version = flag_store.repository.deployed_version()
     with pytest.raises(FlagChangeError, match="not boolean"):
-        admin.rollout("auto_quarantine", 10)
+        admin.rollout("report_mode", 10)
     with pytest.raises(FlagChangeError, match="not defined"):
         admin.target("never_created", tenants=["acme"])
 
