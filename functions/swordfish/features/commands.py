@@ -102,7 +102,6 @@ def _database_url(args: argparse.Namespace) -> str:
 
 def _admin(args: argparse.Namespace):
     from swordfish.features.admin import FlagAdmin
-
     from swordfish.security.operator import operator_identity
 
     return FlagAdmin(_repository(), _database_url(args), operator_identity(args.actor))
