@@ -220,8 +220,8 @@ def test_key_commands_are_audited_and_list_shows_policy_links_and_use(owner, dat
     assert main(["tenants", "list-keys", "acme"]) == 0
     out = capsys.readouterr().out
     assert "replaced by" in out and "90 days" in out and "never used" in out
-    actions = [(r["action"], r["actor"]) for r in audit_rows(database.superuser_url, "key.")]
-    assert actions == [("key.create", "olivia@msp.example"), ("key.rotate", "olivia@msp.example")]
+    actions = [(r["action"], r["actor"]) for r in audit_rows(database.superuser_url, "api_key.")]
+    assert actions == [("api_key.create", "olivia@msp.example"), ("api_key.rotate", "olivia@msp.example")]
 
 
 # --- feedback-made list entries -------------------------------------------------------------------

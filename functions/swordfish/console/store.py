@@ -17,6 +17,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish.security.totp_keys import TotpSecretBox, TotpSecretUnreadable
+from swordfish.store.audit import record as record_audit
 from swordfish.store.database import set_tenant
 from swordfish.store.feedback import record_feedback
 from swordfish.store.quarantines import quarantine_state
@@ -171,13 +172,10 @@ def audit(conn: psycopg.Connection, *, actor: str, actor_role: str | None, actio
           tenant_id: str | None = None, object_type: str | None = None, object_id: str | None = None,
           outcome: str = "ok", before: Any = None, after: Any = None, source_ip: str | None = None,
           request_id: str | None = None) -> None:
-    conn.execute(
-        "INSERT INTO console_audit (actor, actor_role, action, tenant_id, object_type, object_id, outcome, "
-        "before, after, source_ip, request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (storable_text(actor, 254) or "anonymous", actor_role, action, tenant_id, object_type,
-         storable_text(object_id, 512), outcome,
-         Jsonb(storable_json(before)) if before is not None else None,
-         Jsonb(storable_json(after)) if after is not None else None, source_ip, request_id))
+    """One row of the one audit trail (``store.audit``, which the CLI writes too)."""
+    record_audit(conn, actor=actor, actor_role=actor_role, action=action, tenant_id=tenant_id,
+                 object_type=object_type, object_id=object_id, outcome=outcome, before=before, after=after,
+                 source_ip=source_ip, request_id=request_id)
 
 
 def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: int, before_id: int | None) -> list[dict]:
@@ -237,10 +235,27 @@ def verdict_page(conn: psycopg.Connection, tenant_id: str, *, verdict: str | Non
         clauses.append("(committed_at, message_id) < (%s, %s)")
         params.extend(before)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return cur.execute(
+        rows = cur.execute(
             "SELECT message_id, verdict, score, subject, sender, committed_at, degraded FROM verdicts "
             f"WHERE {' AND '.join(clauses)} ORDER BY committed_at DESC, message_id DESC LIMIT %s",
             [*params, limit]).fetchall()
+        judged = {r["message_id"]: r["label"] for r in cur.execute(
+            "SELECT DISTINCT ON (message_id) message_id, label FROM verdict_feedback WHERE tenant_id = %s "
+            "AND message_id = ANY(%s) ORDER BY message_id, feedback_id DESC",
+            (tenant_id, [r["message_id"] for r in rows])).fetchall()}
+    for row in rows:
+        row["overridden_as"] = overridden_as(row["verdict"], judged.get(row["message_id"]))
+    return rows
+
+
+def overridden_as(verdict: str, label: str | None) -> str | None:
+    """An analyst's latest judgement that contradicts the verdict: 'legitimate' on anything not clean,
+    'phishing' on anything not phishing or malware; None when there is none or it agrees."""
+    if label == "legitimate" and verdict != "clean":
+        return "legitimate"
+    if label == "phishing" and verdict not in ("phishing", "malware"):
+        return "phishing"
+    return None
 
 
 def verdict_detail(conn: psycopg.Connection, tenant_id: str, message_id: str) -> dict | None:
@@ -257,6 +272,11 @@ def verdict_detail(conn: psycopg.Connection, tenant_id: str, message_id: str) ->
             "FROM verdict_releases WHERE tenant_id = %s AND message_id = %s) AS f ORDER BY created_at DESC",
             (tenant_id, message_id, tenant_id, message_id)).fetchall()
     row["quarantine"] = quarantine_state(conn, tenant_id, message_id)
+    judgements = [f for f in row["feedback"] if f["action"] != "release"]
+    latest = judgements[0] if judgements else None
+    label = None if latest is None else ("phishing" if latest["action"] == "confirm_phishing" else "legitimate")
+    overridden = overridden_as(row["verdict"], label)
+    row["override"] = {"as": overridden, **latest} if overridden else None
     return row
 
 

@@ -259,7 +259,7 @@ def cmd_create_key(args) -> int:
     valid_for = timedelta(days=args.expires_days) if args.expires_days else None
     with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
         key = create_api_key(conn, args.tenant_id, args.label, valid_for=valid_for)
-        _audit(conn, args, "key.create", args.tenant_id, object_type="api_key", object_id=key.key_id,
+        _audit(conn, args, "api_key.create", args.tenant_id, object_type="api_key", object_id=key.key_id,
                after={"label": args.label, "valid_for": _lifetime(valid_for), "expires_at": key.expires_at})
     print(key.plaintext)
     print(f"(key id {key.key_id} for tenant {key.tenant_id}, {_lifetime(valid_for)}; shown once, stored only "
@@ -292,7 +292,7 @@ def cmd_revoke_key(args) -> int:
     with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
         done = revoke_api_key(conn, args.tenant_id, args.key_id)
         if done:
-            _audit(conn, args, "key.revoke", args.tenant_id, object_type="api_key", object_id=args.key_id,
+            _audit(conn, args, "api_key.revoke", args.tenant_id, object_type="api_key", object_id=args.key_id,
                    after={"revoked": True})
     if not done:
         raise CommandError(f"no active key {args.key_id} for tenant {args.tenant_id}", 1)
@@ -310,7 +310,7 @@ def cmd_rotate_key(args) -> int:
     with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
         key = rotate_api_key(conn, args.tenant_id, args.key_id, overlap=timedelta(hours=args.overlap_hours))
         if key is not None:
-            _audit(conn, args, "key.rotate", args.tenant_id, object_type="api_key", object_id=args.key_id,
+            _audit(conn, args, "api_key.rotate", args.tenant_id, object_type="api_key", object_id=args.key_id,
                    after={"replaced_by": key.key_id, "overlap_hours": args.overlap_hours,
                           "new_expires_at": key.expires_at})
     if key is None:

@@ -109,9 +109,9 @@ def update_tenant(conn: psycopg.Connection, tenant_id: str, *, name: str | None 
         stored = storable_json(policy)
         old = current["policy"] or {}
         for key in sorted(set(old) | set(stored)):
-            if old.get(key) != stored.get(key):
+            if key not in old or key not in stored or old[key] != stored[key]:
                 before[key], after[key] = old.get(key), stored.get(key)
-        if before.keys() - {"name"}:
+        if stored != old:
             conn.execute("UPDATE tenant_policies SET policy = %s, updated_at = now() WHERE tenant_id = %s",
                          (Jsonb(stored), tenant_id))
     return before, after
@@ -189,7 +189,8 @@ def create_api_key(conn: psycopg.Connection, tenant_id: str, label: str = "", *,
     expires_at = conn.execute(
         "INSERT INTO api_keys (key_id, tenant_id, key_hmac, pepper_version, label, valid_for, expires_at, "
         "replaces_key_id) VALUES (%(id)s, %(t)s, %(h)s, %(pv)s, %(l)s, "
-        "COALESCE(%(vf)s::interval, date_trunc('minute', %(exp)s::timestamptz - now() + interval '30 seconds')), "
+        "COALESCE(%(vf)s::interval, CASE WHEN %(exp)s::timestamptz - now() >= interval '1 minute' "
+        "THEN date_trunc('minute', %(exp)s::timestamptz - now() + interval '30 seconds') END), "
         "COALESCE(%(exp)s::timestamptz, now() + %(vf)s::interval), %(r)s) RETURNING expires_at",
         {"id": key_id, "t": tenant_id, "h": _hmac(pepper.value, secret_part), "pv": pepper.version,
          "l": storable_text(label, 200) or "", "vf": valid_for, "exp": expires_at,
