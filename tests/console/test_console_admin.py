@@ -44,7 +44,7 @@ def test_feedback_says_what_it_will_do_and_its_entry_is_shown_on_the_policy_page
     analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
     path = "/console/tenants/acme-corp/verdicts/m-1"
     page = _text(get(analyst, path))
-    explained = re.search(r'id="feedback-effect">(.*?)</', page, re.S).group(1)
+    explained = re.search(r'id="feedback-effect">(.*?)</p>', page, re.S).group(1)
     assert "boss@partner.example" in explained and "allow list" in explained and "block list" in explained
     assert re.search(r'value="mark_legitimate" data-confirm="[^"]*allow list', page)
     assert post_form(analyst, path, path, {"action": "mark_legitimate", "note": "known partner"}).status_code == 302
@@ -80,11 +80,11 @@ def test_entries_that_can_never_match_are_refused_by_name_and_nothing_is_saved(c
     html = _text(response)
     assert "*@evil.example" in html and "wildcards" in html and "https://evil.example/login" in html
     assert "ok@evil.example" in html  # what was typed stays in the form
-    assert _policy(console)["block_list"] == []
+    assert _policy(console).get("block_list", []) == []
     too_many = "\n".join(f"user{i}@partner.example" for i in range(1001))
     response = post_form(admin, page, page, {"allow_list": too_many, "domains": "acme-corp.example"})
     assert response.status_code == 400 and "over the limit of 1,000" in _text(response)
-    assert _policy(console)["allow_list"] == []
+    assert _policy(console).get("allow_list", []) == []
 
 
 def test_admin_edits_every_policy_field_and_the_audit_keeps_a_short_diff(console):
@@ -120,7 +120,7 @@ def test_admin_adds_a_client_tenant_and_disables_it(console):
     response = post_form(admin, new, new, {"tenant_id": "initech", "name": "Initech", "domains": "initech.example",
                                            "vip_names": "Bill Lumbergh", "threshold_phishing": "5.5",
                                            "block_verdict": "spam", "allow_weight": "-6"})
-    assert response.status_code == 302 and response.headers["Location"].endswith("/console/tenants/initech/policy")
+    assert response.status_code == 302 and "/console/tenants/initech/policy?" in response.headers["Location"]
     assert _policy(console, "initech")["domains"] == ["initech.example"]
     assert _policy(console, "initech")["thresholds"]["phishing"] == 5.5
     existing = post_form(admin, new, new, {"tenant_id": "acme-corp", "name": "x"})
@@ -172,7 +172,7 @@ def test_keys_keep_their_expiry_through_rotation_and_revoke_looks_different(cons
 def test_invite_defaults_to_the_least_role_refuses_analysts_without_tenants_and_users_are_edited_later(console):
     admin = _signed_in(console, ADMIN, "msp_admin", [])
     page = _text(get(admin, "/console/users"))
-    options = re.findall(r'<option value="(\w+)"( selected)?>', re.search(r'name="role"(.*?)</select>', page, re.S).group(1))
+    options = re.findall(r'<option value="(\w+)"( selected)?>', re.search(r'id="invite-role" name="role">(.*?)</select>', page, re.S).group(1))
     assert options[0] == ("auditor", " selected")
     refused = post_form(admin, "/console/users", "/console/users", {"email": "a@acme.example", "role": "analyst"})
     assert refused.status_code == 400 and "at least one tenant" in _text(refused)

@@ -105,6 +105,14 @@ def set_user_tenants(conn: psycopg.Connection, user_id: int, tenants: list[str])
         conn.execute("INSERT INTO console_user_tenants (user_id, tenant_id) VALUES (%s, %s)", (user_id, tenant_id))
 
 
+def set_role(conn: psycopg.Connection, user_id: int, role: str) -> None:
+    """A new role; every session of the user ends (epoch), so no page runs with the old rights."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    conn.execute("UPDATE console_users SET role = %s, session_epoch = session_epoch + 1 WHERE user_id = %s",
+                 (role, user_id))
+
+
 def issue_reset(conn: psycopg.Connection, user_id: int, valid: timedelta = timedelta(hours=24)) -> str:
     """A one-time reset link; the old password and every session stop working at once."""
     token = secrets.token_urlsafe(32)
@@ -200,7 +208,7 @@ def all_tenants(conn: psycopg.Connection) -> list[dict]:
     """Every tenant's id and name (the directory policy; no tenant data)."""
     conn.execute("SELECT set_config('app.tenant_directory', 'on', true)")
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        rows = cur.execute("SELECT tenant_id, name FROM tenants ORDER BY tenant_id").fetchall()
+        rows = cur.execute("SELECT tenant_id, name, disabled_at FROM tenants ORDER BY tenant_id").fetchall()
     conn.execute("SELECT set_config('app.tenant_directory', 'off', true)")
     return rows
 

@@ -107,7 +107,7 @@ def update_tenant(conn: psycopg.Connection, tenant_id: str, *, name: str | None 
         conn.execute("UPDATE tenants SET name = %s WHERE tenant_id = %s", (after["name"], tenant_id))
     if policy is not None:
         stored = storable_json(policy)
-        old = current["policy"] or {}
+        old = _as_the_engine_reads_it(current["policy"] or {})
         for key in sorted(set(old) | set(stored)):
             if key not in old or key not in stored or old[key] != stored[key]:
                 before[key], after[key] = old.get(key), stored.get(key)
@@ -115,6 +115,19 @@ def update_tenant(conn: psycopg.Connection, tenant_id: str, *, name: str | None 
             conn.execute("UPDATE tenant_policies SET policy = %s, updated_at = now() WHERE tenant_id = %s",
                          (Jsonb(stored), tenant_id))
     return before, after
+
+
+def _as_the_engine_reads_it(policy: dict) -> dict:
+    """A stored policy with the engine's defaults filled in, so a diff names real changes only (a
+    policy stored before a field existed did not "change" that field to its default)."""
+    from pydantic import ValidationError
+
+    from swordfish.analysis import TenantPolicy
+
+    try:
+        return {**policy, **TenantPolicy.model_validate(policy).model_dump(mode="json")}
+    except ValidationError:
+        return policy
 
 
 def set_tenant_disabled(conn: psycopg.Connection, tenant_id: str, disabled: bool) -> bool:

@@ -79,7 +79,19 @@ def verdict(tenant_id: str, message_id: str):
         return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))
     message, unavailable = _message_content(tenant_id, message_id, row)
     return render_template("verdict.html", tenant_id=tenant_id, v=row, m=message, unavailable=unavailable,
-                           can_act=g.user.role in (ADMIN, ANALYST))
+                           can_act=g.user.role in (ADMIN, ANALYST), effect=_feedback_effect(tenant_id, row))
+
+
+def _feedback_effect(tenant_id: str, row: dict) -> dict:
+    """What "Mark legitimate" and "Confirm phishing" will do besides recording the judgement, said
+    before the click: the sender address goes on the tenant's allow or block list (``store.feedback``)."""
+    from swordfish.analysis import TenantPolicy
+
+    with db() as conn, conn.transaction():
+        policy = TenantPolicy.model_validate(store.get_policy(conn, tenant_id) or {})
+    sender = (row.get("sender") or "").strip().lower()
+    return {"entry": sender if "@" in sender else None, "allow_weight": policy.allow_weight,
+            "block_verdict": policy.block_verdict.value}
 
 
 def _message_content(tenant_id: str, message_id: str, row: dict):
