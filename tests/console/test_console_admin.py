@@ -172,7 +172,8 @@ def test_keys_keep_their_expiry_through_rotation_and_revoke_looks_different(cons
 def test_invite_defaults_to_the_least_role_refuses_analysts_without_tenants_and_users_are_edited_later(console):
     admin = _signed_in(console, ADMIN, "msp_admin", [])
     page = _text(get(admin, "/console/users"))
-    options = re.findall(r'<option value="(\w+)"( selected)?>', re.search(r'id="invite-role" name="role">(.*?)</select>', page, re.S).group(1))
+    invite = re.search(r'id="invite-role" name="role">(.*?)</select>', page, re.S).group(1)
+    options = re.findall(r'<option value="(\w+)"( selected)?>', invite)
     assert options[0] == ("auditor", " selected")
     refused = post_form(admin, "/console/users", "/console/users", {"email": "a@acme.example", "role": "analyst"})
     assert refused.status_code == 400 and "at least one tenant" in _text(refused)
