@@ -186,19 +186,65 @@ def audit(conn: psycopg.Connection, *, actor: str, actor_role: str | None, actio
                  source_ip=source_ip, request_id=request_id)
 
 
-def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: int, before_id: int | None) -> list[dict]:
-    """Newest first. ``tenants`` None: every row (MSP admins); else only those tenants' rows."""
+# The one trail: console and CLI rows (console_audit) and flag changes (flag_audit), in one shape.
+_TRAIL = (
+    "SELECT 'c' || lpad(audit_id::text, 19, '0') AS key, at, actor, actor_role, action, tenant_id, object_type, "
+    "object_id, outcome, before, after, source_ip FROM console_audit")
+_FLAG_TRAIL = (
+    "SELECT 'f' || lpad(audit_id::text, 19, '0'), changed_at, actor, 'flags (' || source || ')', 'flag.' || action, "
+    "NULL, 'flag', flag_name, 'ok', before, after, NULL FROM flag_audit")
+
+
+def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: int,
+               before: tuple[datetime, str] | None = None, actor: str | None = None, tenant: str | None = None,
+               action: str | None = None, outcome: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> list[dict]:
+    """Newest first, keyset paging on (at, key). ``tenants`` None: every row, flag changes included
+    (MSP admins); else only those tenants' rows. ``actor`` is a substring, ``action`` a prefix
+    (``policy`` finds ``policy.update``); bound parameters with LIKE's wildcards escaped."""
+    source = _TRAIL if tenants is not None else f"{_TRAIL} UNION ALL {_FLAG_TRAIL}"
     clauses, params = [], []
     if tenants is not None:
         clauses.append("tenant_id = ANY(%s)")
         params.append(tenants)
-    if before_id:
-        clauses.append("audit_id < %s")
-        params.append(before_id)
+    if actor:
+        clauses.append("actor ILIKE %s ESCAPE '\\'")
+        params.append("%" + _like(actor) + "%")
+    if tenant:
+        clauses.append("tenant_id = %s")
+        params.append(tenant)
+    if action:
+        clauses.append("action LIKE %s ESCAPE '\\'")
+        params.append(_like(action) + "%")
+    if outcome:
+        clauses.append("outcome = %s")
+        params.append(outcome)
+    if since:
+        clauses.append("at >= %s")
+        params.append(since)
+    if until:
+        clauses.append("at < %s")
+        params.append(until)
+    if before:
+        clauses.append("(at, key) < (%s, %s)")
+        params.extend(before)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return cur.execute(f"SELECT * FROM console_audit {where} ORDER BY audit_id DESC LIMIT %s",
+        return cur.execute(f"SELECT * FROM ({source}) AS trail {where} ORDER BY at DESC, key DESC LIMIT %s",
                            [*params, limit]).fetchall()
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def short_diff(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for each field that differs; a non-object is one unnamed field."""
+    if isinstance(before, dict) or isinstance(after, dict):
+        b, a = before if isinstance(before, dict) else {}, after if isinstance(after, dict) else {}
+        return [(key, b.get(key), a.get(key)) for key in sorted(set(b) | set(a), key=str)
+                if key not in b or key not in a or b[key] != a[key]]
+    return [] if before == after else [("", before, after)]
 
 
 # --- tenants and verdicts ------------------------------------------------------------------------
