@@ -260,21 +260,21 @@ def all_tenants(conn: psycopg.Connection) -> list[dict]:
 
 
 def tenant_summary(conn: psycopg.Connection, tenant_id: str, since: datetime) -> dict:
+    """The overview's numbers, each for the period it names: verdicts, quarantines (what Swordfish
+    moved to Junk Email, from its ledger) and releases since ``since``; "held now" is everything
+    still in Junk Email whenever it was moved there."""
     set_tenant(conn, tenant_id)
     counts = dict(conn.execute("SELECT verdict, count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s "
                                "GROUP BY verdict", (tenant_id, since)).fetchall())
-    released = conn.execute("SELECT count(DISTINCT message_id) FROM verdict_releases WHERE tenant_id = %s",
-                            (tenant_id,)).fetchone()[0]
-    held = conn.execute("SELECT count(*) FROM verdicts v WHERE tenant_id = %s AND verdict IN ('phishing', 'malware') "
-                        "AND NOT EXISTS (SELECT 1 FROM verdict_releases r WHERE r.tenant_id = v.tenant_id "
-                        "AND r.message_id = v.message_id) "
-                        "AND NOT EXISTS (SELECT 1 FROM verdict_feedback f WHERE f.tenant_id = v.tenant_id "
-                        "AND f.message_id = v.message_id AND f.label = 'legitimate')",
-                        (tenant_id,)).fetchone()[0]
+    quarantined, held = conn.execute(
+        "SELECT count(*) FILTER (WHERE quarantined_at >= %s), count(*) FILTER (WHERE state = 'quarantined') "
+        "FROM mailbox_quarantines WHERE tenant_id = %s", (since, tenant_id)).fetchone()
+    released = conn.execute("SELECT count(DISTINCT message_id) FROM verdict_releases WHERE tenant_id = %s "
+                            "AND created_at >= %s", (tenant_id, since)).fetchone()[0]
     degraded = conn.execute("SELECT count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s AND degraded",
                             (tenant_id, since)).fetchone()[0]
-    return {"counts": {k: counts.get(k, 0) for k in VERDICT_KINDS}, "held": held, "released": released,
-            "degraded": degraded}
+    return {"counts": {k: counts.get(k, 0) for k in VERDICT_KINDS}, "quarantined": quarantined, "held": held,
+            "released": released, "degraded": degraded}
 
 
 def verdict_page(conn: psycopg.Connection, tenant_id: str, *, verdict: str | None, since: datetime | None,

@@ -46,7 +46,8 @@ def overview():
     health = None
     if g.user.is_admin and g.deps.health_report is not None:
         health = g.deps.health_report("ready")[1].get("status")
-    return render_template("overview.html", tenants=tenants, kinds=store.VERDICT_KINDS, health=health)
+    return render_template("overview.html", tenants=tenants, kinds=store.VERDICT_KINDS, health=health,
+                           now=since + timedelta(hours=24))
 
 
 def _lines(name: str) -> list[str]:
