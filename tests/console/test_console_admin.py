@@ -192,3 +192,28 @@ def test_invite_defaults_to_the_least_role_refuses_analysts_without_tenants_and_
     assert after == {"role": "analyst", "tenants": ["acme-corp", "globex"]}
     epoch = _sql(console, "SELECT session_epoch FROM console_users WHERE user_id = %s", (user_id,))[0][0]
     assert epoch >= 1  # a role change ends the user's sessions: the next request sees the new role
+
+
+# --- small things ---------------------------------------------------------------------------------
+
+
+def test_a_verdict_page_says_why_in_a_sentence_and_its_actions_come_before_the_long_parts(console):
+    add_verdict(console.owner_url, "acme-corp", "m-1", verdict="phishing", reasons=[
+        {"name": "LOOKALIKE_DOMAIN", "weight": 3.5, "evidence": "acme-c0rp.example"},
+        {"name": "CREDENTIAL_PHISH_LANGUAGE", "weight": 4.0, "evidence": "verify your account"}])
+    analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
+    page = _text(get(analyst, "/console/tenants/acme-corp/verdicts/m-1"))
+    summary = re.search(r'id="summary">([^<]+)<', page).group(1)
+    assert summary.startswith("Phishing: the score 9.5 reached the phishing threshold")
+    assert "CREDENTIAL_PHISH_LANGUAGE (+4.0), LOOKALIKE_DOMAIN (+3.5)" in summary
+    assert page.index('value="confirm_phishing"') < page.index("<h2>Reasons</h2>") < page.index("<h2>Message</h2>")
+
+
+def test_every_filter_input_has_a_label(console):
+    analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
+    for path in ("/console/tenants/acme-corp/verdicts",):
+        html = _text(get(analyst, path))
+        form = re.search(r'<form method="get" class="filters".*?</form>', html, re.S).group(0)
+        ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', form)
+        inputs = re.findall(r'<(?:input|select)\b', form)
+        assert len(ids) == len(inputs) and all(f'<label for="{i}">' in form for i in ids)

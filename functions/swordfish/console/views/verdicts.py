@@ -79,7 +79,8 @@ def verdict(tenant_id: str, message_id: str):
         return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))
     message, unavailable = _message_content(tenant_id, message_id, row)
     return render_template("verdict.html", tenant_id=tenant_id, v=row, m=message, unavailable=unavailable,
-                           can_act=g.user.role in (ADMIN, ANALYST), effect=_feedback_effect(tenant_id, row))
+                           can_act=g.user.role in (ADMIN, ANALYST), effect=(effect := _feedback_effect(tenant_id, row)),
+                           summary=summary(row, effect["thresholds"]))
 
 
 def _feedback_effect(tenant_id: str, row: dict) -> dict:
@@ -91,7 +92,25 @@ def _feedback_effect(tenant_id: str, row: dict) -> dict:
         policy = TenantPolicy.model_validate(store.get_policy(conn, tenant_id) or {})
     sender = (row.get("sender") or "").strip().lower()
     return {"entry": sender if "@" in sender else None, "allow_weight": policy.allow_weight,
-            "block_verdict": policy.block_verdict.value}
+            "block_verdict": policy.block_verdict.value, "thresholds": policy.thresholds}
+
+
+def summary(row: dict, thresholds) -> str:
+    """Why, in one sentence: the score against the tenant's thresholds and the biggest contributions."""
+    score, verdict = row["score"], row["verdict"]
+    limits = {k: getattr(thresholds, k) for k in ("suspicious", "spam", "phishing", "malware")}
+    reasons = sorted((r for r in row.get("reasons") or [] if isinstance(r, dict)),
+                     key=lambda r: -abs(float(r.get("weight") or 0)))[:3]
+    named = ", ".join(f"{r.get('name')} ({float(r.get('weight') or 0):+.1f})" for r in reasons)
+    if verdict == "clean":
+        head = f"Clean: the score {score:.1f} is below the suspicious threshold {limits['suspicious']:.1f}"
+    elif any(r.get("name") == "BLOCKLISTED" for r in reasons):
+        head = f"{verdict.capitalize()}: the sender is on this tenant's block list (score {score:.1f})"
+    else:
+        limit = limits.get(verdict, limits["suspicious"])
+        head = f"{verdict.capitalize()}: the score {score:.1f} reached the {verdict} threshold {limit:.1f}"
+    return head + (f"; the largest contributions: {named}." if named else ".") + \
+        " (Thresholds as the tenant's policy sets them now.)"
 
 
 def _message_content(tenant_id: str, message_id: str, row: dict):
