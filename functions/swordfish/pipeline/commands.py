@@ -181,7 +181,84 @@ def _wait(tenant_id: str, message_ids: list[str], labels: dict[str, str], timeou
     return len(pending)
 
 
+def _dead_letters():
+    from swordfish import wiring
+    from swordfish.config import get_settings
+    from swordfish.pipeline.queues import DeadLetters
+
+    settings = get_settings()
+    if not settings.emails_dlq_url or not settings.emails_queue_url:
+        raise SubmitError("no emails queue and DLQ: set SWORDFISH_EMAILS_QUEUE_URL and SWORDFISH_EMAILS_DLQ_URL, "
+                          "or start `make serve`", 2)
+    return DeadLetters(wiring.aws_client("sqs", settings), dlq_url=settings.emails_dlq_url,
+                       queue_url=settings.emails_queue_url)
+
+
+def cmd_dlq(args) -> int:
+    try:
+        return _dlq(args)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def _dlq(args) -> int:
+    import json
+
+    if args.dlq_command == "list":
+        rows = _dead_letters().list(args.limit)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        for row in [] if args.json else rows:
+            print(f"{row['id']}  {row['code']:<20} {row['tenant_id'] or '-':<20} {row['message_id'] or '-'}  "
+                  f"{row['reason'][:160]}")
+        if not args.json:
+            print(f"{len(rows)} message(s) in the DLQ" + (" (more not shown)" if len(rows) >= args.limit else ""),
+                  file=sys.stderr)
+        return 0
+    import psycopg
+
+    from swordfish import wiring
+    from swordfish.security.operator import UnknownOperator, operator_identity
+    from swordfish.store.audit import CLI_ROLE, record
+
+    try:
+        actor = operator_identity(args.actor)
+    except UnknownOperator as exc:
+        raise SubmitError(str(exc), 2) from None
+    url = wiring.database_url()
+    if not url:
+        raise SubmitError("no database for the audit trail: set SWORDFISH_DATABASE_URL or start `make serve`", 2)
+    done = _dead_letters().act(set(args.ids), args.dlq_command)
+    with psycopg.connect(url, connect_timeout=5) as conn, conn.transaction():
+        for row in done:
+            record(conn, actor=actor, actor_role=CLI_ROLE, action=f"dlq.{args.dlq_command}", tenant_id=row["tenant_id"],
+                   object_type="dlq_message", object_id=row["message_id"] or row["id"],
+                   after={"dlq_id": row["id"], "code": row["code"], "reason": row["reason"][:500],
+                          "why": getattr(args, "reason", "") or ""})
+    for row in done:
+        print(f"{args.dlq_command} {row['id']} ({row['tenant_id'] or '-'} {row['message_id'] or '-'}, {row['code']})")
+    missing = set(args.ids) - {row["id"] for row in done}
+    for dlq_id in sorted(missing):
+        print(f"error: no message {dlq_id} in the DLQ (`swordfish dlq list` shows the ids)", file=sys.stderr)
+    return 1 if missing else 0
+
+
 def register(subparsers) -> None:
+    dlq = subparsers.add_parser("dlq", help="the emails DLQ: list with reasons, redrive or discard (audited)")
+    dlq.add_argument("--actor", help="who acts, for the audit trail (default: SWORDFISH_OPERATOR, the login "
+                                     "behind sudo, the login name; never root)")
+    sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = sub.add_parser("list", help="each message: its DLQ id, failure code, tenant, message id, reason")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    redrive = sub.add_parser("redrive", help="send messages back to the emails queue (verdicts are idempotent)")
+    redrive.add_argument("ids", nargs="+", metavar="DLQ_ID")
+    discard = sub.add_parser("discard", help="delete messages that cannot succeed, once understood")
+    discard.add_argument("ids", nargs="+", metavar="DLQ_ID")
+    discard.add_argument("--reason", default="", help="why (recorded in the audit trail)")
+    dlq.set_defaults(func=cmd_dlq)
+
     submit = subparsers.add_parser("submit", help="send mail files (or mailbox references) to the running stack's queue")
     submit.add_argument("paths", nargs="*", help="mail files or folders (files that are not mail are skipped)")
     submit.add_argument("--mailbox", action="append", default=[], metavar="CONNECTION/MESSAGE_ID",
