@@ -217,3 +217,32 @@ def test_every_filter_input_has_a_label(console):
         ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', form)
         inputs = re.findall(r'<(?:input|select)\b', form)
         assert len(ids) == len(inputs) and all(f'<label for="{i}">' in form for i in ids)
+
+
+# --- MSP-wide entries -----------------------------------------------------------------------------
+
+
+def test_an_admin_adds_an_msp_wide_entry_with_comment_and_expiry_and_removes_it(console):
+    from swordfish.store.tenants import load_policy
+
+    admin = _signed_in(console, ADMIN, "msp_admin", [])
+    page = "/console/lists"
+    refused = post_form(admin, page, page, {"scope": "*", "list": "block", "entry": "*.evil.example"})
+    assert refused.status_code == 400 and "wildcards" in _text(refused)
+    assert post_form(admin, page, page, {"scope": "*", "list": "block", "entry": "evil.example",
+                                         "comment": "campaign 2026-12", "expires_days": "30"}).status_code == 302
+    html = _text(get(admin, page))
+    row = re.search(r'<tr id="entry-(\d+)">(.*?)</tr>', html, re.S)
+    assert "evil.example" in row.group(2) and "every tenant" in row.group(2) and "campaign 2026-12" in row.group(2)
+    assert ADMIN in row.group(2) and "never" not in row.group(2)
+    for tenant in ("acme-corp", "globex"):
+        with console.deps.database.tenant_transaction(tenant) as conn:
+            assert "evil.example" in load_policy(conn, tenant)["block_list"]
+    assert post_form(admin, page, f"/console/lists/{row.group(1)}/remove", {"scope": ""}).status_code == 302
+    with console.deps.database.tenant_transaction("globex") as conn:
+        assert "evil.example" not in load_policy(conn, "globex").get("block_list", [])
+    actions = [r[0] for r in _sql(console, "SELECT action FROM console_audit WHERE action LIKE 'list_entry.%%' "
+                                           "ORDER BY audit_id")]
+    assert actions == ["list_entry.add", "list_entry.remove"]
+    analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
+    assert get(analyst, page).status_code == 403

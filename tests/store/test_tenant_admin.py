@@ -250,3 +250,40 @@ def test_a_feedback_made_entry_is_listed_with_who_when_why_and_can_be_removed(ow
             record_feedback(conn, "acme", "m1", "phishing", "ana@msp.example", "it was not the partner")
         with conn.transaction():
             assert feedback_lists(conn, "acme") == ([], ["boss@partner.example"])
+
+
+# --- entries with a comment and an expiry, MSP-wide or per tenant ---------------------------------
+
+
+def test_msp_wide_and_tenant_entries_join_the_policy_until_they_expire_or_are_removed(owner, database):
+    from swordfish.store.list_entries import active_entries, add_entry, remove_entry
+
+    with psycopg.connect(owner) as conn:
+        with conn.transaction():
+            create_tenant(conn, "acme", "Acme", {"allow_list": ["partner.example"]})
+            create_tenant(conn, "globex", "Globex", {})
+            everyone = add_entry(conn, tenant_id=None, list_name="block", entry="Evil.Example", created_by="olivia",
+                                 comment="campaign 2026-12")
+            add_entry(conn, tenant_id="acme", list_name="allow", entry="ceo@vendor.example", created_by="olivia",
+                      comment="until the vendor fixes DKIM", valid_for=timedelta(days=30))
+            gone = add_entry(conn, tenant_id="acme", list_name="block", entry="old.example", created_by="olivia",
+                             valid_for=timedelta(days=1))
+            conn.execute("UPDATE list_entries SET expires_at = now() - interval '1 second' WHERE entry_id = %s",
+                         (gone["entry_id"],))
+            with pytest.raises(ValueError, match="wildcards"):
+                add_entry(conn, tenant_id=None, list_name="block", entry="*.evil.example", created_by="olivia")
+        with conn.transaction():
+            set_tenant(conn, "acme")
+            acme = load_policy(conn, "acme")
+        with conn.transaction():
+            set_tenant(conn, "globex")
+            globex = load_policy(conn, "globex")
+        assert "evil.example" in acme["block_list"] and "evil.example" in globex["block_list"]
+        assert acme["allow_list"] == ["partner.example", "ceo@vendor.example"]
+        assert "old.example" not in acme["block_list"] and "ceo@vendor.example" not in globex.get("allow_list", [])
+        with conn.transaction():
+            assert [e["entry"] for e in active_entries(conn, "acme")] == ["evil.example", "ceo@vendor.example"]
+            assert remove_entry(conn, everyone["entry_id"], "olivia")["removed_by"] == "olivia"
+        with conn.transaction():
+            set_tenant(conn, "globex")
+            assert "evil.example" not in load_policy(conn, "globex").get("block_list", [])

@@ -154,6 +154,7 @@ def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:
     """The tenant's policy document, with the senders its analysts judged (verdict feedback) on its
     allow and block lists; raises UnknownTenant. The caller's transaction is tenant-scoped."""
     from swordfish.store.feedback import feedback_lists, merge_into_policy
+    from swordfish.store.list_entries import lists_for
 
     row = conn.execute("SELECT p.policy, t.disabled_at FROM tenant_policies p JOIN tenants t USING (tenant_id) "
                        "WHERE p.tenant_id = %s", (tenant_id,)).fetchone()
@@ -162,7 +163,12 @@ def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:
     if row[1] is not None:
         raise TenantDisabled(tenant_id)
     allow, block = feedback_lists(conn, tenant_id)
-    return merge_into_policy(row[0], allow, block) if allow or block else row[0]
+    policy = merge_into_policy(row[0], allow, block) if allow or block else row[0]
+    allow, block = lists_for(conn, tenant_id)  # entries with a comment and an expiry, MSP-wide ones too
+    if allow or block:
+        policy = {**policy, "allow_list": [*policy.get("allow_list", []), *(e for e in allow if e not in block)],
+                  "block_list": [*policy.get("block_list", []), *block]}
+    return policy
 
 
 # --- API keys ---------------------------------------------------------------

@@ -39,3 +39,28 @@ CREATE POLICY tenant_isolation ON list_entry_removals
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 REVOKE ALL ON list_entry_removals FROM PUBLIC;
 GRANT SELECT, INSERT ON list_entry_removals TO swordfish_app;
+
+-- 4. List entries with a comment and an expiry, MSP-wide (tenant_id NULL: every tenant) or for one
+--    tenant, merged into the policy when it loads like feedback's entries. Removing marks the row
+--    (who, when): the history stays. An MSP-wide row is visible inside every tenant's transaction.
+CREATE TABLE list_entries (
+    entry_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   text REFERENCES tenants (tenant_id) ON DELETE CASCADE,   -- NULL: every tenant
+    list        text NOT NULL CHECK (list IN ('allow', 'block')),
+    entry       text NOT NULL CHECK (length(entry) BETWEEN 3 AND 254),
+    comment     text NOT NULL DEFAULT '' CHECK (length(comment) <= 2000),
+    expires_at  timestamptz,
+    created_by  text NOT NULL CHECK (created_by <> '' AND length(created_by) <= 254),
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    removed_at  timestamptz,
+    removed_by  text
+);
+CREATE INDEX list_entries_active ON list_entries (tenant_id, list) WHERE removed_at IS NULL;
+ALTER TABLE list_entries ENABLE ROW LEVEL SECURITY;
+ALTER TABLE list_entries FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_or_msp ON list_entries
+    USING (tenant_id IS NULL OR tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id IS NULL OR tenant_id = current_setting('app.tenant_id', true));
+REVOKE ALL ON list_entries FROM PUBLIC;
+GRANT SELECT, INSERT ON list_entries TO swordfish_app;
+GRANT UPDATE (removed_at, removed_by) ON list_entries TO swordfish_app;
