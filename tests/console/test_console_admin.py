@@ -246,3 +246,26 @@ def test_an_admin_adds_an_msp_wide_entry_with_comment_and_expiry_and_removes_it(
     assert actions == ["list_entry.add", "list_entry.remove"]
     analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
     assert get(analyst, page).status_code == 403
+
+
+def test_a_verdict_lists_its_links_and_attachments_for_pivoting(console):
+    from pathlib import Path
+
+    raw = (Path(__file__).resolve().parents[2] / "samples" / "swordfish" / "invoice-double-extension-zip.eml").read_bytes()
+
+    class Archive:  # the port (integrations.message_content): the message as the archive returns it
+        def load(self, *args):
+            return raw
+
+    console.deps.message_source = Archive
+    add_verdict(console.owner_url, "acme-corp", "m-1", verdict="malware")
+    analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
+    page = _text(get(analyst, "/console/tenants/acme-corp/verdicts/m-1"))
+    attachments = re.search(r'<table id="attachments">(.*?)</table>', page, re.S).group(1)
+    assert ".zip" in attachments and re.search(r"<code>[0-9a-f]{64}</code>", attachments)
+    raw = (Path(__file__).resolve().parents[2] / "samples" / "swordfish" / "m365-password-expiry-phish.eml").read_bytes()
+    add_verdict(console.owner_url, "acme-corp", "m-2")
+    links = re.search(r'<table id="links">(.*?)</table>', _text(get(analyst, "/console/tenants/acme-corp/verdicts/m-2")),
+                      re.S).group(1)
+    assert "<code>http" in links and 'href="/console/tenants/acme-corp/verdicts?sender=' in links
+    assert '<a href="http' not in links  # a hostile URL is text, never a link to follow

@@ -131,9 +131,35 @@ def _message_content(tenant_id: str, message_id: str, row: dict):
               outcome="failed", after={"reason": str(exc)})
         return None, str(exc)
     message = render_message(raw)
+    message.pivots = pivots(raw)
     audit("verdict.content_view", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
           after={"bytes": len(raw), "html": message.html is not None, "notes": message.notes[:5]})
     return message, None
+
+
+MAX_PIVOTS = 200
+
+
+def pivots(raw: bytes) -> dict:
+    """The message's links and attachments as the analysis parsed them, for pivoting: shown as text
+    (never as links to follow), each link's domain a search of this tenant's verdicts from it, each
+    attachment's SHA-256 to look up elsewhere."""
+    from swordfish.analysis import AnalysisBudget, parse_message
+
+    try:
+        parsed = parse_message(raw, budget=AnalysisBudget(2.0))
+    except Exception:  # parse_message never raises by contract; a page must not fail if it did
+        return {"links": [], "attachments": [], "cut": False}
+    seen, links = set(), []
+    for link in parsed.links:
+        if link.url not in seen:
+            seen.add(link.url)
+            links.append({"url": link.url, "host": link.host, "domain": link.domain, "text": link.text,
+                          "source": link.source})
+    attachments = [{"filename": a.filename, "type": a.sniffed_type or a.declared_type, "size": a.size,
+                    "sha256": a.sha256, "inline": a.inline} for a in parsed.attachments]
+    return {"links": links[:MAX_PIVOTS], "attachments": attachments[:MAX_PIVOTS],
+            "cut": len(links) > MAX_PIVOTS or len(attachments) > MAX_PIVOTS}
 
 
 def _release(tenant_id: str, message_id: str, row: dict):
