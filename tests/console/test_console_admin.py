@@ -269,3 +269,19 @@ def test_a_verdict_lists_its_links_and_attachments_for_pivoting(console):
                       re.S).group(1)
     assert "<code>http" in links and 'href="/console/tenants/acme-corp/verdicts?sender=' in links
     assert '<a href="http' not in links  # a hostile URL is text, never a link to follow
+
+
+def test_hostile_text_in_the_new_forms_is_stored_safely_or_refused(console):
+    add_verdict(console.owner_url, "acme-corp", "m-1", sender="x@partner.example")
+    analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
+    path = "/console/tenants/acme-corp/verdicts/m-1"
+    assert post_form(analyst, path, path, {"action": "mark_legitimate"}).status_code == 302
+    admin = _signed_in(console, ADMIN, "msp_admin", [])
+    assert post_form(admin, "/console/tenants/acme-corp/policy", "/console/tenants/acme-corp/policy/feedback-entries/remove",
+                     {"entry": "x@partner.example", "reason": "nul\x00here"}).status_code == 302
+    assert post_form(admin, "/console/lists", "/console/lists",
+                     {"scope": "*", "list": "block", "entry": "evil.example", "comment": "a\x00b"}).status_code == 302
+    refused = post_form(admin, "/console/lists", "/console/lists", {"scope": "*", "list": "block", "entry": "ev\x00il.example"})
+    assert refused.status_code == 400
+    page = "/console/tenants/acme-corp/policy"
+    assert post_form(admin, page, page, {"name": "Acme\x00", "vip_names": "Jane\x00Roe"}).status_code == 302

@@ -77,3 +77,8 @@ def test_auditors_see_their_tenants_rows_only_and_no_flag_rows(console, settings
     assert "policy.update" in html and "tenant.create" not in html and "flag.target" not in html
     data = json.loads(get(auditor, "/console/audit?format=json&tenant=initech").get_data(as_text=True))
     assert data == []
+
+
+def test_a_nul_in_a_filter_is_a_clear_400(console, settings_env):
+    admin = _trail(console, settings_env)
+    assert get(admin, "/console/audit?actor=a%00b").status_code == 400

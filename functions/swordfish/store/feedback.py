@@ -11,6 +11,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish.store.database import set_tenant
+from swordfish.store.storable import storable_text
 
 LABELS = ("phishing", "legitimate")
 
@@ -94,7 +95,7 @@ def remove_feedback_entry(conn: psycopg.Connection, tenant_id: str, entry: str, 
         return False
     conn.execute("INSERT INTO list_entry_removals (tenant_id, list_entry, feedback_id, removed_by, reason) "
                  "VALUES (%s, %s, %s, %s, %s)", (tenant_id, current["list_entry"], current["feedback_id"],
-                                                 removed_by[:254], (reason or "")[:2000]))
+                                                 storable_text(removed_by, 254), storable_text(reason or "", 2000)))
     return True
 
 

@@ -14,6 +14,7 @@ import psycopg.rows
 
 from swordfish.analysis.list_entries import MAX_LIST_ENTRIES, check_entry
 from swordfish.store.database import set_tenant
+from swordfish.store.storable import storable_text
 
 LISTS = ("allow", "block")
 
@@ -36,7 +37,8 @@ def add_entry(conn: psycopg.Connection, *, tenant_id: str | None, list_name: str
         return cur.execute(
             "INSERT INTO list_entries (tenant_id, list, entry, comment, expires_at, created_by) "
             "VALUES (%s, %s, %s, %s, now() + %s, %s) RETURNING *",
-            (tenant_id, list_name, stored, (comment or "")[:2000], valid_for, created_by[:254])).fetchone()
+            (tenant_id, list_name, stored, storable_text(comment or "", 2000), valid_for,
+             storable_text(created_by, 254))).fetchone()
 
 
 def active_entries(conn: psycopg.Connection, tenant_id: str | None) -> list[dict]:
@@ -56,7 +58,7 @@ def remove_entry(conn: psycopg.Connection, entry_id: int, removed_by: str, tenan
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         return cur.execute("UPDATE list_entries SET removed_at = now(), removed_by = %s WHERE entry_id = %s "
                            "AND removed_at IS NULL AND tenant_id IS NOT DISTINCT FROM %s RETURNING *",
-                           (removed_by[:254], entry_id, tenant_id)).fetchone()
+                           (storable_text(removed_by, 254), entry_id, tenant_id)).fetchone()
 
 
 def lists_for(conn: psycopg.Connection, tenant_id: str) -> tuple[list[str], list[str]]:

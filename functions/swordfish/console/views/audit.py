@@ -37,6 +37,8 @@ def _time(name: str) -> datetime | None:
 @login_required(ADMIN, AUDITOR)
 def audit_log():
     args = request.args
+    if any("\x00" in v for v in args.values()):  # PostgreSQL refuses NUL in text: a clear 400, not a 500
+        abort(400, "a filter holds a NUL character")
     filters = {"actor": (args.get("actor") or "").strip()[:254] or None,
                "tenant": (args.get("tenant") or "").strip()[:63] or None,
                "action": (args.get("action") or "").strip()[:64] or None,

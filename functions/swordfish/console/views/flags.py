@@ -18,7 +18,10 @@ def _admin():
 
 
 def _reason() -> str | None:
-    return (request.form.get("reason") or "")[:500] or None
+    reason = request.form.get("reason") or ""
+    if any(ord(c) < 32 for c in reason):  # NUL reaches PostgreSQL, a line break the deployment's description
+        abort(400, "the reason holds a control character")
+    return reason[:500] or None
 
 
 def _visible(document: dict) -> dict:
