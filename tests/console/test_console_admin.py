@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from swordfish.store.database import proxy_connect
 
 from tests.console.helpers import add_verdict, get, post_form
 
@@ -129,7 +130,7 @@ def test_admin_adds_a_client_tenant_and_disables_it(console):
     assert post_form(admin, new, new, {"tenant_id": "Bad Id", "name": "x"}).status_code == 400
     assert "initech" in _text(get(admin, "/console/"))
 
-    with psycopg.connect(console.owner_url) as conn, conn.transaction():
+    with proxy_connect(console.owner_url) as conn, conn.transaction():
         key = create_api_key(conn, "initech")
     page = "/console/tenants/initech/policy"
     assert post_form(admin, page, "/console/tenants/initech/disable", {"reason": "contract ended"}).status_code == 302
@@ -285,3 +286,9 @@ def test_hostile_text_in_the_new_forms_is_stored_safely_or_refused(console):
     assert refused.status_code == 400
     page = "/console/tenants/acme-corp/policy"
     assert post_form(admin, page, page, {"name": "Acme\x00", "vip_names": "Jane\x00Roe"}).status_code == 302
+
+
+def test_an_error_page_offers_the_way_back(console):
+    analyst = _signed_in(console, ANALYST, "analyst", ["acme-corp"])
+    page = get(analyst, "/console/tenants/globex/policy")  # another tenant: a 404 like a missing one
+    assert page.status_code == 404 and 'href="/console/">Back to the tenants</a>' in _text(page)

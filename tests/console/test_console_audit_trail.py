@@ -10,6 +10,7 @@ import json
 import psycopg
 from swordfish.cli import main
 from swordfish.features import audit as flag_audit
+from swordfish.store.database import proxy_connect
 
 from tests.console.helpers import get, post_form
 
@@ -29,7 +30,7 @@ def _trail(console, settings_env):
     admin = _signed_in(console, ADMIN, "msp_admin", [])
     page = "/console/tenants/acme-corp/policy"
     assert post_form(admin, page, page, {"block_list": "evil.example"}).status_code == 302  # a console change
-    with psycopg.connect(console.owner_url) as conn, conn.transaction():  # a flag change (swordfish flags)
+    with proxy_connect(console.owner_url) as conn, conn.transaction():  # a flag change (swordfish flags)
         flag_audit.record(conn, flag_audit.AuditEntry(store="app/env/flags", actor="bob", action="target",
                                                       flag_name="auto_quarantine", before={"default": False},
                                                       after={"default": True}, config_version="7"))

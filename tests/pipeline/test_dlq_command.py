@@ -8,6 +8,7 @@ import json
 import psycopg
 from swordfish.cli import main
 from swordfish.pipeline.submission import inline_submission
+from swordfish.store.database import proxy_connect
 
 from tests.pipeline.helpers import invoke, receive_event, send_bodies, verdict_rows
 
@@ -30,7 +31,7 @@ def test_list_redrive_and_discard_are_audited_and_leave_the_rest(stack_env, sett
     assert listed["lost-1"]["code"] == "unknown_tenant" and "no-such-tenant" in listed["lost-1"]["reason"]
     assert listed[None]["code"] == "invalid_submission"
 
-    with psycopg.connect(stack_env.info.owner_url) as conn, conn.transaction():
+    with proxy_connect(stack_env.info.owner_url) as conn, conn.transaction():
         conn.execute("SELECT set_config('app.tenant_id', 'no-such-tenant', true)")
         conn.execute("INSERT INTO tenants (tenant_id, name) VALUES ('no-such-tenant', 'late')")
         conn.execute("INSERT INTO tenant_policies (tenant_id, policy) VALUES ('no-such-tenant', '{}')")

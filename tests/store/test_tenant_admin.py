@@ -12,7 +12,7 @@ import psycopg.rows
 import pytest
 from swordfish.cli import main
 from swordfish.config import get_settings
-from swordfish.store.database import Database, set_tenant
+from swordfish.store.database import Database, proxy_connect, set_tenant
 from swordfish.store.feedback import feedback_entries, feedback_lists, record_feedback, remove_feedback_entry
 from swordfish.store.tenants import (
     TenantDisabled,
@@ -41,7 +41,7 @@ def audit_rows(superuser_url: str, action_prefix: str = "") -> list[dict]:
 
 
 def policy_of(owner_url: str, tenant_id: str) -> dict:
-    with psycopg.connect(owner_url) as conn, conn.transaction():
+    with proxy_connect(owner_url) as conn, conn.transaction():
         set_tenant(conn, tenant_id)
         return conn.execute("SELECT policy FROM tenant_policies WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]
 
@@ -61,7 +61,7 @@ def test_create_refuses_an_existing_tenant_and_keeps_its_policy_and_name(owner, 
     assert main(["tenants", "create", "acme"]) == 1
     err = capsys.readouterr().err
     assert "acme exists" in err and "tenants update" in err
-    with psycopg.connect(owner) as conn, pytest.raises(TenantExists):
+    with proxy_connect(owner) as conn, pytest.raises(TenantExists):
         create_tenant(conn, "acme", "x", {})
     stored = policy_of(owner, "acme")
     assert stored["domains"] == ["acme.example"] and stored["block_list"] == ["bad@evil.example"]
@@ -125,17 +125,17 @@ def test_list_and_show(owner, tmp_path, capsys):
 def test_disable_stops_keys_and_mail_and_enable_brings_them_back(owner, database, settings_env, capsys):
     settings_env(api_key_pepper="pepper-one")
     assert main(["tenants", "create", "acme"]) == 0
-    with psycopg.connect(owner) as conn, conn.transaction():
+    with proxy_connect(owner) as conn, conn.transaction():
         key = create_api_key(conn, "acme", "ci")
     assert main(["tenants", "disable", "acme", "--reason", "unpaid"]) == 0
-    with psycopg.connect(owner) as conn:
+    with proxy_connect(owner) as conn:
         with conn.transaction():
             assert authenticate_api_key(conn, key.plaintext) is None
         with conn.transaction(), pytest.raises(TenantDisabled, match="disabled"):
             set_tenant(conn, "acme")
             load_policy(conn, "acme")
     assert main(["tenants", "enable", "acme"]) == 0
-    with psycopg.connect(owner) as conn, conn.transaction():
+    with proxy_connect(owner) as conn, conn.transaction():
         assert authenticate_api_key(conn, key.plaintext) == "acme"
     rows = audit_rows(database.superuser_url, "tenant.")
     assert [(r["action"], r["actor"]) for r in rows] == [
@@ -164,7 +164,7 @@ def test_a_root_login_without_an_operator_is_refused(database, settings_env, mon
 
 
 def test_rotation_keeps_the_expiry_policy_and_links_old_and_new(owner):
-    with psycopg.connect(owner) as conn:
+    with proxy_connect(owner) as conn:
         with conn.transaction():
             create_tenant(conn, "acme", "Acme", {})
             old = create_api_key(conn, "acme", "billing", valid_for=timedelta(days=90))
@@ -182,7 +182,7 @@ def test_rotation_keeps_the_expiry_policy_and_links_old_and_new(owner):
 
 
 def test_a_key_created_with_an_expiry_date_keeps_that_lifetime_on_rotation(owner):
-    with psycopg.connect(owner) as conn:
+    with proxy_connect(owner) as conn:
         with conn.transaction():
             create_tenant(conn, "acme", "Acme", {})
             old = create_api_key(conn, "acme", expires_at=datetime.now(UTC) + timedelta(days=365))
@@ -193,7 +193,7 @@ def test_a_key_created_with_an_expiry_date_keeps_that_lifetime_on_rotation(owner
 
 def test_authentication_records_last_use_at_most_every_few_minutes(owner, database, settings_env):
     settings_env(api_key_pepper="pepper-one")
-    with psycopg.connect(owner) as conn, conn.transaction():
+    with proxy_connect(owner) as conn, conn.transaction():
         create_tenant(conn, "acme", "Acme", {})
         key = create_api_key(conn, "acme")
     app = Database(database.app_url, max_size=1)
@@ -213,7 +213,7 @@ def test_authentication_records_last_use_at_most_every_few_minutes(owner, databa
 def test_key_commands_are_audited_and_list_shows_policy_links_and_use(owner, database, capsys):
     assert main(["tenants", "create", "acme"]) == 0
     assert main(["tenants", "create-key", "acme", "--expires-days", "90", "--label", "ci"]) == 0
-    with psycopg.connect(owner) as conn, conn.transaction():
+    with proxy_connect(owner) as conn, conn.transaction():
         [key] = list_api_keys(conn, "acme")
     assert main(["tenants", "rotate-key", "acme", key["key_id"]]) == 0
     capsys.readouterr()
@@ -228,7 +228,7 @@ def test_key_commands_are_audited_and_list_shows_policy_links_and_use(owner, dat
 
 
 def test_a_feedback_made_entry_is_listed_with_who_when_why_and_can_be_removed(owner, database):
-    with psycopg.connect(owner) as conn:
+    with proxy_connect(owner) as conn:
         with conn.transaction():
             create_tenant(conn, "acme", "Acme", {})
             save_verdicts(conn, [VerdictRecord(
@@ -258,7 +258,7 @@ def test_a_feedback_made_entry_is_listed_with_who_when_why_and_can_be_removed(ow
 def test_msp_wide_and_tenant_entries_join_the_policy_until_they_expire_or_are_removed(owner, database):
     from swordfish.store.list_entries import active_entries, add_entry, remove_entry
 
-    with psycopg.connect(owner) as conn:
+    with proxy_connect(owner) as conn:
         with conn.transaction():
             create_tenant(conn, "acme", "Acme", {"allow_list": ["partner.example"]})
             create_tenant(conn, "globex", "Globex", {})

@@ -52,6 +52,7 @@ def _tenant_state(tenant_id: str) -> str | None:
     import psycopg
 
     from swordfish import wiring
+    from swordfish.store.database import proxy_connect
     from swordfish.store.tenants import list_tenants
 
     url = wiring.database_url()
@@ -59,7 +60,7 @@ def _tenant_state(tenant_id: str) -> str | None:
         raise SubmitError("no database to check the tenant against: set SWORDFISH_DATABASE_URL, or start "
                           "`make serve` (the swordfish command then uses its stack)", 2)
     try:
-        with psycopg.connect(url, connect_timeout=5) as conn, conn.transaction():
+        with proxy_connect(url, connect_timeout=5) as conn, conn.transaction():
             rows = {row["tenant_id"]: row for row in list_tenants(conn)}
     except psycopg.OperationalError as exc:
         raise SubmitError(f"cannot reach the database: {str(exc).splitlines()[0]}") from None
@@ -72,11 +73,11 @@ def _existing_verdicts(tenant_id: str, message_ids: list[str]) -> dict[str, dict
     import psycopg.rows
 
     from swordfish import wiring
-    from swordfish.store.database import set_tenant
+    from swordfish.store.database import proxy_connect, set_tenant
 
     if not message_ids:
         return {}
-    with psycopg.connect(wiring.database_url(), connect_timeout=5, row_factory=psycopg.rows.dict_row) as conn, \
+    with proxy_connect(wiring.database_url(), connect_timeout=5, row_factory=psycopg.rows.dict_row) as conn, \
             conn.transaction():
         set_tenant(conn, tenant_id)
         rows = conn.execute("SELECT message_id, verdict, score, committed_at FROM verdicts WHERE tenant_id = %s "
@@ -216,11 +217,10 @@ def _dlq(args) -> int:
             print(f"{len(rows)} message(s) in the DLQ" + (" (more not shown)" if len(rows) >= args.limit else ""),
                   file=sys.stderr)
         return 0
-    import psycopg
-
     from swordfish import wiring
     from swordfish.security.operator import UnknownOperator, operator_identity
     from swordfish.store.audit import CLI_ROLE, record
+    from swordfish.store.database import proxy_connect
 
     try:
         actor = operator_identity(args.actor)
@@ -230,7 +230,7 @@ def _dlq(args) -> int:
     if not url:
         raise SubmitError("no database for the audit trail: set SWORDFISH_DATABASE_URL or start `make serve`", 2)
     done = _dead_letters().act(set(args.ids), args.dlq_command)
-    with psycopg.connect(url, connect_timeout=5) as conn, conn.transaction():
+    with proxy_connect(url, connect_timeout=5) as conn, conn.transaction():
         for row in done:
             record(conn, actor=actor, actor_role=CLI_ROLE, action=f"dlq.{args.dlq_command}", tenant_id=row["tenant_id"],
                    object_type="dlq_message", object_id=row["message_id"] or row["id"],

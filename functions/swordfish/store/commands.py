@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-import psycopg
+from swordfish.store.database import proxy_connect
 
 
 def _owner_url(args) -> str:
@@ -121,7 +121,7 @@ def cmd_tenant_create(args) -> int:
     validate_tenant_id(args.tenant_id)
     _actor(args)  # refuse before anything is written
     policy = checked_policy(_read_policy(args.policy))
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         create_tenant(conn, args.tenant_id, args.name or args.tenant_id, policy)
         _audit(conn, args, "tenant.create", args.tenant_id, after={"name": args.name or args.tenant_id, **policy})
     usage = sync_usage_key(_owner_url(args), args.tenant_id)
@@ -138,7 +138,7 @@ def cmd_tenant_update(args) -> int:
     if args.name is None and not changes:
         raise CommandError("nothing to change: pass --name and/or --policy FILE (its fields replace those stored; "
                            "fields it does not name are kept)")
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         current = get_tenant(conn, args.tenant_id)
         if current is None:
             raise UnknownTenant(args.tenant_id)
@@ -159,7 +159,7 @@ def cmd_tenant_state(args) -> int:
 
     disable = args.tenants_command == "disable"
     _actor(args)
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         changed = set_tenant_disabled(conn, args.tenant_id, disable)
         if changed:
             _audit(conn, args, "tenant.disable" if disable else "tenant.enable", args.tenant_id,
@@ -176,7 +176,7 @@ def cmd_tenant_state(args) -> int:
 def cmd_tenant_list(args) -> int:
     from swordfish.store.tenants import list_tenants
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         rows = list_tenants(conn)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
@@ -191,7 +191,7 @@ def cmd_tenant_list(args) -> int:
 def cmd_tenant_show(args) -> int:
     from swordfish.store.tenants import UnknownTenant, get_tenant
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         tenant = get_tenant(conn, args.tenant_id)
     if tenant is None:
         raise UnknownTenant(args.tenant_id)
@@ -218,7 +218,7 @@ def sync_usage_key(owner_url: str, tenant_id: str) -> str | None:
     if not plan_id:
         return None
     key = ensure_usage_key(wiring.aws_client("apigateway"), plan_id, tenant_id)
-    with psycopg.connect(owner_url) as conn, conn.transaction():
+    with proxy_connect(owner_url) as conn, conn.transaction():
         set_usage_key(conn, tenant_id, key.key_id, key.value)
     return key.key_id
 
@@ -233,7 +233,7 @@ def cmd_sync_usage_keys(args) -> int:
               file=sys.stderr)
         return 1
     url = _owner_url(args)
-    with psycopg.connect(url) as conn, conn.transaction():
+    with proxy_connect(url) as conn, conn.transaction():
         tenants = tenant_ids(conn)
     for tenant_id in tenants:
         print(f"{tenant_id}: usage plan key {sync_usage_key(url, tenant_id)}")
@@ -257,7 +257,7 @@ def cmd_create_key(args) -> int:
         raise CommandError("--expires-days must be 0 (never) or more")
     _actor(args)
     valid_for = timedelta(days=args.expires_days) if args.expires_days else None
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         key = create_api_key(conn, args.tenant_id, args.label, valid_for=valid_for)
         _audit(conn, args, "api_key.create", args.tenant_id, object_type="api_key", object_id=key.key_id,
                after={"label": args.label, "valid_for": _lifetime(valid_for), "expires_at": key.expires_at})
@@ -271,7 +271,7 @@ def cmd_create_key(args) -> int:
 def cmd_list_keys(args) -> int:
     from swordfish.store.tenants import list_api_keys
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         keys = list_api_keys(conn, args.tenant_id)
     for key in keys:
         state = "active" if key["active"] else ("revoked" if key["revoked_at"] else "expired")
@@ -289,7 +289,7 @@ def cmd_revoke_key(args) -> int:
     from swordfish.store.tenants import revoke_api_key
 
     _actor(args)
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         done = revoke_api_key(conn, args.tenant_id, args.key_id)
         if done:
             _audit(conn, args, "api_key.revoke", args.tenant_id, object_type="api_key", object_id=args.key_id,
@@ -307,7 +307,7 @@ def cmd_rotate_key(args) -> int:
     from swordfish.store.tenants import rotate_api_key
 
     _actor(args)
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         key = rotate_api_key(conn, args.tenant_id, args.key_id, overlap=timedelta(hours=args.overlap_hours))
         if key is not None:
             _audit(conn, args, "api_key.rotate", args.tenant_id, object_type="api_key", object_id=args.key_id,
