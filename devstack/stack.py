@@ -23,7 +23,7 @@ import boto3
 from swordfish import constants
 from swordfish.store.database import proxy_connect, set_tenant
 from swordfish.store.migrate import bootstrap, migrate
-from swordfish.store.tenants import create_api_key, create_tenant
+from swordfish.store.tenants import create_api_key, ensure_tenant
 
 from devstack.appconfig_agent import AppConfigAgent
 from devstack.feed_server import FeedServer
@@ -365,8 +365,8 @@ class EmbeddedStack:
         kept = json.loads(keys_file.read_text()) if self.database_kept and keys_file and keys_file.exists() else {}
         with self._settings_of_a_worker(), proxy_connect(self.info.owner_url) as conn:
             for tenant_id, spec in DEMO_TENANTS.items():
-                with conn.transaction():
-                    create_tenant(conn, tenant_id, spec["name"], spec["policy"])
+                with conn.transaction():  # a kept database keeps its tenants as they were edited
+                    ensure_tenant(conn, tenant_id, spec["name"], spec["policy"])
                 if tenant_id in kept:
                     self.info.api_keys[tenant_id] = kept[tenant_id]
                     continue

@@ -44,8 +44,11 @@ def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argum
 
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     args = (parser or build_parser()).parse_args(argv)
+    from swordfish.monitoring.observability import logs_to_stderr
+
     try:
-        return int(args.func(args) or 0)
+        with logs_to_stderr():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `swordfish analyze ... | head`

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     db_sslmode: str | None = "require"  # the embedded stack's Unix socket sets "disable"
     # Operator commands (`swordfish db`, `swordfish tenants`) connect as the owner role with this.
     admin_database_url: str | None = None
+    # Who runs the operator commands, for the audit trail (security.operator): an e-mail or a name.
+    # Unset: the login name behind sudo, else the login name; never a bare `root`.
+    operator: str | None = None
+    sudo_user: str | None = Field(None, validation_alias=AliasChoices("SUDO_USER"))  # set by sudo itself
     pg_bin_dir: Path | None = None  # PostgreSQL's programs for backups; default: pgserver's own
 
     redis_url: str | None = None

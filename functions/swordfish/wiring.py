@@ -361,7 +361,18 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         database=database(), redis=client, secret_key=console_secret_key(settings),
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
-        flag_admin=flag_admin, flag_document=flag_document, health_report=health_report)
+        flag_admin=flag_admin, flag_document=flag_document, health_report=health_report,
+        dead_letters=dead_letters_factory(settings))
+
+
+def dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
+    """The emails DLQ for the console's operations page; None where the console has no queue URLs."""
+    if not settings.emails_dlq_url or not settings.emails_queue_url:
+        return None
+    from swordfish.pipeline.queues import DeadLetters
+
+    return functools.cache(lambda: DeadLetters(aws_client("sqs", settings), dlq_url=settings.emails_dlq_url,
+                                               queue_url=settings.emails_queue_url))
 
 
 def message_source_factory(settings: Settings) -> Callable[[], object | None] | None:

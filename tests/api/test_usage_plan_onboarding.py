@@ -28,7 +28,8 @@ def apigateway(moto_server):
 @pytest.fixture()
 def owner(database, settings_env, moto_server):
     database.reset()
-    settings_env(environment="local", aws_region=REGION, aws_endpoint_url=moto_server.url, api_key_pepper="p" * 40)
+    settings_env(environment="local", aws_region=REGION, aws_endpoint_url=moto_server.url, api_key_pepper="p" * 40,
+                 operator="olivia@msp.example")
     return database.owner_url
 
 
@@ -65,7 +66,8 @@ def test_onboarding_twice_finds_the_key_instead_of_making_another(owner, apigate
     assert main(["tenants", "create", "acme", "--database-url", owner]) == 0
     # A tenant whose id starts with the first's: the name lookup is a prefix match, the key is not theirs.
     assert main(["tenants", "create", "acme-corp", "--database-url", owner]) == 0
-    assert main(["tenants", "create", "acme", "--name", "Acme renamed", "--database-url", owner]) == 0
+    assert main(["tenants", "create", "acme", "--name", "Acme again", "--database-url", owner]) == 1  # exists
+    assert main(["tenants", "sync-usage-keys", "--database-url", owner]) == 0  # finds both keys again
     [acme] = named_keys(client, "acme")
     [acme_corp] = named_keys(client, "acme-corp")
     assert acme["id"] != acme_corp["id"]

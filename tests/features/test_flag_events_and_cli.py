@@ -106,6 +106,11 @@ def test_deployment_events_of_other_profiles_or_stages_are_ignored(shared_store)
 def test_cli_changes_are_audited_and_not_recorded_twice_by_the_deployment_event(
     shared_store, database, capsys
 ):
+    from swordfish.store.tenants import ensure_tenant
+
+    with proxy_connect(database.owner_url) as conn:  # targeting refuses tenants that do not exist
+        ensure_tenant(conn, "acme", "Acme", {})
+        conn.commit()
     assert cli.main(["flags", "--actor", "bob", "set", "auto_quarantine", "false"]) == 0
     assert (
         cli.main(
@@ -161,7 +166,7 @@ def test_cli_stale_cleanup_removes_only_unreferenced_flags_through_the_audited_p
 
 def test_cli_reports_a_missing_audit_database_clearly(shared_store, settings_env, capsys):
     settings_env(database_url="")
-    assert cli.main(["flags", "set", "auto_quarantine", "true"]) == 2
+    assert cli.main(["flags", "--actor", "bob", "set", "auto_quarantine", "true"]) == 2
     assert "SWORDFISH_DATABASE_URL" in capsys.readouterr().err
 
 

@@ -56,6 +56,12 @@ def share_on(snapshot: FlagSnapshot, name: str, keys=KEYS) -> set[str]:
 
 @pytest.fixture()
 def admin(flag_store, database):
+    from swordfish.store.tenants import ensure_tenant
+
+    with proxy_connect(database.owner_url) as conn:  # targeting names tenants that exist
+        for tenant in ("acme", "globex"):
+            ensure_tenant(conn, tenant, tenant, {})
+        conn.commit()
     return FlagAdmin(flag_store.repository, database.app_url, actor="alice")
 
 
@@ -365,6 +371,17 @@ def test_a_refused_change_leaves_no_audit_row_and_no_new_version(flag_store, adm
     with proxy_connect(database.app_url) as conn:
         actions = [r.action for r in audit.history(conn, flag_store.repository.key)]
     assert actions == ["create"]
+
+
+def test_targeting_refuses_a_tenant_that_does_not_exist(flag_store, admin, database):
+    admin.set_default("auto_quarantine", False)
+    version = flag_store.repository.deployed_version()
+    with pytest.raises(FlagChangeError, match="unknown tenant: acme-crop"):
+        admin.target("auto_quarantine", tenants=["acme", "acme-crop"])
+    assert flag_store.repository.deployed_version() == version
+    with psycopg.connect(database.app_url) as conn:
+        assert [r.action for r in audit.history(conn, flag_store.repository.key)] == ["create"]
+    admin.target("auto_quarantine", tenants=["acme-crop"], remove=True)  # cleaning up a stale id is allowed
 
 
 def test_a_failed_deployment_rolls_back_its_audit_row(flag_store, database):

@@ -15,7 +15,7 @@ from swordfish import constants
 from swordfish.api.health_deep import check_postgresql
 from swordfish.store.database import Database, DatabaseUnavailable
 from swordfish.store.migrate import migrate
-from swordfish.store.tenants import create_tenant
+from swordfish.store.tenants import ensure_tenant
 
 
 def pooled(database, user: str = "app") -> str:
@@ -42,7 +42,7 @@ def busy_server_connections(url: str, count: int):
 @pytest.fixture()
 def tenant(database):
     with psycopg.connect(database.owner_url) as conn, conn.transaction():
-        create_tenant(conn, "pooler-tenant", "Pooler", {})
+        ensure_tenant(conn, "pooler-tenant", "Pooler", {})  # create refuses an existing id (issue 27)
     return "pooler-tenant"
 
 

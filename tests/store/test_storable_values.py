@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from swordfish.store.database import Database, proxy_connect
 from swordfish.store.storable import JSON_STRING_LIMIT, REPLACEMENT, storable_json, storable_text
-from swordfish.store.tenants import create_tenant, load_policy
+from swordfish.store.tenants import create_tenant, load_policy, update_tenant
 from swordfish.store.verdicts import SUBJECT_LIMIT, VerdictRecord, save_verdicts
 
 # Every code point, lone surrogates and NUL included (hypothesis leaves surrogates out by default).
@@ -79,8 +79,8 @@ def test_any_string_in_any_field_is_stored_and_read_back_made_storable(store, su
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(policy=st.dictionaries(ANY_TEXT, ANY_JSON, max_size=5))
 def test_a_tenant_policy_with_any_content_is_stored(database, store, policy):
-    with proxy_connect(database.owner_url) as conn, conn.transaction():
-        create_tenant(conn, "tenant-h", "Hypothesis\x00", policy)
+    with proxy_connect(database.owner_url) as conn, conn.transaction():  # created by the fixture
+        update_tenant(conn, "tenant-h", name="Hypothesis\x00", policy=policy)
     with store.tenant_transaction("tenant-h") as conn:
         assert _same_json(load_policy(conn, "tenant-h"), storable_json(policy))
 

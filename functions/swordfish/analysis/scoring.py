@@ -606,7 +606,12 @@ def _policy_lists(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> b
     """Adds ALLOWLISTED/BLOCKLISTED; returns True when the sender is block-listed."""
     addr = parsed.from_address
     host = parsed.from_domain
+    # A domain entry covers the domain and every subdomain (analysis/list_entries.py): the host and its
+    # parents down to the registered domain, never a public suffix above it.
     keys = {addr, host, registered_domain(host)} - {""}
+    if host and not is_ip_host(host):
+        labels, stop = host.split("."), registered_domain(host)
+        keys.update(p for p in (".".join(labels[i:]) for i in range(1, len(labels))) if p.endswith(stop))
     blocked = sorted(keys & policy.block_set)
     if blocked:
         hits.add("BLOCKLISTED", f"sender matches block list entry {blocked[0]}")

@@ -51,6 +51,7 @@ class ConsoleDependencies:
     # (Nango behind the remediation breaker); None or a None result: not configured here.
     message_source: Callable[[], Any] | None = None
     releaser: Callable[[], Any] | None = None
+    dead_letters: Callable[[], Any] | None = None  # () -> pipeline.queues.DeadLetters (the emails DLQ)
     totp_box: TotpSecretBox = field(default_factory=TotpSecretBox)  # keys from Secrets Manager
     extra: dict = field(default_factory=dict)
 

@@ -43,6 +43,35 @@ def cmd_reencrypt_totp(args) -> int:
     return 1 if counts["unreadable"] else 0
 
 
+def cmd_reset_user(args) -> int:
+    """The way back for a sole MSP admin who lost the authenticator (or the password): the password
+    and TOTP are cleared, every session ends, and a one-time link sets a new password, after which
+    the next sign-in enrols a new authenticator. Audited with the operator who ran it."""
+    from swordfish.console import store
+    from swordfish.security.operator import UnknownOperator, operator_identity
+    from swordfish.store.audit import CLI_ROLE
+    from swordfish.store.commands import _owner_url
+
+    try:
+        actor = operator_identity(args.actor)
+    except UnknownOperator as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
+        user = store.find_user(conn, args.email)
+        if user is None:
+            print(f"error: no console user {args.email}", file=sys.stderr)
+            return 1
+        token = store.issue_reset(conn, user.user_id)
+        store.set_totp(conn, user.user_id, None, False)
+        store.audit(conn, actor=actor, actor_role=CLI_ROLE, action="user.reset", object_type="user",
+                    object_id=str(user.user_id), after={"email": user.email, "password": "reset", "totp": "cleared"})
+    print(f"{args.base_url.rstrip('/')}/console/invite/{token}")
+    print(f"(one-time link for {user.email}, valid 24 h: a new password, then a new authenticator at sign-in)",
+          file=sys.stderr)
+    return 0
+
+
 def register(subparsers) -> None:
     console = subparsers.add_parser("console", help="the MSP console").add_subparsers(
         dest="console_command", required=True)
@@ -55,3 +84,10 @@ def register(subparsers) -> None:
                                                           "(also encrypts any stored in clear)")
     reencrypt.add_argument("--database-url")
     reencrypt.set_defaults(func=cmd_reencrypt_totp)
+    reset = console.add_parser("reset-user", help="clear a user's password and TOTP (a sole admin who lost the "
+                                                  "phone); prints a one-time link; audited")
+    reset.add_argument("email")
+    reset.add_argument("--base-url", default="", help="the console's public URL, e.g. http://127.0.0.1:8080")
+    reset.add_argument("--actor", help="who runs it (default: SWORDFISH_OPERATOR, the login behind sudo, the login)")
+    reset.add_argument("--database-url")
+    reset.set_defaults(func=cmd_reset_user)

@@ -46,6 +46,7 @@ class MessageView:
     text_from_html: bool = False
     html: str | None = None  # sanitised: only for the sandboxed frame's srcdoc
     notes: list[str] = field(default_factory=list)  # what was cut or could not be read
+    pivots: dict = field(default_factory=dict)  # links and attachments (views.verdicts.pivots)
 
 
 _VISIBLE = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}

@@ -17,6 +17,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish.security.totp_keys import TotpSecretBox, TotpSecretUnreadable
+from swordfish.store.audit import record as record_audit
 from swordfish.store.database import set_tenant
 from swordfish.store.feedback import record_feedback
 from swordfish.store.quarantines import quarantine_state
@@ -104,6 +105,14 @@ def set_user_tenants(conn: psycopg.Connection, user_id: int, tenants: list[str])
         conn.execute("INSERT INTO console_user_tenants (user_id, tenant_id) VALUES (%s, %s)", (user_id, tenant_id))
 
 
+def set_role(conn: psycopg.Connection, user_id: int, role: str) -> None:
+    """A new role; every session of the user ends (epoch), so no page runs with the old rights."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    conn.execute("UPDATE console_users SET role = %s, session_epoch = session_epoch + 1 WHERE user_id = %s",
+                 (role, user_id))
+
+
 def issue_reset(conn: psycopg.Connection, user_id: int, valid: timedelta = timedelta(hours=24)) -> str:
     """A one-time reset link; the old password and every session stop working at once."""
     token = secrets.token_urlsafe(32)
@@ -171,28 +180,71 @@ def audit(conn: psycopg.Connection, *, actor: str, actor_role: str | None, actio
           tenant_id: str | None = None, object_type: str | None = None, object_id: str | None = None,
           outcome: str = "ok", before: Any = None, after: Any = None, source_ip: str | None = None,
           request_id: str | None = None) -> None:
-    conn.execute(
-        "INSERT INTO console_audit (actor, actor_role, action, tenant_id, object_type, object_id, outcome, "
-        "before, after, source_ip, request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (storable_text(actor, 254) or "anonymous", actor_role, action, tenant_id, object_type,
-         storable_text(object_id, 512), outcome,
-         Jsonb(storable_json(before)) if before is not None else None,
-         Jsonb(storable_json(after)) if after is not None else None, source_ip, request_id))
+    """One row of the one audit trail (``store.audit``, which the CLI writes too)."""
+    record_audit(conn, actor=actor, actor_role=actor_role, action=action, tenant_id=tenant_id,
+                 object_type=object_type, object_id=object_id, outcome=outcome, before=before, after=after,
+                 source_ip=source_ip, request_id=request_id)
 
 
-def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: int, before_id: int | None) -> list[dict]:
-    """Newest first. ``tenants`` None: every row (MSP admins); else only those tenants' rows."""
+# The one trail: console and CLI rows (console_audit) and flag changes (flag_audit), in one shape.
+_TRAIL = (
+    "SELECT 'c' || lpad(audit_id::text, 19, '0') AS key, at, actor, actor_role, action, tenant_id, object_type, "
+    "object_id, outcome, before, after, source_ip FROM console_audit")
+_FLAG_TRAIL = (
+    "SELECT 'f' || lpad(audit_id::text, 19, '0'), changed_at, actor, 'flags (' || source || ')', 'flag.' || action, "
+    "NULL, 'flag', flag_name, 'ok', before, after, NULL FROM flag_audit")
+
+
+def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: int,
+               before: tuple[datetime, str] | None = None, actor: str | None = None, tenant: str | None = None,
+               action: str | None = None, outcome: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> list[dict]:
+    """Newest first, keyset paging on (at, key). ``tenants`` None: every row, flag changes included
+    (MSP admins); else only those tenants' rows. ``actor`` is a substring, ``action`` a prefix
+    (``policy`` finds ``policy.update``); bound parameters with LIKE's wildcards escaped."""
+    source = _TRAIL if tenants is not None else f"{_TRAIL} UNION ALL {_FLAG_TRAIL}"
     clauses, params = [], []
     if tenants is not None:
         clauses.append("tenant_id = ANY(%s)")
         params.append(tenants)
-    if before_id:
-        clauses.append("audit_id < %s")
-        params.append(before_id)
+    if actor:
+        clauses.append("actor ILIKE %s ESCAPE '\\'")
+        params.append("%" + _like(actor) + "%")
+    if tenant:
+        clauses.append("tenant_id = %s")
+        params.append(tenant)
+    if action:
+        clauses.append("action LIKE %s ESCAPE '\\'")
+        params.append(_like(action) + "%")
+    if outcome:
+        clauses.append("outcome = %s")
+        params.append(outcome)
+    if since:
+        clauses.append("at >= %s")
+        params.append(since)
+    if until:
+        clauses.append("at < %s")
+        params.append(until)
+    if before:
+        clauses.append("(at, key) < (%s, %s)")
+        params.extend(before)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return cur.execute(f"SELECT * FROM console_audit {where} ORDER BY audit_id DESC LIMIT %s",
+        return cur.execute(f"SELECT * FROM ({source}) AS trail {where} ORDER BY at DESC, key DESC LIMIT %s",
                            [*params, limit]).fetchall()
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def short_diff(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for each field that differs; a non-object is one unnamed field."""
+    if isinstance(before, dict) or isinstance(after, dict):
+        b, a = before if isinstance(before, dict) else {}, after if isinstance(after, dict) else {}
+        return [(key, b.get(key), a.get(key)) for key in sorted(set(b) | set(a), key=str)
+                if key not in b or key not in a or b[key] != a[key]]
+    return [] if before == after else [("", before, after)]
 
 
 # --- tenants and verdicts ------------------------------------------------------------------------
@@ -202,27 +254,27 @@ def all_tenants(conn: psycopg.Connection) -> list[dict]:
     """Every tenant's id and name (the directory policy; no tenant data)."""
     conn.execute("SELECT set_config('app.tenant_directory', 'on', true)")
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        rows = cur.execute("SELECT tenant_id, name FROM tenants ORDER BY tenant_id").fetchall()
+        rows = cur.execute("SELECT tenant_id, name, disabled_at FROM tenants ORDER BY tenant_id").fetchall()
     conn.execute("SELECT set_config('app.tenant_directory', 'off', true)")
     return rows
 
 
 def tenant_summary(conn: psycopg.Connection, tenant_id: str, since: datetime) -> dict:
+    """The overview's numbers, each for the period it names: verdicts, quarantines (what Swordfish
+    moved to Junk Email, from its ledger) and releases since ``since``; "held now" is everything
+    still in Junk Email whenever it was moved there."""
     set_tenant(conn, tenant_id)
     counts = dict(conn.execute("SELECT verdict, count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s "
                                "GROUP BY verdict", (tenant_id, since)).fetchall())
-    released = conn.execute("SELECT count(DISTINCT message_id) FROM verdict_releases WHERE tenant_id = %s",
-                            (tenant_id,)).fetchone()[0]
-    held = conn.execute("SELECT count(*) FROM verdicts v WHERE tenant_id = %s AND verdict IN ('phishing', 'malware') "
-                        "AND NOT EXISTS (SELECT 1 FROM verdict_releases r WHERE r.tenant_id = v.tenant_id "
-                        "AND r.message_id = v.message_id) "
-                        "AND NOT EXISTS (SELECT 1 FROM verdict_feedback f WHERE f.tenant_id = v.tenant_id "
-                        "AND f.message_id = v.message_id AND f.label = 'legitimate')",
-                        (tenant_id,)).fetchone()[0]
+    quarantined, held = conn.execute(
+        "SELECT count(*) FILTER (WHERE quarantined_at >= %s), count(*) FILTER (WHERE state = 'quarantined') "
+        "FROM mailbox_quarantines WHERE tenant_id = %s", (since, tenant_id)).fetchone()
+    released = conn.execute("SELECT count(DISTINCT message_id) FROM verdict_releases WHERE tenant_id = %s "
+                            "AND created_at >= %s", (tenant_id, since)).fetchone()[0]
     degraded = conn.execute("SELECT count(*) FROM verdicts WHERE tenant_id = %s AND committed_at >= %s AND degraded",
                             (tenant_id, since)).fetchone()[0]
-    return {"counts": {k: counts.get(k, 0) for k in VERDICT_KINDS}, "held": held, "released": released,
-            "degraded": degraded}
+    return {"counts": {k: counts.get(k, 0) for k in VERDICT_KINDS}, "quarantined": quarantined, "held": held,
+            "released": released, "degraded": degraded}
 
 
 def verdict_page(conn: psycopg.Connection, tenant_id: str, *, verdict: str | None, since: datetime | None,
@@ -237,10 +289,27 @@ def verdict_page(conn: psycopg.Connection, tenant_id: str, *, verdict: str | Non
         clauses.append("(committed_at, message_id) < (%s, %s)")
         params.extend(before)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return cur.execute(
+        rows = cur.execute(
             "SELECT message_id, verdict, score, subject, sender, committed_at, degraded FROM verdicts "
             f"WHERE {' AND '.join(clauses)} ORDER BY committed_at DESC, message_id DESC LIMIT %s",
             [*params, limit]).fetchall()
+        judged = {r["message_id"]: r["label"] for r in cur.execute(
+            "SELECT DISTINCT ON (message_id) message_id, label FROM verdict_feedback WHERE tenant_id = %s "
+            "AND message_id = ANY(%s) ORDER BY message_id, feedback_id DESC",
+            (tenant_id, [r["message_id"] for r in rows])).fetchall()}
+    for row in rows:
+        row["overridden_as"] = overridden_as(row["verdict"], judged.get(row["message_id"]))
+    return rows
+
+
+def overridden_as(verdict: str, label: str | None) -> str | None:
+    """An analyst's latest judgement that contradicts the verdict: 'legitimate' on anything not clean,
+    'phishing' on anything not phishing or malware; None when there is none or it agrees."""
+    if label == "legitimate" and verdict != "clean":
+        return "legitimate"
+    if label == "phishing" and verdict not in ("phishing", "malware"):
+        return "phishing"
+    return None
 
 
 def verdict_detail(conn: psycopg.Connection, tenant_id: str, message_id: str) -> dict | None:
@@ -257,6 +326,11 @@ def verdict_detail(conn: psycopg.Connection, tenant_id: str, message_id: str) ->
             "FROM verdict_releases WHERE tenant_id = %s AND message_id = %s) AS f ORDER BY created_at DESC",
             (tenant_id, message_id, tenant_id, message_id)).fetchall()
     row["quarantine"] = quarantine_state(conn, tenant_id, message_id)
+    judgements = [f for f in row["feedback"] if f["action"] != "release"]
+    latest = judgements[0] if judgements else None
+    label = None if latest is None else ("phishing" if latest["action"] == "confirm_phishing" else "legitimate")
+    overridden = overridden_as(row["verdict"], label)
+    row["override"] = {"as": overridden, **latest} if overridden else None
     return row
 
 

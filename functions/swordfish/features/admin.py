@@ -28,6 +28,7 @@ from swordfish.features.evaluator import (
 from swordfish.features.registry import FLAG_NAME_PATTERN, declaration
 from swordfish.features.repository import ConfigurationRepository, FlagStoreError
 from swordfish.store.database import proxy_connect
+from swordfish.store.tenants import tenant_ids
 
 Definition = dict[str, Any]
 
@@ -146,6 +147,12 @@ class FlagAdmin:
     ) -> ChangeResult:
         if not tenants and not users:
             raise FlagChangeError("name at least one --tenant or --user")
+        if tenants and not remove:  # a mistyped id would target nobody, silently
+            with self.connect() as conn, conn.transaction():
+                unknown = sorted(set(tenants) - set(tenant_ids(conn)))
+            if unknown:
+                raise FlagChangeError(f"refused: unknown tenant: {', '.join(unknown)} "
+                                      "(`swordfish tenants list` shows them)")
 
         def mutate(feature: Definition | None) -> Definition:
             feature = _require(flag, feature)

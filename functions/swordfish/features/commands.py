@@ -7,7 +7,6 @@ Every change is audited (who, when, before/after, configuration version) in the 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -18,7 +17,8 @@ from swordfish.config import get_settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("flags", help="feature flags on AppConfig (audited)")
-    parser.add_argument("--actor", default=None, help="who makes the change (default: the OS user)")
+    parser.add_argument("--actor", default=None, help="who makes the change (default: SWORDFISH_OPERATOR, then "
+                        "the login name behind sudo, then the login name; never root)")
     parser.add_argument(
         "--database-url", default=None, help="audit database (default: SWORDFISH_DATABASE_URL)"
     )
@@ -74,10 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from swordfish.features.admin import FlagChangeError
     from swordfish.features.repository import FlagStoreError
+    from swordfish.security.operator import UnknownOperator
 
     try:
         return COMMANDS[args.flags_command](args)
-    except (FlagChangeError, FlagStoreError, ValueError) as exc:
+    except (FlagChangeError, FlagStoreError, UnknownOperator, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -101,8 +102,9 @@ def _database_url(args: argparse.Namespace) -> str:
 
 def _admin(args: argparse.Namespace):
     from swordfish.features.admin import FlagAdmin
+    from swordfish.security.operator import operator_identity
 
-    return FlagAdmin(_repository(), _database_url(args), args.actor or getpass.getuser())
+    return FlagAdmin(_repository(), _database_url(args), operator_identity(args.actor))
 
 
 def _print_result(result) -> int:

@@ -239,8 +239,8 @@ class Batch:
         p = self.pipeline
         try:
             policy = p.policies.get(submission.tenant_id)
-        except UnknownTenant as exc:
-            raise PermanentFailure(str(exc), "unknown_tenant") from exc
+        except UnknownTenant as exc:  # or TenantDisabled: its own reason
+            raise PermanentFailure(str(exc), exc.reason) from exc
         raw = p.mail.load(submission)
         if len(raw) > p.max_message_bytes:
             raise PermanentFailure(f"message is {len(raw)} bytes, over the {p.max_message_bytes}-byte limit",

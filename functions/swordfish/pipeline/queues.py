@@ -66,3 +66,70 @@ class SqsQueuePort:
 
     def defer_remediation(self, request: RemediationRequest) -> None:
         self.remediation.defer(request)
+
+
+class DeadLetters:
+    """The emails DLQ for an operator: read each message's reason, redrive it to the emails queue or
+    discard it. SQS has no "get message by id": every call receives what is there (hidden from
+    other readers for ``hold_seconds``), acts on the chosen ones and makes the rest visible again."""
+
+    def __init__(self, sqs_client: Any, *, dlq_url: str, queue_url: str, hold_seconds: int = 60):
+        self.sqs, self.dlq_url, self.queue_url, self.hold = sqs_client, dlq_url, queue_url, hold_seconds
+
+    def _receive_all(self, limit: int) -> list[dict]:
+        seen: dict[str, dict] = {}
+        while len(seen) < limit:
+            got = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=min(10, limit - len(seen)),
+                                           VisibilityTimeout=self.hold, WaitTimeSeconds=0,
+                                           MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
+            fresh = [m for m in got if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            seen.update((m["MessageId"], m) for m in fresh)
+        return list(seen.values())
+
+    def _release(self, messages: list[dict]) -> None:
+        for m in messages:
+            self.sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"],
+                                               VisibilityTimeout=0)
+
+    @staticmethod
+    def describe(message: dict) -> dict:
+        import json
+
+        attrs = {k: v.get("StringValue") for k, v in (message.get("MessageAttributes") or {}).items()}
+        try:
+            body = json.loads(message.get("Body") or "")
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        return {"id": message["MessageId"], "code": attrs.get(CODE_ATTRIBUTE) or "unknown",
+                "reason": attrs.get(REASON_ATTRIBUTE) or "(no reason recorded: SQS's own redrive)",
+                "tenant_id": body.get("tenant_id") if isinstance(body.get("tenant_id"), str) else None,
+                "message_id": body.get("message_id") if isinstance(body.get("message_id"), str) else None,
+                "correlation_id": attrs.get(CORRELATION_ATTRIBUTE)}
+
+    def list(self, limit: int = 100) -> list[dict]:
+        messages = self._receive_all(limit)
+        self._release(messages)
+        return [self.describe(m) for m in messages]
+
+    def act(self, ids: set[str], action: str, *, limit: int = 1000) -> list[dict]:
+        """``redrive`` (a copy to the emails queue, then deleted here) or ``discard`` the messages with
+        these DLQ ids; returns what was done to each, the rest is left as it was."""
+        if action not in ("redrive", "discard"):
+            raise ValueError("action is redrive or discard")
+        messages = self._receive_all(limit)
+        chosen = [m for m in messages if m["MessageId"] in ids]
+        done = []
+        try:
+            for m in chosen:
+                if action == "redrive":
+                    attrs = {k: v for k, v in (m.get("MessageAttributes") or {}).items()
+                             if k == CORRELATION_ATTRIBUTE}
+                    self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=m["Body"], MessageAttributes=attrs)
+                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+                done.append(self.describe(m))
+        finally:
+            self._release([m for m in messages if m not in chosen])
+        return done

@@ -11,6 +11,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish.store.database import set_tenant
+from swordfish.store.storable import storable_text
 
 LABELS = ("phishing", "legitimate")
 
@@ -60,16 +61,44 @@ def list_feedback(conn: psycopg.Connection, tenant_id: str, *, limit: int = 100,
         return cur.fetchall()
 
 
+# The latest feedback per sender, unless a removal (list_entry_removals, 0050) is as new as it.
+_CURRENT_ENTRIES = (
+    "SELECT * FROM (SELECT DISTINCT ON (list_entry) * FROM verdict_feedback "
+    "WHERE tenant_id = %(t)s AND list_entry IS NOT NULL ORDER BY list_entry, feedback_id DESC) AS f "
+    "WHERE NOT EXISTS (SELECT 1 FROM list_entry_removals r WHERE r.tenant_id = f.tenant_id "
+    "AND r.list_entry = f.list_entry AND r.feedback_id >= f.feedback_id)")
+
+
 def feedback_lists(conn: psycopg.Connection, tenant_id: str) -> tuple[list[str], list[str]]:
     """(allow, block) sender addresses from the latest feedback on each sender."""
     set_tenant(conn, tenant_id)
-    rows = conn.execute(
-        "SELECT DISTINCT ON (list_entry) list_entry, label FROM verdict_feedback "
-        "WHERE tenant_id = %s AND list_entry IS NOT NULL ORDER BY list_entry, feedback_id DESC",
-        (tenant_id,)).fetchall()
+    rows = conn.execute(f"SELECT list_entry, label FROM ({_CURRENT_ENTRIES}) AS e", {"t": tenant_id}).fetchall()
     allow = sorted(entry for entry, label in rows if label == "legitimate")
     block = sorted(entry for entry, label in rows if label == "phishing")
     return allow, block
+
+
+def feedback_entries(conn: psycopg.Connection, tenant_id: str) -> list[dict]:
+    """The list entries feedback made, with who, when and why (the policy page shows them)."""
+    set_tenant(conn, tenant_id)
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            "SELECT list_entry, CASE label WHEN 'legitimate' THEN 'allow' ELSE 'block' END AS list, analyst, "
+            f"comment, message_id, created_at, feedback_id FROM ({_CURRENT_ENTRIES}) AS e ORDER BY list, list_entry",
+            {"t": tenant_id}).fetchall()
+
+
+def remove_feedback_entry(conn: psycopg.Connection, tenant_id: str, entry: str, removed_by: str,
+                          reason: str = "") -> bool:
+    """Take a feedback-made entry off its list (the feedback itself stays); False when there is none.
+    A later judgement of the same sender puts it on a list again."""
+    current = {e["list_entry"]: e for e in feedback_entries(conn, tenant_id)}.get((entry or "").strip().lower())
+    if current is None:
+        return False
+    conn.execute("INSERT INTO list_entry_removals (tenant_id, list_entry, feedback_id, removed_by, reason) "
+                 "VALUES (%s, %s, %s, %s, %s)", (tenant_id, current["list_entry"], current["feedback_id"],
+                                                 storable_text(removed_by, 254), storable_text(reason or "", 2000)))
+    return True
 
 
 def merge_into_policy(policy: dict, allow: list[str], block: list[str]) -> dict:

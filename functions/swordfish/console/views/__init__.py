@@ -13,6 +13,7 @@ from swordfish.console.views import (  # noqa: F401
     audit,
     flags,
     keys,
+    lists,
     operations,
     signin,
     tenants,

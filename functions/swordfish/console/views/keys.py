@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import abort, render_template, request
 
 from swordfish.console.access import audit, login_required, require_tenant
-from swordfish.console.views.common import ADMIN, blueprint, db, now
+from swordfish.console.views.common import ADMIN, blueprint, db
 from swordfish.security.inputs import text_problem
 from swordfish.store.tenants import list_api_keys, revoke_api_key, rotate_api_key
 
@@ -26,14 +26,15 @@ def keys(tenant_id: str):
             abort(400, "expiry must be a number of days")
         if not 0 <= days <= 730:
             abort(400, "expiry must be 0 (never) to 730 days")
-        expires = now() + timedelta(days=days) if days else None
+        valid_for = timedelta(days=days) if days else None  # kept as the key's policy: rotation reuses it
         problem = text_problem(request.form.get("label") or "", "the label")
         if problem:
             abort(400, problem)
         with db() as conn, conn.transaction():
-            created = create_api_key(conn, tenant_id, (request.form.get("label") or "")[:100], expires_at=expires)
+            created = create_api_key(conn, tenant_id, (request.form.get("label") or "")[:100], valid_for=valid_for)
             audit("api_key.create", tenant_id=tenant_id, object_type="api_key", object_id=created.key_id,
-                  after={"label": request.form.get("label"), "expires_at": expires}, conn=conn)
+                  after={"label": request.form.get("label"), "valid_days": days or None,
+                         "expires_at": created.expires_at}, conn=conn)
     with db() as conn, conn.transaction():
         rows = list_api_keys(conn, tenant_id)
     return render_template("keys.html", tenant_id=tenant_id, keys=rows, created=created)
@@ -54,7 +55,8 @@ def key_action(tenant_id: str, key_id: str, action: str):
             if created is None:
                 abort(404, "no such active key")
             audit("api_key.rotate", tenant_id=tenant_id, object_type="api_key", object_id=key_id,
-                  after={"new_key_id": created.key_id, "old_key_valid_hours": 24}, conn=conn)
+                  after={"new_key_id": created.key_id, "old_key_valid_hours": 24,
+                         "new_expires_at": created.expires_at}, conn=conn)
         else:
             abort(404)
         rows = list_api_keys(conn, tenant_id)

@@ -4,6 +4,7 @@ password resets, the account page. Failed sign-ins are throttled per e-mail and 
 from __future__ import annotations
 
 import pyotp
+import segno
 from flask import abort, g, make_response, redirect, render_template, request, url_for
 
 from swordfish.console import login_form, passwords, store
@@ -198,15 +199,16 @@ def totp_enrol():
     secret = secret or pyotp.random_base32()
     session["enrol_secret"] = g.deps.totp_box.seal(secret)
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+    qr = segno.make(uri, error="m").png_data_uri(scale=5, border=2)  # a data: image, which the CSP allows
     if request.method == "GET":
-        return render_template("totp_enrol.html", secret=secret, uri=uri, error=None)
+        return render_template("totp_enrol.html", secret=secret, uri=uri, qr=qr, error=None)
     wait = throttle().totp_wait(user.email)
     if wait:
         return _too_many(wait)
     if not _check_code(user, secret, request.form.get("code", "").strip()):
         throttle().failure(user.email, g.source_ip)
         throttle().totp_failure(user.email)
-        return render_template("totp_enrol.html", secret=secret, uri=uri,
+        return render_template("totp_enrol.html", secret=secret, uri=uri, qr=qr,
                                error="That code is not right; check the clock of your device."), 401
     with db() as conn, conn.transaction():
         store.set_totp(conn, user.user_id, secret, True, box=g.deps.totp_box)

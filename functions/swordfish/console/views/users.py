@@ -26,6 +26,8 @@ def users():
             error = problem
         elif role not in store.ROLES or "@" not in email or not 3 <= len(email) <= 254 or not email.isascii():
             error = "give an e-mail address and a role"
+        elif role != ADMIN and not tenants:
+            error = f"an {role} sees only assigned tenants: choose at least one tenant"
         else:
             with db() as conn, conn.transaction():
                 if store.find_user(conn, email) is not None:
@@ -38,8 +40,39 @@ def users():
                     invite_link = url_for("console.accept_invite", token=token, _external=True)
     with db() as conn, conn.transaction():
         everyone = store.list_users(conn)
-    return render_template("users.html", users=everyone, tenant_ids=tenant_ids, roles=store.ROLES,
+    # The least powerful role first and preselected: an invite gives more power only when chosen.
+    return render_template("users.html", users=everyone, tenant_ids=tenant_ids, roles=INVITE_ROLES,
                            invite_link=invite_link, error=error), 400 if error else 200
+
+
+INVITE_ROLES = ("auditor", "analyst", ADMIN)
+
+
+@blueprint.post("/users/<int:user_id>/edit")
+@login_required(ADMIN)
+def edit_user(user_id: int):
+    """Change a user's role and tenants. Their sessions end (the epoch), so the next request is made
+    with the new rights, never the old ones."""
+    role = request.form.get("role", "")
+    with db() as conn, conn.transaction():
+        target = store.get_user(conn, user_id)
+        if target is None:
+            abort(404, "no such user")
+        known = {t["tenant_id"] for t in store.all_tenants(conn)}
+        chosen = sorted(t for t in set(request.form.getlist("tenants")) if t in known)
+        if role not in store.ROLES:
+            abort(400, f"role must be one of {', '.join(INVITE_ROLES)}")
+        if role != ADMIN and not chosen:
+            abort(400, f"an {role} sees only assigned tenants: choose at least one tenant")
+        if target.user_id == g.user.user_id and role != ADMIN:
+            abort(400, "you cannot take the admin role from yourself")
+        before = {"role": target.role, "tenants": list(target.tenants)}
+        after = {"role": role, "tenants": chosen}
+        if before != after:
+            store.set_role(conn, user_id, role)
+            store.set_user_tenants(conn, user_id, chosen)
+            audit("user.edit", object_type="user", object_id=str(user_id), before=before, after=after, conn=conn)
+    return redirect(url_for("console.users"))
 
 
 @blueprint.post("/users/<int:user_id>/<action>")

@@ -90,7 +90,38 @@ def verdict(tenant_id: str, message_id: str):
         return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))
     message, unavailable = _message_content(tenant_id, message_id, row)
     return render_template("verdict.html", tenant_id=tenant_id, v=row, m=message, unavailable=unavailable,
-                           can_act=g.user.role in (ADMIN, ANALYST))
+                           can_act=g.user.role in (ADMIN, ANALYST), effect=(effect := _feedback_effect(tenant_id, row)),
+                           summary=summary(row, effect["thresholds"]))
+
+
+def _feedback_effect(tenant_id: str, row: dict) -> dict:
+    """What "Mark legitimate" and "Confirm phishing" will do besides recording the judgement, said
+    before the click: the sender address goes on the tenant's allow or block list (``store.feedback``)."""
+    from swordfish.analysis import TenantPolicy
+
+    with db() as conn, conn.transaction():
+        policy = TenantPolicy.model_validate(store.get_policy(conn, tenant_id) or {})
+    sender = (row.get("sender") or "").strip().lower()
+    return {"entry": sender if "@" in sender else None, "allow_weight": policy.allow_weight,
+            "block_verdict": policy.block_verdict.value, "thresholds": policy.thresholds}
+
+
+def summary(row: dict, thresholds) -> str:
+    """Why, in one sentence: the score against the tenant's thresholds and the biggest contributions."""
+    score, verdict = row["score"], row["verdict"]
+    limits = {k: getattr(thresholds, k) for k in ("suspicious", "spam", "phishing", "malware")}
+    reasons = sorted((r for r in row.get("reasons") or [] if isinstance(r, dict)),
+                     key=lambda r: -abs(float(r.get("weight") or 0)))[:3]
+    named = ", ".join(f"{r.get('name')} ({float(r.get('weight') or 0):+.1f})" for r in reasons)
+    if verdict == "clean":
+        head = f"Clean: the score {score:.1f} is below the suspicious threshold {limits['suspicious']:.1f}"
+    elif any(r.get("name") == "BLOCKLISTED" for r in reasons):
+        head = f"{verdict.capitalize()}: the sender is on this tenant's block list (score {score:.1f})"
+    else:
+        limit = limits.get(verdict, limits["suspicious"])
+        head = f"{verdict.capitalize()}: the score {score:.1f} reached the {verdict} threshold {limit:.1f}"
+    return head + (f"; the largest contributions: {named}." if named else ".") + \
+        " (Thresholds as the tenant's policy sets them now.)"
 
 
 def _message_content(tenant_id: str, message_id: str, row: dict):
@@ -111,9 +142,35 @@ def _message_content(tenant_id: str, message_id: str, row: dict):
               outcome="failed", after={"reason": str(exc)})
         return None, str(exc)
     message = render_message(raw)
+    message.pivots = pivots(raw)
     audit("verdict.content_view", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
           after={"bytes": len(raw), "html": message.html is not None, "notes": message.notes[:5]})
     return message, None
+
+
+MAX_PIVOTS = 200
+
+
+def pivots(raw: bytes) -> dict:
+    """The message's links and attachments as the analysis parsed them, for pivoting: shown as text
+    (never as links to follow), each link's domain a search of this tenant's verdicts from it, each
+    attachment's SHA-256 to look up elsewhere."""
+    from swordfish.analysis import AnalysisBudget, parse_message
+
+    try:
+        parsed = parse_message(raw, budget=AnalysisBudget(2.0))
+    except Exception:  # parse_message never raises by contract; a page must not fail if it did
+        return {"links": [], "attachments": [], "cut": False}
+    seen, links = set(), []
+    for link in parsed.links:
+        if link.url not in seen:
+            seen.add(link.url)
+            links.append({"url": link.url, "host": link.host, "domain": link.domain, "text": link.text,
+                          "source": link.source})
+    attachments = [{"filename": a.filename, "type": a.sniffed_type or a.declared_type, "size": a.size,
+                    "sha256": a.sha256, "inline": a.inline} for a in parsed.attachments]
+    return {"links": links[:MAX_PIVOTS], "attachments": attachments[:MAX_PIVOTS],
+            "cut": len(links) > MAX_PIVOTS or len(attachments) > MAX_PIVOTS}
 
 
 def _release(tenant_id: str, message_id: str, row: dict):
