@@ -118,7 +118,8 @@ def cmd_prune(args) -> int:
 def cmd_replay(args) -> int:
     import boto3
 
-    from swordfish.backup.replay import build_replay_pipeline, replay
+    from swordfish import wiring
+    from swordfish.backup.replay import replay
     from swordfish.backup.restore import parse_target
     from swordfish.integrations.raw_archive import S3RawMailArchive
 
@@ -133,11 +134,9 @@ def cmd_replay(args) -> int:
     if not url:
         raise SystemExit("no database: pass --database-url (the restored server, as the application role)")
     archive = S3RawMailArchive(boto3.client("s3", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url), bucket)
-    from swordfish.integrations.mail_source import MailSourceLoader
-
-    loader = MailSourceLoader(s3_client=boto3.client("s3", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url),
-                              mailbox_fetch=None, max_bytes=s.max_message_bytes)
-    pipeline, queue, database = build_replay_pipeline(url, loader)
+    # The processor's own pipeline (indicators, link-domain history, flags, current policies), only
+    # pointed at the restored database: a second, hand-built one gave different verdicts (issue 25).
+    pipeline, queue, database = wiring.build_replay_pipeline(url, s)
     try:
         result = replay(archive.since(since), pipeline, queue)
     finally:
