@@ -94,7 +94,8 @@ def vault(vault_and_db):
     client.create_secret(Name=MASTER, SecretString=login("postgres", ""))
     client.create_secret(Name=APP, SecretString=login(constants.APP_DB_ROLE, password))
     client.create_secret(Name=PEPPER, SecretString=stdlib_secrets.token_urlsafe(48))
-    return {**env, "client": client, "login": login}
+    return {**env, "client": client, "login": login,
+            "app_url": env["postgres"].url_for(constants.APP_DB_ROLE, password, constants.DATABASE_NAME)}
 
 
 # Reads name VersionStage=AWSCURRENT explicitly: moto's default (no stage) keeps answering the first
@@ -273,12 +274,75 @@ def test_the_pepper_rotates_and_both_peppers_are_accepted_during_the_overlap(vau
             new_key = create_api_key(conn, "tenant-p")
             versions = {k["key_id"]: k["pepper_version"] for k in list_api_keys(conn, "tenant-p")}
             assert versions == {old_key.key_id: first, new_key.key_id: second}  # VersionIds, not stage names
-            assert authenticate_api_key(conn, old_key.plaintext) == "tenant-p"  # AWSPREVIOUS: the overlap
             assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
-        rotate_now(rotator(vault), PEPPER)  # the first pepper is now neither current nor previous
+    finally:
+        reset_process_secret_reader()
+
+
+def keys_by_version(vault, tenant: str) -> dict[str, str]:
+    from swordfish.store.tenants import list_api_keys
+
+    with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+        return {k["key_id"]: k["pepper_version"] for k in list_api_keys(conn, tenant)}
+
+
+def authenticate(vault, plaintext: str) -> str | None:
+    """As the API does: the application login, in a transaction."""
+    with psycopg.connect(vault["app_url"]) as conn, conn.transaction():
+        return authenticate_api_key(conn, plaintext)
+
+
+def test_pepper_rotations_never_lock_out_a_live_key(vault, settings_env, capsys):
+    """Issue 25: two pepper rotations locked out every key made before them. Now the pepper a live
+    key holds is kept, the key moves to the current pepper on its next use, an emptied pepper is
+    retired, and the CLI says which."""
+    from swordfish.security.commands import main
+    from swordfish.security.secrets import reset_process_secret_reader
+
+    settings_env(aws_endpoint_url=vault["moto"].url, secrets_ttl_seconds=0, db_sslmode="disable")
+    reset_process_secret_reader()
+    try:
+        first = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
         with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
-            assert authenticate_api_key(conn, old_key.plaintext) is None
-            assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
+            create_tenant(conn, "tenant-k", "K", {})
+            used, idle = create_api_key(conn, "tenant-k"), create_api_key(conn, "tenant-k")
+        assert main(["rotate", PEPPER]) == 0
+        assert main(["rotate", PEPPER]) == 0  # the first pepper is neither current nor previous now
+        out = capsys.readouterr().out
+        assert f"kept pepper {first} for 2 live key(s)" in out and f"tenant-k/{idle.key_id}" in out
+        current = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
+
+        assert authenticate(vault, used.plaintext) == "tenant-k"  # not locked out
+        assert keys_by_version(vault, "tenant-k") == {used.key_id: current, idle.key_id: first}  # re-hashed
+        assert authenticate(vault, used.plaintext) == "tenant-k"  # under the current pepper now
+        assert authenticate(vault, idle.plaintext) == "tenant-k"
+        assert keys_by_version(vault, "tenant-k")[idle.key_id] == current
+
+        assert main(["rotate", PEPPER]) == 0  # no live key holds the first pepper any more
+        assert f"retired pepper {first}: no live key uses it" in capsys.readouterr().out
+        stages = vault["client"].describe_secret(SecretId=PEPPER)["VersionIdsToStages"]
+        assert not any(s.startswith("KEPT-") for s in stages.get(first, []))
+    finally:
+        reset_process_secret_reader()
+
+
+def test_a_pepper_rotation_past_the_limit_is_refused_naming_the_keys(vault, settings_env):
+    from swordfish.security.rotation import RotationRefused
+    from swordfish.security.secrets import reset_process_secret_reader
+
+    settings_env(aws_endpoint_url=vault["moto"].url, secrets_ttl_seconds=0)
+    reset_process_secret_reader()
+    try:
+        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+            create_tenant(conn, "tenant-r", "R", {})
+            key = create_api_key(conn, "tenant-r")
+        rotate_now(rotator(vault), PEPPER)
+        current = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
+        strict = Rotator(vault["client"], sslmode="disable", max_kept_peppers=0)
+        with pytest.raises(RotationRefused, match=f"tenant-r/{key.key_id}"):
+            rotate_now(strict, PEPPER)
+        assert vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"] == current
+        assert authenticate(vault, key.plaintext) == "tenant-r"
     finally:
         reset_process_secret_reader()
 

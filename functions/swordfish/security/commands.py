@@ -94,17 +94,19 @@ def cmd_status(args) -> int:
 
 def cmd_rotate(args) -> int:
     from swordfish.config import get_settings
-    from swordfish.security.rotation import RotationError, Rotator, rotate_now
+    from swordfish.security.rotation import RotationError, RotationRefused, Rotator, rotate_now
 
     settings = get_settings()
     rotator = Rotator(_client(settings), sslmode=settings.db_sslmode)
     try:
         version = rotate_now(rotator, args.name)
     except RotationError as exc:
-        print(f"rotation of {args.name} failed: {exc}")
+        print(f"rotation of {args.name} {'refused' if isinstance(exc, RotationRefused) else 'failed'}: {exc}")
         return 1
     print(f"{args.name}: AWSCURRENT is now {version}; workers pick it up within "
           f"{settings.secrets_ttl_seconds:.0f} s (at once after a refused login)")
+    if rotator.pepper_plan is not None:  # which older peppers stay accepted, for which keys
+        print(f"{args.name}: {rotator.pepper_plan.describe()}")
     return 0
 
 
