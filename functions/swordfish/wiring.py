@@ -255,11 +255,12 @@ def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:
 def build_health_dependencies(settings: Settings | None = None) -> HealthDependencies:
     settings = settings or get_settings()
     url: str | Callable[[], str] | None = settings.database_url
+    url_after_auth_failure = None
     uses_secrets = _credentials_from_secret(settings) and (settings.environment != "local" or
                                                            settings.db_credentials_from_secret)
-    if uses_secrets:
-        def url() -> str:  # resolved per check: a rotated password is picked up
-            return database_url(settings)
+    if uses_secrets:  # resolved per check, as the pool does: re-read at once when the login is refused
+        conninfo = database_conninfo(settings)
+        url, url_after_auth_failure = conninfo, conninfo.after_auth_failure
     feed_status = progress = None
     if settings.redis_url:
         feed_status = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds).status
@@ -273,6 +274,7 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
                            if settings.sqs_endpoint_url else None)
     return HealthDependencies(
         database_url=url,
+        database_url_after_auth_failure=url_after_auth_failure,
         redis_url=settings.redis_url,
         nango_base_url=settings.nango_base_url,
         feed_urls={f: getattr(settings, f"{f}_feed_url", None) for f in constants.THREAT_FEEDS},

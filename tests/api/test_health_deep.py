@@ -453,3 +453,37 @@ def test_the_fauxqs_age_route_reports_the_oldest_waiting_message(fauxqs_server):
     client.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
     assert probe() == 0
     assert fauxqs_queue_age_probe(fauxqs_server.url, "no-such-queue")() is None
+
+
+def test_the_postgresql_check_re_reads_rotated_credentials_as_the_pool_does(database, moto_server, settings_env):
+    """Issue 25: after login rotations the check kept connecting with its cached, changed login and
+    reported postgresql fail for minutes while mail flowed; the pool re-reads on a refused login."""
+    import psycopg
+    from swordfish import wiring
+
+    role, secret = f"health_{uuid.uuid4().hex[:8]}", f"swordfish/test/health-{uuid.uuid4().hex[:8]}"
+    socket_dir = database.superuser_url.split("host=", 1)[1]
+
+    def login(password: str) -> str:
+        return json.dumps({"engine": "postgres", "username": role, "password": password, "host": socket_dir,
+                           "port": 5432, "dbname": constants.DATABASE_NAME})
+
+    sm = boto3.client("secretsmanager", endpoint_url=moto_server.url, region_name="eu-west-1")
+    with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'first-password-123'")
+    sm.create_secret(Name=secret, SecretString=login("first-password-123"))
+    settings = settings_env(aws_endpoint_url=moto_server.url, db_app_secret_name=secret,
+                            db_credentials_from_secret="true", db_sslmode="disable", secrets_ttl_seconds=300)
+    wiring.reset()
+    try:
+        deps = wiring.build_health_dependencies(settings)
+        assert health_deep.check_postgresql(deps).status == "pass"
+        # A rotation: the login's password changes and the secret's AWSCURRENT with it.
+        with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {role} PASSWORD 'second-password-456'")
+        sm.put_secret_value(SecretId=secret, SecretString=login("second-password-456"))
+        assert health_deep.check_postgresql(deps).status == "pass"  # within the cache's TTL
+    finally:
+        wiring.reset()
+        with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")

@@ -167,6 +167,9 @@ class HealthDependencies:
     """Everything the checks talk to; a field left None means "not configured" (the check is skipped)."""
 
     database_url: str | Callable[[], str] | None = None
+    # A login refused for its password: the DSN from AWSCURRENT fetched again, as the pool does
+    # (store.database.SecretConninfo.after_auth_failure); None with a fixed DSN.
+    database_url_after_auth_failure: Callable[[], str] | None = None
     redis_url: str | None = None
     nango_base_url: str | None = None
     nango_health: Callable[[], Any] | None = None  # e.g. NangoClient.health; default: GET {base}/health
@@ -210,12 +213,27 @@ def _ms(start: float) -> float:
 def check_postgresql(deps: HealthDependencies) -> ComponentResult:
     import psycopg
 
+    from swordfish.store.database import is_authentication_failure
+
     url = deps.database_url() if callable(deps.database_url) else deps.database_url
     timeout = deps.timeout_for("postgresql")
+
+    def connect(dsn: str):
+        return psycopg.connect(dsn, connect_timeout=max(2, int(timeout)), autocommit=True,
+                               options=f"-c statement_timeout={int(timeout * 1000)}",
+                               application_name="swordfish-health")
+
     start = time.perf_counter()
     # A fresh connection on purpose: the check proves a new connection can be made, not that a pooled one lives.
-    with psycopg.connect(url, connect_timeout=max(2, int(timeout)), autocommit=True,
-                         options=f"-c statement_timeout={int(timeout * 1000)}", application_name="swordfish-health") as conn:
+    try:
+        conn = connect(url)
+    except psycopg.OperationalError as exc:
+        # After a rotation the cached login may be refused while the pool (which re-reads) works:
+        # re-read and retry once, or health reports the database down while mail flows.
+        if deps.database_url_after_auth_failure is None or not is_authentication_failure(exc):
+            raise
+        conn = connect(deps.database_url_after_auth_failure())
+    with conn:
         connect_ms = _ms(start)
         start = time.perf_counter()
         conn.execute("SELECT 1").fetchone()
