@@ -468,6 +468,75 @@ def test_a_rotation_started_while_another_runs_is_refused(vault):
     assert current["VersionId"] == first and can_log_in(vault, current["SecretString"])
 
 
+class WallClock:
+    """An injected datetime clock: the rotation's own record of time, independent of moto's dates."""
+
+    def __init__(self, start):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_rotation_killed_halfway_is_timed_by_its_own_start_not_motos_dates(vault):
+    """Issue 25: moto answers every version's CreatedDate as "now", so a rotation killed halfway
+    blocked every later one for ever on the embedded stack."""
+    from datetime import UTC, datetime, timedelta
+
+    clock = WallClock(datetime.now(UTC) - timedelta(minutes=20))
+    r, killed = Rotator(vault["client"], sslmode="disable", now=clock), str(uuid.uuid4())
+    r.step(APP, killed, "createSecret")
+    r.step(APP, killed, "setSecret")  # ... and the process dies here
+    clock.now += timedelta(minutes=5)
+    with pytest.raises(RotationInProgress, match="--resume"):
+        rotate_now(r, APP)
+    clock.now += timedelta(minutes=11)  # 16 minutes after it started, by its own record
+    token = rotate_now(r, APP)
+    current = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)
+    assert current["VersionId"] == token and can_log_in(vault, current["SecretString"])
+    stages = vault["client"].describe_secret(SecretId=APP)["VersionIdsToStages"]
+    assert not any(s.startswith("SF-STARTED-") for v in stages.values() for s in v)  # nothing left behind
+
+
+def kill_halfway(vault) -> str:
+    token = str(uuid.uuid4())
+    for step in ("createSecret", "setSecret"):
+        rotator(vault).step(APP, token, step)
+    return token
+
+
+def test_a_killed_rotation_is_resumed_or_abandoned_from_the_cli(vault, settings_env, capsys):
+    from swordfish.security.commands import main
+
+    settings_env(aws_endpoint_url=vault["moto"].url, db_sslmode="disable")
+    rotate_now(rotator(vault), APP)  # the clone is current, swordfish_app previous
+    token = kill_halfway(vault)  # swordfish_app got a new password: AWSPREVIOUS no longer logs in
+    assert main(["rotate", APP, "--resume"]) == 0
+    current = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)
+    assert current["VersionId"] == token and can_log_in(vault, current["SecretString"])
+
+    kill_halfway(vault)
+    previous = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSPREVIOUS)["SecretString"]
+    assert not can_log_in(vault, previous)
+    assert main(["rotate", APP, "--abandon"]) == 0
+    assert "abandoned pending version" in capsys.readouterr().out
+    stages = vault["client"].describe_secret(SecretId=APP)["VersionIdsToStages"]
+    assert not any("AWSPENDING" in v for v in stages.values())
+    assert can_log_in(vault, previous)  # the previous login works again
+    assert vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)["VersionId"] == token
+    assert main(["rotate", APP]) == 0  # and the next rotation is not blocked
+
+
+def test_a_failed_rotation_prints_one_line_not_a_traceback(vault, settings_env, capsys):
+    from swordfish.security.commands import main
+
+    settings_env(aws_endpoint_url=vault["moto"].url, db_sslmode="disable")
+    vault["client"].delete_secret(SecretId=MASTER, ForceDeleteWithoutRecovery=True)  # setSecret needs it
+    assert main(["rotate", APP]) == 1
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("rotation of")]
+    assert len(printed) == 1 and "failed" in printed[0], printed
+
+
 def test_two_rotations_started_at_once_leave_one_working_current_version(vault):
     outcomes: list[object] = []
     barrier = threading.Barrier(2)

@@ -48,6 +48,11 @@ PASSWORD_EXCLUDE = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 CLONE_SUFFIX = "_clone"
 # An AWSPENDING version younger than this belongs to a rotation still running: refuse to start another.
 PENDING_IN_PROGRESS = timedelta(minutes=15)
+# Our own record of when a pending rotation started, a staging label on the pending version (the
+# rotation may move labels; no tag permission needed): moto answers every version's CreatedDate as
+# "now", so on the embedded stack a killed rotation looked "in progress" for ever.
+STARTED_PREFIX = "SF-STARTED-"
+_STARTED_FORMAT = "%Y%m%dT%H%M%SZ"
 DATABASE_SECRETS = (constants.DB_APP_SECRET_NAME, constants.DB_ADMIN_SECRET_NAME)
 PEPPER_SECRETS = (constants.API_KEY_PEPPER_SECRET_NAME,)
 
@@ -157,16 +162,19 @@ class Rotator:
             self.pepper_plan = self._keep_peppers_of_live_keys(name)
             value = self.client.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
         self.client.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=value,
-                                     VersionStages=[AWSPENDING])
+                                     VersionStages=[AWSPENDING, STARTED_PREFIX + self.now().strftime(_STARTED_FORMAT)])
 
     def _refuse_if_other_rotation_running(self, name: str, token: str) -> None:
         for version in self.client.list_secret_version_ids(SecretId=name).get("Versions", []):
             if AWSPENDING in version.get("VersionStages", []) and version["VersionId"] != token:
-                created = version.get("CreatedDate")
-                if created is not None and self.now() - created < PENDING_IN_PROGRESS:
+                started = _started_at(version.get("VersionStages", [])) or version.get("CreatedDate")
+                if started is not None and self.now() - started < PENDING_IN_PROGRESS:
                     raise RotationInProgress(
                         f"secret {name!r}: a rotation is already in progress (pending version "
-                        f"{version['VersionId']}, started {created.isoformat()}); wait for it to finish")
+                        f"{version['VersionId']}, started {started.isoformat()}); wait for it to finish, or "
+                        f"if it was killed: `swordfish secrets rotate {name} --resume` finishes it, "
+                        "`--abandon` drops it")
+                self._clear_started(name, version["VersionId"], version.get("VersionStages", []))
 
     def _keep_peppers_of_live_keys(self, name: str) -> PepperPlan:
         """Before a new pepper: this rotation takes AWSPREVIOUS from its version. Keep that version
@@ -267,7 +275,52 @@ class Rotator:
         # Secrets Manager moves AWSPREVIOUS to the old version itself; AWSPENDING is cleared here so
         # the next rotation does not mistake it for one in progress.
         self.client.update_secret_version_stage(SecretId=name, VersionStage=AWSPENDING, RemoveFromVersionId=token)
+        self._clear_started(name, token, versions.get(token, []))
         logger.info("rotation finished", extra={"secret": name, "new_version_id": token, "old_version_id": current})
+
+    # --- a rotation killed halfway --------------------------------------------------------------
+
+    def pending_version(self, name: str) -> str | None:
+        versions = self.client.describe_secret(SecretId=name).get("VersionIdsToStages", {})
+        return next((v for v, stages in versions.items() if AWSPENDING in stages), None)
+
+    def abandon(self, name: str) -> str:
+        """Drop a pending rotation: its AWSPENDING label goes, and for a database login the role the
+        pending version had already re-passworded (the one AWSPREVIOUS names) gets AWSPREVIOUS's
+        password back, so the previous login works again. Returns what was done, in one line."""
+        kind = kind_of(name)
+        token = self.pending_version(name)
+        if token is None:
+            return f"{name}: no rotation pending; nothing to abandon"
+        restored = ""
+        if kind == "database":
+            pending = _json(name, self._pending_required(name, token), "username", "password")
+            previous = self._stage_value(name, AWSPREVIOUS)
+            current = _json(name, self._value(name, AWSCURRENT), "username", "password")
+            if previous is not None:
+                previous = _json(name, previous, "username", "password")
+                if previous["username"] == pending["username"] and not self._can_log_in(previous):
+                    master = _json(self.master_secret, self._master_value(current), "username")
+                    with self.connect(self._conninfo(master, current)) as conn:
+                        conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                            sql.Identifier(previous["username"]), sql.Literal(previous["password"])))
+                    restored = f"; {previous['username']} has AWSPREVIOUS's password again"
+        stages = self.client.describe_secret(SecretId=name).get("VersionIdsToStages", {}).get(token, [])
+        self.client.update_secret_version_stage(SecretId=name, VersionStage=AWSPENDING, RemoveFromVersionId=token)
+        self._clear_started(name, token, stages)
+        logger.info("rotation abandoned", extra={"secret": name, "version_id": token})
+        return f"{name}: abandoned pending version {token}; AWSCURRENT unchanged{restored}"
+
+    def _clear_started(self, name: str, token: str, stages) -> None:
+        for stage in stages:
+            if stage.startswith(STARTED_PREFIX):
+                self.client.update_secret_version_stage(SecretId=name, VersionStage=stage, RemoveFromVersionId=token)
+
+    def _stage_value(self, name: str, stage: str) -> str | None:
+        try:
+            return self._value(name, stage)
+        except (self.client.exceptions.ResourceNotFoundException, self.client.exceptions.InvalidRequestException):
+            return None
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -328,10 +381,29 @@ def rotate_now(rotator: Rotator, name: str, token: str | None = None) -> str:
             if AWSPENDING in versions.get(token, []):
                 rotator.client.update_secret_version_stage(SecretId=name, VersionStage=AWSPENDING,
                                                            RemoveFromVersionId=token)
+                rotator._clear_started(name, token, versions.get(token, []))
         except Exception:
             logger.exception("could not clear the failed rotation's AWSPENDING label", extra={"secret": name})
         raise
     return token
+
+
+def resume(rotator: Rotator, name: str) -> str:
+    """Finish the pending rotation (each step skips what it already did). Returns its version id."""
+    token = rotator.pending_version(name)
+    if token is None:
+        raise RotationError(f"secret {name!r}: no rotation pending; nothing to resume")
+    return rotate_now(rotator, name, token)
+
+
+def _started_at(stages) -> datetime | None:
+    for stage in stages:
+        if stage.startswith(STARTED_PREFIX):
+            try:
+                return datetime.strptime(stage[len(STARTED_PREFIX):], _STARTED_FORMAT).replace(tzinfo=UTC)
+            except ValueError:
+                return None
+    return None
 
 
 def _json(name: str, value: str, *required: str) -> dict:
