@@ -230,3 +230,31 @@ def test_a_killed_worker_is_replaced_and_beats_again(embedded_stack):
             recorder.forget("processor-0")  # only a beat from the new process counts now
             wait_until(lambda: any(b.worker == "processor-0" for b in recorder.heartbeats()), "new worker beats")
         assert [e.name for e in sup.events if e.ok] == ["processor-0"]
+
+
+@pytest.mark.parametrize("leftover", ["partial", "pid_of_another_process"])
+def test_postgresql_comes_back_over_a_stale_or_partial_pid_file(leftover):
+    """Issue 25: a postmaster killed while starting left a partial postmaster.pid, and every restart
+    failed in pgserver's parser (AssertionError: _lines) until someone moved the file by hand."""
+    import subprocess
+
+    server = PostgresServer().start()
+    bystander = subprocess.Popen(["sleep", "60"])  # alive, and not a postmaster
+    try:
+        pid = server.pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: server.pid() is None, "postmaster gone")
+        pid_file = server.data_dir / "postmaster.pid"
+        if leftover == "partial":  # killed while writing it: two of its eight lines
+            pid_file.write_text(f"{pid}\n{server.data_dir}\n")
+        else:  # the dead postmaster's pid now belongs to another process
+            lines = pid_file.read_text().splitlines()
+            pid_file.write_text("\n".join([str(bystander.pid), *lines[1:]]) + "\n")
+        server.restart()
+        with psycopg.connect(server.superuser_url, autocommit=True, connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert server.alive() and server.pid() not in (pid, bystander.pid)
+    finally:
+        bystander.kill()
+        bystander.wait()
+        server.stop()
