@@ -370,6 +370,60 @@ def test_a_worker_whose_heartbeat_goes_stale_turns_the_report_warn_then_fail(dep
     assert body["score"] < 100
 
 
+def test_a_worker_blocked_on_the_database_pool_is_waiting_not_dead(deps, redis_url, tmp_path):
+    """Issue 25: during a long database outage the workers were alive, blocked on the pool, and
+    `workers` said fail (no heartbeat). The beat now comes from the worker's own thread with what it
+    waits for; a dead worker (no beat) and a stuck one (loop still, waiting on nothing) still fail."""
+    import threading
+
+    from swordfish.monitoring.progress import WorkerHeartbeat, current_wait
+    from swordfish.store.database import Database, DatabaseUnavailable
+
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    deps.expected_workers, deps.worker_stale_seconds = 2, 15
+    waiting_worker = WorkerHeartbeat(deps.progress, "processor-0", clock=clock)
+    deps.progress.beat("processor-1")
+    waiting_worker.beat()
+
+    # PostgreSQL is down: processor-0's batch blocks in the pool (a real pool, a socket nobody serves).
+    down = Database(f"postgresql://swordfish_app:x@/swordfish?host={tmp_path}", max_size=1, connect_timeout=1)
+    outcome: list[BaseException] = []
+
+    def batch():
+        try:
+            with down.connection():
+                pass
+        except DatabaseUnavailable as exc:
+            outcome.append(exc)
+
+    blocked = threading.Thread(target=batch)
+    blocked.start()
+    try:
+        deadline = time.monotonic() + 10  # hang guard only
+        while current_wait() != "postgresql":
+            assert time.monotonic() < deadline, "the pool never marked its wait"
+            time.sleep(0.01)
+        clock.now += 60  # a minute into the outage; processor-1 died meanwhile (no beat)
+        waiting_worker.beat()  # what its heartbeat thread does every second
+        _, body = deep(deps)
+        assert component(body, "workers")["status"] == "warn"  # not fail: processor-0 lives
+        assert check(body, "workers:alive")["observedValue"] == 1
+        assert "silent: processor-1" in check(body, "workers:alive")["output"]
+        assert "waiting on postgresql" in check(body, "workers:waiting")["output"]
+    finally:
+        blocked.join(15)
+        down.close()
+    assert outcome  # the wait ended as the pool's timeout, not a hang
+
+    clock.now += 1
+    waiting_worker.beat()  # beating, but its loop has not moved for 61 s and it waits on nothing: stuck
+    _, body = deep(deps)
+    assert component(body, "workers")["status"] == "fail"
+    assert "stuck" in check(body, "workers:alive")["output"]
+
+
 def test_on_lambda_a_stale_heartbeat_fails_only_while_mail_waits(deps, redis_url, sqs):
     clock = Clock()
     deps.progress = ProgressRecorder.from_url(redis_url)
