@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             # Raw submissions archived before analysis, for `swordfish backup replay` (not in tests and
             # load runs: moto would hold every batch in memory).
             stack.info.env[f"{constants.ENV_PREFIX}RAW_MAIL_ARCHIVE_BUCKET"] = backup_bucket_name()
+            # Deep health watches the WAL archive, the base backups and the last verify (issue 25).
+            stack.info.env[f"{constants.ENV_PREFIX}BACKUP_HEALTH"] = "true"
             os.environ.update(stack.info.env)
             from handlers.api import handler
             from handlers.console import handler as console_handler

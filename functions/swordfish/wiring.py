@@ -298,7 +298,20 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         worker_stale_seconds=settings.worker_stale_seconds,
         pipeline_stall_seconds=settings.pipeline_stall_seconds,
         backlog_fail_seconds=settings.backlog_fail_seconds,
+        backup_status=_backup_status(settings) if settings.backup_health else None,
+        backup_rpo_seconds=settings.backup_rpo_seconds,
+        backup_schedule_seconds=settings.backup_schedule_seconds,
+        backup_verify_max_age_seconds=settings.backup_verify_max_age_seconds,
     )
+
+
+def _backup_status(settings: Settings) -> Callable[[], dict]:
+    """The embedded stack's backup repository, read from its files on each check (any process)."""
+    from pathlib import Path
+
+    from swordfish.backup.status import repository_status
+
+    return lambda: repository_status(Path(settings.backup_dir))
 
 
 # --- the API --------------------------------------------------------------------------------------

@@ -541,3 +541,42 @@ def test_the_postgresql_check_re_reads_rotated_credentials_as_the_pool_does(data
         wiring.reset()
         with psycopg.connect(database.superuser_url, autocommit=True) as conn:
             conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_the_backup_component_fails_past_the_rpo_and_reaches_the_canary(deps, tmp_path):
+    """Issue 25: with the WAL archive not writable for 70 s, mail flowed and /health/deep said pass
+    100 throughout: it had no backup component. Read from the repository's own files, so the API,
+    the canary and the console see what the archiver wrote."""
+    from datetime import UTC, datetime, timedelta
+
+    from swordfish.api.health_canary import gauges
+    from swordfish.backup.repository import BackupInfo, Repository
+    from swordfish.backup.status import record_verification, repository_status
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    repository = Repository(tmp_path / "backups" / "7301234567890123456").ensure()
+    repository.write_json(repository.wal_dir / "archive_state.json",
+                          {"archived_until": (now - timedelta(seconds=5)).isoformat(), "receiver_alive": True})
+    repository.save_info(BackupInfo("20261207T000000Z", "complete", started_at=(now - timedelta(hours=12)).isoformat(),
+                                    finished_at=(now - timedelta(hours=12)).isoformat()))
+    record_verification(repository, {"ok": True, "problems": []}, now - timedelta(days=1))
+    clock = [now]
+    deps.backup_status = lambda: repository_status(tmp_path / "backups")
+    deps.wall_clock = lambda: clock[0]
+    deps.backup_rpo_seconds = 60
+
+    _, body = deep(deps)
+    assert component(body, "backup")["status"] == "pass" and body["status"] == "pass"
+    assert check(body, "backup:archiveLag")["observedValue"] == 5.0
+
+    clock[0] = now + timedelta(seconds=70)  # the archive stopped moving: 75 s behind
+    _, body = deep(deps)
+    assert component(body, "backup")["status"] == "fail" and body["status"] == "warn"  # mail still flows
+    assert "75 s behind (RPO target 60 s)" in check(body, "backup:archiveLag")["output"]
+    assert body["score"] < 100
+    status = {g.dimension_value: g.value for g in gauges(body) if g.name == "ComponentStatus"}
+    assert status["backup"] == 2  # what the canary emits and the BackupFailing alarm reads
+
+    record_verification(repository, {"ok": False, "problems": ["wal/0000000100000000000000A1: tampered"]}, now)
+    _, body = deep(deps)
+    assert check(body, "backup:lastVerify")["status"] == "fail"

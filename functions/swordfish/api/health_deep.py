@@ -27,7 +27,7 @@ from typing import Any
 import urllib3
 
 from swordfish import constants
-from swordfish.api import health_progress
+from swordfish.api import health_backup, health_progress
 from swordfish.api.health_model import (  # noqa: F401 - re-exported: callers import them from here
     FAIL,
     PASS,
@@ -75,7 +75,10 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("memory", "system", 5),
     Component("circuitBreakers", "component", 5),
     Component("featureFlags", "component", 3),
-    Component("secrets", "component", 0),  # a warn only: the fallback value works; the score stays
+    Component("secrets", "component", 0),
+    # Not critical (mail still gets verdicts), but a failure of its own past the RPO: the canary's
+    # ComponentStatus for it feeds the BackupFailing alarm.
+    Component("backup", "component", 10),  # a warn only: the fallback value works; the score stays
 )}
 READY_COMPONENTS = ("postgresql", "queue")
 
@@ -327,6 +330,8 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["featureFlags"] = lambda: check_flags(deps)
     if deps.secret_reader is not None:
         plan["secrets"] = lambda: check_secrets(deps.secret_reader)
+    if deps.backup_status is not None:
+        plan["backup"] = lambda: health_backup.check_backup(deps)
     if names is not None:
         plan = {k: v for k, v in plan.items() if k in names}
     return plan

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from swordfish.config import get_settings
@@ -119,6 +120,12 @@ class HealthDependencies:
     worker_stale_seconds: float = 15.0
     pipeline_stall_seconds: float = 30.0
     backlog_fail_seconds: float = 300.0
+    # The backups (health_backup.py): a callable returning backup.status.repository_status's fields.
+    backup_status: Callable[[], dict] | None = None
+    backup_rpo_seconds: float = 60.0
+    backup_schedule_seconds: float = 86_400.0
+    backup_verify_max_age_seconds: float = 8 * 86_400.0
+    wall_clock: Callable[[], datetime] | None = None  # for the backup ages (tests move it by hand)
 
     def timeout_for(self, component: str) -> float:
         key = "feed" if component.startswith("feed_") else component

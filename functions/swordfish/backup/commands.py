@@ -77,9 +77,13 @@ def cmd_list(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from swordfish.backup.status import record_verification
     from swordfish.backup.verify import verify_repository
 
-    report = verify_repository(_repository(args), _keys(args), backup_id=args.backup_id)
+    repository = _repository(args)
+    report = verify_repository(repository, _keys(args), backup_id=args.backup_id)
+    if not args.backup_id:  # the whole repository: deep health's backup component reads when and how it went
+        record_verification(repository, report, datetime.now(UTC))
     _print(report)
     return 0 if report["ok"] else 1
 
