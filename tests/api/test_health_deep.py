@@ -577,6 +577,11 @@ def test_the_backup_component_fails_past_the_rpo_and_reaches_the_canary(deps, tm
     status = {g.dimension_value: g.value for g in gauges(body) if g.name == "ComponentStatus"}
     assert status["backup"] == 2  # what the canary emits and the BackupFailing alarm reads
 
+    repository.write_json(repository.wal_dir / "archive_state.json",
+                          {"archived_until": clock[0].isoformat(), "receiver_alive": False})
+    _, body = deep(deps)
+    assert "receiver is not running" in check(body, "backup:archiveLag")["output"]
+
     record_verification(repository, {"ok": False, "problems": ["wal/0000000100000000000000A1: tampered"]}, now)
     _, body = deep(deps)
     assert check(body, "backup:lastVerify")["status"] == "fail"

@@ -6,7 +6,8 @@ weeks. Three measurements, from ``HealthDependencies.backup_status`` (locally th
 files, ``backup/status.py``):
 
 - ``archiveLag``: now minus until when the archive holds the WAL: fail past the RPO target
-  (``backup_rpo_seconds``), warn past half of it; fail when nothing was ever archived;
+  (``backup_rpo_seconds``), warn past half of it; fail when nothing was ever archived or the WAL
+  receiver is not running;
 - ``baseBackupAge``: the newest usable base backup: fail when there is none or it is older than
   three schedule periods, warn past one and a half (a missed backup);
 - ``lastVerify``: the last ``swordfish backup verify``: fail when it found problems, warn when it
@@ -32,11 +33,12 @@ def evaluate_backup(status: dict, now: datetime, *, rpo_seconds: float, schedule
     lag = _age(now, status.get("archived_until"))
     if lag is None:
         lag_status, lag_output = FAIL, "no WAL archived yet: nothing to restore to"
+    elif status.get("receiver_alive") is False:  # syncs still run, but nothing new reaches them
+        lag_status, lag_output = FAIL, "the WAL receiver is not running: nothing new is archived"
     else:
         lag_status = FAIL if lag > rpo_seconds else WARN if lag > rpo_seconds / 2 else PASS
         lag_output = None if lag_status == PASS else (
-            f"the WAL archive is {lag:.0f} s behind (RPO target {rpo_seconds:g} s)"
-            + ("; the WAL receiver is not running" if status.get("receiver_alive") is False else ""))
+            f"the WAL archive is {lag:.0f} s behind (RPO target {rpo_seconds:g} s)")
     backup_age = _age(now, status.get("last_base_backup_at"))
     if backup_age is None:
         backup_status, backup_output = FAIL, "no usable base backup"
