@@ -184,13 +184,21 @@ def _poll_loop(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batc
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
             chunk = done[start:start + 10]
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)])
+            try:
+                sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)])
+            except Exception as exc:  # an error path, not a crash: the verdicts are stored (idempotently)
+                print(f"worker {worker_id}: queue delete failed for {len(chunk)} message(s): {type(exc).__name__}: "
+                      f"{exc}; they are redelivered after the visibility timeout (their verdicts stand)", flush=True)
         retry = [m for m in messages if m["MessageId"] in failed]
         if retry:
-            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": LOCAL_RETRY_BACKOFF_SECONDS}
-                for i, m in enumerate(retry)])
+            try:
+                sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": LOCAL_RETRY_BACKOFF_SECONDS}
+                    for i, m in enumerate(retry)])
+            except Exception as exc:  # they come back after the full visibility timeout instead
+                print(f"worker {worker_id}: visibility change failed for {len(retry)} message(s): "
+                      f"{type(exc).__name__}: {exc}", flush=True)
 
 
 class WorkerPool:
