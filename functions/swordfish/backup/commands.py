@@ -30,11 +30,14 @@ def _superuser_url(args) -> str:
 def _keys(args):
     import boto3
 
-    from swordfish.backup.envelope import KmsDataKeys
+    from swordfish.backup.envelope import FileDataKeys, KmsDataKeys
 
     s = _settings()
+    key_id = getattr(args, "kms_key_id", None) or s.backup_kms_key_id
+    if key_id.startswith(FileDataKeys.PREFIX):  # the embedded stack: a key file that outlives moto
+        return FileDataKeys(key_id[len(FileDataKeys.PREFIX):])
     kms = boto3.client("kms", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url)
-    return KmsDataKeys(kms, getattr(args, "kms_key_id", None) or s.backup_kms_key_id)
+    return KmsDataKeys(kms, key_id)
 
 
 def _repository(args, superuser_url: str | None = None):
