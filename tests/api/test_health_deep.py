@@ -113,7 +113,7 @@ def check(body, key):
 def test_everything_up_passes_with_a_full_score_in_health_json(deps):
     code, body = deep(deps)
     assert (code, body["status"], body["score"]) == (200, "pass", 100.0), json.dumps(body, indent=1)
-    assert set(body["components"]) == set(health_deep.COMPONENTS)
+    assert set(body["components"]) == set(health_deep.COMPONENTS) - {"backup"}  # backup: where configured
     for key in ("postgresql:responseTime", "postgresql:connectTime", "redis:responseTime", "nango:responseTime",
                 "feed_urlhaus:responseTime", "feed_phishtank:refreshAge", "disk:freeSpace", "memory:utilization",
                 "queue:depth", "queue:oldestMessageAge", "queue:dlqDepth", "circuitBreakers:state",
@@ -266,10 +266,10 @@ def test_the_aggregate_score_is_weighted_by_criticality(deps, nango, feeds):
     nango.set_fault("500")
     deps.disk_probe = lambda: (5, 100)
     _, body = deep(deps)
-    assert body["score"] == round(100 * (135 - 15) / 135, 1)  # nango (10) and disk (5) fail, of 135
+    assert body["score"] == round(100 * (137 - 15) / 137, 1)  # nango (10) and disk (5) fail, of 137
     deps.database_url = "postgresql://x:y@/swordfish?host=/nonexistent"
     _, body = deep(deps)
-    assert body["score"] == round(100 * (135 - 45) / 135, 1) and body["status"] == "fail"
+    assert body["score"] == round(100 * (137 - 45) / 137, 1) and body["status"] == "fail"
 
 
 def test_ready_checks_only_the_critical_dependencies(deps, nango, tmp_path):
@@ -585,3 +585,22 @@ def test_the_backup_component_fails_past_the_rpo_and_reaches_the_canary(deps, tm
     record_verification(repository, {"ok": False, "problems": ["wal/0000000100000000000000A1: tampered"]}, now)
     _, body = deep(deps)
     assert check(body, "backup:lastVerify")["status"] == "fail"
+
+
+def test_a_dependency_that_came_back_empty_is_reported_for_a_while(deps, redis_url):
+    """Issue 25: fauxqs killed, 2,210 accepted emails gone, and health said pass 100 ten seconds later."""
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    _, body = deep(deps)
+    assert component(body, "restarts")["status"] == "pass"
+
+    deps.progress.came_back_empty("fauxqs", "about 2210 queued message(s) at its last count are lost")
+    clock.now += 10
+    _, body = deep(deps)
+    assert component(body, "restarts")["status"] == "warn" and body["status"] == "warn"
+    assert "fauxqs came back empty 10 s ago: about 2210 queued" in check(body, "restarts:cameBackEmpty")["output"]
+
+    clock.now += 900  # after a quarter of an hour it is history (the supervisor log keeps it)
+    _, body = deep(deps)
+    assert component(body, "restarts")["status"] == "pass"

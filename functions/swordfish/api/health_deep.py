@@ -78,7 +78,9 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("secrets", "component", 0),
     # Not critical (mail still gets verdicts), but a failure of its own past the RPO: the canary's
     # ComponentStatus for it feeds the BackupFailing alarm.
-    Component("backup", "component", 10),  # a warn only: the fallback value works; the score stays
+    Component("backup", "component", 10),
+    # A dependency restarted without its state (health_progress.check_restarts): a warn, for a while.
+    Component("restarts", "component", 2),  # a warn only: the fallback value works; the score stays
 )}
 READY_COMPONENTS = ("postgresql", "queue")
 
@@ -301,6 +303,7 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["redis"] = lambda: check_redis(deps)
     if deps.progress is not None:
         plan["workers"] = lambda: health_progress.check_workers(deps)
+        plan["restarts"] = lambda: health_progress.check_restarts(deps)
         if deps.sqs_client is not None and deps.queue_url:
             plan["pipeline"] = lambda: health_progress.check_pipeline(deps)
     if deps.nango_base_url or deps.nango_health:

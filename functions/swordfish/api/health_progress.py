@@ -157,3 +157,16 @@ def check_pipeline(deps: HealthDependencies) -> ComponentResult:
     return evaluate_pipeline(backlog=backlog, oldest_age=oldest, processed_last_minute=processed,
                              stall_seconds=deps.pipeline_stall_seconds, warn_seconds=deps.backlog_warn_seconds,
                              fail_seconds=deps.backlog_fail_seconds)
+
+
+def check_restarts(deps: HealthDependencies) -> ComponentResult:
+    """``warn`` for a while after a dependency came back empty (restarted without its state): what
+    it held is gone or was re-created, and the operator should know, even when everything passes."""
+    try:
+        returns = deps.progress.empty_returns()
+    except Exception as exc:  # noqa: BLE001 - Redis down: the redis check says so
+        return ComponentResult("restarts", [Measurement("cameBackEmpty", None, None, WARN,
+                                                        f"unknown: {type(exc).__name__}: {exc}")])
+    output = "; ".join(f"{name} came back empty {age:.0f} s ago: {lost}" for name, age, lost in returns) or None
+    return ComponentResult("restarts", [Measurement("cameBackEmpty", len(returns), "dependencies",
+                                                    WARN if returns else PASS, output)])

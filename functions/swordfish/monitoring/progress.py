@@ -34,6 +34,8 @@ PROCESSED_PREFIX = "swordfish:progress:processed:"  # + 10-second bucket number 
 BUCKET_SECONDS = 10
 BUCKET_TTL_SECONDS = 600
 HEARTBEAT_FORGET_SECONDS = 3600  # beats older than this are dropped (containers long gone)
+EMPTY_RETURNS_KEY = "swordfish:progress:came_back_empty"  # hash: dependency -> "epoch what it lost"
+EMPTY_RETURN_MEMORY_SECONDS = 900  # health reports a dependency that came back empty this long
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,29 @@ class ProgressRecorder:
             pipe.execute()
             return True
         return False
+
+    def came_back_empty(self, dependency: str, lost: str) -> bool:
+        """A dependency was restarted without its state (the embedded stack's moto, fauxqs, Redis):
+        deep health says so, with what it lost, for EMPTY_RETURN_MEMORY_SECONDS."""
+        with contextlib.suppress(Exception):
+            self.redis.hset(EMPTY_RETURNS_KEY, dependency, f"{self.clock():.3f} {lost}")
+            return True
+        return False
+
+    def empty_returns(self) -> list[tuple[str, float, str]]:
+        """(dependency, seconds ago, what it lost) of recent empty returns; raises when Redis cannot be read."""
+        now, found = self.clock(), []
+        for name, value in self.redis.hgetall(EMPTY_RETURNS_KEY).items():
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            at, _, lost = text.partition(" ")
+            try:
+                age = max(0.0, now - float(at))
+            except ValueError:
+                continue
+            if age <= EMPTY_RETURN_MEMORY_SECONDS:
+                found.append((name, round(age, 1), lost))
+        return sorted(found)
 
     def forget(self, worker: str) -> None:
         """A worker stopped on purpose: its last beat must not read as a dead worker."""
