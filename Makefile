@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all docs bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint clean features fit eval
+.PHONY: install lock run serve test test-unit test-all docs bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint deploy-check clean features fit eval
 
 install: $(STAMP)
 
@@ -102,5 +102,12 @@ lint: synth
 	# The import directions of docs/architecture.md (contracts in .importlinter).
 	PYTHONPATH=functions:. $(VENV)/bin/lint-imports --no-cache
 
+# Deploy rehearsal, offline (a few minutes; not part of `make test`): synth with cdk-nag, cfn-lint, the
+# service limits cfn-lint does not know, every function's AWS calls against its role, the database
+# behind a transaction pooler, and the stacks created in moto's CloudFormation in dependency order.
+# Prints PASS/FAIL per check and what would block a first deploy. ENV=dev for the dev environment.
+deploy-check: install
+	$(PY) scripts/deploy_check.py --env $(or $(ENV),prod)
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out results .devstack
+	rm -rf $(VENV) node_modules cdk.out cdk.out.deploy-check results .devstack
