@@ -266,10 +266,10 @@ def test_the_aggregate_score_is_weighted_by_criticality(deps, nango, feeds):
     nango.set_fault("500")
     deps.disk_probe = lambda: (5, 100)
     _, body = deep(deps)
-    assert body["score"] == round(100 * (137 - 15) / 137, 1)  # nango (10) and disk (5) fail, of 137
+    assert body["score"] == round(100 * (135 - 15) / 135, 1)  # nango (10) and disk (5) fail, of 135
     deps.database_url = "postgresql://x:y@/swordfish?host=/nonexistent"
     _, body = deep(deps)
-    assert body["score"] == round(100 * (137 - 45) / 137, 1) and body["status"] == "fail"
+    assert body["score"] == round(100 * (135 - 45) / 135, 1) and body["status"] == "fail"
 
 
 def test_ready_checks_only_the_critical_dependencies(deps, nango, tmp_path):

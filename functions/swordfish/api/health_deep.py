@@ -79,8 +79,9 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     # Not critical (mail still gets verdicts), but a failure of its own past the RPO: the canary's
     # ComponentStatus for it feeds the BackupFailing alarm.
     Component("backup", "component", 10),
-    # A dependency restarted without its state (health_progress.check_restarts): a warn, for a while.
-    Component("restarts", "component", 2),  # a warn only: the fallback value works; the score stays
+    # A dependency restarted without its state (health_progress.check_restarts): a warn for a while
+    # that the operator reads; like secrets, it does not move the score.
+    Component("restarts", "component", 0),  # a warn only: the fallback value works; the score stays
 )}
 READY_COMPONENTS = ("postgresql", "queue")
 
