@@ -239,6 +239,7 @@ class PostgresServer(Service):
 
             ensure_prefix_permissions(self.data_dir)  # someone may have tightened a parent since
         self.clear_stale_pid_file()
+        self.clear_stale_socket_locks()
         with self.server._lock:
             self.server.ensure_postgres_running()
 
@@ -258,9 +259,31 @@ class PostgresServer(Service):
             pid = None
         if pid is not None and _is_postmaster(pid, self.data_dir):
             return None  # a live postmaster: never touch its lock file
+        if pid is not None:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)  # a killed postmaster that was our child: reap the zombie
         path.unlink(missing_ok=True)
         return (f"removed a stale postmaster.pid ({len(lines)} lines, pid {pid}: "
                 f"{'not running' if pid is None or not _pid_alive(pid) else 'not a postmaster'})")
+
+    def clear_stale_socket_locks(self) -> list[str]:
+        """The socket's lock file names its postmaster too, and PostgreSQL refuses to start while
+        that pid exists, even as an unreaped zombie ("lock file ... already exists"). Remove the
+        ones no live postmaster owns; return their names."""
+        folders = {self.data_dir}
+        with contextlib.suppress(Exception):
+            folders.add(Path(self.superuser_url.split("host=", 1)[1].split("&", 1)[0]))
+        removed = []
+        for folder in folders:
+            for lock in folder.glob(".s.PGSQL.*.lock"):
+                try:
+                    pid = int(lock.read_text(errors="replace").splitlines()[0].strip())
+                except (OSError, IndexError, ValueError):
+                    pid = None
+                if pid is None or not _is_postmaster(pid, self.data_dir):
+                    lock.unlink(missing_ok=True)
+                    removed.append(lock.name)
+        return removed
 
     @property
     def superuser_url(self) -> str:
