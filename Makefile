@@ -25,6 +25,10 @@ $(STAMP): requirements.lock requirements.txt requirements-dev.txt pyproject.toml
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } || \
 		echo "could not install chromium (needs root): the browser tests will fail until it is installed"
+	# PgBouncer: the embedded stack and the tests reach PostgreSQL through it, as through RDS Proxy on AWS.
+	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer; } || \
+		echo "could not install pgbouncer (needs root): the database tests and make run will fail until it is installed"
 	touch $(STAMP)
 
 # Re-pin requirements.lock after changing requirements.txt (needs the package index).

@@ -287,6 +287,11 @@ class DataStack(Stack):
             require_tls=True,
             idle_client_timeout=Duration.minutes(30),
             max_connections_percent=90,
+            # The functions neither pin sessions nor set session state (no startup options, no
+            # prepared statements, transaction-local settings), so every transaction borrows a
+            # connection: when none is free, fail within seconds (DatabaseUnavailable, retried)
+            # rather than after AWS's default 120 s, past every function's timeout.
+            borrow_timeout=Duration.seconds(constants.DB_PROXY_BORROW_TIMEOUT_SECONDS),
         )
 
         self.nango_secret = secretsmanager.Secret(

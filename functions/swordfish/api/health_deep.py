@@ -123,15 +123,16 @@ def _ms(start: float) -> float:
 def check_postgresql(deps: HealthDependencies) -> ComponentResult:
     import psycopg
 
-    from swordfish.store.database import is_authentication_failure
+    from swordfish.store.database import is_authentication_failure, proxy_connect
 
     url = deps.database_url() if callable(deps.database_url) else deps.database_url
     timeout = deps.timeout_for("postgresql")
 
     def connect(dsn: str):
-        return psycopg.connect(dsn, connect_timeout=max(2, int(timeout)), autocommit=True,
-                               options=f"-c statement_timeout={int(timeout * 1000)}",
-                               application_name="swordfish-health")
+        # No startup options (RDS Proxy refuses them): the role's statement timeout applies, and the
+        # check's own deadline cuts the wait.
+        return proxy_connect(dsn, connect_timeout=max(2, int(timeout)), autocommit=True,
+                             application_name="swordfish-health")
 
     start = time.perf_counter()
     # A fresh connection on purpose: the check proves a new connection can be made, not that a pooled one lives.

@@ -26,6 +26,7 @@ from swordfish.features.evaluator import (
 )
 from swordfish.features.registry import FLAG_NAME_PATTERN, declaration
 from swordfish.features.repository import ConfigurationRepository, FlagStoreError
+from swordfish.store.database import proxy_connect
 
 Definition = dict[str, Any]
 
@@ -59,11 +60,9 @@ class FlagAdmin:
         self.connect_timeout = connect_timeout
 
     def connect(self) -> psycopg.Connection:
-        return psycopg.connect(
-            self.database_url,
-            connect_timeout=self.connect_timeout,
-            options="-c statement_timeout=10000 -c lock_timeout=10000",
-        )
+        # Through the proxy: no startup options, no prepared statements; the role carries the
+        # statement timeout, and change() bounds its lock wait inside its own transaction.
+        return proxy_connect(self.database_url, connect_timeout=self.connect_timeout)
 
     def change(
         self,
@@ -73,6 +72,7 @@ class FlagAdmin:
         reason: str | None = None,
     ) -> ChangeResult:
         with self.connect() as conn, conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', '10s', true)")
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('swordfish-flag-changes'))")
             deployed = self.repository.deployed()
             document = copy.deepcopy(deployed.document)
