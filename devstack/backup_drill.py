@@ -12,7 +12,12 @@ the devstack because it starts servers; the `swordfish` command installed by `ma
    server, verify integrity, replay the archived submissions received since the restored heartbeat.
 6. Report RTO (detection -> verified, replayed service) and RPO (database: disaster time minus the
    restored heartbeat; verdicts: committed before the disaster but absent, before and after the
-   replay), as JSON and Markdown.
+   replay), and every verdict whose verdict, score or reasons after the replay differ from what
+   was stored before the disaster, with its cause, as JSON and Markdown.
+
+The mail flow and the replay are both the processor's pipeline from the wiring, with threat
+indicators in a Redis of the drill's own (some sample links are listed in a feed), so a replay that
+lost the indicators shows as differences instead of passing on presence alone.
 """
 
 from __future__ import annotations
@@ -31,15 +36,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from swordfish import constants
+from swordfish import constants, wiring
 from swordfish.backup import pgtools
 from swordfish.backup.database import WalArchiver, take_base_backup
 from swordfish.backup.envelope import KmsDataKeys
-from swordfish.backup.replay import build_replay_pipeline, replay
+from swordfish.backup.replay import compare_verdicts, replay, stored_verdicts
 from swordfish.backup.repository import Repository
 from swordfish.backup.restore import restore
 
-from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer
+from devstack.services import LOCAL_AWS_ENV, MotoServer, PostgresServer, RedisServer
 
 TENANTS = ("acme-corp", "globex")
 REPLAY_MARGIN = timedelta(minutes=5)  # longer than any batch takes from archive to commit
@@ -80,11 +85,14 @@ class DrillReport:
     rpo_database_seconds: float | None = None
     verdicts_missing_after_restore: int = 0
     verdicts_missing_after_replay: int = 0
+    verdicts_compared: int = 0  # committed through the pipeline before the disaster, compared after replay
+    verdicts_with_feed_hits: int = 0  # of those, verdicts that had URL_IN_THREAT_FEED
+    replay_differences: list = field(default_factory=list)  # every one, with its cause
     rto_seconds: float = 0.0
     verified_at: str = ""
     passed: bool = False
     targets: dict = field(default_factory=lambda: {"rto_seconds": 900, "rpo_database_seconds": 60,
-                                                   "verdicts_missing_after_replay": 0})
+                                                   "verdicts_missing_after_replay": 0, "replay_differences": 0})
 
     def as_dict(self) -> dict:
         return json.loads(json.dumps(vars(self), default=str))
@@ -108,6 +116,8 @@ class DrillReport:
             f"| RPO database (disaster - restored heartbeat) | {self.rpo_database_seconds:.1f} s | <= 60 s |",
             f"| verdicts missing after restore | {self.verdicts_missing_after_restore} | (replayed next) |",
             f"| verdicts missing after replay | {self.verdicts_missing_after_replay} | 0 |",
+            f"| verdicts differing after replay (verdict, score or reasons; of {self.verdicts_compared:,} compared, "
+            f"{self.verdicts_with_feed_hits:,} with threat-feed hits) | {len(self.replay_differences)} | 0 |",
             "",
             "Restore steps (s): " + ", ".join(f"{k.removesuffix('_seconds')} {v:.1f}" for k, v in r.items()),
             "",
@@ -117,6 +127,11 @@ class DrillReport:
             f"Replay: {self.replay.get('read', 0)} archived submissions read, {self.replay.get('inserted', 0)} verdicts "
             f"re-created, {self.replay.get('already_present', 0)} already present.",
         ]
+        if self.replay_differences:
+            lines += ["", "Differences after replay (before -> after: cause):", ""]
+            lines += [f"- {d['tenant_id']}/{d['message_id']}: {d['before']['verdict']} {d['before']['score']:.2f} -> "
+                      + (f"{d['after']['verdict']} {d['after']['score']:.2f}" if d["after"] else "absent")
+                      + f": {d['cause']}" for d in self.replay_differences]
         return "\n".join(lines) + "\n"
 
 
@@ -148,15 +163,19 @@ def seed_verdicts(owner_url: str, total: int) -> None:
 class MailFlow:
     """Mail flowing through the real pipeline, in a thread, until stopped."""
 
-    def __init__(self, app_url: str, archive, mail: list[bytes], pause: float):
+    def __init__(self, app_url: str, archive, mail: list[bytes], pause: float, settings):
         from swordfish.pipeline.processor import IncomingRecord
         from swordfish.pipeline.submission import inline_submission
 
         self._record, self._submission = IncomingRecord, inline_submission
-        self.pipeline, self.queue, self.database = build_replay_pipeline(app_url)
+        # The processor's analysis (indicators, link-domain history, flags) from the wiring; its
+        # queue port only collects, as the drill has no SQS.
+        self.pipeline, self.queue, self.database = wiring.build_replay_pipeline(app_url, settings)
         self.pipeline.raw_archive = archive
+        self.pipeline.degraded_backlog_seconds = settings.degraded_backlog_seconds
         self.mail, self.pause = mail, pause
         self.committed: dict[tuple[str, str], datetime] = {}
+        self.stored: dict[tuple[str, str], dict] = {}  # what was stored, to compare after the replay
         self.failed = 0
         self.batches = 0
         self.errors: list[str] = []
@@ -193,8 +212,14 @@ class MailFlow:
                     batch.add(record)
                 committed = batch.commit()
                 at = _now()
-                for _analysed, s in committed.stored:
+                for analysed, s in committed.stored:
                     self.committed[(s.tenant_id, s.message_id)] = at
+                    if s.inserted:
+                        v = analysed.verdict
+                        self.stored[(s.tenant_id, s.message_id)] = {
+                            "verdict": str(v.verdict), "score": v.score, "flags_version": batch.flags.version,
+                            "reasons": [r.model_dump(mode="json") for r in v.reasons],
+                            "degraded": batch.degraded or analysed.indicators_degraded}
                 self.batches += 1
             except Exception as exc:  # the database is gone: the submissions stay in the archive
                 self.failed += len(records)
@@ -202,6 +227,32 @@ class MailFlow:
                     self.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
                 time.sleep(0.2)
             time.sleep(self.pause)
+
+
+def _drill_settings(redis_url: str, moto_url: str, app_url: str):
+    """The drill's own services, whatever a running stack put in the environment."""
+    from swordfish.config import Settings
+
+    return Settings(environment="local", redis_url=redis_url, aws_endpoint_url=moto_url, sqs_endpoint_url=None,
+                    aws_region=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], database_url=app_url,
+                    db_credentials_from_secret=False, nango_base_url=None, nango_secret_name=None,
+                    raw_mail_archive_bucket=None)
+
+
+def _list_some_links_in_a_feed(redis_url: str, mail: list[bytes]) -> int:
+    """One link of every other sample goes into a threat feed, so URL_IN_THREAT_FEED decides some verdicts."""
+    from swordfish.analysis import TenantPolicy, parse_message
+    from swordfish.integrations.indicators import IndicatorStore
+
+    listed = []
+    for raw in mail[::2]:
+        links = sorted(link.url for link in parse_message(raw, TenantPolicy()).links)
+        listed += links[:1]
+    if listed:
+        store = IndicatorStore.from_url(redis_url, 5.0)
+        store.replace("openphish", listed, min_keep_ratio=0)
+        store.client.close()
+    return len(listed)
 
 
 def _database_size(url: str) -> int:
@@ -241,6 +292,7 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
     work = Path(tempfile.mkdtemp(prefix="sfdrill-"))
     moto = MotoServer(log_path=work / "moto.log").start()
     live = PostgresServer().start()
+    redis_server = RedisServer().start()
     archiver = flow = restored = None
     try:
         admin_pw, app_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -276,7 +328,10 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
 
         archiver = WalArchiver(live.superuser_url, repository, keys, sync_seconds=1.0, heartbeat_seconds=2.0,
                                log_path=work / "pg_receivewal.log").start()
-        flow = MailFlow(app_url, archive, _sample_mail(options.samples_dir), options.batch_pause_seconds).start()
+        mail = _sample_mail(options.samples_dir)
+        settings = _drill_settings(redis_server.url, moto.url, app_url)
+        _list_some_links_in_a_feed(settings.redis_url, mail)
+        flow = MailFlow(app_url, archive, mail, options.batch_pause_seconds, settings).start()
         progress("mail flowing; taking a base backup ...")
         t = time.monotonic()
         backup = take_base_backup(live.superuser_url, repository, keys)
@@ -322,16 +377,23 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         progress("replaying archived submissions ...")
         since = (heartbeat or datetime.fromisoformat(backup.started_at)) - REPLAY_MARGIN
         app_on_restored = restored.url(constants.APP_DB_ROLE, app_pw)
-        pipeline, queue, database = build_replay_pipeline(app_on_restored)
+        pipeline, queue, database = wiring.build_replay_pipeline(app_on_restored, settings)
         try:
             result = replay(archive.since(since), pipeline, queue)
         finally:
             database.close()
         report.replay = result.as_dict() | {"since": since.isoformat()}
         report.verdicts_missing_after_replay = _missing(restored.url(), expected | set(flow.committed))
+        with psycopg.connect(restored.url(), autocommit=True) as conn:
+            after = stored_verdicts(conn, flow.stored)
+        report.verdicts_compared = len(flow.stored)
+        report.verdicts_with_feed_hits = sum(1 for v in flow.stored.values()
+                                             if any(r["name"] == "URL_IN_THREAT_FEED" for r in v["reasons"]))
+        report.replay_differences = compare_verdicts(flow.stored, after)
         report.rto_seconds = round(time.monotonic() - rto_start, 1)
         report.verified_at = _now().isoformat()
         report.passed = (bool(restored.integrity.get("ok")) and report.verdicts_missing_after_replay == 0
+                         and not report.replay_differences
                          and report.rto_seconds <= report.targets["rto_seconds"]
                          and report.rpo_database_seconds is not None
                          and report.rpo_database_seconds <= report.targets["rpo_database_seconds"])
@@ -340,7 +402,7 @@ def run_drill(options: DrillOptions, progress=print) -> DrillReport:
         return report
     finally:
         for stop in (lambda: flow and flow.stop(), lambda: archiver and archiver.stop(final_sync=False),
-                     lambda: restored and restored.remove(), live.stop, moto.stop):
+                     lambda: restored and restored.remove(), live.stop, redis_server.stop, moto.stop):
             with contextlib.suppress(Exception):
                 stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -34,12 +34,15 @@ class BackupService(Service):
 
     def __init__(self, superuser_url: str, kms_client, *, backup_dir: Path | None = None,
                  schedule_seconds: float = 86_400.0, heartbeat_seconds: float = 2.0, retention_days: int = 30,
-                 log_dir: Path | None = None):
+                 log_dir: Path | None = None, key_file: Path | None = None):
         self.superuser_url, self.kms = superuser_url, kms_client
         self.backup_dir = Path(backup_dir or REPO_ROOT / ".devstack" / "backups")
         self.schedule_seconds, self.heartbeat_seconds = schedule_seconds, heartbeat_seconds
         self.retention_days = retention_days
         self.log_dir = log_dir
+        # The data-key wrapping key: a file beside the kept database when given (it outlives moto and
+        # `make serve`), else moto's KMS (gone with moto: only for throwaway stacks and tests).
+        self.key_file = Path(key_file) if key_file else None
         self.archiver = None
         self.last_backup: str | None = None
         self.last_error: str | None = None
@@ -49,10 +52,11 @@ class BackupService(Service):
 
     def start(self) -> BackupService:
         from swordfish.backup.database import WalArchiver
-        from swordfish.backup.envelope import KmsDataKeys
+        from swordfish.backup.envelope import FileDataKeys, KmsDataKeys
         from swordfish.backup.repository import cluster_repository
 
-        self.keys = KmsDataKeys(self.kms, ensure_backup_key(self.kms))
+        self.keys = (FileDataKeys(self.key_file, create=True) if self.key_file
+                     else KmsDataKeys(self.kms, ensure_backup_key(self.kms)))
         self.repository = cluster_repository(self.backup_dir, superuser_url=self.superuser_url).ensure()
         self.archiver = WalArchiver(self.superuser_url, self.repository, self.keys,
                                     heartbeat_seconds=self.heartbeat_seconds,
@@ -66,12 +70,12 @@ class BackupService(Service):
         usable = self.repository.usable_backups()
         return not usable or (now - usable[-1].finished).total_seconds() >= self.schedule_seconds
 
-    def run_once(self, now: datetime | None = None) -> str | None:
+    def run_once(self, now: datetime | None = None, *, force: bool = False) -> str | None:
         from swordfish.backup.database import take_base_backup
         from swordfish.backup.retention import prune
 
         now = now or datetime.now(UTC)
-        if not self.due(now):
+        if not force and not self.due(now):
             return None
         info = take_base_backup(self.superuser_url, self.repository, self.keys)
         self.last_backup = info.backup_id
@@ -79,10 +83,14 @@ class BackupService(Service):
         return info.backup_id
 
     def _schedule(self) -> None:
+        # After any (re)start a fresh base backup comes first: one from an earlier run may rest on a
+        # key, a WAL chain or a server state this run cannot vouch for (issue 25).
+        fresh_taken = False
         while not self._stop.is_set():
             try:
-                if self.run_once():
+                if self.run_once(force=not fresh_taken):
                     log.info("base backup %s taken", self.last_backup)
+                fresh_taken = True
                 self.last_error = None
             except Exception as exc:  # logged and retried next round; the archive keeps running
                 self.last_error = f"{type(exc).__name__}: {exc}"

@@ -17,6 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 from devstack.poller import FakeLambdaContext
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+# An oversized body is read and thrown away up to this much, so the caller gets its 413 instead of
+# a reset (closing a socket with unread data makes the kernel answer with RST); past it we close.
+MAX_DRAIN_BYTES = 64 * 1024 * 1024
+# Connections waiting to be accepted: socketserver's default (5) dropped or reset a burst of 50.
+LISTEN_BACKLOG = 512
 
 
 def to_proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict:
@@ -56,9 +61,17 @@ def make_server(handler, port: int = 8080, host: str = "127.0.0.1", *,
             pass
 
         def _serve(self):
-            length = int(self.headers.get("content-length") or 0)
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._answer(400, '{"message": "Content-Length is not a number"}', close=True)
+                return
             if length > MAX_BODY_BYTES:
-                self.send_error(413, "request body over 10 MB")
+                if length <= MAX_DRAIN_BYTES:
+                    self._drain(length)
+                self._answer(413, '{"message": "request body over 10 MB (API Gateway\'s limit)"}', close=True)
                 return
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -66,8 +79,12 @@ def make_server(handler, port: int = 8080, host: str = "127.0.0.1", *,
             target, name = handler, "swordfish-api"
             if console_handler is not None and (event["path"] == "/console" or event["path"].startswith("/console/")):
                 target, name = console_handler, "swordfish-console"
-            with lock:
-                response = target(event, FakeLambdaContext(function_name=name))
+            try:
+                with lock:
+                    response = target(event, FakeLambdaContext(function_name=name))
+            except Exception:  # as API Gateway answers a crashed Lambda: a status, never a dropped connection
+                self._answer(502, '{"message": "Internal server error"}')
+                return
             payload = response.get("body") or ""
             data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
             self.send_response(response.get("statusCode", 500))
@@ -80,6 +97,28 @@ def make_server(handler, port: int = 8080, host: str = "127.0.0.1", *,
             self.end_headers()
             self.wfile.write(data)
 
+        def _drain(self, length: int) -> None:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    break
+                length -= len(chunk)
+
+        def _answer(self, status: int, body: str, *, close: bool = False) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            if close:
+                self.send_header("connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(data)
+
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-    return ThreadingHTTPServer((host, port), Gateway)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = LISTEN_BACKLOG
+        daemon_threads = True
+
+    return Server((host, port), Gateway)

@@ -130,26 +130,23 @@ def worker_main(env: dict[str, str], worker_id: int, stop, ready=None, log_dir: 
 
 
 def _heartbeat(env: dict[str, str], function: str, worker_id: int):
-    """A callable that marks this worker alive in Redis (at most once a second; never raises)."""
-    from swordfish.monitoring.progress import ProgressRecorder
+    """A callable the poll loop calls each turn (``final=True`` when it stops on purpose). The beat
+    itself comes from a thread (monitoring.progress.WorkerHeartbeat), so a worker blocked on the
+    database pool during an outage keeps saying it lives, and what it waits for."""
+    from swordfish.monitoring.progress import ProgressRecorder, WorkerHeartbeat
 
     url = env.get(f"{constants.ENV_PREFIX}REDIS_URL")
     if not url:
-        return lambda: None
-    recorder = ProgressRecorder.from_url(url, timeout=0.3)
-    name = f"{function}-{worker_id}"
-    last = [0.0]
+        return lambda final=False: None
+    heartbeat = WorkerHeartbeat(ProgressRecorder.from_url(url, timeout=0.3), f"{function}-{worker_id}").start()
 
-    def beat(final: bool = False) -> None:
+    def turn(final: bool = False) -> None:
         if final:
-            recorder.forget(name)  # stopped on purpose: not a dead worker
-            return
-        now = time.monotonic()
-        if now - last[0] >= 1.0:
-            last[0] = now
-            recorder.beat(name)
+            heartbeat.stop()  # stopped on purpose: not a dead worker
+        else:
+            heartbeat.loop()
 
-    return beat
+    return turn
 
 
 def _poll(sqs, queue_url: str, queue_arn: str, region: str, handler, worker_id: int, stop, batch_size: int,
@@ -187,13 +184,21 @@ def _poll_loop(sqs, queue_url, queue_arn, region, handler, worker_id, stop, batc
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
             chunk = done[start:start + 10]
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)])
+            try:
+                sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)])
+            except Exception as exc:  # an error path, not a crash: the verdicts are stored (idempotently)
+                print(f"worker {worker_id}: queue delete failed for {len(chunk)} message(s): {type(exc).__name__}: "
+                      f"{exc}; they are redelivered after the visibility timeout (their verdicts stand)", flush=True)
         retry = [m for m in messages if m["MessageId"] in failed]
         if retry:
-            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": LOCAL_RETRY_BACKOFF_SECONDS}
-                for i, m in enumerate(retry)])
+            try:
+                sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": LOCAL_RETRY_BACKOFF_SECONDS}
+                    for i, m in enumerate(retry)])
+            except Exception as exc:  # they come back after the full visibility timeout instead
+                print(f"worker {worker_id}: visibility change failed for {len(retry)} message(s): "
+                      f"{type(exc).__name__}: {exc}", flush=True)
 
 
 class WorkerPool:

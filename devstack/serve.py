@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             # Raw submissions archived before analysis, for `swordfish backup replay` (not in tests and
             # load runs: moto would hold every batch in memory).
             stack.info.env[f"{constants.ENV_PREFIX}RAW_MAIL_ARCHIVE_BUCKET"] = backup_bucket_name()
+            # Deep health watches the WAL archive, the base backups and the last verify (issue 25).
+            stack.info.env[f"{constants.ENV_PREFIX}BACKUP_HEALTH"] = "true"
+            # `swordfish backup verify | restore` unwrap with the same key file the service wraps with.
+            stack.info.env[f"{constants.ENV_PREFIX}BACKUP_KMS_KEY_ID"] = f"file:{backup_key_file()}"
             os.environ.update(stack.info.env)
             from handlers.api import handler
             from handlers.console import handler as console_handler
@@ -109,6 +113,11 @@ def backup_bucket_name() -> str:
     return f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
 
 
+def backup_key_file() -> Path:
+    """Beside the kept database (never in the backup repository): backups outlive moto and restarts."""
+    return DATA_DIR / "backup-data-key"
+
+
 def start_backups(stack: EmbeddedStack):
     """WAL archiving, the heartbeat and scheduled base backups of the stack's database (issue 13)."""
     from swordfish.config import get_settings
@@ -119,7 +128,8 @@ def start_backups(stack: EmbeddedStack):
     service = BackupService(stack.postgres.superuser_url, stack.client("kms"), backup_dir=Path(settings.backup_dir),
                             schedule_seconds=settings.backup_schedule_seconds,
                             heartbeat_seconds=settings.backup_heartbeat_seconds,
-                            retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs")
+                            retention_days=settings.backup_retention_days, log_dir=stack.run_dir / "logs",
+                            key_file=backup_key_file())
     try:
         return service.start()
     except Exception as exc:  # serving mail matters more than the dev stack's backups: say so, go on

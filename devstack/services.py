@@ -53,6 +53,21 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+def _is_postmaster(pid: int, data_dir: Path) -> bool:
+    """The process ``pid`` is a PostgreSQL server (not a process that got a dead postmaster's pid)."""
+    import psutil
+
+    if not _pid_alive(pid):  # gone, or a zombie nobody reaped yet
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.name() in ("postgres", "postmaster") or any("postgres" in part for part in process.cmdline()[:1])
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True  # cannot tell: treat as live, as PostgreSQL itself would
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -240,8 +255,52 @@ class PostgresServer(Service):
             from pgserver.utils import ensure_prefix_permissions
 
             ensure_prefix_permissions(self.data_dir)  # someone may have tightened a parent since
+        self.clear_stale_pid_file()
+        self.clear_stale_socket_locks()
         with self.server._lock:
             self.server.ensure_postgres_running()
+
+    def clear_stale_pid_file(self) -> str | None:
+        """Remove a postmaster.pid no live postmaster owns; return why, or None when it was kept.
+        A postmaster killed while starting leaves a partial file, which pgserver's parser rejects
+        (``AssertionError: _lines``) on every restart; a whole file whose pid now belongs to another
+        process makes pgserver believe the server runs. Either wedged PostgreSQL for good."""
+        path = self.data_dir / "postmaster.pid"
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return None
+        try:
+            pid = int(lines[0].strip())
+        except (IndexError, ValueError):
+            pid = None
+        if pid is not None and _is_postmaster(pid, self.data_dir):
+            return None  # a live postmaster: never touch its lock file
+        if pid is not None:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)  # a killed postmaster that was our child: reap the zombie
+        path.unlink(missing_ok=True)
+        return (f"removed a stale postmaster.pid ({len(lines)} lines, pid {pid}: "
+                f"{'not running' if pid is None or not _pid_alive(pid) else 'not a postmaster'})")
+
+    def clear_stale_socket_locks(self) -> list[str]:
+        """The socket's lock file names its postmaster too, and PostgreSQL refuses to start while
+        that pid exists, even as an unreaped zombie ("lock file ... already exists"). Remove the
+        ones no live postmaster owns; return their names."""
+        folders = {self.data_dir}
+        with contextlib.suppress(Exception):
+            folders.add(Path(self.superuser_url.split("host=", 1)[1].split("&", 1)[0]))
+        removed = []
+        for folder in folders:
+            for lock in folder.glob(".s.PGSQL.*.lock"):
+                try:
+                    pid = int(lock.read_text(errors="replace").splitlines()[0].strip())
+                except (OSError, IndexError, ValueError):
+                    pid = None
+                if pid is None or not _is_postmaster(pid, self.data_dir):
+                    lock.unlink(missing_ok=True)
+                    removed.append(lock.name)
+        return removed
 
     @property
     def superuser_url(self) -> str:

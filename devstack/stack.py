@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,9 @@ class EmbeddedStack:
             self.supervisor = Supervisor(backoff=backoff or Backoff(),
                                          log=file_logger(self.run_dir / "logs" / "supervisor.log"))
         self.operator_token = secrets.token_urlsafe(24)
+        self.last_queue_depth: tuple[float, int] = (0.0, 0)
+        self.remembered_secrets: dict[str, list[tuple[str, str, str]]] = {}
+        self._queue_sampled_at = self._secrets_sampled_at = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -118,7 +122,11 @@ class EmbeddedStack:
             attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.info.queue_url, AttributeNames=[
                 "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
             waiting = sum(int(v) for v in attrs.values())
-        except Exception:  # noqa: BLE001 - fauxqs already gone: nothing to count
+        except Exception:  # noqa: BLE001 - fauxqs already gone (the same signal stopped it): its last count
+            at, waiting = self.last_queue_depth
+            if at and waiting:
+                print(f"note: about {waiting} message(s) on the queue at its last count ({time.time() - at:.0f} s "
+                      "before) are dropped: fauxqs keeps queues in memory only (the database is kept)", flush=True)
             return
         if waiting:
             print(f"note: {waiting} message(s) still on the queue are dropped: fauxqs keeps queues in memory "
@@ -162,9 +170,61 @@ class EmbeddedStack:
         sup.watch("postgresql", self.postgres.alive, self.postgres.restart)
         sup.watch("pgbouncer", self.pooler.alive, self.pooler.restart)
         sup.watch("redis", self.redis.alive, self._restart_redis)
-        sup.watch("fauxqs", self.fauxqs.alive, self._restart_fauxqs)
-        sup.watch("moto", self.moto.alive, self._restart_moto)
+        sup.watch("fauxqs", self._fauxqs_alive, self._restart_fauxqs)
+        sup.watch("moto", self._moto_alive, self._restart_moto)
         sup.start()
+
+    # What a restart of an in-memory emulator loses is remembered while it lives (issue 25): the
+    # queue depth, to say how much mail went with fauxqs; each secret's current and previous
+    # versions, so moto comes back with the logins rotations set, not the stack's first ones.
+    SAMPLE_SECONDS = 2.0
+
+    def _fauxqs_alive(self) -> bool:
+        alive = self.fauxqs.alive()
+        if alive and time.monotonic() - self._queue_sampled_at >= self.SAMPLE_SECONDS:
+            self._queue_sampled_at = time.monotonic()
+            with contextlib.suppress(Exception):
+                self.last_queue_depth = (time.time(), self.queue_depth())
+        return alive
+
+    def _moto_alive(self) -> bool:
+        alive = self.moto.alive()
+        if alive and time.monotonic() - self._secrets_sampled_at >= self.SAMPLE_SECONDS:
+            self._secrets_sampled_at = time.monotonic()
+            with contextlib.suppress(Exception):
+                self.remember_secrets()
+        return alive
+
+    def queue_depth(self) -> int:
+        attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.info.queue_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def remember_secrets(self) -> None:
+        """Each secret's AWSPREVIOUS and AWSCURRENT (version id, value), kept in this process."""
+        sm = self.client("secretsmanager")
+        kept: dict[str, list[tuple[str, str, str]]] = {}
+        for name in self._secret_names():
+            versions = []
+            for stage in ("AWSPREVIOUS", "AWSCURRENT"):
+                try:
+                    got = sm.get_secret_value(SecretId=name, VersionStage=stage)
+                except sm.exceptions.ResourceNotFoundException:
+                    continue
+                versions.append((stage, got["VersionId"], got["SecretString"]))
+            if versions:
+                kept[name] = versions
+        self.remembered_secrets = kept
+
+    def _came_back_empty(self, dependency: str, lost: str) -> None:
+        from swordfish.monitoring.progress import ProgressRecorder
+
+        message = f"{dependency} came back empty: {lost}"
+        print(f"note: {message}", flush=True)
+        if self.supervisor is not None:
+            self.supervisor.log(f"supervisor: {message}")
+        with contextlib.suppress(Exception):
+            ProgressRecorder.from_url(self.redis.url, 1.0).came_back_empty(dependency, lost)
 
     def supervise_workers(self, pool) -> None:
         if self.supervisor is not None:
@@ -173,10 +233,16 @@ class EmbeddedStack:
     def _restart_redis(self) -> None:
         self.redis.restart()
         self.refresh_feeds()  # a node replaced empty: indicators come back at once, not at the next schedule
+        self._came_back_empty("redis", "threat feeds reloaded; heartbeats, progress and rate-limit counters, "
+                                       "link-domain history and console sessions started over")
 
     def _restart_fauxqs(self) -> None:
         self.fauxqs.restart()
         self._create_queues()
+        at, depth = self.last_queue_depth
+        counted = (f"about {depth} queued message(s) at its last count ({time.time() - at:.0f} s before) are lost"
+                   if at else "its queued messages (never counted) are lost")
+        self._came_back_empty("fauxqs", f"{counted}; the DLQ is empty too")
 
     def _restart_moto(self) -> None:
         from devstack.appconfig_agent import seed_flags
@@ -186,6 +252,10 @@ class EmbeddedStack:
         seed_flags(self.moto.url, region_name=REGION)
         if self.seed:
             self.seed_flags()
+        restored = sorted(self.remembered_secrets)
+        self._came_back_empty("moto", "buckets (the raw-submission archive, large mail), breaker states and flags "
+                                      "re-created empty or from their seed; secrets re-created at their last known "
+                                      f"versions ({', '.join(restored) or 'none remembered'})")
 
     def seed_flags(self) -> None:
         """Turn auto-quarantine on for acme-corp through the audited path, as an operator would."""
@@ -241,18 +311,49 @@ class EmbeddedStack:
         self.info.queue_url, self.info.dlq_url, self.info.remediation_queue_url = queue_url, dlq_url, remediation_url
 
     def _create_moto_resources(self) -> None:
+        """Idempotent: a restart that failed halfway is retried by the supervisor, and must not loop
+        on what the first try created (BucketAlreadyOwnedByYou every 15 s)."""
         bucket = f"{constants.LARGE_MAIL_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
         s3 = self.client("s3")
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.create_bucket(Bucket=f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
-                         CreateBucketConfiguration={"LocationConstraint": REGION})
+        for name in (bucket, f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"):
+            try:
+                s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+            except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+                pass
         self.info.bucket = bucket
 
         from swordfish.resilience.circuit_breaker import create_breaker_table
 
-        create_breaker_table(self.client("dynamodb"), constants.BREAKER_TABLE_NAME)
+        with contextlib.suppress(self.client("dynamodb").exceptions.ResourceInUseException):
+            create_breaker_table(self.client("dynamodb"), constants.BREAKER_TABLE_NAME)
 
-        self.create_secrets(self.client("secretsmanager"))
+        sm = self.client("secretsmanager")
+        if self.remembered_secrets:
+            self._restore_secrets(sm)
+        else:
+            self.create_secrets(sm)
+
+    def _secret_names(self) -> tuple[str, ...]:
+        return (constants.DB_MASTER_SECRET_NAME, constants.DB_ADMIN_SECRET_NAME, constants.DB_APP_SECRET_NAME,
+                constants.API_KEY_PEPPER_SECRET_NAME, constants.NANGO_SECRET_NAME,
+                constants.CONSOLE_TOTP_KEYS_SECRET_NAME)
+
+    def _restore_secrets(self, sm) -> None:
+        """The secrets as they were when moto died: same version ids (API keys name their pepper's),
+        AWSCURRENT and AWSPREVIOUS where they were, so the logins rotations set keep working."""
+        for name in self._secret_names():
+            versions = self.remembered_secrets.get(name)
+            if not versions:
+                continue
+            (_, first_id, first_value), *rest = versions
+            try:
+                sm.create_secret(Name=name, SecretString=first_value, ClientRequestToken=first_id)
+            except sm.exceptions.ResourceExistsException:
+                pass
+            for _stage, version_id, value in rest:
+                with contextlib.suppress(sm.exceptions.ResourceExistsException):
+                    sm.put_secret_value(SecretId=name, SecretString=value, ClientRequestToken=version_id,
+                                        VersionStages=["AWSCURRENT"])
 
     def create_secrets(self, sm) -> None:
         """The secrets the CDK creates, with the values of this stack: the workers read their database

@@ -203,6 +203,13 @@ class ObservabilityStack(Stack):
                     constants.HEALTH_SCORE_ALARM_THRESHOLD,
                     comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                     evaluation_periods=3, datapoints=3, missing=cloudwatch.TreatMissingData.BREACHING)
+        # Deep health's backup component (issue 25): the archive behind the RPO, no usable base backup,
+        # or a failed verification. Where no backup status is configured the canary emits nothing for
+        # it (no data: not breaching); AWS Backup's own job alarms cover the managed backups.
+        self._alarm("BackupFailing", "Backups: WAL archive behind the RPO, no usable base backup, or verify failed",
+                    app_metric(constants.METRIC_COMPONENT_STATUS, statistic="Maximum",
+                               dimensions={constants.COMPONENT_DIMENSION: "backup"}),
+                    2, evaluation_periods=2, datapoints=2)
         db = r.database
         self._alarm("DatabaseCpu", "Database CPU high",
                     db.metric_cpu_utilization(statistic="Average", period=FIVE_MINUTES),

@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     backup_retention_days: int = 30
     backup_schedule_seconds: float = 86_400.0  # base backups under `make serve` (daily)
     backup_heartbeat_seconds: float = 2.0
+    # Deep health's backup component (the embedded stack's repository; `make serve` turns it on).
+    backup_health: bool = False
+    backup_rpo_seconds: float = 60.0  # the WAL archive further behind than this fails the component
+    backup_verify_max_age_seconds: float = 8 * 86_400.0
     backup_restore_dir: str = ".devstack/restores"
 
     # Secrets (security/secrets.py): every secret is read from Secrets Manager through one reader.

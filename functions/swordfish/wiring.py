@@ -31,6 +31,7 @@ from swordfish.api.health_deep import HealthDependencies, cloudwatch_queue_age_p
 from swordfish.api.health_progress import fauxqs_queue_age_probe
 from swordfish.api.ratelimit import ApiRateLimiter
 from swordfish.api.routes import ApiDependencies
+from swordfish.backup.replay import CollectingQueue
 from swordfish.config import Settings, get_settings
 from swordfish.console.app import ConsoleDependencies
 from swordfish.console.app import create_app as create_console_app
@@ -138,15 +139,12 @@ def build_submitter(settings: Settings | None = None) -> Submitter:
 # --- the processor ------------------------------------------------------------------------------
 
 
-def build_pipeline(settings: Settings | None = None) -> Pipeline:
-    settings = settings or get_settings()
-    if not (settings.emails_queue_url and settings.emails_dlq_url):
-        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL and SWORDFISH_EMAILS_DLQ_URL must be set")
-    db = database()
-    queue = SqsQueuePort(aws_client("sqs", settings), queue_url=settings.emails_queue_url,
-                         dlq_url=settings.emails_dlq_url, remediation_queue_url=settings.remediation_retry_queue_url)
-    # Every outbound call goes through its circuit breaker, with the fallback fallbacks.py documents.
+def _analysis_adapters(settings: Settings) -> dict:
+    """What a verdict depends on besides the message and the database: the mail loader, the threat
+    indicators, the link-domain history, the flags, the budget. The processor and a replay after a
+    restore take them from here, so a replayed verdict is the one the tenant got (issue 25)."""
     nango = nango_client(settings)
+    # Every outbound call goes through its circuit breaker, with the fallback fallbacks.py documents.
     mail = MailSourceLoader(s3_client=GuardedS3(aws_client("s3", settings)),
                             mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                             max_bytes=settings.max_message_bytes)
@@ -155,6 +153,28 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
     # First sightings of link domains (NEW_LINK_DOMAIN) share the feeds' Redis; without Redis, no signal.
     link_domains = RedisLinkDomainHistory.from_url(settings.redis_url, settings.redis_timeout_seconds,
                                                    settings.link_domain_memory_days) if settings.redis_url else None
+    return {
+        "nango": nango,
+        "mail": mail,
+        "indicators": indicators,
+        "flags_snapshot": flags_client().snapshot,
+        "max_message_bytes": settings.max_message_bytes,
+        "analysis_budget_seconds": settings.analysis_budget_ms / 1000,
+        "link_domains": link_domains,
+        "new_link_domain_window_seconds": settings.new_link_domain_hours * 3600,
+        "new_link_domain_warmup_seconds": settings.new_link_domain_warmup_hours * 3600,
+    }
+
+
+def build_pipeline(settings: Settings | None = None) -> Pipeline:
+    settings = settings or get_settings()
+    if not (settings.emails_queue_url and settings.emails_dlq_url):
+        raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL and SWORDFISH_EMAILS_DLQ_URL must be set")
+    db = database()
+    queue = SqsQueuePort(aws_client("sqs", settings), queue_url=settings.emails_queue_url,
+                         dlq_url=settings.emails_dlq_url, remediation_queue_url=settings.remediation_retry_queue_url)
+    adapters = _analysis_adapters(settings)
+    nango = adapters.pop("nango")
     raw_archive = None
     if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
         from swordfish.integrations.raw_archive import S3RawMailArchive
@@ -164,18 +184,11 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         raw_archive=raw_archive,
         database=db,
         policies=PolicyCache(PostgresVerdictStore(db)),
-        mail=mail,
         queue=queue,
-        indicators=indicators,
         remediator=GuardedRemediator(nango, defer=queue.defer_remediation, ledger=PostgresQuarantineLedger(db))
         if nango else None,
-        flags_snapshot=flags_client().snapshot,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
-        max_message_bytes=settings.max_message_bytes,
-        analysis_budget_seconds=settings.analysis_budget_ms / 1000,
-        link_domains=link_domains,
-        new_link_domain_window_seconds=settings.new_link_domain_hours * 3600,
-        new_link_domain_warmup_seconds=settings.new_link_domain_warmup_hours * 3600,
+        **adapters,
     )
     # What init built (clients, models, pools) lives as long as the process: frozen, the cyclic
     # collector stops rescanning it, so a full collection cannot land 50-100 ms inside one message's
@@ -183,6 +196,23 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
     gc.collect()
     gc.freeze()
     return pipeline
+
+
+def build_replay_pipeline(database_url: str, settings: Settings | None = None
+                          ) -> tuple[Pipeline, CollectingQueue, Database]:
+    """The processor's pipeline against another database (a restored server), for `backup replay`
+    and the drill: the same indicators, link-domain history, flags and budget, the tenants' policies
+    as they are now. What differs is only what a replay must not do: nothing is sent to a queue
+    (dead letters, requeues and quarantines are collected and reported), nothing is archived again,
+    and old mail is not "degraded" (its age is the outage's, not a backlog's)."""
+    settings = settings or get_settings()
+    db = Database(database_url, max_size=2, connect_timeout=settings.db_connect_timeout_seconds)
+    queue = CollectingQueue()
+    adapters = _analysis_adapters(settings)
+    adapters.pop("nango")  # no remediator: quarantines a live run would have done are reported
+    pipeline = Pipeline(database=db, policies=PolicyCache(PostgresVerdictStore(db)), queue=queue,
+                        degraded_backlog_seconds=float("inf"), **adapters)
+    return pipeline, queue, db
 
 
 # --- the remediation retry ----------------------------------------------------------------------
@@ -225,11 +255,12 @@ def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:
 def build_health_dependencies(settings: Settings | None = None) -> HealthDependencies:
     settings = settings or get_settings()
     url: str | Callable[[], str] | None = settings.database_url
+    url_after_auth_failure = None
     uses_secrets = _credentials_from_secret(settings) and (settings.environment != "local" or
                                                            settings.db_credentials_from_secret)
-    if uses_secrets:
-        def url() -> str:  # resolved per check: a rotated password is picked up
-            return database_url(settings)
+    if uses_secrets:  # resolved per check, as the pool does: re-read at once when the login is refused
+        conninfo = database_conninfo(settings)
+        url, url_after_auth_failure = conninfo, conninfo.after_auth_failure
     feed_status = progress = None
     if settings.redis_url:
         feed_status = IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds).status
@@ -243,6 +274,7 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
                            if settings.sqs_endpoint_url else None)
     return HealthDependencies(
         database_url=url,
+        database_url_after_auth_failure=url_after_auth_failure,
         redis_url=settings.redis_url,
         nango_base_url=settings.nango_base_url,
         feed_urls={f: getattr(settings, f"{f}_feed_url", None) for f in constants.THREAT_FEEDS},
@@ -266,7 +298,20 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         worker_stale_seconds=settings.worker_stale_seconds,
         pipeline_stall_seconds=settings.pipeline_stall_seconds,
         backlog_fail_seconds=settings.backlog_fail_seconds,
+        backup_status=_backup_status(settings) if settings.backup_health else None,
+        backup_rpo_seconds=settings.backup_rpo_seconds,
+        backup_schedule_seconds=settings.backup_schedule_seconds,
+        backup_verify_max_age_seconds=settings.backup_verify_max_age_seconds,
     )
+
+
+def _backup_status(settings: Settings) -> Callable[[], dict]:
+    """The embedded stack's backup repository, read from its files on each check (any process)."""
+    from pathlib import Path
+
+    from swordfish.backup.status import repository_status
+
+    return lambda: repository_status(Path(settings.backup_dir))
 
 
 # --- the API --------------------------------------------------------------------------------------

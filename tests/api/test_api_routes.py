@@ -191,3 +191,23 @@ def test_bad_feedback_gets_clear_4xx(gateway):
     assert status == 400 and "label" in body["message"]
     # The label is required; the analyst is not (the key is who judged: issue 26).
     assert call(f"{url}/v1/tenants/globex/verdicts/nope/feedback", "POST", key, {"analyst": "ana"})[0] == 400
+
+
+def test_a_message_id_reused_for_different_content_is_refused_not_dropped(gateway):
+    """Issue 25: a caller reusing a message_id for different content lost the second message
+    silently (counted as a duplicate). The API answers 409; the same content again stays a 202."""
+    url, stack = gateway
+    key = stack.info.api_keys["globex"]
+    other = MAIL.replace(b"hello", b"a different message")
+    first = {"raw_mime_b64": base64.b64encode(MAIL).decode(), "message_id": "reused-1"}
+    assert call(f"{url}/v1/tenants/globex/submissions", "POST", key, first)[0] == 202
+    assert failed_ids(invoke(receive_event(stack, 1))) == set()
+
+    status, body = call(f"{url}/v1/tenants/globex/submissions", "POST", key,
+                        {"raw_mime_b64": base64.b64encode(other).decode(), "message_id": "reused-1"})
+    assert status == 409 and "reused-1" in body["message"] and "different message" in body["message"]
+    assert call(f"{url}/v1/tenants/globex/submissions", "POST", key, first)[0] == 202  # a harmless duplicate
+    status, body = call(f"{url}/v1/tenants/globex/submissions/batch", "POST", key, {"messages": [
+        {"raw_mime_b64": base64.b64encode(other).decode(), "message_id": "reused-1"}]})
+    assert status == 202 and body["rejected"] == 1 and body["results"][0]["error"].startswith("409")
+    assert "content_sha256" not in call(f"{url}/v1/tenants/globex/verdicts/reused-1", key=key)[1]

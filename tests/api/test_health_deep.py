@@ -113,7 +113,7 @@ def check(body, key):
 def test_everything_up_passes_with_a_full_score_in_health_json(deps):
     code, body = deep(deps)
     assert (code, body["status"], body["score"]) == (200, "pass", 100.0), json.dumps(body, indent=1)
-    assert set(body["components"]) == set(health_deep.COMPONENTS)
+    assert set(body["components"]) == set(health_deep.COMPONENTS) - {"backup"}  # backup: where configured
     for key in ("postgresql:responseTime", "postgresql:connectTime", "redis:responseTime", "nango:responseTime",
                 "feed_urlhaus:responseTime", "feed_phishtank:refreshAge", "disk:freeSpace", "memory:utilization",
                 "queue:depth", "queue:oldestMessageAge", "queue:dlqDepth", "circuitBreakers:state",
@@ -370,6 +370,60 @@ def test_a_worker_whose_heartbeat_goes_stale_turns_the_report_warn_then_fail(dep
     assert body["score"] < 100
 
 
+def test_a_worker_blocked_on_the_database_pool_is_waiting_not_dead(deps, redis_url, tmp_path):
+    """Issue 25: during a long database outage the workers were alive, blocked on the pool, and
+    `workers` said fail (no heartbeat). The beat now comes from the worker's own thread with what it
+    waits for; a dead worker (no beat) and a stuck one (loop still, waiting on nothing) still fail."""
+    import threading
+
+    from swordfish.monitoring.progress import WorkerHeartbeat, current_wait
+    from swordfish.store.database import Database, DatabaseUnavailable
+
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    deps.expected_workers, deps.worker_stale_seconds = 2, 15
+    waiting_worker = WorkerHeartbeat(deps.progress, "processor-0", clock=clock)
+    deps.progress.beat("processor-1")
+    waiting_worker.beat()
+
+    # PostgreSQL is down: processor-0's batch blocks in the pool (a real pool, a socket nobody serves).
+    down = Database(f"postgresql://swordfish_app:x@/swordfish?host={tmp_path}", max_size=1, connect_timeout=1)
+    outcome: list[BaseException] = []
+
+    def batch():
+        try:
+            with down.connection():
+                pass
+        except DatabaseUnavailable as exc:
+            outcome.append(exc)
+
+    blocked = threading.Thread(target=batch)
+    blocked.start()
+    try:
+        deadline = time.monotonic() + 10  # hang guard only
+        while current_wait() != "postgresql":
+            assert time.monotonic() < deadline, "the pool never marked its wait"
+            time.sleep(0.01)
+        clock.now += 60  # a minute into the outage; processor-1 died meanwhile (no beat)
+        waiting_worker.beat()  # what its heartbeat thread does every second
+        _, body = deep(deps)
+        assert component(body, "workers")["status"] == "warn"  # not fail: processor-0 lives
+        assert check(body, "workers:alive")["observedValue"] == 1
+        assert "silent: processor-1" in check(body, "workers:alive")["output"]
+        assert "waiting on postgresql" in check(body, "workers:waiting")["output"]
+    finally:
+        blocked.join(15)
+        down.close()
+    assert outcome  # the wait ended as the pool's timeout, not a hang
+
+    clock.now += 1
+    waiting_worker.beat()  # beating, but its loop has not moved for 61 s and it waits on nothing: stuck
+    _, body = deep(deps)
+    assert component(body, "workers")["status"] == "fail"
+    assert "stuck" in check(body, "workers:alive")["output"]
+
+
 def test_on_lambda_a_stale_heartbeat_fails_only_while_mail_waits(deps, redis_url, sqs):
     clock = Clock()
     deps.progress = ProgressRecorder.from_url(redis_url)
@@ -453,3 +507,100 @@ def test_the_fauxqs_age_route_reports_the_oldest_waiting_message(fauxqs_server):
     client.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
     assert probe() == 0
     assert fauxqs_queue_age_probe(fauxqs_server.url, "no-such-queue")() is None
+
+
+def test_the_postgresql_check_re_reads_rotated_credentials_as_the_pool_does(database, moto_server, settings_env):
+    """Issue 25: after login rotations the check kept connecting with its cached, changed login and
+    reported postgresql fail for minutes while mail flowed; the pool re-reads on a refused login."""
+    import psycopg
+    from swordfish import wiring
+
+    role, secret = f"health_{uuid.uuid4().hex[:8]}", f"swordfish/test/health-{uuid.uuid4().hex[:8]}"
+    socket_dir = database.superuser_url.split("host=", 1)[1]
+
+    def login(password: str) -> str:
+        return json.dumps({"engine": "postgres", "username": role, "password": password, "host": socket_dir,
+                           "port": 5432, "dbname": constants.DATABASE_NAME})
+
+    sm = boto3.client("secretsmanager", endpoint_url=moto_server.url, region_name="eu-west-1")
+    with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'first-password-123'")
+    sm.create_secret(Name=secret, SecretString=login("first-password-123"))
+    settings = settings_env(aws_endpoint_url=moto_server.url, db_app_secret_name=secret,
+                            db_credentials_from_secret="true", db_sslmode="disable", secrets_ttl_seconds=300)
+    wiring.reset()
+    try:
+        deps = wiring.build_health_dependencies(settings)
+        assert health_deep.check_postgresql(deps).status == "pass"
+        # A rotation: the login's password changes and the secret's AWSCURRENT with it.
+        with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {role} PASSWORD 'second-password-456'")
+        sm.put_secret_value(SecretId=secret, SecretString=login("second-password-456"))
+        assert health_deep.check_postgresql(deps).status == "pass"  # within the cache's TTL
+    finally:
+        wiring.reset()
+        with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_the_backup_component_fails_past_the_rpo_and_reaches_the_canary(deps, tmp_path):
+    """Issue 25: with the WAL archive not writable for 70 s, mail flowed and /health/deep said pass
+    100 throughout: it had no backup component. Read from the repository's own files, so the API,
+    the canary and the console see what the archiver wrote."""
+    from datetime import UTC, datetime, timedelta
+
+    from swordfish.api.health_canary import gauges
+    from swordfish.backup.repository import BackupInfo, Repository
+    from swordfish.backup.status import record_verification, repository_status
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    repository = Repository(tmp_path / "backups" / "7301234567890123456").ensure()
+    repository.write_json(repository.wal_dir / "archive_state.json",
+                          {"archived_until": (now - timedelta(seconds=5)).isoformat(), "receiver_alive": True})
+    repository.save_info(BackupInfo("20261207T000000Z", "complete", started_at=(now - timedelta(hours=12)).isoformat(),
+                                    finished_at=(now - timedelta(hours=12)).isoformat()))
+    record_verification(repository, {"ok": True, "problems": []}, now - timedelta(days=1))
+    clock = [now]
+    deps.backup_status = lambda: repository_status(tmp_path / "backups")
+    deps.wall_clock = lambda: clock[0]
+    deps.backup_rpo_seconds = 60
+
+    _, body = deep(deps)
+    assert component(body, "backup")["status"] == "pass" and body["status"] == "pass"
+    assert check(body, "backup:archiveLag")["observedValue"] == 5.0
+
+    clock[0] = now + timedelta(seconds=70)  # the archive stopped moving: 75 s behind
+    _, body = deep(deps)
+    assert component(body, "backup")["status"] == "fail" and body["status"] == "warn"  # mail still flows
+    assert "75 s behind (RPO target 60 s)" in check(body, "backup:archiveLag")["output"]
+    assert body["score"] < 100
+    status = {g.dimension_value: g.value for g in gauges(body) if g.name == "ComponentStatus"}
+    assert status["backup"] == 2  # what the canary emits and the BackupFailing alarm reads
+
+    repository.write_json(repository.wal_dir / "archive_state.json",
+                          {"archived_until": clock[0].isoformat(), "receiver_alive": False})
+    _, body = deep(deps)
+    assert "receiver is not running" in check(body, "backup:archiveLag")["output"]
+
+    record_verification(repository, {"ok": False, "problems": ["wal/0000000100000000000000A1: tampered"]}, now)
+    _, body = deep(deps)
+    assert check(body, "backup:lastVerify")["status"] == "fail"
+
+
+def test_a_dependency_that_came_back_empty_is_reported_for_a_while(deps, redis_url):
+    """Issue 25: fauxqs killed, 2,210 accepted emails gone, and health said pass 100 ten seconds later."""
+    clock = Clock()
+    deps.progress = ProgressRecorder.from_url(redis_url)
+    deps.progress.clock = clock
+    _, body = deep(deps)
+    assert component(body, "restarts")["status"] == "pass"
+
+    deps.progress.came_back_empty("fauxqs", "about 2210 queued message(s) at its last count are lost")
+    clock.now += 10
+    _, body = deep(deps)
+    assert component(body, "restarts")["status"] == "warn" and body["status"] == "warn"
+    assert "fauxqs came back empty 10 s ago: about 2210 queued" in check(body, "restarts:cameBackEmpty")["output"]
+
+    clock.now += 900  # after a quarter of an hour it is history (the supervisor log keeps it)
+    _, body = deep(deps)
+    assert component(body, "restarts")["status"] == "pass"

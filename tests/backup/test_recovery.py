@@ -290,6 +290,9 @@ def test_the_drill_measures_recovery_time_and_loses_no_verdict(tmp_path):
     assert report.restore["integrity"]["ok"]
     assert report.verdicts_committed_live > 0 and report.verdicts_missing_after_replay == 0
     assert report.replay["read"] >= report.verdicts_committed_live
+    # Verdict, score and reasons compared with what was stored before the disaster, threat-feed hits included.
+    assert report.verdicts_compared > 0 and report.verdicts_with_feed_hits > 0
+    assert report.replay_differences == []
     assert 0 < report.rto_seconds < 900  # a hang guard, not a performance assertion
     assert report.rpo_database_seconds is not None and report.rpo_database_seconds < 60
     (folder,) = tmp_path.glob("drill-*")

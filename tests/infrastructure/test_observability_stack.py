@@ -72,7 +72,7 @@ def test_any_open_circuit_raises_an_alarm(prod):
 
 def test_every_alarm_notifies_the_alarm_topic(prod):
     alarms = props(prod.templates["observability"], "AWS::CloudWatch::Alarm")
-    assert len(alarms) == len(prod.stacks.observability.alarms) == 32  # 2 each for the authorizer and the console
+    assert len(alarms) == len(prod.stacks.observability.alarms) == 33  # 2 each for the authorizer and the console
     topic = [{"Ref": next(iter(resources(prod.templates["observability"], "AWS::SNS::Topic")))}]
     for alarm in alarms:
         assert alarm["AlarmActions"] == topic and alarm["OKActions"] == topic
@@ -169,6 +169,16 @@ def test_every_alarm_is_on_the_dashboard(prod):
     for title in ("API requests and errors", "API latency", "Other functions", "feed schedule DLQs",
                   "Feed snapshot age", "Components"):
         assert title in body
+
+
+def test_the_backup_component_failing_raises_an_alarm(prod):
+    """Issue 25: deep health's backup component, emitted by the canary as ComponentStatus."""
+    (alarm,) = [a for a in props(prod.templates["observability"], "AWS::CloudWatch::Alarm")
+                if a.get("MetricName") == constants.METRIC_COMPONENT_STATUS]
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions[constants.COMPONENT_DIMENSION] == "backup"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (
+        2, "GreaterThanOrEqualToThreshold", "Maximum")
 
 
 @pytest.mark.parametrize("env_name", ["prod", "dev"])

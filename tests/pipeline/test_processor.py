@@ -75,6 +75,23 @@ def test_a_duplicate_submission_keeps_one_verdict(stack_env):
     assert [r["message_id"] for r in verdict_rows(stack_env)] == ["dup"]
 
 
+def test_a_message_id_reused_for_different_content_is_dead_lettered_with_its_reason(stack_env):
+    """Issue 25: a different message under a message_id that already has a verdict was counted as a
+    duplicate and lost without a trace. It is dead-lettered as message_id_reused, kept whole."""
+    other = CLEAN_MAIL.replace(b"minutes from today's meeting", b"invoice you asked for")
+    send_bodies(stack_env, [body("globex", "reused"), body("globex", "reused", other)])  # in one batch
+    assert failed_ids(invoke(receive_event(stack_env, 2))) == set()
+    send_bodies(stack_env, [body("globex", "reused", other)])  # and in a later one
+    assert failed_ids(invoke(receive_event(stack_env, 1))) == set()
+    send_bodies(stack_env, [body("globex", "reused")])  # the same content again: a plain duplicate
+    assert failed_ids(invoke(receive_event(stack_env, 1))) == set()
+    assert [r["message_id"] for r in verdict_rows(stack_env)] == ["reused"]
+    dead = drain(stack_env, stack_env.info.dlq_url)
+    assert [m["MessageAttributes"]["failure_code"]["StringValue"] for m in dead] == ["message_id_reused"] * 2
+    assert all(b"invoice" in __import__("base64").b64decode(json.loads(m["Body"])["source"]["raw_mime_b64"])
+               for m in dead)
+
+
 def test_mail_too_large_for_sqs_travels_through_s3(stack_env):
     raw = CLEAN_MAIL + b"A" * 300_000
     submitter = Submitter(stack_env.client("sqs"), stack_env.info.queue_url, s3=stack_env.client("s3"),

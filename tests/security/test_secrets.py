@@ -99,7 +99,8 @@ def vault(vault_and_db):
     client.create_secret(Name=MASTER, SecretString=login("postgres", ""))
     client.create_secret(Name=APP, SecretString=login(constants.APP_DB_ROLE, password))
     client.create_secret(Name=PEPPER, SecretString=stdlib_secrets.token_urlsafe(48))
-    return {**env, "client": client, "login": login}
+    return {**env, "client": client, "login": login,
+            "app_url": env["postgres"].url_for(constants.APP_DB_ROLE, password, constants.DATABASE_NAME)}
 
 
 # Reads name VersionStage=AWSCURRENT explicitly: moto's default (no stage) keeps answering the first
@@ -283,12 +284,75 @@ def test_the_pepper_rotates_and_both_peppers_are_accepted_during_the_overlap(vau
             new_key = create_api_key(conn, "tenant-p")
             versions = {k["key_id"]: k["pepper_version"] for k in list_api_keys(conn, "tenant-p")}
             assert versions == {old_key.key_id: first, new_key.key_id: second}  # VersionIds, not stage names
-            assert authenticate_api_key(conn, old_key.plaintext) == "tenant-p"  # AWSPREVIOUS: the overlap
             assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
-        rotate_now(rotator(vault), PEPPER)  # the first pepper is now neither current nor previous
-        with proxy_connect(vault["owner_url"]) as conn, conn.transaction():
-            assert authenticate_api_key(conn, old_key.plaintext) is None
-            assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
+    finally:
+        reset_process_secret_reader()
+
+
+def keys_by_version(vault, tenant: str) -> dict[str, str]:
+    from swordfish.store.tenants import list_api_keys
+
+    with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+        return {k["key_id"]: k["pepper_version"] for k in list_api_keys(conn, tenant)}
+
+
+def authenticate(vault, plaintext: str) -> str | None:
+    """As the API does: the application login, in a transaction."""
+    with psycopg.connect(vault["app_url"]) as conn, conn.transaction():
+        return authenticate_api_key(conn, plaintext)
+
+
+def test_pepper_rotations_never_lock_out_a_live_key(vault, settings_env, capsys):
+    """Issue 25: two pepper rotations locked out every key made before them. Now the pepper a live
+    key holds is kept, the key moves to the current pepper on its next use, an emptied pepper is
+    retired, and the CLI says which."""
+    from swordfish.security.commands import main
+    from swordfish.security.secrets import reset_process_secret_reader
+
+    settings_env(aws_endpoint_url=vault["moto"].url, secrets_ttl_seconds=0, db_sslmode="disable")
+    reset_process_secret_reader()
+    try:
+        first = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
+        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+            create_tenant(conn, "tenant-k", "K", {})
+            used, idle = create_api_key(conn, "tenant-k"), create_api_key(conn, "tenant-k")
+        assert main(["rotate", PEPPER]) == 0
+        assert main(["rotate", PEPPER]) == 0  # the first pepper is neither current nor previous now
+        out = capsys.readouterr().out
+        assert f"kept pepper {first} for 2 live key(s)" in out and f"tenant-k/{idle.key_id}" in out
+        current = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
+
+        assert authenticate(vault, used.plaintext) == "tenant-k"  # not locked out
+        assert keys_by_version(vault, "tenant-k") == {used.key_id: current, idle.key_id: first}  # re-hashed
+        assert authenticate(vault, used.plaintext) == "tenant-k"  # under the current pepper now
+        assert authenticate(vault, idle.plaintext) == "tenant-k"
+        assert keys_by_version(vault, "tenant-k")[idle.key_id] == current
+
+        assert main(["rotate", PEPPER]) == 0  # no live key holds the first pepper any more
+        assert f"retired pepper {first}: no live key uses it" in capsys.readouterr().out
+        stages = vault["client"].describe_secret(SecretId=PEPPER)["VersionIdsToStages"]
+        assert not any(s.startswith("KEPT-") for s in stages.get(first, []))
+    finally:
+        reset_process_secret_reader()
+
+
+def test_a_pepper_rotation_past_the_limit_is_refused_naming_the_keys(vault, settings_env):
+    from swordfish.security.rotation import RotationRefused
+    from swordfish.security.secrets import reset_process_secret_reader
+
+    settings_env(aws_endpoint_url=vault["moto"].url, secrets_ttl_seconds=0)
+    reset_process_secret_reader()
+    try:
+        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+            create_tenant(conn, "tenant-r", "R", {})
+            key = create_api_key(conn, "tenant-r")
+        rotate_now(rotator(vault), PEPPER)
+        current = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
+        strict = Rotator(vault["client"], sslmode="disable", max_kept_peppers=0)
+        with pytest.raises(RotationRefused, match=f"tenant-r/{key.key_id}"):
+            rotate_now(strict, PEPPER)
+        assert vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"] == current
+        assert authenticate(vault, key.plaintext) == "tenant-r"
     finally:
         reset_process_secret_reader()
 
@@ -412,6 +476,75 @@ def test_a_rotation_started_while_another_runs_is_refused(vault):
         r.step(APP, first, step)
     current = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)
     assert current["VersionId"] == first and can_log_in(vault, current["SecretString"])
+
+
+class WallClock:
+    """An injected datetime clock: the rotation's own record of time, independent of moto's dates."""
+
+    def __init__(self, start):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_rotation_killed_halfway_is_timed_by_its_own_start_not_motos_dates(vault):
+    """Issue 25: moto answers every version's CreatedDate as "now", so a rotation killed halfway
+    blocked every later one for ever on the embedded stack."""
+    from datetime import UTC, datetime, timedelta
+
+    clock = WallClock(datetime.now(UTC) - timedelta(minutes=20))
+    r, killed = Rotator(vault["client"], sslmode="disable", now=clock), str(uuid.uuid4())
+    r.step(APP, killed, "createSecret")
+    r.step(APP, killed, "setSecret")  # ... and the process dies here
+    clock.now += timedelta(minutes=5)
+    with pytest.raises(RotationInProgress, match="--resume"):
+        rotate_now(r, APP)
+    clock.now += timedelta(minutes=11)  # 16 minutes after it started, by its own record
+    token = rotate_now(r, APP)
+    current = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)
+    assert current["VersionId"] == token and can_log_in(vault, current["SecretString"])
+    stages = vault["client"].describe_secret(SecretId=APP)["VersionIdsToStages"]
+    assert not any(s.startswith("SF-STARTED-") for v in stages.values() for s in v)  # nothing left behind
+
+
+def kill_halfway(vault) -> str:
+    token = str(uuid.uuid4())
+    for step in ("createSecret", "setSecret"):
+        rotator(vault).step(APP, token, step)
+    return token
+
+
+def test_a_killed_rotation_is_resumed_or_abandoned_from_the_cli(vault, settings_env, capsys):
+    from swordfish.security.commands import main
+
+    settings_env(aws_endpoint_url=vault["moto"].url, db_sslmode="disable")
+    rotate_now(rotator(vault), APP)  # the clone is current, swordfish_app previous
+    token = kill_halfway(vault)  # swordfish_app got a new password: AWSPREVIOUS no longer logs in
+    assert main(["rotate", APP, "--resume"]) == 0
+    current = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)
+    assert current["VersionId"] == token and can_log_in(vault, current["SecretString"])
+
+    kill_halfway(vault)
+    previous = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSPREVIOUS)["SecretString"]
+    assert not can_log_in(vault, previous)
+    assert main(["rotate", APP, "--abandon"]) == 0
+    assert "abandoned pending version" in capsys.readouterr().out
+    stages = vault["client"].describe_secret(SecretId=APP)["VersionIdsToStages"]
+    assert not any("AWSPENDING" in v for v in stages.values())
+    assert can_log_in(vault, previous)  # the previous login works again
+    assert vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)["VersionId"] == token
+    assert main(["rotate", APP]) == 0  # and the next rotation is not blocked
+
+
+def test_a_failed_rotation_prints_one_line_not_a_traceback(vault, settings_env, capsys):
+    from swordfish.security.commands import main
+
+    settings_env(aws_endpoint_url=vault["moto"].url, db_sslmode="disable")
+    vault["client"].delete_secret(SecretId=MASTER, ForceDeleteWithoutRecovery=True)  # setSecret needs it
+    assert main(["rotate", APP]) == 1
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("rotation of")]
+    assert len(printed) == 1 and "failed" in printed[0], printed
 
 
 def test_two_rotations_started_at_once_leave_one_working_current_version(vault):

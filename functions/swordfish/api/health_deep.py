@@ -27,7 +27,7 @@ from typing import Any
 import urllib3
 
 from swordfish import constants
-from swordfish.api import health_progress
+from swordfish.api import health_backup, health_progress
 from swordfish.api.health_model import (  # noqa: F401 - re-exported: callers import them from here
     FAIL,
     PASS,
@@ -75,7 +75,13 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("memory", "system", 5),
     Component("circuitBreakers", "component", 5),
     Component("featureFlags", "component", 3),
-    Component("secrets", "component", 0),  # a warn only: the fallback value works; the score stays
+    Component("secrets", "component", 0),
+    # Not critical (mail still gets verdicts), but a failure of its own past the RPO: the canary's
+    # ComponentStatus for it feeds the BackupFailing alarm.
+    Component("backup", "component", 10),
+    # A dependency restarted without its state (health_progress.check_restarts): a warn for a while
+    # that the operator reads; like secrets, it does not move the score.
+    Component("restarts", "component", 0),  # a warn only: the fallback value works; the score stays
 )}
 READY_COMPONENTS = ("postgresql", "queue")
 
@@ -115,16 +121,30 @@ def _ms(start: float) -> float:
 
 
 def check_postgresql(deps: HealthDependencies) -> ComponentResult:
-    from swordfish.store.database import proxy_connect
+    import psycopg
+
+    from swordfish.store.database import is_authentication_failure, proxy_connect
 
     url = deps.database_url() if callable(deps.database_url) else deps.database_url
     timeout = deps.timeout_for("postgresql")
+
+    def connect(dsn: str):
+        # No startup options (RDS Proxy refuses them): the role's statement timeout applies, and the
+        # check's own deadline cuts the wait.
+        return proxy_connect(dsn, connect_timeout=max(2, int(timeout)), autocommit=True,
+                             application_name="swordfish-health")
+
     start = time.perf_counter()
     # A fresh connection on purpose: the check proves a new connection can be made, not that a pooled one lives.
-    # No startup options (RDS Proxy refuses them): the role's statement timeout applies, and the
-    # check's own deadline cuts the wait.
-    with proxy_connect(url, connect_timeout=max(2, int(timeout)), autocommit=True,
-                       application_name="swordfish-health") as conn:
+    try:
+        conn = connect(url)
+    except psycopg.OperationalError as exc:
+        # After a rotation the cached login may be refused while the pool (which re-reads) works:
+        # re-read and retry once, or health reports the database down while mail flows.
+        if deps.database_url_after_auth_failure is None or not is_authentication_failure(exc):
+            raise
+        conn = connect(deps.database_url_after_auth_failure())
+    with conn:
         connect_ms = _ms(start)
         start = time.perf_counter()
         conn.execute("SELECT 1").fetchone()
@@ -285,6 +305,7 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["redis"] = lambda: check_redis(deps)
     if deps.progress is not None:
         plan["workers"] = lambda: health_progress.check_workers(deps)
+        plan["restarts"] = lambda: health_progress.check_restarts(deps)
         if deps.sqs_client is not None and deps.queue_url:
             plan["pipeline"] = lambda: health_progress.check_pipeline(deps)
     if deps.nango_base_url or deps.nango_health:
@@ -314,6 +335,8 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["featureFlags"] = lambda: check_flags(deps)
     if deps.secret_reader is not None:
         plan["secrets"] = lambda: check_secrets(deps.secret_reader)
+    if deps.backup_status is not None:
+        plan["backup"] = lambda: health_backup.check_backup(deps)
     if names is not None:
         plan = {k: v for k, v in plan.items() if k in names}
     return plan

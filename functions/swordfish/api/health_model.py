@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from swordfish.config import get_settings
@@ -89,6 +90,9 @@ class HealthDependencies:
     """Everything the checks talk to; a field left None means "not configured" (the check is skipped)."""
 
     database_url: str | Callable[[], str] | None = None
+    # A login refused for its password: the DSN from AWSCURRENT fetched again, as the pool does
+    # (store.database.SecretConninfo.after_auth_failure); None with a fixed DSN.
+    database_url_after_auth_failure: Callable[[], str] | None = None
     redis_url: str | None = None
     nango_base_url: str | None = None
     nango_health: Callable[[], Any] | None = None  # e.g. NangoClient.health; default: GET {base}/health
@@ -116,6 +120,12 @@ class HealthDependencies:
     worker_stale_seconds: float = 15.0
     pipeline_stall_seconds: float = 30.0
     backlog_fail_seconds: float = 300.0
+    # The backups (health_backup.py): a callable returning backup.status.repository_status's fields.
+    backup_status: Callable[[], dict] | None = None
+    backup_rpo_seconds: float = 60.0
+    backup_schedule_seconds: float = 86_400.0
+    backup_verify_max_age_seconds: float = 8 * 86_400.0
+    wall_clock: Callable[[], datetime] | None = None  # for the backup ages (tests move it by hand)
 
     def timeout_for(self, component: str) -> float:
         key = "feed" if component.startswith("feed_") else component

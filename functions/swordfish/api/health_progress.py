@@ -5,7 +5,10 @@ database outage. These two checks look at the work itself:
 
 - ``workers``: heartbeats in Redis (``monitoring/progress.py``). Where long-lived workers are
   expected (the devstack's pollers, ``expected_workers``), each must have beaten within
-  ``worker_stale_seconds``: one missing is a warn, none alive a fail. On AWS Lambda containers come
+  ``worker_stale_seconds``: one missing is a warn, none alive a fail. A worker whose beat is fresh
+  but whose poll loop has not moved for as long is stuck (not alive) unless it is waiting on a
+  dependency (blocked on the database pool during an outage): alive, a warn naming the dependency,
+  never a fail by itself (the dependency's own check fails). On AWS Lambda containers come
   and go, so the freshest beat counts: stale while mail waits is a fail, stale on an empty queue is idle.
 - ``pipeline``: backlog (visible + in flight), age of the oldest message (CloudWatch's
   ApproximateAgeOfOldestMessage on AWS; fauxqs's store through our route locally), and emails
@@ -58,15 +61,27 @@ def evaluate_workers(beats: list[Heartbeat], *, expected: int | None, stale_seco
     freshest = min((b.age_seconds for b in beats), default=None)
     if expected:
         processors = [b for b in beats if b.worker.startswith(PROCESSOR_PREFIX)]
-        alive = [b for b in processors if b.age_seconds <= stale_seconds]
+        beating = [b for b in processors if b.age_seconds <= stale_seconds]
+        waiting = [b for b in beating if b.waiting_on]
+        stuck = [b for b in beating if not b.waiting_on and (b.loop_age_seconds or 0.0) > stale_seconds]
+        alive = [b for b in beating if b not in stuck]
         silent = sorted(b.worker for b in processors if b.age_seconds > stale_seconds)
         status = FAIL if not alive else WARN if len(alive) < expected else PASS
         output = None
         if status != PASS:
             output = (f"{len(alive)} of {expected} processor workers alive (a heartbeat within "
-                      f"{stale_seconds:g} s)" + (f"; silent: {', '.join(silent)}" if silent else ""))
+                      f"{stale_seconds:g} s)" + (f"; silent: {', '.join(silent)}" if silent else "")
+                      + (f"; stuck (loop not moving, waiting on nothing): {', '.join(b.worker for b in stuck)}"
+                         if stuck else ""))
+        wait_output = None
+        if waiting:
+            on = sorted({b.waiting_on for b in waiting})
+            longest = max((b.loop_age_seconds or 0.0) for b in waiting)
+            wait_output = (f"{len(waiting)} alive worker(s) blocked waiting on {', '.join(on)} "
+                           f"(longest {longest:.0f} s): {', '.join(b.worker for b in waiting)}")
         return ComponentResult("workers", [
             Measurement("alive", len(alive), "workers", status, output),
+            Measurement("waiting", len(waiting), "workers", WARN if waiting else PASS, wait_output),
             Measurement("heartbeatAge", freshest, "s", PASS),
         ])
     # Lambda: containers are ephemeral; what matters is that some processor ran recently when mail waits.
@@ -142,3 +157,16 @@ def check_pipeline(deps: HealthDependencies) -> ComponentResult:
     return evaluate_pipeline(backlog=backlog, oldest_age=oldest, processed_last_minute=processed,
                              stall_seconds=deps.pipeline_stall_seconds, warn_seconds=deps.backlog_warn_seconds,
                              fail_seconds=deps.backlog_fail_seconds)
+
+
+def check_restarts(deps: HealthDependencies) -> ComponentResult:
+    """``warn`` for a while after a dependency came back empty (restarted without its state): what
+    it held is gone or was re-created, and the operator should know, even when everything passes."""
+    try:
+        returns = deps.progress.empty_returns()
+    except Exception as exc:  # noqa: BLE001 - Redis down: the redis check says so
+        return ComponentResult("restarts", [Measurement("cameBackEmpty", None, None, WARN,
+                                                        f"unknown: {type(exc).__name__}: {exc}")])
+    output = "; ".join(f"{name} came back empty {age:.0f} s ago: {lost}" for name, age, lost in returns) or None
+    return ComponentResult("restarts", [Measurement("cameBackEmpty", len(returns), "dependencies",
+                                                    WARN if returns else PASS, output)])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import re
@@ -221,6 +222,19 @@ class ApiDependencies:
     releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
 
 
+def _reused_for_other_content(store: ApiStore, tenant_id: str, message_id: str, raw: bytes) -> str | None:
+    """Why this submission must be refused (409), or None: its message_id already has a verdict for
+    different content. The same content again is a harmless duplicate (202: the first verdict
+    stands). A reuse racing the first message, before its verdict, is caught by the pipeline
+    (dead-lettered as message_id_reused, with both digests)."""
+    existing = store.get_verdict(tenant_id, message_id)
+    stored = existing.get("content_sha256") if existing else None
+    if stored and stored != hashlib.sha256(raw).hexdigest():
+        return (f"message_id {message_id!r} already names a different message (its verdict was computed from "
+                "other content); submit this one under its own message_id, or omit message_id to derive one")
+    return None
+
+
 class ForbiddenError(ServiceError):
     def __init__(self, msg: str):
         super().__init__(403, msg)
@@ -425,6 +439,9 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         if len(raw) > deps.max_message_bytes:
             raise MessageTooLarge(f"message is {len(raw)} bytes; the limit is {deps.max_message_bytes}")
         message_id = request.message_id or message_id_for(raw)
+        reused = _reused_for_other_content(deps.store, tenant_id, message_id, raw)
+        if reused:
+            raise ServiceError(409, reused)
         submitter = deps.submitter()
         correlation_id = current_context().get("correlation_id")
         try:
@@ -460,6 +477,10 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
                                                error=f"the message must be 1 to {deps.max_message_bytes} bytes"))
                 continue
             message_id = item.message_id or message_id_for(raw)
+            reused = _reused_for_other_content(deps.store, tenant_id, message_id, raw)
+            if reused:
+                results.append(BatchItemResult(index=index, message_id=message_id, error=f"409: {reused}"))
+                continue
             try:
                 queued.append((index, submitter.build(tenant_id, message_id, raw)))
             except ValueError as exc:
@@ -495,7 +516,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         if row is None:
             raise NotFoundError(f"no verdict yet for message {message_id!r} (it may still be queued)")
         # Where the raw submission is archived is ours, not the tenant's (the console reads it).
-        return StoredVerdictView.model_validate({k: v for k, v in row.items() if not k.startswith("raw_archive_")})
+        return StoredVerdictView.model_validate({k: v for k, v in row.items()
+                                                 if not k.startswith("raw_archive_") and k != "content_sha256"})
 
     @app.post("/v1/tenants/<tenant_id>/verdicts/<message_id>/feedback", status_code=201, tags=["feedback"])
     def feedback(tenant_id: str, message_id: str, request: Annotated[FeedbackRequest, Body()]) -> FeedbackView:

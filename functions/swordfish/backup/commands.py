@@ -30,11 +30,14 @@ def _superuser_url(args) -> str:
 def _keys(args):
     import boto3
 
-    from swordfish.backup.envelope import KmsDataKeys
+    from swordfish.backup.envelope import FileDataKeys, KmsDataKeys
 
     s = _settings()
+    key_id = getattr(args, "kms_key_id", None) or s.backup_kms_key_id
+    if key_id.startswith(FileDataKeys.PREFIX):  # the embedded stack: a key file that outlives moto
+        return FileDataKeys(key_id[len(FileDataKeys.PREFIX):])
     kms = boto3.client("kms", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url)
-    return KmsDataKeys(kms, getattr(args, "kms_key_id", None) or s.backup_kms_key_id)
+    return KmsDataKeys(kms, key_id)
 
 
 def _repository(args, superuser_url: str | None = None):
@@ -77,9 +80,13 @@ def cmd_list(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from swordfish.backup.status import record_verification
     from swordfish.backup.verify import verify_repository
 
-    report = verify_repository(_repository(args), _keys(args), backup_id=args.backup_id)
+    repository = _repository(args)
+    report = verify_repository(repository, _keys(args), backup_id=args.backup_id)
+    if not args.backup_id:  # the whole repository: deep health's backup component reads when and how it went
+        record_verification(repository, report, datetime.now(UTC))
     _print(report)
     return 0 if report["ok"] else 1
 
@@ -118,7 +125,8 @@ def cmd_prune(args) -> int:
 def cmd_replay(args) -> int:
     import boto3
 
-    from swordfish.backup.replay import build_replay_pipeline, replay
+    from swordfish import wiring
+    from swordfish.backup.replay import replay
     from swordfish.backup.restore import parse_target
     from swordfish.integrations.raw_archive import S3RawMailArchive
 
@@ -133,11 +141,9 @@ def cmd_replay(args) -> int:
     if not url:
         raise SystemExit("no database: pass --database-url (the restored server, as the application role)")
     archive = S3RawMailArchive(boto3.client("s3", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url), bucket)
-    from swordfish.integrations.mail_source import MailSourceLoader
-
-    loader = MailSourceLoader(s3_client=boto3.client("s3", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url),
-                              mailbox_fetch=None, max_bytes=s.max_message_bytes)
-    pipeline, queue, database = build_replay_pipeline(url, loader)
+    # The processor's own pipeline (indicators, link-domain history, flags, current policies), only
+    # pointed at the restored database: a second, hand-built one gave different verdicts (issue 25).
+    pipeline, queue, database = wiring.build_replay_pipeline(url, s)
     try:
         result = replay(archive.since(since), pipeline, queue)
     finally:

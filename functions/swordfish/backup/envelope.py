@@ -220,3 +220,63 @@ def decrypt_bytes(data: bytes, keys: DataKeySource, expected_name: str, file_nam
     import io
 
     return b"".join(decrypt_stream(io.BytesIO(data), keys, expected_name, file_name))
+
+
+class FileDataKeys:
+    """Data keys wrapped (AES-256-GCM, the encryption context as associated data) under a key kept
+    in a file: the embedded stack's backups, which must outlive moto (its KMS keys live in memory, so
+    a moto restart made every earlier backup undecryptable) and a restart of `make serve`. The key
+    file is created 0600 beside the kept database, never in the backup repository. Named by
+    ``file:<path>`` wherever a KMS key id is accepted (``SWORDFISH_BACKUP_KMS_KEY_ID``)."""
+
+    PREFIX = "file:"
+    _MAGIC = b"SFFK1"
+
+    def __init__(self, path, *, create: bool = False):
+        import hashlib
+        import os
+        from pathlib import Path
+
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise WrongKey(f"backup key file {self.path} does not exist")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(os.urandom(32))
+        self._key = self.path.read_bytes()
+        if len(self._key) != 32:
+            raise WrongKey(f"backup key file {self.path} does not hold a 256-bit key")
+        self.fingerprint = hashlib.sha256(self._key).digest()[:8]
+        self.key_id = f"{self.PREFIX}{self.path}"
+
+    @staticmethod
+    def _aad(context: dict[str, str]) -> bytes:
+        import json
+
+        return json.dumps(context, sort_keys=True).encode()
+
+    def generate(self, context: dict[str, str]) -> tuple[bytes, bytes]:
+        import os
+
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        data_key, nonce = os.urandom(32), os.urandom(12)
+        wrapped = self._MAGIC + self.fingerprint + nonce + AESGCM(self._key).encrypt(nonce, data_key, self._aad(context))
+        return data_key, wrapped
+
+    def unwrap(self, wrapped: bytes, context: dict[str, str], file_name: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        head = len(self._MAGIC)
+        if wrapped[:head] != self._MAGIC:
+            raise WrongKey(f"{file_name}: its data key was not wrapped by a key file (KMS?); configured {self.key_id}")
+        if wrapped[head:head + 8] != self.fingerprint:
+            raise WrongKey(f"{file_name}: its data key was wrapped under another key file than {self.path}")
+        nonce, sealed = wrapped[head + 8:head + 20], wrapped[head + 20:]
+        try:
+            return AESGCM(self._key).decrypt(nonce, sealed, self._aad(context))
+        except InvalidTag:
+            raise WrongKey(f"{file_name}: its data key does not authenticate under {self.path}") from None

@@ -18,6 +18,7 @@ and code, instead of being left to SQS's redrive, which would move it there with
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,10 @@ __all__ = ["DefaultFlags", "FlagView", "IncomingRecord", "IndicatorLookup", "Mai
            "QueuePort", "REMEDIATE_VERDICTS", "RemediationRequest", "Remediator", "RetryLater"]
 
 
+class MessageIdReused(Exception):
+    """A submission reused a message_id that already names a different message."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -118,6 +123,7 @@ class Analysed:
     indicator_hits: dict[str, str] = field(default_factory=dict)
     experimental: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
+    content_sha256: str | None = None  # of the raw MIME: tells a reused message_id from a redelivery
 
     def link_domains(self) -> set[str]:
         if self.parsed is None:
@@ -272,7 +278,8 @@ class Batch:
         add_breadcrumb("analysed", "verdict computed", verdict=str(verdict.verdict), score=verdict.score)
         return Analysed(record, submission, verdict, indicators_degraded, analysis_seconds,
                         parsed=parsed if p.link_domains is not None else None, policy=policy,
-                        indicator_hits=hits, experimental=experimental, disabled=disabled)
+                        indicator_hits=hits, experimental=experimental, disabled=disabled,
+                        content_sha256=hashlib.sha256(raw).hexdigest())
 
     def _new_link_domains(self) -> None:
         """One round trip to the link-domain history for the whole batch; the messages with a link
@@ -330,6 +337,7 @@ class Batch:
                 correlation_id=a.record.correlation_id,
                 raw_archive_key=self.archived_at.get(a.record.queue_message_id, (None, None))[0],
                 raw_archive_line=self.archived_at.get(a.record.queue_message_id, (None, None))[1],
+                content_sha256=a.content_sha256,
             )
             for a in self.analysed
         ]
@@ -363,7 +371,14 @@ class Batch:
                                      f"{_describe(exc)}", "commit_failed", exc)
             raise
         for analysed, outcome in zip(self.analysed, outcomes, strict=True):
-            if isinstance(outcome, StoredVerdict):
+            if isinstance(outcome, StoredVerdict) and outcome.conflicting_sha256:
+                # Not a duplicate: another message under a message_id that already has a verdict.
+                # Its own outcome, with the reason, never counted as a duplicate and dropped.
+                self.dead_letter(analysed.record, f"message_id {outcome.message_id!r} already has a verdict for "
+                                 f"different content (stored sha256 {outcome.conflicting_sha256[:16]}..., this "
+                                 f"{(analysed.content_sha256 or '')[:16]}...): resubmit it under its own message_id",
+                                 "message_id_reused", MessageIdReused(outcome.message_id))
+            elif isinstance(outcome, StoredVerdict):
                 committed.stored.append((analysed, outcome))
             elif self.is_last_receive(analysed.record):
                 self.dead_letter(analysed.record, f"the database refused the verdict: {_describe(outcome)}",

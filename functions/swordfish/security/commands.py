@@ -94,17 +94,25 @@ def cmd_status(args) -> int:
 
 def cmd_rotate(args) -> int:
     from swordfish.config import get_settings
-    from swordfish.security.rotation import RotationError, Rotator, rotate_now
+    from swordfish.security.rotation import RotationError, RotationRefused, Rotator, resume, rotate_now
 
     settings = get_settings()
     rotator = Rotator(_client(settings), sslmode=settings.db_sslmode)
     try:
-        version = rotate_now(rotator, args.name)
-    except RotationError as exc:
-        print(f"rotation of {args.name} failed: {exc}")
+        if args.abandon:
+            print(rotator.abandon(args.name))
+            return 0
+        version = resume(rotator, args.name) if args.resume else rotate_now(rotator, args.name)
+    except Exception as exc:  # an operator's command: one line saying what failed, never a traceback
+        what = "refused" if isinstance(exc, RotationRefused) else "failed"
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        print(f"rotation of {args.name} {what}: {type(exc).__name__}: {detail}" if not isinstance(exc, RotationError)
+              else f"rotation of {args.name} {what}: {detail}")
         return 1
     print(f"{args.name}: AWSCURRENT is now {version}; workers pick it up within "
           f"{settings.secrets_ttl_seconds:.0f} s (at once after a refused login)")
+    if rotator.pepper_plan is not None:  # which older peppers stay accepted, for which keys
+        print(f"{args.name}: {rotator.pepper_plan.describe()}")
     return 0
 
 
@@ -117,6 +125,10 @@ def register(subparsers) -> None:
     rotate = sub.add_parser("rotate", help="rotate a secret now (the four steps, in-process, on the embedded stack)")
     rotate.add_argument("name", help=f"one of {constants.DB_APP_SECRET_NAME}, {constants.DB_ADMIN_SECRET_NAME}, "
                                      f"{constants.API_KEY_PEPPER_SECRET_NAME}")
+    killed = rotate.add_mutually_exclusive_group()
+    killed.add_argument("--resume", action="store_true", help="finish a pending rotation (one that was killed halfway)")
+    killed.add_argument("--abandon", action="store_true",
+                        help="drop a pending rotation; a database login's previous version logs in again")
     rotate.set_defaults(func=cmd_rotate)
 
 

@@ -1,8 +1,10 @@
 """The API-key pepper: the server-side secret every stored key digest is an HMAC under.
 
-One small function the key code calls; it reads through ``swordfish.security.secrets`` (cached, with
-versions, audited). A rotation keeps both versions for an overlap: keys are verified under the
-version recorded with them and new keys use the current one.
+Two small functions the key code calls; they read through ``swordfish.security.secrets`` (cached,
+with versions, audited). New keys use the current pepper; a key is verified under the version
+recorded with it: AWSCURRENT or AWSPREVIOUS, or an older version a rotation kept because live keys
+still hold it (``rotation.py`` labels it ``KEPT-...``), and is re-hashed under the current pepper on
+that successful use, so a kept pepper empties and is retired by the next rotation.
 """
 
 from __future__ import annotations
@@ -44,3 +46,17 @@ def api_key_peppers() -> list[Pepper]:
         if settings.environment == "local":  # the embedded stack or a test without the pepper secret
             return [Pepper("local", LOCAL_DEV_PEPPER.encode())]
         raise PepperUnavailable(f"cannot read {settings.api_key_pepper_secret_name}: {exc}") from None
+
+
+def api_key_pepper_version(version_id: str) -> Pepper | None:
+    """One exact pepper version (a kept one), or None when it cannot be read (deleted, no secret)."""
+    settings = get_settings()
+    if settings.api_key_pepper or (settings.environment == "local" and not settings.aws_endpoint_url):
+        return None
+    from swordfish.security.secrets import SecretError, pepper_bytes, process_secret_reader
+
+    try:
+        version = process_secret_reader().get_version(settings.api_key_pepper_secret_name, version_id)
+        return Pepper(version.version_id, pepper_bytes(version))
+    except SecretError:
+        return None

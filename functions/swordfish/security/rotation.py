@@ -16,6 +16,11 @@ Two kinds of secret:
   never BYPASSRLS); ``testSecret`` checks that too.
 - the API-key pepper: a new random value; nothing to set outside; after ``finishSecret`` both the
   new (AWSCURRENT) and the old (AWSPREVIOUS) pepper are accepted (``secrets.api_key_peppers``).
+  A pepper version that would lose its last label while live keys were hashed under it is kept
+  (labelled ``KEPT-<version>``, so Secrets Manager never deprecates it, and still accepted for those
+  keys, which move to the current pepper on their next use); a kept pepper no live key holds any
+  more is retired (its label removed). Past ``max_kept_peppers`` the rotation is refused, naming
+  the keys that hold it back (revoke or use them first). ``Rotator.pepper_plan`` says which.
 
 On AWS, Secrets Manager drives the steps (``handlers/rotate_secret.py``); locally, where moto would
 need Docker to invoke a Lambda, ``rotate_now`` drives the same steps in-process.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -34,7 +40,7 @@ from psycopg.conninfo import make_conninfo
 
 from swordfish import constants
 from swordfish.monitoring.observability import logger
-from swordfish.security.secrets import AWSCURRENT, AWSPENDING, MalformedSecret, SecretError
+from swordfish.security.secrets import AWSCURRENT, AWSPENDING, AWSPREVIOUS, MalformedSecret, SecretError
 from swordfish.store.migrate import set_role_timeouts
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
@@ -43,6 +49,11 @@ PASSWORD_EXCLUDE = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 CLONE_SUFFIX = "_clone"
 # An AWSPENDING version younger than this belongs to a rotation still running: refuse to start another.
 PENDING_IN_PROGRESS = timedelta(minutes=15)
+# Our own record of when a pending rotation started, a staging label on the pending version (the
+# rotation may move labels; no tag permission needed): moto answers every version's CreatedDate as
+# "now", so on the embedded stack a killed rotation looked "in progress" for ever.
+STARTED_PREFIX = "SF-STARTED-"
+_STARTED_FORMAT = "%Y%m%dT%H%M%SZ"
 DATABASE_SECRETS = (constants.DB_APP_SECRET_NAME, constants.DB_ADMIN_SECRET_NAME)
 PEPPER_SECRETS = (constants.API_KEY_PEPPER_SECRET_NAME,)
 
@@ -63,6 +74,29 @@ class RotationTestFailed(RotationError):
     pass
 
 
+class RotationRefused(RotationError):
+    """Rotating now would lock out live API keys (or we cannot tell whether it would)."""
+
+
+KEPT_PREFIX = "KEPT-"
+MAX_KEPT_PEPPERS = 3
+
+
+@dataclass
+class PepperPlan:
+    """What a pepper rotation does to the older peppers: keep some for live keys, retire the rest."""
+
+    kept: dict[str, list[str]] = field(default_factory=dict)  # version -> live keys (tenant/key id)
+    retired: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"kept pepper {v} for {len(keys)} live key(s) ({', '.join(keys[:5])}"
+                 f"{', ...' if len(keys) > 5 else ''}): they move to the new pepper on their next use"
+                 for v, keys in self.kept.items()]
+        parts += [f"retired pepper {v}: no live key uses it" for v in self.retired]
+        return "; ".join(parts) or "no older pepper held by a live key"
+
+
 def kind_of(name: str) -> str:
     if name in DATABASE_SECRETS:
         return "database"
@@ -79,8 +113,14 @@ class Rotator:
 
     def __init__(self, client, *, master_secret: str = constants.DB_MASTER_SECRET_NAME,
                  sslmode: str | None = "require", connect: Callable[..., psycopg.Connection] | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 pepper_holders: Callable[[], dict[str, list[str]]] | None = None,
+                 max_kept_peppers: int = MAX_KEPT_PEPPERS):
         self.client = client
+        # version -> live keys hashed under it; default: asked of the database as the application login
+        self.pepper_holders = pepper_holders or self._pepper_holders_from_database
+        self.max_kept_peppers = max_kept_peppers
+        self.pepper_plan: PepperPlan | None = None
         self.master_secret = master_secret
         self.sslmode = sslmode
         self.connect = connect or (lambda conninfo: psycopg.connect(conninfo, connect_timeout=5, autocommit=True))
@@ -120,18 +160,63 @@ class Rotator:
             data["password"] = self._random_password()
             value = json.dumps(data)
         else:
+            self.pepper_plan = self._keep_peppers_of_live_keys(name)
             value = self.client.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
         self.client.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=value,
-                                     VersionStages=[AWSPENDING])
+                                     VersionStages=[AWSPENDING, STARTED_PREFIX + self.now().strftime(_STARTED_FORMAT)])
 
     def _refuse_if_other_rotation_running(self, name: str, token: str) -> None:
         for version in self.client.list_secret_version_ids(SecretId=name).get("Versions", []):
             if AWSPENDING in version.get("VersionStages", []) and version["VersionId"] != token:
-                created = version.get("CreatedDate")
-                if created is not None and self.now() - created < PENDING_IN_PROGRESS:
+                started = _started_at(version.get("VersionStages", [])) or version.get("CreatedDate")
+                if started is not None and self.now() - started < PENDING_IN_PROGRESS:
                     raise RotationInProgress(
                         f"secret {name!r}: a rotation is already in progress (pending version "
-                        f"{version['VersionId']}, started {created.isoformat()}); wait for it to finish")
+                        f"{version['VersionId']}, started {started.isoformat()}); wait for it to finish, or "
+                        f"if it was killed: `swordfish secrets rotate {name} --resume` finishes it, "
+                        "`--abandon` drops it")
+                self._clear_started(name, version["VersionId"], version.get("VersionStages", []))
+
+    def _keep_peppers_of_live_keys(self, name: str) -> PepperPlan:
+        """Before a new pepper: this rotation takes AWSPREVIOUS from its version. Keep that version
+        and every kept one that live keys still hold; retire kept ones no live key holds; refuse past
+        the limit. Labels are applied before the new version exists, so no key is ever locked out."""
+        stages = self.client.describe_secret(SecretId=name).get("VersionIdsToStages", {})
+        current = next((v for v, st in stages.items() if AWSCURRENT in st), None)
+        previous = next((v for v, st in stages.items() if AWSPREVIOUS in st), None)
+        kept_now = {v for v, st in stages.items() if any(s.startswith(KEPT_PREFIX) for s in st)}
+        try:
+            holders = self.pepper_holders()
+        except Exception as exc:
+            raise RotationRefused(f"secret {name!r}: cannot tell which API keys hold which pepper "
+                                  f"({_first_line(exc)}); refusing rather than risk locking them out") from None
+        candidates = (kept_now | {previous}) - {current, None}
+        plan = PepperPlan(kept={v: holders[v] for v in sorted(candidates) if holders.get(v)},
+                          retired=sorted(kept_now - {v for v in candidates if holders.get(v)}))
+        if len(plan.kept) > self.max_kept_peppers:
+            keys = [k for v in plan.kept.values() for k in v]
+            raise RotationRefused(
+                f"secret {name!r}: rotating now would need {len(plan.kept)} older peppers kept (limit "
+                f"{self.max_kept_peppers}); held back by {len(keys)} live key(s) not used since: "
+                f"{', '.join(keys[:20])}{' ...' if len(keys) > 20 else ''}. Revoke or use them, then rotate")
+        for version in plan.kept:
+            if version not in kept_now:
+                self.client.update_secret_version_stage(SecretId=name, VersionStage=KEPT_PREFIX + version,
+                                                        MoveToVersionId=version)
+        for version in plan.retired:
+            self.client.update_secret_version_stage(SecretId=name, VersionStage=KEPT_PREFIX + version,
+                                                    RemoveFromVersionId=version)
+        logger.info("pepper rotation plan", extra={"secret": name, "plan": plan.describe()})
+        return plan
+
+    def _pepper_holders_from_database(self) -> dict[str, list[str]]:
+        login = _json(constants.DB_APP_SECRET_NAME, self._value(constants.DB_APP_SECRET_NAME, AWSCURRENT),
+                      "username", "password")
+        holders: dict[str, list[str]] = {}
+        with self.connect(self._conninfo(login, login)) as conn:  # the function of migration 0046
+            for version, tenant_id, key_id in conn.execute("SELECT * FROM api_key_pepper_holders()"):
+                holders.setdefault(version, []).append(f"{tenant_id}/{key_id}")
+        return holders
 
     # --- setSecret -------------------------------------------------------------------------------
 
@@ -192,7 +277,52 @@ class Rotator:
         # Secrets Manager moves AWSPREVIOUS to the old version itself; AWSPENDING is cleared here so
         # the next rotation does not mistake it for one in progress.
         self.client.update_secret_version_stage(SecretId=name, VersionStage=AWSPENDING, RemoveFromVersionId=token)
+        self._clear_started(name, token, versions.get(token, []))
         logger.info("rotation finished", extra={"secret": name, "new_version_id": token, "old_version_id": current})
+
+    # --- a rotation killed halfway --------------------------------------------------------------
+
+    def pending_version(self, name: str) -> str | None:
+        versions = self.client.describe_secret(SecretId=name).get("VersionIdsToStages", {})
+        return next((v for v, stages in versions.items() if AWSPENDING in stages), None)
+
+    def abandon(self, name: str) -> str:
+        """Drop a pending rotation: its AWSPENDING label goes, and for a database login the role the
+        pending version had already re-passworded (the one AWSPREVIOUS names) gets AWSPREVIOUS's
+        password back, so the previous login works again. Returns what was done, in one line."""
+        kind = kind_of(name)
+        token = self.pending_version(name)
+        if token is None:
+            return f"{name}: no rotation pending; nothing to abandon"
+        restored = ""
+        if kind == "database":
+            pending = _json(name, self._pending_required(name, token), "username", "password")
+            previous = self._stage_value(name, AWSPREVIOUS)
+            current = _json(name, self._value(name, AWSCURRENT), "username", "password")
+            if previous is not None:
+                previous = _json(name, previous, "username", "password")
+                if previous["username"] == pending["username"] and not self._can_log_in(previous):
+                    master = _json(self.master_secret, self._master_value(current), "username")
+                    with self.connect(self._conninfo(master, current)) as conn:
+                        conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                            sql.Identifier(previous["username"]), sql.Literal(previous["password"])))
+                    restored = f"; {previous['username']} has AWSPREVIOUS's password again"
+        stages = self.client.describe_secret(SecretId=name).get("VersionIdsToStages", {}).get(token, [])
+        self.client.update_secret_version_stage(SecretId=name, VersionStage=AWSPENDING, RemoveFromVersionId=token)
+        self._clear_started(name, token, stages)
+        logger.info("rotation abandoned", extra={"secret": name, "version_id": token})
+        return f"{name}: abandoned pending version {token}; AWSCURRENT unchanged{restored}"
+
+    def _clear_started(self, name: str, token: str, stages) -> None:
+        for stage in stages:
+            if stage.startswith(STARTED_PREFIX):
+                self.client.update_secret_version_stage(SecretId=name, VersionStage=stage, RemoveFromVersionId=token)
+
+    def _stage_value(self, name: str, stage: str) -> str | None:
+        try:
+            return self._value(name, stage)
+        except (self.client.exceptions.ResourceNotFoundException, self.client.exceptions.InvalidRequestException):
+            return None
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -253,10 +383,29 @@ def rotate_now(rotator: Rotator, name: str, token: str | None = None) -> str:
             if AWSPENDING in versions.get(token, []):
                 rotator.client.update_secret_version_stage(SecretId=name, VersionStage=AWSPENDING,
                                                            RemoveFromVersionId=token)
+                rotator._clear_started(name, token, versions.get(token, []))
         except Exception:
             logger.exception("could not clear the failed rotation's AWSPENDING label", extra={"secret": name})
         raise
     return token
+
+
+def resume(rotator: Rotator, name: str) -> str:
+    """Finish the pending rotation (each step skips what it already did). Returns its version id."""
+    token = rotator.pending_version(name)
+    if token is None:
+        raise RotationError(f"secret {name!r}: no rotation pending; nothing to resume")
+    return rotate_now(rotator, name, token)
+
+
+def _started_at(stages) -> datetime | None:
+    for stage in stages:
+        if stage.startswith(STARTED_PREFIX):
+            try:
+                return datetime.strptime(stage[len(STARTED_PREFIX):], _STARTED_FORMAT).replace(tzinfo=UTC)
+            except ValueError:
+                return None
+    return None
 
 
 def _json(name: str, value: str, *required: str) -> dict:

@@ -432,14 +432,14 @@ def api_key_peppers(reader: SecretReader, name: str) -> list[tuple[str, bytes]]:
     """(version id, pepper) pairs accepted now: AWSCURRENT first, then AWSPREVIOUS (the overlap after
     a rotation, so keys hashed with the previous pepper keep authenticating)."""
     current = reader.get(name)
-    peppers = [(current.version_id, _pepper_bytes(current))]
+    peppers = [(current.version_id, pepper_bytes(current))]
     previous = reader.get_stage(name, AWSPREVIOUS)
     if previous is not None and previous.version_id != current.version_id:
-        peppers.append((previous.version_id, _pepper_bytes(previous)))
+        peppers.append((previous.version_id, pepper_bytes(previous)))
     return peppers
 
 
-def _pepper_bytes(version: SecretVersion) -> bytes:
+def pepper_bytes(version: SecretVersion) -> bytes:
     value = version.value.strip()
     if value.startswith("{"):
         value = str(version.fields("pepper")["pepper"])

@@ -16,13 +16,14 @@ statements (``prepare_threshold=None``: psycopg would prepare after 5 executions
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from swordfish.monitoring.observability import logger
+from swordfish.monitoring.progress import waiting_on
 
 # The keyword arguments of every connection that may go through the proxy.
 PROXY_SAFE = {"prepare_threshold": None}
@@ -172,7 +173,9 @@ class Database:
             except Exception as exc:  # the vault's trouble is not the database's: keep the pool going
                 logger.warning("database secret refresh failed", extra={"error": str(exc)})
         try:
-            with self.pool.connection() as conn:
+            with ExitStack() as stack:
+                with waiting_on("postgresql"):  # health tells a worker blocked here from a dead one
+                    conn = stack.enter_context(self.pool.connection())
                 yield conn
         except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
             raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}") from exc

@@ -14,7 +14,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish import constants
-from swordfish.security.pepper import api_key_peppers
+from swordfish.security.pepper import api_key_pepper_version, api_key_peppers
 from swordfish.store.database import set_tenant
 from swordfish.store.storable import storable_json, storable_text
 
@@ -239,11 +239,17 @@ def authenticate_api_key(conn: psycopg.Connection, presented: str) -> str | None
                        "JOIN tenants t USING (tenant_id) WHERE k.key_id = %s AND k.tenant_id = %s "
                        "AND t.disabled_at IS NULL AND k.revoked_at IS NULL "
                        "AND (k.expires_at IS NULL OR k.expires_at > now())", (key_id, tenant_id)).fetchone()
-    peppers = {p.version: p.value for p in api_key_peppers()}
+    peppers = api_key_peppers()
     if row and row[0] is not None:
-        pepper = peppers.get(row[1])
-        expected, actual = bytes(row[0]), _hmac(pepper or b"", secret_part)
+        pepper = next((p for p in peppers if p.version == row[1]), None) or (
+            api_key_pepper_version(row[1]) if row[1] else None)  # a pepper kept for live keys
+        expected, actual = bytes(row[0]), _hmac(pepper.value if pepper else b"", secret_part)
         ok = pepper is not None and hmac.compare_digest(expected, actual)
+        if ok and pepper.version != peppers[0].version:
+            # Re-hashed under the current pepper on this successful use: the old pepper empties,
+            # and the next rotation retires it instead of locking this key out.
+            conn.execute("UPDATE api_keys SET key_hmac = %s, pepper_version = %s WHERE key_id = %s AND tenant_id = %s",
+                         (_hmac(peppers[0].value, secret_part), peppers[0].version, key_id, tenant_id))
     elif row:
         ok = hmac.compare_digest(bytes(row[2]), _sha256(secret_part))
     else:  # compare anyway: no timing hint that the id exists

@@ -32,6 +32,7 @@ class VerdictRecord:
     # Where the raw submission is archived (object key, line): the console re-reads the message from it.
     raw_archive_key: str | None = None
     raw_archive_line: int | None = None
+    content_sha256: str | None = None  # hex digest of the raw MIME: a reused message_id is told apart
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,15 @@ class StoredVerdict:
     message_id: str
     inserted: bool  # False: a verdict for this message already existed (a redelivery or a duplicate)
     e2e_latency_ms: float | None
+    # Not inserted, and the stored verdict is for different content: the message_id was reused.
+    conflicting_sha256: str | None = None
 
 
 _INSERT = """
 INSERT INTO verdicts (tenant_id, message_id, verdict, score, reasons, parse_problems, subject, sender,
                       submitted_at, sqs_sent_at, degraded, deferred_work, flags_version, correlation_id,
-                      raw_archive_key, raw_archive_line)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      raw_archive_key, raw_archive_line, content_sha256)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (tenant_id, message_id) DO NOTHING
 RETURNING message_id, e2e_latency_ms
 """
@@ -76,15 +79,17 @@ def _save(conn: psycopg.Connection, records: list[VerdictRecord], *, isolate: bo
     # racing the original) then wait on each other instead of deadlocking.
     order = sorted(range(len(records)), key=lambda i: (records[i].tenant_id, records[i].message_id))
     current_tenant: str | None = None
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], str | None] = {}  # -> the content digest stored first
     with conn.cursor() as cur:
         for i in order:
             r = records[i]
             if r.tenant_id != current_tenant:
                 set_tenant(conn, r.tenant_id)
                 current_tenant = r.tenant_id
-            if (r.tenant_id, r.message_id) in seen:  # the same message twice in one batch
-                results[i] = StoredVerdict(r.tenant_id, r.message_id, False, None)
+            if (r.tenant_id, r.message_id) in seen:  # the same message id twice in one batch
+                first = seen[(r.tenant_id, r.message_id)]
+                conflicting = first if first and r.content_sha256 and first != r.content_sha256 else None
+                results[i] = StoredVerdict(r.tenant_id, r.message_id, False, None, conflicting)
                 continue
             if not isolate:
                 results[i] = _insert(cur, r)
@@ -97,7 +102,7 @@ def _save(conn: psycopg.Connection, records: list[VerdictRecord], *, isolate: bo
                         raise
                     results[i] = exc
                     continue
-            seen.add((r.tenant_id, r.message_id))
+            seen[(r.tenant_id, r.message_id)] = r.content_sha256
     return results
 
 
@@ -107,9 +112,18 @@ def _insert(cur: psycopg.Cursor, r: VerdictRecord) -> StoredVerdict:
         Jsonb(storable_json(r.parse_problems)), storable_text(r.subject, SUBJECT_LIMIT),
         storable_text(r.sender, SUBJECT_LIMIT), r.submitted_at, r.sqs_sent_at, r.degraded,
         Jsonb(storable_json(r.deferred_work)), storable_text(r.flags_version, 128),
-        storable_text(r.correlation_id, 256), r.raw_archive_key, r.raw_archive_line))
+        storable_text(r.correlation_id, 256), r.raw_archive_key, r.raw_archive_line, r.content_sha256))
     row = cur.fetchone()
-    return StoredVerdict(r.tenant_id, r.message_id, row is not None, row[1] if row else None)
+    if row is not None:
+        return StoredVerdict(r.tenant_id, r.message_id, True, row[1])
+    conflicting = None
+    if r.content_sha256:  # a duplicate: the same message again, or another message under its id?
+        cur.execute("SELECT content_sha256 FROM verdicts WHERE tenant_id = %s AND message_id = %s",
+                    (r.tenant_id, r.message_id))
+        existing = cur.fetchone()
+        if existing and existing[0] and existing[0] != r.content_sha256:
+            conflicting = existing[0]
+    return StoredVerdict(r.tenant_id, r.message_id, False, None, conflicting)
 
 
 SUBJECT_LIMIT = 998  # RFC 5322's line limit: longer subjects are cut (the analysis saw them whole)
