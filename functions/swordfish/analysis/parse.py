@@ -21,6 +21,7 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
+from .authentication import ArcChain, properties, read_arc
 from .budget import AnalysisBudget
 from .html_links import finditer_at, html_to_text, iter_html_links
 from .mime_limits import control_characters, parse_bounded
@@ -105,6 +106,7 @@ class AuthResult:
     method: str
     result: str
     evidence: str
+    props: dict[str, str] = field(default_factory=dict)  # p=, sp=, dis=, action=, reason=, header.from= ...
 
 
 @dataclass(slots=True)
@@ -118,7 +120,11 @@ class ParsedMessage:
     to_headers: list = field(default_factory=list, repr=False)  # To and Cc values, read into `to` on use
     message_id: str = ""
     in_reply_to: str = ""
+    thread_index: bool = False  # Outlook's Thread-Index: a client's reply may carry it instead of In-Reply-To
     auth: dict[str, AuthResult] = field(default_factory=dict)
+    dkim_pass_domains: list[str] = field(default_factory=list)  # d= of every dkim=pass the trusted header states
+    arc: ArcChain | None = None  # the ARC sets, when the message has any
+    list_headers: dict[str, str] = field(default_factory=dict)  # list-id, list-post, sender (lower-case keys)
     text: str = ""  # plain-text bodies (or text rendered from HTML when there is none)
     html: str = ""  # raw HTML bodies
     links: list[Link] = field(default_factory=list)
@@ -502,27 +508,54 @@ def _defects(part: Message, problems: list[str], where: str) -> None:
             problems.append(msg)
 
 
+def _clauses(value: str) -> list[str]:
+    """A header split at the semicolons outside comments: "dmarc=fail (p=NONE sp=NONE) header.from=x"."""
+    if "(" not in value:
+        return value.split(";")
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(value):
+        if ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif ch == ";" and not depth:
+            out.append(value[start:i])
+            start = i + 1
+    out.append(value[start:])
+    return out
+
+
 def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None) -> None:
     # Per method, the topmost (most recently added) header that states it wins: earlier hops' claims
     # can be forged by the sender, the receiving MTA's cannot.
-    for value in (msg.get_all("Authentication-Results") or [])[:20]:
-        raw = _COMMENT.sub("", header_text(value))
-        authserv, _, rest = raw.partition(";")
+    dkim_header: int | None = None
+    for n, value in enumerate((msg.get_all("Authentication-Results") or [])[:20]):
+        text = header_text(value)[:MAX_HEADER_CHARS]
+        clauses = _clauses(text)
+        authserv = _COMMENT.sub("", clauses[0])
         if _AUTH_METHOD.match(authserv.strip()):
             # Microsoft 365 / Outlook.com leave out the authserv-id: "spf=fail ... ; dkim=none ...". The first
             # clause is then a result, not a server name (without this, their SPF result was lost). Such a
             # header names no server, so it is never one of the trusted ones.
             if trusted is not None:
                 continue
-            rest = raw
-        elif trusted is not None and authserv.strip().split(" ")[0].lower() not in trusted:
-            continue
-        for clause in rest.split(";"):
-            m = _AUTH_METHOD.search(clause)
-            if m:
-                method = m.group(1).lower()
-                if method not in parsed.auth:
-                    parsed.auth[method] = AuthResult(method, m.group(2).lower(), clause.strip()[:200])
+        else:
+            if trusted is not None and authserv.strip().split(" ")[0].lower() not in trusted:
+                continue
+            clauses = clauses[1:]
+        for clause in clauses:
+            m = _AUTH_METHOD.search(_COMMENT.sub("", clause))  # comments hold other results ("arc=pass (spf=pass")
+            if not m:
+                continue
+            method, result = m.group(1).lower(), m.group(2).lower()
+            props = properties(clause)
+            if method not in parsed.auth:
+                parsed.auth[method] = AuthResult(method, result, _COMMENT.sub("", clause).strip()[:200], props)
+                if method == "dkim":
+                    dkim_header = n
+            signer = props.get("header.d") or props.get("header.i")
+            if method == "dkim" and dkim_header == n and result == "pass" and signer:
+                parsed.dkim_pass_domains.append(signer)
     if "spf" not in parsed.auth:
         spf = msg.get("Received-SPF")
         if spf is not None:
@@ -530,6 +563,15 @@ def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | N
             word = text.split(" ", 1)[0].lower().rstrip(";")
             if word.isalpha():
                 parsed.auth["spf"] = AuthResult("spf", word, f"Received-SPF: {text[:160]}")
+    seals = msg.get_all("ARC-Seal") or []
+    if seals:
+        parsed.arc = read_arc([header_text(v)[:MAX_HEADER_CHARS] for v in seals[:50]],
+                              [header_text(v)[:MAX_HEADER_CHARS] for v in (msg.get_all("ARC-Authentication-Results")
+                                                                           or [])[:50]])
+    for name in ("List-Id", "List-Post", "Sender"):
+        value = msg.get(name)
+        if value is not None:
+            parsed.list_headers[name.lower()] = header_text(value)[:500]
 
 
 # Defects that mean the multipart structure itself is broken (an unclosed last part is mere truncation).
@@ -707,6 +749,7 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
     parsed.to_headers = (msg.get_all("To") or []) + (msg.get_all("Cc") or [])
     parsed.message_id = header_text(msg.get("Message-ID"))[:300]
     parsed.in_reply_to = header_text(msg.get("In-Reply-To") or msg.get("References"))[:300]
+    parsed.thread_index = msg.get("Thread-Index") is not None
     _parse_auth(msg, parsed, trusted)
     parsed.verdict_headers = capture_headers(msg)
     for name, decoded in (("Subject", parsed.subject or ""), ("From", parsed.from_name + parsed.from_address)):
