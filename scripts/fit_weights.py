@@ -421,6 +421,8 @@ def fit(rows: list[dict], folds: str = "sources") -> Fit:
                   "inner_folds": FOLDS, "seed": SEED, "min_support": MIN_SUPPORT},
         "corpus": {"messages": len(rows), "by_set": dict(sorted(Counter(r["set"] for r in rows).items())),
                    "features_sha256": hashlib.sha256(features_bytes).hexdigest()},
+        # what a quick test compares (the full refit takes minutes): the same inputs, so the same weights
+        "inputs": {"catalog_sha256": catalog_digest(), "fit_code_sha256": fit_code_digest()},
         "points_per_logodds": round(scale, 4),
         "intercept_logodds": round(intercept, 4),
         "thresholds": thresholds,
@@ -429,6 +431,16 @@ def fit(rows: list[dict], folds: str = "sources") -> Fit:
     oof = {"scored": oof_scored, "labels": labels, "thresholds": thresholds, "fold_weights": fold_weights,
            "signals": fold_signals}
     return Fit(weights_doc, content_doc(tokens, content_final, len(rows)), oof)
+
+
+def catalog_digest() -> str:
+    """What of the signal catalogue the fit depends on (priors, categories, which are learned)."""
+    text = json.dumps({n: [spec.category, spec.prior, spec.learned] for n, spec in sorted(CATALOG.items())})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fit_code_digest() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def dumps(doc: dict) -> str:
