@@ -111,18 +111,20 @@ MODE_TITLES = {
 }
 
 
-def evaluate_modes(rows: list[dict], modes: list[str]) -> dict:
-    """Each mode's out-of-fold results on the same rows."""
+def evaluate_modes(rows: list[dict], modes: list[str], shipped_fit=None) -> dict:
+    """Each mode's out-of-fold results on the same rows. `shipped_fit`: make fit's own fit of these rows
+    (every signal, leave-one-source-out), whose out-of-fold results are the loso_all mode's."""
     out = {}
     for mode in modes:
         folds, own = MODES[mode]
-        out[mode] = cross_validated(own_signals_only(rows) if own else rows, folds)
+        reuse = shipped_fit.oof if shipped_fit is not None and mode == "loso_all" else None
+        out[mode] = cross_validated(own_signals_only(rows) if own else rows, folds, reuse)
         out[mode]["title"] = MODE_TITLES[mode]
     return out
 
 
-def cross_validated(rows: list[dict], folds: str = "pooled") -> dict:
-    oof = fit(rows, folds).oof
+def cross_validated(rows: list[dict], folds: str = "pooled", oof: dict | None = None) -> dict:
+    oof = oof if oof is not None else fit(rows, folds).oof
     results = []
     for row, (score, by_cat), signals in zip(rows, oof["scored"], oof["signals"], strict=True):
         verdict = _verdict_of(score, by_cat, oof["thresholds"])
@@ -257,19 +259,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cv", action="store_true", help="skip the cross-validated corpus part")
     parser.add_argument("--mode", action="append", choices=sorted(MODES), default=[],
                         help="which validation modes to run (default: all four)")
+    parser.add_argument("--fit", action="store_true",
+                        help="also write the weights and content model from the loso_all fit (what make fit does; "
+                             "saves one fit of several minutes)")
     parser.add_argument("--commit", action="store_true",
                         help="also write the report to corpus/eval.json and corpus/eval.md (the committed figures)")
     parser.add_argument("--hold-out", action="append", default=[], metavar="SET",
                         help="a corpus set left out of the fit and scored by what was fitted without it (repeatable)")
     args = parser.parse_args(argv)
 
-    report: dict = {"weights": {k: model().meta.get(k) for k in ("format", "corpus", "points_per_logodds")},
-                    "signals_known": len(CATALOG)}
+    report: dict = {"signals_known": len(CATALOG)}
     if not args.no_cv or args.hold_out:
         _, rows = read(args.features)
     if not args.no_cv:
         report["features_sha256"] = hashlib.sha256(args.features.read_bytes()).hexdigest()
-        report["modes"] = evaluate_modes(rows, args.mode or list(MODES))
+        shipped = None
+        if args.fit:
+            from fit_weights import MODEL_FILE, WEIGHTS_FILE, dumps, dumps_content
+
+            shipped = fit(rows)
+            WEIGHTS_FILE.write_text(dumps(shipped.weights))
+            MODEL_FILE.write_text(dumps_content(shipped.content))
+            print(f"written: {WEIGHTS_FILE}, {MODEL_FILE}")
+        report["modes"] = evaluate_modes(rows, args.mode or list(MODES), shipped)
+    model.cache_clear()  # the weights file may have just been written
+    report["weights"] = {k: model().meta.get(k) for k in ("format", "corpus", "points_per_logodds")}
     if args.hold_out:
         report["held_out"] = {name: held_out(rows, name) for name in args.hold_out}
 

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy
 import sklearn
+from joblib import Parallel, delayed
 from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
 from scipy.special import expit
@@ -50,6 +51,7 @@ from swordfish.analysis.content import MODEL_FILE, signal_for  # noqa: E402
 from swordfish.analysis.content import SIGNALS as CONTENT_SIGNALS  # noqa: E402
 from swordfish.analysis.weights import CATALOG, MALWARE, PHISHING, RECEIVER_OPINIONS, SPAM, WEIGHTS_FILE  # noqa: E402
 
+FIT_JOBS = -1  # outer folds in parallel, one per core (joblib)
 MIN_SUPPORT = 5  # messages carrying a signal before its weight is learned rather than taken from the prior
 C = 1.0  # inverse L2 strength
 FOLDS = 5
@@ -331,19 +333,31 @@ def fit(rows: list[dict], folds: str = "sources") -> Fit:
     oof_raw = np.zeros(len(rows))
     fold_of = np.zeros(len(rows), dtype=int)
     fold_signals: list[dict[str, float]] = [{} for _ in rows]  # each row's signals as its own fold saw them
-    fold_x: dict[int, np.ndarray] = {}
-    for k, (train, test) in enumerate(outer_folds(rows, y, folds)):
+    fold_fired_on_legit: dict[int, np.ndarray] = {}
+
+    def one_fold(train: np.ndarray, test: np.ndarray) -> tuple:
         reasons = _out_of_fold_content_reasons(tokens, y_content, train)
         reasons.update(_content_reasons(tokens, test, _fit_content(tokens, y_content, train)))
         signals_k = with_content_reason(rows, reasons)
         x_k = matrix(signals_k)
         c, _ = _fit_stagewise(x_k[train], y[train], prior, content)
+        train_legit = np.zeros(len(rows), dtype=bool)
+        train_legit[train] = True
+        fired = (x_k[train_legit & (y == 0)] > 0).any(axis=0)  # for the floors: what this fold's legit carries
+        return c, x_k[test] @ c, [signals_k[i] for i in test], fired
+
+    # The folds are independent and each fits several content models: run them on every core (threads:
+    # liblinear and numpy release the GIL, and nothing is copied). The result does not depend on the number
+    # of workers (each fold is computed exactly as it would be alone).
+    splits = outer_folds(rows, y, folds)
+    results = Parallel(n_jobs=FIT_JOBS, prefer="threads")(delayed(one_fold)(train, test) for train, test in splits)
+    for k, ((_, test), (c, raw, signals_test, fired)) in enumerate(zip(splits, results, strict=True)):
         oof_coef[test] = c
-        oof_raw[test] = x_k[test] @ c
+        oof_raw[test] = raw
         fold_of[test] = k
-        fold_x[k] = x_k
-        for i in test:
-            fold_signals[i] = signals_k[i]
+        fold_fired_on_legit[k] = fired
+        for i, signals in zip(test, signals_test, strict=True):
+            fold_signals[i] = signals
     legit_raw = [s for s, label in zip(oof_raw, labels, strict=True) if label == "legit"]
     raw_suspicious = _threshold(legit_raw, MAX_FPR_FLAGGED, 1e-6)
     scale = SUSPICIOUS_POINTS / raw_suspicious
@@ -368,7 +382,7 @@ def fit(rows: list[dict], folds: str = "sources") -> Fit:
 
     floored = uncontradicted(x, np.ones(len(rows), dtype=bool))
     # within a fold, only its own training rows say what was contradicted
-    fold_floored = {k: uncontradicted(fold_x[k], fold_of != k) for k in fold_x}
+    fold_floored = {k: {n for n in learned if not fired[index[n]]} for k, fired in fold_fired_on_legit.items()}
     fold_coef = {int(fold_of[i]): oof_coef[i] for i in range(len(rows))}
 
     def out_of_fold(scale: float) -> tuple[list, dict, dict]:
