@@ -232,3 +232,54 @@ def test_fixture_set_takes_named_files_of_several_repositories(tmp_path):
                               "--out", str(out)]) == 0
     kept = sorted(p.read_bytes() for p in (out / "legit-fixtures-receipts").iterdir())
     assert kept == sorted([shipped("a"), shipped("d"), shipped("e")])
+
+
+# --- issue 23: lists that tag subjects or add footers without rewriting From -------------------------
+
+def test_human_list_leaves_out_robots_and_service_notifications():
+    """A list's human conversation: bots' posts (CI, test robots, GitHub, patchwork) are left out even when
+    they reply in a thread or post often, so the set is people's mail and never takes a notification set's
+    messages."""
+    human = build(subject="Re: [Bridge] vlan filtering question", sender="Ann <ann@gmail.com>",
+                  headers={"In-Reply-To": "<q@example.org>"})
+    patch = build(subject="[PATCH net-next] bridge: fix mdb", sender="Bo <bo@kernel.org>",
+                  body="Signed-off-by: Bo <bo@kernel.org>")
+    robot = build(subject="Re: [PATCH] bridge: fix", sender="kernel test robot <lkp@intel.com>",
+                  headers={"In-Reply-To": "<p@example.org>"})
+    github = build(subject="[siemens/jailhouse] fe7ec7: Documentation", sender="\"'Jan' via Jailhouse\" "
+                   "<jailhouse-dev@googlegroups.com>", headers={"X-Original-From": "Jan <noreply@github.com>"})
+    patchwork = build(subject="Re: [PATCH] fix", sender="patchwork-bot+netdevbpf@kernel.org",
+                      headers={"In-Reply-To": "<p@example.org>"})
+    ci = build(subject="[CI-NOTIFY]: TCWG Bisect", sender="ci_notify@linaro.org",
+               headers={"In-Reply-To": "<p@example.org>"})
+    kept, left_out = corpus_build.human_conversation([human, patch, robot, github, patchwork, ci, ci])
+    assert kept == [human, patch] and left_out == 5
+
+
+def test_build_human_list_takes_every_kth_human_post(tmp_path):
+    """--human-list takes every k-th post of a mirror (at most --per-human-list) and keeps the human ones;
+    the notification of the same mirror stays in its notification set."""
+    people = [build(subject=f"Re: [Bridge] question {i}", sender=f"p{i}@gmail.com",
+                    headers={"In-Reply-To": f"<q{i}@example.org>"}) for i in range(8)]
+    push = build(sender="GitHub <noreply@github.com>", headers=_signed("github.com"),
+                 subject="[bluez/bluez] 0a1b2c: fix", body=GITHUB_PUSH["body"])
+    mirror = _mirror(tmp_path, "br", [{"m": raw} for raw in [*people, push]])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--legit-mirror", f"notes={mirror}", "--human-list", f"aaa={mirror}",
+                              "--per-human-list", "4", "--out", str(out)]) == 0
+    assert [p.read_bytes() for p in (out / "legit-notify-notes").iterdir()] == [push]
+    kept = sorted(p.read_bytes() for p in (out / "legit-list-aaa").iterdir())
+    assert kept == sorted([people[0], people[2], people[4], people[6]])  # every 2nd of the 9 commits, 4 at most
+
+
+def test_sets_of_the_new_sources_never_take_an_older_sets_message(tmp_path):
+    """A message that an older kind of set already holds stays there even when a new set's name sorts
+    first, so a corpus grown with new sources keeps its old sets byte for byte."""
+    people = [build(subject=f"Re: question {i}", sender=f"p{i}@gmail.com",
+                    headers={"In-Reply-To": f"<q{i}@example.org>"}) for i in range(3)]
+    mirror = _mirror(tmp_path, "li", [{"m": raw} for raw in people])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--list", f"zzz={mirror}", "--human-list", f"aaa={mirror}",
+                              "--out", str(out)]) == 0
+    assert sorted(p.read_bytes() for p in (out / "legit-list-zzz").iterdir()) == sorted(people)
+    assert not list((out / "legit-list-aaa").iterdir())
