@@ -283,3 +283,57 @@ def test_sets_of_the_new_sources_never_take_an_older_sets_message(tmp_path):
                               "--out", str(out)]) == 0
     assert sorted(p.read_bytes() for p in (out / "legit-list-zzz").iterdir()) == sorted(people)
     assert not list((out / "legit-list-aaa").iterdir())
+
+
+# --- issue 23: a mail filter's own inbox samples (lures delivered directly, not through a list) --------
+
+def _received(raw: bytes, by: str = "juliett.example.com") -> bytes:
+    return (f"Received: from mx.sender.example (mx.sender.example [192.0.2.7])\n\tby {by} (8.18.1/8.18.1) "
+            "with ESMTPS id 5BIK0a1h020350\n\tfor <user@example.com>; Thu, 18 Dec 2025 20:00:36 GMT\n").encode() + raw
+
+
+def test_inbox_sample_must_have_been_received_by_the_inbox():
+    """A filter project's samples are real when its own mail server received them; the project's
+    constructed test messages have no Received header of it, and a file whose first line is a tool's
+    output is not a message."""
+    lure = build(sender='"PayPal" <security@paypa1-alerts.example>', subject="Your account is suspended",
+                 body="Restore access: https://paypa1-restore.example/login")
+    assert corpus_build.inbox_sample(_received(lure))
+    assert corpus_build.inbox_sample(_received(lure, by="hotel.baddomain.com"))
+    assert not corpus_build.inbox_sample(lure)
+    assert not corpus_build.inbox_sample(_received(lure, by="mail.sender.example"))
+    assert not corpus_build.inbox_sample(b"Loading configuration: ../foff-milter.toml\n" + _received(lure))
+
+
+def test_build_writes_inbox_sets_labelled_from_the_message_alone(tmp_path):
+    lure = _received(build(sender='"Schwab" <donotreply@schwab-secure.example>', subject="Schwab Alert",
+                           body="Verify your account: https://schwab-secure.example/verify"))
+    offer = _received(build(sender="deals@solar.example", subject="Solar for $0 out of pocket",
+                            body="Get a quote: https://solar.example/quote"))
+    constructed = build(sender="billing@fake-company.example", subject="URGENT: Overdue Invoice",
+                        body="Pay now: https://pay.example/")
+    newsletter = _received(build(sender="Lovepop <magic@magic.lovepop.com>", subject="Birthday cards",
+                                 html=AMAZON_HTML))
+    repo = _mirror(tmp_path, "foff", [{"tests/positive/schwab_alert.eml": lure, "tests/positive/solar.eml": offer,
+                                       "tests/positive/constructed.eml": constructed,
+                                       "tests/negative/lovepop_legitimate.eml": newsletter}])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--inbox-unwanted", f"foff={repo}:tests/positive",
+                              "--inbox-legit", f"foff={repo}:tests/negative", "--out", str(out)]) == 0
+    assert [p.read_bytes() for p in (out / "phishing-inbox-foff").iterdir()] == [lure]
+    assert [p.read_bytes() for p in (out / "spam-inbox-foff").iterdir()] == [offer]
+    assert [p.read_bytes() for p in (out / "legit-inbox-foff").iterdir()] == [newsletter]
+
+
+def test_inbox_labels_read_lures_written_in_styled_letters_and_leave_out_constructs():
+    """Lures that spell their words in mathematical bold letters or with zero-width spaces (to slip past
+    keyword filters) are read as the letters they show; the project's own constructed scam ('John Scammer'
+    at a 'fake-' domain) is left out even though it was sent through the inbox's server."""
+    styled = _received(build(sender="Cloud Storage <notice@cloud-store.example>",
+                             subject="𝑵𝑶𝑻𝑬: 𝑨𝒍𝒍 𝒔𝒕𝒐𝒓𝒂𝒈𝒆 𝒔𝒑𝒂𝒄𝒆 𝒊𝒔 𝒊𝒏 𝒖𝒔𝒆",
+                             body="Your m\u200bailbox is full: https://cloud-store.example/upgrade"))
+    assert corpus_build.label_taken_list(styled) == "spam"
+    assert corpus_build.label_inbox_sample(styled) == "phishing"
+    construct = _received(build(sender="John Scammer <gerald@fake-investment.example>", subject="Investment",
+                                body="Send your bank details: https://fake-investment.example/"))
+    assert not corpus_build.inbox_sample(construct)
