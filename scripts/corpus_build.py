@@ -23,6 +23,15 @@ Sources (see corpus/corpus.md for licences):
                        messages of real services (`real_service_fixture`), newest version of every file ever in
                        FOLDER (a folder or one file, taken literally; several separated by commas) -> legit-fixtures-NAME;
                        the same NAME given again adds that repository's fixtures to the same set
+  --human-list NAME=GITDIR[:COUNT]  a public-inbox mirror of a list whose people's posts are wanted (issue 23:
+                       lists that tag subjects or add footers without rewriting From): COUNT (--per-human-list,
+                       1000) messages spread evenly over the archive, robots and service notifications left
+                       out, then `human_conversation` -> legit-list-NAME
+  --inbox-unwanted NAME=GITDIR:FOLDER, --inbox-legit NAME=GITDIR:FOLDER  a mail filter project's own inbox
+                       samples (`inbox_sample`: received by its server, `--inbox-mx`); the unwanted ones labelled
+                       by `label_inbox_sample` -> phishing-/spam-/malware-inbox-NAME, the others legit-inbox-NAME
+  Sets of these sources are written after the older ones, so a corpus grown with them keeps its older sets
+  byte for byte (a message both would hold stays in the older set).
   ../shared/corpus and samples/ are always read (legitimate, spam, phishing, malware by folder).
   --out DIR            where to write (default corpus/raw); build into a new folder, then `mv` it over the old
 
@@ -316,13 +325,36 @@ _ROBOT_SENDER = re.compile(
     r"^mailman-|-bounces@|-owner@", re.IGNORECASE)
 
 
+_SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:(?:re|aw|sv|fwd?)\s*:|\[[^\]]*\]))+\s*", re.IGNORECASE)
+
+
+def _topic(subject: str) -> str:
+    return " ".join(_SUBJECT_PREFIX.sub("", subject).lower().split())
+
+
 def human_conversation(messages: list[bytes]) -> tuple[list[bytes], int]:
     """(the posts of people that are the list's conversation, how many were left out): robots' posts and
-    service notifications out, then `list_conversation`."""
-    people = [raw for raw in messages
-              if not _ROBOT_SENDER.search(_list_sender(email.message_from_bytes(raw, policy=email_policy.compat32)))
-              and service_notification(raw) is None]
-    kept, _ = list_conversation(people)
+    service notifications out; replies and patches kept; a post starting a thread kept when its sender took
+    part in the conversation in the sample: sent a patch, or replied on a topic someone else also posted on.
+    Spammers on open lists post again and again but talk to nobody, so `list_conversation`'s "posted twice"
+    would keep them. A spammer's reply (to a post of its own or of another spammer) is still kept: a list
+    whose spam threads each other (jailhouse-dev's drug offers) is not fit for this rule."""
+    posts: list[tuple[bytes, str, str, bool, bool]] = []
+    topic_senders: dict[str, set[str]] = {}
+    for raw in messages:
+        msg = email.message_from_bytes(raw, policy=email_policy.compat32)
+        sender = _list_sender(msg)
+        if _ROBOT_SENDER.search(sender) or service_notification(raw) is not None:
+            continue
+        subject = _decoded_subject(msg)
+        threaded = bool(msg.get("In-Reply-To") or msg.get("References"))
+        developer = bool(_DEVELOPER.search(subject)) or b"Signed-off-by:" in raw
+        topic = _topic(subject)
+        topic_senders.setdefault(topic, set()).add(sender)
+        posts.append((raw, sender, topic, threaded, developer))
+    conversants = {sender for _, sender, topic, threaded, developer in posts
+                   if developer or (threaded and len(topic_senders[topic]) > 1)}
+    kept = [raw for raw, sender, _, threaded, developer in posts if threaded or developer or sender in conversants]
     return kept, len(messages) - len(kept)
 
 
@@ -544,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="append", default=[], metavar="NAME=GITDIR")
     parser.add_argument("--per-list", type=int, default=2000)
-    parser.add_argument("--human-list", action="append", default=[], metavar="NAME=GITDIR")
+    parser.add_argument("--human-list", action="append", default=[], metavar="NAME=GITDIR[:COUNT]")
     parser.add_argument("--per-human-list", type=int, default=1000)
     parser.add_argument("--spam-tarball", type=Path)
     parser.add_argument("--stdlib-sa", type=Path, metavar="TGZ")
@@ -577,8 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     # in the older set, so the older sets stay byte for byte what they were.
     later: set[str] = set()
     for spec in args.human_list:
-        name, _, gitdir = spec.partition("=")
-        kept, left_out = human_conversation(_spread_messages(Path(gitdir), args.per_human_list))
+        name, _, rest = spec.partition("=")
+        gitdir, _, count = rest.partition(":")
+        kept, left_out = human_conversation(_spread_messages(Path(gitdir), int(count or args.per_human_list)))
         print(f"legit-list-{name}: {left_out} robots' posts and one-off posts outside any thread left out")
         sets[f"legit-list-{name}"] = kept
         later.add(f"legit-list-{name}")

@@ -337,3 +337,18 @@ def test_inbox_labels_read_lures_written_in_styled_letters_and_leave_out_constru
     construct = _received(build(sender="John Scammer <gerald@fake-investment.example>", subject="Investment",
                                 body="Send your bank details: https://fake-investment.example/"))
     assert not corpus_build.inbox_sample(construct)
+
+
+def test_human_list_keeps_new_threads_only_of_people_who_take_part_in_the_conversation():
+    """Open lists let through spammers who post again and again (crypto-recovery and airline-booking spam
+    on greybus-dev, drug offers on jailhouse-dev) and answer their own posts, but talk to nobody: a post
+    starting a thread is kept when its sender sent a patch or replied on a topic someone else posted on."""
+    spam = [build(subject=f"[greybus-dev] TOP 8 BEST CRYPTO RECOVERY EXPERT {i}", sender="jack@gmail.com",
+                  body="Contact them now") for i in range(3)]
+    question = build(subject="[greybus-dev] mikroBUS on BeaglePlay?", sender="Ayush <ayush@beagleboard.org>")
+    asked = build(subject="[greybus-dev] uart flow control", sender="Vaibhav <vaibhav@gmail.com>")
+    answer = build(subject="Re: [greybus-dev] uart flow control", sender="Ayush <ayush@beagleboard.org>",
+                   headers={"In-Reply-To": "<u@example.org>"})
+    kept, left_out = corpus_build.human_conversation([*spam, question, asked, answer])
+    # Vaibhav's question starts a thread too, and Vaibhav neither replied nor sent a patch in the sample
+    assert kept == [question, answer] and left_out == 4
