@@ -104,3 +104,14 @@ def test_each_source_is_held_out_whole_and_own_signals_drop_the_receivers_opinio
     text = eval_detection.markdown({"modes": modes})
     assert "| phishing-delivered | phishing (caught) | 40 | 0.00% | 100.00% |" in text
 
+
+
+def test_a_filters_own_verdict_on_its_own_test_mail_is_not_a_receivers_opinion():
+    import fit_weights
+
+    rows = [{"id": "1", "set": "legit-inbox-foff", "label": "legit", "signals": {"RECEIVER_SPAM_VERDICT": 1.0,
+                                                                                 "SPAM_LANGUAGE": 1.0}},
+            {"id": "2", "set": "spam-list-osst", "label": "spam", "signals": {"RECEIVER_SPAM_VERDICT": 1.0}}]
+    kept = fit_weights.without_receiver_under_test(rows)
+    assert kept[0]["signals"] == {"SPAM_LANGUAGE": 1.0}  # selected for being that filter's false positives
+    assert kept[1] == rows[1]
