@@ -689,6 +689,9 @@ def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
     if parsed.budget_exceeded:
         hits.add(ANALYSIS_BUDGET_EXCEEDED,
                  "analysis stopped at its time budget; the verdict covers what was analysed before")
+    if parsed.not_examined:  # weight 0: what the work limits left out is said, the same on any machine
+        more = len(parsed.not_examined) - 3
+        hits.add("CONTENT_NOT_EXAMINED", "; ".join(parsed.not_examined[:3]) + (f"; and {more} more" if more > 0 else ""))
 
 
 def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: bool) -> Verdict:
