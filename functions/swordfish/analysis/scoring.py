@@ -664,10 +664,14 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
 _TENANT_LISTS = frozenset({"ALLOWLISTED", "BLOCKLISTED", "ALLOWLIST_IGNORED"})
 
 
+# Not examples for the fit: the tenant's lists, and what the work limits left out (weight 0, a note)
+_NOT_FEATURES = _TENANT_LISTS | {"CONTENT_NOT_EXAMINED"}
+
+
 def signal_values(hits: _Hits) -> dict[str, float]:
-    """name -> value of every signal but the tenant's lists: one example for `make fit` (which learns the
-    weights of the learnable ones and scores the others with their priors)."""
-    return {h.reason.name: h.value for h in hits if h.reason.name not in _TENANT_LISTS}
+    """name -> value of every signal but the tenant's lists and the work limits' note: one example for
+    `make fit` (which learns the weights of the learnable ones and scores the others with their priors)."""
+    return {h.reason.name: h.value for h in hits if h.reason.name not in _NOT_FEATURES}
 
 
 def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
