@@ -25,7 +25,7 @@ from email.utils import getaddresses, parseaddr
 from .budget import AnalysisBudget
 from .html_links import finditer_at, html_to_text, iter_html_links
 from .mime_limits import MAX_PARSE_BYTES, control_characters, parse_bounded
-from .qr import MAX_IMAGE_BYTES, MAX_IMAGES, QrScan, scan_image, scan_pdf
+from .qr import MAX_CODES, MAX_IMAGE_BYTES, MAX_IMAGES, MAX_MESSAGE_PIXELS, QrScan, scan_image, scan_pdf
 from .signals import capture_headers
 from .urls import idna_host, normalize_url, registered_domain, unicode_host, url_host
 
@@ -867,8 +867,11 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
 
 def _html_data_images(parsed: ParsedMessage, qr: QrScan, budget: AnalysisBudget) -> None:
     for count, m in enumerate(_DATA_IMAGE.finditer(parsed.html), 1):
+        if len(qr.codes) >= MAX_CODES:
+            break
         if count > MAX_IMAGES or not qr.room():
-            qr.skip(f"images in the HTML body past the {MAX_IMAGES} decoded per message")
+            qr.skip(f"images in the HTML body past the {MAX_IMAGES} images or {MAX_MESSAGE_PIXELS:,} pixels "
+                    "decoded per message")
             break
         if len(m.group(1)) * 3 // 4 > MAX_IMAGE_BYTES:
             qr.skip(f"image in the HTML body: {len(m.group(1)) * 3 // 4:,} bytes, over the {MAX_IMAGE_BYTES:,} "
