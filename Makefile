@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint clean features fit eval
+.PHONY: install lock run serve test test-unit test-all docs bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint clean features fit eval
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ test-unit: install
 
 test-all: install
 	$(VENV)/bin/pytest -q -m ''
+
+# The operator documentation (mkdocs.yml, docs/) into site/; --strict: a broken link or a missing page fails.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: install
 	$(PY) scripts/bench_analysis.py

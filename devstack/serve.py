@@ -140,7 +140,7 @@ Console: {url}/console/  (first MSP admin: .venv/bin/swordfish console create-ad
   curl -s {url}/v1/tenants/{tenant}/verdicts -H "Authorization: Bearer $KEY"
   .venv/bin/swordfish submit samples/ --tenant {tenant}
 
-Fault injection (see the README's failure drill):
+Fault injection (see the failure drill in docs/health.md):
   curl -s -X POST {nango_admin}/_faults -d '{{"mode": "down"}}'     # Nango stand-in: ok | error | hang | down
   curl -s -X POST {feeds_admin}/_faults -d '{{"mode": "error"}}'    # threat-feed server
 

@@ -3,7 +3,7 @@ measured per-email CPU, plus the reserved concurrency the functions claim.
 
     .venv/bin/python scripts/cost_estimate.py                  # prod, 10,000 and 100,000 emails/min
     .venv/bin/python scripts/cost_estimate.py --env dev --rates 1000 10000 --cpu-ms-per-email 1.5
-    .venv/bin/python scripts/cost_estimate.py --write-readme   # refresh the generated README blocks
+    .venv/bin/python scripts/cost_estimate.py --write-docs     # refresh the generated blocks in docs/
 
 Prices are eu-west-1 on-demand list prices in USD as we read them when writing this (PRICES below);
 check them with the AWS Pricing Calculator before relying on the figure. Every assumption is a named
@@ -36,7 +36,9 @@ from stacks.pipeline_stack import (  # noqa: E402
 )
 from stacks.settings import EnvSettings, load_settings  # noqa: E402
 
-README = REPO / "README.md"
+# The pages that hold the generated blocks: the reserved concurrency in the deploy guide's
+# prerequisites, the cost table on its own page.
+DOC_PAGES = (REPO / "docs" / "deploy.md", REPO / "docs" / "cost.md")
 HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU at 1,769 MB, proportionally less below
@@ -210,7 +212,7 @@ def render_cost(settings: EnvSettings, rates: list[int], cpu_ms_per_email: float
     return text
 
 
-# <!-- cost_estimate:NAME --> ... <!-- /cost_estimate --> in README.md; the body takes the marker's indent.
+# <!-- cost_estimate:NAME --> ... <!-- /cost_estimate --> in DOC_PAGES; the body takes the marker's indent.
 BLOCK = re.compile(r"^(?P<indent>[ ]*)(?P<open><!-- cost_estimate:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)\n"
                    r"(?P<close>[ ]*<!-- /cost_estimate -->)", re.S | re.M)
 
@@ -219,10 +221,11 @@ def readme_blocks(settings: EnvSettings, rates: list[int], cpu_ms_per_email: flo
     return {"reserved": render_reserved(settings), "cost": render_cost(settings, rates, cpu_ms_per_email)}
 
 
-def refresh_readme(text: str, blocks: dict[str, str]) -> str:
-    found = {m.group("name") for m in BLOCK.finditer(text)}
-    if found != set(blocks):
-        raise SystemExit(f"README.md must hold the generated blocks {sorted(blocks)}, found {sorted(found)}")
+def refresh_page(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with every generated block it holds rewritten from ``blocks``."""
+    unknown = {m.group("name") for m in BLOCK.finditer(text)} - set(blocks)
+    if unknown:
+        raise SystemExit(f"unknown generated blocks {sorted(unknown)}: this script writes {sorted(blocks)}")
 
     def body(match: re.Match) -> str:
         indent = match.group("indent")
@@ -232,17 +235,29 @@ def refresh_readme(text: str, blocks: dict[str, str]) -> str:
     return BLOCK.sub(body, text)
 
 
+def refreshed_pages(blocks: dict[str, str]) -> dict[Path, tuple[str, str]]:
+    """page -> (its text now, its text with the blocks refreshed); every block must be on some page."""
+    pages = {page: page.read_text() for page in DOC_PAGES}
+    found = {m.group("name") for text in pages.values() for m in BLOCK.finditer(text)}
+    if found != set(blocks):
+        raise SystemExit(f"{', '.join(p.name for p in DOC_PAGES)} must hold the generated blocks "
+                         f"{sorted(blocks)}, found {sorted(found)}")
+    return {page: (text, refresh_page(text, blocks)) for page, text in pages.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="prod")
     parser.add_argument("--rates", type=int, nargs="+", default=[10_000, 100_000], help="emails per minute")
     parser.add_argument("--cpu-ms-per-email", type=float, default=MEASURED_CPU_MS_PER_EMAIL)
-    parser.add_argument("--write-readme", action="store_true", help="refresh the generated blocks in README.md")
+    parser.add_argument("--write-docs", "--write-readme", dest="write_docs", action="store_true",
+                        help="refresh the generated blocks in docs/deploy.md and docs/cost.md")
     args = parser.parse_args(argv)
     settings = settings_for(args.env)
     blocks = readme_blocks(settings, args.rates, args.cpu_ms_per_email)
-    if args.write_readme:
-        README.write_text(refresh_readme(README.read_text(), blocks))
+    if args.write_docs:
+        for page, (_, refreshed) in refreshed_pages(blocks).items():
+            page.write_text(refreshed)
     print(blocks["reserved"] + "\n\n" + blocks["cost"])
     return 0
 

@@ -1,4 +1,4 @@
-"""scripts/cost_estimate.py: the README figures are generated from the settings, and agree with the
+"""scripts/cost_estimate.py: the docs' figures (docs/deploy.md, docs/cost.md) are generated from the settings, and agree with the
 templates (reserved concurrency) and with the script (cost)."""
 
 from __future__ import annotations
@@ -20,13 +20,23 @@ def test_reserved_concurrency_is_what_the_templates_reserve(synthesised, env_nam
     assert sorted(figures.values()) == sorted(reserved)
 
 
-def test_the_readme_blocks_are_the_scripts_output():
-    readme = (REPO_ROOT / "README.md").read_text()
+def test_the_docs_blocks_are_the_scripts_output():
     settings = cost_estimate.settings_for("prod")
     blocks = cost_estimate.readme_blocks(settings, [10_000, 100_000], cost_estimate.MEASURED_CPU_MS_PER_EMAIL)
-    assert cost_estimate.refresh_readme(readme, blocks) == readme, (
-        "README.md is stale: run .venv/bin/python scripts/cost_estimate.py --write-readme")
-    assert f"reserve **{sum(cost_estimate.reserved_concurrency(settings).values())}** in `prod`" in readme
+    for page, (text, refreshed) in cost_estimate.refreshed_pages(blocks).items():
+        assert refreshed == text, (
+            f"{page.relative_to(REPO_ROOT)} is stale: run .venv/bin/python scripts/cost_estimate.py --write-docs")
+    deploy = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    assert f"reserve **{sum(cost_estimate.reserved_concurrency(settings).values())}** in `prod`" in deploy
+
+
+def test_the_measured_rate_is_the_committed_load_reports():
+    """The CPU per email rests on the fastest burst of loadtests/example-summary.md (an upper bound)."""
+    from scripts import doc_figures
+
+    phases = doc_figures.parse_summary(REPO_ROOT / "loadtests" / "example-summary.md")["phases"]
+    fastest = max(float(row["throughput/s"]) for name, row in phases.items() if name.startswith("burst-"))
+    assert cost_estimate.MEASURED_EMAILS_PER_SECOND == fastest
 
 
 def test_volume_costs_grow_with_the_rate_and_fixed_costs_do_not():

@@ -17,25 +17,32 @@ The handler stays thin: build ``HealthDependencies`` once per process (``swordfi
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
 
 from swordfish import constants
-from swordfish.config import Settings, get_settings
+from swordfish.api import health_progress
+from swordfish.api.health_model import (  # noqa: F401 - re-exported: callers import them from here
+    FAIL,
+    PASS,
+    STATUS_RANK,
+    WARN,
+    ComponentResult,
+    HealthDependencies,
+    Measurement,
+    disk_probe,
+    memory_probe,
+)
+from swordfish.config import Settings
 from swordfish.monitoring.observability import logger
 
 HEALTH_CONTENT_TYPE = "application/health+json"
-PASS, WARN, FAIL = "pass", "warn", "fail"
-_RANK = {PASS: 0, WARN: 1, FAIL: 2}
 _SCORE_FACTOR = {PASS: 1.0, WARN: 0.5, FAIL: 0.0}
 _STARTED = time.time()
 
@@ -73,68 +80,9 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
 READY_COMPONENTS = ("postgresql", "queue")
 
 
-@dataclass
-class Measurement:
-    name: str  # the part after "component:" in the checks key
-    value: Any
-    unit: str | None
-    status: str
-    output: str | None = None
-    component_id: str | None = None
-
-
-@dataclass
-class ComponentResult:
-    name: str
-    measurements: list[Measurement]
-    output: str | None = None
-
-    @property
-    def status(self) -> str:
-        return max((m.status for m in self.measurements), key=_RANK.__getitem__, default=PASS)
-
-
 def _status_of(value: float, fail_when: Callable[[float], bool], warn_when: Callable[[float], bool] = lambda v: False,
                ) -> str:
     return FAIL if fail_when(value) else WARN if warn_when(value) else PASS
-
-
-# --- default probes -----------------------------------------------------------------------------
-
-
-def disk_probe(path: str | None = None) -> tuple[int, int]:
-    """(free bytes, total bytes) of the writable volume (/tmp on Lambda)."""
-    usage = shutil.disk_usage(path or tempfile.gettempdir())
-    return usage.free, usage.total
-
-
-def memory_probe() -> tuple[int, int]:
-    """(resident bytes of this process, its memory limit): Lambda's configured size, else the cgroup
-    limit, else physical memory. Read from /proc and the environment: psutil is not in the Lambda asset."""
-    used = 0
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    used = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        import resource
-
-        used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    limit = None
-    if get_settings().lambda_memory_mb:
-        limit = get_settings().lambda_memory_mb * 1024 * 1024
-    else:
-        try:
-            with open("/sys/fs/cgroup/memory.max") as f:
-                raw = f.read().strip()
-            limit = int(raw) if raw.isdigit() else None
-        except OSError:
-            limit = None
-    if limit is None:
-        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return used, limit
 
 
 def cloudwatch_queue_age_probe(settings: Settings, queue_name: str = constants.EMAILS_QUEUE_NAME,
@@ -157,47 +105,6 @@ def cloudwatch_queue_age_probe(settings: Settings, queue_name: str = constants.E
         return max(points, key=lambda p: p["Timestamp"])["Maximum"] if points else None
 
     return probe
-
-
-# --- dependencies -------------------------------------------------------------------------------
-
-
-@dataclass
-class HealthDependencies:
-    """Everything the checks talk to; a field left None means "not configured" (the check is skipped)."""
-
-    database_url: str | Callable[[], str] | None = None
-    redis_url: str | None = None
-    nango_base_url: str | None = None
-    nango_health: Callable[[], Any] | None = None  # e.g. NangoClient.health; default: GET {base}/health
-    feed_urls: dict[str, str | None] = field(default_factory=dict)
-    feed_status: Callable[[], dict[str, Any]] | None = None  # feed -> FeedStatus (refreshed_at / age)
-    sqs_client: Any = None
-    queue_url: str | None = None
-    dlq_url: str | None = None
-    queue_age_probe: Callable[[], float | None] | None = None
-    breakers: Any = None  # BreakerRegistry
-    flag_status: Callable[[], Any] | None = None  # swordfish.features.flags.store_status
-    secret_reader: Any = None  # security.secrets.SecretReader: warn when a secret came from the env fallback
-    disk_probe: Callable[[], tuple[int, int]] = disk_probe
-    memory_probe: Callable[[], tuple[int, int]] = memory_probe
-    timeouts: dict[str, float] = field(default_factory=dict)  # component -> seconds
-    default_timeout: float = 2.0
-    deadline_seconds: float = 4.0
-    cache_seconds: float = 5.0
-    clock: Callable[[], float] = time.monotonic  # for the cache window (tests move it by hand)
-    backlog_warn_seconds: float = 60.0
-    release: str = "unknown"
-    # Worker heartbeats and progress counters (swordfish.monitoring.progress.ProgressRecorder).
-    progress: Any = None
-    expected_workers: int | None = None
-    worker_stale_seconds: float = 15.0
-    pipeline_stall_seconds: float = 30.0
-    backlog_fail_seconds: float = 300.0
-
-    def timeout_for(self, component: str) -> float:
-        key = "feed" if component.startswith("feed_") else component
-        return min(self.timeouts.get(key, self.default_timeout), self.deadline_seconds)
 
 
 # --- checks (each returns a ComponentResult or raises; a raise or a timeout is a fail) -------------
@@ -375,8 +282,6 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
     if deps.redis_url:
         plan["redis"] = lambda: check_redis(deps)
     if deps.progress is not None:
-        from swordfish.api import health_progress
-
         plan["workers"] = lambda: health_progress.check_workers(deps)
         if deps.sqs_client is not None and deps.queue_url:
             plan["pipeline"] = lambda: health_progress.check_pipeline(deps)
@@ -460,7 +365,7 @@ def _ietf_body(results: list[ComponentResult], deps: HealthDependencies, descrip
         total += comp.weight
         if status == FAIL and not comp.critical:
             status = WARN  # a non-critical failure degrades the service, it does not take it down
-        overall = max(overall, status, key=_RANK.__getitem__)
+        overall = max(overall, status, key=STATUS_RANK.__getitem__)
     return {
         "status": overall,
         "version": "1",

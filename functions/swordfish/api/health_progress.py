@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from swordfish.api.health_deep import FAIL, PASS, WARN, ComponentResult, HealthDependencies, Measurement
+from swordfish.api.health_model import FAIL, PASS, WARN, ComponentResult, HealthDependencies, Measurement
 from swordfish.monitoring.progress import Heartbeat
 
 DRAIN_WARN_MINUTES = 5.0

@@ -1,0 +1,136 @@
+"""A tenant's verdicts: the filtered, paged list; one verdict with its message made safe to show;
+feedback and release from quarantine (admins and analysts; every read of mail content is audited)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, g, redirect, render_template, request, url_for
+
+from swordfish.console import store
+from swordfish.console.access import audit, login_required, require_tenant
+from swordfish.console.message_view import render_message
+from swordfish.console.views.common import ADMIN, ANALYST, PAGE_SIZES, blueprint, db, render_error
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        abort(400, f"{name} must be a date and time like 2026-01-31T08:00")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@blueprint.get("/tenants/<tenant_id>/verdicts")
+@login_required()
+def verdicts(tenant_id: str):
+    require_tenant(tenant_id)
+    args = request.args
+    verdict = args.get("verdict") or None
+    if verdict and verdict not in store.VERDICT_KINDS:
+        abort(400, f"verdict must be one of {', '.join(store.VERDICT_KINDS)}")
+    try:
+        limit = int(args.get("limit", 50))
+    except ValueError:
+        abort(400, "limit must be a number")
+    if limit not in PAGE_SIZES:
+        abort(400, f"limit must be one of {PAGE_SIZES}")
+    before = None
+    if args.get("before_at") and args.get("before_id") is not None:
+        before = (_parse_time(args["before_at"], "before_at"), args["before_id"])
+    filters = {"verdict": verdict, "since": _parse_time(args.get("since"), "since"),
+               "until": _parse_time(args.get("until"), "until"),
+               "sender": (args.get("sender") or "")[:200] or None, "subject": (args.get("subject") or "")[:200] or None}
+    with db() as conn, conn.transaction():
+        rows = store.verdict_page(conn, tenant_id, limit=limit, before=before, **filters)
+    next_args = None
+    if len(rows) == limit:
+        next_args = {k: v for k, v in args.items() if k not in ("before_at", "before_id")}
+        next_args.update(before_at=rows[-1]["committed_at"].isoformat(), before_id=rows[-1]["message_id"])
+    return render_template("verdicts.html", tenant_id=tenant_id, rows=rows, args=args, kinds=store.VERDICT_KINDS,
+                           next_args=next_args, page_sizes=PAGE_SIZES, limit=limit)
+
+
+@blueprint.route("/tenants/<tenant_id>/verdicts/<path:message_id>", methods=["GET", "POST"])
+@login_required()
+def verdict(tenant_id: str, message_id: str):
+    require_tenant(tenant_id)
+    with db() as conn, conn.transaction():
+        row = store.verdict_detail(conn, tenant_id, message_id)
+    if row is None:
+        abort(404, "no such verdict")
+    if request.method == "POST":
+        action = request.form.get("action", "")
+        if g.user.role not in (ADMIN, ANALYST):
+            audit(f"verdict.{action}" if action in store.FEEDBACK_ACTIONS else "verdict.feedback",
+                  tenant_id=tenant_id, object_type="verdict", object_id=message_id, outcome="refused")
+            abort(403, "auditors cannot act on verdicts")
+        if action not in store.FEEDBACK_ACTIONS:
+            abort(400, f"action must be one of {', '.join(store.FEEDBACK_ACTIONS)}")
+        if action == "release":
+            return _release(tenant_id, message_id, row)
+        with db() as conn, conn.transaction():
+            store.add_feedback(conn, tenant_id, message_id, action, g.user.email, request.form.get("note"))
+            audit(f"verdict.{action}", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
+                  before={"verdict": row["verdict"], "feedback": [f["action"] for f in row["feedback"]]},
+                  after={"action": action}, conn=conn)
+        return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))
+    message, unavailable = _message_content(tenant_id, message_id, row)
+    return render_template("verdict.html", tenant_id=tenant_id, v=row, m=message, unavailable=unavailable,
+                           can_act=g.user.role in (ADMIN, ANALYST))
+
+
+def _message_content(tenant_id: str, message_id: str, row: dict):
+    """The message itself, re-read from the raw archive (``integrations.message_content``) and made
+    safe to show (``message_view``). Every read of mail content is audited, shown or not."""
+    from swordfish.integrations.message_content import ContentUnavailable
+
+    try:
+        source = g.deps.message_source() if g.deps.message_source else None
+        if source is None:
+            return None, "message content is not configured here (no raw-submission archive)"
+        raw = source.load(tenant_id, message_id, row.get("raw_archive_key"), row.get("raw_archive_line"),
+                          (row.get("quarantine") or {}).get("provider_message_id"))
+    except Exception as exc:  # ContentUnavailable, or its clients could not be built (e.g. a secret)
+        if not isinstance(exc, ContentUnavailable):
+            exc = ContentUnavailable(f"the message could not be read: {type(exc).__name__}")
+        audit("verdict.content_view", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
+              outcome="failed", after={"reason": str(exc)})
+        return None, str(exc)
+    message = render_message(raw)
+    audit("verdict.content_view", tenant_id=tenant_id, object_type="verdict", object_id=message_id,
+          after={"bytes": len(raw), "html": message.html is not None, "notes": message.notes[:5]})
+    return message, None
+
+
+def _release(tenant_id: str, message_id: str, row: dict):
+    """Move the message back to the inbox through Nango, then record it; in one transaction, so a
+    failed move marks nothing (``store.quarantines.release_from_quarantine``)."""
+    from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed
+    from swordfish.store.quarantines import release_from_quarantine
+
+    where = dict(tenant_id=tenant_id, object_type="verdict", object_id=message_id)
+    try:
+        releaser = g.deps.releaser() if g.deps.releaser else None
+    except Exception as exc:  # the Nango client could not be built (its secret): nothing was tried
+        audit("verdict.release", outcome="failed", after={"reason": f"Nango client: {type(exc).__name__}"}, **where)
+        abort(503, "the mailbox integration (Nango) cannot be reached from here; nothing was released")
+    if releaser is None:
+        audit("verdict.release", outcome="failed", after={"reason": "Nango is not configured"}, **where)
+        abort(503, "releasing needs the mailbox integration (Nango), which is not configured here")
+    try:
+        with db() as conn, conn.transaction():
+            released = release_from_quarantine(conn, tenant_id, message_id, releaser, actor=g.user.email,
+                                               note=request.form.get("note"))
+            audit("verdict.release", before={"verdict": row["verdict"], "state": "quarantined"},
+                  after={"state": "released", "provider_message_id": released.provider_message_id}, conn=conn,
+                  **where)
+    except NotQuarantined as exc:
+        audit("verdict.release", outcome="refused", after={"reason": str(exc)}, **where)
+        return render_error(409, f"Not released: {exc}")
+    except ReleaseFailed as exc:
+        audit("verdict.release", outcome="failed", after={"kind": exc.kind, "reason": str(exc)[:500]}, **where)
+        return render_error(exc.http_status, f"Not released: {exc}")
+    return redirect(url_for("console.verdict", tenant_id=tenant_id, message_id=message_id))

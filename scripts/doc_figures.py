@@ -1,0 +1,236 @@
+"""The figures the docs quote, generated from the committed reports (never typed into prose).
+
+    .venv/bin/python scripts/doc_figures.py           # print every block
+    .venv/bin/python scripts/doc_figures.py --write   # refresh the blocks in docs/
+
+A block is ``<!-- figures:NAME -->`` ... ``<!-- /figures -->`` in a page under docs/; its body is
+what ``render(NAME)`` makes of the report it names (``SOURCES``). ``tests/docs/test_doc_figures.py``
+fails when a block and its report disagree, so a new report means ``--write`` and a commit.
+Figures with no committed report (``make bench``, ``make drill``, ``make fuzz``,
+``make loadtest-rotation``, ``make loadtest-knee``) are not quoted: the docs name the command.
+(The cost and reserved-concurrency blocks are ``scripts/cost_estimate.py``'s.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+SOURCES = {
+    "load-standard": "loadtests/example-summary.md",
+    "load-soak": "loadtests/example-soak-summary.md",
+    "load-faults": "loadtests/example-faults-summary.md",
+    "detection-corpus": "functions/swordfish/analysis/data/weights.json",
+    # The cross-validated part of `make eval`'s results/eval/eval.json, committed for the weights above.
+    "detection-eval": "corpus/eval.json",
+}
+# An empty block is "open\nclose"; the lazy optional body keeps it from reaching the next block's close.
+BLOCK = re.compile(r"(?P<open><!-- figures:(?P<name>[a-z-]+) -->\n)(?:(?P<body>.*?)\n)??(?P<close><!-- /figures -->)",
+                   re.S)
+
+
+# --- the load runner's summary.md (loadtests/report.py writes it) --------------------------------
+
+
+def _table(lines: list[str], first_header: str) -> dict[str, dict[str, str]]:
+    """Rows of the Markdown table whose first header cell is ``first_header``, keyed by that cell."""
+    rows: dict[str, dict[str, str]] = {}
+    header: list[str] | None = None
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None:
+            header = None if header is not None and rows else header
+            continue
+        if header is None:
+            if cells[0] == first_header:
+                header = cells
+            continue
+        if set(cells[0]) <= {"-"}:
+            continue
+        rows[cells[0]] = dict(zip(header, cells, strict=False))
+    return rows
+
+
+def parse_summary(path: Path) -> dict:
+    text = path.read_text()
+    lines = text.splitlines()
+    title = re.match(r"# Load test: (\S+) \((\d{4}-\d\d-\d\d)", lines[0])
+    counts = re.search(r"submitted (\d+), accounted for (\d+) \(verdict or DLQ\), lost (\d+)", text)
+    memory = re.search(r"worker memory over the 2nd half of the sustained phase: (\{.*\})", text)
+    connections = re.search(r"PostgreSQL connections: baseline \{(.*?)\}, end \{(.*?)\}, peak (\d+)", text)
+    locust = re.search(r"locust CPU \(highest phase average, % of one core\): ([\d.]+)", text)
+    if not (title and counts):
+        raise SystemExit(f"{path} is not a load-test summary (loadtests/report.py's format)")
+    return {
+        "profile": title.group(1), "date": title.group(2),
+        "result": re.search(r"result: \*\*(\w+)\*\*", text).group(1),
+        "submitted": int(counts.group(1)), "accounted": int(counts.group(2)), "lost": int(counts.group(3)),
+        "memory": json.loads(memory.group(1).replace("'", '"').replace("None", "null")) if memory else None,
+        "connections_end": connections.group(2) if connections else None,
+        "connections_peak": int(connections.group(3)) if connections else None,
+        "locust_cpu": float(locust.group(1)) if locust else None,
+        "phases": _table(lines, "phase"),
+        "faults": _table(lines, "fault"),
+    }
+
+
+def _n(value) -> str:
+    return f"{int(float(value)):,}"
+
+
+def _per_minute(per_second: str) -> str:
+    return f"{round(float(per_second) * 60, -3):,.0f}/min"
+
+
+def _latency(phase: dict[str, str]) -> str:
+    return f"p50 {phase['p50 ms']} ms, p95 {phase['p95 ms']} ms, p99 {phase['p99 ms']} ms"
+
+
+def _counts(s: dict) -> str:
+    return (f"**{s['result']}** ({s['date']}): {_n(s['submitted'])} emails submitted, {_n(s['accounted'])} "
+            f"accounted for (a verdict or a DLQ entry with its reason), {_n(s['lost'])} lost.")
+
+
+def _resources(s: dict) -> str:
+    parts = []
+    memory = s["memory"]
+    if memory and memory.get("growth_mb_per_10min") is not None:
+        growth = memory["growth_mb_per_10min"] + 0.0  # -0.0 reads +0
+        parts.append(f"Worker memory over the second half of the sustained phase {memory['start_mb']} -> "
+                     f"{memory['end_mb']} MB ({growth:+g} MB per 10 min)")
+    if s["connections_peak"] is not None:
+        end = ", ".join(f"{n} {state}" for state, n in re.findall(r"'([\w ]+)': (\d+)", s["connections_end"] or ""))
+        parts.append(f"PostgreSQL connections: peak {s['connections_peak']}, at the end {end or 'none'}")
+    if s["locust_cpu"] is not None:
+        parts.append(f"locust at most {s['locust_cpu']:g}% of one core")
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def render_load_standard(s: dict) -> str:
+    phases = s["phases"]
+    sustained = phases["sustained"]
+    steps = [(name, row) for name, row in phases.items() if name.startswith("capacity-")]
+    passing = steps[-1] if steps else None
+    out = [_counts(s),
+           f"Sustained {_per_minute(sustained['offered/s'])}: {_latency(sustained)}."]
+    if passing:
+        out.append(f"Capacity search: the highest step, {_n(passing[0].split('-', 1)[1])}/min, at "
+                   f"p95 {passing[1]['p95 ms']} ms.")
+    if "overload" in phases:
+        over = phases["overload"]
+        out.append(f"Overload at {_per_minute(over['offered/s'])} offered: {over['throughput/s']} emails/s "
+                   f"processed, {_n(over['degraded'])} verdicts marked degraded while the backlog drained.")
+    out.append(_resources(s))
+    return "\n".join(f"- {line}" for line in out if line)
+
+
+def render_load_soak(s: dict) -> str:
+    sustained = s["phases"]["sustained"]
+    return "\n".join(f"- {line}" for line in (
+        _counts(s),
+        f"{_per_minute(sustained['offered/s'])} held: {_n(sustained['processed'])} emails with a verdict, "
+        f"{_latency(sustained)}.",
+        _resources(s)) if line)
+
+
+def render_load_faults(s: dict) -> str:
+    out = [_counts(s), "", "| fault | down | resumed after its return | recovered | lost | duplicates | DLQ "
+           "| `/health/deep` during | after |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for name, f in s["faults"].items():
+        out.append(f"| {name} | {f['down s']} s | {f['resumed s after back']} s | {f['recovered s']} s | "
+                   f"{f['lost']} | {f['duplicates']} | {f['DLQ']} | {f['/health/deep during']} | {f['after']} |")
+    out += ["", "*Recovered*: seconds from the fault until the backlog is back to its level before it and "
+            "`/health/deep` passes the broken component."]
+    return "\n".join(out)
+
+
+def render_detection_corpus(weights: dict) -> str:
+    corpus = weights["corpus"]
+    by_label: dict[str, int] = {}
+    for name, count in corpus["by_set"].items():
+        by_label[name.split("-", 1)[0]] = by_label.get(name.split("-", 1)[0], 0) + count
+    names = {"phishing": "phishing", "malware": "malware", "spam": "spam", "legit": "legitimate"}
+    kinds = ", ".join(f"{_n(by_label[k])} {name}" for k, name in names.items() if k in by_label)
+    thresholds = ", ".join(f"{k} {v:g}" for k, v in weights["thresholds"].items())
+    return (f"The committed weights (`analysis/data/weights.json`) were fitted on {_n(corpus['messages'])} messages "
+            f"({kinds}); the score thresholds, chosen on {weights['model']['folds']} held-out folds: {thresholds}.")
+
+
+def _percent(rate: float) -> str:
+    percent = 100 * rate
+    text = f"{percent:.3f}" if 0 < percent < 1 else f"{percent:.2f}"  # 0.089%, not 0.09%, near the 0.1% mark
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+def render_detection_eval(report: dict) -> str:
+    cv = report["cross_validated"]
+    sets = cv["sets"]
+
+    def count(label: str, key: str) -> tuple[int, int]:
+        chosen = [v for v in sets.values() if v["label"] == label]
+        return sum(v[key] for v in chosen), sum(v["messages"] for v in chosen)
+
+    caught, phishing = count("phishing", "flagged")
+    flagged, legit = count("legit", "flagged")
+    totals = cv["totals"]
+    out = [f"Cross-validated on the development corpus (`make eval`; "
+           f"`corpus/eval.json`): **{_percent(totals['detection_rate_phishing'])} "
+           f"of phishing caught ({_n(caught)} of {_n(phishing)}) at {_percent(totals['false_positive_rate'])} of "
+           f"legitimate mail flagged ({_n(flagged)} of {_n(legit)})**; malware {_percent(totals['detection_rate_malware'])}, "
+           f"spam {_percent(totals['detection_rate_spam'])}.",
+           "", "| set | label | messages | flagged |", "|---|---|---:|---:|"]
+    for name, v in sets.items():
+        rate = v.get("false_positive_rate", v.get("detection_rate"))
+        out.append(f"| `{name}` | {v['label']} | {_n(v['messages'])} | {_n(v['flagged'])} ({_percent(rate)}) |")
+    return "\n".join(out)
+
+
+def render(name: str) -> str:
+    source = REPO / SOURCES[name]
+    if name == "detection-corpus":
+        return render_detection_corpus(json.loads(source.read_text()))
+    if name == "detection-eval":
+        return render_detection_eval(json.loads(source.read_text()))
+    summary = parse_summary(source)
+    return {"load-standard": render_load_standard, "load-soak": render_load_soak,
+            "load-faults": render_load_faults}[name](summary)
+
+
+def refresh(text: str) -> str:
+    def body(match: re.Match) -> str:
+        if match.group("name") not in SOURCES:
+            raise SystemExit(f"unknown figures block {match.group('name')!r}: known {sorted(SOURCES)}")
+        # Blank lines around the body: Markdown would read lines right after the comment as raw HTML.
+        return match.group("open") + "\n" + render(match.group("name")) + "\n\n" + match.group("close")
+
+    return BLOCK.sub(body, text)
+
+
+def pages() -> dict[Path, str]:
+    """Every page under docs/ that holds a figures block, with its text."""
+    found = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text()
+        if BLOCK.search(text):
+            found[page] = text
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="refresh the blocks in the docs pages")
+    args = parser.parse_args(argv)
+    if args.write:
+        for page, text in pages().items():
+            page.write_text(refresh(text))
+    for name in SOURCES:
+        print(f"<!-- figures:{name} --> ({SOURCES[name]})\n{render(name)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
