@@ -237,6 +237,13 @@ def test_images_past_the_pixel_allowance_are_named_in_the_verdict():
     assert "CONTENT_NOT_EXAMINED" in names(verdict) and not verdict.budget_exceeded
 
 
+def test_a_phone_photo_over_the_byte_limit_is_not_decoded_and_is_named():
+    photo = noisy_picture((2600, 2000), fmt="JPEG", noise=60)  # a JPEG decodes at ~10 ns a byte, at any scale
+    assert qr_module.MAX_IMAGE_BYTES < len(photo) < parse_module.MAX_DECODED_BYTES
+    verdict = analyze(build(body="Photos from the site visit.", attachments=[("IMG_2231.jpg", photo, "image/jpeg")]))
+    assert "IMG_2231.jpg" in not_examined(verdict) and f"over the {qr_module.MAX_IMAGE_BYTES:,}" in not_examined(verdict)
+
+
 def test_data_uri_images_past_the_image_count_are_named():
     import base64
 
