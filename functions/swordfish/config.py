@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     db_app_secret_name: str = constants.DB_APP_SECRET_NAME
     db_host: str | None = None  # on AWS the RDS Proxy endpoint; the secret's host is the instance itself
+    db_port: int | None = None  # the proxy's port when it differs from the secret's (the local PgBouncer)
     db_connect_timeout_seconds: int = 5
     db_statement_timeout_ms: int = 10_000
     db_pool_max_size: int = 4
