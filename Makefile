@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all docs bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint clean features fit eval
+.PHONY: install lock run serve test test-unit test-all docs bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint deploy-check clean features fit eval
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ $(STAMP): requirements.lock requirements.txt requirements-dev.txt pyproject.toml
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } || \
 		echo "could not install chromium (needs root): the browser tests will fail until it is installed"
+	# PgBouncer: the embedded stack and the tests reach PostgreSQL through it, as through RDS Proxy on AWS.
+	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer; } || \
+		echo "could not install pgbouncer (needs root): the database tests and make run will fail until it is installed"
 	touch $(STAMP)
 
 # Re-pin requirements.lock after changing requirements.txt (needs the package index).
@@ -104,5 +108,12 @@ lint: synth
 	# The import directions of docs/architecture.md (contracts in .importlinter).
 	PYTHONPATH=functions:. $(VENV)/bin/lint-imports --no-cache
 
+# Deploy rehearsal, offline (a few minutes; not part of `make test`): synth with cdk-nag, cfn-lint, the
+# service limits cfn-lint does not know, every function's AWS calls against its role, the database
+# behind a transaction pooler, and the stacks created in moto's CloudFormation in dependency order.
+# Prints PASS/FAIL per check and what would block a first deploy. ENV=dev for the dev environment.
+deploy-check: install
+	$(PY) scripts/deploy_check.py --env $(or $(ENV),prod)
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out results .devstack
+	rm -rf $(VENV) node_modules cdk.out cdk.out.deploy-check results .devstack

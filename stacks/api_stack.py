@@ -31,13 +31,32 @@ MANAGED_RULE_GROUPS = (
 )
 # Submissions carry whole messages (base64 MIME up to the SQS limit): the common rule set's 8 KB body
 # limit would block every real email, so that one rule only counts. API Gateway caps bodies at 10 MB.
-COUNT_ONLY_RULES = {"AWSManagedRulesCommonRuleSet": ["SizeRestrictions_BODY"]}
+# Its cross-site-scripting rules count too: XSS_OUTSIDE_MAIL_RULE applies the same match everywhere
+# except the routes that carry mail (a phishing mail is made of script tags and tricky markup).
+XSS_RULES = ("CrossSiteScripting_BODY", "CrossSiteScripting_QUERYARGUMENTS", "CrossSiteScripting_URIPATH",
+             "CrossSiteScripting_COOKIE")
+COUNT_ONLY_RULES = {"AWSManagedRulesCommonRuleSet": ["SizeRestrictions_BODY", *XSS_RULES]}
+# The SQL-injection rules inspect everything but the mail routes (mail is text about anything).
+SCOPED_TO_NON_MAIL_ROUTES = ("AWSManagedRulesSQLiRuleSet",)
+# Routes whose requests carry mail content (the message, its Message-ID in the path, an analyst's note
+# quoting it): submissions and verdicts under /v1, the console's verdict pages. WAF sees the path with
+# the stage in front ("/prod/v1/..."), so an optional first segment is allowed.
+MAIL_ROUTES_REGEX = r"^(/[A-Za-z0-9_-]+)?/(v1|console)/tenants/[^/]+/(submissions|verdicts)(/|$)"
+XSS_OUTSIDE_MAIL_RULE = "xss-outside-mail-routes"
 SUBMISSION_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
     title="Submission",
     description="A submission or a batch of them; the API Lambda validates the fields",
     type=[apigw.JsonSchemaType.OBJECT, apigw.JsonSchemaType.ARRAY],
 )
+
+
+def _xss_in(field: wafv2.CfnWebACL.FieldToMatchProperty) -> wafv2.CfnWebACL.StatementProperty:
+    """What the managed CrossSiteScripting_* rules match: WAF's XSS detection after URL and HTML decoding."""
+    return wafv2.CfnWebACL.StatementProperty(xss_match_statement=wafv2.CfnWebACL.XssMatchStatementProperty(
+        field_to_match=field,
+        text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="URL_DECODE"),
+                              wafv2.CfnWebACL.TextTransformationProperty(priority=1, type="HTML_ENTITY_DECODE")]))
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
@@ -93,7 +112,7 @@ class ApiStack(Stack):
             self, "AccessLogs",
             retention=log_retention(settings.log_retention_days),
             encryption_key=data.key,
-            removal_policy=RemovalPolicy.RETAIN if settings.removal_retain else RemovalPolicy.DESTROY,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if settings.removal_retain else RemovalPolicy.DESTROY,
         )
         self.api = apigw.RestApi(
             self, "Api",
@@ -264,6 +283,10 @@ class ApiStack(Stack):
         permissions.read_api_key(self.authorizer_function.role, self.unverified_usage_key)
 
     def _web_acl(self, settings: EnvSettings) -> wafv2.CfnWebACL:
+        # Per source address, at the whole stage's rate: each tenant's own 100/s is enforced exactly by
+        # its usage plan (API Gateway, keyed by the tenant), and an MSP may submit for all its tenants
+        # from one address, so a lower per-address cap would throttle it below its plans. This rule
+        # only stops one address from taking more than the whole API could serve.
         rules = [wafv2.CfnWebACL.RuleProperty(
             name="rate-limit-per-ip",
             priority=0,
@@ -274,6 +297,10 @@ class ApiStack(Stack):
                     evaluation_window_sec=300)),
             visibility_config=_visibility("rate-limit-per-ip"),
         )]
+        outside_mail_routes = wafv2.CfnWebACL.StatementProperty(not_statement=wafv2.CfnWebACL.NotStatementProperty(
+            statement=wafv2.CfnWebACL.StatementProperty(regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                regex_string=MAIL_ROUTES_REGEX, field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")]))))
         for priority, group in enumerate(MANAGED_RULE_GROUPS, start=1):
             rules.append(wafv2.CfnWebACL.RuleProperty(
                 name=group,
@@ -282,6 +309,7 @@ class ApiStack(Stack):
                 statement=wafv2.CfnWebACL.StatementProperty(
                     managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
                         vendor_name="AWS", name=group,
+                        scope_down_statement=outside_mail_routes if group in SCOPED_TO_NON_MAIL_ROUTES else None,
                         rule_action_overrides=[
                             wafv2.CfnWebACL.RuleActionOverrideProperty(
                                 name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}))
@@ -289,6 +317,21 @@ class ApiStack(Stack):
                         ] or None)),
                 visibility_config=_visibility(group),
             ))
+        rules.append(wafv2.CfnWebACL.RuleProperty(
+            name=XSS_OUTSIDE_MAIL_RULE,
+            priority=len(MANAGED_RULE_GROUPS) + 1,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(and_statement=wafv2.CfnWebACL.AndStatementProperty(statements=[
+                outside_mail_routes,
+                wafv2.CfnWebACL.StatementProperty(or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=[
+                    _xss_in(field) for field in (
+                        wafv2.CfnWebACL.FieldToMatchProperty(body=wafv2.CfnWebACL.BodyProperty(oversize_handling="CONTINUE")),
+                        wafv2.CfnWebACL.FieldToMatchProperty(query_string={}),
+                        wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                    )])),
+            ])),
+            visibility_config=_visibility(XSS_OUTSIDE_MAIL_RULE),
+        ))
         return wafv2.CfnWebACL(
             self, "WebAcl",
             name=f"{constants.SERVICE_NAME}-{settings.name}-api",

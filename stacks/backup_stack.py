@@ -36,7 +36,11 @@ from stacks.settings import EnvSettings
 VAULT_LOCK_MIN_RETENTION_DAYS = 7
 VAULT_LOCK_MAX_RETENTION_DAYS = 365
 VAULT_LOCK_GRACE_DAYS = 3  # after this the lock (compliance mode) can no longer be removed
-RESTORE_TEST_SCHEDULE = "cron(0 6 ? * SAT *)"  # Saturdays 06:00 UTC
+# Wednesdays and Saturdays 06:00 UTC. Twice a week so that "no validated restore test" fits in
+# CloudWatch's longest alarm range (7 days): with one test a week, a 7-day window would miss the last
+# test for a few hours every week before the next one reports.
+RESTORE_TEST_SCHEDULE = "cron(0 6 ? * WED,SAT *)"
+RESTORE_TEST_MISSING_DAYS = 7  # CloudWatch: Period x EvaluationPeriods <= 7 days
 
 
 def vault_name(env_name: str) -> str:
@@ -55,7 +59,7 @@ def _vault_key(scope: Construct, retain: bool) -> kms.Key:
         description="Swordfish backup vault",
         enable_key_rotation=True,
         pending_window=Duration.days(30),
-        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if retain else RemovalPolicy.DESTROY,
     )
 
 
@@ -68,7 +72,7 @@ class BackupCopyStack(Stack):
             self, "CopyVault",
             backup_vault_name=copy_vault_name(settings.name),
             encryption_key=_vault_key(self, settings.removal_retain),
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             lock_configuration=_lock(settings),
         )
         # RDS replicates the instance's automated backups here (DataStack): point-in-time recovery in
@@ -79,7 +83,7 @@ class BackupCopyStack(Stack):
             description="Swordfish RDS automated backups replicated from the primary region",
             enable_key_rotation=True,
             pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN if settings.removal_retain else RemovalPolicy.DESTROY,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if settings.removal_retain else RemovalPolicy.DESTROY,
         )
 
 
@@ -104,7 +108,7 @@ class BackupStack(Stack):
             self, "Vault",
             backup_vault_name=vault_name(settings.name),
             encryption_key=_vault_key(self, settings.removal_retain),
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             lock_configuration=_lock(settings),
         )
 
@@ -276,11 +280,14 @@ class BackupStack(Stack):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
             self.alarms[construct_id] = alarm
-        # A restore test that never reports is a failure too: no validation in eight days.
+        # A restore test that never reports is a failure too: with two tests a week (at most 4 days
+        # apart), seven days without a validation means at least one test went missing.
         self.alarms["RestoreTestMissing"] = alarm = cloudwatch.Alarm(
             self, "RestoreTestMissing",
-            alarm_description="No restore test was validated in the last eight days",
+            alarm_description=f"No restore test was validated in the last {RESTORE_TEST_MISSING_DAYS} days "
+                              "(tests run twice a week)",
             metric=self.validator.function.metric_invocations(period=day),
             threshold=1, comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=8, treat_missing_data=cloudwatch.TreatMissingData.BREACHING)
+            evaluation_periods=RESTORE_TEST_MISSING_DAYS, datapoints_to_alarm=RESTORE_TEST_MISSING_DAYS,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING)
         alarm.add_alarm_action(action)

@@ -39,7 +39,10 @@ class DataSecurityGroups:
 DB_INSTANCE_IDENTIFIER = f"{constants.SERVICE_NAME}-db"
 DB_PROXY_NAME = f"{constants.SERVICE_NAME}-proxy"
 CACHE_NAME = f"{constants.SERVICE_NAME}-cache"
-POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16_9
+# The newest 16.x the installed aws-cdk-lib knows (a test checks it is still the newest). RDS applies
+# newer minors itself (auto_minor_version_upgrade); bump this to the minor the instance runs, never
+# below it (docs/deploy.md, "PostgreSQL version").
+POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16_13
 LARGE_MAIL_EXPIRY_DAYS = 30  # large mail is kept as long as a submission can be retried or reviewed
 BACKUP_OBJECT_EXPIRY_DAYS = 365
 # Characters that break DSNs or shell quoting in the generated passwords.
@@ -51,7 +54,7 @@ class DataStack(Stack):
                  security_groups: SecurityGroups, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retain = settings.removal_retain
-        stateful_removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+        stateful_removal = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if retain else RemovalPolicy.DESTROY
         isolated = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
         self.key = kms.Key(
@@ -113,6 +116,10 @@ class DataStack(Stack):
         sg.restore_test.connections.allow_from(sg.restore_validator, pg, "Validator checks the restored instance")
         sg.restore_validator.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS),
                                              "HTTPS: AWS Backup, RDS, Secrets Manager APIs")
+        # Secrets Manager resolves to its interface endpoint (private DNS): the endpoints' group must
+        # admit the validator, or reading the master secret times out.
+        sg.restore_validator.connections.allow_to(net.endpoints, ec2.Port.tcp(HTTPS),
+                                                  "Validator reads the master secret through the endpoint")
         return sg
 
     # --- PostgreSQL ---------------------------------------------------------------------------
@@ -137,7 +144,7 @@ class DataStack(Stack):
                 log_group_name=f"/aws/rds/instance/{DB_INSTANCE_IDENTIFIER}/{log_type}",
                 retention=log_retention(settings.log_retention_days),
                 encryption_key=self.key,
-                removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if retain else RemovalPolicy.DESTROY,
             )
         self.master_secret = rds.DatabaseSecret(
             self, "MasterSecret",
@@ -148,7 +155,7 @@ class DataStack(Stack):
         self.subnet_group = rds.SubnetGroup(
             self, "DbSubnets", vpc=vpc, vpc_subnets=isolated,
             description="Isolated data subnets (also used by restore tests)",
-            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if retain else RemovalPolicy.DESTROY,
         )
         self.database = rds.DatabaseInstance(
             self, "Database",
@@ -280,6 +287,11 @@ class DataStack(Stack):
             require_tls=True,
             idle_client_timeout=Duration.minutes(30),
             max_connections_percent=90,
+            # The functions neither pin sessions nor set session state (no startup options, no
+            # prepared statements, transaction-local settings), so every transaction borrows a
+            # connection: when none is free, fail within seconds (DatabaseUnavailable, retried)
+            # rather than after AWS's default 120 s, past every function's timeout.
+            borrow_timeout=Duration.seconds(constants.DB_PROXY_BORROW_TIMEOUT_SECONDS),
         )
 
         self.nango_secret = secretsmanager.Secret(

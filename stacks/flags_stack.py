@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_appconfig as appconfig
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
@@ -94,6 +94,11 @@ class FlagsStack(Stack):
             deployment_strategy=self.strategy,
             deploy_to=[self.flags_environment],
         )
+        # Hosted versions are kept when replaced (a rollback may deploy them again), but not when
+        # their own first create rolls back.
+        for child in self.flags.node.find_all():
+            if isinstance(child, appconfig.CfnHostedConfigurationVersion):
+                child.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
         self.configuration_arn = self._arn(
             f"environment/{self.flags_environment.environment_id}/configuration/"
             f"{self.flags.configuration_profile_id}")
@@ -166,6 +171,13 @@ class FlagsStack(Stack):
                      "appconfig:ListHostedConfigurationVersions", "appconfig:GetConfigurationProfile"],
             resources=[self._arn(profile), self._arn(deployments), self._arn(versions)],
         ))
+        # features/repository.py finds the application, environment and profile ids by name first.
+        audit.role.add_to_policy(iam.PolicyStatement(
+            sid="FindFlagStore",
+            actions=["appconfig:ListEnvironments", "appconfig:ListConfigurationProfiles"],
+            resources=[self.application.application_arn]))
+        audit.role.add_to_policy(iam.PolicyStatement(
+            sid="ListApplications", actions=["appconfig:ListApplications"], resources=["*"]))
         NagSuppressions.add_resource_suppressions(audit.role, [NagPackSuppression(
             id="AwsSolutions-IAM5",
             reason="Deployment numbers and hosted version numbers of our one profile are created by "

@@ -44,7 +44,7 @@ class NetworkStack(Stack):
         flow_logs = logs.LogGroup(
             self, "FlowLogs",
             retention=log_retention(settings.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if settings.removal_retain else RemovalPolicy.DESTROY,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if settings.removal_retain else RemovalPolicy.DESTROY,
         )
         self.vpc = ec2.Vpc(
             self, "Vpc",

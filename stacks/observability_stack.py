@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnCondition, CfnParameter, Duration, Fn, Stack
+from aws_cdk import CfnCondition, CfnParameter, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -103,7 +103,9 @@ class ObservabilityStack(Stack):
     def _topic(self) -> sns.Topic:
         key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True,
                       alias=f"alias/{constants.SERVICE_NAME}/alarms",
-                      description="Swordfish alarm topic")
+                      description="Swordfish alarm topic",
+                      # Kept on delete (CDK's default), but removed when its own first create rolls back.
+                      removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
         # CloudWatch alarms publish to the encrypted topic; "*" in a key policy means this key.
         key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchAlarmsPublish",

@@ -87,6 +87,8 @@ class PipelineStack(Stack):
             report_batch_item_failures=True,
         ))
         role = self.processor.role
+        # Records go back to their own queue, delayed, while Nango or S3 is down (SqsQueuePort.requeue).
+        permissions.send_to_queue(role, self.queue, data.key)
         permissions.send_to_queue(role, self.dlq, data.key)  # poison records go with their reason
         permissions.send_to_queue(role, self.remediation_queue, data.key)
         permissions.read_objects(role, data.large_mail_bucket, data.key)

@@ -19,6 +19,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -81,16 +82,24 @@ class SecretsStack(Stack):
         role = self.rotation_function.role
         # The master user's password sets the other roles' passwords (the secrets name it in masterarn).
         permissions.read_secret(role, data.database.secret)
+        # What rotating a login does to its secret, granted whether or not the schedules exist yet
+        # (db_users_created), so the role is the same before and after the first-deploy steps.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                     "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
+            resources=[data.app_secret.secret_arn, data.admin_secret.secret_arn]))
         self.schedules: dict[str, secretsmanager.RotationSchedule] = {}
+        # Creating a schedule runs testSecret at once: the login schedules come with the deploy after
+        # the database users exist (settings.db_users_created, docs/deploy.md).
+        logins = [("AppLoginRotation", data.app_secret, constants.SECRET_ROTATION_DAYS),
+                  ("AdminLoginRotation", data.admin_secret, constants.SECRET_ROTATION_DAYS)]
         for construct_id, secret, days in (
-            ("AppLoginRotation", data.app_secret, constants.SECRET_ROTATION_DAYS),
-            ("AdminLoginRotation", data.admin_secret, constants.SECRET_ROTATION_DAYS),
+            *(logins if self.settings.db_users_created else []),
             ("PepperRotation", data.api_key_pepper, 0),  # on demand only: see the module docstring
         ):
             self.schedules[construct_id] = secretsmanager.RotationSchedule(
                 self, construct_id, secret=secret, rotation_lambda=self.rotation_function.function,
                 automatically_after=Duration.days(days),
-                # The logins exist only after `swordfish db migrate` bootstrapped them.
                 rotate_immediately_on_update=False,
             )
         NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
@@ -113,7 +122,7 @@ class SecretsStack(Stack):
             self, "TrailLogs",
             retention=log_retention(self.settings.log_retention_days),
             encryption_key=data.key,
-            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if retain else RemovalPolicy.DESTROY,
         )
         self.trail = cloudtrail.Trail(
             self, "Trail",
@@ -152,6 +161,20 @@ class SecretsStack(Stack):
                 evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
             created.add_alarm_action(cw_actions.SnsAction(topic))
             self.alarms[construct_id] = created
+
+        # The rotation function is built after the observability stack (it uses its topic), so its
+        # own alarms live here: a rotation that errors leaves AWSPENDING behind and AWSCURRENT unchanged.
+        function = self.rotation_function
+        for metric_name, metric in (("Errors", function.function.metric_errors(statistic="Sum", period=Duration.minutes(5))),
+                                    ("Throttles", function.function.metric_throttles(statistic="Sum",
+                                                                                      period=Duration.minutes(5)))):
+            created = cloudwatch.Alarm(
+                self, f"RotateSecret{metric_name}", alarm_description=f"{function.name} {metric_name.lower()}",
+                metric=metric, threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            created.add_alarm_action(cw_actions.SnsAction(topic))
+            self.alarms[f"RotateSecret{metric_name}"] = created
 
         alarm("UnexpectedSecretReadsAlarm",
               "A secret was read by a principal outside this deployment's roles: check the trail "

@@ -53,7 +53,7 @@ class EnvSettings:
     # API
     api_throttle_rate: int
     api_throttle_burst: int
-    waf_rate_limit_per_5min: int
+    waf_rate_limit_per_5min: int  # per source address; >= the stage rate x 300 (an MSP sends for all its tenants)
     # per tenant (API Gateway usage plan, one usage key per tenant): requests/s, burst, requests/day
     tenant_throttle_rate: int
     tenant_throttle_burst: int
@@ -78,6 +78,10 @@ class EnvSettings:
     urlhaus_feed_url: str | None
     openphish_feed_url: str | None
     phishtank_feed_url: str | None
+    # First deploy: false until the database users exist (docs/deploy.md, first-deploy steps). Creating
+    # a rotation schedule runs the rotation's testSecret at once, which fails while the logins it
+    # tests do not exist; with true, the app and admin logins get their rotation schedules.
+    db_users_created: bool
     # shared
     removal_retain: bool  # keep stateful resources (snapshot/retain) when the stack is deleted
 

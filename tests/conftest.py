@@ -16,7 +16,15 @@ from swordfish import constants
 from swordfish.config import get_settings
 from swordfish.store.migrate import bootstrap, migrate
 
-from devstack.services import LOCAL_AWS_ENV, FauxqsServer, MotoServer, PostgresServer, RedisServer
+from devstack.services import (
+    LOCAL_AWS_ENV,
+    FauxqsServer,
+    MotoServer,
+    PgBouncerServer,
+    PostgresServer,
+    RedisServer,
+    ServiceGroup,
+)
 
 for _key, _value in LOCAL_AWS_ENV.items():
     os.environ.setdefault(_key, _value)
@@ -30,9 +38,10 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 @dataclass
 class Database:
     server: PostgresServer
-    superuser_url: str  # bypasses RLS: for test setup and cross-tenant assertions only
-    owner_url: str  # owns the tables; FORCE ROW LEVEL SECURITY applies to it too
-    app_url: str  # what the functions use: no ownership, no BYPASSRLS
+    superuser_url: str  # bypasses RLS: for test setup and cross-tenant assertions only (direct, as RDS's master)
+    owner_url: str  # owns the tables; FORCE ROW LEVEL SECURITY applies to it too (through the pooler)
+    app_url: str  # what the functions use: no ownership, no BYPASSRLS (through the pooler, as on AWS)
+    pooler: PgBouncerServer
 
     def reset(self) -> None:
         """Empty every tenant table (between tests that need a clean slate)."""
@@ -45,20 +54,25 @@ class Database:
 
 @pytest.fixture(scope="session")
 def database():
-    server = PostgresServer().start()
+    """PostgreSQL behind PgBouncer in transaction pooling (RDS behind RDS Proxy): the owner and the
+    application roles connect through the pooler; only the superuser goes to the server directly."""
+    group = ServiceGroup()  # stops what it started, in reverse order, whatever happens
     try:
+        server = group.add(PostgresServer())
+        pooler = group.add(PgBouncerServer(server))
         admin_pw, app_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         bootstrap(server.superuser_url, admin_pw, app_pw)
-        owner_url = server.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
+        owner_url = pooler.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
         migrate(owner_url)
         yield Database(
             server=server,
             superuser_url=server.url_for("postgres", "", constants.DATABASE_NAME),
             owner_url=owner_url,
-            app_url=server.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME),
+            app_url=pooler.url_for(constants.APP_DB_ROLE, app_pw, constants.DATABASE_NAME),
+            pooler=pooler,
         )
     finally:
-        server.stop()
+        group.stop()
 
 
 @pytest.fixture(scope="session")

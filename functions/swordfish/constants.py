@@ -40,6 +40,13 @@ ADMIN_DB_ROLE = "swordfish_admin"  # owns the schema, runs migrations
 # clone is a member of swordfish_app: the same grants, never BYPASSRLS), so the previous password
 # stays valid until every worker has moved to the new one.
 APP_DB_CLONE_ROLE = f"{APP_DB_ROLE}_clone"
+# Set on each login role (ALTER ROLE ... SET, in bootstrap and when rotation creates the clone):
+# RDS Proxy refuses libpq startup options, and a session-level SET would pin proxy sessions.
+DB_STATEMENT_TIMEOUT = "10s"
+DB_IDLE_IN_TRANSACTION_TIMEOUT = "30s"
+# How long RDS Proxy lets a transaction wait for a free database connection (AWS's default is 120 s,
+# past every function's timeout): a saturated database fails fast, as DatabaseUnavailable, and is retried.
+DB_PROXY_BORROW_TIMEOUT_SECONDS = 5  # as the pool's connect timeout
 
 # --- secrets ----------------------------------------------------------------
 DB_ADMIN_SECRET_NAME = "swordfish/db/admin"

@@ -105,7 +105,7 @@ def database_conninfo(settings: Settings | None = None) -> SecretConninfo:
     """The application login from the current version of its secret (the pool resolves it per connection)."""
     settings = settings or get_settings()
     return SecretConninfo(secret_reader(), settings.db_app_secret_name, host=settings.db_host,
-                          sslmode=settings.db_sslmode)
+                          port=settings.db_port, sslmode=settings.db_sslmode)
 
 
 def _credentials_from_secret(settings: Settings) -> bool:

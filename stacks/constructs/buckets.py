@@ -12,5 +12,5 @@ def hardened_bucket(scope: Construct, construct_id: str, **props) -> s3.Bucket:
     (mail, backups and audit trails outlive a stack). ``props`` add encryption, logging, lifecycle."""
     baseline = dict(block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, minimum_tls_version=1.2,
                     versioned=True, object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                    removal_policy=RemovalPolicy.RETAIN)
+                    removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
     return s3.Bucket(scope, construct_id, **(baseline | props))

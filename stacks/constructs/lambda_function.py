@@ -139,7 +139,7 @@ def dependencies_layer(scope: Construct, construct_id: str, *, install: bool,
         compatible_architectures=[ARCHITECTURE],
         description=(f"Swordfish run-time dependencies from requirements.lock (Powertools "
                      f"{pins.get('aws-lambda-powertools', '?')}, boto3 {pins.get('boto3', '?')}; aarch64 wheels)"),
-        removal_policy=RemovalPolicy.RETAIN,  # old versions stay usable during rollbacks
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,  # old versions stay usable during rollbacks
     )
 
 
@@ -186,7 +186,7 @@ class SwordfishFunction(Construct):
             log_group_name=f"/aws/lambda/{function_name}",
             retention=log_retention(log_retention_days),
             encryption_key=log_key,
-            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if retain_logs else RemovalPolicy.DESTROY,
         )
         self.role = iam.Role(
             self, "Role",

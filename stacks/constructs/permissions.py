@@ -36,8 +36,10 @@ def _objects_of(role: iam.IRole, bucket: s3.IBucket) -> str:
     NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
         id="AwsSolutions-IAM5",
         reason="Objects of one bucket: keys are generated per submission, so the ARN ends in /*.",
-        # Same-stack form <LargeMailXXXX.Arn>/* and cross-stack form <stack>:ExportsOutput..LargeMail..Arn../*
-        applies_to=[RegexAppliesTo(regex=rf"/^Resource::.*{bucket.node.id}[A-Za-z0-9]*(\.Arn>|Arn[A-Za-z0-9]*)\/\*$/g")],
+        # Same-stack form <LargeMailXXXX.Arn>/*, cross-stack export form <stack>:ExportsOutput..LargeMail..Arn../*
+        # and weak-reference form {"Fn::GetStackOutput":{..."OutputName":"PublishOutput..LargeMail..Arn.."}}/*
+        applies_to=[RegexAppliesTo(
+            regex=rf"/^Resource::.*{bucket.node.id}[A-Za-z0-9]*(\.Arn>|Arn[A-Za-z0-9]*(\"\}}\}})?)\/\*$/g")],
     )], apply_to_children=True)
     return bucket.arn_for_objects("*")
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import psycopg
 import pytest
 from botocore.exceptions import ClientError
+from swordfish.store.database import proxy_connect
 from swordfish.store.tenants import create_api_key, create_tenant, revoke_api_key, set_usage_key
 
 REGION, ACCOUNT, API_ID, STAGE = "eu-west-1", "111111111111", "a1b2c3d4e5", "prod"
@@ -68,7 +68,7 @@ def keys(database, settings_env, moto_server, shared_key):
     settings_env(environment="local", database_url=database.app_url, api_key_pepper="p" * 40,
                  aws_region=REGION, aws_endpoint_url=moto_server.url, unverified_usage_key_id=shared_key.key_id)
     wiring.reset()
-    with psycopg.connect(database.owner_url) as conn, conn.transaction():
+    with proxy_connect(database.owner_url) as conn, conn.transaction():
         for tenant in ("acme-corp", "globex"):
             create_tenant(conn, tenant, tenant.title(), {})
         set_usage_key(conn, "acme-corp", "apigw-key-1", USAGE_KEY)

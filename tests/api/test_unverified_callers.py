@@ -10,8 +10,8 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
+from swordfish.store.database import proxy_connect
 from swordfish.store.tenants import create_api_key, create_tenant
 
 ATTACKER, TENANT_HOST = "203.0.113.7", "198.51.100.20"
@@ -36,7 +36,7 @@ def api(database, redis_url, settings_env):
                  emails_queue_url="https://sqs.eu-west-1.amazonaws.com/111111111111/emails",
                  api_rate_limit_failed_auth_per_source=3)
     wiring.reset()
-    with psycopg.connect(database.owner_url) as conn, conn.transaction():
+    with proxy_connect(database.owner_url) as conn, conn.transaction():
         create_tenant(conn, "acme-corp", "Acme", {})
         valid = create_api_key(conn, "acme-corp", "valid")
     wiring.api_dependencies().rate_limiter.clock = lambda: NOW

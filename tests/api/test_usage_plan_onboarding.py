@@ -5,10 +5,10 @@ it does nothing with API Gateway."""
 from __future__ import annotations
 
 import boto3
-import psycopg
 import pytest
 from swordfish import constants
 from swordfish.cli import main
+from swordfish.store.database import proxy_connect
 from swordfish.store.tenants import create_tenant
 
 REGION = "eu-west-1"
@@ -33,7 +33,7 @@ def owner(database, settings_env, moto_server):
 
 
 def usage_columns(owner_url: str, tenant_id: str) -> tuple[str | None, str | None]:
-    with psycopg.connect(owner_url) as conn, conn.transaction():
+    with proxy_connect(owner_url) as conn, conn.transaction():
         conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
         return conn.execute("SELECT usage_key_id, usage_key_value FROM tenants WHERE tenant_id = %s",
                             (tenant_id,)).fetchone()
@@ -75,7 +75,7 @@ def test_onboarding_twice_finds_the_key_instead_of_making_another(owner, apigate
 
 def test_sync_gives_tenants_made_before_usage_plans_their_key(owner, apigateway, settings_env):
     client, plan_id = apigateway
-    with psycopg.connect(owner) as conn, conn.transaction():
+    with proxy_connect(owner) as conn, conn.transaction():
         create_tenant(conn, "globex", "Globex", {})  # no plan configured yet
     assert usage_columns(owner, "globex") == (None, None)
     settings_env(usage_plan_id=plan_id)
@@ -103,7 +103,7 @@ def test_an_onboarded_tenants_key_is_what_the_authorizer_returns(owner, apigatew
     client, plan_id = apigateway
     settings_env(usage_plan_id=plan_id, database_url=database.app_url)
     assert main(["tenants", "create", "acme-corp", "--database-url", owner]) == 0
-    with psycopg.connect(owner) as conn, conn.transaction():
+    with proxy_connect(owner) as conn, conn.transaction():
         key = create_api_key(conn, "acme-corp", "client")
     wiring.reset()
     try:

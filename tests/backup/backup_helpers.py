@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 from swordfish.backup.database import WalArchiver
+from swordfish.store.database import proxy_connect
 
 from devstack.services import PostgresServer
 
@@ -21,7 +22,7 @@ class LiveDatabase:
 
 
 def insert_verdicts(db: LiveDatabase, prefix: str, count: int, tenant: str = "acme-corp", subject: str = "s") -> None:
-    with psycopg.connect(db.owner_url) as conn, conn.transaction():
+    with proxy_connect(db.owner_url) as conn, conn.transaction():
         conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant,))
         conn.execute(
             "INSERT INTO verdicts (tenant_id, message_id, verdict, score, subject, submitted_at) "

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import psycopg
 import pyotp
 import redis
 from swordfish.console import passwords, store
 from swordfish.console.app import ConsoleDependencies, create_app
 from swordfish.security.totp_keys import TotpSecretBox
-from swordfish.store.database import Database
+from swordfish.store.database import Database, proxy_connect
 from swordfish.store.tenants import create_tenant
 from swordfish.store.verdicts import VerdictRecord, save_verdicts
 
@@ -104,7 +103,7 @@ def make_harness(database, redis_url: str) -> Harness:
                                clock=clock, totp_box=TotpSecretBox(totp_keys))
     app = create_app(deps)
     app.config["SERVER_NAME"] = "localhost"
-    with psycopg.connect(database.owner_url) as conn:
+    with proxy_connect(database.owner_url) as conn:
         for tenant in ("acme-corp", "globex"):
             with conn.transaction():
                 create_tenant(conn, tenant, tenant.title(), {"domains": [f"{tenant}.example"]})
@@ -115,7 +114,7 @@ def add_verdict(owner_url: str, tenant: str, message_id: str, *, verdict: str = 
                 subject: str = "hello", sender: str = "x@evil.example", reasons: list | None = None) -> None:
     from datetime import UTC, datetime
 
-    with psycopg.connect(owner_url) as conn, conn.transaction():
+    with proxy_connect(owner_url) as conn, conn.transaction():
         save_verdicts(conn, [VerdictRecord(
             tenant_id=tenant, message_id=message_id, verdict=verdict, score=9.5,
             reasons=reasons or [{"name": "CREDENTIAL_PHISHING_LANGUAGE", "weight": 4.0, "evidence": "verify your account"}],

@@ -12,6 +12,7 @@ import pytest
 from swordfish.cli import main
 from swordfish.console import store
 from swordfish.security.totp_keys import LOCAL_DEV_TOTP_KEY, TotpSecretBox, TotpSecretUnreadable
+from swordfish.store.database import proxy_connect
 
 from tests.console.helpers import get, post_form
 
@@ -69,7 +70,7 @@ def test_rotation_old_key_still_decrypts_and_reencrypt_moves_every_secret_to_the
     console.add_user("second@msp.example", "msp_admin", [])
     console.totp_keys.materials = [KEY_B, KEY_A]  # the new key first, the old one kept
     assert signs_in(console)  # sealed under A, still readable
-    with psycopg.connect(console.owner_url) as conn, conn.transaction():
+    with proxy_connect(console.owner_url) as conn, conn.transaction():
         counts = store.reencrypt_totp(conn, console.deps.totp_box)
     assert counts == {"encrypted": 0, "reencrypted": 2, "unreadable": 0}
     only_a, only_b = TotpSecretBox(lambda refresh=False: [KEY_A]), TotpSecretBox(lambda refresh=False: [KEY_B])
@@ -97,7 +98,7 @@ def test_a_tampered_secret_refuses_the_sign_in_cleanly_and_is_audited(console):
         actions = [r[0] for r in conn.execute("SELECT action FROM console_audit ORDER BY audit_id")]
     assert "login.totp_unreadable" in actions and "login.ok" not in actions
     # The re-encrypt run leaves it alone and says so.
-    with psycopg.connect(console.owner_url) as conn, conn.transaction():
+    with proxy_connect(console.owner_url) as conn, conn.transaction():
         assert store.reencrypt_totp(conn, console.deps.totp_box)["unreadable"] == 1
 
 

@@ -10,7 +10,7 @@ import time
 import psycopg
 import pytest
 
-from devstack.services import ChildProcess, PostgresServer, RedisServer
+from devstack.services import ChildProcess, PgBouncerServer, PostgresServer, RedisServer
 from devstack.supervisor import Backoff, Supervisor
 
 HANG_GUARD_SECONDS = 60
@@ -159,30 +159,39 @@ def test_a_killed_process_is_restarted():
         proc.stop()
 
 
-def test_postgresql_killed_hard_comes_back_with_its_data():
+def test_postgresql_killed_hard_comes_back_with_its_data_and_the_pooler_follows():
+    """RDS failing over behind RDS Proxy, and the proxy itself replaced: the data is kept and logins
+    through the pooler work again."""
     server = PostgresServer().start()
+    pooler = PgBouncerServer(server).start()
     sup = Supervisor(backoff=Backoff(initial=0.05), interval=0.05, log=lambda _: None)
     sup.watch("postgresql", server.alive, server.restart)
+    sup.watch("pgbouncer", pooler.alive, pooler.restart)
     try:
         with psycopg.connect(server.superuser_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (v text)")
             conn.execute("INSERT INTO kept VALUES ('still here')")
+            conn.execute("CREATE ROLE reader LOGIN PASSWORD 'pw'")
+            conn.execute("GRANT SELECT ON kept TO reader")
+
+        def answers():
+            try:
+                with psycopg.connect(pooler.url_for("reader", "pw", "postgres"), autocommit=True,
+                                     connect_timeout=2) as conn:
+                    return conn.execute("SELECT v FROM kept").fetchone()
+            except psycopg.OperationalError:
+                return None
+
+        assert answers() == ("still here",)
         with sup:
-            pid = server.pid()
-            os.kill(pid, signal.SIGKILL)
-            wait_until(lambda: not server.alive() or server.pid() != pid, "postmaster gone")
-
-            def answers():
-                try:
-                    with psycopg.connect(server.superuser_url, autocommit=True, connect_timeout=2) as conn:
-                        return conn.execute("SELECT v FROM kept").fetchone()
-                except psycopg.OperationalError:
-                    return None
-
-            assert wait_until(answers, "PostgreSQL restarted") == ("still here",)
-        assert server.pid() != pid
-        assert any(e.name == "postgresql" and e.ok for e in sup.events)
+            for name, pid_of in (("postgresql", server.pid), ("pgbouncer", pooler.pid)):
+                pid = pid_of()
+                os.kill(pid, signal.SIGKILL)
+                wait_until(lambda: pid_of() not in (None, pid), f"{name} restarted")  # noqa: B023 - called at once
+                assert wait_until(answers, f"answers through the pooler after {name} was killed") == ("still here",)
+        assert {e.name for e in sup.events if e.ok} == {"postgresql", "pgbouncer"}
     finally:
+        pooler.stop()
         server.stop()
 
 

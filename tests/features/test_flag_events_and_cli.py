@@ -8,13 +8,13 @@ import sys
 import uuid
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from handlers import flags_audit
 from swordfish import cli, constants, wiring
 from swordfish.features import audit
 from swordfish.features.repository import MotoRepository
 from swordfish.features.store import VERSION_HEADER, agent_path
+from swordfish.store.database import proxy_connect
 
 from devstack.appconfig_agent import seed_flags
 from devstack.services import _wait_http, free_port
@@ -77,7 +77,7 @@ def test_console_deployments_are_audited_once_per_changed_flag(shared_store, dat
     again = flags_audit.lambda_handler(event, CONTEXT)  # EventBridge delivers at least once
 
     assert (first, again) == ({"recorded": 1}, {"recorded": 0})
-    with psycopg.connect(database.app_url) as conn:
+    with proxy_connect(database.app_url) as conn:
         row = audit.history(conn, shared_store.key, "auto_quarantine", limit=1)[0]
     assert (row.source, row.action, row.config_version, row.previous_version) == (
         "appconfig-deployment",
@@ -117,7 +117,7 @@ def test_cli_changes_are_audited_and_not_recorded_twice_by_the_deployment_event(
     assert f"deployed as version {version}" in capsys.readouterr().out
 
     assert flags_audit.lambda_handler(deployment_event(version), CONTEXT) == {"recorded": 0}
-    with psycopg.connect(database.app_url) as conn:
+    with proxy_connect(database.app_url) as conn:
         row = audit.history(conn, shared_store.key, "auto_quarantine", limit=1)[0]
     assert (row.actor, row.action, row.reason, row.config_version) == ("bob", "target", "pilot", version)
 
@@ -153,7 +153,7 @@ def test_cli_stale_cleanup_removes_only_unreferenced_flags_through_the_audited_p
     assert "removed leftover_experiment" in out
     document = shared_store.deployed().document
     assert "leftover_experiment" not in document and "auto_quarantine" in document
-    with psycopg.connect(database.app_url) as conn:
+    with proxy_connect(database.app_url) as conn:
         row = audit.history(conn, shared_store.key, "leftover_experiment", limit=1)[0]
     assert (row.action, row.actor, row.after) == ("remove", "carol", None)
     assert row.reason.startswith("stale: defined but never referenced")

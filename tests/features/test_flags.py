@@ -23,6 +23,7 @@ from swordfish.features.flags import StoreState, load_bundled, override_flags
 from swordfish.features.registry import AUTO_QUARANTINE, DECLARATIONS, DETECTOR_QR_CODE_LURE, detector_flag
 from swordfish.features.stale import Thresholds, find_stale, referenced_flags
 from swordfish.features.store import AgentStoreProvider
+from swordfish.store.database import proxy_connect
 
 from devstack.services import free_port
 
@@ -308,7 +309,7 @@ def test_audit_logs_every_change_with_who_when_before_after_and_version(flag_sto
     rolled = admin.rollout("auto_quarantine", 12.5)
     back = admin.rollback("auto_quarantine")
 
-    with psycopg.connect(database.app_url) as conn:
+    with proxy_connect(database.app_url) as conn:
         rows = [r for r in audit.history(conn, flag_store.repository.key, "auto_quarantine")]
     rows.reverse()
     assert [r.action for r in rows] == ["create", "target", "rollout", "rollback"]
@@ -328,7 +329,7 @@ def test_audit_logs_every_change_with_who_when_before_after_and_version(flag_sto
 
 def test_the_application_role_cannot_update_or_delete_the_audit_log(flag_store, admin, database):
     admin.set_default("auto_quarantine", False)
-    with psycopg.connect(database.app_url, autocommit=True) as conn:
+    with proxy_connect(database.app_url, autocommit=True) as conn:
         for statement in (
             "UPDATE flag_audit SET actor = 'mallory'",
             "DELETE FROM flag_audit",
@@ -341,7 +342,7 @@ def test_the_application_role_cannot_update_or_delete_the_audit_log(flag_store, 
 
 def test_even_the_owner_cannot_update_delete_or_truncate_the_audit_log(flag_store, admin, database):
     admin.set_default("auto_quarantine", False)
-    with psycopg.connect(database.owner_url, autocommit=True) as conn:
+    with proxy_connect(database.owner_url, autocommit=True) as conn:
         for statement in (
             "UPDATE flag_audit SET actor = 'mallory'",
             "DELETE FROM flag_audit",
@@ -352,15 +353,16 @@ def test_even_the_owner_cannot_update_delete_or_truncate_the_audit_log(flag_stor
 
 
 def test_a_refused_change_leaves_no_audit_row_and_no_new_version(flag_store, admin, database):
-    admin.set_default("auto_quarantine", {"mode": "report-only"})
+    # An undeclared flag: a declared boolean one cannot take this value at all (issue 26).
+    admin.set_default("report_mode", {"mode": "report-only"}, create=True)
     version = flag_store.repository.deployed_version()
     with pytest.raises(FlagChangeError, match="not boolean"):
-        admin.rollout("auto_quarantine", 10)
+        admin.rollout("report_mode", 10)
     with pytest.raises(FlagChangeError, match="not defined"):
         admin.target("never_created", tenants=["acme"])
 
     assert flag_store.repository.deployed_version() == version
-    with psycopg.connect(database.app_url) as conn:
+    with proxy_connect(database.app_url) as conn:
         actions = [r.action for r in audit.history(conn, flag_store.repository.key)]
     assert actions == ["create"]
 
@@ -373,7 +375,7 @@ def test_a_failed_deployment_rolls_back_its_audit_row(flag_store, database):
     repo = BrokenDeploys(flag_store.agent.moto_url, application=flag_store.application)
     with pytest.raises(RuntimeError, match="deployment refused"):
         FlagAdmin(repo, database.app_url, actor="alice").set_default("auto_quarantine", True)
-    with psycopg.connect(database.app_url) as conn:
+    with proxy_connect(database.app_url) as conn:
         assert audit.history(conn, repo.key) == []
 
 
@@ -497,5 +499,5 @@ def test_the_real_flags_are_declared_bundled_and_off_by_default():
 def test_the_test_suite_reset_can_still_empty_the_audit_log(flag_store, admin, database):
     admin.set_default("auto_quarantine", False)
     database.reset()  # a superuser TRUNCATE: the only way to empty the table
-    with psycopg.connect(database.app_url) as conn:
+    with proxy_connect(database.app_url) as conn:
         assert conn.execute("SELECT count(*) FROM flag_audit").fetchone()[0] == 0

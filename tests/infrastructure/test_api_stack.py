@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cdk_helpers import only, props, refers_to, resources
+import pytest
+from cdk_helpers import ENVIRONMENTS, only, props, refers_to, resources
 
 from stacks.api_stack import AUTH_HEADER
 
@@ -72,9 +73,56 @@ def test_waf_limits_each_ip_and_applies_managed_common_and_sqli_rules(prod):
     for group in ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesSQLiRuleSet"):
         statement = rules[group]["Statement"]["ManagedRuleGroupStatement"]
         assert statement["VendorName"] == "AWS" and rules[group]["OverrideAction"] == {"None": {}}
-    # Whole emails exceed the common rule set's 8 KB body limit: that one rule only counts.
+    # Whole emails exceed the common rule set's 8 KB body limit: that rule only counts (and the XSS
+    # rules, applied outside the mail routes by a rule of our own: the next test).
     overrides = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
-    assert overrides == [{"ActionToUse": {"Count": {}}, "Name": "SizeRestrictions_BODY"}]
+    assert {"ActionToUse": {"Count": {}}, "Name": "SizeRestrictions_BODY"} in overrides
+
+
+MAIL_PATHS = ("/prod/v1/tenants/acme/submissions", "/prod/v1/tenants/acme/submissions/batch",
+              "/prod/v1/tenants/acme/verdicts/%3Cabc%40mail.example%3E",
+              "/prod/v1/tenants/acme/verdicts/%3Cabc%40x%3E/feedback",
+              "/prod/console/tenants/acme/verdicts/%3Cabc%40mail.example%3E", "/v1/tenants/acme/submissions")
+OTHER_PATHS = ("/prod/v1/tenants/acme/feedback", "/prod/console/login", "/prod/console/tenants/acme/policy",
+               "/prod/console/users", "/prod/health/deep", "/prod/v1/tenants/acme/submissionsx")
+
+
+def _matches(statement: dict, path: str) -> bool:
+    """The URI-path statements of our web ACL, evaluated like WAF (regex, not, and); content matches
+    (XSS) count as "would inspect"."""
+    import re
+
+    if "RegexMatchStatement" in statement:
+        return re.search(statement["RegexMatchStatement"]["RegexString"], path) is not None
+    if "NotStatement" in statement:
+        return not _matches(statement["NotStatement"]["Statement"], path)
+    if "AndStatement" in statement:
+        return all(_matches(s, path) for s in statement["AndStatement"]["Statements"])
+    if "OrStatement" in statement:
+        return any(_matches(s, path) for s in statement["OrStatement"]["Statements"])
+    return "XssMatchStatement" in statement or "SqliMatchStatement" in statement
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_sqli_and_xss_rules_skip_the_routes_that_carry_mail_and_inspect_the_rest(synthesised, env_name):
+    acl = only(synthesised[env_name].templates["api"], "AWS::WAFv2::WebACL")
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    sqli = rules["AWSManagedRulesSQLiRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    assert "ScopeDownStatement" in sqli, "the SQL-injection rules inspect every mail body"
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    counted = {o["Name"] for o in common["RuleActionOverrides"] if o["ActionToUse"] == {"Count": {}}}
+    assert {"CrossSiteScripting_BODY", "CrossSiteScripting_URIPATH"} <= counted, "the XSS rules block mail bodies"
+    xss = rules["xss-outside-mail-routes"]
+    assert xss["Action"] == {"Block": {}}
+    fields = {next(iter(s["XssMatchStatement"]["FieldToMatch"])) for s in
+              xss["Statement"]["AndStatement"]["Statements"][1]["OrStatement"]["Statements"]}
+    assert fields == {"Body", "QueryString", "UriPath"}
+    for path in MAIL_PATHS:
+        assert not _matches(sqli["ScopeDownStatement"], path), path
+        assert not _matches(xss["Statement"], path), path
+    for path in OTHER_PATHS:
+        assert _matches(sqli["ScopeDownStatement"], path), path
+        assert _matches(xss["Statement"], path), path
 
 
 def test_waf_protects_the_api_stage(prod):

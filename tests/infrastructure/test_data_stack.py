@@ -148,3 +148,23 @@ def test_prod_database_has_enhanced_monitoring_every_60_seconds_with_its_role(pr
     (role,) = [r["Properties"] for lid, r in resources(data, "AWS::IAM::Role").items() if lid.startswith("DbMonitoringRole")]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
     assert "AmazonRDSEnhancedMonitoringRole" in json.dumps(role["ManagedPolicyArns"])
+
+
+def test_endpoints_admit_every_group_that_calls_aws_through_them(prod):
+    """The restore validator reads the master secret (Secrets Manager has an interface endpoint with
+    private DNS): without an ingress rule on the endpoints' group its call times out."""
+    rules = [r for template in prod.templates.values()
+             for r in props(template, "AWS::EC2::SecurityGroupIngress") if "EndpointsSg" in json.dumps(r["GroupId"])]
+    sources = {group for group in ("FunctionsSg", "OperatorSg", "RotationSg", "RestoreValidatorSg")
+               for r in rules if group in json.dumps(r.get("SourceSecurityGroupId")) and r["FromPort"] == 443}
+    assert sources == {"FunctionsSg", "OperatorSg", "RotationSg", "RestoreValidatorSg"}
+
+
+def test_postgres_is_the_newest_16_minor_the_installed_cdk_knows(prod):
+    from aws_cdk import aws_rds as rds
+
+    known = [getattr(rds.PostgresEngineVersion, n).postgres_full_version for n in dir(rds.PostgresEngineVersion)
+             if n.startswith("VER_16_")]
+    newest = max(known, key=lambda v: tuple(int(x) for x in v.split(".")))
+    (db,) = resources(prod.templates["data"], "AWS::RDS::DBInstance").values()
+    assert db["Properties"]["EngineVersion"] == newest

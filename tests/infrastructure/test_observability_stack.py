@@ -72,7 +72,7 @@ def test_any_open_circuit_raises_an_alarm(prod):
 
 def test_every_alarm_notifies_the_alarm_topic(prod):
     alarms = props(prod.templates["observability"], "AWS::CloudWatch::Alarm")
-    assert len(alarms) == len(prod.stacks.observability.alarms) == 30  # 2 for the tenant-key authorizer
+    assert len(alarms) == len(prod.stacks.observability.alarms) == 32  # 2 each for the authorizer and the console
     topic = [{"Ref": next(iter(resources(prod.templates["observability"], "AWS::SNS::Topic")))}]
     for alarm in alarms:
         assert alarm["AlarmActions"] == topic and alarm["OKActions"] == topic
@@ -90,7 +90,7 @@ def test_alarm_topic_is_encrypted_and_the_email_is_a_parameter(prod):
 
 def test_error_events_metric_filter_covers_every_function_log_group(prod):
     filters = props(prod.templates["observability"], "AWS::Logs::MetricFilter")
-    assert len(filters) == 7  # one per function, the health canary and the authorizer included
+    assert len(filters) == 8  # one per function, the health canary, the authorizer and the console included
     for metric_filter in filters:
         assert metric_filter["FilterPattern"] == "{ $.error_event IS TRUE }"
         (transformation,) = metric_filter["MetricTransformations"]
@@ -101,7 +101,7 @@ def test_error_events_metric_filter_covers_every_function_log_group(prod):
 def test_errors_by_fingerprint_query_groups_error_events_of_every_function(prod):
     query = only(prod.templates["observability"], "AWS::Logs::QueryDefinition")
     assert query["Name"] == ERRORS_BY_FINGERPRINT_QUERY_NAME
-    assert len(query["LogGroupNames"]) == 7
+    assert len(query["LogGroupNames"]) == 8
     assert "error_event" in query["QueryString"] and "by fingerprint" in query["QueryString"]
     assert "exception_type" in query["QueryString"]
 
@@ -127,7 +127,7 @@ def test_health_canary_runs_the_deep_check_every_minute(prod):
     fn = by_property(template, "AWS::Lambda::Function", "FunctionName", constants.HEALTH_CANARY_FUNCTION_NAME)
     assert fn["Handler"] == constants.HEALTH_CANARY_HANDLER == "handlers.health_canary.handler"
     assert fn["ReservedConcurrentExecutions"] == 1
-    assert "ExportsOutputRefEmails" in json.dumps(fn["Environment"]["Variables"]["SWORDFISH_EMAILS_QUEUE_URL"])
+    assert "OutputRefEmails" in json.dumps(fn["Environment"]["Variables"]["SWORDFISH_EMAILS_QUEUE_URL"])
     (rule,) = props(template, "AWS::Events::Rule")
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     assert refers_to(rule["Targets"][0]["Arn"], "HealthCanaryFunction")
@@ -169,3 +169,21 @@ def test_every_alarm_is_on_the_dashboard(prod):
     for title in ("API requests and errors", "API latency", "Other functions", "feed schedule DLQs",
                   "Feed snapshot age", "Components"):
         assert title in body
+
+
+@pytest.mark.parametrize("env_name", ["prod", "dev"])
+def test_every_function_of_ours_has_an_errors_alarm_in_some_stack(synthesised, env_name):
+    """Wherever the alarm lives (the rotation function's is in the Secrets stack, the validator's in
+    Backup), a function that fails pages someone. AWS's hosted master rotation is covered by the
+    RotationFailed alarm instead."""
+    templates = synthesised[env_name].templates.values()
+    functions = {p["FunctionName"] for t in templates for p in props(t, "AWS::Lambda::Function")
+                 if str(p.get("FunctionName", "")).startswith(f"{constants.SERVICE_NAME}-")
+                 and p["FunctionName"] != f"{constants.SERVICE_NAME}-rotate-master"}
+    alarmed = {json.dumps(d) for t in templates for a in props(t, "AWS::CloudWatch::Alarm")
+               if a.get("MetricName") == "Errors" and a.get("Namespace") == "AWS/Lambda" for d in a["Dimensions"]}
+    function_ids = {p["FunctionName"]: lid for t in templates
+                    for lid, r in t.to_json()["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
+                    for p in [r["Properties"]] if "FunctionName" in p}
+    missing = sorted(f for f in functions if not any(function_ids[f] in d or f'"{f}"' in d for d in alarmed))
+    assert not missing, f"functions without an Errors alarm: {missing}"

@@ -20,9 +20,34 @@ def _schedule_for(template, fragment: str) -> dict:
     return schedule
 
 
+@pytest.fixture(scope="module")
+def prod_users_created(tmp_path_factory):
+    """prod after the first-deploy steps: `db_users_created` true (cdk-nag off: the session's synth checks it)."""
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+    from cdk_helpers import cdk_context
+
+    from stacks.app_builder import build_app
+
+    context = cdk_context(env="prod", bundle_dependencies=False, nag=False, release="test")
+    context["environments"]["prod"] = {**context["environments"]["prod"], "db_users_created": True}
+    stacks = build_app(App(context=context, outdir=str(tmp_path_factory.mktemp("cdk-prod-users"))))
+    return Template.from_stack(stacks.secrets)
+
+
+@pytest.mark.parametrize("env_name", ["prod", "dev"])
+def test_no_login_rotation_is_created_before_the_database_users_exist(synthesised, env_name):
+    """Creating a rotation schedule runs testSecret at once; on a first deploy the logins it would
+    test do not exist yet, so the stack (and the deploy) would fail."""
+    assert synthesised[env_name].stacks.settings.env.db_users_created is False  # as committed
+    schedules = props(synthesised[env_name].templates["secrets"], "AWS::SecretsManager::RotationSchedule")
+    assert not [p for p in schedules if _names(p["SecretId"], "AppSecret") or _names(p["SecretId"], "AdminSecret")]
+    assert [p for p in schedules if _names(p["SecretId"], "ApiKeyPepper")]  # no database involved
+
+
 @pytest.mark.parametrize("secret", ["AppSecretAttachment", "AdminSecretAttachment"])
-def test_database_logins_rotate_every_30_days_with_our_function(prod, secret):
-    schedule = _schedule_for(prod.templates["secrets"], secret)
+def test_database_logins_rotate_every_30_days_with_our_function(prod_users_created, secret):
+    schedule = _schedule_for(prod_users_created, secret)
     assert schedule["RotationRules"]["ScheduleExpression"] == f"rate({constants.SECRET_ROTATION_DAYS} days)"
     assert "HostedRotationLambda" not in schedule
     assert refers_to(schedule["RotationLambdaARN"], "RotateSecret")
@@ -67,7 +92,7 @@ def test_a_validated_multi_region_trail_records_secret_reads(prod):
     selectors = trail.get("EventSelectors") or [{"ReadWriteType": "All", "IncludeManagementEvents": True}]
     assert all(s.get("ReadWriteType", "All") == "All" and s.get("IncludeManagementEvents", True) for s in selectors)
     bucket = next(iter(resources(prod.templates["secrets"], "AWS::S3::Bucket").values()))
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_metric_filters_count_unexpected_reads_and_failed_rotations(prod):

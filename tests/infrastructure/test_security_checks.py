@@ -97,7 +97,7 @@ def test_every_bucket_blocks_public_access_requires_tls_and_is_versioned(prod):
             "RestrictPublicBuckets": True}
         assert p["VersioningConfiguration"] == {"Status": "Enabled"}
         assert p["LifecycleConfiguration"]["Rules"]
-        assert bucket["DeletionPolicy"] == "Retain"
+        assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
     tls_denied = [p for p in props(data, "AWS::S3::BucketPolicy")
                   if any(st["Effect"] == "Deny" and st.get("Condition", {}).get("Bool", {})
                          .get("aws:SecureTransport") == "false" for st in p["PolicyDocument"]["Statement"])]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from swordfish.store.database import Database
+from swordfish.store.database import Database, proxy_connect
 from swordfish.store.tenants import create_tenant
 from swordfish.store.verdicts import VerdictRecord, list_verdicts, save_verdicts
 
@@ -20,7 +20,7 @@ TENANTS = ["stress-a", "stress-b", "stress-c"]
 @pytest.fixture()
 def store(database):
     database.reset()
-    with psycopg.connect(database.owner_url) as conn:
+    with proxy_connect(database.owner_url) as conn:
         for tenant in TENANTS:
             with conn.transaction():
                 create_tenant(conn, tenant, tenant, {})

@@ -1,7 +1,9 @@
 """Secrets: one reader with versions, a TTL and an audit trail; rotation that no query notices.
 
 These tests rotate the application role's password, so they run against their own PostgreSQL and
-moto (the session database's fixed passwords stay valid for every other test).
+moto (the session database's fixed passwords stay valid for every other test). As on AWS, the
+rotation logs in to the server itself and the pools connect through the pooler (PgBouncer here,
+RDS Proxy there), which must accept the new password at once.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ from swordfish.security.secrets import (
     database_credentials,
     secretsmanager_client,
 )
-from swordfish.store.database import Database, SecretConninfo
+from swordfish.store.database import Database, SecretConninfo, proxy_connect
 from swordfish.store.migrate import bootstrap, migrate
 from swordfish.store.tenants import authenticate_api_key, create_api_key, create_tenant
 
-from devstack.services import MotoServer, PostgresServer
+from devstack.services import MotoServer, PgBouncerServer, PostgresServer, ServiceGroup
 
 APP, MASTER, PEPPER = constants.DB_APP_SECRET_NAME, constants.DB_MASTER_SECRET_NAME, constants.API_KEY_PEPPER_SECRET_NAME
 
@@ -56,19 +58,22 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def vault_and_db():
-    """Its own moto and PostgreSQL (passwords enforced), bootstrapped, migrated, secrets created."""
-    postgres, moto = PostgresServer().start(), MotoServer().start()
+    """Its own moto and PostgreSQL (passwords enforced) behind PgBouncer, bootstrapped, migrated."""
+    group = ServiceGroup()
     try:
+        postgres = group.add(PostgresServer())
+        pooler = group.add(PgBouncerServer(postgres))
+        moto = group.add(MotoServer())
         admin_pw, app_pw = stdlib_secrets.token_urlsafe(16), stdlib_secrets.token_urlsafe(16)
         bootstrap(postgres.superuser_url, admin_pw, app_pw)
-        owner_url = postgres.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
+        owner_url = pooler.url_for(constants.ADMIN_DB_ROLE, admin_pw, constants.DATABASE_NAME)
         migrate(owner_url)
         socket_dir = postgres.superuser_url.split("host=", 1)[1]
         yield {"postgres": postgres, "moto": moto, "owner_url": owner_url, "socket_dir": socket_dir,
+               "pooler": pooler,
                "superuser_url": postgres.url_for("postgres", "", constants.DATABASE_NAME), "app_pw": app_pw}
     finally:
-        moto.stop()
-        postgres.stop()
+        group.stop()
 
 
 @pytest.fixture()
@@ -104,6 +109,11 @@ def vault(vault_and_db):
 def reader_for(vault, tmp_path, clock=None, **kwargs) -> SecretReader:
     return SecretReader(vault["client"], ttl_seconds=60, clock=clock or Clock(), principal="test-worker-1",
                         audits=[FileAccessAudit(tmp_path / "audit.jsonl")], **kwargs)
+
+
+def through_pooler(reader, vault) -> SecretConninfo:
+    """The application login from its secret, connecting through the pooler (SWORDFISH_DB_HOST/_PORT)."""
+    return SecretConninfo(reader, APP, host="127.0.0.1", port=vault["pooler"].port, sslmode="disable")
 
 
 def rotator(vault) -> Rotator:
@@ -166,8 +176,8 @@ def test_handles_rotation_without_downtime(vault, tmp_path):
     """A real pool under concurrent queries while three real rotations run: zero failed queries."""
     clock = Clock()
     reader = reader_for(vault, tmp_path, clock)
-    db = Database(SecretConninfo(reader, APP, sslmode="disable"), max_size=4, connect_timeout=5)
-    with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+    db = Database(through_pooler(reader, vault), max_size=4, connect_timeout=5)
+    with proxy_connect(vault["owner_url"]) as conn, conn.transaction():
         create_tenant(conn, "rot-tenant", "Rotation", {})
     failures: list[BaseException] = []
     queries, users = [0], set()
@@ -210,7 +220,7 @@ def test_handles_rotation_without_downtime(vault, tmp_path):
 
 def test_a_login_refused_after_rotation_fetches_the_current_version_and_retries_once(vault, tmp_path):
     reader = reader_for(vault, tmp_path)  # its clock never moves: the TTL never expires
-    db = Database(SecretConninfo(reader, APP, sslmode="disable"), max_size=2, connect_timeout=5)
+    db = Database(through_pooler(reader, vault), max_size=2, connect_timeout=5)
     try:
         with db.connection() as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == constants.APP_DB_ROLE
@@ -230,7 +240,7 @@ def test_the_clone_has_the_application_roles_grants_and_no_bypassrls(vault, tmp_
     current = vault["client"].get_secret_value(SecretId=APP, VersionStage=AWSCURRENT)["SecretString"]
     data = json.loads(current)
     assert data["username"] == constants.APP_DB_CLONE_ROLE
-    with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+    with proxy_connect(vault["owner_url"]) as conn, conn.transaction():
         create_tenant(conn, "tenant-a", "A", {})
         create_tenant(conn, "tenant-b", "B", {})
     with psycopg.connect(host=vault["socket_dir"], dbname=constants.DATABASE_NAME, user=data["username"],
@@ -265,18 +275,18 @@ def test_the_pepper_rotates_and_both_peppers_are_accepted_during_the_overlap(vau
     reset_process_secret_reader()
     try:
         first = vault["client"].get_secret_value(SecretId=PEPPER, VersionStage=AWSCURRENT)["VersionId"]
-        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+        with proxy_connect(vault["owner_url"]) as conn, conn.transaction():
             create_tenant(conn, "tenant-p", "P", {})
             old_key = create_api_key(conn, "tenant-p")
         second = rotate_now(rotator(vault), PEPPER)
-        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+        with proxy_connect(vault["owner_url"]) as conn, conn.transaction():
             new_key = create_api_key(conn, "tenant-p")
             versions = {k["key_id"]: k["pepper_version"] for k in list_api_keys(conn, "tenant-p")}
             assert versions == {old_key.key_id: first, new_key.key_id: second}  # VersionIds, not stage names
             assert authenticate_api_key(conn, old_key.plaintext) == "tenant-p"  # AWSPREVIOUS: the overlap
             assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
         rotate_now(rotator(vault), PEPPER)  # the first pepper is now neither current nor previous
-        with psycopg.connect(vault["owner_url"]) as conn, conn.transaction():
+        with proxy_connect(vault["owner_url"]) as conn, conn.transaction():
             assert authenticate_api_key(conn, old_key.plaintext) is None
             assert authenticate_api_key(conn, new_key.plaintext) == "tenant-p"
     finally:
@@ -363,7 +373,7 @@ def test_refuses_the_environment_fallback_where_the_settings_forbid_it(settings_
 def test_a_malformed_new_version_leaves_the_current_credentials_working(vault, tmp_path):
     clock = Clock()
     reader = reader_for(vault, tmp_path, clock)
-    conninfo = SecretConninfo(reader, APP, sslmode="disable")
+    conninfo = through_pooler(reader, vault)
     db = Database(conninfo, max_size=1)
     try:
         with db.connection() as conn:

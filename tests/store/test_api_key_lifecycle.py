@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
-from swordfish.store.database import set_tenant
+from swordfish.store.database import proxy_connect, set_tenant
 from swordfish.store.tenants import (
     authenticate_api_key,
     create_api_key,
@@ -21,7 +20,7 @@ from swordfish.store.tenants import (
 @pytest.fixture()
 def owner(database):
     database.reset()
-    with psycopg.connect(database.owner_url) as conn:
+    with proxy_connect(database.owner_url) as conn:
         with conn.transaction():
             create_tenant(conn, "tenant-a", "A", {})
         yield conn

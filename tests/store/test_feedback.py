@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from swordfish.analysis import TenantPolicy
-from swordfish.store.database import Database
+from swordfish.store.database import Database, proxy_connect
 from swordfish.store.feedback import (
     VerdictNotFound,
     export_examples,
@@ -31,7 +31,7 @@ def verdict(tenant: str, message_id: str, sender: str, verdict: str = "clean") -
 @pytest.fixture()
 def store(database):
     database.reset()
-    with psycopg.connect(database.owner_url) as conn:
+    with proxy_connect(database.owner_url) as conn:
         for tenant in ("tenant-a", "tenant-b"):
             with conn.transaction():
                 create_tenant(conn, tenant, tenant.upper(), {"block_list": ["old@bad.example"]})

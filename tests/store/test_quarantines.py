@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 
-import psycopg
 import pytest
 from swordfish.pipeline.ports import NotQuarantined, QuarantineEntry, ReleaseFailed
-from swordfish.store.database import Database
+from swordfish.store.database import Database, proxy_connect
 from swordfish.store.quarantines import PostgresQuarantineLedger, quarantine_state, release_from_quarantine
 from swordfish.store.tenants import create_tenant
 
@@ -33,7 +32,7 @@ class Releaser:
 @pytest.fixture()
 def app_db(database):
     database.reset()
-    with psycopg.connect(database.owner_url) as conn:
+    with proxy_connect(database.owner_url) as conn:
         for tenant in ("tenant-a", "tenant-b"):
             with conn.transaction():
                 create_tenant(conn, tenant, tenant.upper(), {})

@@ -6,12 +6,10 @@ import itertools
 import math
 from datetime import UTC, datetime
 
-import psycopg
-import psycopg.rows
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from swordfish.store.database import Database
+from swordfish.store.database import Database, proxy_connect
 from swordfish.store.storable import JSON_STRING_LIMIT, REPLACEMENT, storable_json, storable_text
 from swordfish.store.tenants import create_tenant, load_policy
 from swordfish.store.verdicts import SUBJECT_LIMIT, VerdictRecord, save_verdicts
@@ -28,7 +26,7 @@ ANY_JSON = st.recursive(
 @pytest.fixture(scope="module")
 def store(database):
     database.reset()
-    with psycopg.connect(database.owner_url) as conn, conn.transaction():
+    with proxy_connect(database.owner_url) as conn, conn.transaction():
         create_tenant(conn, "tenant-h", "Hypothesis", {})
     pool = Database(database.app_url, max_size=1)
     yield pool
@@ -81,7 +79,7 @@ def test_any_string_in_any_field_is_stored_and_read_back_made_storable(store, su
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(policy=st.dictionaries(ANY_TEXT, ANY_JSON, max_size=5))
 def test_a_tenant_policy_with_any_content_is_stored(database, store, policy):
-    with psycopg.connect(database.owner_url) as conn, conn.transaction():
+    with proxy_connect(database.owner_url) as conn, conn.transaction():
         create_tenant(conn, "tenant-h", "Hypothesis\x00", policy)
     with store.tenant_transaction("tenant-h") as conn:
         assert _same_json(load_policy(conn, "tenant-h"), storable_json(policy))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from swordfish.store.database import Database
+from swordfish.store.database import Database, proxy_connect
 from swordfish.store.tenants import authenticate_api_key, create_api_key, create_tenant
 from swordfish.store.verdicts import VerdictRecord, list_verdicts, save_verdicts
 
@@ -20,7 +20,7 @@ def record(tenant: str, message_id: str) -> VerdictRecord:
 @pytest.fixture()
 def two_tenants(database):
     database.reset()
-    with psycopg.connect(database.owner_url) as conn:
+    with proxy_connect(database.owner_url) as conn:
         for tenant in ("tenant-a", "tenant-b"):
             with conn.transaction():
                 create_tenant(conn, tenant, tenant.upper(), {})
@@ -78,7 +78,7 @@ def test_listing_verdicts_returns_only_the_named_tenant(two_tenants):
 
 
 def test_an_api_key_authenticates_only_its_own_tenant(database, two_tenants):
-    with psycopg.connect(database.owner_url) as conn, conn.transaction():
+    with proxy_connect(database.owner_url) as conn, conn.transaction():
         key = create_api_key(conn, "tenant-a")
     with two_tenants.connection() as conn, conn.transaction():
         assert authenticate_api_key(conn, key.plaintext) == "tenant-a"

@@ -745,10 +745,14 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
 _TENANT_LISTS = frozenset({"ALLOWLISTED", "BLOCKLISTED", "ALLOWLIST_IGNORED"})
 
 
+# Not examples for the fit: the tenant's lists, and what the work limits left out (weight 0, a note)
+_NOT_FEATURES = _TENANT_LISTS | {"CONTENT_NOT_EXAMINED"}
+
+
 def signal_values(hits: _Hits) -> dict[str, float]:
-    """name -> value of every signal but the tenant's lists: one example for `make fit` (which learns the
-    weights of the learnable ones and scores the others with their priors)."""
-    return {h.reason.name: h.value for h in hits if h.reason.name not in _TENANT_LISTS}
+    """name -> value of every signal but the tenant's lists and the work limits' note: one example for
+    `make fit` (which learns the weights of the learnable ones and scores the others with their priors)."""
+    return {h.reason.name: h.value for h in hits if h.reason.name not in _NOT_FEATURES}
 
 
 def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
@@ -770,6 +774,9 @@ def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
     if parsed.budget_exceeded:
         hits.add(ANALYSIS_BUDGET_EXCEEDED,
                  "analysis stopped at its time budget; the verdict covers what was analysed before")
+    if parsed.not_examined:  # weight 0: what the work limits left out is said, the same on any machine
+        more = len(parsed.not_examined) - 3
+        hits.add("CONTENT_NOT_EXAMINED", "; ".join(parsed.not_examined[:3]) + (f"; and {more} more" if more > 0 else ""))
 
 
 def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: bool) -> Verdict:

@@ -158,6 +158,9 @@ CATALOG: dict[str, SignalSpec] = {
     "ANALYSIS_BUDGET_EXCEEDED": _s(NEUTRAL, 1.0, "analysis stopped at its time budget: the verdict is partial "
                                    "(a big message is not hostile by itself)", learned=False),
     "ANALYSIS_ERROR": _s(NEUTRAL, 0.0, "a detector failed", learned=False),
+    # what the work limits left out (pages, images, archives, bytes past their counts): said, not weighed
+    "CONTENT_NOT_EXAMINED": _s(NEUTRAL, 0.0, "part of the message was not examined: past the analysis's "
+                               "work limits (named in the evidence)", learned=False),
 }
 
 # Signals an interaction or the signal count treats as independent phishing evidence.

@@ -115,14 +115,16 @@ def _ms(start: float) -> float:
 
 
 def check_postgresql(deps: HealthDependencies) -> ComponentResult:
-    import psycopg
+    from swordfish.store.database import proxy_connect
 
     url = deps.database_url() if callable(deps.database_url) else deps.database_url
     timeout = deps.timeout_for("postgresql")
     start = time.perf_counter()
     # A fresh connection on purpose: the check proves a new connection can be made, not that a pooled one lives.
-    with psycopg.connect(url, connect_timeout=max(2, int(timeout)), autocommit=True,
-                         options=f"-c statement_timeout={int(timeout * 1000)}", application_name="swordfish-health") as conn:
+    # No startup options (RDS Proxy refuses them): the role's statement timeout applies, and the
+    # check's own deadline cuts the wait.
+    with proxy_connect(url, connect_timeout=max(2, int(timeout)), autocommit=True,
+                       application_name="swordfish-health") as conn:
         connect_ms = _ms(start)
         start = time.perf_counter()
         conn.execute("SELECT 1").fetchone()

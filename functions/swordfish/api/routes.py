@@ -12,7 +12,7 @@ import binascii
 import hmac
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -32,11 +32,21 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from swordfish import constants
 from swordfish.api import health_deep
 from swordfish.api.auth import presented_api_key
+from swordfish.api.guards import BODY_METHODS, body_refusal
 from swordfish.api.health_deep import HEALTH_CONTENT_TYPE
 from swordfish.api.ratelimit import ApiRateLimiter, RateLimited
 from swordfish.monitoring.context_provider import current_context, identify_caller
+from swordfish.monitoring.observability import logger
 from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
 from swordfish.pipeline.submitter import Submitter, message_id_for
+from swordfish.security.inputs import (
+    ASCII_PATTERN,
+    MULTI_LINE_PATTERN,
+    SINGLE_LINE_PATTERN,
+    MessageIdText,
+    MultiLineText,
+    SingleLineText,
+)
 from swordfish.store.database import DatabaseUnavailable
 from swordfish.store.feedback import VerdictNotFound
 from swordfish.store.tenants import TENANT_ID_PATTERN, parse_api_key
@@ -55,9 +65,11 @@ VerdictKind = Literal["clean", "spam", "suspicious", "phishing", "malware"]
 
 
 class SubmissionRequest(BaseModel):
-    raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded")
-    message_id: str | None = Field(default=None, max_length=512,
-                                   description="idempotency key; defaults to a hash of the content")
+    raw_mime_b64: str = Field(description="the raw RFC 5322 message, base64-encoded",
+                              json_schema_extra={"format": "rfc5322-base64"})
+    message_id: MessageIdText | None = Field(
+        default=None, min_length=1, max_length=512, json_schema_extra={"pattern": ASCII_PATTERN},
+        description="idempotency key, printable ASCII; defaults to a hash of the content")
 
 
 MAX_BATCH = 10  # one SQS SendMessageBatch
@@ -126,8 +138,11 @@ class Message(BaseModel):
 
 class FeedbackRequest(BaseModel):
     label: Literal["phishing", "legitimate"] = Field(description="the analyst's judgement of the message")
-    analyst: str = Field(min_length=1, max_length=200, description="who judged it (kept in the audit trail)")
-    comment: str = Field(default="", max_length=2000)
+    analyst: SingleLineText | None = Field(
+        default=None, min_length=1, max_length=200, json_schema_extra={"pattern": SINGLE_LINE_PATTERN},
+        description="who says they judged it: stored as stated_analyst, a claim; the judgement is recorded "
+                    "as the API key's (analyst 'api-key:<key id>')")
+    comment: MultiLineText = Field(default="", max_length=2000, json_schema_extra={"pattern": MULTI_LINE_PATTERN})
 
 
 class FeedbackView(BaseModel):
@@ -139,7 +154,9 @@ class FeedbackView(BaseModel):
     tenant_id: str
     message_id: str
     label: Literal["phishing", "legitimate"]
-    analyst: str
+    analyst: str = Field(description="who judged it: 'api-key:<key id>' or a console user's e-mail")
+    api_key_id: str | None = Field(default=None, description="the key that recorded it (API feedback)")
+    stated_analyst: str | None = Field(default=None, description="the name the API caller gave (a claim)")
     comment: str
     verdict: str = Field(description="the verdict as it was when judged")
     score: float
@@ -149,8 +166,10 @@ class FeedbackView(BaseModel):
 
 
 class ReleaseRequest(BaseModel):
-    analyst: str = Field(min_length=1, max_length=200, description="who releases it (kept in the audit trail)")
-    comment: str = Field(default="", max_length=2000)
+    analyst: SingleLineText | None = Field(
+        default=None, min_length=1, max_length=200, json_schema_extra={"pattern": SINGLE_LINE_PATTERN},
+        description="who says they release it (a claim, audited beside the API key that did)")
+    comment: MultiLineText = Field(default="", max_length=2000, json_schema_extra={"pattern": MULTI_LINE_PATTERN})
 
 
 class ReleaseView(BaseModel):
@@ -182,7 +201,8 @@ class ApiStore(Protocol):
                       before: datetime | None) -> list[dict]: ...
     def get_verdict(self, tenant_id: str, message_id: str) -> dict | None: ...
     def record_feedback(self, tenant_id: str, message_id: str, label: str, analyst: str,
-                        comment: str) -> dict: ...  # raises VerdictNotFound
+                        comment: str, *, api_key_id: str | None = None,
+                        stated_analyst: str | None = None) -> dict: ...  # raises VerdictNotFound
     def list_feedback(self, tenant_id: str, *, limit: int, after_id: int) -> list[dict]: ...
     def feedback_examples(self, tenant_id: str) -> list[dict]: ...
     def release(self, tenant_id: str, message_id: str, releaser: Any, *, actor: str,
@@ -220,6 +240,12 @@ def _error(status: int, message: str) -> Response:
     return Response(status, content_types.APPLICATION_JSON, {"statusCode": status, "message": message})
 
 
+def _refusal(status: int, message: str, headers: dict | None = None) -> dict:
+    """A proxy response built before the resolver runs (``KeyFirstResolver``)."""
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", **(headers or {})},
+            "body": json.dumps({"statusCode": status, "message": message}), "isBase64Encoded": False}
+
+
 def _problems(exc: RequestValidationError) -> str:
     """``limit: Input should be a valid integer; ...``: each invalid field by name (query, path or body)."""
     parts = []
@@ -229,35 +255,81 @@ def _problems(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+class KeyFirstResolver(APIGatewayRestResolver):
+    """Powertools' resolver, with the tenant's key checked before the body is parsed.
+
+    Powertools validates (parses) the body before any middleware or route runs, so a caller without
+    a key could make us parse whatever it sent. ``key_check`` runs first for every request with a
+    body on a tenant route; its answer (the key's tenant) is kept for the route's own ``authorise``
+    until the request ends. Then the body's nesting is bounded (``guards.body_refusal``)."""
+
+    key_check: Callable[[Mapping[str, Any]], dict | None] | None = None
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if self.key_check is not None and (event.get("httpMethod") or "").upper() in BODY_METHODS:
+            refusal = self.key_check(event) or body_refusal(dict(event))
+            if refusal is not None:
+                self.clear_context()
+                return refusal
+        return super().resolve(event, context)
+
+
+def _source_ip(event: Mapping[str, Any]) -> str:
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    return identity.get("sourceIp") or "unknown"
+
+
 def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = KeyFirstResolver(enable_validation=True)
 
     def source_ip() -> str:
-        identity = (app.current_event.raw_event.get("requestContext") or {}).get("identity") or {}
-        return identity.get("sourceIp") or "unknown"
+        return _source_ip(app.current_event.raw_event)
 
-    def authorise(tenant_id: str, cost: int = 1) -> str:
-        """The key's tenant, counted against its limits. Identity comes only from the key that
-        authenticated (one parser, ``presented_api_key``), named in logs only once verified."""
+    def authenticate(tenant_id: str, headers: Mapping[str, str] | None, source: str) -> tuple[str, str]:
+        """(the key's tenant, its key id), or the 404/429/401/403 as an exception. Identity comes
+        only from the key that authenticated (one parser, ``presented_api_key``)."""
         if not TENANT_ID_PATTERN.match(tenant_id):
             raise NotFoundError(f"no tenant {tenant_id!r}")
-        deps = deps_factory()
-        limiter = deps.rate_limiter
+        limiter = deps_factory().rate_limiter
         if limiter is not None:
-            limiter.check_source(source_ip())
-        presented = presented_api_key(app.current_event.headers)
+            limiter.check_source(source)
+        presented = presented_api_key(headers)
         if not presented:
             raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' "
                                     "(create one with `swordfish tenants create-key`)")
-        owner = deps.store.authenticate(presented)
+        owner = deps_factory().store.authenticate(presented)
         if owner is None:
             if limiter is not None:
-                limiter.failed_authentication(source_ip())
+                limiter.failed_authentication(source)
             raise UnauthorizedError("invalid API key")
-        key_id = parse_api_key(presented)[1]
-        identify_caller(f"api-key:{key_id}")
         if owner != tenant_id:
             raise ForbiddenError(f"this key belongs to tenant {owner!r}, not {tenant_id!r}")
+        return owner, parse_api_key(presented)[1]
+
+    def key_check(event: Mapping[str, Any]) -> dict | None:
+        tenant = TENANT_PATH.match(event.get("path") or "")
+        if not tenant:
+            return None
+        try:
+            app.append_context(verified_key=authenticate(tenant.group(1), event.get("headers"), _source_ip(event)))
+        except ServiceError as denied:
+            return _refusal(denied.status_code, denied.msg)
+        except RateLimited as limited:
+            return _refusal(429, str(limited), {"Retry-After": str(limited.retry_after)})
+        return None
+
+    app.key_check = key_check
+
+    def authorise(tenant_id: str, cost: int = 1) -> str:
+        """The key's tenant, counted against its limits; the caller is named in logs only once its
+        key verified."""
+        verified = app.context.get("verified_key")
+        if verified is None or verified[0] != tenant_id:
+            verified = authenticate(tenant_id, app.current_event.headers, source_ip())
+        owner, key_id = verified
+        identify_caller(f"api-key:{key_id}")
+        app.append_context(key_id=key_id)
+        limiter = deps_factory().rate_limiter
         if limiter is not None:
             limiter.admit(owner, key_id, cost)
         return owner
@@ -283,8 +355,11 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     @app.exception_handler(DatabaseUnavailable)
     def _database_down(exc: DatabaseUnavailable):
+        # The reason (host, port, the driver's text) is for our logs, never the caller's: a 503
+        # may answer a caller whose key was never checked.
+        logger.warning("verdict store unavailable", extra={"error": str(exc)[:500]})
         return Response(503, content_types.APPLICATION_JSON,
-                        {"message": "the verdict store is unavailable; retry shortly", "detail": str(exc)})
+                        {"statusCode": 503, "message": "the verdict store is unavailable; retry shortly"})
 
     @app.exception_handler(MessageTooLarge)
     def _too_large(exc: MessageTooLarge):
@@ -315,7 +390,10 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     @app.get("/health/ready", tags=["health"], responses=health_responses)
     def health_ready():
-        return health_response(health_deep.ready(deps_factory().health()))
+        """Anonymous: the status alone (a load balancer needs no more); the checks behind it are
+        on /health/deep for operators."""
+        status, body = health_deep.ready(deps_factory().health())
+        return health_response((status, {"status": body.get("status", "fail")}))
 
     @app.get("/health/deep", tags=["health"], description="every dependency, application/health+json (operators)",
              responses=health_responses)
@@ -323,6 +401,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         """For operators only (the operator token, never a tenant's key), and scrubbed: statuses and
         figures, no internal addresses or exception text. The console's health page shows the rest."""
         deps = deps_factory()
+        if deps.rate_limiter is not None:  # a source that guessed too often is refused before comparing
+            deps.rate_limiter.check_source(source_ip())
         expected = deps.operator_token() if deps.operator_token else None
         presented = presented_api_key(app.current_event.headers)
         if not expected or not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
@@ -347,9 +427,14 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         message_id = request.message_id or message_id_for(raw)
         submitter = deps.submitter()
         correlation_id = current_context().get("correlation_id")
-        result = submitter.send([submitter.build(tenant_id, message_id, raw)], correlation_id)[0]
-        if result.error:
-            raise ServiceError(502, f"could not queue the message: {result.error}")
+        try:
+            submission = submitter.build(tenant_id, message_id, raw)
+        except ValueError as exc:  # the submission contract refused it (SubmissionRequest checks first)
+            raise BadRequestError(f"the message cannot be queued: {exc}") from exc
+        result = submitter.send([submission], correlation_id)[0]
+        if result.error:  # the queue's own words are for our logs
+            logger.warning("the queue refused a submission", extra={"error": result.error[:500]})
+            raise ServiceError(502, "could not queue the message; retry shortly")
         return SubmissionAccepted(tenant_id=tenant_id, message_id=message_id, queue_message_id=result.queue_message_id,
                                   correlation_id=correlation_id,
                                   verdict_url=f"/v1/tenants/{tenant_id}/verdicts/{quote(message_id, safe='')}")
@@ -418,9 +503,11 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         its sender put on the tenant's block or allow list, exported as a training row."""
         message_id = _path_value(message_id)
         authorise(tenant_id)
+        key_id = app.context["key_id"]  # identity from the key that authenticated, never the body
         try:
-            row = deps_factory().store.record_feedback(tenant_id, message_id, request.label, request.analyst,
-                                                       request.comment)
+            row = deps_factory().store.record_feedback(tenant_id, message_id, request.label, f"api-key:{key_id}",
+                                                       request.comment, api_key_id=key_id,
+                                                       stated_analyst=request.analyst)
         except VerdictNotFound as exc:
             raise NotFoundError(str(exc)) from exc
         return FeedbackView.model_validate(row)
@@ -441,7 +528,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
             raise ServiceError(503, "the mailbox integration (Nango) cannot be reached; nothing was released") from exc
         if releaser is None:
             raise ServiceError(503, "releasing needs the mailbox integration (Nango), which is not configured")
-        actor = f"{request.analyst} ({current_context().get('user_id', 'api')})"
+        actor = f"api-key:{app.context['key_id']}" + (f" (stated: {request.analyst})" if request.analyst else "")
         try:
             row = deps.store.release(tenant_id, message_id, releaser, actor=actor, note=request.comment)
         except NotQuarantined as exc:

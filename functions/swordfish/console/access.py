@@ -13,6 +13,8 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 
 from swordfish.console import store
 from swordfish.console.throttle import LoginThrottle
+from swordfish.security.inputs import visible
+from swordfish.store.tenants import TENANT_ID_PATTERN
 
 
 def source_ip() -> str:
@@ -71,6 +73,10 @@ def require_tenant(tenant_id: str) -> None:
                 return
     elif tenant_id in g.user.tenants:
         return
+    # Audited (ASVS V7: access-control failures): another tenant's page, or one that does not exist.
+    known = bool(TENANT_ID_PATTERN.match(tenant_id or ""))
+    audit("tenant.refused", tenant_id=tenant_id if known else None, outcome="refused",
+          after={"path": visible(request.path, 500), **({} if known else {"tenant": visible(tenant_id, 100)})})
     abort(404, "no such tenant")
 
 
@@ -80,7 +86,9 @@ def audit(action: str, *, tenant_id: str | None = None, object_type: str | None 
     """Record a console action. Inside ``conn``'s transaction when given, so the change and its
     audit row commit (or roll back) together."""
     user = getattr(g, "user", None)
-    values = dict(actor=actor or (user.email if user else "anonymous"), actor_role=user.role if user else None,
+    # The actor may be what an anonymous caller typed (a sign-in's e-mail): never a raw line break.
+    values = dict(actor=visible(actor or (user.email if user else "anonymous")) or "anonymous",
+                  actor_role=user.role if user else None,
                   action=action, tenant_id=tenant_id, object_type=object_type, object_id=object_id,
                   outcome=outcome, before=before, after=after, source_ip=getattr(g, "source_ip", None),
                   request_id=request.headers.get("x-request-id"))

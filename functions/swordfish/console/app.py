@@ -16,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import redis
 from flask import Flask, g, request, session
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.routing import PathConverter
 
 from swordfish.console import store, views
 from swordfish.console.access import audit, end_session, source_ip
@@ -53,6 +55,18 @@ class ConsoleDependencies:
     extra: dict = field(default_factory=dict)
 
 
+class MessageIdConverter(PathConverter):
+    """A message id in a URL: submitters choose it, so every character that means something in a
+    path is encoded, "/" included (``../../../console/users`` or ``//host/x`` must stay one segment
+    of the verdict's own link). Read back like ``path``: the gateway decodes %2F before routing."""
+
+    regex = ".+"  # path's "[^/].*?" would refuse an id that starts with "/"
+    part_isolating = False  # it spans "/" (werkzeug infers True from a regex without "/")
+
+    def to_url(self, value: str) -> str:
+        return quote(str(value), safe="")
+
+
 def create_app(deps: ConsoleDependencies) -> Flask:
     app = Flask(__name__, static_url_path=f"{PREFIX}/static")
     app.config.update(
@@ -77,6 +91,7 @@ def create_app(deps: ConsoleDependencies) -> Flask:
     Session(app)
     app.jinja_env.autoescape = True  # every template, whatever its extension
 
+    app.url_map.converters["message_id"] = MessageIdConverter  # before the routes that use it
     app.register_blueprint(views.blueprint, url_prefix=PREFIX)
 
     @app.before_request
@@ -98,7 +113,9 @@ def create_app(deps: ConsoleDependencies) -> Flask:
         g.user = user
         return None
 
-    CSRFProtect(app)  # after load_caller: a refused token is audited with the caller's name
+    csrf = CSRFProtect(app)  # after load_caller: a refused token is audited with the caller's name
+    # The sign-in form has its own token (a signed cookie, no server-side session before the POST).
+    csrf.exempt(views.signin.login_post)
 
     @app.after_request
     def security_headers(response):
@@ -112,6 +129,6 @@ def create_app(deps: ConsoleDependencies) -> Flask:
         return views.render_error(400, "The form was stale or did not come from this console. "
                                        "Reload the page and try again.")
 
-    for status in (403, 404, 405, 413, 429):
+    for status in (400, 403, 404, 405, 413, 429, 503):
         app.register_error_handler(status, lambda exc, status=status: views.render_error(status, exc.description))
     return app

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-import psycopg
+from swordfish.store.database import proxy_connect
 
 
 def cmd_create_admin(args) -> int:
     from swordfish.console import store
     from swordfish.store.commands import _owner_url
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         if store.find_user(conn, args.email) is not None:
             print(f"{args.email} already exists: an MSP admin can reset them in the console", file=sys.stderr)
             return 1
@@ -32,7 +32,7 @@ def cmd_reencrypt_totp(args) -> int:
     from swordfish.security.totp_keys import TotpSecretBox
     from swordfish.store.commands import _owner_url
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         counts = store.reencrypt_totp(conn, TotpSecretBox())
         store.audit(conn, actor="cli", actor_role=None, action="totp.reencrypt", after=counts)
     print(f"{counts['encrypted']} encrypted (were in clear), {counts['reencrypted']} re-encrypted under the newest "

@@ -48,29 +48,41 @@ class MessageView:
     notes: list[str] = field(default_factory=list)  # what was cut or could not be read
 
 
-def _as_text(value: object, limit: int) -> tuple[str, bool]:
-    """Any header value as printable text: undecodable bytes (kept as surrogates by the parser)
-    become U+FFFD, NUL and other controls become visible escapes."""
+_VISIBLE = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _as_text(value: object, limit: int, *, one_line: bool = False) -> tuple[str, bool]:
+    """Any value as printable text: undecodable bytes (kept as surrogates by the parser) become
+    U+FFFD, NUL and other controls become visible escapes. ``one_line``: CR, LF and tab too, so a
+    header cannot show a line of its own (an encoded word can decode to CR/LF)."""
     if not isinstance(value, str):
         value = str(value)
     text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")  # line ends are not hostile: shown as lines
-    text = "".join(c if c in "\t\n" or c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else "\ufffd"
+    if not one_line:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # a body's line ends are not hostile
+    text = "".join(_VISIBLE[c] if one_line and c in _VISIBLE
+                   else c if c in "\t\n" or c.isprintable()
+                   else f"\\x{ord(c):02x}" if ord(c) < 0x100 else "\ufffd"
                    for c in text)
     return (text[:limit], True) if len(text) > limit else (text, False)
 
 
-def _with_decoded_words(value: object) -> object:
-    """A value with RFC 2047 encoded words (=?utf-8?b?...?=) shown decoded, its raw form on the line
-    after it: an analyst reads the lure, and still sees how it was sent. Anything the decoder cannot
-    take (junk charsets, broken words) leaves the raw value alone."""
-    if not isinstance(value, str) or "=?" not in value:
+def _header_value(value: object) -> object:
+    """A raw header value unfolded (a folded line is one header, RFC 5322 2.2.3), with RFC 2047
+    encoded words (=?utf-8?b?...?=) shown decoded and the raw form after it on the same line: an
+    analyst reads the lure, and still sees how it was sent. Anything the decoder cannot take (junk
+    charsets, broken words) leaves the raw value alone."""
+    if not isinstance(value, str):
+        return value
+    value = _FOLD.sub("", value)
+    if "=?" not in value:
         return value
     try:
         decoded = str(email.header.make_header(email.header.decode_header(value[:MAX_HEADER_CHARS])))
     except Exception:  # hostile input: LookupError, UnicodeError, HeaderParseError, ...
         return value
-    return value if decoded == value else f"{decoded}\n[as sent: {value}]"
+    return value if decoded == value else f"{decoded}  [as sent: {value}]"
 
 
 def _payload_text(part: Message) -> str:
@@ -126,8 +138,8 @@ def _render(raw: bytes, view: MessageView) -> None:
         if count >= MAX_HEADERS:
             view.notes.append(f"more than {MAX_HEADERS} header fields: the rest are not shown")
             break
-        name_text, _ = _as_text(name, 200)
-        value_text, cut = _as_text(_with_decoded_words(value), MAX_HEADER_CHARS)
+        name_text, _ = _as_text(name, 200, one_line=True)
+        value_text, cut = _as_text(_header_value(value), MAX_HEADER_CHARS, one_line=True)
         cut_values += cut
         view.headers.append((name_text, value_text))
     if cut_values:

@@ -9,6 +9,7 @@ role, which may only INSERT and SELECT.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from swordfish.features.evaluator import (
 )
 from swordfish.features.registry import FLAG_NAME_PATTERN, declaration
 from swordfish.features.repository import ConfigurationRepository, FlagStoreError
+from swordfish.store.database import proxy_connect
 
 Definition = dict[str, Any]
 
@@ -59,11 +61,9 @@ class FlagAdmin:
         self.connect_timeout = connect_timeout
 
     def connect(self) -> psycopg.Connection:
-        return psycopg.connect(
-            self.database_url,
-            connect_timeout=self.connect_timeout,
-            options="-c statement_timeout=10000 -c lock_timeout=10000",
-        )
+        # Through the proxy: no startup options, no prepared statements; the role carries the
+        # statement timeout, and change() bounds its lock wait inside its own transaction.
+        return proxy_connect(self.database_url, connect_timeout=self.connect_timeout)
 
     def change(
         self,
@@ -73,6 +73,7 @@ class FlagAdmin:
         reason: str | None = None,
     ) -> ChangeResult:
         with self.connect() as conn, conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', '10s', true)")
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('swordfish-flag-changes'))")
             deployed = self.repository.deployed()
             document = copy.deepcopy(deployed.document)
@@ -84,6 +85,7 @@ class FlagAdmin:
                 document.pop(flag, None)
             else:
                 document[flag] = after
+                check_values(flag, after)
             try:
                 validate_document(document)
             except Exception as exc:
@@ -213,6 +215,32 @@ class FlagAdmin:
             return flag in self.repository.deployed().document
         except FlagStoreError:
             return False
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or Infinity anywhere: JSON has neither (json.loads accepts them; AppConfig and other
+    readers would not), and a flag compared with NaN is never equal to anything."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
+
+
+def check_values(flag: str, feature: Definition) -> None:
+    """FlagChangeError unless the default and every rule's value are finite and, for a declared flag,
+    of its declared type: checked before any version is created or deployed."""
+    values = [("default", feature.get("default"))] + [
+        (f"rule {name!r}", rule.get("when_match")) for name, rule in (feature.get("rules") or {}).items()]
+    declared = declaration(flag)
+    for where, value in values:
+        if not _finite(value):
+            raise FlagChangeError(f"refused: {flag}'s {where} must be a finite value, not NaN or Infinity")
+        if declared is not None and not declared.accepts(value):
+            raise FlagChangeError(f"refused: {flag} is declared {declared.value_type}; its {where} "
+                                  f"cannot be {canonical(value)[:80]}")
 
 
 def _check_name(flag: str) -> None:

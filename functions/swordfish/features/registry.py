@@ -6,6 +6,7 @@ compares the two with the code and with the evaluation counters.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +21,11 @@ class FlagKind(StrEnum):
 
 
 FLAG_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+VALUE_TYPES = {
+    "boolean": lambda v: isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
+    "string": lambda v: isinstance(v, str),
+}
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,17 @@ class FlagDeclaration:
     description: str
     created: date
     lifetime_days: int | None  # None: permanent (operational flags and kill switches)
+    value_type: str = "boolean"  # what every value of the flag must be: "boolean", "number" or "string"
 
     def __post_init__(self) -> None:
         if not FLAG_NAME_PATTERN.match(self.name):
             raise ValueError(f"flag name {self.name!r} must match {FLAG_NAME_PATTERN.pattern}")
+        if self.value_type not in VALUE_TYPES:
+            raise ValueError(f"value_type must be one of {', '.join(VALUE_TYPES)}")
+
+    def accepts(self, value: object) -> bool:
+        """Whether ``value`` is of this flag's declared type (``True`` is not a number here)."""
+        return VALUE_TYPES[self.value_type](value)
 
     @property
     def expires(self) -> date | None:

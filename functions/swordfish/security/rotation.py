@@ -35,6 +35,7 @@ from psycopg.conninfo import make_conninfo
 from swordfish import constants
 from swordfish.monitoring.observability import logger
 from swordfish.security.secrets import AWSCURRENT, AWSPENDING, MalformedSecret, SecretError
+from swordfish.store.migrate import set_role_timeouts
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 # Characters that break DSNs or shell quoting (the same set the CDK uses for generated passwords).
@@ -153,6 +154,7 @@ class Rotator:
                 # The clone: a member of the base role (its grants), never superuser or BYPASSRLS.
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS INHERIT IN ROLE {}").format(
                     sql.Identifier(role), sql.Identifier(base)))
+                set_role_timeouts(conn, role)  # role settings are not inherited: the proxy refuses options
             conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
                 sql.Identifier(role), sql.Literal(pending["password"])))
 

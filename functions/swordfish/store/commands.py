@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
+from swordfish.store.database import proxy_connect
 
 
 def _owner_url(args) -> str:
@@ -36,7 +36,7 @@ def cmd_tenant_create(args) -> int:
     from swordfish.store.tenants import create_tenant
 
     policy = TenantPolicy.model_validate(json.loads(Path(args.policy).read_text()) if args.policy else {})
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         create_tenant(conn, args.tenant_id, args.name or args.tenant_id, policy.model_dump(mode="json"))
     usage = sync_usage_key(_owner_url(args), args.tenant_id)
     print(f"tenant {args.tenant_id} ready" + (f" (usage plan key {usage})" if usage else ""))
@@ -56,7 +56,7 @@ def sync_usage_key(owner_url: str, tenant_id: str) -> str | None:
     if not plan_id:
         return None
     key = ensure_usage_key(wiring.aws_client("apigateway"), plan_id, tenant_id)
-    with psycopg.connect(owner_url) as conn, conn.transaction():
+    with proxy_connect(owner_url) as conn, conn.transaction():
         set_usage_key(conn, tenant_id, key.key_id, key.value)
     return key.key_id
 
@@ -71,7 +71,7 @@ def cmd_sync_usage_keys(args) -> int:
               file=__import__("sys").stderr)
         return 1
     url = _owner_url(args)
-    with psycopg.connect(url) as conn, conn.transaction():
+    with proxy_connect(url) as conn, conn.transaction():
         tenants = tenant_ids(conn)
     for tenant_id in tenants:
         print(f"{tenant_id}: usage plan key {sync_usage_key(url, tenant_id)}")
@@ -86,7 +86,7 @@ def cmd_create_key(args) -> int:
         from datetime import UTC, datetime, timedelta
 
         expires = datetime.now(UTC) + timedelta(days=args.expires_days)
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         key = create_api_key(conn, args.tenant_id, args.label, expires_at=expires)
     print(key.plaintext)
     print(f"(key id {key.key_id} for tenant {key.tenant_id}; shown once, stored only as a hash)",
@@ -97,7 +97,7 @@ def cmd_create_key(args) -> int:
 def cmd_list_keys(args) -> int:
     from swordfish.store.tenants import list_api_keys
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         keys = list_api_keys(conn, args.tenant_id)
     for key in keys:
         state = "active" if key["active"] else ("revoked" if key["revoked_at"] else "expired")
@@ -109,7 +109,7 @@ def cmd_list_keys(args) -> int:
 def cmd_revoke_key(args) -> int:
     from swordfish.store.tenants import revoke_api_key
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         done = revoke_api_key(conn, args.tenant_id, args.key_id)
     print(f"key {args.key_id} revoked" if done else f"no active key {args.key_id} for tenant {args.tenant_id}")
     return 0 if done else 1
@@ -120,7 +120,7 @@ def cmd_rotate_key(args) -> int:
 
     from swordfish.store.tenants import rotate_api_key
 
-    with psycopg.connect(_owner_url(args)) as conn, conn.transaction():
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
         key = rotate_api_key(conn, args.tenant_id, args.key_id, overlap=timedelta(hours=args.overlap_hours))
     if key is None:
         print(f"no active key {args.key_id} for tenant {args.tenant_id}", file=__import__("sys").stderr)

@@ -5,6 +5,12 @@ Every tenant table has row-level security on the per-transaction setting ``app.t
 ``tenant_transaction`` is the only way the application reads or writes tenant rows, so a pooled
 connection never carries one tenant's setting into another's transaction (``set_config(..., true)``
 is reset at commit or rollback).
+
+On AWS every connection goes through RDS Proxy (locally through PgBouncer in transaction pooling),
+which refuses libpq startup ``options`` and pins a client to one database connection when it
+leaves session state behind. So: no startup options (the roles carry their timeouts, a tenant
+transaction sets its own with ``set_config(..., true)``), no session-level SET, and no prepared
+statements (``prepare_threshold=None``: psycopg would prepare after 5 executions).
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ from psycopg_pool import ConnectionPool
 
 from swordfish.monitoring.observability import logger
 
+# The keyword arguments of every connection that may go through the proxy.
+PROXY_SAFE = {"prepare_threshold": None}
+
+
+def proxy_connect(conninfo: str = "", **kwargs) -> psycopg.Connection:
+    """A one-off connection fit for the proxy (operator tools, health checks, the flag admin)."""
+    return psycopg.connect(conninfo, **{**kwargs, **PROXY_SAFE})
+
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached or the statement failed for a reason worth retrying."""
@@ -28,7 +42,10 @@ def is_authentication_failure(exc: BaseException) -> bool:
     if getattr(exc, "sqlstate", None) in ("28P01", "28000"):
         return True
     text = str(exc)
-    return "password authentication failed" in text or "no password supplied" in text
+    # A pooler in between refuses the login itself, in its own words (PgBouncer: SQLSTATE 08P01
+    # "SASL authentication failed").
+    return any(words in text for words in ("password authentication failed", "no password supplied",
+                                           "SASL authentication failed"))
 
 
 class SecretConninfo:
@@ -39,8 +56,9 @@ class SecretConninfo:
     pool (listener registered by ``Database``); ``after_auth_failure()`` fetches AWSCURRENT at once.
     """
 
-    def __init__(self, reader, secret_name: str, *, host: str | None = None, sslmode: str | None = "require"):
-        self.reader, self.secret_name, self.host, self.sslmode = reader, secret_name, host, sslmode
+    def __init__(self, reader, secret_name: str, *, host: str | None = None, port: int | None = None,
+                 sslmode: str | None = "require"):
+        self.reader, self.secret_name, self.host, self.port, self.sslmode = reader, secret_name, host, port, sslmode
         self._last_good = None
 
     def __call__(self) -> str:
@@ -70,7 +88,8 @@ class SecretConninfo:
 
     def _dsn(self, creds) -> str:
         # Connect through RDS Proxy (host) when set: the security groups only allow that path.
-        params = {"host": self.host or creds.host, "port": creds.port, "dbname": creds.dbname,
+        # (Locally the pooler listens on a port of its own.)
+        params = {"host": self.host or creds.host, "port": self.port or creds.port, "dbname": creds.dbname,
                   "user": creds.username, "password": creds.password}
         if self.sslmode:
             params["sslmode"] = self.sslmode
@@ -108,6 +127,7 @@ class Database:
     def __init__(self, url: str | SecretConninfo, *, max_size: int = 4, connect_timeout: int = 5,
                  statement_timeout_ms: int = 10_000, reconnect_timeout: float = 6.0):
         self.url = url
+        self.statement_timeout = str(int(statement_timeout_ms))
         self.conninfo = url if isinstance(url, SecretConninfo) else None
         self.pool = ConnectionPool(
             url,
@@ -119,12 +139,8 @@ class Database:
             # before lending it, so the first batch after a restart does not get a dead one.
             reconnect_timeout=reconnect_timeout,
             check=ConnectionPool.check_connection,
-            kwargs={
-                "connect_timeout": connect_timeout,
-                "options": f"-c statement_timeout={statement_timeout_ms} "
-                           f"-c idle_in_transaction_session_timeout={statement_timeout_ms * 3}",
-                "application_name": "swordfish",
-            },
+            # No startup options (the proxy refuses them) and no prepared statements (they pin).
+            kwargs={"connect_timeout": connect_timeout, "application_name": "swordfish", **PROXY_SAFE},
             connection_class=(_rotation_aware_connection_class(self.conninfo) if self.conninfo
                               else psycopg.Connection),
             open=False,
@@ -141,9 +157,11 @@ class Database:
 
     @contextmanager
     def tenant_transaction(self, tenant_id: str) -> Iterator[psycopg.Connection]:
-        """A transaction that sees and writes only ``tenant_id``'s rows."""
+        """A transaction that sees and writes only ``tenant_id``'s rows, under this pool's statement
+        timeout (both transaction-local, set in the one round trip)."""
         with self.connection() as conn, conn.transaction():
-            set_tenant(conn, tenant_id)
+            conn.execute("SELECT set_config('app.tenant_id', %s, true), set_config('statement_timeout', %s, true)",
+                         (tenant_id, self.statement_timeout))
             yield conn
 
     @contextmanager

@@ -25,8 +25,10 @@ class VerdictNotFound(LookupError):
 
 
 def record_feedback(conn: psycopg.Connection, tenant_id: str, message_id: str, label: str, analyst: str,
-                    comment: str = "") -> dict:
-    """Store one analyst judgement of a stored verdict (inside the caller's transaction)."""
+                    comment: str = "", *, api_key_id: str | None = None, stated_analyst: str | None = None) -> dict:
+    """Store one analyst judgement of a stored verdict (inside the caller's transaction). ``analyst``
+    is who authenticated (the console user, or ``api-key:<id>`` with ``api_key_id``); a name an API
+    caller wrote goes to ``stated_analyst``, never to ``analyst``."""
     if label not in LABELS:
         raise ValueError(f"label must be one of {', '.join(LABELS)}")
     set_tenant(conn, tenant_id)
@@ -42,9 +44,9 @@ def record_feedback(conn: psycopg.Connection, tenant_id: str, message_id: str, l
         entry = sender if "@" in sender else None
         cur.execute(
             "INSERT INTO verdict_feedback (tenant_id, message_id, label, analyst, comment, verdict, score, signals, "
-            "list_entry) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            "list_entry, api_key_id, stated_analyst) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
             (tenant_id, message_id, label, analyst, comment, verdict["verdict"], verdict["score"], Jsonb(signals),
-             entry))
+             entry, api_key_id, stated_analyst))
         return cur.fetchone()
 
 

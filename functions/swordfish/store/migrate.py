@@ -2,7 +2,8 @@
 
 ``bootstrap`` runs once per database server as a superuser (the RDS master user on AWS): it creates
 the owner role that runs migrations and the application role the functions use, which owns nothing
-and cannot bypass row-level security. ``migrate`` runs as the owner role and is idempotent.
+and cannot bypass row-level security, and sets their timeouts on the roles (the proxy refuses
+startup options). ``migrate`` runs as the owner role, through the proxy, and is idempotent.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def bootstrap(superuser_url: str, admin_password: str, app_password: str,
                 sql.Identifier(constants.APP_DB_CLONE_ROLE)))
         conn.execute(sql.SQL("GRANT {} TO {}").format(
             sql.Identifier(constants.APP_DB_ROLE), sql.Identifier(constants.APP_DB_CLONE_ROLE)))
+        for role in (constants.ADMIN_DB_ROLE, constants.APP_DB_ROLE, constants.APP_DB_CLONE_ROLE):
+            set_role_timeouts(conn, role)
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(database), sql.Identifier(constants.ADMIN_DB_ROLE)))
@@ -52,25 +55,38 @@ def bootstrap(superuser_url: str, admin_password: str, app_password: str,
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(constants.APP_DB_ROLE)))
 
 
+def set_role_timeouts(conn: psycopg.Connection, role: str) -> None:
+    """Every session of ``role`` starts with these (role settings are not inherited through
+    membership: the clone needs its own)."""
+    for setting, value in (("statement_timeout", constants.DB_STATEMENT_TIMEOUT),
+                           ("idle_in_transaction_session_timeout", constants.DB_IDLE_IN_TRANSACTION_TIMEOUT)):
+        conn.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(
+            sql.Identifier(role), sql.Identifier(setting), sql.Literal(value)))
+
+
 def migrate(owner_url: str) -> list[str]:
-    """Apply pending migrations, each in its own transaction. Returns the names applied."""
+    """Apply pending migrations, each in its own transaction. Returns the names applied.
+
+    Through RDS Proxy (or PgBouncer) each transaction may run on another server connection, so the
+    lock that keeps two racing deploys apart is a transaction lock taken in each migration's own
+    transaction, which then checks again whether the other deploy applied it meanwhile."""
     applied: list[str] = []
-    with psycopg.connect(owner_url, autocommit=True) as conn:
-        conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
-                            name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())""")
-        # One migrator at a time, even if two deploys race.
-        conn.execute("SELECT pg_advisory_lock(hashtext('swordfish-migrations'))")
-        try:
-            done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
-            for name, text in migration_files():
-                if name in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(text)
-                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
-                applied.append(name)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('swordfish-migrations'))")
+    with psycopg.connect(owner_url, autocommit=True, prepare_threshold=None) as conn:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('swordfish-migrations'))")
+            conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                                name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())""")
+        done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        for name, text in migration_files():
+            if name in done:
+                continue
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('swordfish-migrations'))")
+                if conn.execute("SELECT 1 FROM schema_migrations WHERE name = %s", (name,)).fetchone():
+                    continue  # a racing deploy applied it while this one waited
+                conn.execute(text)
+                conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+            applied.append(name)
     return applied
 
 

@@ -73,9 +73,11 @@ class PostgresApiStore:
         with self.database.connection() as conn, conn.transaction():
             return get_verdict(conn, tenant_id, message_id)
 
-    def record_feedback(self, tenant_id: str, message_id: str, label: str, analyst: str, comment: str) -> dict:
+    def record_feedback(self, tenant_id: str, message_id: str, label: str, analyst: str, comment: str, *,
+                        api_key_id: str | None = None, stated_analyst: str | None = None) -> dict:
         with self.database.connection() as conn, conn.transaction():
-            return record_feedback(conn, tenant_id, message_id, label, analyst, comment)
+            return record_feedback(conn, tenant_id, message_id, label, analyst, comment, api_key_id=api_key_id,
+                                   stated_analyst=stated_analyst)
 
     def list_feedback(self, tenant_id: str, *, limit: int, after_id: int) -> list[dict]:
         with self.database.connection() as conn, conn.transaction():

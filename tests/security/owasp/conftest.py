@@ -16,6 +16,7 @@ import pytest
 import requests
 from swordfish.console import passwords, store
 from swordfish.security.totp_keys import TotpSecretBox
+from swordfish.store.database import proxy_connect
 
 from devstack.gateway import make_server
 from tests.console.helpers import CSRF, PASSWORD
@@ -107,7 +108,7 @@ def _reset_console(stack) -> dict:
     _forget_counters(stack)
     users = {}
     hashed = passwords.hash_password(PASSWORD)
-    with psycopg.connect(stack.info.owner_url) as conn, conn.transaction():
+    with proxy_connect(stack.info.owner_url) as conn, conn.transaction():
         for email, role, tenants in ((ADMIN, "msp_admin", []), (ANALYST, "analyst", ["acme-corp"]),
                                      (AUDITOR, "auditor", ["acme-corp"]), (GLOBEX_ANALYST, "analyst", ["globex"])):
             user_id, _ = store.create_user(conn, email, role, tenants, password_hash=hashed)

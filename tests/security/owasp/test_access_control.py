@@ -93,11 +93,12 @@ def test_the_audit_log_is_append_only_for_the_application(site):
     site.login(ANALYST)
     import psycopg
     import pytest
+    from swordfish.store.database import proxy_connect
 
-    with psycopg.connect(site.stack.info.app_url) as conn:
+    with proxy_connect(site.stack.info.app_url) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("UPDATE console_audit SET actor = 'someone-else'")
-    with psycopg.connect(site.stack.info.owner_url) as conn:
+    with proxy_connect(site.stack.info.owner_url) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM console_audit")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import secrets
 
-import psycopg
 import requests
+from swordfish.store.database import proxy_connect
 from swordfish.store.tenants import create_api_key
 
 MIME = base64.b64encode(b"From: a@globex.example\r\nSubject: hi\r\n\r\nhello\r\n").decode()
@@ -50,7 +50,7 @@ def test_one_key_or_tenant_cannot_take_more_than_its_share(site, settings_env):
     acme = site.api_key("acme-corp")
     statuses = [_get(site, "/v1/tenants/acme-corp/verdicts", acme).status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
-    with psycopg.connect(site.stack.info.owner_url) as conn, conn.transaction():
+    with proxy_connect(site.stack.info.owner_url) as conn, conn.transaction():
         second = create_api_key(conn, "acme-corp", "second").plaintext
     statuses = [_get(site, "/v1/tenants/acme-corp/verdicts", second).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]  # the tenant's 8: 5 by the first key (its refused 6th not counted) + 3

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import psycopg
 from swordfish.console import store
+from swordfish.store.database import proxy_connect
 
 from tests.console.helpers import PASSWORD
 from tests.security.owasp.conftest import ADMIN, ANALYST, GLOBEX_ANALYST, SESSION
@@ -71,7 +71,7 @@ def test_msp_admins_need_their_totp_code(site):
 
 
 def test_an_admin_without_totp_must_enrol_before_signing_in(site):
-    with psycopg.connect(site.stack.info.owner_url) as conn, conn.transaction():
+    with proxy_connect(site.stack.info.owner_url) as conn, conn.transaction():
         store.set_totp(conn, site.users[ADMIN][0], None, False)
     client = site.client()
     response = _login(client, ADMIN, PASSWORD)

@@ -8,6 +8,7 @@ from flask import abort, render_template, request
 
 from swordfish.console.access import audit, login_required, require_tenant
 from swordfish.console.views.common import ADMIN, blueprint, db, now
+from swordfish.security.inputs import text_problem
 from swordfish.store.tenants import list_api_keys, revoke_api_key, rotate_api_key
 
 
@@ -26,6 +27,9 @@ def keys(tenant_id: str):
         if not 0 <= days <= 730:
             abort(400, "expiry must be 0 (never) to 730 days")
         expires = now() + timedelta(days=days) if days else None
+        problem = text_problem(request.form.get("label") or "", "the label")
+        if problem:
+            abort(400, problem)
         with db() as conn, conn.transaction():
             created = create_api_key(conn, tenant_id, (request.form.get("label") or "")[:100], expires_at=expires)
             audit("api_key.create", tenant_id=tenant_id, object_type="api_key", object_id=created.key_id,

@@ -4,12 +4,14 @@ password resets, the account page. Failed sign-ins are throttled per e-mail and 
 from __future__ import annotations
 
 import pyotp
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import abort, g, make_response, redirect, render_template, request, url_for
 
-from swordfish.console import passwords, store
+from swordfish.console import login_form, passwords, store
 from swordfish.console.access import audit, end_session, login_required, start_session, throttle
+from swordfish.console.throttle import LoginThrottle
 from swordfish.console.views.common import blueprint, db, render_error
 from swordfish.monitoring.observability import logger
+from swordfish.security.inputs import text_problem, visible
 from swordfish.security.totp_keys import TotpSecretUnreadable
 
 TOTP_ISSUER = "Swordfish console"
@@ -20,35 +22,67 @@ def _needs_totp(user: store.User) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only our own pages after login: no open redirect."""
-    if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
+    """Only our own pages after login: no open redirect, and nothing a header cannot carry (a CR/LF
+    in next= made the redirect itself fail, after a successful sign-in)."""
+    if (target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target
+            and target.isascii() and text_problem(target, "next") is None):
         return target
     return url_for("console.overview")
 
 
+def _login_page(error: str | None = None, status: int = 200, next_page: str = ""):
+    """The sign-in form with a fresh CSRF token in a signed cookie (``login_form``): no server-side
+    session exists until the form is posted."""
+    token, cookie = login_form.issue(g.deps.secret_key)
+    next_page = next_page if text_problem(next_page, "next") is None else ""
+    response = make_response(render_template("login.html", next=next_page, error=error, login_token=token), status)
+    response.set_cookie(login_form.COOKIE, cookie, max_age=login_form.MAX_AGE_SECONDS, secure=True, httponly=True,
+                        samesite="Strict", path="/")
+    return response
+
+
 @blueprint.get("/login")
 def login():
-    return render_template("login.html", next=request.args.get("next", ""), error=None)
+    return _login_page(next_page=request.args.get("next", ""))
 
 
 @blueprint.post("/login")
 def login_post():
-    email = (request.form.get("email") or "").strip().lower()[:254]
+    if not login_form.verify(g.deps.secret_key, request.form.get("csrf_token"), request.cookies.get(login_form.COOKIE)):
+        audit("csrf.refused", outcome="refused", after={"path": request.path, "reason": "sign-in form token"})
+        return render_error(400, "The form was stale or did not come from this console. Reload the page and try again.")
+    raw_email = request.form.get("email") or ""
+    if text_problem(raw_email, "e-mail"):
+        audit("login.failed", outcome="refused", actor=visible(raw_email) or "anonymous",
+              after={"reason": "control characters in the e-mail"})
+        return _login_page("Wrong e-mail or password.", 400)
+    email = raw_email.strip().lower()[:254]
     password = request.form.get("password") or ""
     limiter = throttle()
-    wait = limiter.wait_seconds(email, g.source_ip)
+    wait = limiter.source_wait(email, g.source_ip)  # this address's own locks
     if wait:
         audit("login.throttled", outcome="refused", actor=email or "anonymous", after={"wait_seconds": wait})
         return _too_many(wait)
     with db() as conn, conn.transaction():
         user = store.find_user(conn, email)
+    # Many addresses failed on this account: its short lock stops only those who could not pass it
+    # otherwise. A TOTP user goes on (the code is the second wall, its guesses counted per account);
+    # so does an address this account signed in from before. Nobody else is verified meanwhile.
+    account_wait = limiter.account_wait(email)
+    if account_wait and not (user is not None and not user.disabled
+                             and (_needs_totp(user) or limiter.known_source(email, g.source_ip))):
+        audit("login.throttled", outcome="refused", actor=email or "anonymous",
+              after={"wait_seconds": account_wait, "rule": "account"})
+        return _too_many(account_wait)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or user.disabled:
         wait, locked = limiter.failure(email, g.source_ip)
         audit("login.failed", outcome="refused", actor=email or "anonymous",
               after={"locked": locked, "wait_seconds": wait, "known_user": user is not None})
-        return render_template("login.html", next=request.form.get("next", ""),
-                               error="Wrong e-mail or password."), 401
+        if "account" in locked:  # the pattern of a distributed guess: on record for the MSP to see
+            audit("login.attack_suspected", outcome="refused", actor=email or "anonymous",
+                  after={"rule": "account", "lock_seconds": wait})
+        return _login_page("Wrong e-mail or password.", 401, request.form.get("next", ""))
     limiter.success(email, g.source_ip)
     if _needs_totp(user):
         start_session(user)
@@ -62,6 +96,7 @@ def login_post():
 
 
 def _complete_login(user: store.User, next_page: str | None):
+    throttle().remember_source(user.email, g.source_ip)  # the account's lock will not stop this address
     start_session(user)
     with db() as conn, conn.transaction():
         store.record_login(conn, user.user_id)
@@ -128,14 +163,18 @@ def totp():
     if request.method == "GET":
         return render_template("totp.html", error=None)
     limiter = throttle()
-    wait = limiter.wait_seconds(user.email, g.source_ip)
+    # Wrong codes count against the account, whichever address or password step they followed.
+    wait = max(limiter.source_wait(user.email, g.source_ip), limiter.totp_wait(user.email))
     if wait:
         return _too_many(wait)
     secret = _stored_totp_secret(user)
     if not secret or not _check_code(user, secret, request.form.get("code", "").strip()):
         wait, locked = limiter.failure(user.email, g.source_ip)
-        audit("login.totp_failed", outcome="refused", actor=user.email, after={"locked": locked})
+        totp_wait, totp_locked = limiter.totp_failure(user.email)
+        audit("login.totp_failed", outcome="refused", actor=user.email,
+              after={"locked": locked + totp_locked, "wait_seconds": max(wait, totp_wait)})
         return render_template("totp.html", error="That code is not right (or was already used)."), 401
+    limiter.totp_success(user.email)
     if not g.deps.totp_box.is_sealed(user.totp_secret):  # stored before encryption: encrypt it now
         with db() as conn, conn.transaction():
             store.set_totp(conn, user.user_id, secret, True, box=g.deps.totp_box)
@@ -161,8 +200,12 @@ def totp_enrol():
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
     if request.method == "GET":
         return render_template("totp_enrol.html", secret=secret, uri=uri, error=None)
+    wait = throttle().totp_wait(user.email)
+    if wait:
+        return _too_many(wait)
     if not _check_code(user, secret, request.form.get("code", "").strip()):
         throttle().failure(user.email, g.source_ip)
+        throttle().totp_failure(user.email)
         return render_template("totp_enrol.html", secret=secret, uri=uri,
                                error="That code is not right; check the clock of your device."), 401
     with db() as conn, conn.transaction():
@@ -190,7 +233,8 @@ def accept_invite(token: str):
     if request.method == "GET":
         return render_template("set_password.html", email=user.email, error=None)
     try:
-        password = passwords.check_password(request.form.get("password", ""), email=user.email)
+        password = passwords.check_password(request.form.get("password", ""), email=user.email,
+                                            context=_tenant_names(user))
     except passwords.PasswordRejected as exc:
         return render_template("set_password.html", email=user.email, error=str(exc)), 400
     with db() as conn, conn.transaction():
@@ -200,18 +244,38 @@ def accept_invite(token: str):
     return redirect(url_for("console.login"))
 
 
+def _tenant_names(user: store.User) -> list[str]:
+    """Context words for the password check: the user's tenants (every tenant for MSP admins)."""
+    with db() as conn, conn.transaction():
+        tenants = store.all_tenants(conn)
+    return [str(t.get(key) or "") for t in tenants if user.is_admin or t["tenant_id"] in user.tenants
+            for key in ("tenant_id", "name")]
+
+
 @blueprint.route("/account", methods=["GET", "POST"])
 @login_required()
 def account():
     if request.method == "GET":
         return render_template("account.html", error=None, done=False)
+    # The current-password check is an argon2id hash per guess by whoever holds the session:
+    # throttled like sign-ins, with counters of its own (a lock here does not touch the login).
+    limiter = LoginThrottle(g.deps.redis, clock=g.deps.clock, prefix="swordfish:console:password-check")
+    wait = limiter.wait_seconds(g.user.email, g.source_ip)
+    if wait:
+        audit("user.password_change", outcome="refused", object_type="user", object_id=str(g.user.user_id),
+              after={"wait_seconds": wait})
+        return _too_many(wait)
     with db() as conn, conn.transaction():
         current = store.find_user(conn, g.user.email)
     if not passwords.verify_password(current.password_hash, request.form.get("current_password", "")):
-        audit("user.password_change", outcome="refused", object_type="user", object_id=str(g.user.user_id))
+        wait, locked = limiter.failure(g.user.email, g.source_ip)
+        audit("user.password_change", outcome="refused", object_type="user", object_id=str(g.user.user_id),
+              after={"locked": locked, "wait_seconds": wait})
         return render_template("account.html", error="Your current password is not right.", done=False), 400
+    limiter.success(g.user.email, g.source_ip)
     try:
-        password = passwords.check_password(request.form.get("new_password", ""), email=g.user.email)
+        password = passwords.check_password(request.form.get("new_password", ""), email=g.user.email,
+                                            context=_tenant_names(g.user))
     except passwords.PasswordRejected as exc:
         return render_template("account.html", error=str(exc), done=False), 400
     with db() as conn, conn.transaction():

@@ -7,6 +7,7 @@ from flask import abort, g, redirect, render_template, request, url_for
 from swordfish.console import store
 from swordfish.console.access import audit, login_required
 from swordfish.console.views.common import ADMIN, blueprint, db
+from swordfish.security.inputs import text_problem
 
 
 @blueprint.route("/users", methods=["GET", "POST"])
@@ -19,7 +20,11 @@ def users():
         email = (request.form.get("email") or "").strip().lower()
         role = request.form.get("role", "")
         tenants = [t for t in request.form.getlist("tenants") if t in tenant_ids]
-        if role not in store.ROLES or "@" not in email or not 3 <= len(email) <= 254:
+        problem = text_problem(request.form.get("email") or "", "the e-mail") or \
+            text_problem(request.form.get("display_name") or "", "the name")
+        if problem:  # NUL reached PostgreSQL (a 500); CR/LF would go into the invite's mail headers
+            error = problem
+        elif role not in store.ROLES or "@" not in email or not 3 <= len(email) <= 254 or not email.isascii():
             error = "give an e-mail address and a role"
         else:
             with db() as conn, conn.transaction():
@@ -34,7 +39,7 @@ def users():
     with db() as conn, conn.transaction():
         everyone = store.list_users(conn)
     return render_template("users.html", users=everyone, tenant_ids=tenant_ids, roles=store.ROLES,
-                           invite_link=invite_link, error=error)
+                           invite_link=invite_link, error=error), 400 if error else 200
 
 
 @blueprint.post("/users/<int:user_id>/<action>")

@@ -11,6 +11,7 @@ from swordfish.console import store
 from swordfish.console.access import audit, login_required, require_tenant
 from swordfish.console.message_view import render_message
 from swordfish.console.views.common import ADMIN, ANALYST, PAGE_SIZES, blueprint, db, render_error
+from swordfish.security.inputs import text_problem
 
 
 def _parse_time(value: str | None, name: str) -> datetime | None:
@@ -37,6 +38,10 @@ def verdicts(tenant_id: str):
         abort(400, "limit must be a number")
     if limit not in PAGE_SIZES:
         abort(400, f"limit must be one of {PAGE_SIZES}")
+    for name in ("sender", "subject", "before_id", "since", "until", "before_at"):
+        problem = text_problem(args.get(name) or "", name)  # NUL reached PostgreSQL: a 500
+        if problem:
+            abort(400, problem)
     before = None
     if args.get("before_at") and args.get("before_id") is not None:
         before = (_parse_time(args["before_at"], "before_at"), args["before_id"])
@@ -53,10 +58,13 @@ def verdicts(tenant_id: str):
                            next_args=next_args, page_sizes=PAGE_SIZES, limit=limit)
 
 
-@blueprint.route("/tenants/<tenant_id>/verdicts/<path:message_id>", methods=["GET", "POST"])
+# merge_slashes off: a message id may hold "//" (werkzeug would redirect to another URL)
+@blueprint.route("/tenants/<tenant_id>/verdicts/<message_id:message_id>", methods=["GET", "POST"], merge_slashes=False)
 @login_required()
 def verdict(tenant_id: str, message_id: str):
     require_tenant(tenant_id)
+    if text_problem(message_id, "message_id"):  # no stored id holds these (the API refuses them)
+        abort(404, "no such verdict")
     with db() as conn, conn.transaction():
         row = store.verdict_detail(conn, tenant_id, message_id)
     if row is None:
@@ -69,6 +77,9 @@ def verdict(tenant_id: str, message_id: str):
             abort(403, "auditors cannot act on verdicts")
         if action not in store.FEEDBACK_ACTIONS:
             abort(400, f"action must be one of {', '.join(store.FEEDBACK_ACTIONS)}")
+        problem = text_problem(request.form.get("note") or "", "the note", multiline=True)
+        if problem:
+            abort(400, problem)
         if action == "release":
             return _release(tenant_id, message_id, row)
         with db() as conn, conn.transaction():
