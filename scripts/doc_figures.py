@@ -181,8 +181,10 @@ def render_detection_eval(report: dict) -> str:
     order = [m for m in MODE_ORDER if m in modes]
     head = modes[order[0]]
 
+    selected = set(report.get("selected_false_positive_sets", ()))
+
     def count(data: dict, label: str) -> tuple[int, int]:
-        chosen = [v for v in data["sets"].values() if v["label"] == label]
+        chosen = [v for n, v in data["sets"].items() if v["label"] == label and n not in selected]
         return sum(v["flagged"] for v in chosen), sum(v["messages"] for v in chosen)
 
     caught, phishing = count(head, "phishing")
@@ -191,7 +193,9 @@ def render_detection_eval(report: dict) -> str:
     out = [f"{MODE_HEADERS[order[0]].capitalize()} (`make eval`; `corpus/eval.json`): "
            f"**{_percent(totals['detection_rate_phishing'])} of phishing caught ({_n(caught)} of {_n(phishing)}) at "
            f"{_percent(totals['false_positive_rate'])} of legitimate mail flagged ({_n(flagged)} of {_n(legit)})**; "
-           f"malware {_percent(totals['detection_rate_malware'])}, spam {_percent(totals['detection_rate_spam'])}.",
+           f"malware {_percent(totals['detection_rate_malware'])}, spam {_percent(totals['detection_rate_spam'])}."
+           + (f" Not counted in that rate: {', '.join(f'`{n}`' for n in sorted(selected))}, mail kept because a filter "
+              f"once flagged it ({_percent(totals['false_positive_rate_selected_sets'])} flagged)." if selected else ""),
            "", "| set | label | messages | " + " | ".join(MODE_HEADERS[m] for m in order) + " |",
            "|---|---|---:|" + "---:|" * len(order)]
     for name, v in head["sets"].items():
