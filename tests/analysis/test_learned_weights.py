@@ -100,8 +100,8 @@ def test_a_signal_no_legitimate_message_carries_keeps_at_least_its_prior_and_one
                and not e["source"].startswith("prior: fewer")}
     uncontradicted = {n: e for n, e in learned.items() if e["support"]["legit"] == 0}
     assert uncontradicted and all(e["weight"] >= CATALOG[n].prior for n, e in uncontradicted.items())
-    # the floor is doing something: the scale shrank some of them below their prior (compauth among them)
-    assert signals["RECEIVER_PHISH_VERDICT"]["source"].startswith("prior: a floor")
+    # the floor is doing something: the scale shrank some of them below their prior
+    assert any(e["source"].startswith("prior: a floor") for e in uncontradicted.values())
     # and signals legitimate mail does carry are learned, free to fall below their prior
     assert any(e["weight"] < CATALOG[n].prior for n, e in learned.items() if e["support"]["legit"] > 0)
 
