@@ -73,8 +73,10 @@ features: install
 fit: install
 	$(PY) scripts/fit_weights.py
 
+# Four fits side by side (leave-one-source-out and pooled, with and without the receiver's opinions);
+# writes the committed report corpus/eval.json and corpus/eval.md that the docs quote.
 eval: install
-	$(PY) scripts/eval_detection.py
+	$(PY) scripts/eval_detection.py --commit
 
 loadtest: install
 	$(PY) -m loadtests.load_runner --profile standard

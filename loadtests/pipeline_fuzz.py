@@ -175,6 +175,7 @@ class FuzzReport:
     retried_records: int = 0
     analysis_ms: dict[str, float] = field(default_factory=dict)  # message id -> CPU ms
     budget_exceeded: int = 0
+    limited: int = 0  # verdicts naming what the work limits left unexamined (CONTENT_NOT_EXAMINED)
     seconds: float = 0.0
 
     def slowest(self) -> tuple[str, float]:
@@ -196,7 +197,8 @@ class FuzzReport:
             + (", ".join(f"{k} {v}" for k, v in sorted(self.dlq.items())) or "none")
             + f"; without a reason: {len(self.dlq_without_reason)}",
             f"analysis (CPU)      p50 {statistics.median(times):.2f} ms, p99 {times[int(len(times) * 0.99) - 1]:.2f} ms, "
-            f"slowest {slow_ms:.1f} ms ({kind}, {slow_id}); budget exceeded {self.budget_exceeded}",
+            f"slowest {slow_ms:.1f} ms ({kind}, {slow_id}); budget exceeded {self.budget_exceeded}, "
+            f"cut by the work limits {self.limited}",
             f"retried records     {self.retried_records}",
             f"unaccounted         {len(self.unaccounted)}   good mail delayed {len(self.good_delayed)}   "
             f"worker crashes {len(self.crashes)}",
@@ -258,6 +260,7 @@ def run_fuzz(stack: Any, messages: int, seed: int = 1, log: Callable[[str], None
         for analysed, _stored in pairs:
             report.analysis_ms[analysed.submission.message_id] = analysed.analysis_seconds * 1000
             report.budget_exceeded += analysed.verdict.budget_exceeded
+            report.limited += any(r.name == "CONTENT_NOT_EXAMINED" for r in analysed.verdict.reasons)
         record_metrics(pairs, degraded)
 
     handlers.processor.record_metrics = collect

@@ -23,6 +23,15 @@ Sources (see corpus/corpus.md for licences):
                        messages of real services (`real_service_fixture`), newest version of every file ever in
                        FOLDER (a folder or one file, taken literally; several separated by commas) -> legit-fixtures-NAME;
                        the same NAME given again adds that repository's fixtures to the same set
+  --human-list NAME=GITDIR[:COUNT]  a public-inbox mirror of a list whose people's posts are wanted (issue 23:
+                       lists that tag subjects or add footers without rewriting From): COUNT (--per-human-list,
+                       1000) messages spread evenly over the archive, robots and service notifications left
+                       out, then `human_conversation` -> legit-list-NAME
+  --inbox-unwanted NAME=GITDIR:FOLDER, --inbox-legit NAME=GITDIR:FOLDER  a mail filter project's own inbox
+                       samples (`inbox_sample`: received by its server, `--inbox-mx`); the unwanted ones labelled
+                       by `label_inbox_sample` -> phishing-/spam-/malware-inbox-NAME, the others legit-inbox-NAME
+  Sets of these sources are written after the older ones, so a corpus grown with them keeps its older sets
+  byte for byte (a message both would hold stays in the older set).
   ../shared/corpus and samples/ are always read (legitimate, spam, phishing, malware by folder).
   --out DIR            where to write (default corpus/raw); build into a new folder, then `mv` it over the old
 
@@ -49,6 +58,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import unicodedata
 from collections import Counter
 from email import policy as email_policy
 from email.utils import parsedate_to_datetime
@@ -105,6 +115,15 @@ def _list_messages(gitdir: Path, count: int | None) -> list[bytes]:
                              check=True, capture_output=True, text=True).stdout.split()
     step = 1 if count is None else max(1, len(commits) // count)
     chosen = commits[::step] if count is None else commits[::step][:count]
+    return [raw for raw in _blobs(gitdir, [f"{c}:m" for c in chosen]) if raw is not None]
+
+
+def _spread_messages(gitdir: Path, count: int) -> list[bytes]:
+    """`count` messages of a public-inbox epoch spread evenly over all of it, oldest first (the i-th of
+    `count` is commit i*n//count), so that the last years are sampled as well as the first."""
+    commits = subprocess.run(["git", "--git-dir", str(gitdir), "rev-list", "--reverse", "HEAD"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    chosen = [commits[i * len(commits) // count] for i in range(min(count, len(commits)))]
     return [raw for raw in _blobs(gitdir, [f"{c}:m" for c in chosen]) if raw is not None]
 
 
@@ -294,6 +313,51 @@ def list_conversation(messages: list[bytes]) -> tuple[list[bytes], int]:
     return kept, len(messages) - len(kept)
 
 
+# --- The human conversation of lists that change posts without rewriting From (issue 23) ------------
+# Many lists add a subject tag ("[Bridge]", "[Nouveau]") or a footer and keep the author's From: the author's
+# DKIM signature no longer verifies downstream, and a p=none domain's DMARC fails. That is what legitimate
+# list mail looks like to a receiver, and the corpus's first lists rewrite From instead. These sets take the
+# people's posts only: robots (CI, test robots, GitHub, patchwork, syzbot) post often and in threads, so the
+# conversation rule alone would keep them, and their notifications belong to the legit-notify sets.
+_ROBOT_SENDER = re.compile(
+    r"(?:^|[._+-])(?:no-?reply|do-?not-?reply|bot|robot|daemon|mailer|notifications?|jenkins|buildbot|"
+    r"patchwork(?:-bot)?|ci[_-]?notify|ci)(?:[._+@-])|^lkp@intel\.com$|syzbot|syzkaller|kernelci|cki-project|"
+    r"^mailman-|-bounces@|-owner@", re.IGNORECASE)
+
+
+_SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:(?:re|aw|sv|fwd?)\s*:|\[[^\]]*\]))+\s*", re.IGNORECASE)
+
+
+def _topic(subject: str) -> str:
+    return " ".join(_SUBJECT_PREFIX.sub("", subject).lower().split())
+
+
+def human_conversation(messages: list[bytes]) -> tuple[list[bytes], int]:
+    """(the posts of people that are the list's conversation, how many were left out): robots' posts and
+    service notifications out; replies and patches kept; a post starting a thread kept when its sender took
+    part in the conversation in the sample: sent a patch, or replied on a topic someone else also posted on.
+    Spammers on open lists post again and again but talk to nobody, so `list_conversation`'s "posted twice"
+    would keep them. A spammer's reply (to a post of its own or of another spammer) is still kept: a list
+    whose spam threads each other (jailhouse-dev's drug offers) is not fit for this rule."""
+    posts: list[tuple[bytes, str, str, bool, bool]] = []
+    topic_senders: dict[str, set[str]] = {}
+    for raw in messages:
+        msg = email.message_from_bytes(raw, policy=email_policy.compat32)
+        sender = _list_sender(msg)
+        if _ROBOT_SENDER.search(sender) or service_notification(raw) is not None:
+            continue
+        subject = _decoded_subject(msg)
+        threaded = bool(msg.get("In-Reply-To") or msg.get("References"))
+        developer = bool(_DEVELOPER.search(subject)) or b"Signed-off-by:" in raw
+        topic = _topic(subject)
+        topic_senders.setdefault(topic, set()).add(sender)
+        posts.append((raw, sender, topic, threaded, developer))
+    conversants = {sender for _, sender, topic, threaded, developer in posts
+                   if developer or (threaded and len(topic_senders[topic]) > 1)}
+    kept = [raw for raw, sender, _, threaded, developer in posts if threaded or developer or sender in conversants]
+    return kept, len(messages) - len(kept)
+
+
 # --- Real services' notification mail received by a list ------------------------------------------
 # Modern transactional mail (GitHub, bug trackers, CI) is what legitimate automated mail looks like today:
 # DKIM-signed by the service, templated, full of links, "noreply" senders. Some public lists are subscribed
@@ -449,16 +513,80 @@ def fixture_messages(gitdir: Path, folders: str) -> tuple[list[bytes], int]:
     return kept, len(paths) - len(kept)
 
 
+# --- A mail filter's own inbox samples (issue 23) -------------------------------------------------------
+# Some filter projects keep the mail their own server received as test cases, anonymized: unwanted mail
+# that should be caught (lures delivered directly, not through a list) and legitimate mail that should pass
+# (newsletters, receipts, notices). Their folders also hold the project's constructed test messages and a
+# few files spoiled by a tool's output on the first line; a sample is kept when it parses as a message and
+# its server's Received header is in it (`--inbox-mx`: the server names left by the anonymization). The
+# unwanted ones are labelled by `label_taken_list`, from the message alone.
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+INBOX_MX = r"(?:juliett|hotel)\."  # mwstowe/foff-milter's two servers (their domain anonymized several ways)
+
+
+_CONSTRUCT_SENDER = re.compile(r"\bfake\b|fake-|scammer|\btest sender\b|suspicious-domain", re.IGNORECASE)
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def inbox_sample(raw: bytes, mx: str = INBOX_MX) -> bool:
+    """Whether a sample file is a message the inbox's own server received (not one of the project's
+    constructed scams, whose sender says what it is: 'John Scammer' at a 'fake-' domain)."""
+    if not _HEADER_LINE.match(raw):
+        return False
+    msg = email.message_from_bytes(raw, policy=email_policy.compat32)
+    if _CONSTRUCT_SENDER.search(" ".join(str(msg.get("From", "")).split())):
+        return False
+    by_inbox = re.compile(r"\bby\s+" + mx, re.IGNORECASE)
+    return any(by_inbox.search(" ".join(str(value).split())) for value in msg.get_all("Received") or [])
+
+
+def label_inbox_sample(raw: bytes) -> str | None:
+    """`label_taken_list`, and a lure spelled in styled letters (mathematical bold, fullwidth) or broken by
+    zero-width characters is read as the letters it shows: such spelling is made to slip past keyword
+    filters, and the taken-over lists' rules (kept as they are, so their sets do not change) miss it."""
+    label = label_taken_list(raw)
+    if label != "spam":
+        return label
+    msg = email.message_from_bytes(raw, policy=email_policy.compat32)
+    subject = unicodedata.normalize("NFKC", _decoded_subject(msg)).translate(_ZERO_WIDTH)
+    text = unicodedata.normalize("NFKC", _text(msg)).translate(_ZERO_WIDTH)
+    if (_STRONG_LURE.search(subject) or _STRONG_LURE.search(text) or _BRAND.search(subject)) and _URL.search(text):
+        return "phishing"
+    return label
+
+
+def _newest_eml_files(gitdir: Path, folder: str) -> list[tuple[str, bytes]]:
+    """(path, bytes) of the newest version of every .eml file ever in `folder` (any branch), by path."""
+    log = subprocess.run(["git", "-c", "core.quotepath=false", "--git-dir", str(gitdir), "log", "--all",
+                          "--format=@%H", "--name-only", "--diff-filter=AM", "--", f":(literal){folder}"],
+                         check=True, capture_output=True, text=True).stdout
+    newest: dict[str, str] = {}
+    commit = ""
+    for line in log.splitlines():
+        if line.startswith("@"):
+            commit = line[1:]
+        elif line.lower().endswith(".eml") and line not in newest:
+            newest[line] = commit
+    paths = sorted(newest)
+    blobs = _blobs(gitdir, [f"{newest[p]}:{p}" for p in paths])
+    return [(path, raw) for path, raw in zip(paths, blobs, strict=True) if raw]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="append", default=[], metavar="NAME=GITDIR")
     parser.add_argument("--per-list", type=int, default=2000)
+    parser.add_argument("--human-list", action="append", default=[], metavar="NAME=GITDIR[:COUNT]")
+    parser.add_argument("--per-human-list", type=int, default=1000)
     parser.add_argument("--spam-tarball", type=Path)
     parser.add_argument("--stdlib-sa", type=Path, metavar="TGZ")
     parser.add_argument("--taken-list", action="append", default=[], metavar="NAME=GITDIR")
     parser.add_argument("--legit-mirror", action="append", default=[], metavar="NAME=GITDIR[:notifications]")
     parser.add_argument("--per-service", type=int, default=150)
     parser.add_argument("--legit-fixtures", action="append", default=[], metavar="NAME=GITDIR:FOLDER[,FOLDER...]")
+    parser.add_argument("--inbox-unwanted", action="append", default=[], metavar="NAME=GITDIR:FOLDER")
+    parser.add_argument("--inbox-legit", action="append", default=[], metavar="NAME=GITDIR:FOLDER")
+    parser.add_argument("--inbox-mx", default=INBOX_MX, metavar="REGEX")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     out_dir: Path = args.out
@@ -477,6 +605,16 @@ def main(argv: list[str] | None = None) -> int:
         kept, left_out = list_conversation(_list_messages(Path(gitdir), args.per_list))
         print(f"legit-list-{name}: {left_out} one-off posts outside any thread left out")
         sets[f"legit-list-{name}"] = kept
+    # Sets of the sources added after corpus v3 are written after the older ones: a message both hold stays
+    # in the older set, so the older sets stay byte for byte what they were.
+    later: set[str] = set()
+    for spec in args.human_list:
+        name, _, rest = spec.partition("=")
+        gitdir, _, count = rest.partition(":")
+        kept, left_out = human_conversation(_spread_messages(Path(gitdir), int(count or args.per_human_list)))
+        print(f"legit-list-{name}: {left_out} robots' posts and one-off posts outside any thread left out")
+        sets[f"legit-list-{name}"] = kept
+        later.add(f"legit-list-{name}")
     if args.spam_tarball and not args.stdlib_sa:
         sets["spam-sa-2003"] = _tarball_messages(args.spam_tarball)
     if args.stdlib_sa:
@@ -503,9 +641,24 @@ def main(argv: list[str] | None = None) -> int:
               "(test constructs, stubs, forwards)")
         sets.setdefault(f"legit-fixtures-{name}", []).extend(kept)
 
+    for spec in args.inbox_unwanted + args.inbox_legit:
+        name, _, rest = spec.partition("=")
+        gitdir, _, folder = rest.partition(":")
+        files = _newest_eml_files(Path(gitdir), folder)
+        received = [raw for _, raw in files if inbox_sample(raw, args.inbox_mx)]
+        labels = Counter()
+        for raw in received:
+            label = "legit" if spec in args.inbox_legit else label_inbox_sample(raw)
+            if label:
+                sets.setdefault(f"{label}-inbox-{name}", []).append(raw)
+                later.add(f"{label}-inbox-{name}")
+            labels[label] += 1
+        print(f"inbox {name} {folder}: {len(files)} files, {len(received)} received by the inbox's server: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(labels.items(), key=str)))
+
     manifest: dict[str, dict] = {}
     seen: set[str] = set()
-    for name in sorted(sets):
+    for name in sorted(sets, key=lambda n: (n in later, n)):
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         dates = []
@@ -524,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest[name] = {"messages": kept, "first_date": dates[0] if dates else None,
                           "last_date": dates[-1] if dates else None}
         print(f"{name}: {kept} messages, {manifest[name]['first_date']} .. {manifest[name]['last_date']}")
+    manifest = dict(sorted(manifest.items()))
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 

@@ -157,7 +157,12 @@ def render_detection_corpus(weights: dict) -> str:
     kinds = ", ".join(f"{_n(by_label[k])} {name}" for k, name in names.items() if k in by_label)
     thresholds = ", ".join(f"{k} {v:g}" for k, v in weights["thresholds"].items())
     return (f"The committed weights (`analysis/data/weights.json`) were fitted on {_n(corpus['messages'])} messages "
-            f"({kinds}); the score thresholds, chosen on {weights['model']['folds']} held-out folds: {thresholds}.")
+            f"({kinds}) from {len({_source(n) for n in corpus['by_set']})} sources; the score thresholds, chosen on "
+            f"{weights['model']['thresholds_chosen_on']} scores: {thresholds}.")
+
+
+def _source(set_name: str) -> str:
+    return set_name.split("-", 1)[1] if "-" in set_name else set_name
 
 
 def _percent(rate: float) -> str:
@@ -166,26 +171,44 @@ def _percent(rate: float) -> str:
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
 
 
+MODE_ORDER = ("loso_own", "loso_all", "pooled_own", "pooled_all")
+MODE_HEADERS = {"loso_own": "leave-one-source-out, own signals", "loso_all": "leave-one-source-out, all signals",
+                "pooled_own": "pooled 5-fold, own signals", "pooled_all": "pooled 5-fold, all signals"}
+
+
 def render_detection_eval(report: dict) -> str:
-    cv = report["cross_validated"]
-    sets = cv["sets"]
+    modes = report["modes"]
+    order = [m for m in MODE_ORDER if m in modes]
+    head = modes[order[0]]
 
-    def count(label: str, key: str) -> tuple[int, int]:
-        chosen = [v for v in sets.values() if v["label"] == label]
-        return sum(v[key] for v in chosen), sum(v["messages"] for v in chosen)
+    selected = set(report.get("selected_false_positive_sets", ()))
 
-    caught, phishing = count("phishing", "flagged")
-    flagged, legit = count("legit", "flagged")
-    totals = cv["totals"]
-    out = [f"Cross-validated on the development corpus (`make eval`; "
-           f"`corpus/eval.json`): **{_percent(totals['detection_rate_phishing'])} "
-           f"of phishing caught ({_n(caught)} of {_n(phishing)}) at {_percent(totals['false_positive_rate'])} of "
-           f"legitimate mail flagged ({_n(flagged)} of {_n(legit)})**; malware {_percent(totals['detection_rate_malware'])}, "
-           f"spam {_percent(totals['detection_rate_spam'])}.",
-           "", "| set | label | messages | flagged |", "|---|---|---:|---:|"]
-    for name, v in sets.items():
-        rate = v.get("false_positive_rate", v.get("detection_rate"))
-        out.append(f"| `{name}` | {v['label']} | {_n(v['messages'])} | {_n(v['flagged'])} ({_percent(rate)}) |")
+    def count(data: dict, label: str) -> tuple[int, int]:
+        chosen = [v for n, v in data["sets"].items() if v["label"] == label and n not in selected]
+        return sum(v["flagged"] for v in chosen), sum(v["messages"] for v in chosen)
+
+    caught, phishing = count(head, "phishing")
+    flagged, legit = count(head, "legit")
+    totals = head["totals"]
+    out = [f"{MODE_HEADERS[order[0]].capitalize()} (`make eval`; `corpus/eval.json`): "
+           f"**{_percent(totals['detection_rate_phishing'])} of phishing caught ({_n(caught)} of {_n(phishing)}) at "
+           f"{_percent(totals['false_positive_rate'])} of legitimate mail flagged ({_n(flagged)} of {_n(legit)})**; "
+           f"malware {_percent(totals['detection_rate_malware'])}, spam {_percent(totals['detection_rate_spam'])}."
+           + (f" Not counted in that rate: {', '.join(f'`{n}`' for n in sorted(selected))}, mail kept because a filter "
+              f"once flagged it ({_percent(totals['false_positive_rate_selected_sets'])} flagged)." if selected else ""),
+           "", "| set | label | messages | " + " | ".join(MODE_HEADERS[m] for m in order) + " |",
+           "|---|---|---:|" + "---:|" * len(order)]
+    for name, v in head["sets"].items():
+        cells = []
+        for m in order:
+            s_ = modes[m]["sets"][name]
+            cells.append(f"{_n(s_['flagged'])} ({_percent(s_.get('false_positive_rate', s_.get('detection_rate')))})")
+        kind = "flagged" if v["label"] == "legit" else "caught"
+        out.append(f"| `{name}` | {v['label']} ({kind}) | {_n(v['messages'])} | " + " | ".join(cells) + " |")
+    out.append("| **phishing caught** | | | " + " | ".join(
+        _percent(modes[m]["totals"]["detection_rate_phishing"]) for m in order) + " |")
+    out.append("| **legitimate flagged** | | | " + " | ".join(
+        _percent(modes[m]["totals"]["false_positive_rate"]) for m in order) + " |")
     return "\n".join(out)
 
 

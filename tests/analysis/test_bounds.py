@@ -234,10 +234,10 @@ def test_a_spent_budget_gives_a_partial_verdict_marked_as_such():
 
 def test_the_same_message_within_budget_is_analysed_whole():
     raw = build(subject="Invoice", body="see attached",
-                attachments=[("padding.bin", b"x" * 3_000_000, "application/octet-stream")])
+                attachments=[("padding.bin", b"x" * 2_000_000, "application/octet-stream")])
     parsed = parse_message(raw, budget=AnalysisBudget(0.05, clock=lambda: 0.0))
     assert not parsed.budget_exceeded
-    assert parsed.attachments[0].size == 3_000_000 and parsed.attachments[0].sha256
+    assert parsed.attachments[0].size == 2_000_000 and parsed.attachments[0].sha256
     assert "ANALYSIS_BUDGET_EXCEEDED" not in reason_names(analyze(raw, budget=AnalysisBudget(0.05, lambda: 0.0)))
 
 
@@ -250,15 +250,16 @@ def test_budget_stays_exceeded_and_names_the_step():
     assert budget.exceeded("third") and budget.exceeded_at == "second"
 
 
-def test_a_20mb_message_is_analysed_within_its_budget():
+def test_a_20mb_message_is_analysed_within_the_work_limits_and_says_what_was_left():
     # (the words are ones the content model reads as neutral: this is about size, not language; "see attached"
-    # alone weighs 2.6 points since the content model learns lures only, and the budget's 1.0 would add to it)
+    # alone weighs 2.6 points since the content model learns lures only)
     raw = build(body="Here are the measurement logs from the test run.",
                 attachments=[("big.pdf", b"%PDF-1.4\n" + b"0" * 15_000_000, "application/pdf")])
-    verdict, seconds = timed(analyze, raw)
+    verdict, seconds = timed(analyze, raw, budget=AnalysisBudget(clock=lambda: 0.0))  # a timer that never runs out
     assert len(raw) > 20_000_000
-    assert seconds < 5 * HANG_GUARD_SECONDS
-    assert verdict.budget_exceeded and verdict.verdict == VerdictKind.CLEAN  # big is not hostile
+    assert seconds < HANG_GUARD_SECONDS
+    assert not verdict.budget_exceeded and verdict.verdict == VerdictKind.CLEAN  # big is not hostile
+    assert "parsed per message" in evidence(verdict, "CONTENT_NOT_EXAMINED")
 
 
 # --- evasion, both ways -----------------------------------------------------------------------------

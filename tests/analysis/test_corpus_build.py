@@ -232,3 +232,123 @@ def test_fixture_set_takes_named_files_of_several_repositories(tmp_path):
                               "--out", str(out)]) == 0
     kept = sorted(p.read_bytes() for p in (out / "legit-fixtures-receipts").iterdir())
     assert kept == sorted([shipped("a"), shipped("d"), shipped("e")])
+
+
+# --- issue 23: lists that tag subjects or add footers without rewriting From -------------------------
+
+def test_human_list_leaves_out_robots_and_service_notifications():
+    """A list's human conversation: bots' posts (CI, test robots, GitHub, patchwork) are left out even when
+    they reply in a thread or post often, so the set is people's mail and never takes a notification set's
+    messages."""
+    human = build(subject="Re: [Bridge] vlan filtering question", sender="Ann <ann@gmail.com>",
+                  headers={"In-Reply-To": "<q@example.org>"})
+    patch = build(subject="[PATCH net-next] bridge: fix mdb", sender="Bo <bo@kernel.org>",
+                  body="Signed-off-by: Bo <bo@kernel.org>")
+    robot = build(subject="Re: [PATCH] bridge: fix", sender="kernel test robot <lkp@intel.com>",
+                  headers={"In-Reply-To": "<p@example.org>"})
+    github = build(subject="[siemens/jailhouse] fe7ec7: Documentation", sender="\"'Jan' via Jailhouse\" "
+                   "<jailhouse-dev@googlegroups.com>", headers={"X-Original-From": "Jan <noreply@github.com>"})
+    patchwork = build(subject="Re: [PATCH] fix", sender="patchwork-bot+netdevbpf@kernel.org",
+                      headers={"In-Reply-To": "<p@example.org>"})
+    ci = build(subject="[CI-NOTIFY]: TCWG Bisect", sender="ci_notify@linaro.org",
+               headers={"In-Reply-To": "<p@example.org>"})
+    kept, left_out = corpus_build.human_conversation([human, patch, robot, github, patchwork, ci, ci])
+    assert kept == [human, patch] and left_out == 5
+
+
+def test_build_human_list_takes_every_kth_human_post(tmp_path):
+    """--human-list takes every k-th post of a mirror (at most --per-human-list) and keeps the human ones;
+    the notification of the same mirror stays in its notification set."""
+    people = [build(subject=f"Re: [Bridge] question {i}", sender=f"p{i}@gmail.com",
+                    headers={"In-Reply-To": f"<q{i}@example.org>"}) for i in range(8)]
+    push = build(sender="GitHub <noreply@github.com>", headers=_signed("github.com"),
+                 subject="[bluez/bluez] 0a1b2c: fix", body=GITHUB_PUSH["body"])
+    mirror = _mirror(tmp_path, "br", [{"m": raw} for raw in [*people, push]])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--legit-mirror", f"notes={mirror}", "--human-list", f"aaa={mirror}",
+                              "--per-human-list", "4", "--out", str(out)]) == 0
+    assert [p.read_bytes() for p in (out / "legit-notify-notes").iterdir()] == [push]
+    kept = sorted(p.read_bytes() for p in (out / "legit-list-aaa").iterdir())
+    assert kept == sorted([people[0], people[2], people[4], people[6]])  # every 2nd of the 9 commits, 4 at most
+
+
+def test_sets_of_the_new_sources_never_take_an_older_sets_message(tmp_path):
+    """A message that an older kind of set already holds stays there even when a new set's name sorts
+    first, so a corpus grown with new sources keeps its old sets byte for byte."""
+    people = [build(subject=f"Re: question {i}", sender=f"p{i}@gmail.com",
+                    headers={"In-Reply-To": f"<q{i}@example.org>"}) for i in range(3)]
+    mirror = _mirror(tmp_path, "li", [{"m": raw} for raw in people])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--list", f"zzz={mirror}", "--human-list", f"aaa={mirror}",
+                              "--out", str(out)]) == 0
+    assert sorted(p.read_bytes() for p in (out / "legit-list-zzz").iterdir()) == sorted(people)
+    assert not list((out / "legit-list-aaa").iterdir())
+
+
+# --- issue 23: a mail filter's own inbox samples (lures delivered directly, not through a list) --------
+
+def _received(raw: bytes, by: str = "juliett.example.com") -> bytes:
+    return (f"Received: from mx.sender.example (mx.sender.example [192.0.2.7])\n\tby {by} (8.18.1/8.18.1) "
+            "with ESMTPS id 5BIK0a1h020350\n\tfor <user@example.com>; Thu, 18 Dec 2025 20:00:36 GMT\n").encode() + raw
+
+
+def test_inbox_sample_must_have_been_received_by_the_inbox():
+    """A filter project's samples are real when its own mail server received them; the project's
+    constructed test messages have no Received header of it, and a file whose first line is a tool's
+    output is not a message."""
+    lure = build(sender='"PayPal" <security@paypa1-alerts.example>', subject="Your account is suspended",
+                 body="Restore access: https://paypa1-restore.example/login")
+    assert corpus_build.inbox_sample(_received(lure))
+    assert corpus_build.inbox_sample(_received(lure, by="hotel.baddomain.com"))
+    assert not corpus_build.inbox_sample(lure)
+    assert not corpus_build.inbox_sample(_received(lure, by="mail.sender.example"))
+    assert not corpus_build.inbox_sample(b"Loading configuration: ../foff-milter.toml\n" + _received(lure))
+
+
+def test_build_writes_inbox_sets_labelled_from_the_message_alone(tmp_path):
+    lure = _received(build(sender='"Schwab" <donotreply@schwab-secure.example>', subject="Schwab Alert",
+                           body="Verify your account: https://schwab-secure.example/verify"))
+    offer = _received(build(sender="deals@solar.example", subject="Solar for $0 out of pocket",
+                            body="Get a quote: https://solar.example/quote"))
+    constructed = build(sender="billing@fake-company.example", subject="URGENT: Overdue Invoice",
+                        body="Pay now: https://pay.example/")
+    newsletter = _received(build(sender="Lovepop <magic@magic.lovepop.com>", subject="Birthday cards",
+                                 html=AMAZON_HTML))
+    repo = _mirror(tmp_path, "foff", [{"tests/positive/schwab_alert.eml": lure, "tests/positive/solar.eml": offer,
+                                       "tests/positive/constructed.eml": constructed,
+                                       "tests/negative/lovepop_legitimate.eml": newsletter}])
+    out = tmp_path / "raw"
+    assert corpus_build.main(["--inbox-unwanted", f"foff={repo}:tests/positive",
+                              "--inbox-legit", f"foff={repo}:tests/negative", "--out", str(out)]) == 0
+    assert [p.read_bytes() for p in (out / "phishing-inbox-foff").iterdir()] == [lure]
+    assert [p.read_bytes() for p in (out / "spam-inbox-foff").iterdir()] == [offer]
+    assert [p.read_bytes() for p in (out / "legit-inbox-foff").iterdir()] == [newsletter]
+
+
+def test_inbox_labels_read_lures_written_in_styled_letters_and_leave_out_constructs():
+    """Lures that spell their words in mathematical bold letters or with zero-width spaces (to slip past
+    keyword filters) are read as the letters they show; the project's own constructed scam ('John Scammer'
+    at a 'fake-' domain) is left out even though it was sent through the inbox's server."""
+    styled = _received(build(sender="Cloud Storage <notice@cloud-store.example>",
+                             subject="𝑵𝑶𝑻𝑬: 𝑨𝒍𝒍 𝒔𝒕𝒐𝒓𝒂𝒈𝒆 𝒔𝒑𝒂𝒄𝒆 𝒊𝒔 𝒊𝒏 𝒖𝒔𝒆",
+                             body="Your m\u200bailbox is full: https://cloud-store.example/upgrade"))
+    assert corpus_build.label_taken_list(styled) == "spam"
+    assert corpus_build.label_inbox_sample(styled) == "phishing"
+    construct = _received(build(sender="John Scammer <gerald@fake-investment.example>", subject="Investment",
+                                body="Send your bank details: https://fake-investment.example/"))
+    assert not corpus_build.inbox_sample(construct)
+
+
+def test_human_list_keeps_new_threads_only_of_people_who_take_part_in_the_conversation():
+    """Open lists let through spammers who post again and again (crypto-recovery and airline-booking spam
+    on greybus-dev, drug offers on jailhouse-dev) and answer their own posts, but talk to nobody: a post
+    starting a thread is kept when its sender sent a patch or replied on a topic someone else posted on."""
+    spam = [build(subject=f"[greybus-dev] TOP 8 BEST CRYPTO RECOVERY EXPERT {i}", sender="jack@gmail.com",
+                  body="Contact them now") for i in range(3)]
+    question = build(subject="[greybus-dev] mikroBUS on BeaglePlay?", sender="Ayush <ayush@beagleboard.org>")
+    asked = build(subject="[greybus-dev] uart flow control", sender="Vaibhav <vaibhav@gmail.com>")
+    answer = build(subject="Re: [greybus-dev] uart flow control", sender="Ayush <ayush@beagleboard.org>",
+                   headers={"In-Reply-To": "<u@example.org>"})
+    kept, left_out = corpus_build.human_conversation([*spam, question, asked, answer])
+    # Vaibhav's question starts a thread too, and Vaibhav neither replied nor sent a patch in the sample
+    assert kept == [question, answer] and left_out == 4

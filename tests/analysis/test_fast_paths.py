@@ -570,3 +570,37 @@ def test_parameters_of_real_mail_parts_read_as_message_reads_them():
             _same_answers(part, plain)
             parts += 1
     assert parts > len(REAL)
+
+
+def _base64_part(payload: str, cte: str = "base64") -> email.message.Message:
+    part = email.message.Message()
+    part["Content-Transfer-Encoding"] = cte
+    part.set_payload(payload)
+    return part
+
+
+@settings(max_examples=1500, deadline=None)
+@given(pieces=st.lists(st.sampled_from(["YWJj", "ZA==", "ZGU=", "QQ", "=", "\n", "\r\n", " ", "*", "é", "\udce9",
+                                        "YQ==YWJj", "a", "Zm9vYmFy"]), max_size=12),
+       cte=st.sampled_from(["base64", "BASE64", "base64 ", "quoted-printable", ""]))
+def test_base64_fast_path_decodes_exactly_as_compat32(pieces, cte):
+    payload = "".join(pieces)
+    fast, plain = _base64_part(payload, cte), _base64_part(payload, cte)
+
+    def outcome(decode):
+        try:
+            return decode()
+        except Exception as exc:  # noqa: BLE001 - the stdlib raises on some of these; so must the fast path
+            return type(exc)
+
+    assert outcome(lambda: parse.decoded_payload(fast, fast.get_payload())) == outcome(
+        lambda: plain.get_payload(decode=True))
+    assert [type(d) for d in fast.defects] == [type(d) for d in plain.defects]
+
+
+def test_base64_fast_path_on_real_attachments():
+    parts = [part for raw in REAL for part in email.message_from_bytes(raw).walk()
+             if not part.is_multipart() and str(part.get("Content-Transfer-Encoding", "")).lower() == "base64"]
+    assert len(parts) > 20
+    for part in parts:
+        assert parse.decoded_payload(part, part.get_payload()) == part.get_payload(decode=True)

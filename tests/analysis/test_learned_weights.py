@@ -3,6 +3,7 @@ its name, weight and evidence, and a verdict's reasons add up to its score."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 
@@ -32,6 +33,17 @@ def rows():
     return header, rows
 
 
+def test_the_shipped_weights_were_fitted_on_these_features_with_this_catalogue_and_fit():
+    """The quick guard (the full refit below takes minutes, leave-one-source-out): a changed features file,
+    signal catalogue or fit script without `make fit` fails here."""
+    doc = json.loads(WEIGHTS_FILE.read_text())
+    assert doc["corpus"]["features_sha256"] == hashlib.sha256(corpus_features.FEATURES.read_bytes()).hexdigest(), \
+        "features.jsonl.gz changed since the fit: run `make fit`"
+    assert doc["inputs"]["catalog_sha256"] == fit_weights.catalog_digest(), "the catalogue changed: run `make fit`"
+    assert doc["inputs"]["fit_code_sha256"] == fit_weights.fit_code_digest(), "fit_weights.py changed: run `make fit`"
+
+
+@pytest.mark.slow  # about 4 minutes of CPU: leave-one-source-out over every source (make test-all, make fit --check)
 def test_the_shipped_weights_and_content_model_are_what_make_fit_produces(rows):
     _, data = rows
     result = fit_weights.fit(data)
@@ -46,12 +58,12 @@ def test_the_shipped_weights_and_content_model_are_what_make_fit_produces(rows):
 def test_the_fit_is_deterministic(rows):
     _, data = rows
     subset = [r for i, r in enumerate(data) if i % 8 == 0 or r["label"] != "legit"]
-    first = fit_weights.fit(subset)
-    second = fit_weights.fit(list(subset))
+    first = fit_weights.fit(subset, "pooled")  # the mechanism; the fold kind is tested in test_eval_report
+    second = fit_weights.fit(list(subset), "pooled")
     assert fit_weights.dumps(first.weights) == fit_weights.dumps(second.weights)
     assert fit_weights.dumps_content(first.content) == fit_weights.dumps_content(second.content)
     # and it is a real fit: different data gives different weights and a different content model
-    other = fit_weights.fit([r for r in subset if r["set"] != "spam-sa-2003"])
+    other = fit_weights.fit([r for r in subset if r["set"] != "spam-sa-2003"], "pooled")
     assert other.weights["signals"] != first.weights["signals"]
     assert other.content["weights"] != first.content["weights"]
 
@@ -75,7 +87,7 @@ def test_cross_validation_never_scores_a_message_with_a_content_model_that_saw_i
 
     monkeypatch.setattr(fit_weights, "_fit_content", spy_fit)
     monkeypatch.setattr(fit_weights, "_content_reasons", spy_reasons)
-    fit_weights.fit(subset)
+    fit_weights.fit([r for i, r in enumerate(subset) if i % 4 == 0])  # leave-one-source-out, as shipped
     assert len(scored_by) >= 5 * 6  # the outer folds, each with its inner folds
     for scored, trained in scored_by:
         assert scored and trained and not scored & trained
@@ -88,8 +100,8 @@ def test_a_signal_no_legitimate_message_carries_keeps_at_least_its_prior_and_one
                and not e["source"].startswith("prior: fewer")}
     uncontradicted = {n: e for n, e in learned.items() if e["support"]["legit"] == 0}
     assert uncontradicted and all(e["weight"] >= CATALOG[n].prior for n, e in uncontradicted.items())
-    # the floor is doing something: the scale shrank some of them below their prior (compauth among them)
-    assert signals["RECEIVER_PHISH_VERDICT"]["source"].startswith("prior: a floor")
+    # the floor is doing something: the scale shrank some of them below their prior
+    assert any(e["source"].startswith("prior: a floor") for e in uncontradicted.values())
     # and signals legitimate mail does carry are learned, free to fall below their prior
     assert any(e["weight"] < CATALOG[n].prior for n, e in learned.items() if e["support"]["legit"] > 0)
 
@@ -155,7 +167,7 @@ def test_feedback_rows_without_tokens_train_the_rules_but_bring_no_content_reaso
     subset = [r for i, r in enumerate(data) if i % 8 == 0 or r["label"] != "legit"]
     feedback = [{"id": f"fb{i}", "set": "feedback-acme", "label": "phishing",
                  "signals": {"CONTENT_UNWANTED": 9.0, "FREEMAIL_SENDER": 1.0}} for i in range(40)]
-    result = fit_weights.fit(subset + feedback)
+    result = fit_weights.fit(subset + feedback, "pooled")
     assert all("CONTENT_UNWANTED" not in s for s in result.oof["signals"][len(subset):])
     assert result.weights["signals"]["FREEMAIL_SENDER"]["support"]["bad"] >= 40
 

@@ -24,5 +24,7 @@ def test_hostile_mail_never_costs_good_mail_its_verdict(stack_env):
     for kind in EVASIVE:
         verdicts = report.verdicts_by_kind[kind]
         assert sum(verdicts.values()) == report.by_kind[kind] and "clean" not in verdicts, (kind, verdicts)
-    assert report.budget_exceeded >= 1  # the 20 MB message is analysed within its budget, and says so
+    # the 20 MB message is analysed within the work limits, and says what they left; the timer (the last
+    # resort) is not what stops it
+    assert report.limited >= 1
     assert report.slowest()[1] < 2_000, report.slowest()  # a hang guard only: `make fuzz` reports the figure

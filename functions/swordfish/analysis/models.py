@@ -84,10 +84,13 @@ class TenantPolicy(BaseModel):
     trusted_authserv_ids: list[str] = Field(
         default_factory=list,
         description="authserv-ids whose Authentication-Results are trusted; empty: the topmost per method")
+    trusted_arc_sealers: list[str] = Field(
+        default_factory=list,
+        description="ARC sealer domains trusted besides the built-in list of mailbox providers and list hosts")
     extra_brands: dict[str, list[str]] = Field(
         default_factory=dict, description="brand name -> its legitimate registered domains")
 
-    @field_validator("domains", "allow_list", "block_list", "trusted_authserv_ids")
+    @field_validator("domains", "allow_list", "block_list", "trusted_authserv_ids", "trusted_arc_sealers")
     @classmethod
     def _normalise_entries(cls, values: list[str]) -> list[str]:
         return _clean_entries(values)
@@ -115,6 +118,12 @@ class TenantPolicy(BaseModel):
     @cached_property
     def block_set(self) -> frozenset[str]:
         return frozenset(self.block_list)
+
+    @cached_property
+    def arc_sealers(self) -> frozenset[str]:
+        from .authentication import DEFAULT_TRUSTED_ARC_SEALERS
+
+        return DEFAULT_TRUSTED_ARC_SEALERS | frozenset(self.trusted_arc_sealers)
 
     @cached_property
     def trusted_ids(self) -> frozenset[str] | None:

@@ -8,6 +8,7 @@ need. Everything a detector looks at is extracted here once, so scoring never re
 from __future__ import annotations
 
 import base64
+import binascii
 import codecs
 import hashlib
 import html
@@ -21,10 +22,11 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
+from .authentication import ArcChain, properties, read_arc
 from .budget import AnalysisBudget
 from .html_links import finditer_at, html_to_text, iter_html_links
-from .mime_limits import control_characters, parse_bounded
-from .qr import MAX_IMAGES, QrScan, scan_image, scan_pdf
+from .mime_limits import MAX_PARSE_BYTES, control_characters, parse_bounded
+from .qr import MAX_CODES, MAX_IMAGE_BYTES, MAX_IMAGES, MAX_MESSAGE_PIXELS, QrScan, scan_image, scan_pdf
 from .signals import capture_headers
 from .urls import idna_host, normalize_url, registered_domain, unicode_host, url_host
 
@@ -34,10 +36,25 @@ MAX_TEXT_CHARS = 300_000  # text scanned for language and URLs, per message
 MIN_PLAIN_CHARS = 600  # plain text shorter than this beside an HTML body is not the body (Mailman's footer: ~250)
 MAX_HTML_CHARS = 400_000
 MAX_LINKS = 300
-MAX_ARCHIVE_MEMBERS = 200
+MAX_ARCHIVE_MEMBERS = 200  # member names kept per archive
 MAX_HEADER_CHARS = 4_000  # per header value we look at
 MAX_ADDRESS_HEADER_CHARS = 8_000  # To/Cc/Reply-To values read, all fields together (50 addresses are kept)
-MAX_ARCHIVE_ENTRIES = 20_000  # a zip whose directory lists more is not opened (listing it costs seconds)
+# Work limits, per message, fixed in advance so the same message is examined the same way on any
+# machine (the analysis budget's timer is only the last resort); what they leave out is listed in
+# ParsedMessage.not_examined, which the verdict names (CONTENT_NOT_EXAMINED).
+# A zip whose directory lists more entries is not opened: zipfile reads the whole directory (~10 µs an
+# entry), though only the first MAX_ARCHIVE_MEMBERS names are kept.
+MAX_ARCHIVE_ENTRIES = 1_000
+MAX_ARCHIVES = 5  # archives opened per message
+MAX_MESSAGE_ARCHIVE_ENTRIES = 2_000  # directory entries read per message, all archives together
+# HTML attachments read per message, all together (the HTML body has its own MAX_HTML_CHARS)
+MAX_MESSAGE_HTML_CHARS = 2 * 400_000
+# Attachment bytes decoded (base64 or quoted-printable) and opened per message; past them an attachment
+# keeps its name, declared type and the type its first bytes show, and is not opened.
+MAX_DECODED_BYTES = 3_000_000
+SNIFF_BYTES = 48 * 1024  # decoded from an attachment past the allowance, for its type (sniff reads 0x8006)
+_ARCHIVE_EXTENSIONS = (".zip", ".rar", ".7z", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".cab", ".iso", ".img",
+                       ".jar", ".ace", ".arj", ".lzh", ".z", ".zipx")
 MAX_BOUNDARY_CHARS = 70  # RFC 2046
 LINK_BUDGET_CHECK_EVERY = 64
 BUDGET_PROBLEM = "analysis budget spent"  # parse problems with this prefix are the budget's, not the message's
@@ -105,6 +122,7 @@ class AuthResult:
     method: str
     result: str
     evidence: str
+    props: dict[str, str] = field(default_factory=dict)  # p=, sp=, dis=, action=, reason=, header.from= ...
 
 
 @dataclass(slots=True)
@@ -118,7 +136,11 @@ class ParsedMessage:
     to_headers: list = field(default_factory=list, repr=False)  # To and Cc values, read into `to` on use
     message_id: str = ""
     in_reply_to: str = ""
+    thread_index: bool = False  # Outlook's Thread-Index: a client's reply may carry it instead of In-Reply-To
     auth: dict[str, AuthResult] = field(default_factory=dict)
+    dkim_pass_domains: list[str] = field(default_factory=list)  # d= of every dkim=pass the trusted header states
+    arc: ArcChain | None = None  # the ARC sets, when the message has any
+    list_headers: dict[str, str] = field(default_factory=dict)  # list-id, list-post, sender (lower-case keys)
     text: str = ""  # plain-text bodies (or text rendered from HTML when there is none)
     html: str = ""  # raw HTML bodies
     links: list[Link] = field(default_factory=list)
@@ -126,6 +148,7 @@ class ParsedMessage:
     image_count: int = 0
     qr_codes: list[tuple[str, str]] = field(default_factory=list)  # (where, decoded text) of QR codes in images
     parse_problems: list[str] = field(default_factory=list)
+    not_examined: list[str] = field(default_factory=list)  # what the work limits left out, and why
     verdict_headers: dict[str, str] = field(default_factory=dict)  # receiving server's spam verdicts
     evasion: list[str] = field(default_factory=list)  # structure built to defeat parsers (also a parse problem)
     budget_exceeded: bool = False  # the analysis budget ran out: the rest of the message was not analysed
@@ -138,6 +161,10 @@ class ParsedMessage:
         if self._to is None:
             self._to = _addresses(self.to_headers)
         return self._to
+
+    def note_not_examined(self, what: str) -> None:
+        if what not in self.not_examined and len(self.not_examined) < 20:
+            self.not_examined.append(what)
 
     def note_evasion(self, finding: str) -> None:
         """Record structure built to defeat parsers; it is listed first among the parse problems too."""
@@ -361,14 +388,41 @@ def _zip_entry_count(data: bytes) -> int:
     return struct.unpack_from("<H", data, end + 10)[0]
 
 
-def _inspect_zip(data: bytes, att: Attachment) -> None:
-    if _zip_entry_count(data) > MAX_ARCHIVE_ENTRIES:
-        return  # left at its sniffed type; such an archive is not worth seconds of directory parsing
+@dataclass(slots=True)
+class _Work:
+    """What one message's attachments have used of the per-message work limits."""
+
+    parsed: ParsedMessage
+    budget: AnalysisBudget
+    qr: QrScan
+    decoded_bytes: int = 0
+    archives: int = 0
+    archive_entries: int = 0
+    html_chars: int = 0
+
+
+def _inspect_zip(data: bytes, att: Attachment, work: _Work) -> None:
+    name = att.filename or "zip attachment"
+    entries = _zip_entry_count(data)
+    if entries > MAX_ARCHIVE_ENTRIES:  # left at its sniffed type
+        work.parsed.note_not_examined(f"{name}: {entries:,} archive entries, over the {MAX_ARCHIVE_ENTRIES:,} "
+                                      "an archive is opened with")
+        return
+    if work.archives >= MAX_ARCHIVES or work.archive_entries + entries > MAX_MESSAGE_ARCHIVE_ENTRIES:
+        work.parsed.note_not_examined(f"{name}: not opened, past the {MAX_ARCHIVES} archives or "
+                                      f"{MAX_MESSAGE_ARCHIVE_ENTRIES:,} archive entries read per message")
+        return
+    work.archives += 1
+    work.archive_entries += entries
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()[:MAX_ARCHIVE_MEMBERS]
     except Exception:  # noqa: BLE001 - corrupt archives are common in spam; the sniffed type remains
         return
+    nested = [info.filename for info in infos if info.filename.lower().endswith(_ARCHIVE_EXTENSIONS)]
+    if nested:  # archives are opened one level deep
+        work.parsed.note_not_examined(f"{name}: {len(nested)} archive(s) inside it not opened "
+                                      f"({', '.join(n[:60] for n in nested[:3])})")
     names = []
     for info in infos:
         names.append(info.filename[:255])
@@ -379,8 +433,17 @@ def _inspect_zip(data: bytes, att: Attachment) -> None:
     att.members = tuple(names)
 
 
-def _inspect_html(data: bytes, att: Attachment, links: list[Link], budget: AnalysisBudget) -> None:
-    text = data[:MAX_HTML_CHARS].decode("utf-8", "replace").lower()
+def _inspect_html(data: bytes, att: Attachment, work: _Work) -> None:
+    room = min(MAX_HTML_CHARS, MAX_MESSAGE_HTML_CHARS - work.html_chars)
+    if room <= 0:
+        work.parsed.note_not_examined(f"{att.filename or 'HTML attachment'}: not read, past the "
+                                      f"{MAX_MESSAGE_HTML_CHARS:,} characters of HTML attachments read per message")
+        return
+    if len(data) > room:
+        work.parsed.note_not_examined(f"{att.filename or 'HTML attachment'}: read to {room:,} of {len(data):,} bytes")
+    work.html_chars += min(len(data), room)
+    links, budget = work.parsed.links, work.budget
+    text = data[:room].decode("utf-8", "replace").lower()
     if "<script" in text and any(marker in text for marker in _SMUGGLING_MARKERS):
         att.html_script = True
     if "<form" in text and ("password" in text or "type=\"password\"" in text or "action=\"http" in text):
@@ -388,14 +451,14 @@ def _inspect_html(data: bytes, att: Attachment, links: list[Link], budget: Analy
     _html_links(text, links, "attachment", budget)
 
 
-def _analyse_attachment(data: bytes, filename: str, declared: str, inline: bool,
-                        links: list[Link], budget: AnalysisBudget, qr: QrScan) -> Attachment:
+def _analyse_attachment(data: bytes, filename: str, declared: str, inline: bool, work: _Work) -> Attachment:
     sniffed = sniff(data)
     att = Attachment(filename=filename, declared_type=declared, sniffed_type=sniffed, size=len(data),
                      sha256=hashlib.sha256(data).hexdigest(), inline=inline)
     lower = filename.lower()
+    links, budget, qr = work.parsed.links, work.budget, work.qr
     if sniffed == "application/zip":
-        _inspect_zip(data, att)
+        _inspect_zip(data, att, work)
     elif sniffed == "application/x-ole-storage":
         window = data[:2_000_000]
         att.has_macro = any(marker in window for marker in _OLE_VBA)
@@ -403,7 +466,7 @@ def _analyse_attachment(data: bytes, filename: str, declared: str, inline: bool,
     elif sniffed in ("text/html", "image/svg+xml") or lower.endswith(_HTML_EXTENSIONS) or declared in (
         "text/html", "image/svg+xml"
     ):
-        _inspect_html(data, att, links, budget)
+        _inspect_html(data, att, work)
     elif sniffed == "application/pdf":
         for m in _PDF_URI.finditer(data[:2_000_000]):
             _add_link(links, m.group(1).decode("latin-1"), None, "attachment")
@@ -502,27 +565,54 @@ def _defects(part: Message, problems: list[str], where: str) -> None:
             problems.append(msg)
 
 
+def _clauses(value: str) -> list[str]:
+    """A header split at the semicolons outside comments: "dmarc=fail (p=NONE sp=NONE) header.from=x"."""
+    if "(" not in value:
+        return value.split(";")
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(value):
+        if ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif ch == ";" and not depth:
+            out.append(value[start:i])
+            start = i + 1
+    out.append(value[start:])
+    return out
+
+
 def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None) -> None:
     # Per method, the topmost (most recently added) header that states it wins: earlier hops' claims
     # can be forged by the sender, the receiving MTA's cannot.
-    for value in (msg.get_all("Authentication-Results") or [])[:20]:
-        raw = _COMMENT.sub("", header_text(value))
-        authserv, _, rest = raw.partition(";")
+    dkim_header: int | None = None
+    for n, value in enumerate((msg.get_all("Authentication-Results") or [])[:20]):
+        text = header_text(value)[:MAX_HEADER_CHARS]
+        clauses = _clauses(text)
+        authserv = _COMMENT.sub("", clauses[0])
         if _AUTH_METHOD.match(authserv.strip()):
             # Microsoft 365 / Outlook.com leave out the authserv-id: "spf=fail ... ; dkim=none ...". The first
             # clause is then a result, not a server name (without this, their SPF result was lost). Such a
             # header names no server, so it is never one of the trusted ones.
             if trusted is not None:
                 continue
-            rest = raw
-        elif trusted is not None and authserv.strip().split(" ")[0].lower() not in trusted:
-            continue
-        for clause in rest.split(";"):
-            m = _AUTH_METHOD.search(clause)
-            if m:
-                method = m.group(1).lower()
-                if method not in parsed.auth:
-                    parsed.auth[method] = AuthResult(method, m.group(2).lower(), clause.strip()[:200])
+        else:
+            if trusted is not None and authserv.strip().split(" ")[0].lower() not in trusted:
+                continue
+            clauses = clauses[1:]
+        for clause in clauses:
+            m = _AUTH_METHOD.search(_COMMENT.sub("", clause))  # comments hold other results ("arc=pass (spf=pass")
+            if not m:
+                continue
+            method, result = m.group(1).lower(), m.group(2).lower()
+            props = properties(clause)
+            if method not in parsed.auth:
+                parsed.auth[method] = AuthResult(method, result, _COMMENT.sub("", clause).strip()[:200], props)
+                if method == "dkim":
+                    dkim_header = n
+            signer = props.get("header.d") or props.get("header.i")
+            if method == "dkim" and dkim_header == n and result == "pass" and signer:
+                parsed.dkim_pass_domains.append(signer)
     if "spf" not in parsed.auth:
         spf = msg.get("Received-SPF")
         if spf is not None:
@@ -530,6 +620,15 @@ def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | N
             word = text.split(" ", 1)[0].lower().rstrip(";")
             if word.isalpha():
                 parsed.auth["spf"] = AuthResult("spf", word, f"Received-SPF: {text[:160]}")
+    seals = msg.get_all("ARC-Seal") or []
+    if seals:
+        parsed.arc = read_arc([header_text(v)[:MAX_HEADER_CHARS] for v in seals[:50]],
+                              [header_text(v)[:MAX_HEADER_CHARS] for v in (msg.get_all("ARC-Authentication-Results")
+                                                                           or [])[:50]])
+    for name in ("List-Id", "List-Post", "Sender"):
+        value = msg.get(name)
+        if value is not None:
+            parsed.list_headers[name.lower()] = header_text(value)[:500]
 
 
 # Defects that mean the multipart structure itself is broken (an unclosed last part is mere truncation).
@@ -578,6 +677,7 @@ def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget,
     stack: list[tuple[Message, int]] = [(msg, 0)]
     count = 0
     problems = parsed.parse_problems
+    work = _Work(parsed, budget, qr)
     while stack:
         part, depth = stack.pop()
         count += 1
@@ -619,7 +719,18 @@ def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget,
                 parsed.attachments.append(Attachment(filename=filename, declared_type=ctype, sniffed_type="",
                                                      size=0, sha256="", inline=disposition == "inline"))
             continue
-        data = part.get_payload(decode=True)
+        inline = disposition == "inline" or (disposition == "" and maintype == "image")
+        if not is_body:
+            size = _decoded_size(part, payload)
+            if work.decoded_bytes + size > MAX_DECODED_BYTES:
+                parsed.note_not_examined(f"{filename or ctype}: {size:,} bytes not opened, past the "
+                                         f"{MAX_DECODED_BYTES:,} bytes of attachments opened per message")
+                head = _decoded_head(part, payload)
+                parsed.attachments.append(Attachment(filename=filename, declared_type=ctype, sniffed_type=sniff(head),
+                                                     size=size, sha256="", inline=inline))
+                continue
+            work.decoded_bytes += size
+        data = decoded_payload(part, payload)
         if data is None:
             data = b""
         _defects(part, problems, where)
@@ -633,9 +744,56 @@ def _walk(msg: Message, parsed: ParsedMessage, budget: AnalysisBudget,
                 plain.append(text[:text_budget])
                 text_budget -= len(plain[-1])
             continue
-        inline = disposition == "inline" or (disposition == "" and maintype == "image")
-        parsed.attachments.append(_analyse_attachment(data, filename, ctype, inline, parsed.links, budget, qr))
+        parsed.attachments.append(_analyse_attachment(data, filename, ctype, inline, work))
     return plain, htmls
+
+
+def _transfer_encoding(part: Message) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).lower()  # as compat32's get_payload reads it
+
+
+def decoded_payload(part: Message, payload: object) -> bytes | None:
+    """part.get_payload(decode=True), with base64 decoded in one C call when the payload is clean base64
+    (only its alphabet, line breaks, and padding at the end): compat32 splits it into lines and joins
+    them first, which costs more than the decoding. Any other payload goes the stdlib's way (which also
+    records its defects); tests/analysis/test_fast_paths.py compares the two."""
+    if isinstance(payload, str) and payload.isascii() and _transfer_encoding(part) == "base64":
+        chars = len(payload) - payload.count("\n") - payload.count("\r")
+        if chars % 4 == 0:
+            try:
+                data = binascii.a2b_base64(payload)  # skips line breaks (and anything else not base64)
+            except binascii.Error:
+                data = None
+            tail = payload[-64:].rstrip("\r\n")  # (not payload.rstrip: that copies a megabyte to look at the end)
+            padding = len(tail) - len(tail.rstrip("="))
+            # every character was base64 (a skipped one or data after the padding gives fewer bytes)
+            if data is not None and padding <= 2 and len(data) == chars // 4 * 3 - padding:
+                return data
+    return part.get_payload(decode=True)
+
+
+def _decoded_size(part: Message, payload: object) -> int:
+    """About the bytes `part.get_payload(decode=True)` gives (without decoding): base64 holds three bytes
+    in four characters, line breaks aside."""
+    if not isinstance(payload, str):
+        return 0
+    return len(payload) * 3 // 4 if _transfer_encoding(part) == "base64" else len(payload)
+
+
+def _decoded_head(part: Message, payload: object) -> bytes:
+    """The first bytes of an attachment, decoded from the start of its payload only."""
+    if not isinstance(payload, str):
+        return b""
+    head = payload[:SNIFF_BYTES * 4 // 3 + SNIFF_BYTES // 40]  # base64 lines: 76 characters and a line break
+    try:
+        cte = _transfer_encoding(part).strip()
+        if cte == "base64":
+            head = "".join(head.split())
+            return binascii.a2b_base64(head[:len(head) // 4 * 4])
+        raw = head.encode("ascii", "surrogateescape")
+        return binascii.a2b_qp(raw) if cte == "quoted-printable" else raw
+    except (ValueError, UnicodeError):  # binascii.Error: not base64 after all
+        return b""
 
 
 def parse_message(raw: bytes, *, trusted_authserv_ids: frozenset[str] | None = None,
@@ -659,8 +817,11 @@ def parse_message(raw: bytes, *, trusted_authserv_ids: frozenset[str] | None = N
                                          f"{len(raw):,} bytes were not parsed")
         elif limits.stopped_in_headers:
             parsed.parse_problems.append(f"{BUDGET_PROBLEM} in a header flood: the rest was not parsed")
+        if limits.cut_bytes:
+            parsed.note_not_examined(f"the last {limits.cut_bytes:,} of {len(raw):,} bytes, past the "
+                                     f"{MAX_PARSE_BYTES:,} parsed per message")
         _fill(msg, parsed, trusted_authserv_ids, budget)
-        if limits.unparsed_bytes or limits.stopped_in_headers:  # unclosed parts are the budget's doing
+        if limits.unparsed_bytes or limits.stopped_in_headers or limits.cut_bytes:  # unclosed parts: the cut's doing
             parsed.parse_problems = [p for p in parsed.parse_problems
                                      if not p.startswith("CloseBoundaryNotFoundDefect")]
     except Exception as exc:  # noqa: BLE001 - the engine's contract: a verdict for any input
@@ -707,6 +868,7 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
     parsed.to_headers = (msg.get_all("To") or []) + (msg.get_all("Cc") or [])
     parsed.message_id = header_text(msg.get("Message-ID"))[:300]
     parsed.in_reply_to = header_text(msg.get("In-Reply-To") or msg.get("References"))[:300]
+    parsed.thread_index = msg.get("Thread-Index") is not None
     _parse_auth(msg, parsed, trusted)
     parsed.verdict_headers = capture_headers(msg)
     for name, decoded in (("Subject", parsed.subject or ""), ("From", parsed.from_name + parsed.from_address)):
@@ -720,6 +882,8 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
     if "base64," in parsed.html:
         _html_data_images(parsed, qr, budget)
     _qr_links(parsed, qr)
+    for what in qr.skipped:
+        parsed.note_not_examined(f"QR codes: {what}")
     text = "\n".join(plain)
     link_text = text  # where bare URLs are looked for
     if htmls:
@@ -746,8 +910,16 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
 
 def _html_data_images(parsed: ParsedMessage, qr: QrScan, budget: AnalysisBudget) -> None:
     for count, m in enumerate(_DATA_IMAGE.finditer(parsed.html), 1):
-        if count > MAX_IMAGES or not qr.room():
+        if len(qr.codes) >= MAX_CODES:
             break
+        if count > MAX_IMAGES or not qr.room():
+            qr.skip(f"images in the HTML body past the {MAX_IMAGES} images or {MAX_MESSAGE_PIXELS:,} pixels "
+                    "decoded per message")
+            break
+        if len(m.group(1)) * 3 // 4 > MAX_IMAGE_BYTES:
+            qr.skip(f"image in the HTML body: {len(m.group(1)) * 3 // 4:,} bytes, over the {MAX_IMAGE_BYTES:,} "
+                    "an image is decoded at")
+            continue
         parsed.image_count += 1
         try:
             data = base64.b64decode(m.group(1))

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .authentication import ENFORCED, ListDelivery, arc_restores_pass, compauth_strength, dmarc_policy, list_delivery
 from .content import content_model, content_tokens
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
 from .data.hosts import (
@@ -179,16 +180,56 @@ _AUTH_SIGNALS = {
 }
 
 
-def _auth(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
-    for method, result in parsed.auth.items():
+def _auth(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> ListDelivery | None:
+    """The receiver's results, read as a receiving MTA reads them (authentication.py): a DMARC failure by
+    the policy the From domain publishes, what a list's own changes or a trusted ARC chain explain left
+    out (and said so in LIST_DELIVERY / ARC_TRUSTED_PASS). Returns the list delivery, for the identity
+    checks (a list's Return-Path and Reply-To are the list's)."""
+    auth = parsed.auth
+    spf, dmarc, dkim = auth.get("spf"), auth.get("dmarc"), auth.get("dkim")
+    listed = list_delivery(parsed.list_headers, parsed.return_path, parsed.dkim_pass_domains,
+                           spf.result if spf else None, spf.props.get("smtp.mailfrom", "") if spf else "")
+    restored = None
+    if (dmarc and dmarc.result == "fail") or (dkim and dkim.result == "fail") or (spf and spf.result == "fail"):
+        arc = auth.get("arc")
+        restored = arc_restores_pass(parsed.arc, arc.result if arc else None, parsed.from_domain, policy.arc_sealers)
+    published = dmarc_policy(dmarc.props, parsed.from_domain) if dmarc else "unknown"
+    # a list's subject tag or footer breaks the author's signature; under an enforcing policy that still
+    # counts (a domain publishing p=reject says no list may carry its mail unchanged)
+    list_explains = listed is not None and published not in ENFORCED
+    explained: list[str] = []
+    for method, result in auth.items():
         name = _AUTH_SIGNALS.get((method, result.result))
-        if name:
-            hits.add(name, result.evidence)
-    failed = any(parsed.auth.get(m) and parsed.auth[m].result == "fail" for m in ("dmarc", "spf", "compauth"))
-    if failed and _sender_domain(parsed) in policy.domain_set:
+        if not name:
+            continue
+        value, evidence = 1.0, result.evidence
+        if name == "DMARC_FAIL":
+            evidence = f"{evidence} (published policy: {published})"
+            if restored or list_explains:
+                explained.append(name)
+                continue
+            if published not in ENFORCED:
+                name = "DMARC_FAIL_POLICY_NONE"
+        elif name in ("DKIM_FAIL", "COMPAUTH_FAIL") and (restored or list_explains):
+            explained.append(name)
+            continue
+        elif name in ("SPF_FAIL", "SPF_SOFTFAIL") and restored:  # a forwarder's address, checked against the author's SPF
+            explained.append(name)
+            continue
+        if name == "COMPAUTH_FAIL":
+            value = compauth_strength(result.props.get("reason", ""))
+        hits.add(name, evidence, value)
+    if restored:
+        hits.add("ARC_TRUSTED_PASS", restored + (f"; not weighed: {', '.join(explained)}" if explained else ""))
+    if listed:
+        hits.add("LIST_DELIVERY", f"list {listed.list_id} ({listed.how}); From domain's DMARC policy: {published}"
+                 + (f"; not weighed: {', '.join(explained)}" if explained and not restored else ""))
+    failed = any(auth.get(m) and auth[m].result == "fail" for m in ("dmarc", "spf", "compauth"))
+    if failed and not (restored or list_explains) and _sender_domain(parsed) in policy.domain_set:
         hits.add("OWN_DOMAIN_SPOOF", f"From {parsed.from_address} (a tenant domain) failed authentication")
     for name, value, evidence in receiver_verdicts(parsed.verdict_headers):
         hits.add(name, evidence, value)
+    return listed
 
 
 def _display_brand(name: str) -> str | None:
@@ -207,7 +248,7 @@ def _display_brand(name: str) -> str | None:
     return None
 
 
-def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
+def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, listed: ListDelivery | None = None) -> None:
     sender_dom = _sender_domain(parsed)
     name = parsed.from_name
     if name and parsed.from_address:
@@ -230,14 +271,16 @@ def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
         if brand and sender_dom not in policy.extra_brands.get(brand, ()):
             hits.add("BRAND_IN_SUBJECT", f"subject names {brand}, mail is from {sender_dom}")
     if parsed.reply_to and sender_dom:
-        others = sorted({registered_domain(address_host(a)) for a in parsed.reply_to} - {sender_dom, ""})
+        # a list that sets Reply-To to itself diverts nothing
+        others = sorted({registered_domain(address_host(a)) for a in parsed.reply_to} - {
+            sender_dom, "", listed.list_domain if listed else ""})
         if others:
             if any(d in FREEMAIL_DOMAINS for d in others) and sender_dom not in FREEMAIL_DOMAINS:
                 # replies diverted from a company domain to a personal mailbox: the BEC pattern
                 hits.add("REPLYTO_FREEMAIL", f"Reply-To {', '.join(others)} (free mail) for From {sender_dom}")
             else:
                 hits.add("REPLYTO_MISMATCH", f"Reply-To {', '.join(others)} differs from From {sender_dom}")
-    if parsed.return_path and sender_dom:
+    if parsed.return_path and sender_dom and listed is None:  # a list's envelope sender is the list's own
         rp = registered_domain(address_host(parsed.return_path))
         if rp and rp != sender_dom:
             hits.add("RETURNPATH_MISMATCH", f"Return-Path {rp} differs from From {sender_dom}")
@@ -494,6 +537,42 @@ def _recipient_in_subject(parsed: ParsedMessage, hits: _Hits) -> None:
         hits.add("RECIPIENT_IN_SUBJECT", f"subject shows the recipient's address {shown}")
 
 
+# Reply prefixes of the common mail clients' languages (English, German, Nordic, Portuguese, Dutch, Finnish,
+# Italian); forwards are left out: a forwarded message has no In-Reply-To either.
+_REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|res|antw|vs|r)\s*(?:\[\d{1,3}\])?\s*:", re.IGNORECASE)
+
+
+def _fake_reply(parsed: ParsedMessage, hits: _Hits) -> None:
+    subject = parsed.subject or ""
+    if _REPLY_SUBJECT.match(subject) and not parsed.in_reply_to.strip() and not parsed.thread_index:
+        hits.add("FAKE_REPLY", f"subject {subject[:80]!r} replies to no earlier message")
+
+
+# An element styled invisible (zero font size, display:none, visibility:hidden) and the text right inside it.
+_HIDDEN_ELEMENT = re.compile(
+    r"""<(?:span|div|p|font|td|a|b|i)\b[^>]{0,300}?style\s*=\s*["'][^"']{0,300}?"""
+    r"""(?:font-size\s*:\s*0(?:\.0+)?(?:px|pt|em|rem|%)?\s*(?:;|!|["'])|display\s*:\s*none|visibility\s*:\s*hidden)"""
+    r"""[^>]{0,300}>([^<]{0,200})""", re.IGNORECASE)
+MAX_HIDDEN_SCANNED = 60
+
+
+def _hidden_text(parsed: ParsedMessage, hits: _Hits) -> None:
+    """Zero-font and display:none text in three or more places. One hidden preheader (a newsletter's preview
+    line) is ordinary; a template's zero-size table cells hold no text."""
+    html = parsed.html
+    if not html or ("font-size" not in html and "display" not in html and "visibility" not in html):
+        return
+    found = []
+    for i, m in enumerate(_HIDDEN_ELEMENT.finditer(html)):
+        if i == MAX_HIDDEN_SCANNED:
+            break
+        text = " ".join(m.group(1).split())
+        if sum(ch.isalnum() for ch in text) >= 2:
+            found.append(text[:30])
+    if len(found) >= 3:
+        hits.add("HIDDEN_TEXT", f"{len(found)} hidden text runs: " + ", ".join(repr(t) for t in found[:4]))
+
+
 def message_tokens(parsed: ParsedMessage, body: str | None = None) -> set[str]:
     """The content model's tokens of a message (`make features` stores them; the fit learns from them).
     `body`: the text already casefolded and cleared of invisible characters, when the caller has it."""
@@ -642,8 +721,8 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
     blocked = False
     try:
         blocked = _policy_lists(parsed, policy, hits)
-        _auth(parsed, policy, hits)
-        _identity(parsed, policy, hits)
+        listed = _auth(parsed, policy, hits)
+        _identity(parsed, policy, hits, listed)
         _lookalikes(parsed, policy, hits)
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)
@@ -653,6 +732,8 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _language(parsed, policy, text, present, hits)
         _obfuscation((parsed.subject or "")[:MAX_SUBJECT_CHARS] + "\n" + parsed.text[:MAX_LANGUAGE_CHARS], hits)
         _recipient_in_subject(parsed, hits)
+        _fake_reply(parsed, hits)
+        _hidden_text(parsed, hits)
         if CONTENT_MODEL not in disabled:
             _content(parsed, body, hits)
         _qr_codes(parsed, text, present, hits)
@@ -669,10 +750,14 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
 _TENANT_LISTS = frozenset({"ALLOWLISTED", "BLOCKLISTED", "ALLOWLIST_IGNORED"})
 
 
+# Not examples for the fit: the tenant's lists, and what the work limits left out (weight 0, a note)
+_NOT_FEATURES = _TENANT_LISTS | {"CONTENT_NOT_EXAMINED"}
+
+
 def signal_values(hits: _Hits) -> dict[str, float]:
-    """name -> value of every signal but the tenant's lists: one example for `make fit` (which learns the
-    weights of the learnable ones and scores the others with their priors)."""
-    return {h.reason.name: h.value for h in hits if h.reason.name not in _TENANT_LISTS}
+    """name -> value of every signal but the tenant's lists and the work limits' note: one example for
+    `make fit` (which learns the weights of the learnable ones and scores the others with their priors)."""
+    return {h.reason.name: h.value for h in hits if h.reason.name not in _NOT_FEATURES}
 
 
 def score_message(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits: Mapping[str, str] | None = None,
@@ -694,6 +779,9 @@ def _evasion_and_budget(parsed: ParsedMessage, hits: _Hits) -> None:
     if parsed.budget_exceeded:
         hits.add(ANALYSIS_BUDGET_EXCEEDED,
                  "analysis stopped at its time budget; the verdict covers what was analysed before")
+    if parsed.not_examined:  # weight 0: what the work limits left out is said, the same on any machine
+        more = len(parsed.not_examined) - 3
+        hits.add("CONTENT_NOT_EXAMINED", "; ".join(parsed.not_examined[:3]) + (f"; and {more} more" if more > 0 else ""))
 
 
 def _verdict(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, blocked: bool) -> Verdict:

@@ -43,12 +43,23 @@ CATALOG: dict[str, SignalSpec] = {
     "DKIM_FAIL": _s(PHISHING, 1.0, "DKIM signature does not verify"),
     "DKIM_NONE": _s(PHISHING, 0.1, "message not signed"),
     "DKIM_PERMERROR": _s(PHISHING, 0.5, "DKIM permanent error"),
-    "DMARC_FAIL": _s(PHISHING, 3.5, "DMARC fail"),
+    # DMARC is weighed by the policy the From domain publishes: under p=reject/quarantine the owner says mail
+    # failing it is forged; under p=none (or a policy the receiver did not report) a failure is mostly mail
+    # an intermediary changed (a forwarder, a list's subject tag or footer)
+    "DMARC_FAIL": _s(PHISHING, 3.5, "DMARC fail under the From domain's enforcing policy (p=reject or quarantine)"),
+    "DMARC_FAIL_POLICY_NONE": _s(PHISHING, 1.0, "DMARC fail where the From domain does not enforce DMARC "
+                                 "(p=none, or no policy reported), not explained by list delivery or a trusted ARC chain"),
     "DMARC_NONE": _s(PHISHING, 0.3, "no DMARC policy"),
     # as strong as DMARC failing (Microsoft folds DMARC into it), and above the suspicious line on its own
     "COMPAUTH_FAIL": _s(PHISHING, 3.5, "Microsoft composite authentication fail (compauth=fail)"),
     "COMPAUTH_SOFTPASS": _s(PHISHING, 0.5, "Microsoft composite authentication softpass"),
     "ARC_FAIL": _s(PHISHING, 1.0, "ARC chain does not validate"),
+    # explanations, not evidence: what made a failed check no sign of phishing (weight 0, never learned, so a
+    # sender cannot buy a lower score with them)
+    "LIST_DELIVERY": _s(NEUTRAL, 0.0, "delivered by a mailing list's own server: the author's DKIM/DMARC failing under "
+                        "p=none, SPF and Return-Path are the list's doing", learned=False),
+    "ARC_TRUSTED_PASS": _s(NEUTRAL, 0.0, "a trusted ARC sealer recorded the author's authentication passing before "
+                           "an intermediary changed the message", learned=False),
     "OWN_DOMAIN_SPOOF": _s(PHISHING, 3.0, "tenant's own domain failing authentication", learned=False),
     # the receiving server's own verdict headers (only their positive verdicts count: a sender can
     # forge a header, but not to its own harm)
@@ -65,6 +76,10 @@ CATALOG: dict[str, SignalSpec] = {
     "BRAND_CREDENTIAL_LURE": _s(PHISHING, 2.0, "body names a brand and asks for credentials; the sender domain "
                                 "is not the brand's"),
     "FROMNAME_SPOOF": _s(PHISHING, 3.0, "display name shows another address"),
+    "FAKE_REPLY": _s(PHISHING, 0.5, "a reply's subject (Re:, AW:, SV:, RES: ...) on a message that replies to "
+                     "nothing (no In-Reply-To, References or Thread-Index): a lure posing as an ongoing thread"),
+    "HIDDEN_TEXT": _s(PHISHING, 1.0, "text hidden from the reader in three or more places (zero font size, "
+                      "display:none): words broken up or padded for the filter's eyes only"),
     "RECIPIENT_IN_SUBJECT": _s(PHISHING, 1.0, "the subject shows the recipient's own address (\"you@example.com "
                                "password expires\"): mass lures personalise that way, people do not"),
     "REPLYTO_MISMATCH": _s(PHISHING, 1.0, "Reply-To on another domain"),
@@ -143,10 +158,18 @@ CATALOG: dict[str, SignalSpec] = {
     "ANALYSIS_BUDGET_EXCEEDED": _s(NEUTRAL, 1.0, "analysis stopped at its time budget: the verdict is partial "
                                    "(a big message is not hostile by itself)", learned=False),
     "ANALYSIS_ERROR": _s(NEUTRAL, 0.0, "a detector failed", learned=False),
+    # what the work limits left out (pages, images, archives, bytes past their counts): said, not weighed
+    "CONTENT_NOT_EXAMINED": _s(NEUTRAL, 0.0, "part of the message was not examined: past the analysis's "
+                               "work limits (named in the evidence)", learned=False),
 }
 
 # Signals an interaction or the signal count treats as independent phishing evidence.
-AUTH_FAILURES = frozenset({"SPF_FAIL", "SPF_SOFTFAIL", "DKIM_FAIL", "DMARC_FAIL", "COMPAUTH_FAIL", "ARC_FAIL"})
+AUTH_FAILURES = frozenset({"SPF_FAIL", "SPF_SOFTFAIL", "DKIM_FAIL", "DMARC_FAIL", "DMARC_FAIL_POLICY_NONE",
+                           "COMPAUTH_FAIL", "ARC_FAIL"})
+# The receiving server's opinions (not protocol results): `make eval` reports the engine without them too, so
+# that what Swordfish catches on its own is measured apart from what Microsoft or SpamAssassin already flagged.
+RECEIVER_OPINIONS = frozenset({"RECEIVER_SPAM_VERDICT", "RECEIVER_SCL_HIGH", "RECEIVER_PHISH_VERDICT",
+                               "RECEIVER_BULK_HIGH", "COMPAUTH_FAIL", "COMPAUTH_SOFTPASS"})
 # A receiver that found neither an SPF pass nor a DKIM pass: nothing authenticates the sender (DMARC cannot pass
 # either). Used by the interactions only: alone it is common (small senders), with a password or payment ask or
 # a brand claim it is the modern lure from a throwaway domain, while the services that really send password
