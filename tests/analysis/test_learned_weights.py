@@ -55,6 +55,7 @@ def test_the_shipped_weights_and_content_model_are_what_make_fit_produces(rows):
     assert shipped.intercept == result.content["intercept"] and shipped.weights == result.content["weights"]
 
 
+@pytest.mark.slow  # three fits, about 40 s (make test-all); test_eval_report runs the folds on small data
 def test_the_fit_is_deterministic(rows):
     _, data = rows
     subset = [r for i, r in enumerate(data) if i % 8 == 0 or r["label"] != "legit"]

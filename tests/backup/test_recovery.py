@@ -318,6 +318,7 @@ def test_integrity_error_is_raised_when_the_restored_data_differs(live_db, repos
         restore(repository, keys, tmp_path / "restores")
 
 
+@pytest.mark.slow  # a second whole drill, about 30 s (make test-all); the first drill stays in make test
 def test_the_drill_recovers_a_dropped_table_to_just_before_the_drop(tmp_path):
     from devstack.backup_drill import DrillOptions, run_drill
 

@@ -19,7 +19,9 @@ from tests.pipeline.helpers import send_bodies, verdict_rows
 HANG_GUARD_MS = 60_000
 
 
-@pytest.mark.parametrize("emails", [100, 500, 1000])
+# 500 and 1,000 are the long runs (make test-all); 100 keeps the path in make test's ten minutes
+@pytest.mark.parametrize("emails", [100, pytest.param(500, marks=pytest.mark.slow),
+                                    pytest.param(1000, marks=pytest.mark.slow)])
 def test_concurrent_emails_all_get_a_verdict(load_run, emails):
     run = load_run()
     phase = run.burst(emails)
@@ -30,6 +32,7 @@ def test_concurrent_emails_all_get_a_verdict(load_run, emails):
     assert phase.latency_p95_ms < HANG_GUARD_MS
 
 
+@pytest.mark.slow  # a sustained rate for half a minute (make test-all)
 def test_p95_latency_at_a_sustained_rate_stays_far_from_the_hang_guard(load_run):
     run = load_run()
     phase = run.sustained("sustained-short", per_minute=6000, seconds=15)
