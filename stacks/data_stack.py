@@ -44,7 +44,7 @@ CACHE_NAME = f"{constants.SERVICE_NAME}-cache"
 # below it (docs/deploy.md, "PostgreSQL version").
 POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16_13
 LARGE_MAIL_EXPIRY_DAYS = 30  # large mail is kept as long as a submission can be retried or reviewed
-BACKUP_OBJECT_EXPIRY_DAYS = 365
+BACKUP_OBJECT_EXPIRY_DAYS = constants.BACKUP_OBJECT_EXPIRY_DAYS  # the raw archive's; traces expire with it
 # Characters that break DSNs or shell quoting in the generated passwords.
 PASSWORD_EXCLUDE = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 

@@ -140,6 +140,9 @@ RESTORE_VALIDATOR_TIMEOUT_SECONDS = 600
 METRIC_RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
 RDS_REPLICA_KEY_ALIAS = "alias/swordfish/rds-backup-replica"  # in the copy region: replicated automated backups
 RAW_MAIL_ARCHIVE_PREFIX = "raw-submissions/"
+# The backup bucket (raw archive included) expires objects after this many days; a verdict's trace
+# (recipients, links, attachments: issue 28) is kept exactly as long as the message it was read from.
+BACKUP_OBJECT_EXPIRY_DAYS = 365
 
 # --- health canary and deploy-time alarms (issue 12) -------------------------
 # A scheduled function runs the deep health check every minute and emits what the alarms watch:

@@ -72,6 +72,7 @@ from swordfish.security.secrets import (
     reset_process_secret_reader,
     secretsmanager_client,
 )
+from swordfish.store.campaigns import CampaignGrouper
 from swordfish.store.database import Database, SecretConninfo
 from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
 from swordfish.store.quarantines import PostgresQuarantineLedger
@@ -188,6 +189,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         remediator=GuardedRemediator(nango, defer=queue.defer_remediation, ledger=PostgresQuarantineLedger(db))
         if nango else None,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
+        campaigns=CampaignGrouper(db),
         **adapters,
     )
     # What init built (clients, models, pools) lives as long as the process: frozen, the cyclic

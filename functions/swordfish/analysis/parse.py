@@ -135,6 +135,7 @@ class ParsedMessage:
     return_path: str = ""
     to_headers: list = field(default_factory=list, repr=False)  # To and Cc values, read into `to` on use
     message_id: str = ""
+    received: list[str] = field(default_factory=list)  # the topmost Received fields (a few, cut), newest first
     in_reply_to: str = ""
     thread_index: bool = False  # Outlook's Thread-Index: a client's reply may carry it instead of In-Reply-To
     auth: dict[str, AuthResult] = field(default_factory=dict)
@@ -843,10 +844,21 @@ def _headers_only(raw: bytes, parsed: ParsedMessage, trusted: frozenset[str] | N
         parsed.from_name, parsed.from_address = _address(msg.get("From"))
         parsed.from_domain = address_host(parsed.from_address)
         parsed.reply_to = _addresses(msg.get_all("Reply-To") or [])
+        parsed.to_headers = (msg.get_all("To") or []) + (msg.get_all("Cc") or [])
+        parsed.message_id = header_text(msg.get("Message-ID"))[:300]
+        parsed.received = _received(msg)
         _parse_auth(msg, parsed, trusted)
         parsed.verdict_headers = capture_headers(msg)
     except Exception as exc:  # noqa: BLE001 - nothing more to salvage
         parsed.parse_problems.append(f"headers could not be read either: {type(exc).__name__}")
+
+
+MAX_RECEIVED = 8  # the trace reads the receiving side's hops; a forged pile below them is not read
+MAX_RECEIVED_CHARS = 1000
+
+
+def _received(msg: Message) -> list[str]:
+    return [str(v)[:MAX_RECEIVED_CHARS] for v in (msg.get_all("Received") or [])[:MAX_RECEIVED]]
 
 
 def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, budget: AnalysisBudget) -> None:
@@ -867,6 +879,7 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
     _, parsed.return_path = _address(msg.get("Return-Path"))
     parsed.to_headers = (msg.get_all("To") or []) + (msg.get_all("Cc") or [])
     parsed.message_id = header_text(msg.get("Message-ID"))[:300]
+    parsed.received = _received(msg)
     parsed.in_reply_to = header_text(msg.get("In-Reply-To") or msg.get("References"))[:300]
     parsed.thread_index = msg.get("Thread-Index") is not None
     _parse_auth(msg, parsed, trusted)

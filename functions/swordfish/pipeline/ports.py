@@ -195,6 +195,12 @@ class VerdictStore(Protocol):
     def is_row_error(self, exc: BaseException) -> bool: ...
 
 
+class CampaignObserver(Protocol):
+    """Groups stored verdicts that share indicators with other tenants' (``store.campaigns``)."""
+
+    def observe(self, hits: list) -> list[int]: ...  # store.campaigns.Hit: campaign ids touched
+
+
 class PolicySource(Protocol):
     def load_policy(self, tenant_id: str) -> dict: ...  # raises store.tenants.UnknownTenant
 

@@ -36,6 +36,7 @@ from swordfish.analysis import (
     score_message,
 )
 from swordfish.analysis.budget import DEFAULT_ANALYSIS_BUDGET_SECONDS
+from swordfish.analysis.trace import TraceFields, extract_trace
 from swordfish.analysis.urls import is_ip_host
 from swordfish.features import AUTO_QUARANTINE, CONTENT_MODEL_KILL_SWITCH, DEGRADED_MODE_KILL_SWITCH, detector_flag
 from swordfish.monitoring import error_tracker
@@ -43,6 +44,7 @@ from swordfish.monitoring.breadcrumbs import add_breadcrumb
 from swordfish.monitoring.context_provider import bind_context
 from swordfish.pipeline.ports import (
     REMEDIATE_VERDICTS,
+    CampaignObserver,
     DefaultFlags,
     FlagView,
     IncomingRecord,
@@ -59,6 +61,7 @@ from swordfish.pipeline.ports import (
     VerdictStore,
 )
 from swordfish.pipeline.submission import InvalidSubmission, Submission, parse_submission
+from swordfish.store.campaigns import Hit
 from swordfish.store.database import Database
 from swordfish.store.pipeline_store import PostgresVerdictStore
 from swordfish.store.tenants import UnknownTenant
@@ -124,6 +127,7 @@ class Analysed:
     experimental: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
     content_sha256: str | None = None  # of the raw MIME: tells a reused message_id from a redelivery
+    trace: TraceFields | None = None  # what search and campaigns read (issue 28), stored with the verdict
 
     def link_domains(self) -> set[str]:
         if self.parsed is None:
@@ -161,6 +165,7 @@ class Pipeline:
     clock: Callable[[], datetime] = _utc_now  # for message ages (degraded mode)
     raw_archive: RawMailArchive | None = None  # submissions kept before analysis, for replay
     link_domains: LinkDomainHistory | None = None  # None: no NEW_LINK_DOMAIN signal
+    campaigns: CampaignObserver | None = None  # None: no campaign grouping (issue 28)
     new_link_domain_window_seconds: float = 48 * 3600
     new_link_domain_warmup_seconds: float = 7 * 86_400
     # Epoch seconds (of `clock`) before which the link-domain history is not asked again (it failed).
@@ -279,7 +284,8 @@ class Batch:
         return Analysed(record, submission, verdict, indicators_degraded, analysis_seconds,
                         parsed=parsed if p.link_domains is not None else None, policy=policy,
                         indicator_hits=hits, experimental=experimental, disabled=disabled,
-                        content_sha256=hashlib.sha256(raw).hexdigest())
+                        content_sha256=hashlib.sha256(raw).hexdigest(),
+                        trace=extract_trace(parsed, submission.envelope_recipients))
 
     def _new_link_domains(self) -> None:
         """One round trip to the link-domain history for the whole batch; the messages with a link
@@ -338,6 +344,7 @@ class Batch:
                 raw_archive_key=self.archived_at.get(a.record.queue_message_id, (None, None))[0],
                 raw_archive_line=self.archived_at.get(a.record.queue_message_id, (None, None))[1],
                 content_sha256=a.content_sha256,
+                trace=a.trace,
             )
             for a in self.analysed
         ]
@@ -390,8 +397,28 @@ class Batch:
         add_breadcrumb("stored", "batch committed", verdicts=len(committed.stored), refused=len(committed.retry))
         for analysed in self.analysed:
             analysed.parsed = None  # the parse was kept for scoring again only
+        self._group_campaigns(committed.stored)
         self._remediate(committed.stored)
         return committed
+
+    def _group_campaigns(self, stored: list[tuple[Analysed, StoredVerdict]]) -> None:
+        """After the commit, in a transaction of its own: the batch that brings a lure's third tenant
+        groups the campaign now, not at some later sweep. A failure loses no verdict; the next
+        copy of the lure groups it."""
+        if self.pipeline.campaigns is None:
+            return
+        hits = [Hit(s.tenant_id, s.committed_at, a.trace) for a, s in stored
+                if s.inserted and s.committed_at is not None and a.trace is not None]
+        if not hits:
+            return
+        try:
+            touched = self.pipeline.campaigns.observe(hits)
+        except Exception as exc:
+            error_tracker.capture_exception(exc, level="warning", fingerprint=["campaign-grouping-failed"],
+                                            fallback="verdicts stored; grouped by the next copy")
+            return
+        if touched:
+            add_breadcrumb("campaigns", "campaigns grouped", campaigns=len(touched))
 
     # --- remediation ----------------------------------------------------------------------------
 

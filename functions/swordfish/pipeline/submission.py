@@ -82,6 +82,10 @@ class SubmissionV1(_Strict):
     message_id: MessageId  # the idempotency key, unique within the tenant
     submitted_at: datetime
     source: Source
+    # The SMTP RCPT TO addresses, when the submitter knows them (a gateway, a journaling rule): the
+    # trace's envelope recipients (issue 28). Absent from older submissions.
+    envelope_recipients: list[Annotated[str, Field(min_length=3, max_length=320)]] | None = Field(
+        default=None, max_length=1000)
 
     @field_validator("submitted_at")
     @classmethod
@@ -114,7 +118,9 @@ def parse_submission(body: str | bytes) -> Submission:
         raise InvalidSubmission(f"not a valid submission: {problems}") from exc
 
 
-def inline_submission(tenant_id: str, message_id: str, raw: bytes, submitted_at: datetime | None = None) -> Submission:
+def inline_submission(tenant_id: str, message_id: str, raw: bytes, submitted_at: datetime | None = None,
+                      envelope_recipients: list[str] | None = None) -> Submission:
     return Submission(tenant_id=tenant_id, message_id=message_id,
                       submitted_at=submitted_at or datetime.now(UTC),
-                      source=InlineSource(raw_mime_b64=base64.b64encode(raw).decode()))
+                      source=InlineSource(raw_mime_b64=base64.b64encode(raw).decode()),
+                      envelope_recipients=envelope_recipients or None)

@@ -36,16 +36,18 @@ class Submitter:
     def __init__(self, sqs: Any, queue_url: str, *, s3: Any | None = None, bucket: str | None = None):
         self.sqs, self.queue_url, self.s3, self.bucket = sqs, queue_url, s3, bucket
 
-    def build(self, tenant_id: str, message_id: str, raw: bytes, submitted_at: datetime | None = None) -> Submission:
+    def build(self, tenant_id: str, message_id: str, raw: bytes, submitted_at: datetime | None = None, *,
+              envelope_recipients: list[str] | None = None) -> Submission:
         submitted_at = submitted_at or datetime.now(UTC)
         if len(raw) <= INLINE_LIMIT_BYTES:
-            return inline_submission(tenant_id, message_id, raw, submitted_at)
+            return inline_submission(tenant_id, message_id, raw, submitted_at, envelope_recipients)
         if self.s3 is None or not self.bucket:
             raise ValueError(f"message {message_id} is {len(raw)} bytes: too large for SQS and no bucket is configured")
         key = f"incoming/{tenant_id}/{uuid.uuid4()}.eml"
         put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw)
         return Submission(tenant_id=tenant_id, message_id=message_id, submitted_at=submitted_at,
-                          source=S3Source(bucket=self.bucket, key=key, version_id=put.get("VersionId")))
+                          source=S3Source(bucket=self.bucket, key=key, version_id=put.get("VersionId")),
+                          envelope_recipients=envelope_recipients or None)
 
     def send(self, submissions: Iterable[Submission], correlation_id: str | None = None) -> list[Submitted]:
         """SendMessageBatch in tens; returns one result per submission, failures included."""
@@ -64,7 +66,9 @@ class Submitter:
         correlation_id = correlation_id or str(uuid.uuid4())
         entries = [{
             "Id": str(i),
-            "MessageBody": s.model_dump_json(),
+            # Without null fields: a worker of the previous release (extra fields forbidden) still
+            # reads a submission that states no envelope recipients.
+            "MessageBody": s.model_dump_json(exclude_none=True),
             "MessageAttributes": {
                 CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id},
                 "tenant_id": {"DataType": "String", "StringValue": s.tenant_id},

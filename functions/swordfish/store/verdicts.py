@@ -9,8 +9,10 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
+from swordfish.analysis.trace import TraceFields
 from swordfish.store.database import set_tenant
 from swordfish.store.storable import storable_json, storable_text
+from swordfish.store.traces import insert_trace
 
 
 @dataclass
@@ -33,6 +35,7 @@ class VerdictRecord:
     raw_archive_key: str | None = None
     raw_archive_line: int | None = None
     content_sha256: str | None = None  # hex digest of the raw MIME: a reused message_id is told apart
+    trace: TraceFields | None = None  # recipients, links, attachments...: stored beside it (issue 28)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class StoredVerdict:
     e2e_latency_ms: float | None
     # Not inserted, and the stored verdict is for different content: the message_id was reused.
     conflicting_sha256: str | None = None
+    committed_at: datetime | None = None  # when inserted: the row's commit time (the trace's too)
 
 
 _INSERT = """
@@ -51,7 +55,7 @@ INSERT INTO verdicts (tenant_id, message_id, verdict, score, reasons, parse_prob
                       raw_archive_key, raw_archive_line, content_sha256)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (tenant_id, message_id) DO NOTHING
-RETURNING message_id, e2e_latency_ms
+RETURNING message_id, e2e_latency_ms, committed_at
 """
 
 
@@ -115,7 +119,10 @@ def _insert(cur: psycopg.Cursor, r: VerdictRecord) -> StoredVerdict:
         storable_text(r.correlation_id, 256), r.raw_archive_key, r.raw_archive_line, r.content_sha256))
     row = cur.fetchone()
     if row is not None:
-        return StoredVerdict(r.tenant_id, r.message_id, True, row[1])
+        if r.trace is not None:
+            insert_trace(cur, r.tenant_id, r.message_id, row[2], verdict=r.verdict, score=r.score,
+                         reasons=r.reasons, subject=r.subject, sender=r.sender, trace=r.trace)
+        return StoredVerdict(r.tenant_id, r.message_id, True, row[1], committed_at=row[2])
     conflicting = None
     if r.content_sha256:  # a duplicate: the same message again, or another message under its id?
         cur.execute("SELECT content_sha256 FROM verdicts WHERE tenant_id = %s AND message_id = %s",
