@@ -143,7 +143,7 @@ def stack_env(embedded_stack, monkeypatch):
     for url in (embedded_stack.info.queue_url, embedded_stack.info.dlq_url, embedded_stack.info.remediation_queue_url):
         sqs.purge_queue(QueueUrl=url)
     with psycopg.connect(embedded_stack.info.superuser_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE verdicts, mailbox_quarantines")
+        conn.execute("TRUNCATE verdicts, mailbox_quarantines, verdict_traces, verdict_trace_terms, campaigns")
     get_settings.cache_clear()
     wiring.reset()
     yield embedded_stack

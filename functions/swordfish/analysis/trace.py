@@ -52,9 +52,14 @@ class TraceFields:
 
 
 def term_key(kind: str, value: str) -> int:
-    """A signed 64-bit key for ("kind", value): PostgreSQL's bigint, equal for equal inputs."""
-    digest = hashlib.blake2b(f"{kind}:{value}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    """A signed 64-bit key for ("kind", value): PostgreSQL's bigint, the first 8 bytes of SHA-256, so
+    SQL computes the same (``TERM_KEY_SQL``: the backfill and the search benchmark seed with it)."""
+    digest = hashlib.sha256(f"{kind}:{value}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# term_key in SQL, for a text expression ``{}`` of "kind:value".
+TERM_KEY_SQL = "('x' || left(encode(sha256(convert_to({}, 'UTF8')), 'hex'), 16))::bit(64)::bigint"
 
 
 def _clean(value: str | None, limit: int) -> str | None:

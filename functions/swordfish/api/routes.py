@@ -71,6 +71,8 @@ class SubmissionRequest(BaseModel):
     message_id: MessageIdText | None = Field(
         default=None, min_length=1, max_length=512, json_schema_extra={"pattern": ASCII_PATTERN},
         description="idempotency key, printable ASCII; defaults to a hash of the content")
+    envelope_recipients: list[Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]] | None = Field(
+        default=None, max_length=1000, description="the SMTP RCPT TO addresses, when known (kept for search)")
 
 
 MAX_BATCH = 10  # one SQS SendMessageBatch
@@ -194,6 +196,82 @@ class TrainingExamples(BaseModel):
     examples: list[dict[str, Any]] = Field(description="rows for scripts/fit_weights.py --extra")
 
 
+class TraceView(BaseModel):
+    """One verdict's trace (issue 28), with the link to the verdict itself."""
+
+    trace_id: int
+    tenant_id: str
+    message_id: str
+    committed_at: Timestamp
+    verdict: VerdictKind
+    score: float
+    reasons: list[str] = Field(description="the names of the signals that scored")
+    subject: str | None
+    sender: str | None
+    sender_domain: str | None
+    reply_to_domain: str | None
+    header_message_id: str | None
+    sending_ip: str | None = Field(description="the client of the trusted Received hop")
+    helo: str | None
+    envelope_recipients: list[str]
+    header_recipients: list[str]
+    link_domains: list[str]
+    urls: list[str]
+    attachment_names: list[str]
+    attachment_sha256: list[str]
+    verdict_url: str = Field(description="the verdict (GET, with that tenant's key)")
+
+
+class SearchPage(BaseModel):
+    results: list[TraceView]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page; null on the last")
+
+
+class CampaignView(BaseModel):
+    campaign_id: int
+    kind: Literal["link_domain", "attachment_sha256", "sender_domain", "content"]
+    indicator: str
+    first_seen: Timestamp
+    last_seen: Timestamp
+    tenant_count: int
+    grouped_at: Timestamp
+    updated_at: Timestamp
+
+
+class CampaignPage(BaseModel):
+    campaigns: list[CampaignView]
+    next_before: int | None = Field(description="pass as ?before= for the next page; null on the last")
+
+
+class CampaignCopy(BaseModel):
+    tenant_id: str
+    message_id: str
+    committed_at: Timestamp
+    score: float
+    subject: str | None
+    recipients: list[str]
+
+
+class CampaignDetail(BaseModel):
+    """A campaign as it stands: who it reached, what caught it, and the copies that scored clean."""
+
+    campaign_id: int
+    kind: str
+    indicator: str
+    grouped_at: Timestamp
+    tenants: list[str]
+    mailboxes: list[dict[str, str]]
+    first_seen: Timestamp
+    last_seen: Timestamp
+    copies: int
+    verdict_mix: dict[str, int]
+    reasons: dict[str, int]
+    clean_copies: list[CampaignCopy]
+
+
+SearchText = Annotated[str | None, Query(max_length=300)]
+
+
 class ApiStore(Protocol):
     """What the routes read (``store.pipeline_store.PostgresApiStore``); raises ``DatabaseUnavailable``."""
 
@@ -208,6 +286,10 @@ class ApiStore(Protocol):
     def feedback_examples(self, tenant_id: str) -> list[dict]: ...
     def release(self, tenant_id: str, message_id: str, releaser: Any, *, actor: str,
                 note: str) -> dict: ...  # raises NotQuarantined, ReleaseFailed
+    def search(self, query: Any, scope: list[str] | None, *, limit: int,
+               cursor: str | None) -> tuple[list[dict], str | None]: ...  # raises InvalidSearch
+    def campaigns(self, *, limit: int, before: int | None) -> list[dict]: ...
+    def campaign(self, campaign_id: int) -> dict | None: ...  # store.campaigns.summary
 
 
 @dataclass
@@ -445,7 +527,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         submitter = deps.submitter()
         correlation_id = current_context().get("correlation_id")
         try:
-            submission = submitter.build(tenant_id, message_id, raw)
+            submission = submitter.build(tenant_id, message_id, raw, envelope_recipients=request.envelope_recipients)
         except ValueError as exc:  # the submission contract refused it (SubmissionRequest checks first)
             raise BadRequestError(f"the message cannot be queued: {exc}") from exc
         result = submitter.send([submission], correlation_id)[0]
@@ -482,7 +564,8 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
                 results.append(BatchItemResult(index=index, message_id=message_id, error=f"409: {reused}"))
                 continue
             try:
-                queued.append((index, submitter.build(tenant_id, message_id, raw)))
+                queued.append((index, submitter.build(tenant_id, message_id, raw,
+                                                      envelope_recipients=item.envelope_recipients)))
             except ValueError as exc:
                 results.append(BatchItemResult(index=index, message_id=message_id, error=str(exc)))
         if queued:
@@ -576,6 +659,162 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         """The latest judgement per message as training rows for `scripts/fit_weights.py --extra`."""
         authorise(tenant_id)
         return TrainingExamples(tenant_id=tenant_id, examples=deps_factory().store.feedback_examples(tenant_id))
+
+    # --- search and trace (issue 28) ----------------------------------------------------------
+
+    def operator() -> None:
+        """MSP-wide routes: the operator token (the MSP's own credential), never a tenant's key."""
+        deps = deps_factory()
+        if deps.rate_limiter is not None:
+            deps.rate_limiter.check_source(source_ip())
+        expected = deps.operator_token() if deps.operator_token else None
+        presented = presented_api_key(app.current_event.headers)
+        if not expected or not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+            if deps.rate_limiter is not None and presented:
+                deps.rate_limiter.failed_authentication(source_ip())
+            raise UnauthorizedError("MSP-wide routes need 'Authorization: Bearer <operator token>'")
+        identify_caller("operator")
+
+    def run_search(scope: list[str] | None, filters: dict, limit: int, cursor: str | None,
+                   ) -> tuple[list[dict], str | None]:
+        from pydantic import ValidationError
+
+        from swordfish.store.traces import InvalidSearch, TraceSearch
+
+        if filters.get("verdict"):
+            filters["verdict"] = [v.strip() for v in filters["verdict"].split(",") if v.strip()]
+        try:
+            query = TraceSearch.model_validate({k: v for k, v in filters.items() if v is not None and v != ""})
+            return deps_factory().store.search(query, scope, limit=limit, cursor=cursor)
+        except ValidationError as exc:
+            raise BadRequestError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'query'}: {e['msg']}"
+                                            for e in exc.errors(include_url=False))) from exc
+        except InvalidSearch as exc:
+            raise BadRequestError(str(exc)) from exc
+
+    def filters_of(arguments: dict) -> dict:
+        """A route's query parameters that are search filters (its locals hold closures too)."""
+        from swordfish.store.traces import TraceSearch
+
+        return {k: arguments[k] for k in TraceSearch.model_fields if k in arguments}
+
+    def trace_view(row: dict) -> TraceView:
+        url = f"/v1/tenants/{row['tenant_id']}/verdicts/{quote(row['message_id'], safe='')}"
+        return TraceView.model_validate({**row, "verdict_url": url})
+
+    def csv_response(rows: list[dict]) -> Response:
+        import csv
+        import io
+
+        from swordfish.store.traces import CSV_COLUMNS, csv_rows
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(csv_rows(rows))
+        return Response(200, "text/csv; charset=utf-8", out.getvalue(),
+                        headers={"Content-Disposition": 'attachment; filename="swordfish-search.csv"'})
+
+    def export(scope: list[str] | None, filters: dict) -> list[dict]:
+        from swordfish.store.traces import MAX_CSV_ROWS, MAX_PAGE
+
+        rows, cursor = run_search(scope, dict(filters), MAX_PAGE, None)
+        while cursor and len(rows) < MAX_CSV_ROWS:
+            more, cursor = run_search(scope, dict(filters), MAX_PAGE, cursor)
+            rows += more
+        return rows[:MAX_CSV_ROWS]
+
+    search_doc = ("Filters (all optional, all must hold): recipient (envelope or header), message_id (header "
+                  "Message-ID), sending_ip and helo (the trusted Received hop), link_domain, url, attachment_name, "
+                  "attachment_sha256, sender_domain, reply_to_domain, verdict (comma-separated), min_score, "
+                  "max_score, reason, since, until. Newest first; keyset-paged with cursor.")
+    csv_doc = {200: {"description": "the search as CSV (at most 10,000 rows, newest first)",
+                     "content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+    @app.get("/v1/tenants/<tenant_id>/search", tags=["search"], description=search_doc)
+    def tenant_search(
+        tenant_id: str,
+        recipient: SearchText = None, message_id: SearchText = None, sending_ip: SearchText = None,
+        helo: SearchText = None, link_domain: SearchText = None, url: SearchText = None,
+        attachment_name: SearchText = None, attachment_sha256: SearchText = None, sender_domain: SearchText = None,
+        reply_to_domain: SearchText = None, verdict: SearchText = None,
+        min_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        max_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        reason: SearchText = None, since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, cursor: SearchText = None,
+    ) -> SearchPage:
+        authorise(tenant_id)
+        rows, next_cursor = run_search([tenant_id], filters_of(locals()), limit, cursor)
+        return SearchPage(results=[trace_view(r) for r in rows], next_cursor=next_cursor)
+
+    @app.get("/v1/tenants/<tenant_id>/search/csv", tags=["search"], responses=csv_doc, description=search_doc)
+    def tenant_search_csv(
+        tenant_id: str,
+        recipient: SearchText = None, message_id: SearchText = None, sending_ip: SearchText = None,
+        helo: SearchText = None, link_domain: SearchText = None, url: SearchText = None,
+        attachment_name: SearchText = None, attachment_sha256: SearchText = None, sender_domain: SearchText = None,
+        reply_to_domain: SearchText = None, verdict: SearchText = None,
+        min_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        max_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        reason: SearchText = None, since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+    ):
+        authorise(tenant_id, cost=10)
+        return csv_response(export([tenant_id], filters_of(locals())))
+
+    @app.get("/v1/msp/search", tags=["msp"], description="Every tenant (operator token). " + search_doc)
+    def msp_search(
+        tenant: SearchText = None,
+        recipient: SearchText = None, message_id: SearchText = None, sending_ip: SearchText = None,
+        helo: SearchText = None, link_domain: SearchText = None, url: SearchText = None,
+        attachment_name: SearchText = None, attachment_sha256: SearchText = None, sender_domain: SearchText = None,
+        reply_to_domain: SearchText = None, verdict: SearchText = None,
+        min_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        max_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        reason: SearchText = None, since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50, cursor: SearchText = None,
+    ) -> SearchPage:
+        operator()
+        rows, next_cursor = run_search(None, filters_of(locals()), limit, cursor)
+        return SearchPage(results=[trace_view(r) for r in rows], next_cursor=next_cursor)
+
+    @app.get("/v1/msp/search/csv", tags=["msp"], responses=csv_doc, description="Every tenant. " + search_doc)
+    def msp_search_csv(
+        tenant: SearchText = None,
+        recipient: SearchText = None, message_id: SearchText = None, sending_ip: SearchText = None,
+        helo: SearchText = None, link_domain: SearchText = None, url: SearchText = None,
+        attachment_name: SearchText = None, attachment_sha256: SearchText = None, sender_domain: SearchText = None,
+        reply_to_domain: SearchText = None, verdict: SearchText = None,
+        min_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        max_score: Annotated[float | None, Query(ge=-1000, le=1000)] = None,
+        reason: SearchText = None, since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+    ):
+        operator()
+        return csv_response(export(None, filters_of(locals())))
+
+    @app.get("/v1/msp/campaigns", tags=["msp"])
+    def campaigns(
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        before: Annotated[int | None, Query(ge=1, description="a campaign_id: only campaigns before it")] = None,
+    ) -> CampaignPage:
+        """Lures that reached several tenants (operator token), most recently active first."""
+        operator()
+        rows = deps_factory().store.campaigns(limit=limit, before=before)
+        return CampaignPage(campaigns=rows, next_before=rows[-1]["campaign_id"] if len(rows) == limit else None)
+
+    @app.get("/v1/msp/campaigns/<campaign_id>", tags=["msp"])
+    def one_campaign(campaign_id: str) -> CampaignDetail:
+        """Its tenants, mailboxes, first and last seen, verdict mix, reasons, and the clean copies."""
+        operator()
+        if not campaign_id.isdigit() or len(campaign_id) > 18:
+            raise NotFoundError(f"no campaign {campaign_id[:40]!r}")
+        found = deps_factory().store.campaign(int(campaign_id))
+        if found is None:
+            raise NotFoundError(f"no campaign {campaign_id}")
+        return CampaignDetail.model_validate(found)
 
     return app
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from swordfish.integrations.raw_archive import ArchiveEntryMissing, S3RawMailArchive
 from swordfish.pipeline.ports import MailLoader, PermanentFailure, RetryLater
-from swordfish.pipeline.submission import InvalidSubmission, MailboxSource, parse_submission
+from swordfish.pipeline.submission import InvalidSubmission, MailboxSource, Submission, parse_submission
 
 
 class ContentUnavailable(Exception):
@@ -28,6 +28,11 @@ class ArchivedMessageSource:
              provider_message_id: str | None = None) -> bytes:
         """``provider_message_id``: where the mailbox message is now, when a quarantine or release
         moved it (Graph may give a moved message a new id); the archived pointer is the original."""
+        return self.load_submission(tenant_id, message_id, key, line, provider_message_id)[1]
+
+    def load_submission(self, tenant_id: str, message_id: str, key: str | None, line: int | None,
+                        provider_message_id: str | None = None) -> tuple[Submission, bytes]:
+        """The archived submission (its envelope recipients, for the trace backfill) and the raw MIME."""
         if not key or line is None:
             raise ContentUnavailable("no archived copy of this message (the raw archive was off or its write "
                                      "failed when it arrived)")
@@ -44,11 +49,12 @@ class ArchivedMessageSource:
         # tenant's message, or nothing is shown.
         if submission.tenant_id != tenant_id or submission.message_id != message_id:
             raise ContentUnavailable("the archived entry is not this message")
+        loaded = submission
         if provider_message_id and isinstance(submission.source, MailboxSource):
-            submission = submission.model_copy(update={"source": submission.source.model_copy(
+            loaded = submission.model_copy(update={"source": submission.source.model_copy(
                 update={"provider_message_id": provider_message_id})})
         try:
-            return self.mail.load(submission)
+            return submission, self.mail.load(loaded)
         except PermanentFailure as exc:
             raise ContentUnavailable(f"the message is no longer available: {exc.reason}") from exc
         except RetryLater as exc:

@@ -418,7 +418,7 @@ class Batch:
                                             fallback="verdicts stored; grouped by the next copy")
             return
         if touched:
-            add_breadcrumb("campaigns", "campaigns grouped", campaigns=len(touched))
+            add_breadcrumb("info", "campaigns grouped", campaigns=len(touched))
 
     # --- remediation ----------------------------------------------------------------------------
 

@@ -322,7 +322,65 @@ def cmd_rotate_key(args) -> int:
     return 0
 
 
+@_command
+def cmd_trace_backfill(args) -> int:
+    """Traces for verdicts that have a raw archive entry and no trace yet (resumable, idempotent)."""
+    from swordfish import wiring
+    from swordfish.config import get_settings
+    from swordfish.store.database import Database
+    from swordfish.store.traces import backfill
+
+    build = wiring.message_source_factory(get_settings())
+    if build is None:
+        raise CommandError("no raw archive configured (SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET): nothing to read traces from")
+    source = build()
+
+    def load(tenant_id, message_id, key, line):
+        submission, raw = source.load_submission(tenant_id, message_id, key, line)
+        return submission.envelope_recipients, raw
+
+    database = Database(_owner_url(args), max_size=1)
+    try:
+        counts = backfill(database, load, batch=args.batch, tenants=args.tenant or None,
+                          progress=lambda tenant, c: print(f"{tenant}: {c}", file=sys.stderr) if args.verbose else None)
+    finally:
+        database.close()
+    print(json.dumps(counts))
+    return 0
+
+
+@_command
+def cmd_trace_purge(args) -> int:
+    """Delete traces past the raw archive's retention (run daily; idempotent)."""
+    from datetime import UTC, datetime
+
+    from swordfish.store.traces import purge_expired
+
+    total = 0
+    with proxy_connect(_owner_url(args)) as conn:
+        while True:
+            with conn.transaction():
+                deleted = purge_expired(conn, datetime.now(UTC))
+            total += deleted
+            if deleted == 0:
+                break
+    print(json.dumps({"deleted": total}))
+    return 0
+
+
 def register(subparsers) -> None:
+    trace = subparsers.add_parser("trace", help="per-verdict trace data (issue 28)").add_subparsers(
+        dest="trace_command", required=True)
+    fill = trace.add_parser("backfill", help="read traces of older verdicts from the raw archive (resumable)")
+    fill.add_argument("--tenant", action="append", help="only this tenant (repeatable); default every tenant")
+    fill.add_argument("--batch", type=int, default=200, help="verdicts per transaction")
+    fill.add_argument("--verbose", action="store_true", help="print progress per batch")
+    fill.set_defaults(func=cmd_trace_backfill)
+    purge = trace.add_parser("purge", help="delete traces past the raw archive's retention")
+    purge.set_defaults(func=cmd_trace_purge)
+    for sub in trace.choices.values():
+        sub.add_argument("--database-url")
+
     db = subparsers.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     migrate = db.add_parser("migrate", help="apply pending SQL migrations as the owner role")
     migrate.add_argument("--database-url")

@@ -10,10 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
+from swordfish.store.campaigns import get_campaign, list_campaigns, members
+from swordfish.store.campaigns import summary as campaign_summary
 from swordfish.store.database import Database
 from swordfish.store.feedback import export_examples, list_feedback, record_feedback
 from swordfish.store.quarantines import audit_release, release_from_quarantine
 from swordfish.store.tenants import authenticate_api_key, load_policy, usage_key_for
+from swordfish.store.traces import search
 from swordfish.store.verdicts import (
     StoredVerdict,
     VerdictRecord,
@@ -86,6 +89,21 @@ class PostgresApiStore:
     def feedback_examples(self, tenant_id: str) -> list[dict]:
         with self.database.connection() as conn, conn.transaction():
             return export_examples(conn, tenant_id)
+
+    def search(self, query, scope: list[str] | None, *, limit: int, cursor: str | None):
+        """A page of traces in ``scope`` (None: every tenant); raises ``traces.InvalidSearch``."""
+        with self.database.connection() as conn, conn.transaction():
+            return search(conn, query, scope, limit=limit, cursor=cursor,
+                          statement_timeout_ms=int(self.database.statement_timeout))
+
+    def campaigns(self, *, limit: int, before: int | None) -> list[dict]:
+        with self.database.connection() as conn, conn.transaction():
+            return list_campaigns(conn, limit=limit, before_id=before)
+
+    def campaign(self, campaign_id: int) -> dict | None:
+        with self.database.connection() as conn, conn.transaction():
+            found = get_campaign(conn, campaign_id)
+            return campaign_summary(found, members(conn, found)) if found else None
 
     def release(self, tenant_id: str, message_id: str, releaser: Releaser, *, actor: str, note: str) -> dict:
         """Release from quarantine (``store.quarantines``), audited with its outcome like the console's.

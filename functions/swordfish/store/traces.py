@@ -251,7 +251,10 @@ def search_sql(query: TraceSearch, scope: list[str] | None, *, limit: int,
             tenants = []  # not theirs: nothing (row-level security would hide it anyway)
         else:
             tenants = [query.tenant]
-    if tenants is not None:
+    if tenants is not None and len(tenants) == 1:  # equality: the (tenant, time) index gives the order
+        where.append(f"{'k' if terms else 't'}.tenant_id = %s")
+        params.append(tenants[0])
+    elif tenants is not None:
         where.append(f"{'k' if terms else 't'}.tenant_id = ANY(%s)")
         params.append(list(tenants))
     for column, value in (("t.sender_domain", query.sender_domain), ("t.reply_to_domain", query.reply_to_domain),
@@ -329,3 +332,56 @@ def csv_rows(rows: list[dict]) -> list[list[str]]:
             cells.append(text)
         out.append(cells)
     return out
+
+
+# --- backfill -----------------------------------------------------------------------------------
+
+def backfill(database, load, *, batch: int = 200, now: datetime | None = None,
+             tenants: list[str] | None = None, progress=None) -> dict:
+    """Traces for verdicts stored before traces were (or whose trace write was lost), read again
+    from the raw archive: ``load(tenant_id, message_id, key, line) -> (envelope recipients, raw MIME)``.
+
+    Resumable and idempotent: it only ever looks at verdicts without a trace, walks each tenant in
+    message-id order, commits every ``batch``, and a trace written meanwhile (by the pipeline or a
+    second run) is kept (ON CONFLICT DO NOTHING). Verdicts past the archive's retention are skipped:
+    their message is gone. One statement per round trip, no session state: fit for RDS Proxy."""
+    from swordfish.analysis import AnalysisBudget, parse_message
+    from swordfish.analysis.trace import extract_trace
+    from swordfish.store.tenants import list_tenants
+
+    now = now or datetime.now(UTC)
+    counts = {"traced": 0, "unavailable": 0, "already": 0}
+    if tenants is None:
+        with database.connection() as conn, conn.transaction():
+            tenants = [t["tenant_id"] for t in list_tenants(conn)]
+    for tenant_id in tenants:
+        after = ""
+        while True:
+            with database.tenant_transaction(tenant_id) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                rows = cur.execute(
+                    "SELECT v.message_id, v.raw_archive_key, v.raw_archive_line, v.verdict, v.score, v.reasons, "
+                    "v.subject, v.sender, v.committed_at FROM verdicts v WHERE v.tenant_id = %s "
+                    "AND v.message_id > %s AND v.raw_archive_key IS NOT NULL AND v.committed_at >= %s "
+                    "AND NOT EXISTS (SELECT 1 FROM verdict_traces t WHERE t.tenant_id = v.tenant_id "
+                    "AND t.message_id = v.message_id) ORDER BY v.message_id LIMIT %s",
+                    (tenant_id, after, now - TRACE_RETENTION, batch)).fetchall()
+            if not rows:
+                break
+            traced = []
+            for row in rows:
+                try:
+                    envelope, raw = load(tenant_id, row["message_id"], row["raw_archive_key"], row["raw_archive_line"])
+                except Exception:  # gone past retention, unreadable, or its mailbox unreachable: next time
+                    counts["unavailable"] += 1
+                    continue
+                traced.append((row, extract_trace(parse_message(raw, budget=AnalysisBudget(5.0)), envelope)))
+            with database.tenant_transaction(tenant_id) as conn, conn.cursor() as cur:
+                for row, trace in traced:
+                    written = insert_trace(cur, tenant_id, row["message_id"], row["committed_at"],
+                                           verdict=row["verdict"], score=row["score"], reasons=row["reasons"] or [],
+                                           subject=row["subject"], sender=row["sender"], trace=trace)
+                    counts["traced" if written else "already"] += 1
+            after = rows[-1]["message_id"]
+            if progress:
+                progress(tenant_id, dict(counts))
+    return counts

@@ -18,7 +18,9 @@
 -- against the trace row's arrays (a collision costs a filtered row, never a wrong result).
 CREATE TABLE verdict_traces (
     trace_id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant_id            text NOT NULL,
+    -- No foreign key to verdicts: a trace is removed with its tenant or its retention, and operator
+    -- tools that empty verdicts (a restore drill, the tests) need not know this table exists.
+    tenant_id            text NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,
     message_id           text NOT NULL,
     committed_at         timestamptz NOT NULL,
     expires_at           timestamptz NOT NULL,
@@ -39,8 +41,7 @@ CREATE TABLE verdict_traces (
     attachment_names     text[] NOT NULL DEFAULT '{}',
     attachment_sha256    text[] NOT NULL DEFAULT '{}',
     content_digest       text CHECK (length(content_digest) <= 64),
-    UNIQUE (tenant_id, message_id),
-    FOREIGN KEY (tenant_id, message_id) REFERENCES verdicts (tenant_id, message_id) ON DELETE CASCADE
+    UNIQUE (tenant_id, message_id)
 );
 -- Newest first across tenants (MSP staff) and within one tenant; both end on trace_id, the keyset.
 CREATE INDEX verdict_traces_recent ON verdict_traces (committed_at DESC, trace_id DESC);
