@@ -11,10 +11,12 @@ from __future__ import annotations
 # Importing an area registers its routes on the blueprint.
 from swordfish.console.views import (  # noqa: F401
     audit,
+    campaigns,
     flags,
     keys,
     lists,
     operations,
+    search,
     signin,
     tenants,
     users,
