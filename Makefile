@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all docs bench fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint deploy-check clean features fit eval
+.PHONY: install lock run serve test test-unit test-all docs bench bench-search fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint deploy-check clean features fit eval
 
 install: $(STAMP)
 
@@ -60,6 +60,12 @@ docs: install
 
 bench: install
 	$(PY) scripts/bench_analysis.py
+
+# Search and trace at 10 million verdicts across 500 tenants in a throwaway PostgreSQL (seeded
+# server-side, a quarter of an hour or more on 2 cores); prints p50/p95 per kind of search. Not part of
+# `make test`. KEEP=dir keeps the seeded database for another run.
+bench-search: install
+	$(PY) scripts/bench_search.py $(if $(KEEP),--keep $(KEEP))
 
 fuzz: install
 	$(PY) -m loadtests.pipeline_fuzz --messages 10000

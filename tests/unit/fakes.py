@@ -60,7 +60,8 @@ class FakeVerdictStore:
         latency = None
         if inserted and record.sqs_sent_at:
             latency = (T0 - record.sqs_sent_at).total_seconds() * 1000
-        return StoredVerdict(record.tenant_id, record.message_id, inserted, latency)
+        return StoredVerdict(record.tenant_id, record.message_id, inserted, latency,
+                             committed_at=T0 if inserted else None)
 
     def save(self, records: list[VerdictRecord]) -> list[StoredVerdict]:
         if self.unreachable:

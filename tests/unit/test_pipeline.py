@@ -223,3 +223,35 @@ def test_each_verdict_points_at_its_line_of_the_batch_archive_and_an_archive_out
     _, committed = run(pipeline, [record(inline("acme", "a-3"))])
     assert [s.inserted for _, s in committed.stored] == [True]  # the verdict, without a pointer
     assert (store.rows["acme", "a-3"].raw_archive_key, store.rows["acme", "a-3"].raw_archive_line) == (None, None)
+
+
+class Campaigns:
+    """The ``CampaignObserver`` port: the hits it was given, or a failure."""
+
+    def __init__(self, fail: bool = False):
+        self.hits, self.fail = [], fail
+
+    def observe(self, hits):
+        if self.fail:
+            raise ConnectionError("campaign store down")
+        self.hits.extend(hits)
+        return [1]
+
+
+def test_each_stored_verdict_carries_its_trace_and_goes_to_the_campaign_grouper(store, queue, clock):
+    pipeline = make(store, queue, clock)
+    pipeline.campaigns = Campaigns()
+    run(pipeline, [record(inline("acme", "m-1", PHISH)), record(inline("globex", "m-2", PHISH))])
+    trace = store.rows["acme", "m-1"].trace
+    assert trace is not None and trace.sender_domain and trace.link_domains
+    assert [(h.tenant_id, h.trace.link_domains) for h in pipeline.campaigns.hits] == [
+        ("acme", trace.link_domains), ("globex", store.rows["globex", "m-2"].trace.link_domains)]
+    run(pipeline, [record(inline("acme", "m-1", PHISH))])  # a redelivery: stored before, not grouped again
+    assert len(pipeline.campaigns.hits) == 2
+
+
+def test_a_failing_campaign_grouper_costs_no_verdict(store, queue, clock):
+    pipeline = make(store, queue, clock)
+    pipeline.campaigns = Campaigns(fail=True)
+    _, committed = run(pipeline, [record(inline("acme", "m-1", PHISH))])
+    assert [s.inserted for _, s in committed.stored] == [True] and queue.dead == [] and queue.requeued == []

@@ -39,6 +39,7 @@ from swordfish.api.ratelimit import ApiRateLimiter, RateLimited
 from swordfish.monitoring.context_provider import current_context, identify_caller
 from swordfish.monitoring.observability import logger
 from swordfish.pipeline.ports import NotQuarantined, ReleaseFailed, Releaser
+from swordfish.pipeline.submission import EnvelopeAddress
 from swordfish.pipeline.submitter import Submitter, message_id_for
 from swordfish.security.inputs import (
     ASCII_PATTERN,
@@ -71,7 +72,7 @@ class SubmissionRequest(BaseModel):
     message_id: MessageIdText | None = Field(
         default=None, min_length=1, max_length=512, json_schema_extra={"pattern": ASCII_PATTERN},
         description="idempotency key, printable ASCII; defaults to a hash of the content")
-    envelope_recipients: list[Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]] | None = Field(
+    envelope_recipients: list[EnvelopeAddress] | None = Field(
         default=None, max_length=1000, description="the SMTP RCPT TO addresses, when known (kept for search)")
 
 

@@ -29,6 +29,9 @@ def _printable_id(value: str) -> str:
     return value
 
 
+# An SMTP address in its ASCII form (printable, no spaces; an IDN domain as punycode): it travels in
+# the queue message and into a trace row, and SQS refuses control characters and lone surrogates.
+EnvelopeAddress = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[!-?A-~]{1,64}@[!-?A-~]{1,255}$")]
 MessageId = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_printable_id)]
 
 
@@ -84,7 +87,7 @@ class SubmissionV1(_Strict):
     source: Source
     # The SMTP RCPT TO addresses, when the submitter knows them (a gateway, a journaling rule): the
     # trace's envelope recipients (issue 28). Absent from older submissions.
-    envelope_recipients: list[Annotated[str, Field(min_length=3, max_length=320)]] | None = Field(
+    envelope_recipients: list[EnvelopeAddress] | None = Field(
         default=None, max_length=1000)
 
     @field_validator("submitted_at")
