@@ -206,6 +206,31 @@ def measure(app_url: str, values: dict, runs: int) -> dict:
     return results
 
 
+def measure_grouping(app_url: str, batches: int) -> list[float]:
+    """Campaign grouping as the pipeline runs it after a commit: the indicators of a batch of ten
+    stored verdicts (drawn from the seeded ones) counted across tenants. Milliseconds per batch."""
+    from datetime import UTC, datetime
+
+    from swordfish.analysis.trace import TraceFields
+    from swordfish.store.campaigns import Hit, observe
+
+    times = []
+    with psycopg.connect(app_url, prepare_threshold=None) as conn:
+        with conn.transaction():
+            conn.execute("SELECT set_config('app.tenant_scope', '*', true)")
+            rows = conn.execute(
+                "SELECT tenant_id, committed_at, link_domains, attachment_sha256, sender_domain, content_digest "
+                "FROM verdict_traces TABLESAMPLE SYSTEM (0.2) LIMIT %s", (batches * 10,)).fetchall()
+        hits = [Hit(r[0], r[1], TraceFields(link_domains=r[2], attachment_sha256=r[3], sender_domain=r[4],
+                                             content_digest=r[5])) for r in rows]
+        for i in range(0, len(hits) - 9, 10):
+            with conn.transaction():
+                t0 = time.perf_counter()
+                observe(conn, hits[i:i + 10], datetime.now(UTC))
+                times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -248,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         p95 = pct(everything, 95)
         print(f"{'all (' + str(len(everything)) + ' searches)':42} {pct(everything, 50):8.1f} {p95:8.1f} "
               f"{max(everything):8.1f}")
-        print(f"\ntarget p95 < 300 ms: {'PASS' if p95 < 300 else 'FAIL'}")
+        grouping = measure_grouping(app, 100)
+        print(f"{'campaign grouping, per batch of 10 verdicts':42} {pct(grouping, 50):8.1f} {pct(grouping, 95):8.1f} "
+              f"{max(grouping):8.1f}")
+        print(f"\ntarget p95 < 300 ms (searches): {'PASS' if p95 < 300 else 'FAIL'}")
         return 0 if p95 < 300 else 1
     finally:
         server.stop()

@@ -88,3 +88,22 @@ def test_what_is_not_a_campaign(app_db):
     deliver(app_db, grouper, *[record("tenant-a", f"a-s{i}", link_domains=["solo.example"],
                                       sender_domain="solo.example") for i in range(5)])
     assert campaigns(app_db) == []
+
+
+def test_an_indicator_everywhere_and_clean_is_not_counted_again_for_a_while(app_db, monkeypatch):
+    from swordfish.store import campaigns as module
+
+    monkeypatch.setattr(module, "SAMPLE", 6)  # a full sample, small enough for a test
+    clock = Clock()
+    grouper = CampaignGrouper(app_db, clock=clock)
+    deliver(app_db, grouper, *[record(t, f"{t}-{i}", verdict="clean", reasons=(), link_domains=["cdn.example"],
+                                      sender_domain=f"{t}-{i}.example") for t in ("tenant-a", "tenant-b", "tenant-c")
+                               for i in range(3)])
+    assert grouper.common == {("link_domain", "cdn.example"): clock.now + module.COMMON_TTL}
+    # Within the TTL a phishing burst on it is not counted; after it, it is (and groups).
+    burst = [record(t, f"{t}-phish-{i}", link_domains=["cdn.example"], sender_domain=f"{t}-p{i}.example")
+             for t in ("tenant-a", "tenant-b", "tenant-c") for i in range(2)]
+    assert deliver(app_db, grouper, *burst[:3]) == []
+    clock.now += module.COMMON_TTL + timedelta(seconds=1)
+    assert len(deliver(app_db, grouper, *burst[3:])) == 1
+    assert [(r["kind"], r["indicator"]) for r in campaigns(app_db)] == [("link_domain", "cdn.example")]

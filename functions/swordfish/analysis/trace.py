@@ -66,8 +66,10 @@ def _clean(value: str | None, limit: int) -> str | None:
     """Printable, single-line, cut: or None. (storable_text later replaces NUL and surrogates.)"""
     if not value:
         return None
-    value = "".join(ch for ch in str(value)[: limit * 2] if ch.isprintable()).strip()
-    return value[:limit] or None
+    value = str(value)[: limit * 2]
+    if not value.isprintable():  # the common case is printable: checked in C, no copy
+        value = "".join(ch for ch in value if ch.isprintable())
+    return value.strip()[:limit] or None
 
 
 def _unique(values, limit: int, cap: int, transform=lambda v: v) -> list[str]:
@@ -147,7 +149,7 @@ def content_digest(subject: str | None, text: str | None) -> str | None:
     """A digest of the subject and the start of the body with what personalises a copy removed
     (URLs, addresses, digits, punctuation, case, spacing): copies of one lure sent to different
     people share it. None when there is too little text to say anything."""
-    body = f"{subject or ''}\n{(text or '')[:4000]}"
+    body = f"{subject or ''}\n{(text or '')[:2000]}"
     words = _NON_WORD.sub(" ", _URLISH.sub(" ", body).casefold()).split()
     if len(words) < 8:
         return None

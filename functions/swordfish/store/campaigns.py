@@ -31,7 +31,9 @@ from swordfish.store.traces import ALL_TENANTS, set_scope
 WINDOW = timedelta(days=7)
 MIN_TENANTS = 3
 MIN_FLAGGED_SHARE = 0.1
-SAMPLE = 2000  # the newest copies per indicator that are counted: a ubiquitous indicator costs no more
+SAMPLE = 300  # the newest copies per indicator that are counted: a ubiquitous indicator costs no more
+COMMON_TTL = timedelta(minutes=10)  # an everywhere-and-clean indicator is not counted again for this long
+MAX_COMMON = 100_000
 FLAGGED = ("suspicious", "phishing", "malware")
 MAX_INDICATORS_PER_MESSAGE = 30
 MAX_MEMBERS = 1000
@@ -59,7 +61,7 @@ def indicators(trace: TraceFields) -> set[tuple[str, str]]:
 
 
 def _sample(kind: str, indicator: str) -> tuple[str, list]:
-    """FROM/WHERE of the newest ``SAMPLE`` traces holding one indicator, from ``%s`` (time) on."""
+    """FROM/WHERE of the traces holding one indicator, from ``%s`` (time) on, newest first."""
     if kind in ("link_domain", "attachment_sha256"):
         column = "link_domains" if kind == "link_domain" else "attachment_sha256"
         term = term_key(LINK_DOMAIN if kind == "link_domain" else ATTACHMENT_SHA256, indicator)
@@ -71,28 +73,69 @@ def _sample(kind: str, indicator: str) -> tuple[str, list]:
             f"ORDER BY t.committed_at DESC"), [indicator]
 
 
-def _counts(conn: psycopg.Connection, kind: str, indicator: str, since: datetime) -> dict:
-    body, params = _sample(kind, indicator)
-    row = conn.execute(
-        f"SELECT count(DISTINCT tenant_id), count(*) FILTER (WHERE verdict = ANY(%s)), count(*), "
-        f"min(committed_at), max(committed_at) FROM (SELECT t.tenant_id, t.verdict, t.committed_at {body} "
-        f"LIMIT %s) s", [list(FLAGGED), *params, since, SAMPLE]).fetchone()
-    return {"tenants": row[0], "flagged": row[1], "copies": row[2], "first": row[3], "last": row[4]}
+# One statement per kind of index for a whole batch: each indicator's newest SAMPLE copies counted
+# in a LATERAL subquery (an index probe each), so a batch costs three round trips, not one per indicator.
+_COUNT = """
+SELECT u.ord, count(DISTINCT s.tenant_id), count(*) FILTER (WHERE s.verdict = ANY(%s)), count(*),
+       min(s.committed_at), max(s.committed_at)
+FROM unnest(%s::{type}[], %s::timestamptz[]) WITH ORDINALITY AS u(key, since, ord)
+CROSS JOIN LATERAL ({inner} LIMIT %s) s
+GROUP BY u.ord
+"""
+_INNER = {
+    "term": "SELECT t.tenant_id, t.verdict, t.committed_at FROM verdict_trace_terms k JOIN verdict_traces t "
+            "ON t.trace_id = k.trace_id WHERE k.term = u.key AND k.committed_at >= u.since ORDER BY k.committed_at DESC",
+    "sender_domain": "SELECT t.tenant_id, t.verdict, t.committed_at FROM verdict_traces t WHERE t.sender_domain = u.key "
+                     "AND t.committed_at >= u.since ORDER BY t.committed_at DESC",
+    "content": "SELECT t.tenant_id, t.verdict, t.committed_at FROM verdict_traces t WHERE t.content_digest = u.key "
+               "AND t.committed_at >= u.since ORDER BY t.committed_at DESC",
+}
 
 
-def observe(conn: psycopg.Connection, hits: Iterable[Hit], now: datetime) -> list[int]:
+def _counts(conn: psycopg.Connection, wanted: list[tuple[str, str, datetime]]) -> dict[tuple[str, str], dict]:
+    """(kind, indicator, since) -> tenants, flagged, copies, first, last (of the newest SAMPLE copies)."""
+    out: dict[tuple[str, str], dict] = {}
+    groups: dict[str, list[tuple[str, str, datetime]]] = {}
+    for kind, indicator, since in wanted:
+        groups.setdefault("term" if kind in ("link_domain", "attachment_sha256") else kind, []).append(
+            (kind, indicator, since))
+    for group, items in groups.items():
+        if group == "term":
+            keys = [term_key(LINK_DOMAIN if k == "link_domain" else ATTACHMENT_SHA256, i) for k, i, _ in items]
+        else:
+            keys = [i for _, i, _ in items]
+        sql = _COUNT.format(type="bigint" if group == "term" else "text", inner=_INNER[group])
+        for ord_, tenants, flagged, copies, first, last in conn.execute(
+                sql, (list(FLAGGED), keys, [since for _, _, since in items], SAMPLE)):
+            kind, indicator, _ = items[ord_ - 1]
+            out[(kind, indicator)] = {"tenants": tenants, "flagged": flagged, "copies": copies, "first": first,
+                                      "last": last}
+    return out
+
+
+def observe(conn: psycopg.Connection, hits: Iterable[Hit], now: datetime,
+            common: dict[tuple[str, str], datetime] | None = None) -> list[int]:
     """Group what these stored verdicts share with other tenants' (in the caller's transaction,
-    after the verdicts committed). Returns the ids of campaigns created or brought up to date."""
+    after the verdicts committed). Returns the ids of campaigns created or brought up to date.
+
+    ``common``: indicators known to be everywhere and mostly clean (their sample was full and
+    hardly flagged), with the time until which they are not counted again: a CDN or a mailbox
+    provider's domain in every message would otherwise be counted for every batch. Updated here."""
     latest: dict[tuple[str, str], datetime] = {}
     for hit in hits:
         for key in indicators(hit.trace):
             latest[key] = max(latest.get(key, hit.committed_at), hit.committed_at)
+    if common is not None:
+        latest = {k: v for k, v in latest.items() if common.get(k, now) <= now}
     if not latest:
         return []
     set_scope(conn, ALL_TENANTS)
+    counted = _counts(conn, [(kind, indicator, at - WINDOW) for (kind, indicator), at in sorted(latest.items())])
     touched = []
-    for (kind, indicator), at in sorted(latest.items()):
-        counts = _counts(conn, kind, indicator, at - WINDOW)
+    for (kind, indicator), counts in sorted(counted.items()):
+        if counts["flagged"] < MIN_FLAGGED_SHARE * counts["copies"] and common is not None:
+            if counts["copies"] >= SAMPLE and len(common) < MAX_COMMON:
+                common[(kind, indicator)] = now + COMMON_TTL
         if (counts["tenants"] < MIN_TENANTS or counts["flagged"] == 0
                 or counts["flagged"] < MIN_FLAGGED_SHARE * counts["copies"]):
             continue
@@ -167,7 +210,11 @@ class CampaignGrouper:
 
     def __init__(self, database, clock: Callable[[], datetime] = utc_now):
         self.database, self.clock = database, clock
+        self.common: dict[tuple[str, str], datetime] = {}  # per process: see ``observe``
 
     def observe(self, hits: list[Hit]) -> list[int]:
+        now = self.clock()
+        if len(self.common) >= MAX_COMMON:
+            self.common = {k: until for k, until in self.common.items() if until > now}
         with self.database.connection() as conn, conn.transaction():
-            return observe(conn, hits, self.clock())
+            return observe(conn, hits, now, self.common)
