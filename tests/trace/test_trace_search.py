@@ -148,3 +148,20 @@ def test_the_indexes_are_used_under_row_level_security(app_db, database):
 def test_csv_cells_cannot_start_a_formula():
     rows = csv_rows([{"tenant_id": "t", "subject": "=HYPERLINK(\"x\")", "sender": "+1", "urls": ["a", "b"]}])
     assert rows[0][6] == "'=HYPERLINK(\"x\")" and rows[0][7] == "'+1" and rows[0][16] == "a b"
+
+
+def test_traces_past_the_archives_retention_are_purged_with_their_terms(app_db, database):
+    from datetime import UTC, datetime
+
+    from swordfish.store.database import proxy_connect
+    from swordfish.store.traces import TRACE_RETENTION, purge_expired
+
+    store(app_db, record("tenant-a", "old"), record("tenant-b", "new"))
+    with proxy_connect(database.owner_url) as conn:
+        with conn.transaction():  # as the command runs it: the owner role, through the pooler
+            assert purge_expired(conn, datetime.now(UTC)) == 0
+        with conn.transaction():
+            assert purge_expired(conn, datetime.now(UTC) + TRACE_RETENTION + timedelta(days=1)) == 2
+    with app_db.connection() as conn, conn.transaction():
+        set_scope(conn, None)
+        assert conn.execute("SELECT count(*) FROM verdict_trace_terms").fetchone()[0] == 0
