@@ -165,3 +165,14 @@ def test_traces_past_the_archives_retention_are_purged_with_their_terms(app_db, 
     with app_db.connection() as conn, conn.transaction():
         set_scope(conn, None)
         assert conn.execute("SELECT count(*) FROM verdict_trace_terms").fetchone()[0] == 0
+
+
+def test_a_search_past_the_statement_timeout_is_a_clear_refusal(app_db, database):
+    store(app_db, record("tenant-a", "m1"))
+    # Deterministic: another session holds the table, so the search waits out its 200 ms budget.
+    with psycopg.connect(database.superuser_url) as holder, holder.transaction():
+        holder.execute("LOCK TABLE verdict_traces IN ACCESS EXCLUSIVE MODE")
+        with app_db.connection() as conn, conn.transaction():
+            with pytest.raises(InvalidSearch, match="took too long"):
+                search(conn, TraceSearch(link_domain="x.example"), None, statement_timeout_ms=200)
+            assert conn.execute("SELECT 1").fetchone() == (1,)  # the transaction goes on (a savepoint)

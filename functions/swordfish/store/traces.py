@@ -302,8 +302,11 @@ def search(conn: psycopg.Connection, query: TraceSearch, scope: list[str] | None
     sql, params = search_sql(query, scope, limit=limit, cursor=decode_cursor(cursor) if cursor else None)
     set_scope(conn, scope)
     conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(int(statement_timeout_ms)),))
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        rows = cur.execute(sql, params).fetchall()
+    try:
+        with conn.transaction(), conn.cursor(row_factory=psycopg.rows.dict_row) as cur:  # a savepoint
+            rows = cur.execute(sql, params).fetchall()
+    except psycopg.errors.QueryCanceled as exc:  # the statement timeout: the caller's to narrow, not a 500
+        raise InvalidSearch("the search took too long: add a time range or a more specific filter") from exc
     next_cursor = encode_cursor(rows[-1]["committed_at"], rows[-1]["trace_id"]) if len(rows) == limit else None
     return rows, next_cursor
 
