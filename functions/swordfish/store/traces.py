@@ -1,7 +1,7 @@
 """Trace rows (one per verdict, migration 0070) and the search over them, across tenants.
 
 Writes happen inside the verdict's own transaction (``verdicts.save_verdicts``) under that tenant's
-row-level security. Reads run in a *scoped* transaction: ``app.tenant_scope`` is '*' for MSP staff
+row-level security. Reads run in a *scoped* transaction: ``app.tenant_scope`` matches every tenant for MSP staff
 (every tenant) or the caller's tenants, and the policy on both tables enforces it whatever the
 query says. Everything is one statement per round trip, no session state, no prepared statements:
 fit for RDS Proxy (and PgBouncer in transaction pooling).
@@ -34,12 +34,22 @@ from swordfish.store.storable import storable_text
 TRACE_RETENTION = timedelta(days=constants.BACKUP_OBJECT_EXPIRY_DAYS)
 MAX_PAGE = 500
 ALL_TENANTS = None  # a scope: MSP staff see every tenant
+MSP_SCOPE = "^"  # app.tenant_scope matching every tenant id
+TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 def set_scope(conn: psycopg.Connection, tenants: list[str] | None) -> None:
-    """Scope the current transaction's reads to ``tenants`` (None: every tenant), reset at its end."""
-    conn.execute("SELECT set_config('app.tenant_scope', %s, true)",
-                 ("*" if tenants is None else ",".join(t for t in tenants if "," not in t and t != "*"),))
+    """Scope the current transaction's reads to ``tenants`` (None: every tenant), reset at its end.
+
+    The setting is a regular expression the policy matches tenant ids against (migration 0070 says
+    why): '^' for every tenant, '^(a|b)$' for a list. Tenant ids hold only [a-z0-9-], so they stand
+    for themselves; anything else is dropped here."""
+    if tenants is None:
+        pattern = MSP_SCOPE
+    else:
+        valid = [t for t in tenants if TENANT.match(t)]
+        pattern = "^(" + "|".join(valid) + ")$" if valid else "^$"
+    conn.execute("SELECT set_config('app.tenant_scope', %s, true)", (pattern,))
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -105,7 +115,6 @@ def purge_expired(conn: psycopg.Connection, now: datetime, *, batch: int = 10_00
 
 # --- searching ----------------------------------------------------------------------------------
 
-TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 Text = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
@@ -251,11 +260,14 @@ def search_sql(query: TraceSearch, scope: list[str] | None, *, limit: int,
             tenants = []  # not theirs: nothing (row-level security would hide it anyway)
         else:
             tenants = [query.tenant]
+    # On the trace row even when a term drives the search: on the term, the planner would take a
+    # recipient's term and its tenant as independent and expect one row, then sort instead of
+    # reading the term's index in order.
     if tenants is not None and len(tenants) == 1:  # equality: the (tenant, time) index gives the order
-        where.append(f"{'k' if terms else 't'}.tenant_id = %s")
+        where.append("t.tenant_id = %s")
         params.append(tenants[0])
     elif tenants is not None:
-        where.append(f"{'k' if terms else 't'}.tenant_id = ANY(%s)")
+        where.append("t.tenant_id = ANY(%s)")
         params.append(list(tenants))
     for column, value in (("t.sender_domain", query.sender_domain), ("t.reply_to_domain", query.reply_to_domain),
                           ("t.header_message_id", query.message_id), ("t.helo", query.helo)):
