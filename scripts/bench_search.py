@@ -119,6 +119,7 @@ def seed(conn: psycopg.Connection, verdicts: int, tenants: int) -> dict:
             FROM verdict_traces t, LATERAL (
                 SELECT 'r:' || a FROM unnest(t.envelope_recipients || t.header_recipients) a
                 UNION ALL SELECT 'd:' || d FROM unnest(t.link_domains) d
+                UNION ALL SELECT 'u:' || u FROM unnest(t.urls) u
                 UNION ALL SELECT 'n:' || lower(n) FROM unnest(t.attachment_names) n
                 UNION ALL SELECT 'h:' || h FROM unnest(t.attachment_sha256) h) AS x(term)
             WHERE t.trace_id BETWEEN %s AND %s""", (low + 1, high + 1))
@@ -213,11 +214,12 @@ def measure_grouping(app_url: str, batches: int) -> list[float]:
 
     from swordfish.analysis.trace import TraceFields
     from swordfish.store.campaigns import Hit, observe
+    from swordfish.store.traces import set_scope
 
     times = []
     with psycopg.connect(app_url, prepare_threshold=None) as conn:
         with conn.transaction():
-            conn.execute("SELECT set_config('app.tenant_scope', '*', true)")
+            set_scope(conn, None)
             rows = conn.execute(
                 "SELECT tenant_id, committed_at, link_domains, attachment_sha256, sender_domain, content_digest "
                 "FROM verdict_traces TABLESAMPLE SYSTEM (0.2) LIMIT %s", (batches * 10,)).fetchall()

@@ -24,7 +24,7 @@ MAX_NAME = 255
 MAX_HOST = 255
 
 # Term kinds: each multi-valued field is searchable through an index on hash("kind:value").
-RECIPIENT, LINK_DOMAIN, ATTACHMENT_NAME, ATTACHMENT_SHA256 = "r", "d", "n", "h"
+RECIPIENT, LINK_DOMAIN, URL, ATTACHMENT_NAME, ATTACHMENT_SHA256 = "r", "d", "u", "n", "h"
 
 
 @dataclass
@@ -46,6 +46,7 @@ class TraceFields:
         """The hashed search terms of the multi-valued fields (recipients of either kind as one)."""
         out = {term_key(RECIPIENT, a) for a in (*self.envelope_recipients, *self.header_recipients)}
         out |= {term_key(LINK_DOMAIN, d) for d in self.link_domains}
+        out |= {term_key(URL, u) for u in self.urls}
         out |= {term_key(ATTACHMENT_NAME, n.casefold()) for n in self.attachment_names}
         out |= {term_key(ATTACHMENT_SHA256, h) for h in self.attachment_sha256}
         return out

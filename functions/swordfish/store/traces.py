@@ -26,6 +26,7 @@ from swordfish.analysis.trace import (
     ATTACHMENT_SHA256,
     LINK_DOMAIN,
     RECIPIENT,
+    URL,
     TraceFields,
     term_key,
 )
@@ -211,14 +212,12 @@ def _term_filters(query: TraceSearch) -> list[tuple[int, str, list]]:
     if query.link_domain:
         out.append((term_key(LINK_DOMAIN, query.link_domain), "%s = ANY(t.link_domains)", [query.link_domain]))
     if query.url:
-        from swordfish.analysis.urls import normalize_url, registered_domain, url_host
+        from swordfish.analysis.urls import normalize_url
 
         url = normalize_url(query.url)
-        domain = registered_domain(url_host(url)) if url else ""
-        if not url or not domain:
+        if not url:
             raise InvalidSearch("url must be a URL with a host (http://... or https://...)")
-        # URLs are found through their domain's term, then matched exactly on the row.
-        out.append((term_key(LINK_DOMAIN, domain), "%s = ANY(t.urls)", [url]))
+        out.append((term_key(URL, url), "%s = ANY(t.urls)", [url]))
     if query.attachment_name:
         out.append((term_key(ATTACHMENT_NAME, query.attachment_name.casefold()),
                     "lower(%s) = ANY(SELECT lower(n) FROM unnest(t.attachment_names) n)", [query.attachment_name]))
