@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.routing import PathConverter
 
 from swordfish.console import store, views
-from swordfish.console.access import audit, end_session, source_ip
+from swordfish.console.access import audit, end_session, needs_mfa, source_ip
 from swordfish.security.headers import console_headers
 from swordfish.security.totp_keys import TotpSecretBox
 from swordfish.store.database import Database
@@ -108,6 +108,11 @@ def create_app(deps: ConsoleDependencies) -> Flask:
         expired = (now - session.get("seen_at", 0) > deps.idle.total_seconds()
                    or now - session.get("auth_at", 0) > deps.absolute.total_seconds())
         if user is None or user.disabled or user.session_epoch != session.get("epoch") or expired:
+            end_session()
+            return None
+        if needs_mfa(user) and not session.get("mfa"):
+            # Signed in without the second factor this user now needs (a session from before the
+            # rule, or the deployment turned it on): nothing beyond the sign-in pages until it is given.
             end_session()
             return None
         session["seen_at"] = now
