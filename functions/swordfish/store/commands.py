@@ -102,13 +102,16 @@ def checked_policy(document: dict) -> dict:
     """The policy as the engine reads it, with every allow and block entry checked: refused entries
     are named, and nothing is stored (``analysis.list_entries`` says what an entry may be)."""
     from swordfish.analysis import TenantPolicy
-    from swordfish.analysis.list_entries import check_list
+    from swordfish.analysis.list_entries import check_extra_brands, check_list
 
     refusals = []
     for field in ("allow_list", "block_list"):
         if isinstance(document.get(field), list):
             document[field], refused = check_list(document[field])
             refusals += [f"{field} {r}" for r in refused]
+    if "extra_brands" in document:  # the console's check: known brands, registered domains
+        document["extra_brands"], refused = check_extra_brands(document["extra_brands"])
+        refusals += [f"extra_brands {r}" for r in refused]
     if refusals:
         raise CommandError("refused, nothing changed: " + "; ".join(refusals))
     return TenantPolicy.model_validate(document).model_dump(mode="json")
