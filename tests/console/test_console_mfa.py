@@ -180,7 +180,7 @@ def test_an_admin_reset_clears_the_authenticator_and_the_recovery_codes(console)
                 (user_id,)) == [(None, False)]
     assert _sql(console, "SELECT count(*) FROM console_recovery_codes WHERE user_id = %s", (user_id,)) == [(0,)]
     assert _sql(console, "SELECT after FROM console_audit WHERE action = 'user.reset'") == \
-        [({"password": "reset", "totp": "cleared", "recovery_codes": "10 deleted"},)]
+        [({"password": "reset", "totp": "cleared", "recovery_codes": "10 deleted", "passkeys": "0 deleted"},)]
 
 
 # --- choosing a password: typed twice, then the sign-in page knows the e-mail ----------------------

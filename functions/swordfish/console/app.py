@@ -6,7 +6,7 @@ PostgreSQL tables as the pipeline through psycopg, with our migrations and row-l
 Django's ORM, its auth tables and its migrations would be a second schema to keep in step; and a
 Lambda cold start of Flask plus four small extensions is a fraction of Django's. The security
 pieces are the established libraries, not our own: Flask-Session (server-side sessions in Redis),
-Flask-WTF (CSRF), argon2-cffi (argon2id), pyotp (TOTP), nh3 (HTML sanitising).
+Flask-WTF (CSRF), argon2-cffi (argon2id), pyotp (TOTP), py_webauthn (passkeys), nh3 (HTML sanitising).
 """
 
 from __future__ import annotations
@@ -122,6 +122,10 @@ def create_app(deps: ConsoleDependencies) -> Flask:
     csrf = CSRFProtect(app)  # after load_caller: a refused token is audited with the caller's name
     # The sign-in form has its own token (a signed cookie, no server-side session before the POST).
     csrf.exempt(views.signin.login_post)
+    # A passkey sign-in needs no token: the browser signs our challenge for our origin only (WebAuthn),
+    # which a forged cross-site request cannot produce.
+    csrf.exempt(views.signin.passkey_login_options)
+    csrf.exempt(views.signin.passkey_login)
 
     @app.after_request
     def security_headers(response):

@@ -390,8 +390,40 @@ def recovery_codes_left(conn: psycopg.Connection, user_id: int) -> int:
 
 
 def clear_mfa(conn: psycopg.Connection, user_id: int) -> dict:
-    """Forget every second factor of the user (an admin's or the CLI's reset): the TOTP secret and
-    the recovery codes. What was cleared, for the audit row."""
+    """Forget every second factor of the user (an admin's or the CLI's reset): the TOTP secret, the
+    recovery codes and the passkeys. What was cleared, for the audit row."""
     codes = conn.execute("DELETE FROM console_recovery_codes WHERE user_id = %s", (user_id,)).rowcount
+    keys = conn.execute("DELETE FROM console_passkeys WHERE user_id = %s", (user_id,)).rowcount
     set_totp(conn, user_id, None, False)
-    return {"totp": "cleared", "recovery_codes": f"{codes} deleted"}
+    return {"totp": "cleared", "recovery_codes": f"{codes} deleted", "passkeys": f"{keys} deleted"}
+
+
+# --- passkeys (WebAuthn) ---------------------------------------------------------------------------
+
+
+def add_passkey(conn: psycopg.Connection, user_id: int, credential_id: bytes, public_key: bytes, sign_count: int,
+                name: str) -> None:
+    conn.execute("INSERT INTO console_passkeys (credential_id, user_id, public_key, sign_count, name) "
+                 "VALUES (%s, %s, %s, %s, %s)", (credential_id, user_id, public_key, sign_count, name[:100]))
+
+
+def passkeys(conn: psycopg.Connection, user_id: int) -> list[dict]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute("SELECT credential_id, name, created_at, last_used_at FROM console_passkeys "
+                           "WHERE user_id = %s ORDER BY created_at", (user_id,)).fetchall()
+
+
+def passkey(conn: psycopg.Connection, credential_id: bytes) -> dict | None:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute("SELECT * FROM console_passkeys WHERE credential_id = %s FOR UPDATE",
+                           (credential_id,)).fetchone()
+
+
+def passkey_used(conn: psycopg.Connection, credential_id: bytes, sign_count: int) -> None:
+    conn.execute("UPDATE console_passkeys SET sign_count = %s, last_used_at = clock_timestamp() "
+                 "WHERE credential_id = %s", (sign_count, credential_id))
+
+
+def remove_passkey(conn: psycopg.Connection, user_id: int, credential_id: bytes) -> bool:
+    return conn.execute("DELETE FROM console_passkeys WHERE user_id = %s AND credential_id = %s",
+                        (user_id, credential_id)).rowcount == 1

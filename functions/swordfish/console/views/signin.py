@@ -4,11 +4,13 @@ source address. Every role that can release mail needs the second factor (``acce
 
 from __future__ import annotations
 
+import json
+
 import pyotp
 import segno
-from flask import abort, g, make_response, redirect, render_template, request, url_for
+from flask import abort, g, jsonify, make_response, redirect, render_template, request, url_for
 
-from swordfish.console import login_form, passwords, recovery, store
+from swordfish.console import login_form, passkeys, passwords, recovery, store
 from swordfish.console.access import audit, end_session, login_required, needs_mfa, start_session, throttle
 from swordfish.console.throttle import LoginThrottle
 from swordfish.console.views.common import blueprint, db, render_error
@@ -336,7 +338,8 @@ def account():
 def _account_page(error: str | None = None):
     with db() as conn, conn.transaction():
         left = store.recovery_codes_left(conn, g.user.user_id)
-    return render_template("account.html", error=error, recovery_left=left,
+        keys = store.passkeys(conn, g.user.user_id)
+    return render_template("account.html", error=error, recovery_left=left, passkeys=keys,
                            just_used=request.args.get("recovery_left") is not None)
 
 
@@ -354,3 +357,134 @@ def regenerate_recovery_codes():
         audit("user.recovery_codes_regenerated", object_type="user", object_id=str(g.user.user_id),
               before={"recovery_codes_left": before}, after={"recovery_codes_left": len(codes)}, conn=conn)
     return render_template("recovery_codes.html", codes=codes, next=url_for("console.account"))
+
+
+# --- passkeys (WebAuthn): added on the account page, a whole sign-in on the sign-in page ---------
+
+
+def _passkey_challenge(kind: str, challenge: bytes | None = None) -> bytes | None:
+    """Keep (with ``challenge``) or take, once, the challenge of a passkey ceremony from the session."""
+    from flask import session
+
+    key = f"passkey_{kind}"
+    if challenge is not None:
+        session[key] = {"challenge": challenge.hex(), "at": g.deps.clock()}
+        return challenge
+    kept = session.pop(key, None)
+    if not kept or g.deps.clock() - kept.get("at", 0) > passkeys.CHALLENGE_SECONDS:
+        return None
+    return bytes.fromhex(kept["challenge"])
+
+
+def _passkey_body() -> tuple[str, str]:
+    """(the credential as JSON text, the name typed for it) from the browser's JSON body."""
+    body = json.loads(passkeys.body_text(request.get_data()))
+    if not isinstance(body, dict) or not isinstance(body.get("credential"), dict):
+        raise passkeys.PasskeyRefused("expected {credential: {...}}")
+    name = body.get("name") if isinstance(body.get("name"), str) else ""
+    if text_problem(name, "the name"):
+        raise passkeys.PasskeyRefused("the name has control characters")
+    return json.dumps(body["credential"]), name.strip()[:100]
+
+
+def _refused_json(message: str, status: int = 400):
+    return jsonify(error=message), status
+
+
+@blueprint.post("/account/passkeys/options")
+@login_required()
+def passkey_registration_options():
+    rp_id, _ = passkeys.relying_party(request.host_url)
+    with db() as conn, conn.transaction():
+        existing = [bytes(p["credential_id"]) for p in store.passkeys(conn, g.user.user_id)]
+    options, challenge = passkeys.registration_options(rp_id, g.user.user_id, g.user.email, g.user.display_name,
+                                                       existing)
+    _passkey_challenge("registration", challenge)
+    return options, 200, {"Content-Type": "application/json"}
+
+
+@blueprint.post("/account/passkeys")
+@login_required()
+def add_passkey():
+    challenge = _passkey_challenge("registration")
+    if challenge is None:
+        return _refused_json("no passkey registration in progress (or it took over 5 minutes): start again")
+    rp_id, origin = passkeys.relying_party(request.host_url)
+    try:
+        credential, name = _passkey_body()
+        credential_id, public_key, sign_count = passkeys.verify_registration(credential, challenge, rp_id, origin)
+    except passkeys.PasskeyRefused as exc:
+        audit("user.passkey_added", outcome="refused", object_type="user", object_id=str(g.user.user_id),
+              after={"reason": str(exc)})
+        return _refused_json(f"the passkey was not added: {exc}")
+    name = name or f"passkey {now_label()}"
+    with db() as conn, conn.transaction():
+        if store.passkey(conn, credential_id) is not None:
+            return _refused_json("this passkey is already registered")
+        store.add_passkey(conn, g.user.user_id, credential_id, public_key, sign_count, name)
+        audit("user.passkey_added", object_type="user", object_id=str(g.user.user_id),
+              after={"name": name, "credential": credential_id.hex()[:16]}, conn=conn)
+    return jsonify(ok=True, name=name)
+
+
+def now_label() -> str:
+    from swordfish.console.views.common import now
+
+    return now().strftime("%Y-%m-%d %H:%M")
+
+
+@blueprint.post("/account/passkeys/<credential>/remove")
+@login_required()
+def remove_passkey(credential: str):
+    try:
+        credential_id = bytes.fromhex(credential)
+    except ValueError:
+        abort(404, "no such passkey")
+    with db() as conn, conn.transaction():
+        if not store.remove_passkey(conn, g.user.user_id, credential_id):
+            abort(404, "no such passkey")
+        audit("user.passkey_removed", object_type="user", object_id=str(g.user.user_id),
+              before={"credential": credential[:16]}, conn=conn)
+    return redirect(url_for("console.account"))
+
+
+@blueprint.post("/login/passkey/options")
+def passkey_login_options():
+    rp_id, _ = passkeys.relying_party(request.host_url)
+    options, challenge = passkeys.authentication_options(rp_id)
+    _passkey_challenge("login", challenge)
+    return options, 200, {"Content-Type": "application/json"}
+
+
+@blueprint.post("/login/passkey")
+def passkey_login():
+    """A whole sign-in from a passkey: the browser proved the device and its PIN or biometric for
+    this origin, so neither the password nor a TOTP code is asked. Failures audited."""
+    from flask import session
+
+    challenge = _passkey_challenge("login")
+    if challenge is None:
+        return _refused_json("no passkey sign-in in progress (or it took over 5 minutes): start again")
+    rp_id, origin = passkeys.relying_party(request.host_url)
+    user, reason = None, None
+    try:
+        credential, _ = _passkey_body()
+        with db() as conn, conn.transaction():
+            stored = store.passkey(conn, passkeys.credential_id(credential))
+            if stored is None:
+                raise passkeys.PasskeyRefused("this passkey is not registered here (removed, or its user was reset)")
+            count = passkeys.verify_authentication(credential, challenge, rp_id, origin, bytes(stored["public_key"]),
+                                                   stored["sign_count"])
+            user = store.get_user(conn, stored["user_id"])
+            if user is None or user.disabled:
+                raise passkeys.PasskeyRefused("this user is disabled")
+            store.passkey_used(conn, bytes(stored["credential_id"]), count)
+    except passkeys.PasskeyRefused as exc:
+        reason = str(exc)
+    if reason is not None:
+        audit("login.passkey_failed", outcome="refused", actor=user.email if user else "anonymous",
+              after={"reason": reason})
+        return _refused_json("That passkey did not sign you in: " + reason, 401)
+    next_page = session.get("next") or request.args.get("next")
+    response = _complete_login(user, next_page, mfa=True)
+    return jsonify(redirect=response.location)
