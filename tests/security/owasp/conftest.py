@@ -110,7 +110,7 @@ def _forget_counters(stack) -> None:
 def _reset_console(stack) -> dict:
     with psycopg.connect(stack.info.superuser_url, autocommit=True) as conn:
         conn.execute("TRUNCATE console_audit, verdict_feedback, verdict_releases, mailbox_quarantines, console_user_tenants, "
-                     "console_recovery_codes, console_users")
+                     "console_recovery_codes, console_passkeys, console_users")
     _forget_counters(stack)
     users = {}
     hashed = passwords.hash_password(PASSWORD)
