@@ -15,7 +15,7 @@ from swordfish.store.tenants import create_tenant
 from swordfish.store.verdicts import save_verdicts
 
 from tests.console.helpers import get
-from tests.console.test_console_admin_browser import _by, _wait, browser, served, sign_in  # noqa: F401
+from tests.console.test_console_admin_browser import _by, _wait, sign_in
 from tests.trace.conftest import record
 
 ADMIN, ANALYST = "admin@msp.example", "analyst@acme.example"
@@ -87,7 +87,7 @@ def test_bad_search_input_is_a_400_not_a_crash(console):
     assert get(admin, "/console/campaigns/99999999999999999999999").status_code == 404
 
 
-def test_a_person_searches_opens_the_verdict_and_the_campaign(console, served, browser):  # noqa: F811
+def test_a_person_searches_opens_the_verdict_and_the_campaign(console, served, browser):
     seed(console)
     console.add_user(ADMIN, "msp_admin", [])
     driver = browser
