@@ -448,9 +448,11 @@ class EmbeddedStack:
                 with contextlib.suppress(sm.exceptions.ResourceExistsException):
                     sm.put_secret_value(SecretId=name, SecretString=value, ClientRequestToken=version_id,
                                         VersionStages=stages)
-                for stage in stages:  # a retried restart: the version exists, its labels may not
-                    with contextlib.suppress(Exception):
-                        sm.update_secret_version_stage(SecretId=name, VersionStage=stage, MoveToVersionId=version_id)
+                # A retried restart: the version exists, its labels may not (only the missing ones are
+                # moved: moto repeats a label moved onto a version that has it).
+                has = sm.describe_secret(SecretId=name).get("VersionIdsToStages", {}).get(version_id, [])
+                for stage in set(stages) - set(has):
+                    sm.update_secret_version_stage(SecretId=name, VersionStage=stage, MoveToVersionId=version_id)
 
     def create_secrets(self, sm) -> None:
         """The secrets the CDK creates, with the values of this stack: the workers read their database

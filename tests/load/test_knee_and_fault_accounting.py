@@ -4,8 +4,8 @@ Pure functions on synthetic step results and samples: no stack needed."""
 from __future__ import annotations
 
 from loadtests.capacity import StepOutcome, knee, next_rate, step_passes
-from loadtests.faults import account, recovery
-from loadtests.load_runner import fault_failures
+from loadtests.faults import DEFAULT_FAULTS, KILLED_SERVICE, account, recovery
+from loadtests.load_runner import fault_failures, restorable_failures
 
 
 def search(capacity_per_minute: float, *, start: float = 10_000, max_steps: int = 8) -> tuple[list[float], object]:
@@ -114,3 +114,25 @@ def test_a_fault_that_never_recovers_or_hides_from_health_is_a_missed_target():
     assert "said pass throughout" in fault_failures({**healthy, "health_during": ["pass"]})[0]
     # a worker restarted within a second need not show in the health check
     assert fault_failures({**healthy, "fault": "worker-kill", "down_seconds": 0.5, "health_during": ["pass"]}) == []
+
+
+def test_the_fault_drill_has_the_supervisor_archive_moto_and_queue_faults():
+    names = [spec.name for spec in DEFAULT_FAULTS]
+    for wanted in ("postmaster-restart-kill", "archive-stall", "moto-kill", "fauxqs-kill"):
+        assert wanted in names
+    # each is injected somewhere: a killed service the supervisor brings back, or the archive's writer
+    assert all(name in KILLED_SERVICE or name in ("worker-kill", "archive-stall") for name in names)
+    # the worker's batch waits out the visibility timeout: it stays last
+    assert names[-1] == "worker-kill"
+    # the archive stall outlasts half the 60 s RPO, so the health check must show it
+    assert next(s for s in DEFAULT_FAULTS if s.name == "archive-stall").outage_seconds > 30
+
+
+def test_backups_that_do_not_verify_or_restore_the_live_verdicts_are_a_missed_target():
+    good = {"verify_ok": True, "verify_problems": [], "live_verdicts": 900, "restored_verdicts": 900,
+            "same_verdicts": True}
+    assert restorable_failures(good) == []
+    assert "verify failed: wal/x: chunk 3" in restorable_failures(
+        {**good, "verify_ok": False, "verify_problems": ["wal/x: chunk 3"]})[0]
+    assert "has 899 verdicts, the live database 900" in restorable_failures(
+        {**good, "restored_verdicts": 899, "same_verdicts": False})[0]
