@@ -294,10 +294,11 @@ class FaultPhase:
             attribute, name = KILLED_SERVICE[spec.name]
             server = getattr(self.stack, attribute)
             self.supervisor.hold(name)
-            os.kill(server.pid(), signal.SIGKILL)
+            first_pid = server.pid()
+            os.kill(first_pid, signal.SIGKILL)
             time.sleep(spec.outage_seconds)  # the outage itself: how long the dependency stays away
             if spec.name == "postmaster-restart-kill":
-                marks["killed_during_restart"] = self._kill_postmaster_while_it_starts(name)
+                marks["killed_during_restart"] = self._kill_postmaster_while_it_starts(name, first_pid)
             else:
                 self.supervisor.release(name)
             event = self._wait_restart(name, events_before, last=spec.name == "postmaster-restart-kill")
@@ -309,9 +310,11 @@ class FaultPhase:
             time.sleep(1)
         return marks
 
-    def _kill_postmaster_while_it_starts(self, name: str, guard: float = 30) -> dict:
+    def _kill_postmaster_while_it_starts(self, name: str, dead_pid: int, guard: float = 30) -> dict:
         """Release the supervisor, and SIGKILL the new postmaster as soon as its pid file names it:
         while pg_ctl is still waiting for it to accept connections, or just after."""
+        from devstack.services import _pid_alive
+
         postgres = self.stack.postgres
         pid_file = postgres.data_dir / "postmaster.pid"
         self.supervisor.release(name)
@@ -321,6 +324,9 @@ class FaultPhase:
                 lines = pid_file.read_text().splitlines()
                 pid = int(lines[0])
             except (OSError, ValueError, IndexError):
+                time.sleep(0.005)
+                continue
+            if pid == dead_pid or not _pid_alive(pid):  # the stale file of the first kill
                 time.sleep(0.005)
                 continue
             status = lines[7].strip() if len(lines) > 7 else "(pid file still being written)"
