@@ -69,8 +69,12 @@ DEFAULT_FAULTS = (
     FaultSpec("worker-kill", load_seconds=45),
 )
 # The health component each fault breaks: recovered means it passes again.
+# Not the queue for fauxqs-kill: its journal brings the messages back with their first sent time, so
+# the queue component warns about the backlog's age until the backlog is gone, which the backlog
+# criterion already measures (the first run held its recovery back past the end of the phase while
+# the queue answered again 2 s after its restart, health back from fail to warn).
 FAULT_COMPONENT = {"postgresql-stop": "postgresql", "postmaster-restart-kill": "postgresql", "redis-stop": "redis",
-                   "worker-kill": "workers", "archive-stall": "backups", "fauxqs-kill": "queue"}
+                   "worker-kill": "workers", "archive-stall": "backups"}
 # Killed and kept down by holding the supervisor: the stack's attribute and the supervisor's name.
 KILLED_SERVICE = {"postgresql-stop": ("postgres", "postgresql"), "redis-stop": ("redis", "redis"),
                   "moto-kill": ("moto", "moto"), "fauxqs-kill": ("fauxqs", "fauxqs"),

@@ -4,7 +4,7 @@ Pure functions on synthetic step results and samples: no stack needed."""
 from __future__ import annotations
 
 from loadtests.capacity import StepOutcome, knee, next_rate, step_passes
-from loadtests.faults import DEFAULT_FAULTS, KILLED_SERVICE, account, recovery
+from loadtests.faults import DEFAULT_FAULTS, FAULT_COMPONENT, KILLED_SERVICE, account, recovery
 from loadtests.load_runner import fault_failures, restorable_failures
 
 
@@ -136,3 +136,18 @@ def test_backups_that_do_not_verify_or_restore_the_live_verdicts_are_a_missed_ta
         {**good, "verify_ok": False, "verify_problems": ["wal/x: chunk 3"]})[0]
     assert "has 899 verdicts, the live database 900" in restorable_failures(
         {**good, "restored_verdicts": 899, "same_verdicts": False})[0]
+
+
+def test_a_fauxqs_kill_recovers_once_the_queue_answers_and_the_backlog_is_back_though_its_age_still_warns():
+    # the first make loadtest-faults run: fail while fauxqs was down, warn (the queue's oldest
+    # message is old: the journal keeps sent times) from 2 s after its restart to the end
+    samples = [sample(0, 100, 1200), sample(10, 0, 2700), sample(45, 100, 1250), sample(60, 100, 1100)]
+    health = [{"t": 12, "status": "fail", "not_passing": ["queue", "workers"]},
+              {"t": 38, "status": "warn", "not_passing": ["queue"]},
+              {"t": 62, "status": "warn", "not_passing": ["queue"]}]
+    r = recovery(samples, health, injected_at=5, back_at=36, baseline_backlog=1236,
+                 component=FAULT_COMPONENT.get("fauxqs-kill"))
+    assert r["recovered_seconds"] == 40 and r["health_during"] == ["fail", "warn"]
+    # held to the queue component's pass, it never recovered within the run
+    assert recovery(samples, health, injected_at=5, back_at=36, baseline_backlog=1236,
+                    component="queue")["recovered_seconds"] is None
