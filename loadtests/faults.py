@@ -74,7 +74,7 @@ DEFAULT_FAULTS = (
 # criterion already measures (the first run held its recovery back past the end of the phase while
 # the queue answered again 2 s after its restart, health back from fail to warn).
 FAULT_COMPONENT = {"postgresql-stop": "postgresql", "postmaster-restart-kill": "postgresql", "redis-stop": "redis",
-                   "worker-kill": "workers", "archive-stall": "backups"}
+                   "worker-kill": "workers", "archive-stall": "backup"}
 # Killed and kept down by holding the supervisor: the stack's attribute and the supervisor's name.
 KILLED_SERVICE = {"postgresql-stop": ("postgres", "postgresql"), "redis-stop": ("redis", "redis"),
                   "moto-kill": ("moto", "moto"), "fauxqs-kill": ("fauxqs", "fauxqs"),
@@ -217,6 +217,13 @@ class FaultPhase:
                                      heartbeat_seconds=2.0, log_dir=run_dir / "logs").start()
         if not self.backups.first_round_done.wait(300) or self.backups.last_error:
             raise RuntimeError(f"the first base backup failed: {self.backups.last_error}")
+        # Verified once, as an operator's `swordfish backup verify` does: the backup component then
+        # passes before the faults (it warns "never verified" otherwise), so the archive stall shows.
+        from swordfish.backup.status import record_verification
+        from swordfish.backup.verify import verify_repository
+
+        record_verification(self.backups.repository, verify_repository(self.backups.repository, self.backups.keys),
+                            datetime.now(UTC))
         os.environ["SWORDFISH_BACKUP_DIR"] = str(run_dir / "backups")  # the health sampler's backup component
         os.environ["SWORDFISH_BACKUP_HEALTH"] = "true"
 

@@ -124,6 +124,10 @@ def test_the_fault_drill_has_the_supervisor_archive_moto_and_queue_faults():
     assert all(name in KILLED_SERVICE or name in ("worker-kill", "archive-stall") for name in names)
     # the worker's batch waits out the visibility timeout: it stays last
     assert names[-1] == "worker-kill"
+    # each names a component deep health really has (a misspelt one is never "not passing")
+    from swordfish.api.health_deep import COMPONENTS
+
+    assert set(FAULT_COMPONENT.values()) <= set(COMPONENTS)
     # the archive stall outlasts half the 60 s RPO, so the health check must show it
     assert next(s for s in DEFAULT_FAULTS if s.name == "archive-stall").outage_seconds > 30
 
