@@ -48,7 +48,7 @@ if (journalPath) {
   compact();
   const append = (op) => {
     fs.writeSync(fd, JSON.stringify(op) + "\n");  // written before the call returns: survives a kill -9
-    if (++ops > 100000 && ops > 4 * live.size) compact();
+    if (++ops > 20000 && ops > 4 * live.size) compact();  // bounded: about 10,000 bodies appended between compactions
   };
   let restoring = false;
   const enqueue = SqsQueue.prototype.enqueue;
