@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     breaker_cache_seconds: int = 5  # how long a worker trusts its cached breaker state
 
     health_deadline_seconds: float = 6.0  # the whole deep check
+    health_check_timeout_seconds: float = 2.0  # one component without a timeout of its own (queue, pipeline, ...)
     health_cache_seconds: float = 5.0  # a burst of health calls hits the dependencies once
     # Long-lived processor workers the deep check expects heartbeats from (the devstack's pollers);
     # unset on AWS, where Lambda containers come and go and only the freshest beat counts.

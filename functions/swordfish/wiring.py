@@ -285,6 +285,7 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
                   "redis": max(0.5, settings.redis_timeout_seconds * 2),
                   "nango": settings.nango_timeout_seconds, "feed": min(settings.feed_timeout_seconds, 3.0)},
+        default_timeout=settings.health_check_timeout_seconds,
         deadline_seconds=float(getattr(settings, "health_deadline_seconds", 6.0)),
         cache_seconds=float(getattr(settings, "health_cache_seconds", 5.0)),
         backlog_warn_seconds=settings.degraded_backlog_seconds,
