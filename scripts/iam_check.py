@@ -114,6 +114,9 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         ("s3:GetObject", RAW_ARCHIVE), ("s3:GetObject", LARGE_MAIL), ("kms:Decrypt", DATA_KEY),
         ("cloudwatch:GetMetricStatistics", ANY),
         *BREAKER_CALLS, *AGENT_CALLS, *FLAG_ADMIN_CALLS,
+        # the DLQ page (pipeline/queues.py DeadLetters): list, redrive to the emails queue, discard
+        ("sqs:ReceiveMessage", DLQ), ("sqs:ChangeMessageVisibility", DLQ), ("sqs:DeleteMessage", DLQ),
+        *sends_to(EMAILS),
     ],
     c.FLAGS_AUDIT_FUNCTION_NAME: [
         *LOGS, ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)), *FLAG_READ_CALLS,

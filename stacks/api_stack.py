@@ -212,7 +212,7 @@ class ApiStack(Stack):
         )], apply_to_children=True)
 
         # The MSP console: its own Lambda under /console of this API (behind the same WAF).
-        self.console = ConsoleApi(self, "Console", kit=kit, api=self.api, data=data,
+        self.console = ConsoleApi(self, "Console", kit=kit, api=self.api, data=data, pipeline=pipeline,
                                   flags_configuration_arn=flags_configuration_arn)
 
         self.web_acl = self._web_acl(settings)
