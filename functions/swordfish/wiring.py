@@ -15,6 +15,7 @@ import functools
 import gc
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -188,6 +189,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         remediator=GuardedRemediator(nango, defer=queue.defer_remediation, ledger=PostgresQuarantineLedger(db))
         if nango else None,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
+        alerts=build_alert_publisher(settings),
         **adapters,
     )
     # What init built (clients, models, pools) lives as long as the process: frozen, the cyclic
@@ -334,7 +336,8 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
                            rate_limiter=limiter, operator_token=lambda: operator_token(settings),
-                           releaser=releaser_factory(settings))
+                           releaser=releaser_factory(settings),
+                           alert_rules=functools.cache(lambda: alert_rules_admin(settings)))
 
 
 def releaser_factory(settings: Settings) -> Callable[[], GuardedRemediator | None]:
@@ -407,7 +410,7 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report,
-        dead_letters=dead_letters_factory(settings))
+        dead_letters=dead_letters_factory(settings), alert_http_allowed=settings.alert_http_allowed)
 
 
 def dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
@@ -465,6 +468,61 @@ def build_flag_audit(settings: Settings | None = None) -> FlagAudit:
     return FlagAudit(repository_from_settings(), database())
 
 
+# --- alerts and the SIEM export (issue 28) -------------------------------------------------------
+
+
+def build_alert_publisher(settings: Settings | None = None):
+    """Events onto the alerts queue (``alerts.dispatcher.SqsAlertPublisher``); None without the queue.
+    The campaign hook's caller takes it from ``wiring.alert_publisher()``."""
+    settings = settings or get_settings()
+    if not settings.alerts_queue_url:
+        return None
+    from swordfish.alerts.dispatcher import SqsAlertPublisher
+
+    return SqsAlertPublisher(aws_client("sqs", settings), settings.alerts_queue_url)
+
+
+def alert_rules_admin(settings: Settings | None = None):
+    from swordfish.alerts.rules import AlertRulesAdmin
+    from swordfish.security.totp_keys import TotpSecretBox
+
+    settings = settings or get_settings()
+    return AlertRulesAdmin(database(), TotpSecretBox(), allow_http=settings.alert_http_allowed)
+
+
+def build_alert_dispatcher(settings: Settings | None = None):
+    from swordfish.alerts.channels import SesEmailChannel, SmtpEmailChannel, WebhookChannel
+    from swordfish.alerts.dispatcher import AlertDispatcher, SqsAlertQueue
+    from swordfish.alerts.rules import AlertRuleStore
+    from swordfish.security.totp_keys import TotpSecretBox
+
+    settings = settings or get_settings()
+    if not (settings.alerts_queue_url and settings.alerts_dlq_url):
+        raise RuntimeError("SWORDFISH_ALERTS_QUEUE_URL and SWORDFISH_ALERTS_DLQ_URL must be set")
+    email = (SmtpEmailChannel(settings.alert_smtp_url, settings.alert_email_from) if settings.alert_smtp_url
+             else SesEmailChannel(aws_client("sesv2", settings), settings.alert_email_from))
+    return AlertDispatcher(
+        AlertRuleStore(database(), TotpSecretBox()),
+        SqsAlertQueue(aws_client("sqs", settings), queue_url=settings.alerts_queue_url, dlq_url=settings.alerts_dlq_url),
+        {"webhook": WebhookChannel(clock=time.time, timeout=settings.alert_webhook_timeout_seconds), "email": email},
+        max_attempts=settings.alert_max_attempts, backoff_seconds=settings.alert_backoff_seconds,
+        max_backoff_seconds=settings.alert_max_backoff_seconds)
+
+
+def build_rate_monitor(settings: Settings | None = None):
+    from swordfish.alerts.rate_monitor import PhishingRateMonitor
+
+    settings = settings or get_settings()
+    publisher = build_alert_publisher(settings)
+    if publisher is None:
+        raise RuntimeError("the phishing-rate check needs SWORDFISH_ALERTS_QUEUE_URL")
+    return PhishingRateMonitor(
+        database(), publisher.publish, window=timedelta(minutes=settings.phishing_rate_window_minutes),
+        baseline=timedelta(days=settings.phishing_rate_baseline_days), min_messages=settings.phishing_rate_min_messages,
+        min_rate=settings.phishing_rate_min_rate, factor=settings.phishing_rate_factor,
+        cooldown=timedelta(hours=settings.phishing_rate_cooldown_hours))
+
+
 # --- error tracking -------------------------------------------------------------------------------
 
 
@@ -513,6 +571,9 @@ _flag_audit = ProcessSingleton(build_flag_audit)
 _rotator = ProcessSingleton(build_rotator)
 _console = ProcessSingleton(build_console_app)
 _health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
+_alert_dispatcher = ProcessSingleton(build_alert_dispatcher)
+_rate_monitor = ProcessSingleton(build_rate_monitor)
+_alert_publisher = ProcessSingleton(build_alert_publisher)
 
 database = _database.get
 pipeline = _pipeline.get
@@ -525,12 +586,16 @@ flag_audit = _flag_audit.get
 rotator = _rotator.get
 console_app = _console.get
 health_dependencies = _health.get
+alert_dispatcher = _alert_dispatcher.get
+rate_monitor = _rate_monitor.get
+alert_publisher = _alert_publisher.get  # the campaign hook's publisher (None without the alerts queue)
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
     for singleton in (_pipeline, _api, _authorizer, _unverified_usage_key, _console, _remediation, _feed_refresher,
-                      _flag_audit, _rotator, _health, _database):
+                      _flag_audit, _rotator, _health, _alert_dispatcher, _rate_monitor, _alert_publisher,
+                      _database):
         singleton.reset()
     reset_process_secret_reader()
     reset_registry()

@@ -170,3 +170,44 @@ class AlertRuleStore:
             row = cur.execute("SELECT * FROM alert_rules WHERE rule_id = %s AND disabled_at IS NULL "
                               "AND tenant_id IS NOT DISTINCT FROM %s", (rule_id, tenant_id)).fetchone()
         return self._rule(row) if row else None
+
+
+class AlertRulesAdmin:
+    """Rule changes with their audit row in the same transaction (the API's and the CLI's path; the
+    console audits through ``console.access.audit`` with the signed-in user)."""
+
+    def __init__(self, database: Database, box, *, allow_http: bool = False):
+        self.database, self.box, self.allow_http = database, box, allow_http
+
+    def list(self, tenant_id: str | None) -> list[dict]:
+        with self.database.connection() as conn, conn.transaction():
+            return list_rules(conn, tenant_id)
+
+    def add(self, *, tenant_id: str | None, actor: str, actor_role: str, source_ip: str | None = None,
+            **rule) -> tuple[dict, str | None]:
+        from swordfish.store import audit
+
+        with self.database.connection() as conn, conn.transaction():
+            row, secret = add_rule(conn, tenant_id=tenant_id, created_by=actor, box=self.box,
+                                   allow_http=self.allow_http, **rule)
+            audit.record(conn, actor=actor, actor_role=actor_role, action="alert_rule.add", tenant_id=tenant_id,
+                         object_type="alert_rule", object_id=str(row["rule_id"]), after=_audited(row),
+                         source_ip=source_ip)
+        return row, secret
+
+    def disable(self, rule_id: int, *, tenant_id: str | None, actor: str, actor_role: str,
+                source_ip: str | None = None) -> dict | None:
+        from swordfish.store import audit
+
+        with self.database.connection() as conn, conn.transaction():
+            row = disable_rule(conn, rule_id, actor, tenant_id)
+            if row is not None:
+                audit.record(conn, actor=actor, actor_role=actor_role, action="alert_rule.disable",
+                             tenant_id=tenant_id, object_type="alert_rule", object_id=str(rule_id),
+                             before=_audited(row), source_ip=source_ip)
+        return row
+
+
+def _audited(row: dict) -> dict:
+    return {"events": list(row["events"]), "channel": row["channel"], "target": row["target"],
+            "scope": row["tenant_id"] or "every tenant", "min_tenants": row["min_tenants"], "label": row["label"]}
