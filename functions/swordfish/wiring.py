@@ -523,6 +523,27 @@ def build_rate_monitor(settings: Settings | None = None):
         cooldown=timedelta(hours=settings.phishing_rate_cooldown_hours))
 
 
+def build_siem_exporter(settings: Settings | None = None):
+    """The SIEM export's sinks from settings: S3 (the export bucket) and/or a signed webhook."""
+    from swordfish.alerts.export import S3Sink, SiemExporter, WebhookSink
+
+    settings = settings or get_settings()
+    sinks = []
+    if settings.siem_export_bucket:
+        sinks.append(S3Sink(aws_client("s3", settings), settings.siem_export_bucket))
+    if settings.siem_export_webhook_url:
+        secret = settings.siem_export_webhook_secret
+        if not secret and settings.siem_export_webhook_secret_name:
+            secret = secret_reader().get(settings.siem_export_webhook_secret_name).value
+        if not secret:
+            raise RuntimeError("the SIEM webhook needs SWORDFISH_SIEM_EXPORT_WEBHOOK_SECRET(_NAME) to sign with")
+        sinks.append(WebhookSink(settings.siem_export_webhook_url, secret))
+    if not sinks:
+        raise RuntimeError("the SIEM export needs SWORDFISH_SIEM_EXPORT_BUCKET or SWORDFISH_SIEM_EXPORT_WEBHOOK_URL")
+    return SiemExporter(database(), sinks, lag_seconds=settings.siem_export_lag_seconds,
+                        max_rows=settings.siem_export_max_rows, release=settings.release)
+
+
 # --- error tracking -------------------------------------------------------------------------------
 
 
@@ -574,6 +595,7 @@ _health = ProcessSingleton(build_health_dependencies)  # the health canary's, on
 _alert_dispatcher = ProcessSingleton(build_alert_dispatcher)
 _rate_monitor = ProcessSingleton(build_rate_monitor)
 _alert_publisher = ProcessSingleton(build_alert_publisher)
+_siem_exporter = ProcessSingleton(build_siem_exporter)
 
 database = _database.get
 pipeline = _pipeline.get
@@ -588,6 +610,7 @@ console_app = _console.get
 health_dependencies = _health.get
 alert_dispatcher = _alert_dispatcher.get
 rate_monitor = _rate_monitor.get
+siem_exporter = _siem_exporter.get
 alert_publisher = _alert_publisher.get  # the campaign hook's publisher (None without the alerts queue)
 
 
@@ -595,7 +618,7 @@ def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
     for singleton in (_pipeline, _api, _authorizer, _unverified_usage_key, _console, _remediation, _feed_refresher,
                       _flag_audit, _rotator, _health, _alert_dispatcher, _rate_monitor, _alert_publisher,
-                      _database):
+                      _siem_exporter, _database):
         singleton.reset()
     reset_process_secret_reader()
     reset_registry()
