@@ -410,7 +410,24 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report,
-        dead_letters=dead_letters_factory(settings), alert_http_allowed=settings.alert_http_allowed)
+        dead_letters=dead_letters_factory(settings), alert_http_allowed=settings.alert_http_allowed,
+        oidc=build_oidc_client(settings, client))
+
+
+def build_oidc_client(settings: Settings, redis_client):
+    """Sign-in with the MSP's identity provider; None when no issuer is configured (password only)."""
+    if not settings.oidc_issuer:
+        return None
+    from swordfish.console.oidc import OidcClient, OidcConfig
+
+    secret = settings.oidc_client_secret
+    if not secret and settings.oidc_client_secret_name:
+        secret = secret_reader().get(settings.oidc_client_secret_name).value
+    if not settings.oidc_client_id or not secret:
+        raise RuntimeError("OIDC sign-in needs SWORDFISH_OIDC_CLIENT_ID and SWORDFISH_OIDC_CLIENT_SECRET(_NAME)")
+    return OidcClient(OidcConfig(issuer=settings.oidc_issuer, client_id=settings.oidc_client_id, client_secret=secret,
+                                 provider_name=settings.oidc_provider_name, groups_claim=settings.oidc_groups_claim,
+                                 group_map=settings.oidc_group_map), redis_client)
 
 
 def dead_letters_factory(settings: Settings) -> Callable[[], object] | None:

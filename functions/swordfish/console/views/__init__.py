@@ -17,6 +17,7 @@ from swordfish.console.views import (  # noqa: F401
     lists,
     operations,
     signin,
+    sso,
     tenants,
     users,
     verdicts,
