@@ -14,8 +14,11 @@ processor = BatchProcessor(event_type=EventType.SQS)
 wiring.configure_error_tracking()
 
 
+alert_dispatcher = wiring.alert_dispatcher
+
+
 def record_handler(record: SQSRecord) -> list[str]:
-    return wiring.alert_dispatcher().handle(record.body)
+    return alert_dispatcher().handle(record.body)
 
 
 @logger.inject_lambda_context

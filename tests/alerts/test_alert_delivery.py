@@ -228,3 +228,21 @@ def test_an_email_alert_goes_through_the_smtp_relay(alert_db, box, queues, clock
     assert message["To"] == "soc@msp.example" and message["From"] == "alerts@swordfish.example"
     assert message["Subject"].startswith("[Swordfish] malware for acme-corp")
     assert "message_id: m-1" in message.get_payload()
+
+
+def test_an_email_alert_goes_through_ses_where_the_stack_has_no_relay(moto_server, box):
+    import boto3
+    from swordfish.alerts.channels import DeliveryFailed, SesEmailChannel
+    from swordfish.alerts.rules import AlertRule
+
+    ses = boto3.client("sesv2", endpoint_url=moto_server.url, region_name="eu-west-1")
+    rule = AlertRule(rule_id=7, tenant_id=None, events=("malware",), channel="email", target="soc@msp.example",
+                     min_tenants=3, label="SOC")
+    with pytest.raises(DeliveryFailed) as refused:  # not a verified identity: refused for good, not retried
+        SesEmailChannel(ses, "alerts@unverified.example").send(rule, malware(), 1)
+    assert refused.value.permanent
+    ses.create_email_identity(EmailIdentity="swordfish.example")
+    before = boto3.client("ses", endpoint_url=moto_server.url, region_name="eu-west-1").get_send_quota()
+    SesEmailChannel(ses, "alerts@swordfish.example").send(rule, malware(), 1)
+    after = boto3.client("ses", endpoint_url=moto_server.url, region_name="eu-west-1").get_send_quota()
+    assert after["SentLast24Hours"] > before["SentLast24Hours"]  # accepted (moto counts the refusal as well)
