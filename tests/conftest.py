@@ -149,3 +149,19 @@ def stack_env(embedded_stack, monkeypatch):
     yield embedded_stack
     wiring.reset()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def production_password_hasher():
+    """Hash console passwords in this test process with argon2id at its cheapest: the production
+    parameters cost 0.2 s a hash on this machine, and the sign-in tests hash hundreds of times.
+    Yields the module's own hasher, whose parameters test_password_strength.py checks; servers
+    the tests start as processes keep it."""
+    from argon2 import PasswordHasher
+    from swordfish.console import passwords
+
+    production = passwords._hasher, passwords._DUMMY_HASH
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    passwords._DUMMY_HASH = passwords._hasher.hash("no user has this password: only its timing matters")
+    yield production[0]
+    passwords._hasher, passwords._DUMMY_HASH = production

@@ -379,3 +379,46 @@ def test_a_brands_own_shortener_in_its_own_mail_is_not_a_url_shortener():
     assert "URL_SHORTENER" not in names(analyze(build(sender="X <info@x.com>", body=body)))
     assert "URL_SHORTENER" in names(analyze(build(sender="Support <info@x-support.example>", body=body)))
     assert "URL_SHORTENER" in names(analyze(build(sender="X <info@x.com>", body="https://bit.ly/AbCdEf123")))
+
+
+@pytest.mark.parametrize("url", ["https://multaprev.eastus.cloudapp.azure.com/pagar",
+                                 "http://ec2-18-231-189-155.sa-east-1.compute.amazonaws.com/nfe",
+                                 "https://vmi2894040.contaboserver.net/afip",
+                                 "http://advertenciafac.isa-geek.com:5000/factura",
+                                 "https://scmfile.serveftp.org/sedex", "https://billing-7.duckdns.org/"])
+def test_a_link_to_a_rented_machine_or_a_dynamic_dns_name_is_a_cloud_machine_link(url):
+    lure = analyze(build(body=f"Your invoice is ready: {url}"))
+    assert "CLOUD_MACHINE_LINK" in names(lure)
+
+
+@pytest.mark.parametrize("url", ["https://portal.azure.com/#home", "https://aws.amazon.com/ec2/",
+                                 "https://acme-invoices.s3.amazonaws.com/x.pdf", "https://www.duckduckgo.com/"])
+def test_a_providers_own_pages_are_not_a_cloud_machine_link(url):
+    assert "CLOUD_MACHINE_LINK" not in names(analyze(build(body=f"See {url}")))
+
+
+def test_a_display_name_naming_the_recipients_domain_from_elsewhere_poses_as_their_mail_system():
+    lure = analyze(build(sender='"cPanel on example.com" <jaz.mcg@yummymaca.example>',
+                         subject="Notice: delivery failure"))
+    evidence = next(r.evidence for r in lure.reasons if r.name == "RECIPIENT_DOMAIN_IN_SENDER_NAME")
+    assert "example.com" in evidence and "yummymaca.example" in evidence
+    # the tenant's domains count even when To names someone else (Bcc, a list)
+    bcc = build(sender='"Webmail Acme.com Support" <admin@mailer.example>', subject="Quota")
+    assert "RECIPIENT_DOMAIN_IN_SENDER_NAME" in names(analyze(bcc, TenantPolicy(domains=["acme.com"])))
+
+
+def test_the_recipients_domain_in_a_name_is_no_sign_from_that_domain_or_about_free_mail():
+    own = analyze(build(sender='"IT at example.com" <it@example.com>'))
+    person = analyze(build(sender='"Sam Jones (partner-firm.com)" <sam@partner-firm.com>'))
+    free = build(sender='"gmail.com support" <x@mailer.example>').replace(b"j.doe@example.com", b"j.doe@gmail.com")
+    assert "RECIPIENT_DOMAIN_IN_SENDER_NAME" not in names(own) | names(person) | names(analyze(free))
+
+
+@pytest.mark.parametrize(("sender", "brand"), [('"Banco Santander" <noreply@aulaforadeserie.example>', "santander"),
+                                               ('"Mercado Pago" <alerta@seguranca-mp.example>', "mercadopago"),
+                                               ('"CORREIOS" <contato@webiss.example>', "correios"),
+                                               ('"AFIP Notificacion" <cviera@afip.gov.ar.example>', "afip")])
+def test_banks_posts_and_tax_offices_outside_the_english_speaking_world_are_brands(sender, brand):
+    lure = analyze(build(sender=sender))
+    assert f"names {brand}" in next(r.evidence for r in lure.reasons if r.name == "BRAND_IMPERSONATION")
+    assert "BRAND_IMPERSONATION" not in names(analyze(build(sender='"Banco Santander" <avisos@santander.es>')))

@@ -376,7 +376,7 @@ def test_a_worker_blocked_on_the_database_pool_is_waiting_not_dead(deps, redis_u
     waits for; a dead worker (no beat) and a stuck one (loop still, waiting on nothing) still fail."""
     import threading
 
-    from swordfish.monitoring.progress import WorkerHeartbeat, current_wait
+    from swordfish.monitoring.progress import WorkerHeartbeat, current_wait, until_waiting_on
     from swordfish.store.database import Database, DatabaseUnavailable
 
     clock = Clock()
@@ -401,10 +401,8 @@ def test_a_worker_blocked_on_the_database_pool_is_waiting_not_dead(deps, redis_u
     blocked = threading.Thread(target=batch)
     blocked.start()
     try:
-        deadline = time.monotonic() + 10  # hang guard only
-        while current_wait() != "postgresql":
-            assert time.monotonic() < deadline, "the pool never marked its wait"
-            time.sleep(0.01)
+        assert until_waiting_on("postgresql", timeout=10), "the pool never marked its wait"  # hang guard
+        assert current_wait() == "postgresql"
         clock.now += 60  # a minute into the outage; processor-1 died meanwhile (no beat)
         waiting_worker.beat()  # what its heartbeat thread does every second
         _, body = deep(deps)

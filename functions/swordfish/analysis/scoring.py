@@ -16,6 +16,8 @@ from .authentication import ENFORCED, ListDelivery, arc_restores_pass, compauth_
 from .content import content_model, content_tokens
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
 from .data.hosts import (
+    CLOUD_MACHINE_HOST_SUFFIXES,
+    DYNAMIC_DNS_DOMAINS,
     FREE_FILE_HOSTS,
     FREE_FILE_HOSTS_BY_HOST,
     FREE_SITE_HOSTS,
@@ -127,7 +129,11 @@ _BRAND_OF_DOMAIN: dict[str, frozenset[str]] = {
 _MULTIWORD_BRANDS = {"wells fargo": "wellsfargo", "bank of america": "bankofamerica",
                      "american express": "americanexpress", "geek squad": "geeksquad",
                      "office 365": "office365", "one drive": "onedrive", "docu sign": "docusign",
-                     "we transfer": "wetransfer", "pay pal": "paypal", "linked in": "linkedin"}
+                     "we transfer": "wetransfer", "pay pal": "paypal", "linked in": "linkedin",
+                     "mercado pago": "mercadopago", "mercado libre": "mercadolibre", "mercado livre": "mercadolivre",
+                     "magazine luiza": "magazineluiza", "banco do brasil": "bancodobrasil", "la poste": "laposte",
+                     "poste italiane": "posteitaliane", "intesa sanpaolo": "intesasanpaolo", "japan post": "japanpost",
+                     "banco santander": "santander", "caixa bank": "caixabank"}
 
 
 @dataclass(slots=True)
@@ -366,6 +372,7 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
     shorteners: list[str] = []
     file_hosts: list[str] = []
     site_hosts: list[str] = []
+    machine_hosts: list[str] = []
     # X's own mail links through t.co, LinkedIn's through lnkd.in: a brand's shortener in its own mail hides nothing
     sender_brands = _BRAND_OF_DOMAIN.get(_sender_domain(parsed), frozenset())
     for link in parsed.links:
@@ -392,6 +399,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
             site_hosts.append(link.host)
         elif link.host in FREE_FILE_HOSTS_BY_HOST or link.domain in FREE_FILE_HOSTS:
             file_hosts.append(link.host)
+        elif link.domain in DYNAMIC_DNS_DOMAINS or link.host.endswith(CLOUD_MACHINE_HOST_SUFFIXES):
+            machine_hosts.append(link.host)
     if mismatch:
         hits.add("LINK_TEXT_MISMATCH", "; ".join(mismatch[:3]))
     if brand_text:
@@ -405,6 +414,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
         hits.add("FREE_FILE_HOST", ", ".join(sorted(set(file_hosts))[:3]))
     if site_hosts:
         hits.add("FREE_SITE_HOST", ", ".join(sorted(set(site_hosts))[:3]))
+    if machine_hosts:
+        hits.add("CLOUD_MACHINE_LINK", ", ".join(sorted(set(machine_hosts))[:3]))
     if parsed.html:
         js = javascript_links(parsed.html)
         if js:
@@ -525,6 +536,24 @@ def _obfuscation(text: str, hits: _Hits) -> None:
     if len(found) >= MIN_OBFUSCATED_WORDS:
         shown = ", ".join(ascii(word) for word in found[:3])
         hits.add("TEXT_OBFUSCATION", f"{len(found)} words broken up or mixing scripts: {shown}")
+
+
+def _recipient_domain_in_sender_name(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits) -> None:
+    """"Webmail acme.com", "cPanel on acme.com", "acme.com IT Support" from another domain: the lure
+    poses as the recipient's own mail system. Tenant domains and the To/Cc addresses' domains count as
+    the recipient's; free-mail domains do not (anyone's "gmail.com" is nobody's mail system)."""
+    sender_dom = _sender_domain(parsed)
+    name = (parsed.from_name or "").casefold()
+    if not sender_dom or not name or "." not in name:
+        return
+    # most display names have no dot: To and Cc are parsed only for the rest
+    recipient_domains = set(policy.domain_set)
+    recipient_domains.update(registered_domain(address_host(a)) for a in parsed.to[:20])
+    for domain in sorted(recipient_domains - {sender_dom, ""} - FREEMAIL_DOMAINS):
+        if "." in domain and domain in name and domain_label(domain):
+            hits.add("RECIPIENT_DOMAIN_IN_SENDER_NAME",
+                     f"display name {parsed.from_name!r} names the recipient's domain {domain}, mail is from {sender_dom}")
+            return
 
 
 def _recipient_in_subject(parsed: ParsedMessage, hits: _Hits) -> None:
@@ -732,6 +761,7 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _language(parsed, policy, text, present, hits)
         _obfuscation((parsed.subject or "")[:MAX_SUBJECT_CHARS] + "\n" + parsed.text[:MAX_LANGUAGE_CHARS], hits)
         _recipient_in_subject(parsed, hits)
+        _recipient_domain_in_sender_name(parsed, policy, hits)
         _fake_reply(parsed, hits)
         _hidden_text(parsed, hits)
         if CONTENT_MODEL not in disabled:

@@ -82,6 +82,9 @@ CATALOG: dict[str, SignalSpec] = {
                       "display:none): words broken up or padded for the filter's eyes only"),
     "RECIPIENT_IN_SUBJECT": _s(PHISHING, 1.0, "the subject shows the recipient's own address (\"you@example.com "
                                "password expires\"): mass lures personalise that way, people do not"),
+    "RECIPIENT_DOMAIN_IN_SENDER_NAME": _s(PHISHING, 2.0, "the display name names the recipient's own domain "
+                                          "(\"Webmail acme.com\", \"cPanel on acme.com\") but the mail comes from "
+                                          "another: a lure posing as the recipient's mail system"),
     "REPLYTO_MISMATCH": _s(PHISHING, 1.0, "Reply-To on another domain"),
     "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
     "RETURNPATH_MISMATCH": _s(NEUTRAL, 0.3, "Return-Path on another domain"),
@@ -105,6 +108,9 @@ CATALOG: dict[str, SignalSpec] = {
     # corpus's two legitimate carriers are 2002 newsletters' pop-ups, and the constructed "password form and
     # javascript: link" message of issue 16 is caught by its form (CREDENTIAL_FORM) since hidden inputs stopped
     # zeroing that signal
+    "CLOUD_MACHINE_LINK": _s(PHISHING, 2.0, "link to a rented cloud machine's own host name (*.cloudapp.azure.com, "
+                             "*.compute.amazonaws.com, a VPS) or a dynamic-DNS name (no-ip, DynDNS, DuckDNS): "
+                             "companies link to their own domains"),
     "JAVASCRIPT_LINK": _s(PHISHING, 1.0, "javascript: link"),
     "SUSPICIOUS_TLD": _s(PHISHING, 0.5, "sender or link on a top-level domain mostly used for abuse"),
     "QR_CODE_URL": _s(PHISHING, 1.5, "QR code in an image or PDF leading to a URL (value 2: with credential, MFA "

@@ -33,7 +33,9 @@ CONTEXT_WORDS = (constants.SERVICE_NAME, "swordfish", "password", "console", "ms
 MIN_GUESSES_LOG10 = 10.0  # zxcvbn's score 4
 ESTIMATE_CHARS = 72  # zxcvbn refuses longer input (its matching grows faster than linearly); the first 72 decide
 
-_hasher = PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4
+# argon2-cffi's RFC 9106 "low memory" profile, above OWASP's argon2id minimum (19 MiB, t=2).
+HASH_PARAMETERS = {"time_cost": 3, "memory_cost": 64 * 1024, "parallelism": 4}
+_hasher = PasswordHasher(**HASH_PARAMETERS)
 # A valid hash of a random password: verifying against it costs the same as a real user's hash,
 # so an unknown e-mail answers no faster than a wrong password.
 _DUMMY_HASH = _hasher.hash("no user has this password: only its timing matters")

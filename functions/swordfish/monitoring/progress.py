@@ -49,26 +49,39 @@ class Heartbeat:
 # --- what this process is blocked on ------------------------------------------------------------------
 
 _waits: dict[int, tuple[str, float]] = {}  # thread id -> (dependency, monotonic time the wait began)
-_waits_lock = threading.Lock()
+_waits_changed = threading.Condition()
 
 
 @contextlib.contextmanager
 def waiting_on(dependency: str) -> Iterator[None]:
     """Mark this thread as blocked on ``dependency`` (the database pool, waiting for a connection)."""
     key = threading.get_ident()
-    with _waits_lock:
+    with _waits_changed:
         _waits[key] = (dependency, time.monotonic())
+        _waits_changed.notify_all()
     try:
         yield
     finally:
-        with _waits_lock:
+        with _waits_changed:
             _waits.pop(key, None)
+            _waits_changed.notify_all()
 
 
 def current_wait() -> str | None:
     """The dependency this process's longest-waiting thread is blocked on, or None."""
-    with _waits_lock:
-        return min(_waits.values(), key=lambda w: w[1])[0] if _waits else None
+    with _waits_changed:
+        return _longest_wait()
+
+
+def _longest_wait() -> str | None:
+    return min(_waits.values(), key=lambda w: w[1])[0] if _waits else None
+
+
+def until_waiting_on(dependency: str, timeout: float) -> bool:
+    """Block until some thread of this process waits on ``dependency`` (False after ``timeout``):
+    lets a caller act at the moment a worker blocks, without polling."""
+    with _waits_changed:
+        return _waits_changed.wait_for(lambda: _longest_wait() == dependency, timeout)
 
 
 def _encode(now: float, loop_age: float | None, waiting: str | None) -> str:

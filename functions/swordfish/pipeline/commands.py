@@ -14,15 +14,16 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from swordfish.command_errors import CommandError, one_line_errors
+
 # A file in a folder, or named on the command line, is mail when its first line is a header field or
 # an mbox "From " line; anything else (LICENSE, a note, a policy) is skipped and said so.
 _SKIPPED_NAMES = ("LICENSE", "README", "COPYING")
 
 
-class SubmitError(Exception):
+class SubmitError(CommandError):
     def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code)
 
 
 def iter_mail_files(paths: list[str]):
@@ -89,15 +90,8 @@ def where(tenant_id: str, message_id: str) -> str:
     return f"/console/tenants/{tenant_id}/verdicts/{message_id} (API: GET /v1/tenants/{tenant_id}/verdicts/{message_id})"
 
 
+@one_line_errors
 def cmd_submit(args) -> int:
-    try:
-        return _submit(args)
-    except SubmitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
-
-
-def _submit(args) -> int:
     from swordfish import wiring
     from swordfish.config import get_settings
     from swordfish.pipeline.submission import MailboxSource, Submission
@@ -195,15 +189,8 @@ def _dead_letters():
                        queue_url=settings.emails_queue_url)
 
 
+@one_line_errors
 def cmd_dlq(args) -> int:
-    try:
-        return _dlq(args)
-    except SubmitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
-
-
-def _dlq(args) -> int:
     import json
 
     if args.dlq_command == "list":

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from swordfish.command_errors import CommandError, one_line_errors
 from swordfish.store.database import proxy_connect
 
 
@@ -32,42 +33,22 @@ def cmd_migrate(args) -> int:
     return 0
 
 
-class CommandError(Exception):
-    """A refusal the operator can act on: printed as one line, exit code ``code``."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.code = code
-
-
 def _command(func):
     """One-line errors, not tracebacks, for what the operator typed or what the store refused."""
-    import functools
-
     from pydantic import ValidationError
 
     from swordfish.security.operator import UnknownOperator
     from swordfish.store.tenants import TenantExists, UnknownTenant
 
-    @functools.wraps(func)
-    def run(args) -> int:
-        try:
-            return func(args)
-        except CommandError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.code
-        except (TenantExists, UnknownTenant) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except ValidationError as exc:
+    def refusal(exc: Exception) -> tuple[int, str] | None:
+        if isinstance(exc, (TenantExists, UnknownTenant)):
+            return 1, str(exc)
+        if isinstance(exc, ValidationError):
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'policy'}: {e['msg']}" for e in exc.errors())
-            print(f"error: invalid policy: {problems}", file=sys.stderr)
-            return 2
-        except (UnknownOperator, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return 2, f"invalid policy: {problems}"
+        return (2, str(exc)) if isinstance(exc, (UnknownOperator, ValueError)) else None
 
-    return run
+    return one_line_errors(func, refusal)
 
 
 def _actor(args) -> str:

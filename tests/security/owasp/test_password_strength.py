@@ -48,3 +48,12 @@ def test_the_refusal_says_why(site):
     invitee = site.client()
     refused = invitee.post_form(path, path, {"password": "Summer2024!!"})
     assert refused.status_code == 400 and "guess" in refused.text
+
+
+def test_production_hashes_are_argon2id_at_owasp_strength_or_above(production_password_hasher):
+    """The test process hashes cheaply (tests/conftest.py); what the console ships is this."""
+    from argon2 import extract_parameters
+
+    params = extract_parameters(production_password_hasher.hash("correct horse battery staple"))
+    assert (params.type.name, params.time_cost, params.memory_cost, params.parallelism) == ("ID", 3, 65536, 4)
+    assert params.memory_cost >= 19 * 1024 and params.time_cost >= 2  # OWASP's argon2id minimum

@@ -33,6 +33,40 @@ FREE_SITE_HOSTS: frozenset[str] = frozenset({
     "framer.website", "replit.app", "ngrok.io", "ngrok-free.app", "trycloudflare.com",
     "linodeobjects.com", "digitaloceanspaces.com", "backblazeb2.com", "appspot.com", "translate.goog",
     "jimdosite.com", "yolasite.com", "carrd.co", "ghost.io", "typedream.app", "surge.sh",
+    # more IPFS gateways and pinning services' public gateways
+    "fleek.co", "w3s.link", "nftstorage.link", "4everland.link", "mypinata.cloud", "infura-ipfs.io",
+})
+
+# Host names a cloud provider gives a rented machine, and dynamic-DNS names anyone registers in a minute:
+# a company mails links to its own domain, not to "billing.eastus.cloudapp.azure.com" or a no-ip name; the
+# lure pages of 2022-2026 sit there (a fresh VM per campaign, no domain to register or take down).
+# Matched as host-name suffixes (the provider's zone; the registered domain alone, azure.com or
+# amazonaws.com, also serves their own pages).
+CLOUD_MACHINE_HOST_SUFFIXES: tuple[str, ...] = (
+    ".cloudapp.azure.com", ".cloudapp.net", ".compute.amazonaws.com", ".compute-1.amazonaws.com",
+    ".bc.googleusercontent.com", ".contaboserver.net", ".vps.ovh.net", ".vps.ovh.ca", ".ip-ptr.tech",
+    ".secureserver.net", ".linodeusercontent.com", ".vultrusercontent.com", ".your-server.de",
+    ".hostwindsdns.com", ".static.hostinger.com", ".hosted-by-vdsina.ru", ".aeza.network",
+)
+DYNAMIC_DNS_DOMAINS: frozenset[str] = frozenset({
+    # No-IP
+    "ddns.net", "hopto.org", "zapto.org", "sytes.net", "servehttp.com", "serveftp.org", "servehumour.com",
+    "myftp.biz", "myftp.org", "redirectme.net", "bounceme.net", "myvnc.com", "servebeer.com", "serveblog.net",
+    "servecounterstrike.com", "servegame.com", "servehalflife.com", "servemp3.com", "servepics.com",
+    "servequake.com", "damnserver.com", "ditchyourip.com", "dnsiskinky.com", "geekgalaxy.com", "gotdns.ch",
+    "webhop.me", "3utilities.com", "blogsyte.com", "ddnsking.com", "freedynamicdns.net", "freedynamicdns.org",
+    "loginto.me", "mmafan.biz", "onthewifi.com", "viewdns.net", "hopto.me", "sytes.org",
+    # Dyn's historical names (still resolvable customer zones)
+    "dyndns.org", "dyndns.biz", "dyndns.info", "homeip.net", "dynalias.com", "dnsalias.com", "dnsalias.net",
+    "dnsalias.org", "is-an-artist.com", "isa-geek.com", "isa-geek.net", "isa-geek.org", "is-a-geek.com",
+    "is-a-geek.net", "is-a-geek.org", "kicks-ass.net", "selfip.com", "selfip.net", "gotdns.com", "gotdns.org",
+    "homelinux.com", "homelinux.net", "homeunix.com", "game-server.cc", "blogdns.com", "mine.nu",
+    # others
+    "duckdns.org", "dynu.net", "dynu.com", "freeddns.org", "mooo.com", "us.to", "chickenkiller.com",
+    "ddns.me", "dns-dynamic.net", "dnsdojo.com", "dynv6.net", "nsupdate.info", "ooguy.com", "kozow.com",
+    "accesscam.org", "camdvr.org", "giize.com", "gleeze.com", "loseyourip.com", "casacam.net", "theworkpc.com",
+    "ydns.eu", "changeip.com", "2waky.com", "dns04.com", "ddns.info", "publicvm.com", "serveo.net",
+    "localtunnel.me", "loca.lt", "pagekite.me", "localhost.run",
 })
 
 FREE_FILE_HOSTS_BY_HOST: frozenset[str] = frozenset({

@@ -14,24 +14,13 @@ from flask import Response, abort, g, render_template, request
 
 from swordfish.console import store
 from swordfish.console.access import audit, login_required
-from swordfish.console.views.common import ADMIN, AUDITOR, blueprint, db
+from swordfish.console.views.common import ADMIN, AUDITOR, blueprint, db, time_arg
 from swordfish.security.inputs import text_problem
 
 PAGE = 100
 EXPORT_LIMIT = 10_000  # rows per export: narrow the filters (time) for more
 COLUMNS = ("at", "actor", "actor_role", "action", "outcome", "tenant_id", "object_type", "object_id", "before",
            "after", "source_ip")
-
-
-def _time(name: str) -> datetime | None:
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        abort(400, f"{name} must be a date and time like 2026-01-31T08:00")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @blueprint.get("/audit")
@@ -45,12 +34,13 @@ def audit_log():
     filters = {"actor": (args.get("actor") or "").strip()[:254] or None,
                "tenant": (args.get("tenant") or "").strip()[:63] or None,
                "action": (args.get("action") or "").strip()[:64] or None,
-               "outcome": args.get("outcome") or None, "since": _time("since"), "until": _time("until")}
+               "outcome": args.get("outcome") or None,
+               "since": time_arg(args.get("since"), "since"), "until": time_arg(args.get("until"), "until")}
     if filters["outcome"] and filters["outcome"] not in ("ok", "refused", "failed"):
         abort(400, "outcome must be ok, refused or failed")
     before = None
     if args.get("before_at") and args.get("before_key"):
-        before = (_time("before_at"), args["before_key"][:40])
+        before = (time_arg(args.get("before_at"), "before_at"), args["before_key"][:40])
     export = args.get("format")
     if export not in (None, "", "csv", "json"):
         abort(400, "format must be csv or json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, abort, g, render_template
 
 from swordfish.store.tenants import TENANT_ID_PATTERN
 
@@ -19,6 +19,17 @@ def render_error(status: int, message: str | None):
 
 def now() -> datetime:
     return datetime.fromtimestamp(g.deps.clock(), UTC)
+
+
+def time_arg(value: str | None, name: str) -> datetime | None:
+    """A filter's date and time (ISO 8601; no zone means UTC), or None when empty; 400 when unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        abort(400, f"{name} must be a date and time like 2026-01-31T08:00")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def db():

@@ -3,25 +3,13 @@ feedback and release from quarantine (admins and analysts; every read of mail co
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import abort, g, redirect, render_template, request, url_for
 
 from swordfish.console import store
 from swordfish.console.access import audit, login_required, require_tenant
 from swordfish.console.message_view import render_message
-from swordfish.console.views.common import ADMIN, ANALYST, PAGE_SIZES, blueprint, db, render_error
+from swordfish.console.views.common import ADMIN, ANALYST, PAGE_SIZES, blueprint, db, render_error, time_arg
 from swordfish.security.inputs import text_problem
-
-
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        abort(400, f"{name} must be a date and time like 2026-01-31T08:00")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @blueprint.get("/tenants/<tenant_id>/verdicts")
@@ -44,9 +32,9 @@ def verdicts(tenant_id: str):
             abort(400, problem)
     before = None
     if args.get("before_at") and args.get("before_id") is not None:
-        before = (_parse_time(args["before_at"], "before_at"), args["before_id"])
-    filters = {"verdict": verdict, "since": _parse_time(args.get("since"), "since"),
-               "until": _parse_time(args.get("until"), "until"),
+        before = (time_arg(args["before_at"], "before_at"), args["before_id"])
+    filters = {"verdict": verdict, "since": time_arg(args.get("since"), "since"),
+               "until": time_arg(args.get("until"), "until"),
                "sender": (args.get("sender") or "")[:200] or None, "subject": (args.get("subject") or "")[:200] or None}
     with db() as conn, conn.transaction():
         rows = store.verdict_page(conn, tenant_id, limit=limit, before=before, **filters)
