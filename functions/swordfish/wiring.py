@@ -411,7 +411,17 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report,
         dead_letters=dead_letters_factory(settings), alert_http_allowed=settings.alert_http_allowed,
-        oidc=build_oidc_client(settings, client))
+        oidc=build_oidc_client(settings, client), alert_dead_letters=alert_dead_letters_factory(settings))
+
+
+def alert_dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
+    """The alerts' own DLQ for the console's alerts page (redrive starts a delivery over)."""
+    if not settings.alerts_dlq_url or not settings.alerts_queue_url:
+        return None
+    from swordfish.pipeline.queues import DeadLetters
+
+    return functools.cache(lambda: DeadLetters(aws_client("sqs", settings), dlq_url=settings.alerts_dlq_url,
+                                               queue_url=settings.alerts_queue_url))
 
 
 def build_oidc_client(settings: Settings, redis_client):

@@ -70,3 +70,35 @@ def test_other_roles_cannot_manage_alerts(console):
     console.login(client, "analyst@msp.example")
     assert get(client, "/console/alerts").status_code == 403
     assert post_form(client, "/console/overview", "/console/alerts/1/disable", {}).status_code == 403
+
+
+def test_undelivered_alerts_are_listed_and_redriven_from_the_console(console, fauxqs_server):
+    import json
+    import uuid
+
+    import boto3
+    from swordfish.alerts.dispatcher import SqsAlertQueue
+    from swordfish.pipeline.queues import DeadLetters
+
+    sqs = boto3.client("sqs", endpoint_url=fauxqs_server.url, region_name="eu-west-1")
+    name = f"alerts-{uuid.uuid4().hex[:8]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    SqsAlertQueue(sqs, queue_url=queue_url, dlq_url=dlq_url).dead_letter(
+        {"type": "delivery", "rule_id": 3, "rule_tenant": None, "attempt": 1, "not_before": 0,
+         "event": {"event_id": "e1", "kind": "malware", "tenant_ids": ["globex"], "occurred_at": "x"}},
+        "webhook failed 8 times: the receiver answered HTTP 503", "alert_retries_exhausted")
+    console.deps.alert_dead_letters = lambda: DeadLetters(sqs, dlq_url=dlq_url, queue_url=queue_url, hold_seconds=1)
+    client = admin(console)
+    assert 'id="alerts-dlq-link"' in get(client, "/console/alerts").get_data(as_text=True)
+    page = get(client, "/console/alerts/dlq").get_data(as_text=True)
+    assert "alert_retries_exhausted" in page and "HTTP 503" in page
+    dlq_id = re.search(r'name="ids" value="([^"]+)"', page).group(1)
+    response = post_form(client, "/console/alerts/dlq", "/console/alerts/dlq/redrive",
+                         {"ids": dlq_id, "reason": "receiver fixed"})
+    assert response.status_code == 302 and "redrive:+1+done" in response.headers["Location"].replace(" ", "+")
+    [back] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(back["Body"])["rule_id"] == 3
+    with psycopg.connect(console.superuser_url) as conn:
+        [(after,)] = conn.execute("SELECT after FROM console_audit WHERE action = 'alert_dlq.redrive'").fetchall()
+    assert after["why"] == "receiver fixed" and after["code"] == "alert_retries_exhausted"

@@ -54,6 +54,7 @@ class ConsoleDependencies:
     dead_letters: Callable[[], Any] | None = None  # () -> pipeline.queues.DeadLetters (the emails DLQ)
     totp_box: TotpSecretBox = field(default_factory=TotpSecretBox)  # keys from Secrets Manager
     oidc: Any | None = None  # console.oidc.OidcClient: sign-in with the MSP's identity provider
+    alert_dead_letters: Callable[[], Any] | None = None  # () -> pipeline.queues.DeadLetters (the alerts DLQ)
     alert_http_allowed: bool = False  # plain-http webhook rules (the embedded stack's local receivers)
     extra: dict = field(default_factory=dict)
 

@@ -4,7 +4,7 @@ shown once, on the page that follows its creation; adding and disabling are audi
 
 from __future__ import annotations
 
-from flask import abort, g, render_template, request
+from flask import abort, g, redirect, render_template, request, url_for
 
 from swordfish.alerts.events import EVENT_KINDS
 from swordfish.alerts.rules import RuleRefused, add_rule, disable_rule, list_rules
@@ -78,3 +78,35 @@ def disable_alert_rule(rule_id: int):
     with db() as conn, conn.transaction():
         tenant_ids = [t["tenant_id"] for t in store.all_tenants(conn)]
     return _page(tenant_ids)
+
+
+def _alert_dead_letters():
+    if g.deps.alert_dead_letters is None:
+        abort(404, "the alerts DLQ is not configured here (SWORDFISH_ALERTS_DLQ_URL and SWORDFISH_ALERTS_QUEUE_URL)")
+    return g.deps.alert_dead_letters()
+
+
+@blueprint.get("/alerts/dlq")
+@login_required(ADMIN)
+def alerts_dlq():
+    rows = _alert_dead_letters().list(100)
+    return render_template("alerts_dlq.html", rows=rows, done=request.args.get("done"))
+
+
+@blueprint.post("/alerts/dlq/<any(redrive, discard):action>")
+@login_required(ADMIN)
+def alerts_dlq_action(action: str):
+    """Redrive: the delivery starts over (attempt 1) once the receiver is fixed; discard: dropped."""
+    ids = {i for i in request.form.getlist("ids") if i and len(i) <= 128}
+    if not ids:
+        abort(400, "choose at least one alert")
+    why = (request.form.get("reason") or "").strip()[:500]
+    problem = text_problem(why, "the reason")
+    if problem:
+        abort(400, problem)
+    done = _alert_dead_letters().act(ids, action)
+    for row in done:
+        audit(f"alert_dlq.{action}", object_type="alert_delivery", object_id=row["id"],
+              after={"code": row["code"], "reason": row["reason"][:500], "why": why})
+    missing = ids - {row["id"] for row in done}
+    return redirect(url_for("console.alerts_dlq", done=f"{action}: {len(done)} done, {len(missing)} no longer there"))
