@@ -531,7 +531,8 @@ def build_alert_dispatcher(settings: Settings | None = None):
     return AlertDispatcher(
         AlertRuleStore(database(), TotpSecretBox()),
         SqsAlertQueue(aws_client("sqs", settings), queue_url=settings.alerts_queue_url, dlq_url=settings.alerts_dlq_url),
-        {"webhook": WebhookChannel(clock=time.time, timeout=settings.alert_webhook_timeout_seconds), "email": email},
+        {"webhook": WebhookChannel(clock=time.time, timeout=settings.alert_webhook_timeout_seconds,
+                                   allow_private=settings.alert_http_allowed), "email": email},
         max_attempts=settings.alert_max_attempts, backoff_seconds=settings.alert_backoff_seconds,
         max_backoff_seconds=settings.alert_max_backoff_seconds)
 

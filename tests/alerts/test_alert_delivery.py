@@ -37,7 +37,7 @@ def dispatcher(db, box, queues, clock, **kw):
     return AlertDispatcher(AlertRuleStore(db, box),
                            SqsAlertQueue(queues.sqs, queue_url=queues.queue_url, dlq_url=queues.dlq_url,
                                          max_delay_seconds=0),
-                           {"webhook": WebhookChannel(clock=clock, timeout=2)}, clock=clock, **kw)
+                           {"webhook": WebhookChannel(clock=clock, timeout=2, allow_private=True)}, clock=clock, **kw)
 
 
 def publish(queues, *events):
@@ -246,3 +246,15 @@ def test_an_email_alert_goes_through_ses_where_the_stack_has_no_relay(moto_serve
     SesEmailChannel(ses, "alerts@swordfish.example").send(rule, malware(), 1)
     after = boto3.client("ses", endpoint_url=moto_server.url, region_name="eu-west-1").get_send_quota()
     assert after["SentLast24Hours"] > before["SentLast24Hours"]  # accepted (moto counts the refusal as well)
+
+
+def test_a_webhook_whose_host_resolves_inside_the_network_is_refused(alert_db, box, queues, clock):
+    with Receiver() as receiver:
+        make_rule(alert_db, box, receiver.url.replace("127.0.0.1", "localhost"))
+        d = AlertDispatcher(AlertRuleStore(alert_db, box),
+                            SqsAlertQueue(queues.sqs, queue_url=queues.queue_url, dlq_url=queues.dlq_url),
+                            {"webhook": WebhookChannel(clock=clock, timeout=2)}, clock=clock)
+        assert d.handle(publish(queues, malware())) == ["dead_lettered"]
+        assert receiver.received == []
+    [dead] = queues.drain(queues.dlq_url)
+    assert "private address" in dead["MessageAttributes"]["failure_reason"]["StringValue"]

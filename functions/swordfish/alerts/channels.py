@@ -5,9 +5,11 @@ trying again could help (a 5xx, 408, 429 or a network error could; any other 4xx
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
+from ipaddress import ip_address
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -54,14 +56,34 @@ def post_signed(http: urllib3.PoolManager, url: str, secret: str, body: bytes, *
                          permanent=response.status not in RETRYABLE_STATUS and response.status < 500)
 
 
+def private_address(url: str) -> str | None:
+    """The first private, loopback, link-local or reserved address the URL's host resolves to, or
+    None. A rule's URL was checked when it was made; its name may resolve inside the VPC since."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return None  # unresolvable: the request itself fails and is retried
+    for info in infos:
+        address = ip_address(info[4][0].split("%")[0])
+        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved \
+                or address.is_multicast or address.is_unspecified:
+            return str(address)
+    return None
+
+
 class WebhookChannel:
-    def __init__(self, *, clock: Callable[[], float], timeout: float = 5.0, http: urllib3.PoolManager | None = None):
-        self.clock, self.timeout = clock, timeout
+    def __init__(self, *, clock: Callable[[], float], timeout: float = 5.0, http: urllib3.PoolManager | None = None,
+                 allow_private: bool = False):
+        self.clock, self.timeout, self.allow_private = clock, timeout, allow_private
         self.http = http or urllib3.PoolManager(num_pools=8, maxsize=4, retries=False, block=False)
 
     def send(self, rule: AlertRule, event: AlertEvent, attempt: int) -> None:
         if not rule.secret:
             raise DeliveryFailed("the rule has no signing secret", permanent=True)
+        inside = None if self.allow_private else private_address(rule.target)
+        if inside:
+            raise DeliveryFailed(f"the webhook's host resolves to a private address ({inside})", permanent=True)
         post_signed(self.http, rule.target, rule.secret, event.to_json().encode(), now=self.clock(),
                     timeout=self.timeout,
                     headers={"X-Swordfish-Event": event.kind, "X-Swordfish-Event-Id": event.event_id,
