@@ -179,6 +179,9 @@ class Settings(BaseSettings):
     # JSON: {"<group>": {"role": "msp_admin|analyst|auditor", "tenants": ["t1", ...]}}; a user's
     # groups give the highest role among them and the union of tenants. Empty: only existing users.
     oidc_group_map: dict[str, dict] = Field(default_factory=dict)
+    # The provider enforces MFA on every sign-in: its sign-in counts as the second factor (else only
+    # an ID token whose amr names one; without, admins and analysts go on to the console's TOTP).
+    oidc_trust_provider_mfa: bool = False
 
     # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
     raw_mail_archive_bucket: str | None = None

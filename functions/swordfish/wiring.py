@@ -437,7 +437,8 @@ def build_oidc_client(settings: Settings, redis_client):
         raise RuntimeError("OIDC sign-in needs SWORDFISH_OIDC_CLIENT_ID and SWORDFISH_OIDC_CLIENT_SECRET(_NAME)")
     return OidcClient(OidcConfig(issuer=settings.oidc_issuer, client_id=settings.oidc_client_id, client_secret=secret,
                                  provider_name=settings.oidc_provider_name, groups_claim=settings.oidc_groups_claim,
-                                 group_map=settings.oidc_group_map), redis_client)
+                                 group_map=settings.oidc_group_map,
+                                 trust_provider_mfa=settings.oidc_trust_provider_mfa), redis_client)
 
 
 def dead_letters_factory(settings: Settings) -> Callable[[], object] | None:

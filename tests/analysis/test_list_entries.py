@@ -66,3 +66,32 @@ def test_a_domain_entry_matches_the_domain_and_every_subdomain():
     assert "BLOCKLISTED" in names(analyze(sub, policy))
     assert "BLOCKLISTED" in names(analyze(sub, TenantPolicy(block_list=["eu.example.com"])))
     assert "BLOCKLISTED" not in names(analyze(raw, TenantPolicy(block_list=["eu.example.com"])))
+
+
+# --- extra brands ----------------------------------------------------------------------------------
+
+
+def test_extra_brands_keep_known_brands_and_registered_domains_and_say_why_not():
+    from swordfish.analysis.list_entries import MAX_BRAND_DOMAINS, check_extra_brands, parse_extra_brands
+
+    accepted, refused = check_extra_brands({"PayPal": ["Partner.com", "partner.com", "mail.partner.com", "a@b.com"],
+                                            "Wells Fargo": ["payroll.com"], "acmewidgets": ["x.com"],
+                                            "docusign": []})
+    assert accepted == {"paypal": ["partner.com"], "wellsfargo": ["payroll.com"]}
+    assert [(r.entry, r.reason.split(":")[0]) for r in refused] == [
+        ("paypal: mail.partner.com", "brands are compared on the sender's registered domain"),
+        ("paypal: a@b.com", "an address"),
+        ("acmewidgets", "not a brand the engine knows (such as paypal, microsoft, docusign); its impersonation is "
+                        "never looked up"),
+        ("docusign", "name at least one domain")]
+    many, over = check_extra_brands({"paypal": [f"d{i}.com" for i in range(MAX_BRAND_DOMAINS + 1)]})
+    assert len(many["paypal"]) == MAX_BRAND_DOMAINS and len(over) == 1 and "limit" in over[0].reason
+    assert parse_extra_brands("paypal partner.com")[1][0].reason.startswith("write one brand a line")
+    assert check_extra_brands(["paypal"])[1][0].reason == "must map a brand to a list of domains"
+
+
+def test_an_extra_brand_domain_is_not_brand_impersonation_for_that_tenant():
+    raw = (b"From: PayPal <payroll@partner.com>\r\nTo: ann@acme.example\r\nSubject: March payroll\r\n"
+           b"Message-ID: <1@partner.com>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\nYour payslip is ready.\r\n")
+    assert "BRAND_IMPERSONATION" in names(analyze(raw, TenantPolicy()))
+    assert "BRAND_IMPERSONATION" not in names(analyze(raw, TenantPolicy(extra_brands={"paypal": ["partner.com"]})))

@@ -53,7 +53,7 @@ class Harness:
         with self.deps.database.connection() as conn, conn.transaction():
             user_id, _ = store.create_user(conn, email, role, tenants, password_hash=passwords.hash_password(PASSWORD))
             secret = None
-            if totp if totp is not None else role == "msp_admin":
+            if totp if totp is not None else role in store.RELEASE_ROLES:  # the roles that must have it
                 secret = pyotp.random_base32()
                 store.set_totp(conn, user_id, secret, True, box=self.deps.totp_box)
         self.users[email] = (user_id, secret)

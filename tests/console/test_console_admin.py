@@ -110,6 +110,35 @@ def test_admin_edits_every_policy_field_and_the_audit_keeps_a_short_diff(console
     assert post_form(admin, page, page, {**form, "allow_weight": "4"}).status_code == 400  # must lower the score
 
 
+def test_admin_edits_extra_brands_which_are_checked_and_audited(console):
+    """A tenant's own legitimate senders for a brand (a payroll provider sending as "PayPal"): a brand
+    the engine does not know, a subdomain or an address could never match, so each is refused by name."""
+    admin = _signed_in(console, ADMIN, "msp_admin", [])
+    page = "/console/tenants/acme-corp/policy"
+    assert 'id="extra_brands"' in _text(get(admin, page))
+    refused = post_form(admin, page, page, {"extra_brands": "PayPal: payments.partner.com, x@partner.example\n"
+                                                            "Acme Widgets: widgets.example\nno colon here"})
+    text = _text(refused)
+    assert refused.status_code == 400
+    for why in ("write partner.com", "x@partner.example", "Acme Widgets: not a brand", "no colon here"):
+        assert why in text, why
+    assert "PayPal: payments.partner.com" in text  # the form keeps what was typed
+    assert "extra_brands" not in _policy(console) or _policy(console)["extra_brands"] == {}
+    saved = post_form(admin, page, page, {"extra_brands": "PayPal: partner.example, PARTNER.example\n"
+                                                          "Wells Fargo: payroll.example"})
+    assert saved.status_code == 302
+    assert _policy(console)["extra_brands"] == {"paypal": ["partner.example"], "wellsfargo": ["payroll.example"]}
+    assert "paypal: partner.example" in _text(get(admin, page))
+    before, after = _sql(console, "SELECT before, after FROM console_audit WHERE action = 'policy.update'")[-1]
+    assert after == {"extra_brands": {"paypal": ["partner.example"], "wellsfargo": ["payroll.example"]}}
+    assert before == {"extra_brands": {}}
+    # Another form without the field keeps them.
+    assert post_form(admin, page, page, {"domains": "acme-corp.example"}).status_code == 302
+    assert _policy(console)["extra_brands"]["paypal"] == ["partner.example"]
+    assert post_form(admin, page, page, {"extra_brands": ""}).status_code == 302  # emptied on purpose
+    assert _policy(console)["extra_brands"] == {}
+
+
 # --- tenants --------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,8 @@ GROUPS = {"sf-admins": {"role": "msp_admin"},
           "sf-globex": {"role": "analyst", "tenants": ["globex"]},
           "sf-acme": {"role": "auditor", "tenants": ["acme-corp", "no-such-tenant"]}}
 USERS = [User(sub="ann", claims={"email": "Ann@MSP.example", "email_verified": True, "name": "Ann",
-                                 "groups": ["sf-globex", "sf-acme", "other"]}),
+                                 "groups": ["sf-globex", "sf-acme", "other"], "amr": ["pwd", "mfa"]}),
+         User(sub="cat", claims={"email": "cat@msp.example", "groups": ["sf-admins"], "amr": ["pwd"]}),
          User(sub="bob", claims={"email": "bob@msp.example", "groups": ["marketing"]}),
          User(sub="eve", claims={"email": "eve@msp.example", "email_verified": False, "groups": ["sf-admins"]})]
 
@@ -127,9 +128,30 @@ def test_the_authorization_request_uses_pkce_and_a_nonce(sso):
                for c in cookie)
 
 
+def test_without_the_providers_second_factor_an_admin_goes_on_to_ours(sso):
+    client = sso.client()
+    response, _ = sign_in(client, "cat")
+    assert response.status_code == 200 and "url=/console/login/totp/enrol" in response.get_data(as_text=True)
+    assert get(client, "/console/").status_code == 302  # half signed in: no page yet
+    assert get(client, "/console/login/totp/enrol").status_code == 200  # our TOTP step accepts the session
+    assert audit(sso, "login.oidc_needs_second_factor")[-1][0] == "cat@msp.example"
+    assert audit(sso, "login.ok") == []
+
+
+def test_a_provider_trusted_for_mfa_is_the_second_factor(sso):
+    from dataclasses import replace
+
+    sso.deps.oidc.config = replace(sso.deps.oidc.config, trust_provider_mfa=True)
+    client = sso.client()
+    response, _ = sign_in(client, "cat", "/console/users")
+    assert "url=/console/users" in response.get_data(as_text=True)
+    assert get(client, "/console/users").status_code == 200  # an MSP admin, fully signed in
+    assert audit(sso, "login.ok")[-1][2]["second_factor"] is True
+
+
 def test_without_a_provider_the_route_is_absent_and_passwords_still_work(console):
     assert get(console.client(), "/console/login/oidc").status_code == 404
-    console.add_user("pat@msp.example", "analyst", ["globex"], totp=False)
+    console.add_user("pat@msp.example", "auditor", ["globex"], totp=False)
     client = console.client()
     assert console.login(client, "pat@msp.example").status_code == 302
     assert get(client, "/console/").status_code == 200

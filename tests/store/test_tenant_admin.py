@@ -287,3 +287,16 @@ def test_msp_wide_and_tenant_entries_join_the_policy_until_they_expire_or_are_re
         with conn.transaction():
             set_tenant(conn, "globex")
             assert "evil.example" not in load_policy(conn, "globex").get("block_list", [])
+
+
+def test_extra_brands_from_a_policy_file_are_checked_like_the_consoles(owner, tmp_path, capsys):
+    assert main(["tenants", "create", "acme"]) == 0
+    bad = write_policy(tmp_path, {"extra_brands": {"paypal": ["mail.partner.com"], "acmewidgets": ["x.com"]}})
+    assert main(["tenants", "update", "acme", "--policy", bad]) == 2
+    err = capsys.readouterr().err
+    assert "write partner.com" in err and "acmewidgets" in err and len(err.strip().splitlines()) == 1
+    good = write_policy(tmp_path, {"extra_brands": {"PayPal": ["partner.com"]}})
+    assert main(["tenants", "update", "acme", "--policy", good]) == 0
+    capsys.readouterr()
+    assert main(["tenants", "show", "acme", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"]["extra_brands"] == {"paypal": ["partner.com"]}

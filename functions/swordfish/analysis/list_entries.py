@@ -84,3 +84,72 @@ def check_list(values, *, limit: int = MAX_LIST_ENTRIES) -> tuple[list[str], lis
             else:
                 accepted.append(entry)
     return accepted, refused
+
+
+# --- extra brands: a tenant's own legitimate senders for a brand the engine knows -------------------
+
+MAX_EXTRA_BRANDS = 100
+MAX_BRAND_DOMAINS = 50
+
+
+def _brand_key(raw: str) -> str:
+    return re.sub(r"[\s\-_.]+", "", str(raw).lower())  # "Wells Fargo" -> "wellsfargo", as BRANDS is keyed
+
+
+def check_extra_brands(mapping) -> tuple[dict[str, list[str]], list[Refused]]:
+    """``extra_brands`` as the engine compares it (``scoring._identity``: the sender's registered
+    domain against a brand's domains), and what is refused with why: a brand the engine does not
+    know (it would never be looked up), anything but a registered domain (a subdomain or an address
+    would never equal the sender's registered domain), and past the limits."""
+    from .data.brands import BRANDS
+    from .urls import registered_domain
+
+    accepted: dict[str, list[str]] = {}
+    refused: list[Refused] = []
+    if not isinstance(mapping, dict):
+        return {}, [Refused("extra_brands", "must map a brand to a list of domains")]
+    for raw_brand, domains in mapping.items():
+        brand = _brand_key(raw_brand)
+        if brand not in BRANDS:
+            refused.append(Refused(str(raw_brand), "not a brand the engine knows (such as paypal, microsoft, "
+                                                   "docusign); its impersonation is never looked up"))
+            continue
+        if len(accepted) >= MAX_EXTRA_BRANDS and brand not in accepted:
+            refused.append(Refused(str(raw_brand), f"over the limit of {MAX_EXTRA_BRANDS} brands"))
+            continue
+        if not isinstance(domains, list | tuple) or not domains:
+            refused.append(Refused(str(raw_brand), "name at least one domain"))
+            continue
+        kept = accepted.setdefault(brand, [])
+        for raw in domains:
+            text = str(raw).strip().lower().removeprefix("@")
+            host, why = (None, "an address: write the sender's domain") if "@" in text else _domain(text)
+            if host is None:
+                refused.append(Refused(f"{brand}: {str(raw).strip()}", why))
+            elif registered_domain(host) != host:
+                refused.append(Refused(f"{brand}: {host}", "brands are compared on the sender's registered "
+                                                           f"domain: write {registered_domain(host)}"))
+            elif len(kept) >= MAX_BRAND_DOMAINS:
+                refused.append(Refused(f"{brand}: {host}", f"over the limit of {MAX_BRAND_DOMAINS} domains a brand"))
+            elif host not in kept:
+                kept.append(host)
+        if not kept:
+            del accepted[brand]
+    return accepted, refused
+
+
+def parse_extra_brands(text: str) -> tuple[dict[str, list[str]], list[Refused]]:
+    """One brand a line, ``brand: domain, domain``, as the console's form has it; then checked."""
+    mapping: dict[str, list[str]] = {}
+    refused: list[Refused] = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        brand, colon, rest = line.partition(":")
+        domains = [d for d in re.split(r"[\s,]+", rest) if d]
+        if not colon or not brand.strip() or not domains:
+            refused.append(Refused(line.strip()[:100], "write one brand a line: brand: domain, domain"))
+            continue
+        mapping.setdefault(brand.strip(), []).extend(domains)
+    accepted, more = check_extra_brands(mapping)
+    return accepted, refused + more

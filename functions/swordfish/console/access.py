@@ -24,6 +24,12 @@ def source_ip() -> str:
     return (context.get("identity") or {}).get("sourceIp") or request.remote_addr or "unknown"
 
 
+def needs_mfa(user: store.User) -> bool:
+    """A second factor is required: every role that can release mail, everyone when the deployment
+    says so, and whoever enrolled anyway."""
+    return user.role in store.RELEASE_ROLES or g.deps.totp_for_all or user.totp_enabled
+
+
 def start_session(user: store.User) -> None:
     """A fresh session id for a fresh login (no fixation), tied to the user's current epoch."""
     current_app.session_interface.regenerate(session)  # deletes the old id's record from Redis

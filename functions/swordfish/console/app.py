@@ -6,7 +6,7 @@ PostgreSQL tables as the pipeline through psycopg, with our migrations and row-l
 Django's ORM, its auth tables and its migrations would be a second schema to keep in step; and a
 Lambda cold start of Flask plus four small extensions is a fraction of Django's. The security
 pieces are the established libraries, not our own: Flask-Session (server-side sessions in Redis),
-Flask-WTF (CSRF), argon2-cffi (argon2id), pyotp (TOTP), nh3 (HTML sanitising).
+Flask-WTF (CSRF), argon2-cffi (argon2id), pyotp (TOTP), py_webauthn (passkeys), nh3 (HTML sanitising).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.routing import PathConverter
 
 from swordfish.console import store, views
-from swordfish.console.access import audit, end_session, source_ip
+from swordfish.console.access import audit, end_session, needs_mfa, source_ip
 from swordfish.security.headers import console_headers
 from swordfish.security.totp_keys import TotpSecretBox
 from swordfish.store.database import Database
@@ -113,6 +113,11 @@ def create_app(deps: ConsoleDependencies) -> Flask:
         if user is None or user.disabled or user.session_epoch != session.get("epoch") or expired:
             end_session()
             return None
+        if needs_mfa(user) and not session.get("mfa"):
+            # Signed in without the second factor this user now needs (a session from before the
+            # rule, or the deployment turned it on): nothing beyond the sign-in pages until it is given.
+            end_session()
+            return None
         session["seen_at"] = now
         g.user = user
         return None
@@ -120,6 +125,10 @@ def create_app(deps: ConsoleDependencies) -> Flask:
     csrf = CSRFProtect(app)  # after load_caller: a refused token is audited with the caller's name
     # The sign-in form has its own token (a signed cookie, no server-side session before the POST).
     csrf.exempt(views.signin.login_post)
+    # A passkey sign-in needs no token: the browser signs our challenge for our origin only (WebAuthn),
+    # which a forged cross-site request cannot produce.
+    csrf.exempt(views.signin.passkey_login_options)
+    csrf.exempt(views.signin.passkey_login)
 
     @app.after_request
     def security_headers(response):

@@ -44,8 +44,8 @@ def cmd_reencrypt_totp(args) -> int:
 
 
 def cmd_reset_user(args) -> int:
-    """The way back for a sole MSP admin who lost the authenticator (or the password): the password
-    and TOTP are cleared, every session ends, and a one-time link sets a new password, after which
+    """The way back for a sole MSP admin who lost the authenticator (or the password): the password,
+    TOTP and recovery codes are cleared, every session ends, and a one-time link sets a new password, after which
     the next sign-in enrols a new authenticator. Audited with the operator who ran it."""
     from swordfish.console import store
     from swordfish.security.operator import UnknownOperator, operator_identity
@@ -63,9 +63,9 @@ def cmd_reset_user(args) -> int:
             print(f"error: no console user {args.email}", file=sys.stderr)
             return 1
         token = store.issue_reset(conn, user.user_id)
-        store.set_totp(conn, user.user_id, None, False)
+        cleared = store.clear_mfa(conn, user.user_id)  # the TOTP secret and every recovery code
         store.audit(conn, actor=actor, actor_role=CLI_ROLE, action="user.reset", object_type="user",
-                    object_id=str(user.user_id), after={"email": user.email, "password": "reset", "totp": "cleared"})
+                    object_id=str(user.user_id), after={"email": user.email, "password": "reset", **cleared})
     print(f"{args.base_url.rstrip('/')}/console/invite/{token}")
     print(f"(one-time link for {user.email}, valid 24 h: a new password, then a new authenticator at sign-in)",
           file=sys.stderr)
@@ -84,7 +84,7 @@ def register(subparsers) -> None:
                                                           "(also encrypts any stored in clear)")
     reencrypt.add_argument("--database-url")
     reencrypt.set_defaults(func=cmd_reencrypt_totp)
-    reset = console.add_parser("reset-user", help="clear a user's password and TOTP (a sole admin who lost the "
+    reset = console.add_parser("reset-user", help="clear a user's password, TOTP and recovery codes (a sole admin who lost the "
                                                   "phone); prints a one-time link; audited")
     reset.add_argument("email")
     reset.add_argument("--base-url", default="", help="the console's public URL, e.g. http://127.0.0.1:8080")

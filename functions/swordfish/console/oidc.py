@@ -50,6 +50,19 @@ class OidcConfig:
     group_map: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     scopes: str = "openid email profile"
     timeout: float = 5.0
+    # The provider enforces MFA on every sign-in (Entra ID Conditional Access, Google 2-Step
+    # enforcement): its sign-in is the second factor. Else only an ID token whose ``amr`` names one.
+    trust_provider_mfa: bool = False
+
+
+# RFC 8176 authentication methods that are more than a password.
+SECOND_FACTOR_AMR = frozenset({"mfa", "otp", "hwk", "swk", "sc", "fpt", "face", "iris", "retina", "vbm", "pin",
+                               "sms", "tel"})
+
+
+def provider_second_factor(claims: Mapping[str, Any], config: OidcConfig) -> bool:
+    amr = claims.get("amr") or []
+    return config.trust_provider_mfa or bool(SECOND_FACTOR_AMR & {str(m) for m in amr if isinstance(amr, list)})
 
 
 def map_groups(claims: Mapping[str, Any], config: OidcConfig) -> tuple[str | None, list[str]]:

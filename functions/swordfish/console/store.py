@@ -25,6 +25,7 @@ from swordfish.store.storable import storable_json, storable_text
 from swordfish.store.verdicts import verdict_filters
 
 ROLES = ("msp_admin", "analyst", "auditor")
+RELEASE_ROLES = ("msp_admin", "analyst")  # can release mail from quarantine: a second factor is required
 FEEDBACK_ACTIONS = ("release", "confirm_phishing", "mark_legitimate")
 VERDICT_KINDS = ("clean", "spam", "suspicious", "phishing", "malware")
 
@@ -357,3 +358,72 @@ def save_policy(conn: psycopg.Connection, tenant_id: str, policy: dict) -> None:
     set_tenant(conn, tenant_id)
     conn.execute("UPDATE tenant_policies SET policy = %s, updated_at = now() WHERE tenant_id = %s",
                  (Jsonb(storable_json(policy)), tenant_id))
+
+
+# --- the second factor's recovery codes and resets -------------------------------------------------
+
+
+def replace_recovery_codes(conn: psycopg.Connection, user_id: int, hashed: list[tuple[str, str]]) -> None:
+    """The user's new set of codes (id, hash); every earlier code stops working."""
+    conn.execute("DELETE FROM console_recovery_codes WHERE user_id = %s", (user_id,))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO console_recovery_codes (user_id, code_id, code_hash) VALUES (%s, %s, %s)",
+                        [(user_id, code_id, code_hash) for code_id, code_hash in hashed])
+
+
+def unused_recovery_code(conn: psycopg.Connection, user_id: int, code_id: str) -> str | None:
+    """The stored hash of the user's unused code ``code_id``, or None."""
+    row = conn.execute("SELECT code_hash FROM console_recovery_codes WHERE user_id = %s AND code_id = %s "
+                       "AND used_at IS NULL", (user_id, code_id)).fetchone()
+    return row[0] if row else None
+
+
+def spend_recovery_code(conn: psycopg.Connection, user_id: int, code_id: str) -> bool:
+    """Mark the code used; False when another request spent it first (the row is the arbiter)."""
+    return conn.execute("UPDATE console_recovery_codes SET used_at = clock_timestamp() WHERE user_id = %s "
+                        "AND code_id = %s AND used_at IS NULL", (user_id, code_id)).rowcount == 1
+
+
+def recovery_codes_left(conn: psycopg.Connection, user_id: int) -> int:
+    return conn.execute("SELECT count(*) FROM console_recovery_codes WHERE user_id = %s AND used_at IS NULL",
+                        (user_id,)).fetchone()[0]
+
+
+def clear_mfa(conn: psycopg.Connection, user_id: int) -> dict:
+    """Forget every second factor of the user (an admin's or the CLI's reset): the TOTP secret, the
+    recovery codes and the passkeys. What was cleared, for the audit row."""
+    codes = conn.execute("DELETE FROM console_recovery_codes WHERE user_id = %s", (user_id,)).rowcount
+    keys = conn.execute("DELETE FROM console_passkeys WHERE user_id = %s", (user_id,)).rowcount
+    set_totp(conn, user_id, None, False)
+    return {"totp": "cleared", "recovery_codes": f"{codes} deleted", "passkeys": f"{keys} deleted"}
+
+
+# --- passkeys (WebAuthn) ---------------------------------------------------------------------------
+
+
+def add_passkey(conn: psycopg.Connection, user_id: int, credential_id: bytes, public_key: bytes, sign_count: int,
+                name: str) -> None:
+    conn.execute("INSERT INTO console_passkeys (credential_id, user_id, public_key, sign_count, name) "
+                 "VALUES (%s, %s, %s, %s, %s)", (credential_id, user_id, public_key, sign_count, name[:100]))
+
+
+def passkeys(conn: psycopg.Connection, user_id: int) -> list[dict]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute("SELECT credential_id, name, created_at, last_used_at FROM console_passkeys "
+                           "WHERE user_id = %s ORDER BY created_at", (user_id,)).fetchall()
+
+
+def passkey(conn: psycopg.Connection, credential_id: bytes) -> dict | None:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute("SELECT * FROM console_passkeys WHERE credential_id = %s FOR UPDATE",
+                           (credential_id,)).fetchone()
+
+
+def passkey_used(conn: psycopg.Connection, credential_id: bytes, sign_count: int) -> None:
+    conn.execute("UPDATE console_passkeys SET sign_count = %s, last_used_at = clock_timestamp() "
+                 "WHERE credential_id = %s", (sign_count, credential_id))
+
+
+def remove_passkey(conn: psycopg.Connection, user_id: int, credential_id: bytes) -> bool:
+    return conn.execute("DELETE FROM console_passkeys WHERE user_id = %s AND credential_id = %s",
+                        (user_id, credential_id)).rowcount == 1

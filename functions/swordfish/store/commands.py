@@ -1,4 +1,4 @@
-"""`swordfish db ...` and `swordfish tenants ...`: operator commands on the verdict store.
+"""`swordfish db ...`, `swordfish tenants ...` and `swordfish lists ...`: operator commands on the verdict store.
 
 They connect as the owner role: pass --database-url, or set SWORDFISH_ADMIN_DATABASE_URL, or run
 `make serve` and they use the embedded stack.
@@ -83,13 +83,16 @@ def checked_policy(document: dict) -> dict:
     """The policy as the engine reads it, with every allow and block entry checked: refused entries
     are named, and nothing is stored (``analysis.list_entries`` says what an entry may be)."""
     from swordfish.analysis import TenantPolicy
-    from swordfish.analysis.list_entries import check_list
+    from swordfish.analysis.list_entries import check_extra_brands, check_list
 
     refusals = []
     for field in ("allow_list", "block_list"):
         if isinstance(document.get(field), list):
             document[field], refused = check_list(document[field])
             refusals += [f"{field} {r}" for r in refused]
+    if "extra_brands" in document:  # the console's check: known brands, registered domains
+        document["extra_brands"], refused = check_extra_brands(document["extra_brands"])
+        refusals += [f"extra_brands {r}" for r in refused]
     if refusals:
         raise CommandError("refused, nothing changed: " + "; ".join(refusals))
     return TenantPolicy.model_validate(document).model_dump(mode="json")
@@ -303,6 +306,83 @@ def cmd_rotate_key(args) -> int:
     return 0
 
 
+def _known_tenant(conn, tenant_id: str | None) -> None:
+    from swordfish.store.tenants import UnknownTenant, get_tenant
+
+    if tenant_id is not None and get_tenant(conn, tenant_id) is None:
+        raise UnknownTenant(tenant_id)
+
+
+def _entry_row(row: dict) -> dict:
+    return {"entry_id": row["entry_id"], "scope": row["tenant_id"] or "*", "list": row["list"], "entry": row["entry"],
+            "comment": row["comment"], "expires_at": row["expires_at"], "created_by": row["created_by"],
+            "created_at": row["created_at"]}
+
+
+@_command
+def cmd_lists_list(args) -> int:
+    """The entries in force: MSP-wide ones, and with --tenant that tenant's too (what its policy gets)."""
+    from swordfish.store.list_entries import active_entries
+
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
+        _known_tenant(conn, args.tenant)
+        rows = [_entry_row(r) for r in active_entries(conn, args.tenant)]
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    for row in rows:
+        expiry = f"expires {row['expires_at']:%Y-%m-%d %H:%M}" if row["expires_at"] else "no expiry"
+        scope = "every tenant" if row["scope"] == "*" else row["scope"]
+        print(f"{row['entry_id']:<8} {row['list']:<6} {row['entry']:<40} {scope:<20} {expiry:<22} "
+              f"{row['created_by']}  {row['comment']}".rstrip())
+    if not rows:
+        print("no entries in force" + (f" for {args.tenant}" if args.tenant else " for every tenant"), file=sys.stderr)
+    return 0
+
+
+@_command
+def cmd_lists_add(args) -> int:
+    """One entry, checked like the console's (``analysis.list_entries``); audited with the operator."""
+    from datetime import timedelta
+
+    from swordfish.security.inputs import check_text
+    from swordfish.store.list_entries import add_entry
+
+    actor = _actor(args)
+    check_text(args.comment, "the comment")
+    if not 0 <= args.expires_days <= 3650:
+        raise CommandError("expiry must be 0 (never) to 3650 days")
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
+        _known_tenant(conn, args.tenant)
+        row = add_entry(conn, tenant_id=args.tenant, list_name=args.list, entry=args.entry, created_by=actor,
+                        comment=args.comment.strip(),
+                        valid_for=timedelta(days=args.expires_days) if args.expires_days else None)
+        scope = args.tenant or "every tenant"
+        _audit(conn, args, "list_entry.add", args.tenant, object_type="list_entry", object_id=row["entry"],
+               after={"list": row["list"], "entry": row["entry"], "scope": scope, "comment": row["comment"],
+                      "expires_at": row["expires_at"]})
+    expiry = f", expires {row['expires_at']:%Y-%m-%d %H:%M} UTC" if row["expires_at"] else ""
+    print(f"{row['entry_id']} {row['list']} {row['entry']} added for {scope}{expiry}")
+    return 0
+
+
+@_command
+def cmd_lists_remove(args) -> int:
+    from swordfish.store.list_entries import remove_entry
+
+    actor = _actor(args)
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
+        _known_tenant(conn, args.tenant)
+        row = remove_entry(conn, args.entry_id, actor, args.tenant)
+        if row is None:
+            where = f"for {args.tenant}" if args.tenant else "MSP-wide (a tenant's entry needs --tenant)"
+            raise CommandError(f"no entry {args.entry_id} in force {where}", code=1)
+        _audit(conn, args, "list_entry.remove", args.tenant, object_type="list_entry", object_id=row["entry"],
+               before={"list": row["list"], "entry": row["entry"], "comment": row["comment"], "by": row["created_by"]})
+    print(f"{row['entry_id']} {row['list']} {row['entry']} removed for {args.tenant or 'every tenant'}")
+    return 0
+
+
 def register(subparsers) -> None:
     db = subparsers.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     migrate = db.add_parser("migrate", help="apply pending SQL migrations as the owner role")
@@ -352,7 +432,25 @@ def register(subparsers) -> None:
         if name == "rotate-key":
             sub.add_argument("--overlap-hours", type=int, default=24)
         sub.set_defaults(func=func)
-    for sub in tenants.choices.values():  # every tenants command: where, and (for changes) who
+    lists = subparsers.add_parser("lists", help="allow and block entries for every tenant (MSP-wide) or one "
+                                                "tenant, with a comment and an expiry").add_subparsers(
+        dest="lists_command", required=True)
+    shown = lists.add_parser("list", help="the entries in force: MSP-wide, plus one tenant's with --tenant")
+    shown.add_argument("--json", action="store_true")
+    shown.set_defaults(func=cmd_lists_list)
+    add = lists.add_parser("add", help="add a sender address (that address only) or domain (and its subdomains); "
+                                       "wildcards, URLs, IPs and free text are refused")
+    add.add_argument("list", choices=("allow", "block"))
+    add.add_argument("entry")
+    add.add_argument("--comment", default="", help="why (shown in the console and the audit trail)")
+    add.add_argument("--expires-days", type=int, default=0, help="stop counting after this many days (0: never)")
+    add.set_defaults(func=cmd_lists_add)
+    remove = lists.add_parser("remove", help="remove an entry by its id (see `lists list`)")
+    remove.add_argument("entry_id", type=int)
+    remove.set_defaults(func=cmd_lists_remove)
+    for sub in lists.choices.values():
+        sub.add_argument("--tenant", help="one tenant's entries instead of the MSP-wide ones")
+    for sub in (*tenants.choices.values(), *lists.choices.values()):  # where, and (for changes) who
         sub.add_argument("--database-url")
         sub.add_argument("--actor", help="who makes the change, for the audit trail (default: SWORDFISH_OPERATOR, "
                                          "then the login name behind sudo, then the login name; never root)")

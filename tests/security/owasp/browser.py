@@ -31,7 +31,8 @@ def chromium():
         driver.quit()
 
 
-def sign_in(driver, base_url: str, email: str, password: str) -> None:
+def sign_in(driver, base_url: str, email: str, password: str, totp_secret: str | None = None) -> None:
+    """Password, then (for a user with a second factor) the authenticator code from ``totp_secret``."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -49,3 +50,13 @@ def sign_in(driver, base_url: str, email: str, password: str) -> None:
                                         and d.execute_script("return document.readyState") == "complete")
     except TimeoutException:
         pass
+    if totp_secret and driver.current_url.endswith("/console/login/totp"):
+        import pyotp
+
+        driver.find_element(By.ID, "code").send_keys(pyotp.TOTP(totp_secret).now())
+        driver.find_element(By.CSS_SELECTOR, "#totp-form button[type=submit]").click()
+        try:
+            WebDriverWait(driver, 30).until(lambda d: not d.current_url.endswith("/console/login/totp")
+                                            and d.execute_script("return document.readyState") == "complete")
+        except TimeoutException:
+            pass

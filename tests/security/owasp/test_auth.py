@@ -6,7 +6,7 @@ from swordfish.console import store
 from swordfish.store.database import proxy_connect
 
 from tests.console.helpers import PASSWORD
-from tests.security.owasp.conftest import ADMIN, ANALYST, GLOBEX_ANALYST, SESSION
+from tests.security.owasp.conftest import ADMIN, ANALYST, AUDITOR, GLOBEX_ANALYST, SESSION
 
 
 def _login(client, email, password):
@@ -42,17 +42,18 @@ def test_guessing_unknown_accounts_looks_like_a_wrong_password(site):
 def test_password_rules_follow_nist_and_hashes_are_argon2id(site):
     admin = site.login(ADMIN)
     response = admin.post_form("/console/users", "/console/users",
-                               {"email": "new.analyst@acme.example", "role": "analyst", "tenants": "acme-corp"})
+                               {"email": "new.analyst@acme.example", "role": "auditor", "tenants": "acme-corp"})
     assert response.status_code == 200
     link = response.text.split('id="invite-link">')[1].split("<")[0]
     path = link[link.index("/console/invite/"):]
     invitee = site.client()
     for bad, why in (("short pass", "at least 12"), ("password1234", "common or breached"),
                      ("new.analyst-2026!", "your e-mail")):
-        refused = invitee.post_form(path, path, {"password": bad})
+        refused = invitee.post_form(path, path, {"password": bad, "password_confirm": bad})
         assert refused.status_code == 400 and why in refused.text, bad
     # No composition rules: a long lowercase passphrase is fine.
-    assert invitee.post_form(path, path, {"password": "tangerine ladder quietly"}).status_code == 302
+    chosen = "tangerine ladder quietly"
+    assert invitee.post_form(path, path, {"password": chosen, "password_confirm": chosen}).status_code == 302
     stored = site.sql("SELECT password_hash FROM console_users WHERE email = 'new.analyst@acme.example'")[0][0]
     assert stored.startswith("$argon2id$")
     assert invitee.get(path).status_code == 404  # the link works once
@@ -81,7 +82,7 @@ def test_an_admin_without_totp_must_enrol_before_signing_in(site):
     import pyotp
 
     done = client.post_form("/console/login/totp/enrol", "/console/login/totp/enrol", {"code": pyotp.TOTP(secret).now()})
-    assert done.status_code == 302
+    assert done.status_code == 200 and 'id="recovery-codes"' in done.text  # shown once, then on
     assert client.get("/console/users").status_code == 200
     assert site.sql("SELECT totp_enabled FROM console_users WHERE email = %s", (ADMIN,))[0][0] is True
 
@@ -90,7 +91,7 @@ def test_session_cookie_is_strict_rotated_at_login_and_dead_after_logout(site):
     client = site.client()
     client.get("/console/login")
     before = client.cookies.get(SESSION)
-    response = _login(client, ANALYST, PASSWORD)
+    response = _login(client, AUDITOR, PASSWORD)  # a role without a second factor: the password signs in
     cookie = next(c for c in response.set_cookie_headers if c.startswith(SESSION + "="))
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}
     assert {"httponly", "secure", "samesite=strict", "path=/"} <= flags
@@ -109,13 +110,14 @@ def test_session_cookie_is_strict_rotated_at_login_and_dead_after_logout(site):
 
 
 def test_a_password_change_ends_every_session_of_that_user(site):
-    laptop, phone = site.login(ANALYST), site.login(ANALYST)
+    laptop, phone = site.login(AUDITOR), site.login(AUDITOR)
     changed = laptop.post_form("/console/account", "/console/account",
-                               {"current_password": PASSWORD, "new_password": "a brand new passphrase"})
+                               {"current_password": PASSWORD, "new_password": "a brand new passphrase",
+                                "new_password_confirm": "a brand new passphrase"})
     assert changed.status_code == 302
     assert phone.get("/console/").status_code == 302
     assert laptop.get("/console/").status_code == 302
-    assert site.login(ANALYST, "a brand new passphrase").get("/console/").status_code == 200
+    assert site.login(AUDITOR, "a brand new passphrase").get("/console/").status_code == 200
 
 
 def test_a_disabled_user_is_signed_out_at_once(site):

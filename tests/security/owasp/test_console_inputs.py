@@ -19,7 +19,7 @@ def test_a_next_with_a_line_break_signs_in_to_the_overview(site):
     client = site.client()
     for target in ("/console/users\r\nSet-Cookie: x=1", "/console/\nfoo", "/console/%0d%0aX: y"):
         response = client.post_form("/console/login", "/console/login",
-                                    {"email": ANALYST, "password": PASSWORD, "next": target})
+                                    {"email": AUDITOR, "password": PASSWORD, "next": target})
         assert response.status_code == 302, (target, response.status_code)
         location = response.headers["Location"]
         assert "\r" not in location and "\n" not in location and "X: y" not in location

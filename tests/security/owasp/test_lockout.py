@@ -7,7 +7,8 @@ import pytest
 
 from tests.console.helpers import PASSWORD, get, make_harness, post_form
 
-ADMIN, ANALYST = "admin@msp.example", "analyst@acme.example"
+# A user without a second factor: an auditor (every role that can release mail has one).
+ADMIN, AUDITOR = "admin@msp.example", "auditor@acme.example"
 
 
 @pytest.fixture()
@@ -15,7 +16,7 @@ def console(database, redis_url):
     harness = make_harness(database, redis_url)
     harness.deps.redis.flushdb()
     harness.add_user(ADMIN, "msp_admin", [])
-    harness.add_user(ANALYST, "analyst", ["acme-corp"])
+    harness.add_user(AUDITOR, "auditor", ["acme-corp"])
     yield harness
     harness.deps.redis.flushdb()
     harness.deps.database.close()
@@ -49,26 +50,26 @@ def test_wrong_passwords_from_many_addresses_cannot_keep_an_admin_with_totp_out(
 
 def test_a_user_without_totp_is_let_in_from_an_address_that_signed_in_before(console):
     home = console.client("192.0.2.20")
-    assert console.login(home, ANALYST).status_code == 302
+    assert console.login(home, AUDITOR).status_code == 302
     post_form(home, "/console/", "/console/logout", {})
     for i in range(12):
-        _password(console, console.client(f"203.0.113.{i}"), ANALYST, f"guess {i}")
+        _password(console, console.client(f"203.0.113.{i}"), AUDITOR, f"guess {i}")
     # From an address never seen, the account's short lock (at most a minute) applies...
-    stranger = console.login(console.client("198.51.100.99"), ANALYST)
+    stranger = console.login(console.client("198.51.100.99"), AUDITOR)
     assert stranger.status_code == 429 and int(stranger.headers["Retry-After"]) <= 61
-    # ... but not to the address the analyst signed in from before.
-    assert console.login(console.client("192.0.2.20"), ANALYST).status_code == 302
+    # ... but not to the address the auditor signed in from before.
+    assert console.login(console.client("192.0.2.20"), AUDITOR).status_code == 302
 
 
 def test_the_account_lock_never_outlasts_a_minute_and_one_guess_a_minute_only_slows(console):
     for i in range(10):
-        _password(console, console.client(f"203.0.113.{i}"), ANALYST, f"guess {i}")
+        _password(console, console.client(f"203.0.113.{i}"), AUDITOR, f"guess {i}")
     for minute in range(3):  # one more guess each time the lock ends
         console.clock.advance(61)
-        _password(console, console.client(f"203.0.114.{minute}"), ANALYST, "again")
+        _password(console, console.client(f"203.0.114.{minute}"), AUDITOR, "again")
     waits = []
     for _ in range(3):
-        response = console.login(console.client("198.51.100.7"), ANALYST)
+        response = console.login(console.client("198.51.100.7"), AUDITOR)
         if response.status_code == 302:
             break
         waits.append(int(response.headers["Retry-After"]))
@@ -78,9 +79,9 @@ def test_the_account_lock_never_outlasts_a_minute_and_one_guess_a_minute_only_sl
 
 def test_one_source_guessing_one_account_is_locked_even_with_the_right_password(console):
     attacker = console.client("203.0.113.50")
-    assert [_password(console, attacker, ANALYST, f"guess {i}").status_code for i in range(5)] == [401] * 5
-    assert console.login(attacker, ANALYST).status_code == 429
-    assert console.login(console.client("192.0.2.30"), ANALYST).status_code == 302  # the owner elsewhere is not
+    assert [_password(console, attacker, AUDITOR, f"guess {i}").status_code for i in range(5)] == [401] * 5
+    assert console.login(attacker, AUDITOR).status_code == 429
+    assert console.login(console.client("192.0.2.30"), AUDITOR).status_code == 302  # the owner elsewhere is not
 
 
 def test_totp_guesses_are_counted_per_account_across_sign_ins(console):

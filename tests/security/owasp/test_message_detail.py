@@ -207,7 +207,7 @@ def test_in_a_real_browser_the_hostile_html_runs_nothing_and_loads_no_remote_ima
 
     message_id = deliver(site, hostile_message(pixel.url, marker="browser"))
     with chromium() as driver:
-        sign_in(driver, site.url, ANALYST, PASSWORD)
+        sign_in(driver, site.url, ANALYST, PASSWORD, site.users[ANALYST][1])
         driver.get(site.url + page(message_id))
         headers = driver.find_element(By.ID, "headers").text
         assert f"X-Hostile: {HOSTILE_HEADER}" in headers  # markup in a header is shown as text

@@ -42,11 +42,11 @@ def test_strong_passwords_and_passphrases_pass(good):
 def test_the_refusal_says_why(site):
     admin = site.login(ADMIN)
     response = admin.post_form("/console/users", "/console/users",
-                               {"email": "weak.pw@acme.example", "role": "analyst", "tenants": "acme-corp"})
+                               {"email": "weak.pw@acme.example", "role": "auditor", "tenants": "acme-corp"})
     link = response.text.split('id="invite-link">')[1].split("<")[0]
     path = link[link.index("/console/invite/"):]
     invitee = site.client()
-    refused = invitee.post_form(path, path, {"password": "Summer2024!!"})
+    refused = invitee.post_form(path, path, {"password": "Summer2024!!", "password_confirm": "Summer2024!!"})
     assert refused.status_code == 400 and "guess" in refused.text
 
 

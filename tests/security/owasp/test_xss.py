@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from tests.console.helpers import PASSWORD, add_verdict
 from tests.security.owasp.browser import chromium, sign_in
-from tests.security.owasp.conftest import ANALYST
+from tests.security.owasp.conftest import ANALYST, AUDITOR
 
 HOSTILE_SUBJECT = '<script>window.__pwned = 1; document.title = "pwned"</script><img src=x onerror="window.__pwned=2">'
 HOSTILE_SENDER = '"><svg onload=window.__pwned=3>@evil.example'
@@ -34,7 +34,7 @@ def test_reflected_input_is_escaped_and_next_cannot_leave_the_console(site):
     assert "<script>alert(1)</script>" not in login_page
     client = site.client()
     response = client.post_form("/console/login", "/console/login",
-                                {"email": ANALYST, "password": PASSWORD, "next": "//evil.example/steal"})
+                                {"email": AUDITOR, "password": PASSWORD, "next": "//evil.example/steal"})
     assert response.headers["Location"] == "/console/"
 
 
@@ -44,7 +44,7 @@ def test_in_a_real_browser_the_script_subject_renders_as_text_and_inline_script_
     from selenium.webdriver.common.by import By
 
     with chromium() as driver:
-        sign_in(driver, site.url, ANALYST, PASSWORD)
+        sign_in(driver, site.url, ANALYST, PASSWORD, site.users[ANALYST][1])
         assert driver.current_url.endswith("/console/"), driver.page_source[:500]
         driver.get(f"{site.url}/console/tenants/acme-corp/verdicts")
         link = driver.find_element(By.CSS_SELECTOR, "a.subject")

@@ -1,15 +1,22 @@
 """Sign-in with the MSP's identity provider (``console.oidc``): the redirect out, the callback in,
 the user created or updated from the provider's groups, every outcome audited. Password sign-in
-(``signin``) stays for MSPs without a provider. A provider sign-in asks for no TOTP code of ours:
-the provider's own sign-in (and its MFA policy) stands in for it."""
+(``signin``) stays for MSPs without a provider. A user who needs a second factor (``needs_mfa``)
+goes on to our TOTP step unless the provider's sign-in was one (its ID token's ``amr``, or the
+deployment trusts the provider's MFA policy)."""
 
 from __future__ import annotations
 
 from flask import abort, g, make_response, redirect, render_template, request, url_for
 
 from swordfish.console import store
-from swordfish.console.access import audit, start_session, throttle
-from swordfish.console.oidc import BINDING_COOKIE, STATE_TTL_SECONDS, OidcFailed, map_groups
+from swordfish.console.access import audit, needs_mfa, start_session, throttle
+from swordfish.console.oidc import (
+    BINDING_COOKIE,
+    STATE_TTL_SECONDS,
+    OidcFailed,
+    map_groups,
+    provider_second_factor,
+)
 from swordfish.console.views.common import blueprint, db
 from swordfish.security.inputs import text_problem, visible
 
@@ -94,14 +101,26 @@ def oidc_callback():
         return _refused("there is no console user with this e-mail address; ask an MSP admin", actor=email)
     if user.disabled:
         return _refused("this console user is disabled", actor=email)
+    from flask import session
+
     throttle().success("oidc", g.source_ip)
     start_session(user)
-    with db() as conn, conn.transaction():
-        store.record_login(conn, user.user_id)
-    g.user = user
-    audit("login.ok", after={"method": "oidc", "issuer": config.issuer})
+    second_factor = provider_second_factor(claims, config)
+    if needs_mfa(user) and not second_factor:
+        # Half signed in, as after a password: only our second-factor pages accept this session.
+        session.pop("user_id")
+        session["pending_user_id"], session["next"] = user.user_id, _safe_next(next_page)
+        audit("login.oidc_needs_second_factor", actor=email, after={"issuer": config.issuer})
+        target = url_for("console.totp" if user.totp_enabled else "console.totp_enrol")
+    else:
+        session["mfa"] = second_factor
+        with db() as conn, conn.transaction():
+            store.record_login(conn, user.user_id)
+        g.user = user
+        audit("login.ok", after={"method": "oidc", "issuer": config.issuer, "second_factor": second_factor})
+        target = _safe_next(next_page)
     # A page of our own that moves on by itself: the browser sends the Strict session cookie on a
     # navigation this site starts, not on the rest of the provider's redirect chain.
-    response = make_response(render_template("login_continue.html", next_page=_safe_next(next_page)))
+    response = make_response(render_template("login_continue.html", next_page=target))
     response.delete_cookie(BINDING_COOKIE, path="/", secure=True, httponly=True, samesite="Lax")
     return response

@@ -14,7 +14,7 @@ from datetime import timedelta
 from flask import abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from swordfish.analysis.list_entries import MAX_LIST_ENTRIES, check_list
+from swordfish.analysis.list_entries import MAX_LIST_ENTRIES, check_list, parse_extra_brands
 from swordfish.console import store
 from swordfish.console.access import audit, login_required, require_tenant, visible_tenants
 from swordfish.console.views.common import ADMIN, blueprint, db, now
@@ -62,6 +62,7 @@ def policy_from_form(current: dict) -> tuple[dict | None, list[str]]:
 
     # The one text check (issue 26): a NUL was a 500, a control character a forged line on a page.
     errors = [p for p in (text_problem(request.form.get("name") or "", "the name"),
+                          text_problem(request.form.get("extra_brands") or "", "extra brands", multiline=True),
                           *(text_problem(request.form.get(n) or "", label, multiline=True) for n, label in LIST_FIELDS))
               if p]
     document = dict(current)
@@ -75,6 +76,10 @@ def policy_from_form(current: dict) -> tuple[dict | None, list[str]]:
         elif len(values) > MAX_LIST_ENTRIES:
             errors.append(f"{label}: {len(values):,} lines, over the limit of {MAX_LIST_ENTRIES:,} entries")
         document[name] = values
+    if "extra_brands" in request.form:
+        brands, refused = parse_extra_brands(request.form["extra_brands"])
+        errors += [f"Extra brands: {r}" for r in refused]
+        document["extra_brands"] = brands
     thresholds = dict(current.get("thresholds") or {})
     for kind in THRESHOLDS:
         raw = (request.form.get(f"threshold_{kind}") or "").strip()
@@ -108,6 +113,8 @@ def _form_values(policy: dict) -> dict:
     for name, _ in LIST_FIELDS:
         if name in request.form:
             typed[name] = _lines(name)
+    if "extra_brands" in request.form:
+        typed["extra_brands"] = request.form["extra_brands"]  # as typed, refused lines included
     return typed
 
 

@@ -91,8 +91,7 @@ def user_action(user_id: int, action: str):
             after = {"disabled": action == "disable"}
         elif action == "reset":
             link = url_for("console.accept_invite", token=store.issue_reset(conn, user_id), _external=True)
-            store.set_totp(conn, user_id, None, False)
-            after = {"password": "reset", "totp": "cleared"}
+            after = {"password": "reset", **store.clear_mfa(conn, user_id)}
         elif action == "tenants":
             known = {t["tenant_id"] for t in store.all_tenants(conn)}
             chosen = [t for t in request.form.getlist("tenants") if t in known]
