@@ -176,11 +176,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
                          dlq_url=settings.emails_dlq_url, remediation_queue_url=settings.remediation_retry_queue_url)
     adapters = _analysis_adapters(settings)
     nango = adapters.pop("nango")
-    raw_archive = None
-    if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
-        from swordfish.integrations.raw_archive import S3RawMailArchive
-
-        raw_archive = S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
+    raw_archive = raw_mail_archive(settings)  # submissions kept before analysis, for `swordfish backup replay`
     pipeline = Pipeline(
         raw_archive=raw_archive,
         database=db,
@@ -451,20 +447,32 @@ def dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
                                                queue_url=settings.emails_queue_url))
 
 
+def raw_mail_archive(settings: Settings):
+    """The raw-submission archive: a folder on the embedded stack, S3 on AWS, or none."""
+    if settings.raw_mail_archive_dir:
+        from swordfish.integrations.raw_archive import DirRawMailArchive
+
+        return DirRawMailArchive(settings.raw_mail_archive_dir)
+    if settings.raw_mail_archive_bucket:
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        return S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
+    return None
+
+
 def message_source_factory(settings: Settings) -> Callable[[], object | None] | None:
     """A verdict's message, re-read from the raw archive with its pointers resolved as the pipeline
     does (S3, the mailbox via Nango behind its breaker); built on the first page that needs it."""
-    if not settings.raw_mail_archive_bucket:
+    if not (settings.raw_mail_archive_bucket or settings.raw_mail_archive_dir):
         return None
 
     @functools.cache
     def build():
         from swordfish.integrations.message_content import ArchivedMessageSource
-        from swordfish.integrations.raw_archive import S3RawMailArchive
 
         s3, nango = aws_client("s3", settings), nango_client(settings)
         return ArchivedMessageSource(
-            S3RawMailArchive(s3, settings.raw_mail_archive_bucket),
+            raw_mail_archive(settings),
             MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                              max_bytes=settings.max_message_bytes))
 
