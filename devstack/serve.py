@@ -21,6 +21,7 @@ from pathlib import Path
 from swordfish import constants
 
 from devstack.poller import WorkerPool
+from devstack.schedules import Schedules
 from devstack.services import REPO_ROOT, free_port
 from devstack.stack import EmbeddedStack
 from devstack.state import clear_state, write_state
@@ -70,18 +71,24 @@ def main(argv: list[str] | None = None) -> int:
             backups = start_backups(stack)
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
+            schedules = Schedules()  # the phishing-rate check and the SIEM export
             try:
                 with WorkerPool(stack.info.env, workers=args.workers, log_dir=stack.run_dir / "logs") as workers, \
                         WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
-                                   function="remediation") as remediation:
+                                   function="remediation") as remediation, \
+                        WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
+                                   function="alerts") as alerts:
                     stack.supervise_workers(workers)
                     stack.supervise_workers(remediation)
+                    stack.supervise_workers(alerts)
+                    schedules.start()
                     tenant, key = next(iter(stack.info.api_keys.items()))
                     print(USAGE.format(url=f"http://127.0.0.1:{port}", tenant=tenant, key=key, state=state,
                                        logs=stack.run_dir / "logs", nango_admin=stack.nango.admin_url,
                                        feeds_admin=stack.feeds.admin_url), flush=True)
                     threading.Event().wait()
             finally:
+                schedules.stop()
                 backups.stop()
                 server.shutdown()
                 server.server_close()

@@ -66,6 +66,8 @@ class StackInfo:
     queue_url: str = ""
     dlq_url: str = ""
     remediation_queue_url: str = ""
+    alerts_queue_url: str = ""
+    alerts_dlq_url: str = ""
     bucket: str = ""
     api_keys: dict[str, str] = field(default_factory=dict)
     run_dir: Path = Path(".")
@@ -402,13 +404,17 @@ class EmbeddedStack:
         })["QueueUrl"]
         remediation_url = sqs.create_queue(QueueName=constants.REMEDIATION_RETRY_QUEUE_NAME)["QueueUrl"]
         self.info.queue_url, self.info.dlq_url, self.info.remediation_queue_url = queue_url, dlq_url, remediation_url
+        # Alerts to the MSP and their own dead-letter queue (swordfish.alerts; docs/alerts.md).
+        self.info.alerts_dlq_url = sqs.create_queue(QueueName=constants.ALERTS_DLQ_NAME)["QueueUrl"]
+        self.info.alerts_queue_url = sqs.create_queue(QueueName=constants.ALERTS_QUEUE_NAME)["QueueUrl"]
 
     def _create_moto_resources(self) -> None:
         """Idempotent: a restart that failed halfway is retried by the supervisor, and must not loop
         on what the first try created (BucketAlreadyOwnedByYou every 15 s)."""
         bucket = f"{constants.LARGE_MAIL_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
         s3 = self.client("s3")
-        for name in (bucket, f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"):
+        for name in (bucket, f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
+                     f"{constants.SIEM_EXPORT_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"):
             try:
                 s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
             except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
@@ -419,6 +425,10 @@ class EmbeddedStack:
 
         with contextlib.suppress(self.client("dynamodb").exceptions.ResourceInUseException):
             create_breaker_table(self.client("dynamodb"), constants.BREAKER_TABLE_NAME)
+
+        # E-mail alerts go through SES (moto) from alerts@swordfish.invalid, the default sender.
+        with contextlib.suppress(Exception):
+            self.client("sesv2").create_email_identity(EmailIdentity="swordfish.invalid")
 
         sm = self.client("secretsmanager")
         if self.remembered_secrets:
@@ -502,6 +512,9 @@ class EmbeddedStack:
             f"{p}EMAILS_QUEUE_URL": self.info.queue_url,
             f"{p}EMAILS_DLQ_URL": self.info.dlq_url,
             f"{p}REMEDIATION_RETRY_QUEUE_URL": self.info.remediation_queue_url,
+            f"{p}ALERTS_QUEUE_URL": self.info.alerts_queue_url,
+            f"{p}ALERTS_DLQ_URL": self.info.alerts_dlq_url,
+            f"{p}SIEM_EXPORT_BUCKET": f"{constants.SIEM_EXPORT_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
             f"{p}LARGE_MAIL_BUCKET": self.info.bucket,
             **({f"{p}RAW_MAIL_ARCHIVE_DIR": str(self.raw_archive_dir)} if self.raw_archive_dir else {}),
             f"{p}URLHAUS_FEED_URL": self.feeds.urls["urlhaus"],

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 # Importing an area registers its routes on the blueprint.
 from swordfish.console.views import (  # noqa: F401
+    alerts,
     audit,
     flags,
     keys,
     lists,
     operations,
     signin,
+    sso,
     tenants,
     users,
     verdicts,
