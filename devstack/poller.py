@@ -57,6 +57,8 @@ FUNCTIONS = {
                               constants.EMAILS_QUEUE_NAME, warm_up="get_pipeline"),
     "remediation": FunctionSpec("handlers.remediation", f"{constants.ENV_PREFIX}REMEDIATION_RETRY_QUEUE_URL",
                                 constants.REMEDIATION_RETRY_QUEUE_NAME, warm_up="remediation_retry"),
+    "alerts": FunctionSpec("handlers.alerts", f"{constants.ENV_PREFIX}ALERTS_QUEUE_URL", constants.ALERTS_QUEUE_NAME,
+                           warm_up="alert_dispatcher"),
 }
 
 

@@ -1,8 +1,10 @@
 """`make serve`: the embedded stack kept up, with workers and the local API gateway.
 
-The database is kept between runs under .devstack/data/ (`--clean` starts from an empty one).
-fauxqs keeps queues in memory only: messages still queued when the stack stops are lost, and the
-queues are created again at the next start. Everything it started is supervised: a worker,
+The database is kept between runs under .devstack/data/ (`--clean` starts from an empty one), and
+so are what recovery depends on: the raw-submission archive (.devstack/data/raw-archive, the log
+of accepted mail), fauxqs's journal of queued messages (.devstack/data/queues: mail still queued at
+a stop or a kill is put back when the queues are created again) and the backup key. At start,
+every archived submission with no verdict and on no queue is put back on the queue. Everything it started is supervised: a worker,
 PostgreSQL, Redis, fauxqs or moto that dies is restarted with backoff (logs/supervisor.log).
 Ctrl-C (or SIGTERM) stops everything it started.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 from swordfish import constants
 
 from devstack.poller import WorkerPool
+from devstack.schedules import Schedules
 from devstack.services import REPO_ROOT, free_port
 from devstack.stack import EmbeddedStack
 from devstack.state import clear_state, write_state
@@ -38,13 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--clean: deleted the kept database in {DATA_DIR}", flush=True)
     print("starting the embedded stack ...", flush=True)
     try:
-        with EmbeddedStack(data_dir=DATA_DIR, supervise=True) as stack:
+        with EmbeddedStack(data_dir=DATA_DIR, supervise=True, raw_archive=True) as stack:
             print(data_note(stack), flush=True)
             # The deep health check expects a heartbeat from every processor worker.
             stack.info.env["SWORDFISH_EXPECTED_WORKERS"] = str(args.workers)
-            # Raw submissions archived before analysis, for `swordfish backup replay` (not in tests and
-            # load runs: moto would hold every batch in memory).
-            stack.info.env[f"{constants.ENV_PREFIX}RAW_MAIL_ARCHIVE_BUCKET"] = backup_bucket_name()
+            # Raw submissions archived before analysis (SWORDFISH_RAW_MAIL_ARCHIVE_DIR, set by the
+            # stack): on disk beside the database, for `swordfish backup replay` and the start's re-enqueue.
             # Deep health watches the WAL archive, the base backups and the last verify (issue 25).
             stack.info.env[f"{constants.ENV_PREFIX}BACKUP_HEALTH"] = "true"
             # `swordfish backup verify | restore` unwrap with the same key file the service wraps with.
@@ -69,18 +71,24 @@ def main(argv: list[str] | None = None) -> int:
             backups = start_backups(stack)
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
+            schedules = Schedules()  # the phishing-rate check and the SIEM export
             try:
                 with WorkerPool(stack.info.env, workers=args.workers, log_dir=stack.run_dir / "logs") as workers, \
                         WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
-                                   function="remediation") as remediation:
+                                   function="remediation") as remediation, \
+                        WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
+                                   function="alerts") as alerts:
                     stack.supervise_workers(workers)
                     stack.supervise_workers(remediation)
+                    stack.supervise_workers(alerts)
+                    schedules.start()
                     tenant, key = next(iter(stack.info.api_keys.items()))
                     print(USAGE.format(url=f"http://127.0.0.1:{port}", tenant=tenant, key=key, state=state,
                                        logs=stack.run_dir / "logs", nango_admin=stack.nango.admin_url,
                                        feeds_admin=stack.feeds.admin_url), flush=True)
                     threading.Event().wait()
             finally:
+                schedules.stop()
                 backups.stop()
                 server.shutdown()
                 server.server_close()
@@ -103,8 +111,11 @@ def prepare_data_dir(data_dir: Path, *, clean: bool) -> bool:
 
 def data_note(stack: EmbeddedStack) -> str:
     kept = "kept from the last run" if stack.database_kept else "new"
+    requeued = (f"; {stack.requeued_at_start} archived submission(s) with no verdict put back on the queue"
+                if stack.requeued_at_start else "")
     return (f"database: {kept}, in {stack.postgres.data_dir} (`make serve ARGS=--clean` starts empty). "
-            "Queue: fauxqs keeps messages in memory only; whatever is still queued at stop is lost.")
+            f"Queued mail is journalled in {stack.queue_journal}, the raw archive is in {stack.raw_archive_dir}"
+            f"{requeued}.")
 
 
 def backup_bucket_name() -> str:

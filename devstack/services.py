@@ -177,14 +177,20 @@ class MotoServer(ChildProcess):
 
 
 class FauxqsServer(ChildProcess):
-    """The fauxqs SQS emulator (npm): moto's SQS slows with queue length; fauxqs does not."""
+    """The fauxqs SQS emulator (npm): moto's SQS slows with queue length; fauxqs does not.
+    ``journal_path``: keep queued messages in that file, so they outlive this process (see the script)."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None):
+    def __init__(self, port: int | None = None, log_path: Path | None = None, journal_path: Path | None = None):
         self.port = port or free_port()
+        self.journal_path = Path(journal_path) if journal_path else None
         script = REPO_ROOT / "devstack" / "fauxqs_server.mjs"
         if not (REPO_ROOT / "node_modules" / "fauxqs").exists():
             raise RuntimeError("fauxqs is not installed: run `make install` (npm install) first")
-        super().__init__("fauxqs", ["node", str(script), str(self.port)], None, log_path)
+        argv = ["node", str(script), str(self.port)]
+        if self.journal_path is not None:
+            self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            argv.append(str(self.journal_path))
+        super().__init__("fauxqs", argv, None, log_path)
 
     @property
     def url(self) -> str:

@@ -66,6 +66,8 @@ class StackInfo:
     queue_url: str = ""
     dlq_url: str = ""
     remediation_queue_url: str = ""
+    alerts_queue_url: str = ""
+    alerts_dlq_url: str = ""
     bucket: str = ""
     api_keys: dict[str, str] = field(default_factory=dict)
     run_dir: Path = Path(".")
@@ -76,7 +78,8 @@ class EmbeddedStack:
     temporary database, deleted at stop. ``supervise``: restart what dies (see supervisor.py)."""
 
     def __init__(self, run_dir: Path | None = None, *, seed: bool = True, data_dir: Path | None = None,
-                 supervise: bool = False, backoff: Backoff | None = None):
+                 supervise: bool = False, backoff: Backoff | None = None, raw_archive: bool = False,
+                 keep_queues: bool = True):
         for key, value in LOCAL_AWS_ENV.items():  # boto3 clients made in this process talk to moto
             os.environ.setdefault(key, value)
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="swordfish-run-"))
@@ -94,8 +97,14 @@ class EmbeddedStack:
                                          log=file_logger(self.run_dir / "logs" / "supervisor.log"))
         self.operator_token = secrets.token_urlsafe(24)
         self.last_queue_depth: tuple[float, int] = (0.0, 0)
-        self.remembered_secrets: dict[str, list[tuple[str, str, str]]] = {}
+        self.remembered_secrets: dict[str, list[tuple[list[str], str, str]]] = {}
         self._queue_sampled_at = self._secrets_sampled_at = 0.0
+        # What must outlive fauxqs, moto and a restart of the stack lives on disk: beside a kept
+        # database, else in the run folder (issue 25: a kill lost 2,210 accepted emails).
+        kept = self.data_dir or self.run_dir
+        self.queue_journal = kept / "queues" / "fauxqs-journal.jsonl" if keep_queues else None
+        self.raw_archive_dir = kept / "raw-archive" if raw_archive else None
+        self.requeued_at_start = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -115,8 +124,17 @@ class EmbeddedStack:
         self.group.__exit__(*exc)
 
     def _report_unsaved_queue(self) -> None:
-        """fauxqs keeps messages in memory only: say how many a stop throws away."""
-        if not self.data_dir or not self.info.queue_url:
+        """Without its journal fauxqs keeps messages in memory only: say how many a stop throws away."""
+        if not self.info.queue_url:
+            return
+        if self.queue_journal is not None:
+            with contextlib.suppress(Exception):
+                depth = self.queue_depth()
+                if depth:
+                    print(f"note: {depth} message(s) still on the queue are kept in {self.queue_journal} and "
+                          "put back at the next start", flush=True)
+            return
+        if not self.data_dir:
             return
         try:
             attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.info.queue_url, AttributeNames=[
@@ -135,7 +153,7 @@ class EmbeddedStack:
     def start(self) -> StackInfo:
         logs = self.run_dir / "logs"
         logs.mkdir(exist_ok=True)
-        self.fauxqs = self.group.add(FauxqsServer(log_path=logs / "fauxqs.log"))
+        self.fauxqs = self.group.add(FauxqsServer(log_path=logs / "fauxqs.log", journal_path=self.queue_journal))
         self.moto = self.group.add(MotoServer(log_path=logs / "moto.log"))
         # A boto3 client made in this process without an endpoint talks to moto, never to AWS.
         os.environ["AWS_ENDPOINT_URL"] = self.moto.url
@@ -156,6 +174,8 @@ class EmbeddedStack:
             self.seed_tenants()
             self.seed_flags()
         self.refresh_feeds()
+        if self.raw_archive_dir is not None:
+            self.requeued_at_start = self.requeue_unanswered()
         if self.supervisor is not None:
             self._supervise_services()
         return self.info
@@ -201,18 +221,25 @@ class EmbeddedStack:
         return sum(int(v) for v in attrs.values())
 
     def remember_secrets(self) -> None:
-        """Each secret's AWSPREVIOUS and AWSCURRENT (version id, value), kept in this process."""
+        """Every labelled version of each secret ([labels], version id, value), AWSCURRENT first,
+        kept in this process: AWSPREVIOUS, AWSPENDING and the KEPT- labels of peppers that live API
+        keys were hashed under (issue 25: a moto restart without them locked those keys out)."""
         sm = self.client("secretsmanager")
-        kept: dict[str, list[tuple[str, str, str]]] = {}
+        kept: dict[str, list[tuple[list[str], str, str]]] = {}
         for name in self._secret_names():
+            try:
+                listed = sm.list_secret_version_ids(SecretId=name)["Versions"]
+            except sm.exceptions.ResourceNotFoundException:
+                continue
             versions = []
-            for stage in ("AWSPREVIOUS", "AWSCURRENT"):
-                try:
-                    got = sm.get_secret_value(SecretId=name, VersionStage=stage)
-                except sm.exceptions.ResourceNotFoundException:
+            for version in listed:
+                stages = sorted(version.get("VersionStages") or [])
+                if not stages:
                     continue
-                versions.append((stage, got["VersionId"], got["SecretString"]))
-            if versions:
+                value = sm.get_secret_value(SecretId=name, VersionId=version["VersionId"])["SecretString"]
+                versions.append((stages, version["VersionId"], value))
+            versions.sort(key=lambda v: "AWSCURRENT" not in v[0])
+            if versions and "AWSCURRENT" in versions[0][0]:
                 kept[name] = versions
         self.remembered_secrets = kept
 
@@ -238,7 +265,17 @@ class EmbeddedStack:
 
     def _restart_fauxqs(self) -> None:
         self.fauxqs.restart()
-        self._create_queues()
+        self._create_queues()  # the journal puts each queue's messages back as it is created
+        if self.queue_journal is not None:
+            depth = self.queue_depth()
+            line = (f"supervisor: fauxqs came back with {depth} queued message(s) from its journal "
+                    f"({self.queue_journal})")
+            print(f"note: {line}", flush=True)
+            if self.supervisor is not None:
+                self.supervisor.log(line)
+            if self.raw_archive_dir is not None:
+                self.requeue_unanswered()
+            return
         at, depth = self.last_queue_depth
         counted = (f"about {depth} queued message(s) at its last count ({time.time() - at:.0f} s before) are lost"
                    if at else "its queued messages (never counted) are lost")
@@ -253,9 +290,67 @@ class EmbeddedStack:
         if self.seed:
             self.seed_flags()
         restored = sorted(self.remembered_secrets)
-        self._came_back_empty("moto", "buckets (the raw-submission archive, large mail), breaker states and flags "
-                                      "re-created empty or from their seed; secrets re-created at their last known "
-                                      f"versions ({', '.join(restored) or 'none remembered'})")
+        archive = (f"the raw-submission archive is on disk ({self.raw_archive_dir}), kept; "
+                   if self.raw_archive_dir is not None else "the raw-submission archive bucket, ")
+        self._came_back_empty("moto", f"{archive}large mail, breaker states and flags re-created empty or from their "
+                                      "seed; secrets re-created at their last known versions and labels "
+                                      f"({', '.join(restored) or 'none remembered'})")
+
+    REQUEUE_LOOKBACK_HOURS = 48.0
+
+    def requeue_unanswered(self, lookback_hours: float | None = None) -> int:
+        """Put back on the emails queue every archived submission that has no verdict and is on no
+        queue (emails or DLQ): the raw archive is the log of accepted mail, so mail a lost queue
+        dropped after it was archived is analysed after all. Verdicts are idempotent on (tenant,
+        message_id), so one queued twice costs a second analysis, never a second verdict."""
+        from datetime import UTC, datetime, timedelta
+
+        import psycopg
+        from swordfish.integrations.raw_archive import DirRawMailArchive
+        from swordfish.pipeline.submission import InvalidSubmission, parse_submission
+
+        hours = self.REQUEUE_LOOKBACK_HOURS if lookback_hours is None else lookback_hours
+        archive = DirRawMailArchive(self.raw_archive_dir)
+
+        queued: set[tuple[str, str]] = set()
+        for queue in (constants.EMAILS_QUEUE_NAME, constants.EMAILS_DLQ_NAME):
+            queued |= {tuple(pair) for pair in self._queued_submissions(queue)}
+        candidates: dict[tuple[str, str], str] = {}
+        for entry in archive.since(datetime.now(UTC) - timedelta(hours=hours)):
+            try:
+                submission = parse_submission(entry["body"])
+            except (InvalidSubmission, KeyError, TypeError):
+                continue  # dead-lettered when it came: analysing it again cannot help
+            key = (submission.tenant_id, submission.message_id)
+            if key not in queued:
+                candidates.setdefault(key, entry["body"])
+        if not candidates:
+            return 0
+        with psycopg.connect(self.info.superuser_url, autocommit=True) as conn:
+            tenants, ids = zip(*candidates, strict=True)
+            answered = set(conn.execute(
+                "SELECT v.tenant_id, v.message_id FROM verdicts v JOIN unnest(%s::text[], %s::text[]) AS c(t, m) "
+                "ON v.tenant_id = c.t AND v.message_id = c.m", (list(tenants), list(ids))).fetchall())
+        missing = [body for key, body in candidates.items() if key not in answered]
+        sqs = self.client("sqs")
+        for start in range(0, len(missing), 10):
+            batch = missing[start:start + 10]
+            sqs.send_message_batch(QueueUrl=self.info.queue_url, Entries=[
+                {"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)])
+        if missing:
+            line = (f"re-enqueued {len(missing)} archived submission(s) with no verdict and on no queue "
+                    f"(raw archive {self.raw_archive_dir}, last {hours:g} h)")
+            print(f"note: {line}", flush=True)
+            if self.supervisor is not None:
+                self.supervisor.log(f"supervisor: {line}")
+        return len(missing)
+
+    def _queued_submissions(self, queue_name: str) -> list[list[str]]:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.fauxqs.url}/_swordfish/queues/{queue_name}/submissions",
+                                    timeout=10) as response:
+            return [pair for pair in json.loads(response.read())["submissions"] if all(pair)]
 
     def seed_flags(self) -> None:
         """Turn auto-quarantine on for acme-corp through the audited path, as an operator would."""
@@ -309,13 +404,17 @@ class EmbeddedStack:
         })["QueueUrl"]
         remediation_url = sqs.create_queue(QueueName=constants.REMEDIATION_RETRY_QUEUE_NAME)["QueueUrl"]
         self.info.queue_url, self.info.dlq_url, self.info.remediation_queue_url = queue_url, dlq_url, remediation_url
+        # Alerts to the MSP and their own dead-letter queue (swordfish.alerts; docs/alerts.md).
+        self.info.alerts_dlq_url = sqs.create_queue(QueueName=constants.ALERTS_DLQ_NAME)["QueueUrl"]
+        self.info.alerts_queue_url = sqs.create_queue(QueueName=constants.ALERTS_QUEUE_NAME)["QueueUrl"]
 
     def _create_moto_resources(self) -> None:
         """Idempotent: a restart that failed halfway is retried by the supervisor, and must not loop
         on what the first try created (BucketAlreadyOwnedByYou every 15 s)."""
         bucket = f"{constants.LARGE_MAIL_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"
         s3 = self.client("s3")
-        for name in (bucket, f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"):
+        for name in (bucket, f"{constants.BACKUP_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
+                     f"{constants.SIEM_EXPORT_BUCKET_PREFIX}-{ACCOUNT}-{REGION}"):
             try:
                 s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
             except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
@@ -326,6 +425,10 @@ class EmbeddedStack:
 
         with contextlib.suppress(self.client("dynamodb").exceptions.ResourceInUseException):
             create_breaker_table(self.client("dynamodb"), constants.BREAKER_TABLE_NAME)
+
+        # E-mail alerts go through SES (moto) from alerts@swordfish.invalid, the default sender.
+        with contextlib.suppress(Exception):
+            self.client("sesv2").create_email_identity(EmailIdentity="swordfish.invalid")
 
         sm = self.client("secretsmanager")
         if self.remembered_secrets:
@@ -340,20 +443,26 @@ class EmbeddedStack:
 
     def _restore_secrets(self, sm) -> None:
         """The secrets as they were when moto died: same version ids (API keys name their pepper's),
-        AWSCURRENT and AWSPREVIOUS where they were, so the logins rotations set keep working."""
+        every label where it was (AWSCURRENT, AWSPREVIOUS, KEPT-...), so the logins rotations set and
+        the API keys hashed under kept peppers keep working."""
         for name in self._secret_names():
             versions = self.remembered_secrets.get(name)
             if not versions:
                 continue
-            (_, first_id, first_value), *rest = versions
+            (_, current_id, current_value), *rest = versions
             try:
-                sm.create_secret(Name=name, SecretString=first_value, ClientRequestToken=first_id)
+                sm.create_secret(Name=name, SecretString=current_value, ClientRequestToken=current_id)
             except sm.exceptions.ResourceExistsException:
                 pass
-            for _stage, version_id, value in rest:
+            for stages, version_id, value in rest:
                 with contextlib.suppress(sm.exceptions.ResourceExistsException):
                     sm.put_secret_value(SecretId=name, SecretString=value, ClientRequestToken=version_id,
-                                        VersionStages=["AWSCURRENT"])
+                                        VersionStages=stages)
+                # A retried restart: the version exists, its labels may not (only the missing ones are
+                # moved: moto repeats a label moved onto a version that has it).
+                has = sm.describe_secret(SecretId=name).get("VersionIdsToStages", {}).get(version_id, [])
+                for stage in set(stages) - set(has):
+                    sm.update_secret_version_stage(SecretId=name, VersionStage=stage, MoveToVersionId=version_id)
 
     def create_secrets(self, sm) -> None:
         """The secrets the CDK creates, with the values of this stack: the workers read their database
@@ -403,7 +512,11 @@ class EmbeddedStack:
             f"{p}EMAILS_QUEUE_URL": self.info.queue_url,
             f"{p}EMAILS_DLQ_URL": self.info.dlq_url,
             f"{p}REMEDIATION_RETRY_QUEUE_URL": self.info.remediation_queue_url,
+            f"{p}ALERTS_QUEUE_URL": self.info.alerts_queue_url,
+            f"{p}ALERTS_DLQ_URL": self.info.alerts_dlq_url,
+            f"{p}SIEM_EXPORT_BUCKET": f"{constants.SIEM_EXPORT_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
             f"{p}LARGE_MAIL_BUCKET": self.info.bucket,
+            **({f"{p}RAW_MAIL_ARCHIVE_DIR": str(self.raw_archive_dir)} if self.raw_archive_dir else {}),
             f"{p}URLHAUS_FEED_URL": self.feeds.urls["urlhaus"],
             f"{p}OPENPHISH_FEED_URL": self.feeds.urls["openphish"],
             f"{p}PHISHTANK_FEED_URL": self.feeds.urls["phishtank"],

@@ -7,6 +7,11 @@ within ``resolution`` (10 %). ``max_steps`` bounds the time. The overload is def
 or from the highest throughput any step reached if that is higher (p95 can cross its target well
 before the workers saturate), so an overload at 150 % of it is always more than the stack processes.
 ``next_rate`` and ``knee`` are pure functions of the step outcomes so far, tested on synthetic results.
+
+The overload's verdict accounts for the load generator's CPU (``overload_goodput_verdict``): the
+generator shares the machine's cores with the stack and takes more of them at 150 % load than in
+the step that set the capacity, so goodput is compared per core left to the stack (the machine's
+cores minus the generator's measured CPU in each), not as raw emails per second.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class StepOutcome:
     p95_ms: float | None = None
     throughput_per_s: float | None = None
     reason: str | None = None  # why it failed
+    generator_cpu_percent: float | None = None  # the load generator's CPU during the step (100 = one core)
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class Knee:
     # The most the workers processed in any step (emails/min): a step that fell behind shows the
     # processing capacity, which can sit well above the latency knee on a busy machine.
     max_throughput_per_minute: float | None = None
+    # The generator's CPU in the step the overload base came from (the knee's, or the busiest step's).
+    base_generator_cpu_percent: float | None = None
 
     @property
     def overload_base_per_minute(self) -> float | None:
@@ -69,8 +77,56 @@ def knee(steps: list[StepOutcome]) -> Knee:
     passed = [s.rate_per_minute for s in steps if s.passed]
     low = max(passed, default=None)
     above = [s.rate_per_minute for s in steps if not s.passed and (low is None or s.rate_per_minute > low)]
-    throughputs = [s.throughput_per_s * 60 for s in steps if s.throughput_per_s]
-    return Knee(low, min(above, default=None), len(steps), round(max(throughputs)) if throughputs else None)
+    busiest = max((s for s in steps if s.throughput_per_s), key=lambda s: s.throughput_per_s, default=None)
+    max_per_minute = round(busiest.throughput_per_s * 60) if busiest else None
+    if max_per_minute is not None and (low is None or max_per_minute > low):
+        base_cpu = busiest.generator_cpu_percent
+    else:
+        base_cpu = next((s.generator_cpu_percent for s in steps if s.passed and s.rate_per_minute == low), None)
+    return Knee(low, min(above, default=None), len(steps), max_per_minute, base_cpu)
+
+
+def stack_cores(generator_cpu_percent: float | None, cores: int) -> float:
+    """Cores left to the stack while the generator used ``generator_cpu_percent`` (100 = one core);
+    at least a tenth of the machine, so a generator reported above the machine is no division by zero."""
+    return max(cores - (generator_cpu_percent or 0.0) / 100, cores / 10)
+
+
+@dataclass(frozen=True)
+class OverloadVerdict:
+    passed: bool
+    overload_per_s: float
+    capacity_per_s: float
+    expected_per_s: float  # the capacity scaled to the cores the stack had during the overload
+    capacity_stack_cores: float
+    overload_stack_cores: float
+    method: str
+    reason: str | None = None
+
+
+OVERLOAD_SHARE = 0.95
+
+
+def overload_goodput_verdict(*, capacity_per_s: float, capacity_generator_cpu_percent: float | None,
+                             overload_per_s: float | None, overload_generator_cpu_percent: float | None,
+                             cores: int, share: float = OVERLOAD_SHARE) -> OverloadVerdict:
+    """Under overload the stack must keep processing at ``share`` of its capacity, per core it had:
+    the capacity is scaled by (cores - generator CPU during the overload) / (cores - generator CPU
+    when the capacity was measured), so a generator working harder under overload does not decide
+    the verdict, while a stack that processes less per core does."""
+    capacity_cores = stack_cores(capacity_generator_cpu_percent, cores)
+    overload_cores = stack_cores(overload_generator_cpu_percent, cores)
+    expected = capacity_per_s * overload_cores / capacity_cores
+    got = overload_per_s or 0.0
+    method = (f"goodput per core left to the stack: {cores} cores minus the load generator's measured CPU "
+              f"({capacity_cores:.2f} cores when the capacity was measured, {overload_cores:.2f} under overload)")
+    passed = got >= share * expected
+    reason = None if passed else (
+        f"overload throughput {got:.1f}/s is under {share:.0%} of the capacity {capacity_per_s:.0f}/s scaled to "
+        f"the cores the stack had ({expected:.0f}/s: {capacity_per_s / capacity_cores:.0f}/s per core then, "
+        f"{got / overload_cores:.0f}/s per core under overload)")
+    return OverloadVerdict(passed, got, capacity_per_s, round(expected, 1), round(capacity_cores, 3),
+                           round(overload_cores, 3), method, reason)
 
 
 def _round(rate: float) -> float:

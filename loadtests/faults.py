@@ -8,6 +8,19 @@ At the profile's rate (10,000 emails/min by default), one fault at a time:
   postgresql-stop    the postmaster SIGKILLed ("stopped hard"), kept down for ``outage_seconds``,
                      then restarted by the supervisor on the same data folder.
   redis-stop         redis-server SIGKILLed, kept down, restarted (and the feeds reloaded).
+  postmaster-restart-kill   a supervisor fault: the postmaster SIGKILLed, then SIGKILLed again while
+                     the supervisor's restart brings it up (a partial postmaster.pid wedged it for
+                     good once); the supervisor must come back from its own failed restart.
+  archive-stall      the backup repository refuses every write (a full or hung archive disk) for
+                     ``outage_seconds``: WAL archiving fails, mail must not notice, and the archive
+                     must catch up.
+  moto-kill          moto (S3, Secrets Manager, DynamoDB, AppConfig) SIGKILLed and restarted empty:
+                     secrets come back with their labels, the raw archive is on disk.
+  fauxqs-kill        the queue emulator SIGKILLed with mail queued: its journal puts every accepted
+                     message back (the generator's sends fail while it is down: not accepted).
+
+After the faults every backup must still be restorable: ``swordfish backup verify`` on the
+repository, then a restore to the latest point whose verdicts are exactly the live database's.
 
 For each: emails lost (sent − verdicts − DLQ entries: must be 0), duplicates (a message with two
 verdicts, or with a verdict and a DLQ entry: must be 0), DLQ entries, how long until the workers
@@ -48,11 +61,24 @@ class FaultSpec:
 # wait (which the oldest-message age shows as a warn) must not overlap the other faults.
 DEFAULT_FAULTS = (
     FaultSpec("postgresql-stop", load_seconds=60, outage_seconds=20),
+    FaultSpec("postmaster-restart-kill", load_seconds=45, outage_seconds=5),
     FaultSpec("redis-stop", load_seconds=60, outage_seconds=10),
+    FaultSpec("archive-stall", load_seconds=60, outage_seconds=40),  # past half the 60 s RPO: a warn
+    FaultSpec("moto-kill", load_seconds=45, outage_seconds=3),
+    FaultSpec("fauxqs-kill", load_seconds=45, outage_seconds=3),
     FaultSpec("worker-kill", load_seconds=45),
 )
 # The health component each fault breaks: recovered means it passes again.
-FAULT_COMPONENT = {"postgresql-stop": "postgresql", "redis-stop": "redis", "worker-kill": "workers"}
+# Not the queue for fauxqs-kill: its journal brings the messages back with their first sent time, so
+# the queue component warns about the backlog's age until the backlog is gone, which the backlog
+# criterion already measures (the first run held its recovery back past the end of the phase while
+# the queue answered again 2 s after its restart, health back from fail to warn).
+FAULT_COMPONENT = {"postgresql-stop": "postgresql", "postmaster-restart-kill": "postgresql", "redis-stop": "redis",
+                   "worker-kill": "workers", "archive-stall": "backup"}
+# Killed and kept down by holding the supervisor: the stack's attribute and the supervisor's name.
+KILLED_SERVICE = {"postgresql-stop": ("postgres", "postgresql"), "redis-stop": ("redis", "redis"),
+                  "moto-kill": ("moto", "moto"), "fauxqs-kill": ("fauxqs", "fauxqs"),
+                  "postmaster-restart-kill": ("postgres", "postgresql")}
 
 
 def account(sent: int, verdict_ids: list[str], dlq_ids: list[str]) -> dict:
@@ -160,6 +186,15 @@ def dlq_message_ids(fauxqs_url: str, dlq_name: str) -> list[str]:
     return ids
 
 
+class _RefusingWriter:
+    """The backup repository's writer while the archive stalls: every write fails as a full disk."""
+
+    def __init__(self, *_args):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device (archive-stall fault)")
+
+
 class FaultPhase:
     def __init__(self, run, specs=DEFAULT_FAULTS, per_minute: float = 10_000):
         self.run, self.specs, self.per_minute = run, specs, per_minute
@@ -168,8 +203,32 @@ class FaultPhase:
         if self.supervisor is None:
             raise RuntimeError("the fault phase needs a supervised stack (EmbeddedStack(supervise=True))")
         self.timeline: dict[str, dict] = {}
+        self.backups = None
+        self.restorable: dict = {}
+
+    def _start_backups(self) -> None:
+        """WAL archiving and a base backup of the stack's database, as `make serve` runs them: the
+        faults must leave every backup restorable."""
+        from devstack.backups import BackupService
+
+        run_dir = self.stack.run_dir
+        self.backups = BackupService(self.stack.postgres.superuser_url, self.stack.client("kms"),
+                                     backup_dir=run_dir / "backups", key_file=run_dir / "backup-data-key",
+                                     heartbeat_seconds=2.0, log_dir=run_dir / "logs").start()
+        if not self.backups.first_round_done.wait(300) or self.backups.last_error:
+            raise RuntimeError(f"the first base backup failed: {self.backups.last_error}")
+        # Verified once, as an operator's `swordfish backup verify` does: the backup component then
+        # passes before the faults (it warns "never verified" otherwise), so the archive stall shows.
+        from swordfish.backup.status import record_verification
+        from swordfish.backup.verify import verify_repository
+
+        record_verification(self.backups.repository, verify_repository(self.backups.repository, self.backups.keys),
+                            datetime.now(UTC))
+        os.environ["SWORDFISH_BACKUP_DIR"] = str(run_dir / "backups")  # the health sampler's backup component
+        os.environ["SWORDFISH_BACKUP_HEALTH"] = "true"
 
     def execute(self) -> list[dict]:
+        self._start_backups()
         sampler = HealthSampler(self.run.now).start()
         try:
             for spec in self.specs:
@@ -178,6 +237,11 @@ class FaultPhase:
             self._wait_all_accounted(timeout=240)
         finally:
             health = sampler.stop()
+        try:
+            self.restorable = self.check_restorable()
+        finally:
+            self.backups.stop()
+        print(f"  backups after the faults: {self.restorable}", flush=True)
         samples = [asdict(s) for s in self.run.collector.samples]
         dlq_ids = dlq_message_ids(self.stack.fauxqs.url, self._dlq_name())
         results = []
@@ -229,14 +293,26 @@ class FaultPhase:
             os.kill(pid, signal.SIGKILL)
             marks["killed_pid"] = pid
             event = self._wait_restart("processor-0", events_before)
+        elif spec.name == "archive-stall":
+            repository = self.backups.repository
+            writer, repository.writer = repository.writer, _RefusingWriter
+            try:
+                time.sleep(spec.outage_seconds)
+            finally:
+                repository.writer = writer
+            event = None
         else:
-            name = {"postgresql-stop": "postgresql", "redis-stop": "redis"}[spec.name]
-            server = self.stack.postgres if name == "postgresql" else self.stack.redis
+            attribute, name = KILLED_SERVICE[spec.name]
+            server = getattr(self.stack, attribute)
             self.supervisor.hold(name)
-            os.kill(server.pid(), signal.SIGKILL)
+            first_pid = server.pid()
+            os.kill(first_pid, signal.SIGKILL)
             time.sleep(spec.outage_seconds)  # the outage itself: how long the dependency stays away
-            self.supervisor.release(name)
-            event = self._wait_restart(name, events_before)
+            if spec.name == "postmaster-restart-kill":
+                marks["killed_during_restart"] = self._kill_postmaster_while_it_starts(name, first_pid)
+            else:
+                self.supervisor.release(name)
+            event = self._wait_restart(name, events_before, last=spec.name == "postmaster-restart-kill")
         marks["back_at"] = self.run.now()
         marks["restart"] = asdict(event) if event else None
         load.join()
@@ -245,15 +321,83 @@ class FaultPhase:
             time.sleep(1)
         return marks
 
-    def _wait_restart(self, name: str, events_before: int, guard: float = 120):
+    def _kill_postmaster_while_it_starts(self, name: str, dead_pid: int, guard: float = 30) -> dict:
+        """Release the supervisor, and SIGKILL the new postmaster as soon as its pid file names it:
+        while pg_ctl is still waiting for it to accept connections, or just after."""
+        from devstack.services import _pid_alive
+
+        postgres = self.stack.postgres
+        pid_file = postgres.data_dir / "postmaster.pid"
+        self.supervisor.release(name)
         deadline = time.monotonic() + guard
+        while time.monotonic() < deadline:
+            try:
+                lines = pid_file.read_text().splitlines()
+                pid = int(lines[0])
+            except (OSError, ValueError, IndexError):
+                time.sleep(0.005)
+                continue
+            if pid == dead_pid or not _pid_alive(pid):  # the stale file of the first kill
+                time.sleep(0.005)
+                continue
+            status = lines[7].strip() if len(lines) > 7 else "(pid file still being written)"
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                time.sleep(0.005)
+                continue
+            return {"pid": pid, "postmaster_status": status}
+        return {"pid": None, "postmaster_status": "no new postmaster within the guard"}
+
+    def _wait_restart(self, name: str, events_before: int, guard: float = 120, *, last: bool = False):
+        """The supervisor's restart of ``name``; ``last``: the restart after any later death (a
+        postmaster killed during its restart dies again, and the supervisor must notice)."""
+        deadline = time.monotonic() + guard
+        found = None
         while time.monotonic() < deadline:
             for event in self.supervisor.events[events_before:]:
                 if event.name == name and event.ok:
-                    return event
+                    found = event
+            if found is not None and (not last or self._alive(name)):
+                return found
             time.sleep(0.1)
         print(f"  {name} was not restarted within {guard:.0f} s", flush=True)
-        return None
+        return found
+
+    def _alive(self, name: str) -> bool:
+        try:
+            with psycopg.connect(self.stack.info.superuser_url, autocommit=True, connect_timeout=3) as conn:
+                return conn.execute("SELECT 1").fetchone() == (1,)
+        except psycopg.Error:
+            return False
+
+    def check_restorable(self) -> dict:
+        """Every backup verifies, and a restore to the latest point holds exactly the live verdicts."""
+        import tempfile
+        from pathlib import Path
+
+        from swordfish.backup.restore import restore
+        from swordfish.backup.verify import verify_repository
+
+        repository, keys = self.backups.repository, self.backups.keys
+        time.sleep(max(3.0, 3 * self.backups.archiver.sync_seconds))  # the archive catches up with the last commit
+        with psycopg.connect(self.stack.info.superuser_url, autocommit=True) as conn:
+            live = conn.execute("SELECT count(*), md5(string_agg(tenant_id || '/' || message_id, ',' "
+                                "ORDER BY tenant_id, message_id)) FROM verdicts").fetchone()
+        self.backups.archiver.sync()
+        report = verify_repository(repository, keys)
+        started = time.monotonic()
+        server = restore(repository, keys, Path(tempfile.mkdtemp(prefix="sffault-restore-")))
+        try:
+            with psycopg.connect(server.url(), autocommit=True) as conn:
+                restored = conn.execute("SELECT count(*), md5(string_agg(tenant_id || '/' || message_id, ',' "
+                                        "ORDER BY tenant_id, message_id)) FROM verdicts").fetchone()
+        finally:
+            server.remove()
+        return {"verify_ok": report["ok"], "verify_problems": report["problems"][:5],
+                "backups_checked": len(report["backups"]), "wal_segments_checked": report["wal_segments_checked"],
+                "live_verdicts": live[0], "restored_verdicts": restored[0], "same_verdicts": live == restored,
+                "restore_seconds": round(time.monotonic() - started, 1)}
 
     def _wait_all_accounted(self, timeout: float) -> None:
         """Every fault email has a verdict or a DLQ entry (the killed worker's batch comes back after

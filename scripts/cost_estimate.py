@@ -29,6 +29,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from aws_cdk import App  # noqa: E402
 from swordfish import constants  # noqa: E402
 
+from stacks.constructs.alerts import ALERTS_RESERVED_CONCURRENCY, SCHEDULED_RESERVED_CONCURRENCY  # noqa: E402
 from stacks.constructs.health_canary import HEALTH_CANARY_RESERVED_CONCURRENCY  # noqa: E402
 from stacks.pipeline_stack import (  # noqa: E402
     FEED_REFRESHER_RESERVED_CONCURRENCY,
@@ -108,6 +109,9 @@ def reserved_concurrency(settings: EnvSettings) -> dict[str, int]:
         "remediation": REMEDIATION_RESERVED_CONCURRENCY,
         "feed refresher": FEED_REFRESHER_RESERVED_CONCURRENCY,
         "health canary": HEALTH_CANARY_RESERVED_CONCURRENCY,
+        "alerts": ALERTS_RESERVED_CONCURRENCY,
+        "phishing-rate check": SCHEDULED_RESERVED_CONCURRENCY,
+        "SIEM export": SCHEDULED_RESERVED_CONCURRENCY,
     }
 
 

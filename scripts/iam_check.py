@@ -30,6 +30,8 @@ Templates = dict[str, dict]
 # --- resource specs: kind:name, resolved against the templates ----------------------------------
 EMAILS, DLQ, REMEDIATION = (f"queue:{c.EMAILS_QUEUE_NAME}", f"queue:{c.EMAILS_DLQ_NAME}",
                             f"queue:{c.REMEDIATION_RETRY_QUEUE_NAME}")
+ALERTS, ALERTS_DLQ = f"queue:{c.ALERTS_QUEUE_NAME}", f"queue:{c.ALERTS_DLQ_NAME}"
+SIEM_EXPORT = f"object:{c.SIEM_EXPORT_BUCKET_PREFIX}:ocsf/verdicts/2026/12/07/10/1796637600000-0a1b2c3d4e5f.jsonl"
 DATA_KEY = "key:alias/swordfish/data"
 BREAKERS = f"table:{c.BREAKER_TABLE_NAME}"
 LARGE_MAIL = f"object:{c.LARGE_MAIL_BUCKET_PREFIX}:tenant-a/2026/12/07/message.eml"
@@ -76,6 +78,7 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         *LOGS, *polls(EMAILS),
         *sends_to(EMAILS),  # requeue while Nango or S3 is down (pipeline/queues.py SqsQueuePort.requeue)
         *sends_to(DLQ), *sends_to(REMEDIATION),
+        *sends_to(ALERTS),  # malware and VIP alerts (alerts/dispatcher.py SqsAlertPublisher: SendMessageBatch)
         ("s3:GetObject", LARGE_MAIL), ("kms:Decrypt", DATA_KEY),
         ("s3:PutObject", RAW_ARCHIVE), ("kms:GenerateDataKey", DATA_KEY),
         ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)),
@@ -97,8 +100,24 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         ("cloudwatch:GetMetricStatistics", ANY),
         *[("secretsmanager:GetSecretValue", secret(n)) for n in (
             c.DB_APP_SECRET_NAME, c.API_KEY_PEPPER_SECRET_NAME, c.OPERATOR_TOKEN_SECRET_NAME,
-            c.NANGO_SECRET_NAME, c.SENTRY_DSN_SECRET_NAME)],
+            c.NANGO_SECRET_NAME, c.SENTRY_DSN_SECRET_NAME,
+            c.CONSOLE_TOTP_KEYS_SECRET_NAME)],  # seals webhook alert rules' signing secrets
         *BREAKER_CALLS, *AGENT_CALLS,
+    ],
+    c.ALERTS_FUNCTION_NAME: [
+        *LOGS, *polls(ALERTS), *sends_to(ALERTS), *sends_to(ALERTS_DLQ),  # retries, then its own DLQ
+        *[("secretsmanager:GetSecretValue", secret(n)) for n in (
+            c.DB_APP_SECRET_NAME, c.CONSOLE_TOTP_KEYS_SECRET_NAME, c.SENTRY_DSN_SECRET_NAME)],
+    ],
+    c.ALERTS_RATE_CHECK_FUNCTION_NAME: [
+        *LOGS, *sends_to(ALERTS),
+        ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)),
+        ("secretsmanager:GetSecretValue", secret(c.SENTRY_DSN_SECRET_NAME)),
+    ],
+    c.SIEM_EXPORT_FUNCTION_NAME: [
+        *LOGS, ("s3:PutObject", SIEM_EXPORT), ("kms:GenerateDataKey", DATA_KEY), ("kms:Decrypt", DATA_KEY),
+        ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)),
+        ("secretsmanager:GetSecretValue", secret(c.SENTRY_DSN_SECRET_NAME)),
     ],
     c.AUTHORIZER_FUNCTION_NAME: [
         *LOGS,
@@ -114,6 +133,9 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         ("s3:GetObject", RAW_ARCHIVE), ("s3:GetObject", LARGE_MAIL), ("kms:Decrypt", DATA_KEY),
         ("cloudwatch:GetMetricStatistics", ANY),
         *BREAKER_CALLS, *AGENT_CALLS, *FLAG_ADMIN_CALLS,
+        # the DLQ page (pipeline/queues.py DeadLetters): list, redrive to the emails queue, discard
+        ("sqs:ReceiveMessage", DLQ), ("sqs:ChangeMessageVisibility", DLQ), ("sqs:DeleteMessage", DLQ),
+        *sends_to(EMAILS),
     ],
     c.FLAGS_AUDIT_FUNCTION_NAME: [
         *LOGS, ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)), *FLAG_READ_CALLS,

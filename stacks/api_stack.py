@@ -89,6 +89,7 @@ class ApiStack(Stack):
         permissions.read_secret(role, data.operator_token)  # /health/deep
         permissions.read_secret(role, data.nango_secret)  # verifies mailbox webhooks
         permissions.read_secret(role, data.sentry_dsn_secret)
+        permissions.read_secret(role, data.console_totp_keys)  # seals the signing secrets of webhook alert rules
         permissions.read_write_items(role, data.breaker_table, data.key)
         permissions.read_flags(role, flags_configuration_arn)
         # Deep health: DLQ depth and the oldest message's age from CloudWatch.
@@ -212,7 +213,7 @@ class ApiStack(Stack):
         )], apply_to_children=True)
 
         # The MSP console: its own Lambda under /console of this API (behind the same WAF).
-        self.console = ConsoleApi(self, "Console", kit=kit, api=self.api, data=data,
+        self.console = ConsoleApi(self, "Console", kit=kit, api=self.api, data=data, pipeline=pipeline,
                                   flags_configuration_arn=flags_configuration_arn)
 
         self.web_acl = self._web_acl(settings)

@@ -69,6 +69,7 @@ class ObservedResources:
     flags_audit_dlq: sqs.IQueue
     feed_schedule_dlq: sqs.IQueue
     api: apigw.RestApi
+    alerts_dlq: sqs.IQueue | None = None  # alerts to the MSP that gave up (issue 28)
 
 
 def alarm_id(function_name: str) -> str:
@@ -235,6 +236,10 @@ class ObservabilityStack(Stack):
         self._alarm("FeedScheduleDlqNotEmpty", "Feed refreshes EventBridge could not deliver (schedule DLQ)",
                     r.feed_schedule_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
                                                                                       period=ONE_MINUTE), 1)
+        if r.alerts_dlq is not None:
+            self._alarm("AlertsDlqNotEmpty", "Alerts to the MSP that could not be delivered (alerts DLQ)",
+                        r.alerts_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
+                                                                                   period=ONE_MINUTE), 1)
         self._alarm("Api5xx", "The API answers 5xx",
                     r.api.metric_server_error(statistic="Sum", period=FIVE_MINUTES), API_5XX_ALARM_COUNT)
         self._alarm("ApiLatencyP95", "API latency p95 high",

@@ -13,6 +13,7 @@ from constructs import Construct
 from swordfish import constants
 
 from stacks.constructs import permissions
+from stacks.constructs.alerts import AlertsResources
 from stacks.constructs.lambda_function import FunctionKit
 from stacks.data_stack import DataStack
 from stacks.settings import EnvSettings
@@ -63,6 +64,9 @@ class PipelineStack(Stack):
                 id="AwsSolutions-SQS3", reason="This queue is itself a dead-letter queue.")])
 
         kit = FunctionKit(self, "Kit", **kit_props)
+        # Alerts to the MSP (issue 28): the processor publishes malware and VIP alerts to their queue.
+        self.alerts = AlertsResources(self, "AlertsResources", settings=settings, data=data, kit=kit,
+                                      queue_factory=queue)
         self.processor = kit.function(
             self, "Processor",
             function_name=constants.PROCESSOR_FUNCTION_NAME,
@@ -77,6 +81,7 @@ class PipelineStack(Stack):
                 "SWORDFISH_REMEDIATION_RETRY_QUEUE_URL": self.remediation_queue.queue_url,
                 # Raw submissions archived before analysis, for replay after a restore (issue 13).
                 "SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET": data.backup_bucket.bucket_name,
+                "SWORDFISH_ALERTS_QUEUE_URL": self.alerts.queue.queue_url,
             },
         )
         self.processor.function.add_event_source(event_sources.SqsEventSource(
@@ -91,6 +96,7 @@ class PipelineStack(Stack):
         permissions.send_to_queue(role, self.queue, data.key)
         permissions.send_to_queue(role, self.dlq, data.key)  # poison records go with their reason
         permissions.send_to_queue(role, self.remediation_queue, data.key)
+        self.alerts.publish_from(role, data.key)
         permissions.read_objects(role, data.large_mail_bucket, data.key)
         permissions.write_objects(role, data.backup_bucket, data.key)  # the raw-submission archive
         permissions.read_secret(role, data.app_secret)

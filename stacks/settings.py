@@ -8,7 +8,7 @@ numbers are coerced here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from constructs import Node
@@ -84,6 +84,10 @@ class EnvSettings:
     db_users_created: bool
     # shared
     removal_retain: bool  # keep stateful resources (snapshot/retain) when the stack is deleted
+    # Alerts by e-mail go through SES from this address (its domain a verified identity); None: none.
+    alert_email_from: str | None = None
+    siem_export_webhook_url: str | None = None  # the SIEM's HTTPS endpoint; None: S3 only
+    siem_export_retention_days: int = 400
 
     @property
     def cdk_env(self) -> dict[str, str]:
@@ -118,12 +122,14 @@ def load_settings(node: Node) -> AppSettings:
     for f in fields(EnvSettings):  # null in cdk.json arrives as a missing key
         if "None" in str(f.type):
             block.setdefault(f.name, None)
-    missing = known - set(block) - {"name"}
+    missing = {f.name for f in fields(EnvSettings) if f.default is MISSING} - set(block) - {"name"}
     if missing:
         raise ValueError(f"environments.{env_name} lacks settings: {sorted(missing)}")
     block["name"] = env_name
     block["account"] = str(block["account"])
     for f in fields(EnvSettings):
+        if f.name not in block:
+            continue  # a setting with a default
         if f.type == "bool":
             block[f.name] = as_bool(block[f.name])
         elif f.type == "int":

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     breaker_cache_seconds: int = 5  # how long a worker trusts its cached breaker state
 
     health_deadline_seconds: float = 6.0  # the whole deep check
+    health_check_timeout_seconds: float = 2.0  # one component without a timeout of its own (queue, pipeline, ...)
     health_cache_seconds: float = 5.0  # a burst of health calls hits the dependencies once
     # Long-lived processor workers the deep check expects heartbeats from (the devstack's pollers);
     # unset on AWS, where Lambda containers come and go and only the freshest beat counts.
@@ -142,8 +143,51 @@ class Settings(BaseSettings):
 
     release: str = "unknown"  # git commit baked into the build
 
+    # Alerts to the MSP (swordfish.alerts, docs/alerts.md): the alerts queue and its own DLQ.
+    alerts_queue_url: str | None = None
+    alerts_dlq_url: str | None = None
+    alert_max_attempts: int = 8  # then the delivery goes to the alerts DLQ
+    alert_backoff_seconds: float = 30.0  # doubled after every failure...
+    alert_max_backoff_seconds: float = 3600.0  # ...up to this
+    alert_webhook_timeout_seconds: float = 5.0
+    # Plain-http webhook URLs and private addresses (the embedded stack's local receivers); None: in local only.
+    alert_webhooks_allow_http: bool | None = None
+    alert_email_from: str = "alerts@swordfish.invalid"
+    alert_smtp_url: str | None = None  # smtp://host:port: through this relay; unset: through SES
+    # The phishing-rate check (alerts.rate_monitor).
+    phishing_rate_window_minutes: float = 60.0
+    phishing_rate_baseline_days: float = 7.0
+    phishing_rate_min_messages: int = 20
+    phishing_rate_min_rate: float = 0.2
+    phishing_rate_factor: float = 3.0
+    phishing_rate_cooldown_hours: float = 6.0
+
+    # The SIEM export (alerts.export): OCSF JSON lines to S3 and/or a signed webhook.
+    siem_export_bucket: str | None = None
+    siem_export_webhook_url: str | None = None
+    siem_export_webhook_secret: str | None = None  # locally; on AWS the secret below
+    siem_export_webhook_secret_name: str | None = None
+    siem_export_lag_seconds: float = 120.0  # rows younger than this wait for the next run (open transactions)
+    siem_export_max_rows: int = 5000  # per stream and run
+
+    # Sign-in with the MSP's identity provider (OIDC, console/views/oidc.py). Unset issuer: password only.
+    oidc_issuer: str | None = None  # e.g. https://login.microsoftonline.com/<tenant>/v2.0
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # locally; on AWS the secret below
+    oidc_client_secret_name: str | None = None
+    oidc_provider_name: str = "your identity provider"
+    oidc_groups_claim: str = "groups"  # Entra ID: "groups" or "roles"; Google: a custom claim
+    # JSON: {"<group>": {"role": "msp_admin|analyst|auditor", "tenants": ["t1", ...]}}; a user's
+    # groups give the highest role among them and the union of tenants. Empty: only existing users.
+    oidc_group_map: dict[str, dict] = Field(default_factory=dict)
+    # The provider enforces MFA on every sign-in: its sign-in counts as the second factor (else only
+    # an ID token whose amr names one; without, admins and analysts go on to the console's TOTP).
+    oidc_trust_provider_mfa: bool = False
+
     # Disaster recovery (swordfish.backup): raw submissions archived before analysis, for replay.
     raw_mail_archive_bucket: str | None = None
+    # The embedded stack's archive: a folder on disk (moto's S3 is memory, gone with a restart).
+    raw_mail_archive_dir: str | None = None
     backup_superuser_url: str | None = None  # PostgreSQL superuser DSN for base backups (`make serve` sets it)
     backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
     backup_kms_key_id: str = "alias/swordfish/backup"
@@ -174,6 +218,12 @@ class Settings(BaseSettings):
     process_name: str | None = None
     sentry_dsn_secret_name: str | None = None  # on AWS the DSN comes from this secret (sentry_dsn: locally)
     secrets_audit_file: str | None = None  # locally: append-only JSON lines of every secret fetch
+
+    @property
+    def alert_http_allowed(self) -> bool:
+        if self.alert_webhooks_allow_http is None:
+            return self.environment == "local"
+        return self.alert_webhooks_allow_http
 
     @property
     def env_fallback_allowed(self) -> bool:

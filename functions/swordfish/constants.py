@@ -159,3 +159,18 @@ FEED_DIMENSION = "feed"
 FEED_SNAPSHOT_AGE_ALARM_SECONDS = 2 * FEED_REFRESH_MINUTES * 60  # two missed refreshes
 # EventBridge detail-types of the AppConfig deployment events the flags audit records.
 APPCONFIG_AUDITED_DETAIL_TYPES = ("On Deployment Complete", "On Deployment Rollback")
+
+# Alerts to the MSP and the SIEM export (issue 28; swordfish.alerts, stacks/constructs/alerts.py).
+ALERTS_QUEUE_NAME = "swordfish-alerts"
+ALERTS_DLQ_NAME = "swordfish-alerts-dlq"
+ALERTS_FUNCTION_NAME = "swordfish-alerts"
+ALERTS_HANDLER = "handlers.alerts.handler"
+ALERTS_TIMEOUT_SECONDS = 60
+ALERTS_RATE_CHECK_FUNCTION_NAME = "swordfish-phishing-rate-check"
+ALERTS_RATE_CHECK_HANDLER = "handlers.alerts.rate_check_handler"
+ALERTS_RATE_CHECK_MINUTES = 5
+SIEM_EXPORT_FUNCTION_NAME = "swordfish-siem-export"
+SIEM_EXPORT_HANDLER = "handlers.siem_export.handler"
+SIEM_EXPORT_MINUTES = 5
+SIEM_EXPORT_BUCKET_PREFIX = "swordfish-siem-export"
+SIEM_EXPORT_WEBHOOK_SECRET_NAME = "swordfish/siem-export-webhook"

@@ -15,6 +15,7 @@ import functools
 import gc
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -176,11 +177,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
                          dlq_url=settings.emails_dlq_url, remediation_queue_url=settings.remediation_retry_queue_url)
     adapters = _analysis_adapters(settings)
     nango = adapters.pop("nango")
-    raw_archive = None
-    if settings.raw_mail_archive_bucket:  # submissions kept before analysis, for `swordfish backup replay`
-        from swordfish.integrations.raw_archive import S3RawMailArchive
-
-        raw_archive = S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
+    raw_archive = raw_mail_archive(settings)  # submissions kept before analysis, for `swordfish backup replay`
     pipeline = Pipeline(
         raw_archive=raw_archive,
         database=db,
@@ -190,6 +187,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         if nango else None,
         degraded_backlog_seconds=settings.degraded_backlog_seconds,
         campaigns=CampaignGrouper(db),
+        alerts=build_alert_publisher(settings),
         **adapters,
     )
     # What init built (clients, models, pools) lives as long as the process: frozen, the cyclic
@@ -291,6 +289,7 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         timeouts={"postgresql": max(2.0, float(settings.db_connect_timeout_seconds)),
                   "redis": max(0.5, settings.redis_timeout_seconds * 2),
                   "nango": settings.nango_timeout_seconds, "feed": min(settings.feed_timeout_seconds, 3.0)},
+        default_timeout=settings.health_check_timeout_seconds,
         deadline_seconds=float(getattr(settings, "health_deadline_seconds", 6.0)),
         cache_seconds=float(getattr(settings, "health_cache_seconds", 5.0)),
         backlog_warn_seconds=settings.degraded_backlog_seconds,
@@ -336,7 +335,8 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
                            max_message_bytes=settings.max_message_bytes,
                            health=functools.cache(lambda: build_health_dependencies(settings)),
                            rate_limiter=limiter, operator_token=lambda: operator_token(settings),
-                           releaser=releaser_factory(settings))
+                           releaser=releaser_factory(settings),
+                           alert_rules=functools.cache(lambda: alert_rules_admin(settings)))
 
 
 def releaser_factory(settings: Settings) -> Callable[[], GuardedRemediator | None]:
@@ -409,7 +409,35 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         idle=timedelta(minutes=settings.console_idle_minutes),
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report,
-        dead_letters=dead_letters_factory(settings))
+        dead_letters=dead_letters_factory(settings), alert_http_allowed=settings.alert_http_allowed,
+        oidc=build_oidc_client(settings, client), alert_dead_letters=alert_dead_letters_factory(settings))
+
+
+def alert_dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
+    """The alerts' own DLQ for the console's alerts page (redrive starts a delivery over)."""
+    if not settings.alerts_dlq_url or not settings.alerts_queue_url:
+        return None
+    from swordfish.pipeline.queues import DeadLetters
+
+    return functools.cache(lambda: DeadLetters(aws_client("sqs", settings), dlq_url=settings.alerts_dlq_url,
+                                               queue_url=settings.alerts_queue_url))
+
+
+def build_oidc_client(settings: Settings, redis_client):
+    """Sign-in with the MSP's identity provider; None when no issuer is configured (password only)."""
+    if not settings.oidc_issuer:
+        return None
+    from swordfish.console.oidc import OidcClient, OidcConfig
+
+    secret = settings.oidc_client_secret
+    if not secret and settings.oidc_client_secret_name:
+        secret = secret_reader().get(settings.oidc_client_secret_name).value
+    if not settings.oidc_client_id or not secret:
+        raise RuntimeError("OIDC sign-in needs SWORDFISH_OIDC_CLIENT_ID and SWORDFISH_OIDC_CLIENT_SECRET(_NAME)")
+    return OidcClient(OidcConfig(issuer=settings.oidc_issuer, client_id=settings.oidc_client_id, client_secret=secret,
+                                 provider_name=settings.oidc_provider_name, groups_claim=settings.oidc_groups_claim,
+                                 group_map=settings.oidc_group_map,
+                                 trust_provider_mfa=settings.oidc_trust_provider_mfa), redis_client)
 
 
 def dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
@@ -422,20 +450,32 @@ def dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
                                                queue_url=settings.emails_queue_url))
 
 
+def raw_mail_archive(settings: Settings):
+    """The raw-submission archive: a folder on the embedded stack, S3 on AWS, or none."""
+    if settings.raw_mail_archive_dir:
+        from swordfish.integrations.raw_archive import DirRawMailArchive
+
+        return DirRawMailArchive(settings.raw_mail_archive_dir)
+    if settings.raw_mail_archive_bucket:
+        from swordfish.integrations.raw_archive import S3RawMailArchive
+
+        return S3RawMailArchive(aws_client("s3", settings), settings.raw_mail_archive_bucket)
+    return None
+
+
 def message_source_factory(settings: Settings) -> Callable[[], object | None] | None:
     """A verdict's message, re-read from the raw archive with its pointers resolved as the pipeline
     does (S3, the mailbox via Nango behind its breaker); built on the first page that needs it."""
-    if not settings.raw_mail_archive_bucket:
+    if not (settings.raw_mail_archive_bucket or settings.raw_mail_archive_dir):
         return None
 
     @functools.cache
     def build():
         from swordfish.integrations.message_content import ArchivedMessageSource
-        from swordfish.integrations.raw_archive import S3RawMailArchive
 
         s3, nango = aws_client("s3", settings), nango_client(settings)
         return ArchivedMessageSource(
-            S3RawMailArchive(s3, settings.raw_mail_archive_bucket),
+            raw_mail_archive(settings),
             MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                              max_bytes=settings.max_message_bytes))
 
@@ -465,6 +505,83 @@ class FlagAudit:
 
 def build_flag_audit(settings: Settings | None = None) -> FlagAudit:
     return FlagAudit(repository_from_settings(), database())
+
+
+# --- alerts and the SIEM export (issue 28) -------------------------------------------------------
+
+
+def build_alert_publisher(settings: Settings | None = None):
+    """Events onto the alerts queue (``alerts.dispatcher.SqsAlertPublisher``); None without the queue.
+    The campaign hook's caller takes it from ``wiring.alert_publisher()``."""
+    settings = settings or get_settings()
+    if not settings.alerts_queue_url:
+        return None
+    from swordfish.alerts.dispatcher import SqsAlertPublisher
+
+    return SqsAlertPublisher(aws_client("sqs", settings), settings.alerts_queue_url)
+
+
+def alert_rules_admin(settings: Settings | None = None):
+    from swordfish.alerts.rules import AlertRulesAdmin
+    from swordfish.security.totp_keys import TotpSecretBox
+
+    settings = settings or get_settings()
+    return AlertRulesAdmin(database(), TotpSecretBox(), allow_http=settings.alert_http_allowed)
+
+
+def build_alert_dispatcher(settings: Settings | None = None):
+    from swordfish.alerts.channels import SesEmailChannel, SmtpEmailChannel, WebhookChannel
+    from swordfish.alerts.dispatcher import AlertDispatcher, SqsAlertQueue
+    from swordfish.alerts.rules import AlertRuleStore
+    from swordfish.security.totp_keys import TotpSecretBox
+
+    settings = settings or get_settings()
+    if not (settings.alerts_queue_url and settings.alerts_dlq_url):
+        raise RuntimeError("SWORDFISH_ALERTS_QUEUE_URL and SWORDFISH_ALERTS_DLQ_URL must be set")
+    email = (SmtpEmailChannel(settings.alert_smtp_url, settings.alert_email_from) if settings.alert_smtp_url
+             else SesEmailChannel(aws_client("sesv2", settings), settings.alert_email_from))
+    return AlertDispatcher(
+        AlertRuleStore(database(), TotpSecretBox()),
+        SqsAlertQueue(aws_client("sqs", settings), queue_url=settings.alerts_queue_url, dlq_url=settings.alerts_dlq_url),
+        {"webhook": WebhookChannel(clock=time.time, timeout=settings.alert_webhook_timeout_seconds,
+                                   allow_private=settings.alert_http_allowed), "email": email},
+        max_attempts=settings.alert_max_attempts, backoff_seconds=settings.alert_backoff_seconds,
+        max_backoff_seconds=settings.alert_max_backoff_seconds)
+
+
+def build_rate_monitor(settings: Settings | None = None):
+    from swordfish.alerts.rate_monitor import PhishingRateMonitor
+
+    settings = settings or get_settings()
+    publisher = build_alert_publisher(settings)
+    if publisher is None:
+        raise RuntimeError("the phishing-rate check needs SWORDFISH_ALERTS_QUEUE_URL")
+    return PhishingRateMonitor(
+        database(), publisher.publish, window=timedelta(minutes=settings.phishing_rate_window_minutes),
+        baseline=timedelta(days=settings.phishing_rate_baseline_days), min_messages=settings.phishing_rate_min_messages,
+        min_rate=settings.phishing_rate_min_rate, factor=settings.phishing_rate_factor,
+        cooldown=timedelta(hours=settings.phishing_rate_cooldown_hours))
+
+
+def build_siem_exporter(settings: Settings | None = None):
+    """The SIEM export's sinks from settings: S3 (the export bucket) and/or a signed webhook."""
+    from swordfish.alerts.export import S3Sink, SiemExporter, WebhookSink
+
+    settings = settings or get_settings()
+    sinks = []
+    if settings.siem_export_bucket:
+        sinks.append(S3Sink(aws_client("s3", settings), settings.siem_export_bucket))
+    if settings.siem_export_webhook_url:
+        secret = settings.siem_export_webhook_secret
+        if not secret and settings.siem_export_webhook_secret_name:
+            secret = secret_reader().get(settings.siem_export_webhook_secret_name).value
+        if not secret:
+            raise RuntimeError("the SIEM webhook needs SWORDFISH_SIEM_EXPORT_WEBHOOK_SECRET(_NAME) to sign with")
+        sinks.append(WebhookSink(settings.siem_export_webhook_url, secret))
+    if not sinks:
+        raise RuntimeError("the SIEM export needs SWORDFISH_SIEM_EXPORT_BUCKET or SWORDFISH_SIEM_EXPORT_WEBHOOK_URL")
+    return SiemExporter(database(), sinks, lag_seconds=settings.siem_export_lag_seconds,
+                        max_rows=settings.siem_export_max_rows, release=settings.release)
 
 
 # --- error tracking -------------------------------------------------------------------------------
@@ -515,6 +632,10 @@ _flag_audit = ProcessSingleton(build_flag_audit)
 _rotator = ProcessSingleton(build_rotator)
 _console = ProcessSingleton(build_console_app)
 _health = ProcessSingleton(build_health_dependencies)  # the health canary's, one per container
+_alert_dispatcher = ProcessSingleton(build_alert_dispatcher)
+_rate_monitor = ProcessSingleton(build_rate_monitor)
+_alert_publisher = ProcessSingleton(build_alert_publisher)
+_siem_exporter = ProcessSingleton(build_siem_exporter)
 
 database = _database.get
 pipeline = _pipeline.get
@@ -527,12 +648,17 @@ flag_audit = _flag_audit.get
 rotator = _rotator.get
 console_app = _console.get
 health_dependencies = _health.get
+alert_dispatcher = _alert_dispatcher.get
+rate_monitor = _rate_monitor.get
+siem_exporter = _siem_exporter.get
+alert_publisher = _alert_publisher.get  # the campaign hook's publisher (None without the alerts queue)
 
 
 def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
     for singleton in (_pipeline, _api, _authorizer, _unverified_usage_key, _console, _remediation, _feed_refresher,
-                      _flag_audit, _rotator, _health, _database):
+                      _flag_audit, _rotator, _health, _alert_dispatcher, _rate_monitor, _alert_publisher,
+                      _siem_exporter, _database):
         singleton.reset()
     reset_process_secret_reader()
     reset_registry()

@@ -17,7 +17,7 @@ from stacks.constructs.lambda_function import FunctionKit
 
 class ConsoleApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, kit: FunctionKit, api: apigw.RestApi,
-                 data, flags_configuration_arn: str, reserved_concurrency: int | None = None) -> None:
+                 data, pipeline, flags_configuration_arn: str, reserved_concurrency: int | None = None) -> None:
         super().__init__(scope, construct_id)
         self.secret = secretsmanager.Secret(
             self, "ConsoleSecret",
@@ -37,8 +37,11 @@ class ConsoleApi(Construct):
             timeout_seconds=constants.API_TIMEOUT_SECONDS,
             memory_mb=1024,
             reserved_concurrency=reserved_concurrency,
-            # The verdict page re-reads the message from the raw-submission archive (issue 15).
-            environment={"SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET": data.backup_bucket.bucket_name},
+            # The verdict page re-reads the message from the raw-submission archive (issue 15); the
+            # operations page lists the emails DLQ and redrives to the emails queue (issue 27).
+            environment={"SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET": data.backup_bucket.bucket_name,
+                         "SWORDFISH_EMAILS_QUEUE_URL": pipeline.queue.queue_url,
+                         "SWORDFISH_EMAILS_DLQ_URL": pipeline.dlq.queue_url},
         )
         role = self.function.role
         permissions.read_secret(role, data.app_secret)
@@ -49,6 +52,7 @@ class ConsoleApi(Construct):
         permissions.read_metric_statistics(role)  # deep health page
         self._read_message_content(role, data)
         self._change_flags(role, flags_configuration_arn)
+        self._act_on_dead_letters(role, data, pipeline)
 
         # Pages are public paths: the console signs people in itself (sessions, CSRF, TOTP).
         integration = apigw.LambdaIntegration(self.function.function, proxy=True)
@@ -78,6 +82,15 @@ class ConsoleApi(Construct):
             reason="Archived submissions are one object per batch with generated keys, under one prefix.",
             applies_to=[RegexAppliesTo(regex=r"/^Resource::.*Backups[A-Za-z0-9]*.*\/raw-submissions\/\*$/g")],
         )], apply_to_children=True)
+
+    def _act_on_dead_letters(self, role: iam.IRole, data, pipeline) -> None:
+        """The DLQ page (pipeline/queues.py DeadLetters): receive to list (then give the messages back
+        by visibility), redrive to the emails queue, delete what was redriven or discarded."""
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                     "sqs:GetQueueAttributes"],
+            resources=[pipeline.dlq.queue_arn]))
+        permissions.send_to_queue(role, pipeline.queue, data.key)
 
     def _change_flags(self, role: iam.IRole, configuration_arn: str) -> None:
         """What FlagAdmin needs to publish and deploy a flag change (the audited path), on the

@@ -23,17 +23,19 @@ EXPECTED = {
     "sublime/amazon_phish_url_shortener.eml": VerdictKind.PHISHING,
     "sublime/bec_ceo_impersonation.eml": VerdictKind.PHISHING,
     "sublime/fedex_brand_impersonation.eml": VerdictKind.PHISHING,
-    # flagged, no longer phishing: 3.32 (its words 2.21, the brand in the display name 1.11) under the
-    # leave-one-source-out thresholds (phishing at 4.01), which shrank every learned weight (issue 23)
-    "sublime/punycode_robinhood.eml": VerdictKind.SUSPICIOUS,
+    # suspicious (3.32) under the first leave-one-source-out thresholds, which shrank every learned weight
+    # (issue 23); phishing again once the scale grew (session 8: its words 2.98 and the brand claim)
+    "sublime/punycode_robinhood.eml": VerdictKind.PHISHING,
     "sublime/reported_phish.eml": VerdictKind.PHISHING,
     "sublime/twitter_phish.eml": VerdictKind.PHISHING,
     "spamassassin/spam/gtube.eml": VerdictKind.SPAM,
     # its spam phrases and an IP link, and its words (the content model) when they weigh enough: near the lines
     # (about 3.0 suspicious, 4.0 spam), so a refit moves it. Spam again (4.66: three spam phrases and an IP link)
     # on the 11,240-message corpus once X's own t.co links stopped counting as a shortener (session 6); suspicious
-    # (3.09: spam phrases 2.0 and an IP link) with the leave-one-source-out thresholds on the 17,450-message corpus
-    "spamassassin/spam/001.eml": VerdictKind.SUSPICIOUS,
+    # (3.09: spam phrases 2.0 and an IP link) with the leave-one-source-out thresholds on the 17,450-message corpus;
+    # spam (4.33: spam phrases 2.82, the IP link 1.51) once three prior-weighted list attachments stopped taking
+    # the 0.1% allowance (session 8: .sh and .o files are not executables) and the scale grew
+    "spamassassin/spam/001.eml": VerdictKind.SPAM,
     "spamassassin/spam/olevbmacro-macro.eml": VerdictKind.MALWARE,
     "spamassassin/spam/olevbmacro-zippwmacro.eml": VerdictKind.MALWARE,
     "swordfish/m365-password-expiry-phish.eml": VerdictKind.PHISHING,

@@ -272,6 +272,28 @@ def test_executable_content_under_a_document_name_is_executable():
     assert "report.pdf (content is application/x-msdownload)" in reason(v, "EXECUTABLE_ATTACHMENT").evidence
 
 
+def _elf(e_type: int) -> bytes:
+    return b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + e_type.to_bytes(2, "little") + b"\x3e\x00" + b"\x00" * 40
+
+
+def test_an_elf_executable_is_executable_and_a_compilers_object_file_is_not():
+    """A developer's bug report attaches thunk_64.o (a relocatable object, e_type 1): it runs nowhere. An
+    ELF executable or shared object under any name still counts."""
+    program = analyze(build(attachments=[("update.bin", _elf(2), "application/octet-stream")]))
+    assert "update.bin (content is application/x-elf)" in reason(program, "EXECUTABLE_ATTACHMENT").evidence
+    obj = analyze(build(attachments=[("thunk_64.o", _elf(1), "application/octet-stream")]))
+    assert "EXECUTABLE_ATTACHMENT" not in names(obj) and obj.verdict != VerdictKind.MALWARE
+
+
+def test_a_shell_script_attached_to_a_list_post_is_not_malware():
+    """Microsoft's common attachment filter leaves .sh alone: a script needs a terminal and chmod. A
+    Windows script (.ps1, .bat, .vbs) is still executable."""
+    script = analyze(build(attachments=[("pre.sh", b"#!/bin/sh\nip link add br0 type bridge\n", "application/x-sh")]))
+    assert "EXECUTABLE_ATTACHMENT" not in names(script)
+    ps1 = analyze(build(attachments=[("pre.ps1", b"Invoke-WebRequest http://x/y\n", "text/plain")]))
+    assert "EXECUTABLE_ATTACHMENT" in names(ps1)
+
+
 def test_right_to_left_override_filename_is_double_extension():
     raw = build(attachments=[("invoice\u202efdp.exe", b"MZ" + b"\x00" * 30, "application/octet-stream")])
     assert "right-to-left override" in reason(analyze(raw), "DOUBLE_EXTENSION").evidence
@@ -403,8 +425,10 @@ def test_block_list_never_downgrades_malware():
 def test_thresholds_come_from_the_policy():
     raw = mail(SA / "spam" / "fromnamespoof" / "spoof1")
     score = analyze(raw).score
-    assert 0 < score < model().thresholds["suspicious"] and analyze(raw).verdict == VerdictKind.CLEAN
-    assert analyze(raw, TenantPolicy(thresholds={"suspicious": score})).verdict == VerdictKind.SUSPICIOUS
+    assert 0 < score < model().thresholds["phishing"]
+    above = {kind: score + 0.5 for kind in ("suspicious", "phishing", "spam", "malware")}
+    assert analyze(raw, TenantPolicy(thresholds=above)).verdict == VerdictKind.CLEAN
+    assert analyze(raw, TenantPolicy(thresholds={**above, "suspicious": score})).verdict == VerdictKind.SUSPICIOUS
     strict = TenantPolicy(thresholds={"suspicious": 1.0, "phishing": score})
     assert analyze(raw, strict).verdict == VerdictKind.PHISHING
 

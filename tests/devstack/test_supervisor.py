@@ -282,11 +282,22 @@ def test_moto_and_fauxqs_come_back_with_what_rotations_set_and_say_what_they_los
 
     from devstack.stack import EmbeddedStack
 
-    with EmbeddedStack(seed=False) as stack:
+    # keep_queues=False: fauxqs without its journal, the case that must still say what it lost
+    # (test_accepted_mail_survives.py has the journal keep it).
+    with EmbeddedStack(seed=False, keep_queues=False) as stack:
         for _ in range(2):  # swordfish_app -> its clone -> swordfish_app with a new password
             rotate_now(stack.rotator(), constants.DB_APP_SECRET_NAME)
         sm = stack.client("secretsmanager")
         before = sm.get_secret_value(SecretId=constants.DB_APP_SECRET_NAME, VersionStage="AWSCURRENT")
+        # A pepper rotation that keeps the old pepper for the live keys hashed under it (KEPT-<id>):
+        # moto's restart brought back AWSCURRENT and AWSPREVIOUS only, locking those keys out.
+        pepper = constants.API_KEY_PEPPER_SECRET_NAME
+        old_pepper = sm.get_secret_value(SecretId=pepper, VersionStage="AWSCURRENT")["VersionId"]
+        sm.put_secret_value(SecretId=pepper, SecretString="second-pepper-" + "x" * 40)
+        sm.update_secret_version_stage(SecretId=pepper, VersionStage=f"KEPT-{old_pepper}", MoveToVersionId=old_pepper)
+        sm.put_secret_value(SecretId=pepper, SecretString="third-pepper-" + "y" * 40)
+        pepper_stages = sm.describe_secret(SecretId=pepper)["VersionIdsToStages"]
+        assert f"KEPT-{old_pepper}" in pepper_stages[old_pepper]
         assert stack._moto_alive()  # the supervisor's liveness probe also remembers the secrets
         sqs = stack.client("sqs")
         sqs.send_message_batch(QueueUrl=stack.info.queue_url, Entries=[
@@ -300,6 +311,9 @@ def test_moto_and_fauxqs_come_back_with_what_rotations_set_and_say_what_they_los
         after = stack.client("secretsmanager").get_secret_value(SecretId=constants.DB_APP_SECRET_NAME,
                                                                 VersionStage="AWSCURRENT")
         assert after["VersionId"] == before["VersionId"]
+        restored = stack.client("secretsmanager").describe_secret(SecretId=pepper)["VersionIdsToStages"]
+        assert {v: sorted(st) for v, st in restored.items() if st} == {v: sorted(st) for v, st in pepper_stages.items() if st}
+        assert stack.client("secretsmanager").get_secret_value(SecretId=pepper, VersionId=old_pepper)["SecretString"]
         login = jsonlib.loads(after["SecretString"])
         with psycopg.connect(host=login["host"], dbname=login["dbname"], user=login["username"],
                              password=login["password"], connect_timeout=5) as conn:

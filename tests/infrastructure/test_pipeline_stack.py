@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cdk_helpers import by_property, only, props, refers_to, resources
+from cdk_helpers import by_property, props, refers_to, resources
 from swordfish import constants
 
 
@@ -71,7 +71,7 @@ def test_remediation_polls_below_its_reserved_concurrency(prod):
 
 def test_feed_refresher_runs_on_its_schedule(prod):
     pipeline = prod.templates["pipeline"]
-    rule = only(pipeline, "AWS::Events::Rule")
+    [rule] = [r for r in props(pipeline, "AWS::Events::Rule") if refers_to(r["Targets"][0]["Arn"], "FeedRefresher")]
     assert rule["ScheduleExpression"] == f"rate({constants.FEED_REFRESH_MINUTES} minutes)"
     assert refers_to(rule["Targets"][0]["Arn"], "FeedRefresher")
     fn = by_property(pipeline, "AWS::Lambda::Function", "FunctionName", constants.FEED_REFRESHER_FUNCTION_NAME)
@@ -79,7 +79,8 @@ def test_feed_refresher_runs_on_its_schedule(prod):
 
 
 def test_an_undeliverable_feed_refresh_is_retried_then_parked_in_a_dlq(prod):
-    (target,) = only(prod.templates["pipeline"], "AWS::Events::Rule")["Targets"]
+    [(target,)] = [r["Targets"] for r in props(prod.templates["pipeline"], "AWS::Events::Rule")
+                   if refers_to(r["Targets"][0]["Arn"], "FeedRefresher")]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= constants.FEED_REFRESH_MINUTES * 60
     assert refers_to(target["DeadLetterConfig"]["Arn"], "FeedScheduleDlq")
@@ -92,14 +93,18 @@ def test_every_function_gets_the_dependencies_layer_and_the_appconfig_agent(prod
         constants.PROCESSOR_FUNCTION_NAME, constants.API_FUNCTION_NAME, constants.FEED_REFRESHER_FUNCTION_NAME,
         constants.FLAGS_AUDIT_FUNCTION_NAME, constants.REMEDIATION_FUNCTION_NAME, constants.HEALTH_CANARY_FUNCTION_NAME,
         constants.RESTORE_VALIDATOR_FUNCTION_NAME, constants.CONSOLE_FUNCTION_NAME,
-        constants.ROTATE_SECRET_FUNCTION_NAME, constants.AUTHORIZER_FUNCTION_NAME}
+        constants.ROTATE_SECRET_FUNCTION_NAME, constants.AUTHORIZER_FUNCTION_NAME,
+        constants.ALERTS_FUNCTION_NAME, constants.ALERTS_RATE_CHECK_FUNCTION_NAME, constants.SIEM_EXPORT_FUNCTION_NAME}
     for fn in functions:
         layers = json.dumps(fn["Layers"])
         assert "Dependencies" in layers
         reads_flags = fn["FunctionName"] not in (constants.FLAGS_AUDIT_FUNCTION_NAME,
                                                  constants.RESTORE_VALIDATOR_FUNCTION_NAME,
                                                  constants.ROTATE_SECRET_FUNCTION_NAME,
-                                                 constants.AUTHORIZER_FUNCTION_NAME)
+                                                 constants.AUTHORIZER_FUNCTION_NAME,
+                                                 constants.ALERTS_FUNCTION_NAME,
+                                                 constants.ALERTS_RATE_CHECK_FUNCTION_NAME,
+                                                 constants.SIEM_EXPORT_FUNCTION_NAME)
         assert ("AWS-AppConfig-Extension-Arm64" in layers) is reads_flags
         assert fn["LoggingConfig"]["LogFormat"] == "JSON"
 

@@ -4,8 +4,8 @@ Pure functions on synthetic step results and samples: no stack needed."""
 from __future__ import annotations
 
 from loadtests.capacity import StepOutcome, knee, next_rate, step_passes
-from loadtests.faults import account, recovery
-from loadtests.load_runner import fault_failures
+from loadtests.faults import DEFAULT_FAULTS, FAULT_COMPONENT, KILLED_SERVICE, account, recovery
+from loadtests.load_runner import fault_failures, restorable_failures
 
 
 def search(capacity_per_minute: float, *, start: float = 10_000, max_steps: int = 8) -> tuple[list[float], object]:
@@ -114,3 +114,44 @@ def test_a_fault_that_never_recovers_or_hides_from_health_is_a_missed_target():
     assert "said pass throughout" in fault_failures({**healthy, "health_during": ["pass"]})[0]
     # a worker restarted within a second need not show in the health check
     assert fault_failures({**healthy, "fault": "worker-kill", "down_seconds": 0.5, "health_during": ["pass"]}) == []
+
+
+def test_the_fault_drill_has_the_supervisor_archive_moto_and_queue_faults():
+    names = [spec.name for spec in DEFAULT_FAULTS]
+    for wanted in ("postmaster-restart-kill", "archive-stall", "moto-kill", "fauxqs-kill"):
+        assert wanted in names
+    # each is injected somewhere: a killed service the supervisor brings back, or the archive's writer
+    assert all(name in KILLED_SERVICE or name in ("worker-kill", "archive-stall") for name in names)
+    # the worker's batch waits out the visibility timeout: it stays last
+    assert names[-1] == "worker-kill"
+    # each names a component deep health really has (a misspelt one is never "not passing")
+    from swordfish.api.health_deep import COMPONENTS
+
+    assert set(FAULT_COMPONENT.values()) <= set(COMPONENTS)
+    # the archive stall outlasts half the 60 s RPO, so the health check must show it
+    assert next(s for s in DEFAULT_FAULTS if s.name == "archive-stall").outage_seconds > 30
+
+
+def test_backups_that_do_not_verify_or_restore_the_live_verdicts_are_a_missed_target():
+    good = {"verify_ok": True, "verify_problems": [], "live_verdicts": 900, "restored_verdicts": 900,
+            "same_verdicts": True}
+    assert restorable_failures(good) == []
+    assert "verify failed: wal/x: chunk 3" in restorable_failures(
+        {**good, "verify_ok": False, "verify_problems": ["wal/x: chunk 3"]})[0]
+    assert "has 899 verdicts, the live database 900" in restorable_failures(
+        {**good, "restored_verdicts": 899, "same_verdicts": False})[0]
+
+
+def test_a_fauxqs_kill_recovers_once_the_queue_answers_and_the_backlog_is_back_though_its_age_still_warns():
+    # the first make loadtest-faults run: fail while fauxqs was down, warn (the queue's oldest
+    # message is old: the journal keeps sent times) from 2 s after its restart to the end
+    samples = [sample(0, 100, 1200), sample(10, 0, 2700), sample(45, 100, 1250), sample(60, 100, 1100)]
+    health = [{"t": 12, "status": "fail", "not_passing": ["queue", "workers"]},
+              {"t": 38, "status": "warn", "not_passing": ["queue"]},
+              {"t": 62, "status": "warn", "not_passing": ["queue"]}]
+    r = recovery(samples, health, injected_at=5, back_at=36, baseline_backlog=1236,
+                 component=FAULT_COMPONENT.get("fauxqs-kill"))
+    assert r["recovered_seconds"] == 40 and r["health_during"] == ["fail", "warn"]
+    # held to the queue component's pass, it never recovered within the run
+    assert recovery(samples, health, injected_at=5, back_at=36, baseline_backlog=1236,
+                    component="queue")["recovered_seconds"] is None

@@ -13,6 +13,7 @@ from swordfish.pipeline.processor import Pipeline, PolicyCache
 
 from tests.unit.fakes import (
     PHISH,
+    SAMPLES,
     T0,
     FakeFlags,
     FakeMailLoader,
@@ -255,3 +256,42 @@ def test_a_failing_campaign_grouper_costs_no_verdict(store, queue, clock):
     pipeline.campaigns = Campaigns(fail=True)
     _, committed = run(pipeline, [record(inline("acme", "m-1", PHISH))])
     assert [s.inserted for _, s in committed.stored] == [True] and queue.dead == [] and queue.requeued == []
+# --- alerts (issue 28) ------------------------------------------------------------------------
+
+class ListPublisher:
+    def __init__(self, fail: bool = False):
+        self.events, self.fail = [], fail
+
+    def publish(self, events):
+        if self.fail:
+            raise ConnectionError("alerts queue down")
+        self.events.extend(events)
+
+
+VIP_MAIL = (b"From: \"Jane Doe\" <jane.doe.ceo@freemail.example>\r\nTo: ap@acme.example\r\n"
+            b"Subject: quick favour\r\nMessage-ID: <v1@freemail.example>\r\n\r\nAre you at your desk? I need a task done.\r\n")
+MALWARE_MAIL = (SAMPLES / "invoice-double-extension-zip.eml").read_bytes()
+
+
+def test_stored_malware_and_vip_impersonation_raise_alerts_once(store, queue, clock):
+    store.policies["acme"] = {"domains": ["acme.example"], "vip_names": ["Jane Doe"]}
+    publisher = ListPublisher()
+    pipeline = make(store, queue, clock)
+    pipeline.alerts = publisher
+    records = [record(inline("acme", "vip-1", VIP_MAIL)), record(inline("acme", "clean-1")),
+               record(inline("acme", "mal-1", MALWARE_MAIL))]
+    run(pipeline, records)
+    kinds = {(e.kind, e.details["message_id"]) for e in publisher.events}
+    assert ("vip_impersonation", "vip-1") in kinds
+    assert kinds == {("vip_impersonation", "vip-1"), ("malware", "mal-1")}
+    before = len(publisher.events)
+    run(pipeline, [record(inline("acme", "vip-1", VIP_MAIL))])  # a redelivery alerts no more
+    assert len(publisher.events) == before
+
+
+def test_an_alerts_outage_costs_no_verdict(store, queue, clock):
+    store.policies["acme"] = {"domains": ["acme.example"], "vip_names": ["Jane Doe"]}
+    pipeline = make(store, queue, clock)
+    pipeline.alerts = ListPublisher(fail=True)
+    _, committed = run(pipeline, [record(inline("acme", "vip-1", VIP_MAIL))])
+    assert [s.inserted for _, s in committed.stored] == [True] and queue.dead == []

@@ -337,6 +337,11 @@ def sniff(data: bytes) -> str:
     if head[:2] == b"MZ":
         return "application/x-msdownload"
     if head[:4] == b"\x7fELF":
+        # e_type at offset 16 (either byte order: the values fit one byte): 1 is a relocatable object (a
+        # compiler's .o, which developers attach to bug reports), 2 an executable, 3 a shared object or PIE
+        e_type = data[16:18]
+        if e_type in (b"\x01\x00", b"\x00\x01"):
+            return "application/x-object"
         return "application/x-elf"
     if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
         return "application/zip"

@@ -57,6 +57,7 @@ VERDICT_KINDS = constants.VERDICTS
 OPENAPI_PATH = "/openapi.json"
 MAX_PAGE = 500
 TENANT_PATH = re.compile(r"^/v1/tenants/([^/]+)")
+OPERATOR_PATH = "/v1/alert-rules"
 
 
 # --- request and response models (the OpenAPI document is generated from these) -----------------
@@ -271,6 +272,43 @@ class CampaignDetail(BaseModel):
 
 
 SearchText = Annotated[str | None, Query(max_length=300)]
+AlertEventKind = Literal["malware", "vip_impersonation", "phishing_rate", "campaign"]
+
+
+class AlertRuleRequest(BaseModel):
+    """An alert rule: which events, and where they go (a webhook URL, signed, or an e-mail address)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[AlertEventKind] = Field(min_length=1, max_length=4)
+    channel: Literal["webhook", "email"]
+    target: SingleLineText = Field(min_length=3, max_length=2000, json_schema_extra={"pattern": SINGLE_LINE_PATTERN},
+                                   description="an https URL (webhook) or one e-mail address")
+    min_tenants: int = Field(default=3, ge=1, le=100_000,
+                             description="campaign events: alert once a campaign spans this many tenants")
+    label: SingleLineText = Field(default="", max_length=200, json_schema_extra={"pattern": SINGLE_LINE_PATTERN})
+
+
+class AlertRuleView(BaseModel):
+    rule_id: int
+    tenant_id: str | None = Field(description="null: the MSP's rule, for every tenant")
+    events: list[str]
+    channel: str
+    target: str
+    min_tenants: int
+    label: str
+    created_by: str
+    created_at: Timestamp
+
+
+class AlertRuleCreated(AlertRuleView):
+    signing_secret: str | None = Field(
+        description="webhooks only, shown this once: each request carries X-Swordfish-Timestamp and "
+                    "X-Swordfish-Signature = 'v1=' + hex HMAC-SHA256(secret, timestamp + '.' + body)")
+
+
+class AlertRulePage(BaseModel):
+    rules: list[AlertRuleView]
 
 
 class ApiStore(Protocol):
@@ -303,6 +341,7 @@ class ApiDependencies:
     rate_limiter: ApiRateLimiter | None = None
     operator_token: Callable[[], str | None] | None = None  # who may read /health/deep
     releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
+    alert_rules: Callable[[], Any] | None = None  # () -> alerts.rules.AlertRulesAdmin
 
 
 def _reused_for_other_content(store: ApiStore, tenant_id: str, message_id: str, raw: bytes) -> str | None:
@@ -405,6 +444,14 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     def key_check(event: Mapping[str, Any]) -> dict | None:
         tenant = TENANT_PATH.match(event.get("path") or "")
+        if (event.get("path") or "").startswith(OPERATOR_PATH):  # the operator token before the body is read
+            try:
+                require_operator(event)
+            except ServiceError as denied:
+                return _refusal(denied.status_code, denied.msg)
+            except RateLimited as limited:
+                return _refusal(429, str(limited), {"Retry-After": str(limited.retry_after)})
+            return None
         if not tenant:
             return None
         try:
@@ -642,6 +689,78 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         except ReleaseFailed as exc:
             raise ServiceError(exc.http_status, str(exc)) from exc
         return ReleaseView.model_validate(row)
+
+    # --- alert rules: a tenant's own (its key), the MSP's (the operator token) ----------------------
+
+    def rules_admin():
+        deps = deps_factory()
+        if deps.alert_rules is None:
+            raise ServiceError(503, "alert rules are not configured here")
+        return deps.alert_rules()
+
+    def require_operator(event: Mapping[str, Any] | None = None) -> None:
+        deps = deps_factory()
+        source = _source_ip(event) if event is not None else source_ip()
+        if deps.rate_limiter is not None:
+            deps.rate_limiter.check_source(source)
+        expected = deps.operator_token() if deps.operator_token else None
+        presented = presented_api_key(event.get("headers") if event is not None else app.current_event.headers)
+        if not expected or not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+            if deps.rate_limiter is not None and presented:
+                deps.rate_limiter.failed_authentication(source)
+            raise UnauthorizedError("MSP-wide alert rules are for operators: send 'Authorization: Bearer <operator token>'")
+        identify_caller("operator-token")
+
+    def add_rule(tenant_id: str | None, request: AlertRuleRequest, actor: str, role: str) -> AlertRuleCreated:
+        from swordfish.alerts.rules import RuleRefused
+
+        try:
+            row, secret = rules_admin().add(tenant_id=tenant_id, actor=actor, actor_role=role, source_ip=source_ip(),
+                                            events=request.events, channel=request.channel, target=request.target,
+                                            min_tenants=request.min_tenants, label=request.label)
+        except RuleRefused as exc:
+            raise BadRequestError(str(exc)) from exc
+        return AlertRuleCreated.model_validate(row | {"signing_secret": secret})
+
+    def disable_rule(tenant_id: str | None, rule_id: str, actor: str, role: str) -> Message:
+        if not rule_id.isdigit() or len(rule_id) > 18:
+            raise NotFoundError(f"no alert rule {rule_id[:40]!r}")
+        if rules_admin().disable(int(rule_id), tenant_id=tenant_id, actor=actor, actor_role=role,
+                                 source_ip=source_ip()) is None:
+            raise NotFoundError(f"no active alert rule {rule_id} here")
+        return Message(message=f"alert rule {rule_id} disabled")
+
+    @app.get("/v1/tenants/<tenant_id>/alert-rules", tags=["alerts"])
+    def tenant_alert_rules(tenant_id: str) -> AlertRulePage:
+        """The tenant's rules and the MSP's rules that also cover it."""
+        authorise(tenant_id)
+        return AlertRulePage(rules=rules_admin().list(tenant_id))
+
+    @app.post("/v1/tenants/<tenant_id>/alert-rules", status_code=201, tags=["alerts"])
+    def tenant_add_alert_rule(tenant_id: str, request: Annotated[AlertRuleRequest, Body()]) -> AlertRuleCreated:
+        authorise(tenant_id)
+        return add_rule(tenant_id, request, f"api-key:{app.context['key_id']}", "api")
+
+    @app.delete("/v1/tenants/<tenant_id>/alert-rules/<rule_id>", tags=["alerts"])
+    def tenant_disable_alert_rule(tenant_id: str, rule_id: str) -> Message:
+        authorise(tenant_id)
+        return disable_rule(tenant_id, rule_id, f"api-key:{app.context['key_id']}", "api")
+
+    @app.get("/v1/alert-rules", tags=["alerts"])
+    def msp_alert_rules() -> AlertRulePage:
+        """The MSP-wide rules (operator token)."""
+        require_operator()
+        return AlertRulePage(rules=rules_admin().list(None))
+
+    @app.post("/v1/alert-rules", status_code=201, tags=["alerts"])
+    def msp_add_alert_rule(request: Annotated[AlertRuleRequest, Body()]) -> AlertRuleCreated:
+        require_operator()
+        return add_rule(None, request, "operator-token", "operator")
+
+    @app.delete("/v1/alert-rules/<rule_id>", tags=["alerts"])
+    def msp_disable_alert_rule(rule_id: str) -> Message:
+        require_operator()
+        return disable_rule(None, rule_id, "operator-token", "operator")
 
     @app.get("/v1/tenants/<tenant_id>/feedback", tags=["feedback"])
     def feedback_list(

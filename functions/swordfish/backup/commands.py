@@ -128,19 +128,20 @@ def cmd_replay(args) -> int:
     from swordfish import wiring
     from swordfish.backup.replay import replay
     from swordfish.backup.restore import parse_target
-    from swordfish.integrations.raw_archive import S3RawMailArchive
+    from swordfish.integrations.raw_archive import DirRawMailArchive, S3RawMailArchive
 
     s = _settings()
     since = parse_target(args.since)
     if since is None:
         raise SystemExit("--since needs a time (ISO, or -<n>[smhd])")
-    bucket = args.bucket or s.raw_mail_archive_bucket
-    if not bucket:
-        raise SystemExit("no archive bucket: pass --bucket or set SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET")
+    bucket = args.bucket or (None if s.raw_mail_archive_dir else s.raw_mail_archive_bucket)
+    if not bucket and not s.raw_mail_archive_dir:
+        raise SystemExit("no archive: pass --bucket or set SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET (or _DIR)")
     url = args.database_url or s.database_url
     if not url:
         raise SystemExit("no database: pass --database-url (the restored server, as the application role)")
-    archive = S3RawMailArchive(boto3.client("s3", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url), bucket)
+    archive = (S3RawMailArchive(boto3.client("s3", region_name=s.aws_region, endpoint_url=s.aws_endpoint_url), bucket)
+               if bucket else DirRawMailArchive(s.raw_mail_archive_dir))
     # The processor's own pipeline (indicators, link-domain history, flags, current policies), only
     # pointed at the restored database: a second, hand-built one gave different verdicts (issue 25).
     pipeline, queue, database = wiring.build_replay_pipeline(url, s)

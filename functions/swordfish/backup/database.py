@@ -5,9 +5,11 @@
   Then a manifest of row counts and per-table checksums is written, and only then backup.json
   with status ``complete``; any failure on the way (a full disk included) records ``failed``.
 - ``WalArchiver``: ``pg_receivewal`` streams WAL from the server as it is written (through a
-  replication slot, so the server keeps what was not yet received); every few seconds completed
-  segments, and the segment being written, are encrypted into the repository. With the heartbeat
-  row updated every few seconds, the archive is never more than a few seconds behind.
+  replication slot, so the server keeps what was not yet received) into a staging folder in memory
+  (tmpfs); every ``sync_seconds`` completed segments, and the segment being written, are encrypted
+  into the repository. With the heartbeat row updated every few seconds, the archive is never more
+  than a few seconds behind. The staged segment is plaintext for as long as it is being written
+  (up to 16 MB of WAL, however long that takes to fill), which is why it is never on a disk.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def take_base_backup(superuser_url: str, repository: Repository, keys: DataKeySo
             f"{info.backup_id}/{MANIFEST_FILE}")
         info.status = "complete"
         info.error = None
-        repository.save_info(info)
+        repository.save_info(info, keys)
         return info
     except BaseException as exc:
         info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -147,20 +149,54 @@ class ArchiverStatus:
     last_error: str | None = None
 
 
+MEMORY_FILESYSTEMS = ("tmpfs", "ramfs")
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem holding ``path`` (the longest mount point above it)."""
+    path = Path(path).resolve()
+    best, kind = "", ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) < 3:
+                continue
+            mount_point = Path(fields[1].replace("\\040", " "))
+            if (path == mount_point or mount_point in path.parents) and len(str(mount_point)) > len(best):
+                best, kind = str(mount_point), fields[2]
+    return kind
+
+
+def memory_staging_root() -> Path:
+    """A folder in memory for plaintext WAL: /dev/shm, else the user's runtime folder, when tmpfs."""
+    for candidate in ("/dev/shm", os.environ.get("XDG_RUNTIME_DIR") or ""):
+        if candidate and Path(candidate).is_dir() and filesystem_type(Path(candidate)) in MEMORY_FILESYSTEMS:
+            return Path(candidate)
+    raise BackupError("no memory filesystem (tmpfs at /dev/shm or $XDG_RUNTIME_DIR) to stage plaintext WAL in; "
+                      "pass staging_dir with allow_disk_staging=True to accept plaintext WAL on a disk")
+
+
 class WalArchiver:
     """pg_receivewal into a private staging folder, encrypted into the repository every ``sync_seconds``.
 
-    The staging folder holds plaintext WAL only until it is encrypted (seconds); it lives beside the
-    server, never in the repository. ``heartbeat_seconds`` > 0 also writes the heartbeat row.
+    pg_receivewal can only write files, and the segment being written is plaintext until it fills
+    (16 MB of WAL: minutes or hours on a quiet server, not seconds), so the staging folder is in
+    memory (tmpfs), never on a disk: the only plaintext WAL on disk is PostgreSQL's own pg_wal. A
+    disk folder is refused unless ``allow_disk_staging``. ``heartbeat_seconds`` > 0 also writes the
+    heartbeat row.
     """
 
     def __init__(self, superuser_url: str, repository: Repository, keys: DataKeySource, *,
                  staging_dir: Path | None = None, sync_seconds: float = 1.0, heartbeat_seconds: float = 2.0,
-                 database_url: str | None = None, log_path: Path | None = None):
+                 database_url: str | None = None, log_path: Path | None = None, allow_disk_staging: bool = False):
+        if staging_dir is not None and not allow_disk_staging and \
+                filesystem_type(Path(staging_dir).parent) not in MEMORY_FILESYSTEMS:
+            raise ValueError(f"{staging_dir} is on a disk: plaintext WAL would be written there "
+                             "(stage in memory, or pass allow_disk_staging=True)")
         self.target = pgtools.ConnectionTarget.from_url(superuser_url)
         self.repository = repository.ensure()
         self.keys = keys
-        self.staging = Path(staging_dir or tempfile.mkdtemp(prefix="sfwal-"))
+        self.staging = Path(staging_dir or tempfile.mkdtemp(prefix="sfwal-", dir=memory_staging_root()))
         self._owns_staging = staging_dir is None
         self.sync_seconds, self.heartbeat_seconds = sync_seconds, heartbeat_seconds
         self.database_url = database_url or _with_db(superuser_url)
@@ -252,9 +288,8 @@ class WalArchiver:
                         self.status.partial_uploads += 1
                         written += 1
             self.status.last_sync = synced_at.isoformat()
-            self.repository.write_json(self.repository.wal_dir / "archive_state.json",
-                                       {"archived_until": synced_at.isoformat(),
-                                        "receiver_alive": self.receiver_alive})
+            self.repository.write_archive_state({"archived_until": synced_at.isoformat(),
+                                                 "receiver_alive": self.receiver_alive}, self.keys)
             return written
 
     def _sync_loop(self) -> None:

@@ -3,9 +3,15 @@
     <root>/base/<backup id>/base.tar.sfenc       the base backup (pg_basebackup tar), encrypted
     <root>/base/<backup id>/manifest.json.sfenc  row counts and per-table checksums, encrypted
     <root>/base/<backup id>/backup.json          status, times, WAL start, file digests (written last)
+    <root>/base/<backup id>/backup.json.sfenc    the same, sealed: what a restore believes
     <root>/wal/<segment>.sfenc                   archived WAL segments, encrypted
     <root>/wal/<segment>.partial.sfenc           the segment being written (a few seconds behind)
     <root>/wal/archive_state.json                until when the archive holds the server's WAL
+    <root>/wal/archive_state.json.sfenc          the same, sealed
+
+The plaintext JSON files are for people and for health (no key needed to read them); a restore
+reads the sealed copies (AES-GCM under the backup key, bound to their names, like every other
+file) and names any field where the plaintext was edited, so nothing it acts on is unauthenticated.
 
 A backup is usable only when its backup.json says ``complete``: a failed or interrupted backup
 leaves no such file (or one saying ``failed``), and nothing lists it as usable. Every file is
@@ -33,6 +39,8 @@ META = "backup.json"
 BASE_FILE = "base.tar" + ENC
 MANIFEST_FILE = "manifest.json" + ENC
 ARCHIVE_STATE = "archive_state.json"
+SEALED_META = META + ENC
+SEALED_ARCHIVE_STATE = ARCHIVE_STATE + ENC
 
 WriterFactory = Callable[[Path], BinaryIO]
 
@@ -105,10 +113,18 @@ class Repository:
             os.fsync(out.fileno())
         tmp.replace(path)
 
-    def save_info(self, info: BackupInfo) -> None:
+    def save_info(self, info: BackupInfo, keys: DataKeySource | None = None) -> None:
+        """``keys``: seal it too (every usable backup; a failed one may be on a full disk). The seal
+        is written first, so backup.json, written last, still marks a finished backup."""
         folder = self.base_dir / info.backup_id
         folder.mkdir(parents=True, exist_ok=True)
+        if keys is not None:
+            self.write_encrypted(folder / SEALED_META, [_canonical(asdict(info))], keys, f"{info.backup_id}/{META}")
         self.write_json(folder / META, asdict(info))
+
+    def write_archive_state(self, state: dict, keys: DataKeySource) -> None:
+        self.write_encrypted(self.wal_dir / SEALED_ARCHIVE_STATE, [_canonical(state)], keys, f"wal/{ARCHIVE_STATE}")
+        self.write_json(self.wal_dir / ARCHIVE_STATE, state)
 
     # --- reading ---------------------------------------------------------------------------------
     def backups(self) -> list[BackupInfo]:
@@ -126,6 +142,39 @@ class Repository:
             except (ValueError, TypeError) as exc:
                 found.append(BackupInfo(folder.name, "incomplete", error=f"unreadable backup.json: {exc}"))
         return found
+
+    def authenticated_info(self, info: BackupInfo, keys: DataKeySource) -> BackupInfo:
+        """The backup's sealed metadata; TamperedFile naming the fields where backup.json differs."""
+        path = self.base_dir / info.backup_id / SEALED_META
+        if not path.exists():
+            raise TamperedFile(f"backup {info.backup_id}: {META} has no sealed copy ({SEALED_META}), so it "
+                               "cannot be authenticated (deleted, or written without the backup key)")
+        sealed = json.loads(b"".join(self._decrypt(path, keys, f"{info.backup_id}/{META}")))
+        _compare(sealed, asdict(info), f"backup {info.backup_id}: {META}")
+        return BackupInfo(**sealed)
+
+    def authenticated_archive_state(self, keys: DataKeySource) -> dict:
+        """The WAL archive's sealed state ({} for an archive that never synced)."""
+        path, plain = self.wal_dir / SEALED_ARCHIVE_STATE, self.wal_dir / ARCHIVE_STATE
+        if not path.exists():
+            if plain.exists():
+                raise TamperedFile(f"{plain}: no sealed copy ({SEALED_ARCHIVE_STATE}), so it cannot be authenticated")
+            return {}
+        sealed = json.loads(b"".join(self._decrypt(path, keys, f"wal/{ARCHIVE_STATE}")))
+        if plain.exists():
+            # Written after the seal: a crash between the two leaves it one sync older, never newer.
+            try:
+                current = json.loads(plain.read_text())
+            except ValueError as exc:
+                raise TamperedFile(f"{plain}: unreadable ({exc})") from exc
+            if current.get("archived_until", "") > sealed.get("archived_until", ""):
+                _compare(sealed, current, str(plain))
+        return sealed
+
+    @staticmethod
+    def _decrypt(path: Path, keys: DataKeySource, name: str):
+        with open(path, "rb") as src:
+            yield from decrypt_stream(src, keys, name, str(path))
 
     def usable_backups(self) -> list[BackupInfo]:
         return [b for b in self.backups() if b.usable]
@@ -177,6 +226,17 @@ class Repository:
 
     def delete_backup(self, backup_id: str) -> None:
         shutil.rmtree(self.base_dir / backup_id)
+
+
+def _canonical(data: dict) -> bytes:
+    return json.dumps(data, sort_keys=True).encode()
+
+
+def _compare(sealed: dict, plain: dict, what: str) -> None:
+    changed = sorted(k for k in set(sealed) | set(plain) if sealed.get(k) != plain.get(k))
+    if changed:
+        raise TamperedFile(f"{what} was edited after it was written: {', '.join(changed)} "
+                           "differ from its sealed copy")
 
 
 def file_sha256(path: Path) -> str:

@@ -37,6 +37,14 @@ from swordfish.backup.repository import BASE_FILE, MANIFEST_FILE, BackupInfo, Re
 Clock = Callable[[], datetime]
 # pgserver's own bookkeeping inside a data directory: meaningless for a new server.
 _LEFTOVERS = (".handle_pids.json", "postmaster.pid", "postmaster.opts", "log")
+PASSWORD_FILE = "superuser.password"
+_IDENT_MAP = "swordfish_restore"
+# A restored server takes no login without a password (the live embedded server trusts local
+# logins as postgres; its pg_hba.conf comes back with the base backup and is replaced).
+_HBA_SCRAM = ("# written by swordfish backup restore: a password for every login\n"
+              "local all all scram-sha-256\n"
+              "host all all 127.0.0.1/32 scram-sha-256\n"
+              "host all all ::1/128 scram-sha-256\n")
 
 
 def _now() -> datetime:
@@ -63,8 +71,15 @@ class RestoredServer:
     timings: dict[str, float] = field(default_factory=dict)
     integrity: dict = field(default_factory=dict)
     heartbeat_at: str | None = None
+    password: str = ""  # the superuser's, set by the restore (the server takes no login without one)
 
-    def url(self, user: str = "postgres", password: str = "", database: str = "swordfish") -> str:
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir.parent / PASSWORD_FILE
+
+    def url(self, user: str = "postgres", password: str | None = None, database: str = "swordfish") -> str:
+        if password is None:
+            password = self.password if user == "postgres" else ""
         auth = f"{user}:{password}" if password else user
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
 
@@ -79,12 +94,14 @@ class RestoredServer:
 
     def as_dict(self) -> dict:
         return {"data_dir": str(self.data_dir), "port": self.port, "backup_id": self.backup_id, "target": self.target,
-                "url": self.url(), "log_file": str(self.log_file), "timings_seconds": self.timings,
+                "url": self.url(password=""), "password_file": str(self.password_file),
+                "log_file": str(self.log_file), "timings_seconds": self.timings,
                 "integrity": self.integrity, "heartbeat_at": self.heartbeat_at}
 
 
 # --- planning ------------------------------------------------------------------------------------
-def choose_backup(repository: Repository, target: datetime | None, clock: Clock = _now) -> BackupInfo:
+def choose_backup(repository: Repository, target: datetime | None, clock: Clock = _now,
+                  archive_state: dict | None = None) -> BackupInfo:
     usable = repository.usable_backups()
     if not usable:
         raise BackupError(f"no usable base backup in {repository.base_dir} (take one: swordfish backup create)")
@@ -98,7 +115,7 @@ def choose_backup(repository: Repository, target: datetime | None, clock: Clock 
         raise InvalidRestoreTarget(
             f"restore target {target.isoformat()} is before the oldest usable backup; the earliest restorable "
             f"point is {earliest.isoformat()} (backup {usable[0].backup_id})")
-    archived_until = repository.archive_state().get("archived_until")
+    archived_until = (repository.archive_state() if archive_state is None else archive_state).get("archived_until")
     if archived_until and target > datetime.fromisoformat(archived_until):
         raise InvalidRestoreTarget(
             f"restore target {target.isoformat()} is after the newest archived WAL ({archived_until}); "
@@ -221,16 +238,20 @@ def _wait_promoted(url: str, log_file: Path, timeout: float) -> None:
                       f"its log:\n{_log_tail(log_file)}")
 
 
-def run_amcheck(port: int, database: str = "swordfish") -> tuple[str, list[str]]:
+def run_amcheck(port: int, database: str = "swordfish", password: str = "") -> tuple[str, list[str]]:
     """pg_amcheck on every table and index; where the server lacks the amcheck extension (pgserver's
     build), the scan checks instead. Returns (which check ran, problems)."""
+    import os
+
     result = pgtools.run([pgtools.program("pg_amcheck"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                          "--install-missing", "--no-password", database], timeout=3600)
+                          "--install-missing", "--no-password", database], timeout=3600,
+                         env={**os.environ, "PGPASSWORD": password} if password else None)
     output = result.stdout + result.stderr
     if result.returncode == 0:
         return "pg_amcheck", []
     if 'extension "amcheck" is not available' in output:
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/{database}", autocommit=True) as conn:
+        auth = f"postgres:{password}" if password else "postgres"
+        with psycopg.connect(f"postgresql://{auth}@127.0.0.1:{port}/{database}", autocommit=True) as conn:
             return "scan_check (this PostgreSQL build has no amcheck extension)", integrity.scan_check(conn)
     return "pg_amcheck", [line for line in output.splitlines() if line.strip()][:50] or [
         f"pg_amcheck exited with {result.returncode}"]
@@ -243,7 +264,10 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
     t0 = time.monotonic()
     if target is not None and target.tzinfo is None:
         target = target.replace(tzinfo=UTC)
-    backup = choose_backup(repository, target, clock)
+    # Nothing the restore acts on is unauthenticated: the archive's state and the chosen backup's
+    # metadata are read from their sealed copies (an edit to the plaintext is named).
+    archive_state = repository.authenticated_archive_state(keys)
+    backup = repository.authenticated_info(choose_backup(repository, target, clock, archive_state), keys)
     chain = wal_chain(repository, backup)
     manifest = load_manifest(repository, backup, keys)
     restore_root = Path(restore_root).resolve()  # the server runs in its data directory: absolute paths
@@ -267,7 +291,8 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
             timings["verifybackup_seconds"] = time.monotonic() - t
         remove_leftovers(data_dir)
         settings = [f"restore_command = 'cp \"{wal_dir}/%f\" \"%p\"'", "recovery_target_action = 'promote'",
-                    "archive_mode = off", "listen_addresses = '127.0.0.1'"]
+                    "archive_mode = off", "listen_addresses = '127.0.0.1'", "password_encryption = 'scram-sha-256'"]
+        _write_bootstrap_auth(data_dir)
         if target is not None:
             settings.append(f"recovery_target_time = '{target.isoformat()}'")
         with open(data_dir / "postgresql.auto.conf", "a") as conf:
@@ -283,15 +308,17 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
         t = time.monotonic()
         started = True
         _start_server(data_dir, port, socket_dir, log_file, start_timeout)
+        local_url = f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
+        _wait_promoted(local_url, log_file, start_timeout)
+        server.password = _require_passwords(local_url, data_dir, folder)
         server.superuser_url = server.url()
-        _wait_promoted(server.url(database="postgres"), log_file, start_timeout)
         timings["recovery_seconds"] = time.monotonic() - t
         with psycopg.connect(server.url(), autocommit=True) as conn:
             beat = integrity.latest_heartbeat(conn)
             server.heartbeat_at = beat.isoformat() if beat else None
         if verify:
             t = time.monotonic()
-            amcheck_method, problems = run_amcheck(port)
+            amcheck_method, problems = run_amcheck(port, password=server.password)
             timings["amcheck_seconds"] = time.monotonic() - t
             t = time.monotonic()
             with psycopg.connect(server.url(), autocommit=True) as conn:
@@ -317,6 +344,51 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(socket_dir, ignore_errors=True)
         raise
+
+
+def _write_bootstrap_auth(data_dir: Path) -> None:
+    """Until the superuser has a password, only we log in as postgres: peer authentication on the
+    private socket, mapped from our OS user (the kernel vouches for it; no trust line, no TCP)."""
+    import os
+    import pwd
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    (data_dir / "pg_ident.conf").write_text(f"# written by swordfish backup restore\n{_IDENT_MAP} {me} postgres\n")
+    (data_dir / "pg_hba.conf").write_text(f"local all postgres peer map={_IDENT_MAP}\n" + _HBA_SCRAM)
+
+
+def _require_passwords(local_url: str, data_dir: Path, folder: Path) -> str:
+    """Give postgres a new random password (stored SCRAM), then take every login to scram-sha-256.
+    The password goes to a 0600 file beside the data directory, for the operator."""
+    import os
+    import secrets
+
+    from psycopg import sql
+
+    password = secrets.token_urlsafe(24)
+    fd = os.open(folder / PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(password + "\n")
+    with psycopg.connect(local_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(sql.SQL("ALTER ROLE postgres WITH PASSWORD {}").format(sql.Literal(password)))
+        (data_dir / "pg_hba.conf").write_text(_HBA_SCRAM)
+        (data_dir / "pg_ident.conf").write_text("# written by swordfish backup restore: no mapping\n")
+        if not conn.execute("SELECT pg_reload_conf()").fetchone()[0]:
+            raise BackupError("the restored server did not reload its authentication rules")
+    # The postmaster reloads asynchronously: hand the server over only once a login without the
+    # password is refused.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            psycopg.connect(local_url, connect_timeout=5).close()
+        except psycopg.OperationalError as exc:
+            if "password" in str(exc):
+                return password
+            raise
+        if time.monotonic() > deadline:
+            raise BackupError("the restored server still takes logins without a password after a reload")
+        time.sleep(0.05)
 
 
 def _chown_file(path: Path) -> None:

@@ -22,6 +22,7 @@ def verify_repository(repository: Repository, keys: DataKeySource, backup_id: st
             checked[info.backup_id] = f"not usable ({info.status}: {info.error})"
             continue
         try:
+            info = repository.authenticated_info(info, keys)
             for name in info.files:
                 for _ in repository.open_decrypted(info.backup_id, name, keys, info):
                     pass
@@ -30,6 +31,10 @@ def verify_repository(repository: Repository, keys: DataKeySource, backup_id: st
         except BackupError as exc:
             checked[info.backup_id] = f"FAILED: {exc}"
             problems.append(f"backup {info.backup_id}: {exc}")
+    try:
+        repository.authenticated_archive_state(keys)
+    except BackupError as exc:
+        problems.append(str(exc))
     segments = repository.wal_segments()
     for name, path in segments.items():
         try:

@@ -53,6 +53,9 @@ class ConsoleDependencies:
     releaser: Callable[[], Any] | None = None
     dead_letters: Callable[[], Any] | None = None  # () -> pipeline.queues.DeadLetters (the emails DLQ)
     totp_box: TotpSecretBox = field(default_factory=TotpSecretBox)  # keys from Secrets Manager
+    oidc: Any | None = None  # console.oidc.OidcClient: sign-in with the MSP's identity provider
+    alert_dead_letters: Callable[[], Any] | None = None  # () -> pipeline.queues.DeadLetters (the alerts DLQ)
+    alert_http_allowed: bool = False  # plain-http webhook rules (the embedded stack's local receivers)
     extra: dict = field(default_factory=dict)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swordfish.integrations.raw_archive import ArchiveEntryMissing, S3RawMailArchive
+from swordfish.integrations.raw_archive import ArchiveEntryMissing, RawArchiveStore
 from swordfish.pipeline.ports import MailLoader, PermanentFailure, RetryLater
 from swordfish.pipeline.submission import InvalidSubmission, MailboxSource, Submission, parse_submission
 
@@ -21,7 +21,7 @@ class ContentUnavailable(Exception):
 
 
 class ArchivedMessageSource:
-    def __init__(self, archive: S3RawMailArchive, mail: MailLoader):
+    def __init__(self, archive: RawArchiveStore, mail: MailLoader):
         self.archive, self.mail = archive, mail
 
     def load(self, tenant_id: str, message_id: str, key: str | None, line: int | None,

@@ -31,9 +31,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class S3RawMailArchive:
-    def __init__(self, s3_client: Any, bucket: str, *, prefix: str = PREFIX, clock: Callable[[], datetime] = _now):
-        self.s3, self.bucket, self.prefix, self.clock = s3_client, bucket, prefix, clock
+class RawArchiveStore:
+    """The archive's layout and format; subclasses store objects (S3 on AWS, a folder locally)."""
+
+    prefix: str
+    clock: Callable[[], datetime]
+
+    def _put(self, key: str, body: bytes) -> None: ...
+    def _get(self, key: str, max_bytes: int) -> bytes: ...  # ArchiveEntryMissing when gone
+    def _keys(self, prefix: str) -> list[str]: ...
 
     def archive(self, records: Iterable[Any]) -> str | None:
         """Write one object for these records (``IncomingRecord``s); returns its key (None if empty)."""
@@ -44,8 +50,7 @@ class S3RawMailArchive:
         if not lines:
             return None
         key = f"{self.prefix}{received:%Y/%m/%d/%H}/{received:%Y%m%dT%H%M%S.%f}Z-{uuid.uuid4().hex[:12]}.jsonl.gz"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=gzip.compress("\n".join(lines).encode(), 1),
-                           ContentType="application/x-ndjson", ContentEncoding="gzip")
+        self._put(key, gzip.compress("\n".join(lines).encode(), 1))
         return key
 
     def entry(self, key: str, line: int, *, max_bytes: int = MAX_OBJECT_BYTES) -> dict:
@@ -53,15 +58,7 @@ class S3RawMailArchive:
         Raises ``ArchiveEntryMissing`` when the object is gone (retention) or has no such line."""
         if not key.startswith(self.prefix) or line < 0:
             raise ArchiveEntryMissing(f"{key!r} line {line} is not an archive entry")
-        try:
-            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NoSuchBucket"):
-                raise ArchiveEntryMissing(f"the archived copy is gone ({code}): past the archive's retention") from exc
-            raise
-        with obj["Body"] as body:
-            data = body.read(max_bytes + 1)
+        data = self._get(key, max_bytes)
         if len(data) > max_bytes:
             raise ArchiveEntryMissing(f"archive object {key} is over {max_bytes} bytes: not read")
         lines = gzip.decompress(data).decode("utf-8", "replace").splitlines()
@@ -73,16 +70,84 @@ class S3RawMailArchive:
         """Archived entries received at or after ``since`` (and before ``until``), oldest object first."""
         until = until or self.clock()
         hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        paginator = self.s3.get_paginator("list_objects_v2")
         while hour <= until:
-            keys = []
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{hour:%Y/%m/%d/%H}/"):
-                keys.extend(obj["Key"] for obj in page.get("Contents", []))
-            for key in sorted(keys):
-                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            for key in sorted(self._keys(f"{self.prefix}{hour:%Y/%m/%d/%H}/")):
+                try:
+                    body = self._get(key, MAX_OBJECT_BYTES)
+                except ArchiveEntryMissing:  # pruned between the listing and the read
+                    continue
                 for line in gzip.decompress(body).decode().splitlines():
                     entry = json.loads(line)
                     received = datetime.fromisoformat(entry["received_at"])
                     if since <= received and (until is None or received <= until):
                         yield entry
             hour += timedelta(hours=1)
+
+
+class S3RawMailArchive(RawArchiveStore):
+    def __init__(self, s3_client: Any, bucket: str, *, prefix: str = PREFIX, clock: Callable[[], datetime] = _now):
+        self.s3, self.bucket, self.prefix, self.clock = s3_client, bucket, prefix, clock
+
+    def _put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson",
+                           ContentEncoding="gzip")
+
+    def _get(self, key: str, max_bytes: int) -> bytes:
+        try:
+            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NoSuchBucket"):
+                raise ArchiveEntryMissing(f"the archived copy is gone ({code}): past the archive's retention") from exc
+            raise
+        with obj["Body"] as body:
+            return body.read(max_bytes + 1)
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+
+class DirRawMailArchive(RawArchiveStore):
+    """The same objects as files under a folder: the embedded stack's archive, which must outlive
+    moto (its S3 lives in memory: a restart emptied the archive, so replay had nothing to replay)
+    and a restart of `make serve`. Written to a temporary name, fsynced and renamed: a file under
+    its real name is always whole."""
+
+    def __init__(self, root: Any, *, prefix: str = PREFIX, clock: Callable[[], datetime] = _now):
+        from pathlib import Path
+
+        self.root, self.prefix, self.clock = Path(root), prefix, clock
+
+    def _path(self, key: str):
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ArchiveEntryMissing(f"{key!r} is not an archive entry")
+        return path
+
+    def _put(self, key: str, body: bytes) -> None:
+        import os
+
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}")
+        with open(tmp, "wb") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(path)
+
+    def _get(self, key: str, max_bytes: int) -> bytes:
+        try:
+            with open(self._path(key), "rb") as src:
+                return src.read(max_bytes + 1)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ArchiveEntryMissing("the archived copy is gone: past the archive's retention") from exc
+
+    def _keys(self, prefix: str) -> list[str]:
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return [f"{prefix}{p.name}" for p in folder.iterdir() if p.is_file() and not p.name.startswith(".tmp-")]

@@ -187,6 +187,12 @@ class QuarantineLedger(Protocol):
     def record_quarantine(self, entry: QuarantineEntry) -> None: ...
 
 
+class AlertPublisher(Protocol):
+    """Where alert events go (``alerts.dispatcher.SqsAlertPublisher``: the alerts queue)."""
+
+    def publish(self, events: list[Any]) -> None: ...  # alerts.events.AlertEvent
+
+
 class VerdictStore(Protocol):
     """Where verdicts are written (``store.pipeline_store.PostgresVerdictStore``)."""
 

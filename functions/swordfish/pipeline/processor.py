@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from swordfish import constants
+from swordfish.alerts.events import events_for_verdict
 from swordfish.analysis import (
     CONTENT_MODEL,
     EXPERIMENTAL_DETECTORS,
@@ -44,6 +45,7 @@ from swordfish.monitoring.breadcrumbs import add_breadcrumb
 from swordfish.monitoring.context_provider import bind_context
 from swordfish.pipeline.ports import (
     REMEDIATE_VERDICTS,
+    AlertPublisher,
     CampaignObserver,
     DefaultFlags,
     FlagView,
@@ -170,6 +172,7 @@ class Pipeline:
     new_link_domain_warmup_seconds: float = 7 * 86_400
     # Epoch seconds (of `clock`) before which the link-domain history is not asked again (it failed).
     link_domains_retry_at: float = field(default=0.0, repr=False)
+    alerts: AlertPublisher | None = None  # malware and VIP-impersonation alerts; None: none sent
 
     def verdict_store(self) -> VerdictStore:
         return self.verdicts if self.verdicts is not None else PostgresVerdictStore(self.database)
@@ -399,6 +402,7 @@ class Batch:
             analysed.parsed = None  # the parse was kept for scoring again only
         self._group_campaigns(committed.stored)
         self._remediate(committed.stored)
+        self._alert(committed.stored)
         return committed
 
     def _group_campaigns(self, stored: list[tuple[Analysed, StoredVerdict]]) -> None:
@@ -419,6 +423,26 @@ class Batch:
             return
         if touched:
             add_breadcrumb("info", "campaigns grouped", campaigns=len(touched))
+    def _alert(self, pairs: list[tuple[Analysed, StoredVerdict]]) -> None:
+        """Alerts for what was stored (malware, VIP impersonation); a redelivery alerted the first time.
+        Failing open: the verdicts are stored whatever happens to their alerts."""
+        if self.pipeline.alerts is None:
+            return
+        events = []
+        for a, stored in pairs:
+            if stored.inserted:
+                events += events_for_verdict(
+                    tenant_id=a.submission.tenant_id, message_id=a.submission.message_id,
+                    verdict=str(a.verdict.verdict), score=a.verdict.score,
+                    reasons=[r.model_dump(mode="json") for r in a.verdict.reasons], subject=a.verdict.subject,
+                    sender=a.verdict.sender, at=self.pipeline.clock())
+        if not events:
+            return
+        try:
+            self.pipeline.alerts.publish(events)
+        except Exception as exc:
+            error_tracker.capture_exception(exc, level="warning", fingerprint=["alerts-publish-failed"],
+                                            fallback="verdicts stored; these alerts were not queued", events=len(events))
 
     # --- remediation ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # Importing an area registers its routes on the blueprint.
 from swordfish.console.views import (  # noqa: F401
+    alerts,
     audit,
     campaigns,
     flags,
@@ -18,6 +19,7 @@ from swordfish.console.views import (  # noqa: F401
     operations,
     search,
     signin,
+    sso,
     tenants,
     users,
     verdicts,

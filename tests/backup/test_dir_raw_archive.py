@@ -1,0 +1,47 @@
+"""The embedded stack's raw archive on disk (issue 25: moto's S3 lost it with a restart): the same
+objects, entries and listing as the S3 archive, whole files only, and no key outside its folder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from swordfish.integrations.raw_archive import ArchiveEntryMissing, DirRawMailArchive
+from swordfish.pipeline.ports import IncomingRecord
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 12, 7, 10, 59, 59, tzinfo=UTC)
+
+    def __call__(self):
+        return self.now
+
+
+def test_entries_written_to_disk_are_read_back_by_key_line_and_time(tmp_path):
+    clock = Clock()
+    archive = DirRawMailArchive(tmp_path / "raw", clock=clock)
+    first = archive.archive([IncomingRecord("q1", '{"a": 1}', clock.now), IncomingRecord("q2", '{"b": 2}', None)])
+    clock.now += timedelta(seconds=2)  # the next hour's folder
+    second = archive.archive([IncomingRecord("q3", '{"c": 3}', clock.now)])
+    assert archive.archive([]) is None
+
+    assert archive.entry(first, 1)["body"] == '{"b": 2}'
+    # a new archive object over the same folder (a restarted stack) reads what the first wrote
+    again = DirRawMailArchive(tmp_path / "raw", clock=clock)
+    assert [e["queue_message_id"] for e in again.since(clock.now - timedelta(hours=2))] == ["q1", "q2", "q3"]
+    assert [e["queue_message_id"] for e in again.since(clock.now - timedelta(seconds=1))] == ["q3"]
+    assert second.split("/")[1:5] == ["2026", "12", "07", "11"]
+    assert not list((tmp_path / "raw").rglob(".tmp-*"))  # written under a temporary name, then renamed
+
+
+def test_missing_entries_and_keys_outside_the_archive_are_refused(tmp_path):
+    archive = DirRawMailArchive(tmp_path / "raw")
+    key = archive.archive([IncomingRecord("q1", "{}", None)])
+    with pytest.raises(ArchiveEntryMissing, match="no line 3"):
+        archive.entry(key, 3)
+    with pytest.raises(ArchiveEntryMissing, match="gone"):
+        archive.entry(key.replace(".jsonl.gz", "x.jsonl.gz"), 0)
+    (tmp_path / "secret.txt").write_text("not mail")
+    with pytest.raises(ArchiveEntryMissing):
+        archive.entry("raw-submissions/../../secret.txt", 0)
