@@ -131,12 +131,38 @@ def test_waf_protects_the_api_stage(prod):
     assert "/stages/" in json.dumps(association["ResourceArn"])
 
 
+def _role_statements(template: dict, function_name: str) -> list[dict]:
+    """The statements of the policies attached to one function's role."""
+    function = next(f for f in props(template, "AWS::Lambda::Function") if f.get("FunctionName") == function_name)
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    return [st for p in props(template, "AWS::IAM::Policy") if any(refers_to(r, role_id) for r in p["Roles"])
+            for st in p["PolicyDocument"]["Statement"]]
+
+
+def _actions(statement: dict) -> set[str]:
+    return set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+
+
 def test_api_function_may_enqueue_emails_but_not_consume_them(prod):
-    actions = {a for p in props(prod.templates["api"], "AWS::IAM::Policy")
-               for st in p["PolicyDocument"]["Statement"] for a in (st["Action"] if isinstance(st["Action"], list)
-                                                                     else [st["Action"]])}
+    from swordfish import constants
+
+    actions = {a for st in _role_statements(prod.templates["api"], constants.API_FUNCTION_NAME) for a in _actions(st)}
     assert "sqs:SendMessage" in actions
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & actions
+
+
+def test_the_console_consumes_only_the_dead_letter_queue(prod):
+    """The DLQ page lists, redrives and discards dead letters (issue 27); the emails queue it only sends to."""
+    from swordfish import constants
+
+    consuming = [st for st in _role_statements(prod.templates["api"], constants.CONSOLE_FUNCTION_NAME)
+                 if {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & _actions(st)]
+    assert consuming, "the console cannot read its DLQ page"
+    # each one names the DLQ (a cross-stack output of its ARN), none the emails queue ("Emails<hash>")
+    assert all("EmailsDlq" in json.dumps(st["Resource"]) for st in consuming), consuming
+    console = next(f for f in props(prod.templates["api"], "AWS::Lambda::Function")
+                   if f.get("FunctionName") == constants.CONSOLE_FUNCTION_NAME)
+    assert {"SWORDFISH_EMAILS_QUEUE_URL", "SWORDFISH_EMAILS_DLQ_URL"} <= set(console["Environment"]["Variables"])
 
 
 def test_the_console_is_its_own_function_under_console_without_the_api_key_header(prod):
