@@ -62,9 +62,17 @@ def test_the_third_tenants_copy_groups_the_campaign_at_once(app_db):
     assert view["clean_copies"][0]["recipients"] == ["bo@b.example"]
     assert view["first_seen"] < view["last_seen"]
 
+    assert sorted(touched.grown) == sorted(touched)  # new campaigns: each is news for the MSP
+    # Another copy for a tenant already counted: brought up to date, nothing to alert.
+    again = deliver(app_db, grouper, record("tenant-c", "c3", **lure))
+    assert sorted(again) == sorted(touched) and again.grown == []
+
     # A fourth tenant's copy later: the same campaign, brought up to date, grouped_at unchanged.
     clock.now += timedelta(hours=1)
-    deliver(app_db, grouper, record("tenant-d", "d1", **lure))
+    fourth = deliver(app_db, grouper, record("tenant-d", "d1", **lure))
+    assert sorted(fourth.grown) == sorted(touched)  # reached one more client
+    assert [v["tenants"] for v in grouper.summaries(fourth.grown[:1])] == [
+        ["tenant-a", "tenant-b", "tenant-c", "tenant-d"]]
     later = {r["campaign_id"]: r for r in campaigns(app_db)}
     assert set(later) == set(touched) and all(r["tenant_count"] == 4 for r in later.values())
     assert all(r["grouped_at"] - third_hit < timedelta(minutes=1) and r["updated_at"] == clock.now

@@ -289,6 +289,33 @@ def test_stored_malware_and_vip_impersonation_raise_alerts_once(store, queue, cl
     assert len(publisher.events) == before
 
 
+class GrowingCampaigns(Campaigns):
+    """Reports campaign 7 as grown to three tenants at every batch."""
+
+    def observe(self, hits):
+        from swordfish.store.campaigns import Grouped
+
+        super().observe(hits)
+        return Grouped([7], grown=[7])
+
+    def summaries(self, campaign_ids):
+        return [{"campaign_id": i, "tenants": ["acme", "globex", "initech"], "kind": "link_domain",
+                 "indicator": "lure.example", "first_seen": "2027-01-15T09:00:00+00:00",
+                 "last_seen": "2027-01-15T09:10:00+00:00", "verdict_mix": {"phishing": 3},
+                 "reasons": {"CREDENTIAL_PHISH_LANGUAGE": 3}} for i in campaign_ids]
+
+
+def test_a_campaign_that_reached_another_tenant_is_an_alert(store, queue, clock):
+    publisher = ListPublisher()
+    pipeline = make(store, queue, clock)
+    pipeline.alerts, pipeline.campaigns = publisher, GrowingCampaigns()
+    run(pipeline, [record(inline("acme", "m-1", PHISH))])
+    [event] = [e for e in publisher.events if e.kind == "campaign"]
+    assert event.tenant_ids == ("acme", "globex", "initech") and event.details["tenant_count"] == 3
+    assert event.details["indicators"] == {"link_domain": ["lure.example"]}
+    assert event.details["link"] == "/console/campaigns/7"
+
+
 def test_an_alerts_outage_costs_no_verdict(store, queue, clock):
     store.policies["acme"] = {"domains": ["acme.example"], "vip_names": ["Jane Doe"]}
     pipeline = make(store, queue, clock)

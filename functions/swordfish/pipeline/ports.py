@@ -204,7 +204,9 @@ class VerdictStore(Protocol):
 class CampaignObserver(Protocol):
     """Groups stored verdicts that share indicators with other tenants' (``store.campaigns``)."""
 
-    def observe(self, hits: list) -> list[int]: ...  # store.campaigns.Hit: campaign ids touched
+    def observe(self, hits: list) -> list[int]: ...  # store.campaigns.Hit: campaign ids touched (.grown: rose)
+
+    def summaries(self, campaign_ids: list[int]) -> list[dict]: ...  # store.campaigns.summary of each
 
 
 class PolicySource(Protocol):

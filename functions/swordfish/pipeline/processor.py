@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from swordfish import constants
-from swordfish.alerts.events import events_for_verdict
+from swordfish.alerts.events import campaign_reached, events_for_verdict
 from swordfish.analysis import (
     CONTENT_MODEL,
     EXPERIMENTAL_DETECTORS,
@@ -423,6 +423,25 @@ class Batch:
             return
         if touched:
             add_breadcrumb("info", "campaigns grouped", campaigns=len(touched))
+        grown = list(getattr(touched, "grown", ()))
+        if grown and self.pipeline.alerts is not None:
+            self._alert_campaigns(grown)
+
+    def _alert_campaigns(self, campaign_ids: list[int]) -> None:
+        """A campaign that reached one more tenant is worth telling the MSP (issue 28); the event id
+        carries the tenant count, so each count alerts once. Failing open, like the other alerts."""
+        try:
+            events = [campaign_reached(campaign_id=str(c["campaign_id"]), tenant_ids=c["tenants"],
+                                       first_seen=c["first_seen"], last_seen=c["last_seen"],
+                                       indicators={c["kind"]: [c["indicator"]]}, verdict_mix=c["verdict_mix"],
+                                       reasons=list(c["reasons"]), link=f"/console/campaigns/{c['campaign_id']}")
+                      for c in self.pipeline.campaigns.summaries(campaign_ids)]
+            if events:
+                self.pipeline.alerts.publish(events)
+        except Exception as exc:
+            error_tracker.capture_exception(exc, level="warning", fingerprint=["campaign-alert-failed"],
+                                            fallback="campaign grouped; its alert was not queued",
+                                            campaigns=len(campaign_ids))
     def _alert(self, pairs: list[tuple[Analysed, StoredVerdict]]) -> None:
         """Alerts for what was stored (malware, VIP impersonation); a redelivery alerted the first time.
         Failing open: the verdicts are stored whatever happens to their alerts."""

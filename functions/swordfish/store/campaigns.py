@@ -113,8 +113,18 @@ def _counts(conn: psycopg.Connection, wanted: list[tuple[str, str, datetime]]) -
     return out
 
 
+class Grouped(list):
+    """The ids of the campaigns created or brought up to date (a list), and ``grown``: the ids of
+    those whose tenant count rose (a new campaign, or a lure reaching one more client): what the MSP
+    is alerted about, once per count."""
+
+    def __init__(self, touched: Iterable[int] = (), grown: Iterable[int] = ()):
+        super().__init__(touched)
+        self.grown = list(grown)
+
+
 def observe(conn: psycopg.Connection, hits: Iterable[Hit], now: datetime,
-            common: dict[tuple[str, str], datetime] | None = None) -> list[int]:
+            common: dict[tuple[str, str], datetime] | None = None) -> Grouped:
     """Group what these stored verdicts share with other tenants' (in the caller's transaction,
     after the verdicts committed). Returns the ids of campaigns created or brought up to date.
 
@@ -128,10 +138,10 @@ def observe(conn: psycopg.Connection, hits: Iterable[Hit], now: datetime,
     if common is not None:
         latest = {k: v for k, v in latest.items() if common.get(k, now) <= now}
     if not latest:
-        return []
+        return Grouped()
     set_scope(conn, ALL_TENANTS)
     counted = _counts(conn, [(kind, indicator, at - WINDOW) for (kind, indicator), at in sorted(latest.items())])
-    touched = []
+    touched, grown = [], []
     for (kind, indicator), counts in sorted(counted.items()):
         if counts["flagged"] < MIN_FLAGGED_SHARE * counts["copies"] and common is not None:
             if counts["copies"] >= SAMPLE and len(common) < MAX_COMMON:
@@ -139,6 +149,8 @@ def observe(conn: psycopg.Connection, hits: Iterable[Hit], now: datetime,
         if (counts["tenants"] < MIN_TENANTS or counts["flagged"] == 0
                 or counts["flagged"] < MIN_FLAGGED_SHARE * counts["copies"]):
             continue
+        before = conn.execute("SELECT tenant_count FROM campaigns WHERE kind = %s AND indicator = %s",
+                              (kind, indicator[:300])).fetchone()
         row = conn.execute(
             "INSERT INTO campaigns (kind, indicator, first_seen, last_seen, tenant_count, grouped_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (kind, indicator) DO UPDATE SET "
@@ -148,7 +160,9 @@ def observe(conn: psycopg.Connection, hits: Iterable[Hit], now: datetime,
             "RETURNING campaign_id",
             (kind, indicator[:300], counts["first"], counts["last"], counts["tenants"], now, now)).fetchone()
         touched.append(row[0])
-    return touched
+        if before is None or counts["tenants"] > before[0]:
+            grown.append(row[0])
+    return Grouped(touched, grown)
 
 
 def list_campaigns(conn: psycopg.Connection, *, limit: int = 50, before_id: int | None = None) -> list[dict]:
@@ -212,9 +226,19 @@ class CampaignGrouper:
         self.database, self.clock = database, clock
         self.common: dict[tuple[str, str], datetime] = {}  # per process: see ``observe``
 
-    def observe(self, hits: list[Hit]) -> list[int]:
+    def observe(self, hits: list[Hit]) -> Grouped:
         now = self.clock()
         if len(self.common) >= MAX_COMMON:
             self.common = {k: until for k, until in self.common.items() if until > now}
         with self.database.connection() as conn, conn.transaction():
             return observe(conn, hits, now, self.common)
+
+    def summaries(self, campaign_ids: Iterable[int]) -> list[dict]:
+        """What the campaign alert says of each (``summary``), read in one transaction."""
+        out = []
+        with self.database.connection() as conn, conn.transaction():
+            for campaign_id in campaign_ids:
+                campaign = get_campaign(conn, campaign_id)
+                if campaign is not None:
+                    out.append(summary(campaign, members(conn, campaign)))
+        return out
