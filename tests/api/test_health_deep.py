@@ -464,7 +464,9 @@ def test_a_queue_whose_oldest_message_ages_past_the_thresholds_warns_then_fails(
 
 
 def test_mail_waiting_with_nothing_processed_for_a_minute_is_a_stall(deps, redis_url, sqs):
-    clock = Clock()
+    # A time of its own: the session's Redis holds other tests' per-10-second counters at Clock()'s
+    # default time, and in some orders one landed in this test's minute (CI saw it pass the stall).
+    clock = Clock(now=1_850_000_000.0)
     deps.progress = ProgressRecorder.from_url(redis_url)
     deps.progress.clock = clock
     deps.queue_age_probe = lambda: 45.0

@@ -17,10 +17,13 @@ def _by(kind):
 
 
 def _wait(driver, predicate, timeout=20):
+    """Until ``predicate`` holds on a loaded page (a hang guard of ``timeout`` s). An element read while
+    the page is replaced (a script's redirect) is stale: asked again, not a failure."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout).until(lambda d: predicate(d) and d.execute_script(
-        "return document.readyState") == "complete")
+    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: predicate(d) and d.execute_script("return document.readyState") == "complete")
 
 
 def sign_in(driver, base: str, console, email: str) -> None:

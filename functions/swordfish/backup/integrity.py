@@ -20,7 +20,9 @@ from psycopg import sql
 HEARTBEAT_TABLE = "backup_heartbeat"
 # Columns set once at insert: rows at or before the cutoff are final.
 CUTOFF_COLUMNS = {"verdicts": "committed_at", "flag_audit": "changed_at", "tenants": "created_at",
-                  "api_keys": "created_at"}
+                  "api_keys": "created_at",
+                  # a verdict's trace and its terms are written in the verdict's transaction (issue 28)
+                  "verdict_traces": "committed_at", "verdict_trace_terms": "committed_at"}
 # Columns an operator or a retry may change later on an old row: not part of the checksum.
 MUTABLE_COLUMNS = {"verdicts": {"deferred_work"}, "api_keys": {"revoked_at"}}
 SKIPPED_TABLES = {HEARTBEAT_TABLE}
