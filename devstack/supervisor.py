@@ -65,6 +65,7 @@ class Supervisor:
     def __post_init__(self) -> None:
         self._items: list[_Watched] = []
         self._lock = threading.Lock()
+        self._recorded = threading.Condition()  # notified at each restart event
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -129,9 +130,17 @@ class Supervisor:
                 item.down_since, item.up_since = None, up
                 self.log(f"supervisor: restarted {item.name} after {event.down_seconds:.1f} s down "
                          f"(restart #{event.attempt})")
-            self.events.append(event)
+            with self._recorded:
+                self.events.append(event)
+                self._recorded.notify_all()
             done.append(event)
         return done
+
+    def wait_for_event(self, predicate: Callable[[list[RestartEvent]], bool], timeout: float) -> bool:
+        """Block until ``predicate(events)`` holds (False after ``timeout``): a caller learns of a
+        restart when it is recorded, not by polling."""
+        with self._recorded:
+            return self._recorded.wait_for(lambda: predicate(self.events), timeout)
 
     def start(self) -> Supervisor:
         self._stop.clear()

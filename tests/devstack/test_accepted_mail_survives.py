@@ -31,14 +31,27 @@ RAW = (b"From: alice@partner.example\r\nTo: bob@acme-corp.com\r\nSubject: invoic
        b"Message-ID: <m%d@partner.example>\r\n\r\nPlease find the invoice attached.\r\n")
 
 
-def wait_until(predicate, what: str, guard: float = HANG_GUARD_SECONDS):
-    deadline = time.monotonic() + guard
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {guard} s")
+# This test's own database tells it when a worker process commits a verdict: no polling.
+NOTIFY_ON_VERDICT = """
+CREATE OR REPLACE FUNCTION test_notify_verdict() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('test_verdict', NEW.message_id); RETURN NULL; END $$;
+DROP TRIGGER IF EXISTS test_notify_verdict ON verdicts;
+CREATE TRIGGER test_notify_verdict AFTER INSERT ON verdicts FOR EACH ROW EXECUTE FUNCTION test_notify_verdict();
+"""
+
+
+def wait_for_verdicts(stack: EmbeddedStack, wanted: dict[str, int], what: str) -> None:
+    """Until each prefix has its count of verdicts, woken by each commit (LISTEN before counting,
+    so no commit goes unseen); the guard only ends a hang."""
+    with psycopg.connect(stack.info.superuser_url, autocommit=True) as conn:
+        conn.execute(NOTIFY_ON_VERDICT)
+        conn.execute("LISTEN test_verdict")
+        deadline = time.monotonic() + HANG_GUARD_SECONDS
+        while not all(len(verdicts(stack, prefix)) == count for prefix, count in wanted.items()):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"{what}: not within {HANG_GUARD_SECONDS} s"
+            for _ in conn.notifies(timeout=remaining, stop_after=1):
+                pass
 
 
 def submissions(prefix: str, count: int) -> list[str]:
@@ -58,15 +71,13 @@ def verdicts(stack: EmbeddedStack, prefix: str) -> set[str]:
                                            (prefix + "-%",)).fetchall()}
 
 
-def restarted(stack: EmbeddedStack, name: str, after: int) -> bool:
-    return any(e.name == name and e.ok for e in stack.supervisor.events[after:])
-
-
 def kill_through_the_supervisor(stack: EmbeddedStack, name: str) -> None:
     service = getattr(stack, name)
     seen = len(stack.supervisor.events)
     os.kill(service.pid(), signal.SIGKILL)
-    wait_until(lambda: restarted(stack, name, seen), f"{name} restarted by the supervisor")
+    assert stack.supervisor.wait_for_event(
+        lambda events: any(e.name == name and e.ok for e in events[seen:]), HANG_GUARD_SECONDS), \
+        f"{name} restarted by the supervisor: not within {HANG_GUARD_SECONDS} s"
 
 
 @pytest.mark.slow  # two embedded stacks and a worker (~60 s on a shared 2-core machine)
@@ -80,7 +91,7 @@ def test_accepted_mail_outlives_fauxqs_moto_and_a_stack_restart(tmp_path):
         assert stack.queue_depth() == 20, "fauxqs came back without the accepted mail"
         kill_through_the_supervisor(stack, "moto")
         with WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs"):
-            wait_until(lambda: len(verdicts(stack, "queued")) == 20, "a verdict for each of 20 accepted emails")
+            wait_for_verdicts(stack, {"queued": 20}, "a verdict for each of 20 accepted emails")
         # Each processed batch was archived before analysis, on disk: moto's restart did not empty it.
         archive = DirRawMailArchive(stack.raw_archive_dir)
         archived = {json.loads(entry["body"])["message_id"] for entry in archive.since(datetime(2000, 1, 1, tzinfo=UTC))}
@@ -96,6 +107,6 @@ def test_accepted_mail_outlives_fauxqs_moto_and_a_stack_restart(tmp_path):
         assert stack.requeued_at_start == 3  # archived, no verdict, on no queue; the 5 came back from the journal
         assert stack.queue_depth() == 8
         with WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs"):
-            wait_until(lambda: len(verdicts(stack, "at-stop")) == 5 and len(verdicts(stack, "archived-only")) == 3,
-                       "a verdict for the queued and the archived-only mail after the restart")
+            wait_for_verdicts(stack, {"at-stop": 5, "archived-only": 3},
+                              "a verdict for the queued and the archived-only mail after the restart")
         assert len(verdicts(stack, "queued")) == 20
