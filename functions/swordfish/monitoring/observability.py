@@ -27,8 +27,14 @@ def logs_to_stderr():
         yield
         return
     previous = handler.stream
-    handler.setStream(sys.stderr)
+    if getattr(previous, "closed", False):
+        # setStream flushes the stream it replaces: one already closed (a captured stdout of a test
+        # run before, in the same process) would raise instead of being replaced
+        handler.stream = sys.stderr
+    else:
+        handler.setStream(sys.stderr)
     try:
         yield
     finally:
-        handler.setStream(previous)
+        if not getattr(previous, "closed", False):
+            handler.setStream(previous)
