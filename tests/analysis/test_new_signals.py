@@ -411,7 +411,11 @@ def test_the_recipients_domain_in_a_name_is_no_sign_from_that_domain_or_about_fr
     own = analyze(build(sender='"IT at example.com" <it@example.com>'))
     person = analyze(build(sender='"Sam Jones (partner-firm.com)" <sam@partner-firm.com>'))
     free = build(sender='"gmail.com support" <x@mailer.example>').replace(b"j.doe@example.com", b"j.doe@gmail.com")
-    assert "RECIPIENT_DOMAIN_IN_SENDER_NAME" not in names(own) | names(person) | names(analyze(free))
+    # another domain that ends in the recipient's is not the recipient's ("Dropbox.com" for mail to box.com)
+    tail = build(sender='"Dropbox.com Team" <no-reply@dropboxmail.example>').replace(b"j.doe@example.com",
+                                                                                   b"j.doe@box.com")
+    assert "RECIPIENT_DOMAIN_IN_SENDER_NAME" not in (names(own) | names(person) | names(analyze(free))
+                                                     | names(analyze(tail)))
 
 
 @pytest.mark.parametrize(("sender", "brand"), [('"Banco Santander" <noreply@aulaforadeserie.example>', "santander"),

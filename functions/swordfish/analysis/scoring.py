@@ -553,7 +553,9 @@ def _recipient_domain_in_sender_name(parsed: ParsedMessage, policy: TenantPolicy
     recipient_domains = set(policy.domain_set)
     recipient_domains.update(registered_domain(address_host(a)) for a in parsed.to[:20])
     for domain in sorted(recipient_domains - {sender_dom, ""} - FREEMAIL_DOMAINS):
-        if "." in domain and domain in name and domain_label(domain):
+        # the domain or a subdomain of it, not the tail of another name ("Dropbox.com" does not name box.com);
+        # glued to a word after it is still a claim ("lists.sourceforge.netIT", seen in lures)
+        if "." in domain and domain_label(domain) and re.search(rf"(?<![^\W_]){re.escape(domain)}", name):
             hits.add("RECIPIENT_DOMAIN_IN_SENDER_NAME",
                      f"display name {parsed.from_name!r} names the recipient's domain {domain}, mail is from {sender_dom}")
             return
