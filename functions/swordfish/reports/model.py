@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from swordfish import constants
 
@@ -20,8 +20,9 @@ class InvalidPeriod(ValueError):
 class ReportPeriod(BaseModel):
     """Whole days in UTC, both ends included."""
 
-    start: date = Field(serialization_alias="from")
-    end: date = Field(serialization_alias="to")
+    # "from" and "to" in JSON (as the query parameters), start and end in Python ("from" is a keyword)
+    start: date = Field(validation_alias=AliasChoices("start", "from"), serialization_alias="from")
+    end: date = Field(validation_alias=AliasChoices("end", "to"), serialization_alias="to")
 
     @property
     def days(self) -> int:
