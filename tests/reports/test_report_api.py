@@ -32,7 +32,8 @@ def gateway(stack_env):
     server = make_server(api.handler, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", stack_env.info.api_keys
+    yield f"http://127.0.0.1:{server.server_address[1]}", {**stack_env.info.api_keys,
+                                                          "operator": stack_env.operator_token}
     server.shutdown()
     server.server_close()
     wiring.reset()
@@ -88,6 +89,19 @@ def test_a_key_reads_only_its_own_tenants_report_and_bad_input_is_a_400(gateway)
         status, _, body = get(f"{url}/v1/tenants/acme-corp/reports?{query}", keys["acme-corp"])
         assert status == 400, (query, body)
         assert problem in json.loads(body)["message"], (query, body)
+
+
+def test_msp_staff_read_any_tenants_report_with_the_operator_token(gateway):
+    url, keys = gateway
+    for tenant, total in (("acme-corp", 16), ("globex", 5)):
+        status, _, body = get(f"{url}/v1/msp/tenants/{tenant}/reports?{WEEK}", keys["operator"])
+        assert status == 200 and json.loads(body)["total"] == total
+    status, headers, body = get(f"{url}/v1/msp/tenants/globex/reports?{WEEK}&format=pdf", keys["operator"])
+    assert status == 200 and body.startswith(b"%PDF-")
+    assert get(f"{url}/v1/msp/tenants/acme-corp/reports?{WEEK}", keys["acme-corp"])[0] == 401  # a tenant's key
+    assert get(f"{url}/v1/msp/tenants/initech/reports?{WEEK}", keys["operator"])[0] == 404
+    assert get(f"{url}/v1/msp/tenants/..%2Facme/reports?{WEEK}", keys["operator"])[0] == 404
+    assert get(f"{url}/v1/msp/tenants/acme-corp/reports?from=x", keys["operator"])[0] == 400
 
 
 def test_the_route_is_in_the_openapi_document(gateway):

@@ -272,6 +272,12 @@ class CampaignDetail(BaseModel):
 
 
 SearchText = Annotated[str | None, Query(max_length=300)]
+ReportFrom = Annotated[str | None, Query(alias="from", max_length=10, description=(
+    "first day (UTC, YYYY-MM-DD); default: six days before to"))]
+ReportTo = Annotated[str | None, Query(max_length=10, description="last day, included; default: today")]
+ReportFormat = Annotated[Literal["json", "html", "pdf"], Query(
+    description="json (default), html (a page of its own) or pdf; a PDF needs 'Accept: application/pdf' "
+                "through API Gateway")]
 AlertEventKind = Literal["malware", "vip_impersonation", "phishing_rate", "campaign"]
 
 
@@ -948,25 +954,13 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
                           "text/html": {"schema": {"type": "string"}},
                           "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
 
-    @app.get("/v1/tenants/<tenant_id>/reports", tags=["reports"], responses=report_doc)
-    def tenant_report(
-        tenant_id: str,
-        from_: Annotated[str | None, Query(alias="from", max_length=10,
-                                           description="first day (UTC, YYYY-MM-DD); default: six days before to")] = None,
-        to: Annotated[str | None, Query(max_length=10, description="last day, included; default: today")] = None,
-        format: Annotated[Literal["json", "html", "pdf"], Query(
-            description="json (default), html (a page of its own) or pdf; a PDF needs 'Accept: application/pdf' "
-                        "through API Gateway")] = "json",
-    ):
-        """Mail volume per day, threats by kind against the previous period of equal length, the most
-        targeted recipients, impersonated brands and VIPs, and what was quarantined and released."""
-        authorise(tenant_id, cost=5 if format == "json" else 20)
+    def report_response(tenant_id: str, start: str | None, end: str | None, format: str) -> Response:
         from swordfish.reports.model import InvalidPeriod, parse_period
 
         deps = deps_factory()
         now = deps.clock()
         try:
-            period = parse_period(from_, to, today=now.date())
+            period = parse_period(start, end, today=now.date())
         except InvalidPeriod as exc:
             raise BadRequestError(str(exc)) from exc
         report = deps.store.report(tenant_id, period, now=now)
@@ -982,6 +976,24 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
                                      "Content-Disposition": f'inline; filename="{render.filename(report, "html")}"'})
         return Response(200, "application/pdf", render.report_pdf(report),
                         headers={"Content-Disposition": f'attachment; filename="{render.filename(report, "pdf")}"'})
+
+    report_about = ("Mail volume per day, threats by kind against the previous period of equal length, the most "
+                    "targeted recipients, impersonated brands and VIPs, and what was quarantined and released.")
+
+    @app.get("/v1/tenants/<tenant_id>/reports", tags=["reports"], responses=report_doc, description=report_about)
+    def tenant_report(tenant_id: str, from_: ReportFrom = None, to: ReportTo = None, format: ReportFormat = "json"):
+        """The tenant's report for a period (the tenant's key)."""
+        authorise(tenant_id, cost=5 if format == "json" else 20)
+        return report_response(tenant_id, from_, to, format)
+
+    @app.get("/v1/msp/tenants/<tenant_id>/reports", tags=["msp"], responses=report_doc, description=report_about)
+    def msp_tenant_report(tenant_id: str, from_: ReportFrom = None, to: ReportTo = None,
+                          format: ReportFormat = "json"):
+        """Any tenant's report for a period (operator token): what the MSP sends each client."""
+        operator()
+        if not TENANT_ID_PATTERN.match(tenant_id):
+            raise NotFoundError(f"no tenant {tenant_id[:64]!r}")
+        return report_response(tenant_id, from_, to, format)
 
     return app
 
