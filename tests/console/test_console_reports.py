@@ -114,3 +114,8 @@ def test_a_person_opens_the_dashboard_picks_a_week_sees_the_charts_and_downloads
     assert target.exists(), sorted(p.name for p in Path(tmp_path).iterdir())
     text = " ".join(PdfReader(io.BytesIO(target.read_bytes())).pages[0].extract_text().split())
     assert "16 messages analysed (7 before)" in text
+    # fetched by the console's script with 'Accept: application/pdf' (what API Gateway needs to pass
+    # it as binary), not by navigating the link
+    fetched = driver.execute_script("return performance.getEntriesByType('resource')"
+                                    ".filter(e => e.name.includes('/reports.pdf')).map(e => e.initiatorType)")
+    assert fetched == ["fetch"]

@@ -35,7 +35,7 @@ def tenant_dashboard(tenant_id: str):
     report = _report(tenant_id)
     period = {"from": report.period.start.isoformat(), "to": report.period.end.isoformat()}
     return render_template("dashboard.html", tenant_id=tenant_id, r=report, body=render.report_body(report),
-                           period=period)
+                           period=period, filename_pdf=render.filename(report, "pdf"))
 
 
 @blueprint.get("/tenants/<tenant_id>/reports.<any(html, pdf):kind>")
