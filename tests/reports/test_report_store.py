@@ -69,3 +69,23 @@ def test_a_period_that_means_nothing_is_refused(start, end, problem):
 def test_the_default_period_is_the_last_seven_days():
     period = parse_period(None, None, today=NOW.date())
     assert (period.start, period.end, period.days) == (NOW.date() - timedelta(days=6), NOW.date(), 7)
+
+
+def test_names_are_read_whole_from_the_evidence_whatever_they_hold(report_db, database):
+    """A display name with quotes, or with the very words around it; a brand credential lure; evidence
+    cut at 300 characters in the middle of a name is left out rather than misread."""
+    from tests.reports.conftest import Mail, at, seed_mail, vip_reason
+
+    day = date(2026, 10, 5)
+    lure = {"name": "BRAND_CREDENTIAL_LURE", "weight": 2.0, "value": 1.0,
+            "evidence": "names docusign and asks for credentials, mail is from evil.example"}
+    cut = {"name": "VIP_IMPERSONATION", "weight": 5.0, "value": 1.0,
+           "evidence": ("display name 'Jane " + "x" * 400)[:300]}
+    seed_mail(database, [
+        Mail("globex", "odd-1", at(day), "phishing", (vip_reason("Pat O'Neil"), lure)),
+        Mail("globex", "odd-2", at(day), "phishing", (vip_reason("Boss from outside domain x.example 'CEO'"), cut)),
+    ])
+    report = tenant_report(report_db, "globex", parse_period(day, day, today=NOW.date()), now=NOW)
+    assert [(v.name, v.messages) for v in report.vips] == [
+        ("Boss from outside domain x.example 'CEO'", 1), ("Pat O'Neil", 1)]
+    assert [(b.name, b.messages) for b in report.brands] == [("docusign", 1)]
