@@ -222,6 +222,7 @@ def render_report_example(report: dict) -> str:
     sys.path.insert(0, str(REPO / "functions"))  # this checkout's code, whatever the venv points at
     from swordfish.reports.charts import kinds_chart, volume_chart
     from swordfish.reports.model import TenantReport
+    from swordfish.reports.render import change
 
     r = TenantReport.model_validate(report)
     rem = r.remediation
@@ -233,9 +234,7 @@ def render_report_example(report: dict) -> str:
            f"executives: {', '.join(f'{x.name} ({x.messages})' for x in r.vips[:3]) or 'none'}.",
            "", "| kind | this period | previous period | change |", "|---|---:|---:|---:|"]
     for k in r.kinds:
-        change = "new" if k.change_percent is None and k.count else (
-            "–" if k.change_percent is None else f"{k.change_percent:+.0f}%")
-        out.append(f"| {k.kind} | {_n(k.count)} | {_n(k.previous)} | {change} |")
+        out.append(f"| {k.kind} | {_n(k.count)} | {_n(k.previous)} | {change(k)} |")
     out += ["", '<div class="report-charts">', volume_chart(r), kinds_chart(r), "</div>"]
     return "\n".join(out)
 
