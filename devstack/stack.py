@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -104,6 +105,8 @@ class EmbeddedStack:
         kept = self.data_dir or self.run_dir
         self.queue_journal = kept / "queues" / "fauxqs-journal.jsonl" if keep_queues else None
         self.raw_archive_dir = kept / "raw-archive" if raw_archive else None
+        # Large mail (S3 pointers) too: moto's S3 lost each one a restart found (issue 25).
+        self.large_mail_dir = kept / "large-mail" if raw_archive else None
         self.requeued_at_start = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -215,6 +218,14 @@ class EmbeddedStack:
                 self.remember_secrets()
         return alive
 
+    def large_mail_objects(self):
+        """Where this stack's submitters put large mail: the folder when kept on disk, else moto's S3."""
+        if self.large_mail_dir is not None:
+            from swordfish.integrations.large_mail import DirLargeMailStore
+
+            return DirLargeMailStore(self.large_mail_dir)
+        return self.client("s3")
+
     def queue_depth(self) -> int:
         attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.info.queue_url, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
@@ -290,60 +301,71 @@ class EmbeddedStack:
         if self.seed:
             self.seed_flags()
         restored = sorted(self.remembered_secrets)
-        archive = (f"the raw-submission archive is on disk ({self.raw_archive_dir}), kept; "
-                   if self.raw_archive_dir is not None else "the raw-submission archive bucket, ")
-        self._came_back_empty("moto", f"{archive}large mail, breaker states and flags re-created empty or from their "
+        archive = (f"the raw-submission archive and large mail are on disk ({self.raw_archive_dir}, "
+                   f"{self.large_mail_dir}), kept; "
+                   if self.raw_archive_dir is not None else "the raw-submission archive bucket, large mail, ")
+        self._came_back_empty("moto", f"{archive}breaker states and flags re-created empty or from their "
                                       "seed; secrets re-created at their last known versions and labels "
                                       f"({', '.join(restored) or 'none remembered'})")
 
-    REQUEUE_LOOKBACK_HOURS = 48.0
+    REQUEUE_CHUNK = 500  # archived submissions checked against the verdicts per query
 
-    def requeue_unanswered(self, lookback_hours: float | None = None) -> int:
+    def requeue_unanswered(self, retention_days: float | None = None, *, now: datetime | None = None) -> int:
         """Put back on the emails queue every archived submission that has no verdict and is on no
         queue (emails or DLQ): the raw archive is the log of accepted mail, so mail a lost queue
         dropped after it was archived is analysed after all. Verdicts are idempotent on (tenant,
-        message_id), so one queued twice costs a second analysis, never a second verdict."""
-        from datetime import UTC, datetime, timedelta
+        message_id), so one queued twice costs a second analysis, never a second verdict.
 
+        The whole archive within its retention (it looked back 48 h only: older accepted mail
+        stayed unanswered), streamed in key (= time) order one hour folder at a time and checked
+        in chunks against the verdicts' primary key, so memory stays bounded on a big archive."""
         import psycopg
         from swordfish.integrations.raw_archive import DirRawMailArchive
         from swordfish.pipeline.submission import InvalidSubmission, parse_submission
 
-        hours = self.REQUEUE_LOOKBACK_HOURS if lookback_hours is None else lookback_hours
+        days = constants.BACKUP_OBJECT_EXPIRY_DAYS if retention_days is None else retention_days
         archive = DirRawMailArchive(self.raw_archive_dir)
-
         queued: set[tuple[str, str]] = set()
         for queue in (constants.EMAILS_QUEUE_NAME, constants.EMAILS_DLQ_NAME):
             queued |= {tuple(pair) for pair in self._queued_submissions(queue)}
-        candidates: dict[tuple[str, str], str] = {}
-        for entry in archive.since(datetime.now(UTC) - timedelta(hours=hours)):
-            try:
-                submission = parse_submission(entry["body"])
-            except (InvalidSubmission, KeyError, TypeError):
-                continue  # dead-lettered when it came: analysing it again cannot help
-            key = (submission.tenant_id, submission.message_id)
-            if key not in queued:
-                candidates.setdefault(key, entry["body"])
-        if not candidates:
-            return 0
-        with psycopg.connect(self.info.superuser_url, autocommit=True) as conn:
-            tenants, ids = zip(*candidates, strict=True)
+        sent: set[tuple[str, str]] = set()  # re-enqueued by this call: as many as were unanswered
+        sqs = self.client("sqs")
+
+        def requeue(chunk: dict[tuple[str, str], str], conn) -> None:
+            tenants, ids = zip(*chunk, strict=True)
             answered = set(conn.execute(
                 "SELECT v.tenant_id, v.message_id FROM verdicts v JOIN unnest(%s::text[], %s::text[]) AS c(t, m) "
                 "ON v.tenant_id = c.t AND v.message_id = c.m", (list(tenants), list(ids))).fetchall())
-        missing = [body for key, body in candidates.items() if key not in answered]
-        sqs = self.client("sqs")
-        for start in range(0, len(missing), 10):
-            batch = missing[start:start + 10]
-            sqs.send_message_batch(QueueUrl=self.info.queue_url, Entries=[
-                {"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)])
-        if missing:
-            line = (f"re-enqueued {len(missing)} archived submission(s) with no verdict and on no queue "
-                    f"(raw archive {self.raw_archive_dir}, last {hours:g} h)")
+            missing = [(key, body) for key, body in chunk.items() if key not in answered]
+            for start in range(0, len(missing), 10):
+                batch = missing[start:start + 10]
+                sqs.send_message_batch(QueueUrl=self.info.queue_url, Entries=[
+                    {"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(batch)])
+            sent.update(key for key, _ in missing)
+
+        since = (now or datetime.now(UTC)) - timedelta(days=days)
+        chunk: dict[tuple[str, str], str] = {}
+        with psycopg.connect(self.info.superuser_url, autocommit=True) as conn:
+            for entry in archive.entries(since):
+                try:
+                    submission = parse_submission(entry["body"])
+                except (InvalidSubmission, KeyError, TypeError):
+                    continue  # dead-lettered when it came: analysing it again cannot help
+                key = (submission.tenant_id, submission.message_id)
+                if key not in queued and key not in sent:
+                    chunk.setdefault(key, entry["body"])
+                if len(chunk) >= self.REQUEUE_CHUNK:
+                    requeue(chunk, conn)
+                    chunk = {}
+            if chunk:
+                requeue(chunk, conn)
+        if sent:
+            line = (f"re-enqueued {len(sent)} archived submission(s) with no verdict and on no queue "
+                    f"(raw archive {self.raw_archive_dir}, its whole {days:g}-day retention)")
             print(f"note: {line}", flush=True)
             if self.supervisor is not None:
                 self.supervisor.log(f"supervisor: {line}")
-        return len(missing)
+        return len(sent)
 
     def _queued_submissions(self, queue_name: str) -> list[list[str]]:
         import urllib.request
@@ -517,6 +539,7 @@ class EmbeddedStack:
             f"{p}SIEM_EXPORT_BUCKET": f"{constants.SIEM_EXPORT_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
             f"{p}LARGE_MAIL_BUCKET": self.info.bucket,
             **({f"{p}RAW_MAIL_ARCHIVE_DIR": str(self.raw_archive_dir)} if self.raw_archive_dir else {}),
+            **({f"{p}LARGE_MAIL_DIR": str(self.large_mail_dir)} if self.large_mail_dir else {}),
             f"{p}URLHAUS_FEED_URL": self.feeds.urls["urlhaus"],
             f"{p}OPENPHISH_FEED_URL": self.feeds.urls["openphish"],
             f"{p}PHISHTANK_FEED_URL": self.feeds.urls["phishtank"],

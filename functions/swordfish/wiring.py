@@ -135,7 +135,17 @@ def build_submitter(settings: Settings | None = None) -> Submitter:
     if not settings.emails_queue_url:
         raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set to submit mail")
     return Submitter(aws_client("sqs", settings), settings.emails_queue_url,
-                     s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
+                     s3=large_mail_objects(settings), bucket=settings.large_mail_bucket)
+
+
+def large_mail_objects(settings: Settings):
+    """Where large mail (S3 pointers) is put and read: S3, or on the embedded stack a folder on
+    disk that outlives moto (issue 25)."""
+    if settings.large_mail_dir:
+        from swordfish.integrations.large_mail import DirLargeMailStore
+
+        return DirLargeMailStore(settings.large_mail_dir)
+    return aws_client("s3", settings)
 
 
 # --- the processor ------------------------------------------------------------------------------
@@ -147,7 +157,7 @@ def _analysis_adapters(settings: Settings) -> dict:
     restore take them from here, so a replayed verdict is the one the tenant got (issue 25)."""
     nango = nango_client(settings)
     # Every outbound call goes through its circuit breaker, with the fallback fallbacks.py documents.
-    mail = MailSourceLoader(s3_client=GuardedS3(aws_client("s3", settings)),
+    mail = MailSourceLoader(s3_client=GuardedS3(large_mail_objects(settings)),
                             mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                             max_bytes=settings.max_message_bytes)
     indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
@@ -473,7 +483,7 @@ def message_source_factory(settings: Settings) -> Callable[[], object | None] | 
     def build():
         from swordfish.integrations.message_content import ArchivedMessageSource
 
-        s3, nango = aws_client("s3", settings), nango_client(settings)
+        s3, nango = large_mail_objects(settings), nango_client(settings)
         return ArchivedMessageSource(
             raw_mail_archive(settings),
             MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
