@@ -108,6 +108,9 @@ class EmbeddedStack:
         # Large mail (S3 pointers) too: moto's S3 lost each one a restart found (issue 25).
         self.large_mail_dir = kept / "large-mail" if raw_archive else None
         self.requeued_at_start = 0
+        # Marks what this stack created in moto, fauxqs and its folders: deep health's keptState
+        # fails while a marker is gone (a dependency came back empty) and passes once re-created.
+        self.state_token = secrets.token_hex(12)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -177,6 +180,7 @@ class EmbeddedStack:
             self.seed_tenants()
             self.seed_flags()
         self.refresh_feeds()
+        self._mark_folders()
         if self.raw_archive_dir is not None:
             self.requeued_at_start = self.requeue_unanswered()
         if self.supervisor is not None:
@@ -252,7 +256,8 @@ class EmbeddedStack:
             versions.sort(key=lambda v: "AWSCURRENT" not in v[0])
             if versions and "AWSCURRENT" in versions[0][0]:
                 kept[name] = versions
-        self.remembered_secrets = kept
+        # Merged, not replaced: a sample of a moto that came back empty must not forget the versions.
+        self.remembered_secrets.update(kept)
 
     def _came_back_empty(self, dependency: str, lost: str) -> None:
         from swordfish.monitoring.progress import ProgressRecorder
@@ -292,10 +297,20 @@ class EmbeddedStack:
                    if at else "its queued messages (never counted) are lost")
         self._came_back_empty("fauxqs", f"{counted}; the DLQ is empty too")
 
+    def _mark_folders(self) -> None:
+        for folder in (self.raw_archive_dir, self.large_mail_dir):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / constants.STATE_MARKER_FILE).write_text(self.state_token)
+
     def _restart_moto(self) -> None:
+        self.moto.restart()
+        self.recreate_moto()
+
+    def recreate_moto(self) -> None:
+        """What a moto restarted empty needs again: buckets, tables, secrets, flags (and its marker)."""
         from devstack.appconfig_agent import seed_flags
 
-        self.moto.restart()
         self._create_moto_resources()
         seed_flags(self.moto.url, region_name=REGION)
         if self.seed:
@@ -429,6 +444,7 @@ class EmbeddedStack:
         # Alerts to the MSP and their own dead-letter queue (swordfish.alerts; docs/alerts.md).
         self.info.alerts_dlq_url = sqs.create_queue(QueueName=constants.ALERTS_DLQ_NAME)["QueueUrl"]
         self.info.alerts_queue_url = sqs.create_queue(QueueName=constants.ALERTS_QUEUE_NAME)["QueueUrl"]
+        sqs.create_queue(QueueName=constants.STATE_MARKER_QUEUE)  # created last: all the queues exist
 
     def _create_moto_resources(self) -> None:
         """Idempotent: a restart that failed halfway is retried by the supervisor, and must not loop
@@ -457,6 +473,7 @@ class EmbeddedStack:
             self._restore_secrets(sm)
         else:
             self.create_secrets(sm)
+        s3.put_object(Bucket=bucket, Key=constants.STATE_MARKER_KEY, Body=self.state_token.encode())  # last
 
     def _secret_names(self) -> tuple[str, ...]:
         return (constants.DB_MASTER_SECRET_NAME, constants.DB_ADMIN_SECRET_NAME, constants.DB_APP_SECRET_NAME,
@@ -548,6 +565,7 @@ class EmbeddedStack:
             f"{p}APPCONFIG_AGENT_URL": self.flags_agent.url,
             f"{p}ERROR_LOG_FILE": str(self.run_dir / "errors.jsonl"),
             f"{p}OPERATOR_TOKEN": self.operator_token,  # reads /health/deep
+            f"{p}STATE_MARKER": self.state_token,  # deep health's keptState
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "1",

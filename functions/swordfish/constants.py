@@ -140,6 +140,11 @@ RESTORE_VALIDATOR_TIMEOUT_SECONDS = 600
 METRIC_RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
 RDS_REPLICA_KEY_ALIAS = "alias/swordfish/rds-backup-replica"  # in the copy region: replicated automated backups
 RAW_MAIL_ARCHIVE_PREFIX = "raw-submissions/"
+# The embedded stack marks what it created in each in-memory emulator and folder (a token in the
+# environment, SWORDFISH_STATE_MARKER); deep health's keptState says which came back empty.
+STATE_MARKER_KEY = ".swordfish/stack-marker"  # an object in the large-mail bucket (moto)
+STATE_MARKER_QUEUE = "swordfish-stack-marker"  # a queue (fauxqs)
+STATE_MARKER_FILE = ".swordfish-marker"  # a file in the raw archive's and the large mail's folders
 # The backup bucket (raw archive included) expires objects after this many days; a verdict's trace
 # (recipients, links, attachments: issue 28) is kept exactly as long as the message it was read from.
 BACKUP_OBJECT_EXPIRY_DAYS = 365

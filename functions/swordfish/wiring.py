@@ -313,7 +313,82 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         backup_rpo_seconds=settings.backup_rpo_seconds,
         backup_schedule_seconds=settings.backup_schedule_seconds,
         backup_verify_max_age_seconds=settings.backup_verify_max_age_seconds,
+        kept_state=_kept_state_probes(settings),
     )
+
+
+def _kept_state_probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
+    """The embedded stack's markers (moto, fauxqs, its folders) and the backup key: each probe
+    returns None while the state is there, else a line saying what came back empty (issue 25)."""
+    from pathlib import Path
+
+    from botocore.exceptions import ClientError
+
+    probes: dict[str, Callable[[], str | None]] = {}
+    token = settings.state_marker
+
+    def code(exc: ClientError) -> str:
+        return exc.response.get("Error", {}).get("Code", "")
+
+    if token and settings.large_mail_bucket:
+        def moto() -> str | None:
+            where = f"s3://{settings.large_mail_bucket}/{constants.STATE_MARKER_KEY}"
+            try:
+                obj = aws_client("s3", settings).get_object(Bucket=settings.large_mail_bucket,
+                                                            Key=constants.STATE_MARKER_KEY)
+                found = obj["Body"].read(256).decode("utf-8", "replace")
+            except ClientError as exc:
+                if code(exc) not in ("NoSuchKey", "NoSuchBucket", "404"):
+                    raise
+                found = None
+            if found == token:
+                return None
+            state = "gone" if found is None else "another stack's"
+            return (f"moto came back empty: its marker {where} is {state}; buckets, secrets, flags and KMS keys "
+                    "are not re-created yet")
+        probes["moto"] = moto
+    if token and settings.emails_queue_url:
+        def fauxqs() -> str | None:
+            try:
+                aws_client("sqs", settings).get_queue_url(QueueName=constants.STATE_MARKER_QUEUE)
+                return None
+            except ClientError as exc:
+                if "NonExistentQueue" not in code(exc) and "QueueDoesNotExist" not in code(exc):
+                    raise
+            return (f"fauxqs came back empty: its marker queue {constants.STATE_MARKER_QUEUE} is gone; the queues "
+                    "are not re-created yet (their journal puts queued mail back when they are)")
+        probes["fauxqs"] = fauxqs
+    for name, folder, what in (("rawArchive", settings.raw_mail_archive_dir, "the raw-submission archive"),
+                               ("largeMail", settings.large_mail_dir, "large mail")):
+        if token and folder:
+            def marked(folder: str = folder, what: str = what) -> str | None:
+                try:
+                    if (Path(folder) / constants.STATE_MARKER_FILE).read_text().strip() == token:
+                        return None
+                except OSError:
+                    pass
+                return (f"{what} came back empty: {Path(folder) / constants.STATE_MARKER_FILE} is gone or another "
+                        "stack's (the folder was emptied or replaced): what it held before is lost")
+            probes[name] = marked
+    if settings.backup_health:
+        key = settings.backup_kms_key_id
+
+        def backup_key() -> str | None:
+            if key.startswith("file:"):
+                path = Path(key[len("file:"):])
+                if path.is_file() and path.stat().st_size:
+                    return None
+            else:
+                try:
+                    aws_client("kms", settings).describe_key(KeyId=key)
+                    return None
+                except ClientError as exc:
+                    if code(exc) not in ("NotFoundException", "KMSInvalidStateException"):
+                        raise
+            return (f"the backup key {key} is gone: backups taken under it cannot be decrypted; take a new base "
+                    "backup under a new key")
+        probes["backupKey"] = backup_key
+    return probes
 
 
 def _backup_status(settings: Settings) -> Callable[[], dict]:

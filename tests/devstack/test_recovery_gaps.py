@@ -4,6 +4,8 @@
   memory: a moto restart lost mail already answered 202. It is kept on disk beside the raw archive.
 - The start's re-enqueue looked back 48 hours: an archived submission older than that with no
   verdict stayed unanswered. It reads the whole archive within its retention.
+- Deep health said pass while moto or fauxqs had come back empty: keptState fails until the
+  stack re-creates what they held (and for an emptied folder or a deleted backup key).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from swordfish import constants
+from swordfish.api.health_deep import _ietf_body, check_kept_state, run_checks
 from swordfish.config import Settings
 from swordfish.integrations.raw_archive import DirRawMailArchive
 from swordfish.pipeline.ports import IncomingRecord
 from swordfish.pipeline.submission import inline_submission
 from swordfish.pipeline.submitter import INLINE_LIMIT_BYTES
-from swordfish.wiring import build_submitter
+from swordfish.wiring import build_health_dependencies, build_submitter
 
 from devstack.poller import WorkerPool
 from devstack.stack import EmbeddedStack
@@ -126,3 +129,58 @@ def test_the_start_requeues_unanswered_mail_from_the_whole_archive(stack):
     # Queued now (in flight here): a second pass sends nothing twice.
     assert stack.requeue_unanswered(now=now) == 0
     sqs.purge_queue(QueueUrl=stack.info.queue_url)
+
+
+def restarted_empty(stack: EmbeddedStack, name: str) -> None:
+    """Killed and started again as a bare process: what the supervisor's restart would re-create is not."""
+    stack.supervisor.hold(name)
+    service = getattr(stack, name)
+    service.proc.kill()
+    service.proc.wait(10)
+    service.restart()
+
+
+def test_deep_health_says_which_dependency_came_back_empty_until_it_is_recreated(stack, tmp_path):
+    key_file = tmp_path / "backup-data-key"
+    key_file.write_bytes(b"k" * 32)
+    settings = settings_of(stack).model_copy(update={"backup_health": True, "backup_kms_key_id": f"file:{key_file}",
+                                                     "backup_dir": str(tmp_path / "backups")})
+    deps = build_health_dependencies(settings)
+    deps.cache_seconds = 0
+
+    def kept() -> dict:
+        return {m.name: m for m in check_kept_state(deps).measurements}
+
+    assert {name: m.status for name, m in kept().items()} == {
+        "moto": "pass", "fauxqs": "pass", "rawArchive": "pass", "largeMail": "pass", "backupKey": "pass"}
+
+    started = time.monotonic()
+    restarted_empty(stack, "moto")
+    print(f"moto restarted empty in {time.monotonic() - started:.1f} s")
+    try:
+        moto = kept()["moto"]
+        assert moto.status == "fail" and "moto came back empty" in moto.output
+        body = _ietf_body(run_checks(deps, ("keptState", "redis")), deps, "deep")  # as /health/deep
+        assert body["status"] == "warn"  # mail still flows: not critical, a failure of its own
+        assert body["components"]["keptState"]["status"] == "fail"
+        assert "moto came back empty" in body["checks"]["keptState:moto"][0]["output"]
+    finally:
+        started = time.monotonic()
+        stack.recreate_moto()
+        stack.supervisor.release("moto")
+        print(f"moto re-created in {time.monotonic() - started:.1f} s")
+    assert kept()["moto"].status == "pass"
+
+    restarted_empty(stack, "fauxqs")
+    try:
+        fauxqs = kept()["fauxqs"]
+        assert fauxqs.status == "fail" and "fauxqs came back empty" in fauxqs.output
+    finally:
+        stack._create_queues()
+        stack.supervisor.release("fauxqs")
+    assert kept()["fauxqs"].status == "pass"
+
+    (stack.raw_archive_dir / constants.STATE_MARKER_FILE).unlink()  # the folder emptied under the stack
+    assert "raw-submission archive came back empty" in kept()["rawArchive"].output
+    key_file.unlink()
+    assert "backup key file:" in kept()["backupKey"].output and kept()["backupKey"].status == "fail"
