@@ -177,5 +177,11 @@ ALERTS_RATE_CHECK_MINUTES = 5
 SIEM_EXPORT_FUNCTION_NAME = "swordfish-siem-export"
 SIEM_EXPORT_HANDLER = "handlers.siem_export.handler"
 SIEM_EXPORT_MINUTES = 5
+# Traces (recipients, links, attachments) kept as long as the raw archive keeps the message: purged
+# once a day on AWS (issue 28), as `swordfish trace purge` does by hand.
+TRACE_PURGE_FUNCTION_NAME = "swordfish-trace-purge"
+TRACE_PURGE_HANDLER = "handlers.trace_purge.handler"
+TRACE_PURGE_SCHEDULE_HOURS = 24
+TRACE_PURGE_TIMEOUT_SECONDS = 300
 SIEM_EXPORT_BUCKET_PREFIX = "swordfish-siem-export"
 SIEM_EXPORT_WEBHOOK_SECRET_NAME = "swordfish/siem-export-webhook"

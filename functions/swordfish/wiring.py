@@ -348,9 +348,11 @@ def _kept_state_probes(settings: Settings) -> dict[str, Callable[[], str | None]
                     "are not re-created yet")
         probes["moto"] = moto
     if token and settings.emails_queue_url:
+        marker_url = f"{settings.emails_queue_url.rsplit('/', 1)[0]}/{constants.STATE_MARKER_QUEUE}"
+
         def fauxqs() -> str | None:
             try:
-                aws_client("sqs", settings).get_queue_url(QueueName=constants.STATE_MARKER_QUEUE)
+                aws_client("sqs", settings).get_queue_attributes(QueueUrl=marker_url, AttributeNames=["QueueArn"])
                 return None
             except ClientError as exc:
                 if "NonExistentQueue" not in code(exc) and "QueueDoesNotExist" not in code(exc):
@@ -667,6 +669,15 @@ def build_siem_exporter(settings: Settings | None = None):
         raise RuntimeError("the SIEM export needs SWORDFISH_SIEM_EXPORT_BUCKET or SWORDFISH_SIEM_EXPORT_WEBHOOK_URL")
     return SiemExporter(database(), sinks, lag_seconds=settings.siem_export_lag_seconds,
                         max_rows=settings.siem_export_max_rows, release=settings.release)
+
+
+def purge_expired_traces(time_left: Callable[[], float] | None = None) -> dict:
+    """Traces past the raw archive's retention, deleted in batches through the process's pool."""
+    from datetime import UTC, datetime
+
+    from swordfish.store.traces import purge_all_expired
+
+    return purge_all_expired(database().connection, datetime.now(UTC), time_left=time_left)
 
 
 # --- error tracking -------------------------------------------------------------------------------
