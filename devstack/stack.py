@@ -324,8 +324,10 @@ class EmbeddedStack:
                                       f"({', '.join(restored) or 'none remembered'})")
 
     REQUEUE_CHUNK = 500  # archived submissions checked against the verdicts per query
+    REQUEUE_CURSOR = ".requeue-cursor.json"  # beside the archive's objects, outside their prefix
 
-    def requeue_unanswered(self, retention_days: float | None = None, *, now: datetime | None = None) -> int:
+    def requeue_unanswered(self, retention_days: float | None = None, *, now: datetime | None = None,
+                           from_start: bool = False) -> int:
         """Put back on the emails queue every archived submission that has no verdict and is on no
         queue (emails or DLQ): the raw archive is the log of accepted mail, so mail a lost queue
         dropped after it was archived is analysed after all. Verdicts are idempotent on (tenant,
@@ -333,7 +335,12 @@ class EmbeddedStack:
 
         The whole archive within its retention (it looked back 48 h only: older accepted mail
         stayed unanswered), streamed in key (= time) order one hour folder at a time and checked
-        in chunks against the verdicts' primary key, so memory stays bounded on a big archive."""
+        in chunks against the verdicts' primary key, so memory stays bounded on a big archive.
+        A pass that completes leaves a cursor (its last object, and the database cluster and
+        timeline it checked against): every entry up to it had a verdict, was queued or was put
+        back then, so the next pass reads only newer objects (about 0.6 ms an entry: a year of
+        archive read at every start would cost minutes). A database restored (a new timeline) or
+        replaced reads it all again; ``from_start`` does too."""
         import psycopg
         from swordfish.integrations.raw_archive import DirRawMailArchive
         from swordfish.pipeline.submission import InvalidSubmission, parse_submission
@@ -359,9 +366,16 @@ class EmbeddedStack:
             sent.update(key for key, _ in missing)
 
         since = (now or datetime.now(UTC)) - timedelta(days=days)
+        cursor_path = self.raw_archive_dir / self.REQUEUE_CURSOR
         chunk: dict[tuple[str, str], str] = {}
+        last_key = None
         with psycopg.connect(self.info.superuser_url, autocommit=True) as conn:
-            for entry in archive.entries(since):
+            cluster = list(conn.execute("SELECT (SELECT system_identifier FROM pg_control_system())::text, "
+                                        "(SELECT timeline_id FROM pg_control_checkpoint())").fetchone())
+            cursor = {} if from_start else self._read_cursor(cursor_path)
+            after = cursor.get("after") if cursor.get("cluster") == cluster else None
+            for object_key, entry in archive.keyed_entries(since, after=after):
+                last_key = object_key
                 try:
                     submission = parse_submission(entry["body"])
                 except (InvalidSubmission, KeyError, TypeError):
@@ -374,13 +388,27 @@ class EmbeddedStack:
                     chunk = {}
             if chunk:
                 requeue(chunk, conn)
+        if last_key is not None:
+            tmp = cursor_path.with_name(f".tmp-{cursor_path.name}")
+            tmp.write_text(json.dumps({"after": last_key, "cluster": cluster,
+                                       "at": datetime.now(UTC).isoformat()}))
+            tmp.replace(cursor_path)
         if sent:
             line = (f"re-enqueued {len(sent)} archived submission(s) with no verdict and on no queue "
-                    f"(raw archive {self.raw_archive_dir}, its whole {days:g}-day retention)")
+                    f"(raw archive {self.raw_archive_dir}, within its {days:g}-day retention"
+                    f"{f', after {after}' if after else ''})")
             print(f"note: {line}", flush=True)
             if self.supervisor is not None:
                 self.supervisor.log(f"supervisor: {line}")
         return len(sent)
+
+    @staticmethod
+    def _read_cursor(path: Path) -> dict:
+        try:
+            cursor = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return cursor if isinstance(cursor, dict) else {}
 
     def _queued_submissions(self, queue_name: str) -> list[list[str]]:
         import urllib.request

@@ -63,6 +63,10 @@ def test_the_whole_archive_streams_in_time_order_across_years_without_walking_em
     now = datetime(2026, 12, 7, 11, 30, tzinfo=UTC)
     assert list(archive.keys_from(now - timedelta(days=365))) == written
     assert len(listed) < 20, listed
+    # after a key (the re-enqueue's cursor): only newer objects, the older folders not even listed
+    listed.clear()
+    assert list(archive.keys_from(now - timedelta(days=365), after=written[1])) == written[2:]
+    assert not any(prefix.endswith(("/2026/02/", "/2026/03/")) for prefix in listed), listed
     assert [e["queue_message_id"] for e in archive.entries(now - timedelta(days=50))] == [
         "q40-0", "q3-0", "q0-0"]
     assert [e["queue_message_id"] for e in archive.entries()] == ["q300-0", "q40-0", "q3-0", "q0-0"]

@@ -128,6 +128,14 @@ def test_the_start_requeues_unanswered_mail_from_the_whole_archive(stack):
     assert sorted(bodies) == ["old-3-days", "old-40-days"]
     # Queued now (in flight here): a second pass sends nothing twice.
     assert stack.requeue_unanswered(now=now) == 0
+
+    # The next pass starts after the last object of the last complete one (a year of archive is not
+    # read at every start): a new submission is found, what the last pass settled is not read again.
+    sqs.purge_queue(QueueUrl=stack.info.queue_url)  # the two put back are lost again
+    archived("new-after-pass", timedelta(0))
+    assert stack.requeue_unanswered(now=now + timedelta(seconds=1)) == 1
+    # A database restored or replaced (or asked for) reads it all again.
+    assert stack.requeue_unanswered(now=now, from_start=True) == 2  # the two lost; the new one is queued
     sqs.purge_queue(QueueUrl=stack.info.queue_url)
 
 

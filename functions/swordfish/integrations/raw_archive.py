@@ -85,11 +85,16 @@ class RawArchiveStore:
             hour += timedelta(hours=1)
 
 
-    def keys_from(self, since: datetime | None = None) -> Iterator[str]:
-        """Every object key from ``since``'s hour on, in key (= time) order: the year, month, day and
-        hour folders that exist are listed one level at a time, so a year of archive is not walked
-        hour by hour and memory holds one hour's listing."""
-        floor = f"{since.astimezone(UTC):%Y/%m/%d/%H}".split("/") if since else None
+    def keys_from(self, since: datetime | None = None, *, after: str | None = None) -> Iterator[str]:
+        """Every object key from ``since``'s hour on (and after the key ``after``), in key (= time)
+        order: the year, month, day and hour folders that exist are listed one level at a time, so a
+        year of archive is not walked hour by hour and memory holds one hour's listing."""
+        floors = []
+        if since is not None:
+            floors.append(f"{since.astimezone(UTC):%Y/%m/%d/%H}")
+        if after is not None and after.startswith(self.prefix):
+            floors.append("/".join(after[len(self.prefix):].split("/")[:4]))
+        floor = max(floors).split("/") if floors else None
 
         def walk(prefix: str, depth: int, bounded: bool) -> Iterator[str]:
             for name in sorted(self._folders(prefix)):
@@ -97,15 +102,15 @@ class RawArchiveStore:
                     continue
                 inner = bounded and name == floor[depth]
                 if depth == 3:
-                    yield from sorted(self._keys(f"{prefix}{name}/"))
+                    yield from (k for k in sorted(self._keys(f"{prefix}{name}/")) if after is None or k > after)
                 else:
                     yield from walk(f"{prefix}{name}/", depth + 1, inner)
 
         yield from walk(self.prefix, 0, floor is not None)
 
-    def entries(self, since: datetime | None = None) -> Iterator[dict]:
-        """Every archived entry received at or after ``since`` (all when None), oldest object first."""
-        for key in self.keys_from(since):
+    def keyed_entries(self, since: datetime | None = None, *, after: str | None = None) -> Iterator[tuple[str, dict]]:
+        """(object key, entry) of every entry received at or after ``since`` in objects after ``after``."""
+        for key in self.keys_from(since, after=after):
             try:
                 body = self._get(key, MAX_OBJECT_BYTES)
             except ArchiveEntryMissing:  # pruned between the listing and the read
@@ -113,7 +118,12 @@ class RawArchiveStore:
             for line in gzip.decompress(body).decode("utf-8", "replace").splitlines():
                 entry = json.loads(line)
                 if since is None or datetime.fromisoformat(entry["received_at"]) >= since:
-                    yield entry
+                    yield key, entry
+
+    def entries(self, since: datetime | None = None) -> Iterator[dict]:
+        """Every archived entry received at or after ``since`` (all when None), oldest object first."""
+        for _, entry in self.keyed_entries(since):
+            yield entry
 
 
 class S3RawMailArchive(RawArchiveStore):
