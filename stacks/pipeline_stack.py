@@ -26,6 +26,7 @@ REMEDIATION_RETRY_DLQ_NAME = f"{constants.REMEDIATION_RETRY_QUEUE_NAME}-dlq"
 REMEDIATION_RESERVED_CONCURRENCY = 5
 REMEDIATION_MAX_CONCURRENCY = 4
 FEED_REFRESHER_RESERVED_CONCURRENCY = 1  # one refresh at a time
+TRACE_PURGE_RESERVED_CONCURRENCY = 1  # one purge at a time
 # A refresh that EventBridge could not deliver is retried, then parked in its own DLQ (alarmed).
 FEED_SCHEDULE_RETRY_ATTEMPTS = 2
 
@@ -167,7 +168,7 @@ class PipelineStack(Stack):
             description="Deletes verdict traces past the raw archive's retention",
             timeout_seconds=constants.TRACE_PURGE_TIMEOUT_SECONDS,
             memory_mb=512,
-            reserved_concurrency=1,  # one purge at a time
+            reserved_concurrency=TRACE_PURGE_RESERVED_CONCURRENCY,
             reads_flags=False,
         )
         permissions.read_secret(self.trace_purge.role, data.app_secret)
