@@ -298,6 +298,10 @@ class EmbeddedStack:
         self._came_back_empty("fauxqs", f"{counted}; the DLQ is empty too")
 
     def _mark_folders(self) -> None:
+        if self.large_mail_dir is not None:  # expired as the bucket's lifecycle rule expires it on AWS
+            from swordfish.integrations.large_mail import DirLargeMailStore
+
+            DirLargeMailStore(self.large_mail_dir).prune(constants.LARGE_MAIL_EXPIRY_DAYS)
         for folder in (self.raw_archive_dir, self.large_mail_dir):
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)

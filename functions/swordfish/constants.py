@@ -140,6 +140,7 @@ RESTORE_VALIDATOR_TIMEOUT_SECONDS = 600
 METRIC_RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
 RDS_REPLICA_KEY_ALIAS = "alias/swordfish/rds-backup-replica"  # in the copy region: replicated automated backups
 RAW_MAIL_ARCHIVE_PREFIX = "raw-submissions/"
+LARGE_MAIL_EXPIRY_DAYS = 30  # the large-mail bucket's lifecycle; the embedded stack's folder prunes the same
 # The embedded stack marks what it created in each in-memory emulator and folder (a token in the
 # environment, SWORDFISH_STATE_MARKER); deep health's keptState says which came back empty.
 STATE_MARKER_KEY = ".swordfish/stack-marker"  # an object in the large-mail bucket (moto)

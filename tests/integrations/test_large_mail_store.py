@@ -44,3 +44,19 @@ def test_a_pointer_to_nothing_or_out_of_the_folder_is_mail_not_found(tmp_path, b
     assert caught.value.code == "mail_not_found" and "NoSuchKey" in caught.value.reason
     with pytest.raises(ValueError):
         store.put_object(Bucket="swordfish-large-mail", Key="../../escape.eml", Body=b"x")
+
+
+def test_large_mail_expires_as_the_buckets_lifecycle_rule_says(tmp_path):
+    import os
+
+    from swordfish import constants
+
+    store = DirLargeMailStore(tmp_path / "large-mail")
+    store.put_object(Bucket="b-large", Key="incoming/t/old.eml", Body=b"old")
+    store.put_object(Bucket="b-large", Key="incoming/t/new.eml", Body=b"new")
+    now = 2_000_000_000.0
+    old = tmp_path / "large-mail" / "b-large" / "incoming" / "t" / "old.eml"
+    os.utime(old, (now - 31 * 86_400, now - 31 * 86_400))
+    os.utime(old.with_name("new.eml"), (now - 29 * 86_400, now - 29 * 86_400))
+    assert store.prune(constants.LARGE_MAIL_EXPIRY_DAYS, now=now) == 1
+    assert store.count() == 1 and not old.exists()

@@ -54,6 +54,19 @@ class DirLargeMailStore:
             raise _missing(Bucket, Key) from exc
         return {"Body": body, "ContentLength": os.fstat(body.fileno()).st_size}
 
+    def prune(self, older_than_days: float, *, now: float | None = None) -> int:
+        """Delete objects last written more than ``older_than_days`` ago (the bucket's lifecycle rule)."""
+        import time
+
+        cutoff = (time.time() if now is None else now) - older_than_days * 86_400
+        removed = 0
+        if self.root.is_dir():
+            for path in self.root.rglob("*"):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def count(self) -> int:
         """How many objects the store holds (deep health compares it with what was written)."""
         if not self.root.is_dir():
