@@ -34,6 +34,7 @@ from stacks.constructs.health_canary import HEALTH_CANARY_RESERVED_CONCURRENCY  
 from stacks.pipeline_stack import (  # noqa: E402
     FEED_REFRESHER_RESERVED_CONCURRENCY,
     REMEDIATION_RESERVED_CONCURRENCY,
+    TRACE_PURGE_RESERVED_CONCURRENCY,
 )
 from stacks.settings import EnvSettings, load_settings  # noqa: E402
 
@@ -112,6 +113,7 @@ def reserved_concurrency(settings: EnvSettings) -> dict[str, int]:
         "alerts": ALERTS_RESERVED_CONCURRENCY,
         "phishing-rate check": SCHEDULED_RESERVED_CONCURRENCY,
         "SIEM export": SCHEDULED_RESERVED_CONCURRENCY,
+        "trace purge": TRACE_PURGE_RESERVED_CONCURRENCY,
     }
 
 
