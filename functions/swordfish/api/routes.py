@@ -342,6 +342,7 @@ class ApiDependencies:
     operator_token: Callable[[], str | None] | None = None  # who may read /health/deep
     releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
     alert_rules: Callable[[], Any] | None = None  # () -> alerts.rules.AlertRulesAdmin
+    response_kick: Callable[[int], None] | None = None  # a stored bulk response job onto its queue
 
 
 def _reused_for_other_content(store: ApiStore, tenant_id: str, message_id: str, raw: bytes) -> str | None:

@@ -42,6 +42,7 @@ from swordfish.integrations.nango import (
 )
 from swordfish.monitoring.observability import logger
 from swordfish.pipeline.ports import SQS_MAX_DELAY_SECONDS, PermanentFailure, QuarantineEntry
+from swordfish.pipeline.queues import send_job
 from swordfish.resilience.circuit_breaker import NANGO_REMEDIATE, BreakerRegistry, BreakerTimeout, get_registry
 from swordfish.resilience.fallbacks import retry_delay
 from swordfish.store.database import set_tenant
@@ -225,5 +226,4 @@ class SqsJobQueue:
         self.sqs, self.queue_url = sqs_client, queue_url
 
     def __call__(self, job_id: int, delay_seconds: int = 0) -> None:
-        kwargs = {"DelaySeconds": int(min(SQS_MAX_DELAY_SECONDS, max(0, delay_seconds)))} if delay_seconds else {}
-        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}), **kwargs)
+        send_job(self.sqs, self.queue_url, job_id, delay_seconds)
