@@ -77,6 +77,7 @@ from swordfish.store.campaigns import CampaignGrouper
 from swordfish.store.database import Database, SecretConninfo
 from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
 from swordfish.store.quarantines import PostgresQuarantineLedger
+from swordfish.store.response_jobs import ResponseDesk
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
 _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
@@ -366,7 +367,7 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
                            rate_limiter=limiter, operator_token=lambda: operator_token(settings),
                            releaser=releaser_factory(settings),
                            alert_rules=functools.cache(lambda: alert_rules_admin(settings)),
-                           response_kick=response_kick(settings))
+                           responses=functools.cache(lambda: ResponseDesk(database(), response_kick(settings))))
 
 
 def releaser_factory(settings: Settings) -> Callable[[], GuardedRemediator | None]:
@@ -441,7 +442,7 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report,
         dead_letters=dead_letters_factory(settings), alert_http_allowed=settings.alert_http_allowed,
         oidc=build_oidc_client(settings, client), alert_dead_letters=alert_dead_letters_factory(settings),
-        response_kick=response_kick(settings))
+        responses=functools.cache(lambda: ResponseDesk(database(), response_kick(settings))))
 
 
 def alert_dead_letters_factory(settings: Settings) -> Callable[[], object] | None:

@@ -347,3 +347,114 @@ def decode_cursor(text: str) -> tuple[datetime, str, str]:
         return datetime.fromisoformat(at), str(tenant), str(message)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise JobRefused("cursor is not one this list gave") from exc
+
+
+# --- one facade for the API and the console ---------------------------------------------------------
+
+
+class ResponseDesk:
+    """Starting and reading jobs, the quarantine list and indicator blocks, each in one transaction;
+    ``kick`` puts a stored job on its queue (None: a worker polls, as the tests run it)."""
+
+    def __init__(self, database, kick=None):
+        self.database, self.kick = database, kick
+
+    def start(self, *, scope: list[str] | None, tenant_id: str | None, action: str, created_by: str,
+              created_role: str, campaign_id: int | None = None, query: Any = None,
+              quarantined: list[tuple[str, str]] | None = None, confirm_delete: bool = False, note: str = "",
+              source_ip: str | None = None) -> dict:
+        """A job from exactly one of a campaign, a search (its filters frozen into the job) or
+        chosen quarantined messages. Deleting needs ``confirm_delete``. Raises JobRefused."""
+        if action == "delete" and not confirm_delete:
+            raise JobRefused("deleting needs the explicit confirmation (confirm_delete: true)")
+        given = [x is not None for x in (campaign_id, query, quarantined)]
+        if sum(given) != 1:
+            raise JobRefused("start a job from one campaign, one search, or chosen quarantined messages")
+        with self.database.connection() as conn, conn.transaction():
+            if campaign_id is not None:
+                if scope is not None:
+                    raise JobRefused("campaigns span tenants: acting on one is for MSP staff")
+                campaign, items = campaign_items(conn, campaign_id)
+                source, ref = "campaign", {"campaign_id": campaign_id, "kind": campaign["kind"],
+                                           "indicator": campaign["indicator"]}
+            elif query is not None:
+                if query.is_empty():
+                    raise JobRefused("a search with no filter would act on every message: add a filter")
+                items = search_items(conn, query, scope if tenant_id is None else [tenant_id])
+                source, ref = "search", {"filters": query.model_dump(mode="json", exclude_none=True)}
+            else:
+                if action != "release":
+                    raise JobRefused("the quarantine list releases; quarantine or delete from a search or a campaign")
+                items = quarantine_items(conn, quarantined or [], scope)
+                source, ref = "quarantine", {"messages": len(quarantined or [])}
+            job = create_job(conn, scope=scope, tenant_id=tenant_id, action=action, source=source, source_ref=ref,
+                             items=items, created_by=created_by, created_role=created_role, note=note,
+                             source_ip=source_ip)
+        if self.kick is not None:
+            self.kick(job["job_id"])
+        return job
+
+    def progress(self, job_id: int, scope: list[str] | None) -> dict | None:
+        with self.database.connection() as conn, conn.transaction():
+            return progress(conn, job_id, scope)
+
+    def items(self, job_id: int, scope: list[str] | None, *, limit: int, after: int) -> list[dict]:
+        with self.database.connection() as conn, conn.transaction():
+            return job_items(conn, job_id, scope, limit=limit, after=after)
+
+    def jobs(self, scope: list[str] | None, *, limit: int, before: int | None) -> list[dict]:
+        with self.database.connection() as conn, conn.transaction():
+            return list_jobs(conn, scope, limit=limit, before=before)
+
+    def quarantine(self, scope: list[str] | None, *, limit: int, cursor: str | None = None,
+                   **filters: Any) -> tuple[list[dict], str | None]:
+        position = decode_cursor(cursor) if cursor else None
+        with self.database.connection() as conn, conn.transaction():
+            rows = quarantine_list(conn, scope, limit=limit, cursor=position, **filters)
+        return rows, encode_cursor(rows[-1]) if len(rows) == limit else None
+
+    def block(self, *, scope: list[str] | None, tenant_id: str | None, kind: str, indicator: str, created_by: str,
+              created_role: str, campaign_id: int | None = None, comment: str = "",
+              source_ip: str | None = None) -> dict:
+        """Raises ValueError (a 400) for an indicator that cannot be blocked or a scope not the caller's."""
+        from swordfish.store.indicator_blocks import add_block
+
+        if tenant_id is None and scope is not None:
+            raise ValueError("an MSP-wide block is for MSP staff")
+        if tenant_id is not None and scope is not None and tenant_id not in scope:
+            raise ValueError("not your tenant")
+        with self.database.connection() as conn, conn.transaction():
+            row = add_block(conn, tenant_id=tenant_id, kind=kind, indicator=indicator, created_by=created_by,
+                            campaign_id=campaign_id, comment=comment)
+            record_audit(conn, actor=created_by, actor_role=created_role, action="indicator_block.add",
+                         tenant_id=tenant_id, object_type="indicator_block", object_id=str(row["block_id"]),
+                         source_ip=source_ip, after={"kind": row["kind"], "indicator": row["indicator"],
+                                                     "scope": tenant_id or "every tenant", "campaign_id": campaign_id})
+        return row
+
+    def unblock(self, block_id: int, *, scope: list[str] | None, removed_by: str, role: str,
+                source_ip: str | None = None) -> dict | None:
+        from swordfish.store.indicator_blocks import remove_block
+
+        with self.database.connection() as conn, conn.transaction():
+            row = remove_block(conn, block_id, removed_by, scope)
+            if row is not None:
+                record_audit(conn, actor=removed_by, actor_role=role, action="indicator_block.remove",
+                             tenant_id=row["tenant_id"], object_type="indicator_block", object_id=str(block_id),
+                             source_ip=source_ip, before={"kind": row["kind"], "indicator": row["indicator"],
+                                                          "by": row["created_by"]})
+        return row
+
+    def blocks(self, scope: list[str] | None) -> list[dict]:
+        from swordfish.store.indicator_blocks import active_blocks
+
+        with self.database.connection() as conn, conn.transaction():
+            return active_blocks(conn, scope)
+
+    def campaign_indicators(self, campaign_id: int) -> list[tuple[str, str]] | None:
+        from swordfish.store.campaigns import get_campaign
+        from swordfish.store.indicator_blocks import campaign_indicators
+
+        with self.database.connection() as conn, conn.transaction():
+            campaign = get_campaign(conn, campaign_id)
+            return None if campaign is None else campaign_indicators(conn, campaign)
