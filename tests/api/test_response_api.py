@@ -222,3 +222,24 @@ def test_unknown_ids_and_cursors_are_404_and_400(gateway):
     assert call(f"{url}/v1/tenants/acme-corp/indicator-blocks", acme, "POST",
                 {"kind": "link_domain", "indicator": "x.example", "tenant": "globex"})[0] == 400
     assert call(f"{url}/v1/tenants/acme-corp/response-jobs")[0] == 401
+
+
+def test_on_the_embedded_stack_a_worker_process_finishes_a_job_the_api_started(gateway):
+    """What `make serve` runs: a worker process polling the response-jobs queue (devstack.poller)."""
+    import time
+
+    from devstack.poller import WorkerPool
+
+    url, stack = gateway
+    seed(stack, n=3)
+    status, job = call(f"{url}/v1/msp/response-jobs", stack.operator_token, "POST",
+                       {"action": "quarantine", "search": {"link_domain": "bulk-lure.example"}})
+    assert status == 202 and job["total"] == 6
+    with WorkerPool(stack.info.env, workers=1, function="response"):
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assumption
+        while time.monotonic() < deadline:
+            view = call(f"{url}/v1/msp/response-jobs/{job['job_id']}", stack.operator_token)[1]
+            if view["finished"] == view["total"]:
+                break
+            time.sleep(0.2)
+    assert view["counts"]["done"] == 6 and view["finished_at"]

@@ -75,7 +75,7 @@ def utc_now() -> datetime:
 
 class ResponseWorker:
     def __init__(self, database: Any, client: Any, *, bucket: Bucket, registry: BreakerRegistry | None = None,
-                 clock: Callable[[], datetime] = utc_now, lease: timedelta = timedelta(minutes=5), chunk: int = 25,
+                 clock: Callable[[], datetime] = utc_now, lease: timedelta = timedelta(minutes=2), chunk: int = 5,
                  kick: Callable[[int, int], None] | None = None):
         self.database, self.client, self.bucket = database, client, bucket
         self._registry, self.clock, self.lease, self.chunk, self.kick = registry, clock, lease, chunk, kick
