@@ -44,8 +44,11 @@ run: install
 serve: install
 	$(PY) -m devstack.serve $(ARGS)
 
+# Two workers (pytest-xdist), each with its own PostgreSQL, Redis, moto and fauxqs; a test file stays on
+# one worker, so its module fixtures start once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: install
 	# The processor and the API against in-memory fakes of their ports: no server, a few seconds.

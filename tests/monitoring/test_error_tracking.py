@@ -699,20 +699,52 @@ def test_a_code_change_above_the_raise_site_keeps_the_fingerprint(tracker, tmp_p
 
 
 # --- Lambda deadline -------------------------------------------------------------------------------
-def test_warns_shortly_before_the_deadline_with_the_breadcrumbs_so_far(tracker, logs, make_context):
-    tracker(deadline_margin_ms=150)
+class ManualTimer:
+    """threading.Timer's interface, fired by the test instead of by the wall clock."""
+
+    made: list[ManualTimer] = []
+
+    def __init__(self, interval: float, function, args=()):
+        self.interval, self.function, self.args = interval, function, args
+        self.started = self.cancelled = False
+        self.daemon = False
+        ManualTimer.made.append(self)
+
+    def start(self) -> None:
+        self.started = True
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def fire(self) -> None:
+        """What threading.Timer does when its interval passes: run unless cancelled."""
+        if self.started and not self.cancelled:
+            self.function(*self.args)
+
+
+@pytest.fixture()
+def manual_timers():
+    ManualTimer.made = []
+    return ManualTimer.made
+
+
+def test_warns_shortly_before_the_deadline_with_the_breadcrumbs_so_far(tracker, logs, make_context, manual_timers):
+    tracker(deadline_margin_ms=150, deadline_timer=ManualTimer)
 
     @track_errors
     def slow_handler(event, context):
         add_breadcrumb("received", "batch of 1")
         with record_scope(sqs_message_id="m-slow", tenant_id="tenant-d"):
             add_breadcrumb("external_call", "nango remediation", breaker="half_open")
-            time.sleep(0.6)  # past the 400 ms budget minus the 150 ms margin
+            [watch] = manual_timers
+            watch.fire()  # the handler is still inside its call when the watch's interval passes
         return "done"
 
     context = make_context(budget_ms=400)
     assert slow_handler({}, context) == "done"
 
+    [watch] = manual_timers
+    assert watch.daemon and 0 < watch.interval <= 0.25  # at most the 400 ms budget minus the 150 ms margin
     [warning] = [e for e in logs.error_events() if e["exception_type"] == "LambdaDeadlineWarning"]
     assert warning["context"]["request_id"] == context.aws_request_id
     assert [(c["kind"], c["scope"]) for c in warning["breadcrumbs"]] == [("received", "invocation"),
@@ -721,16 +753,22 @@ def test_warns_shortly_before_the_deadline_with_the_breadcrumbs_so_far(tracker, 
     assert warning["extra"]["budget_ms"] <= 400
 
 
-def test_no_deadline_warning_when_the_handler_finishes_in_time(tracker, logs, make_context):
-    tracker(deadline_margin_ms=150)
+def test_no_deadline_warning_when_the_handler_finishes_in_time(tracker, logs, make_context, manual_timers):
+    tracker(deadline_margin_ms=150, deadline_timer=ManualTimer)
 
     @track_errors
     def quick_handler(event, context):
         return "done"
 
     assert quick_handler({}, make_context(budget_ms=400)) == "done"
-    time.sleep(0.5)  # past when the warning would have fired
+    [watch] = manual_timers
+    assert watch.started and watch.cancelled  # the handler returned before the watch's interval passed
+    watch.fire()  # a timer thread waking after the cancel finds it cancelled
     assert logs.error_events() == []
+
+
+def test_the_deadline_watch_is_a_real_timer_by_default(tracker):
+    assert tracker(deadline_margin_ms=150).deadline_timer is threading.Timer
 
 
 # --- Sentry -------------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from .urls import domain_label, registered_domain, skeleton, unicode_host
 _NO_EDIT_DISTANCE = frozenset({"stripe", "norton", "booking", "google", "intuit", "yahoo", "steam",
                                "apple", "adobe", "slack", "chase"})
 
-# Ordinary words one edit from a brand label: "email" (gmail) names half the mail services there are
-# (email.de, email-redir.com); typo-matched, it made look-alikes of them.
-_ORDINARY_WORDS = frozenset({"email"})
+# Ordinary words and real services one edit from a brand label: "email" (gmail) names half the mail
+# services there are (email.de, email-redir.com); posteo (poste) is a German mail provider. Typo-matched,
+# they made look-alikes of their users' mail.
+_ORDINARY_WORDS = frozenset({"email", "posteo"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,9 @@ def brand_lookalike(host: str) -> Lookalike | None:
         return None
     # The whole label, then each hyphen-separated token of it (micros0ft-support.com).
     tokens = [t for t in readable.split("-") if len(t) >= 4] if "-" in readable else []
+    combined = _combosquat(readable)
+    if combined and not punycode:
+        return Lookalike(idx.owner[combined], "embedded")
     for cand in [readable, *tokens]:
         target = idx.skeletons.get(skeleton(cand))
         if target:
@@ -117,13 +121,30 @@ def brand_lookalike(host: str) -> Lookalike | None:
         if not punycode and len(cand) >= MIN_LOOKALIKE_LABEL and cand not in _ORDINARY_WORDS:
             for variant in _deletions(cand):
                 for target in idx.deletions.get(variant, ()):
-                    if target != cand and osa_distance(cand, target) == 1:
+                    # A typosquat keeps the brand's first letter, which is what a reader checks; a
+                    # different first letter is another name (kmail, ucloud, lindows, jpost), not a typo.
+                    if target != cand and cand[0] == target[0] and osa_distance(cand, target) == 1:
                         return Lookalike(f"{idx.owner[target]} ({target})", "typo")
     if regdom != host:
         sub = "." + host[: -len(regdom) - 1]
         for d in idx.all_domains:
             if sub.endswith("." + d) or ("." + d + ".") in sub + ".":
                 return Lookalike(d, "embedded")
+    return None
+
+
+def _combosquat(label: str) -> str | None:
+    """The brand label that two or three consecutive hyphen-separated words of `label` spell together
+    ("aproveite-magazine-luiza" spells magazineluiza): combosquatting splits a brand's name so that no
+    single word of the domain is the brand. Whole words only: a brand inside a longer word is not one."""
+    words = label.split("-")
+    if len(words) < 2:
+        return None
+    for size in (2, 3):
+        for start in range(len(words) - size + 1):
+            joined = "".join(words[start:start + size])
+            if len(joined) >= 6 and joined in BRAND_INDEX.owner:
+                return joined
     return None
 
 

@@ -129,6 +129,8 @@ class TrackerConfig:
     deadline_margin_ms: int
     limiter: _RateLimiter = field(repr=False)
     file_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Builds the deadline watch (threading.Timer's signature); tests pass one they fire by hand.
+    deadline_timer: Callable[..., threading.Timer] = field(default=threading.Timer, repr=False)
 
 
 # --- rate limiting ------------------------------------------------------------
@@ -221,6 +223,7 @@ def configure(
     scrub_key: str | None = None,
     deadline_margin_ms: int | None = None,
     clock: Callable[[], float] | None = None,
+    deadline_timer: Callable[..., threading.Timer] | None = None,
 ) -> TrackerConfig:
     global _config
     env = app = get_settings()
@@ -243,6 +246,7 @@ def configure(
         rate_window_seconds=window,
         deadline_margin_ms=deadline_margin_ms if deadline_margin_ms is not None else env.deadline_warning_ms,
         limiter=_RateLimiter(limit, window, client, clock or time.time),
+        deadline_timer=deadline_timer or threading.Timer,
     )
     scrubber.set_hmac_key(scrub_key or env.error_scrub_key)
     with _config_lock:
@@ -655,8 +659,8 @@ def _start_deadline_watch(context: Any, config: TrackerConfig) -> threading.Time
     delay_ms = remaining - margin if remaining > 2 * margin else remaining / 2
     # The timer thread runs in a copy of this context: it sees request_id and the (shared, mutable)
     # breadcrumb trail of this invocation.
-    timer = threading.Timer(max(delay_ms, 0) / 1000, contextvars.copy_context().run,
-                            args=(_warn_deadline, context, remaining))
+    timer = config.deadline_timer(max(delay_ms, 0) / 1000, contextvars.copy_context().run,
+                                  args=(_warn_deadline, context, remaining))
     timer.daemon = True
     timer.start()
     return timer

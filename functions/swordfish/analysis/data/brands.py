@@ -96,6 +96,9 @@ BRANDS: dict[str, frozenset[str]] = {
         "magalu": ("magazineluiza.com.br", "magalu.com", "magalu.com.br"),
         "magazineluiza": ("magazineluiza.com.br", "magalu.com", "magalu.com.br"),
         "correios": ("correios.com.br",),
+        "correos": ("correos.es", "correos.com"),  # Spain's post: one letter from correios, a brand of its own
+        "americanas": ("americanas.com.br", "americanas.com"),
+        "paypay": ("paypay.ne.jp", "paypay-bank.co.jp", "paypay-card.co.jp"),  # Japan's: one letter from paypal
         "afip": ("afip.gob.ar", "afip.gov.ar", "arca.gob.ar"),
         "laposte": ("laposte.fr", "laposte.net", "lapostemobile.fr", "labanquepostale.fr"),
         "chronopost": ("chronopost.fr", "chronopost.com"),
