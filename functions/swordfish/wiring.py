@@ -230,9 +230,6 @@ def build_remediation_retry(settings: Settings | None = None) -> RemediationRetr
                             SqsRemediationQueue(aws_client("sqs", settings), settings.remediation_retry_queue_url))
 
 
-# --- the threat-feed refresher ------------------------------------------------------------------
-
-
 # --- bulk response jobs (issue 28) -----------------------------------------------------------------
 
 
@@ -260,6 +257,9 @@ def response_kick(settings: Settings) -> Callable[[int], None] | None:
 
     client = functools.cache(lambda: aws_client("sqs", settings))
     return lambda job_id: send_job(client(), settings.response_jobs_queue_url, job_id)
+
+
+# --- the threat-feed refresher ------------------------------------------------------------------
 
 
 def build_feed_refresher(settings: Settings | None = None) -> FeedRefresher:

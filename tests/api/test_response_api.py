@@ -243,3 +243,28 @@ def test_on_the_embedded_stack_a_worker_process_finishes_a_job_the_api_started(g
                 break
             time.sleep(0.2)
     assert view["counts"]["done"] == 6 and view["finished_at"]
+
+
+def test_a_job_whose_queue_send_failed_is_kept_and_swordfish_response_run_finishes_it(gateway, capsys):
+    from swordfish.cli import main
+    from swordfish.store.database import Database
+    from swordfish.store.response_jobs import ResponseDesk
+    from swordfish.store.traces import TraceSearch
+
+    url, stack = gateway
+    seed(stack, n=1)
+
+    def queue_down(job_id: int) -> None:
+        raise ConnectionError("SQS unreachable")
+
+    pool = Database(stack.info.owner_url, max_size=1)
+    try:
+        job = ResponseDesk(pool, kick=queue_down).start(
+            scope=None, tenant_id="globex", action="quarantine", created_by="ops@msp.example",
+            created_role="operator", query=TraceSearch(link_domain="bulk-lure.example"))
+    finally:
+        pool.close()
+    assert job["queued"] is False and job["total"] == 1
+    assert main(["response", "run", "--job", str(job["job_id"])]) == 0
+    assert json.loads(capsys.readouterr().out) == {"outcomes": {"done": 1}, "next_due": None}
+    assert stack.nango.folder_of("conn-globex", "graph-globex-bulk-0") == "junkemail"

@@ -312,6 +312,9 @@ class ResponseJobView(BaseModel):
     created_at: Timestamp
     total: int
     finished_at: Timestamp | None
+    queued: bool | None = Field(default=None, description="on a new job: false when the job queue could not be "
+                                                           "reached (the job is stored; an operator runs "
+                                                           "`swordfish response run`)")
 
 
 class ResponseJobProgress(ResponseJobView):

@@ -25,6 +25,7 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
+from swordfish.monitoring.observability import logger
 from swordfish.store.audit import record as record_audit
 from swordfish.store.storable import storable_json, storable_text
 from swordfish.store.traces import ALL_TENANTS, set_scope
@@ -390,8 +391,14 @@ class ResponseDesk:
             job = create_job(conn, scope=scope, tenant_id=tenant_id, action=action, source=source, source_ref=ref,
                              items=items, created_by=created_by, created_role=created_role, note=note,
                              source_ip=source_ip)
+        job["queued"] = self.kick is None  # no queue: a worker polls for due items
         if self.kick is not None:
-            self.kick(job["job_id"])
+            try:
+                self.kick(job["job_id"])
+                job["queued"] = True
+            except Exception as exc:  # noqa: BLE001 - the job is stored: `swordfish response run` finishes it
+                logger.warning("a response job was stored but could not be queued",
+                               extra={"job_id": job["job_id"], "error": repr(exc)[:300]})
         return job
 
     def progress(self, job_id: int, scope: list[str] | None) -> dict | None:
