@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lock run serve test test-unit test-all docs bench bench-search fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint deploy-check clean features fit eval
+.PHONY: install lock run serve test test-unit test-all docs bench bench-search example-report fuzz loadtest loadtest-rotation loadtest-faults loadtest-knee soak drill synth lint deploy-check clean features fit eval
 
 install: $(STAMP)
 
@@ -60,6 +60,12 @@ test-all: install
 # The operator documentation (mkdocs.yml, docs/) into site/; --strict: a broken link or a missing page fails.
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# The example tenant report the docs quote (docs/examples/example-report.json, docs/reports.md): a
+# throwaway PostgreSQL seeded as `make serve` seeds the demo tenants, with a fixed clock.
+example-report: install
+	$(PY) scripts/example_report.py
+	$(PY) scripts/doc_figures.py --write >/dev/null
 
 bench: install
 	$(PY) scripts/bench_analysis.py

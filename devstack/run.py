@@ -42,7 +42,7 @@ def sample_messages(root: Path = SAMPLES) -> list[tuple[str, bytes]]:
 
 def submit_samples(stack: EmbeddedStack, messages: list[tuple[str, bytes]]) -> dict[str, str]:
     """Round-robin the samples over the demo tenants. Returns message_id → tenant."""
-    submitter = Submitter(stack.client("sqs"), stack.info.queue_url, s3=stack.client("s3"), bucket=stack.info.bucket)
+    submitter = Submitter(stack.client("sqs"), stack.info.queue_url, s3=stack.large_mail_objects(), bucket=stack.info.bucket)
     tenants = list(DEMO_TENANTS)
     expected: dict[str, str] = {}
     submissions = []

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             # `swordfish backup verify | restore` unwrap with the same key file the service wraps with.
             stack.info.env[f"{constants.ENV_PREFIX}BACKUP_KMS_KEY_ID"] = f"file:{backup_key_file()}"
             os.environ.update(stack.info.env)
+            seed_dashboards(stack)
             from handlers.api import handler
             from handlers.console import handler as console_handler
 
@@ -102,6 +103,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 DATA_DIR = REPO_ROOT / ".devstack" / "data"
+
+
+def seed_dashboards(stack: EmbeddedStack) -> None:
+    """Four weeks of analysed sample mail for the demo tenants' dashboards (once per database)."""
+    from devstack.demo_history import demo_samples, seed_report_history
+    from devstack.stack import DEMO_TENANTS
+
+    domains = {t: (spec["policy"].get("domains") or [f"{t}.example"])[0] for t, spec in DEMO_TENANTS.items()}
+    written = seed_report_history(stack.info.owner_url, domains, demo_samples())
+    if written:
+        print(f"seeded {written} verdicts over the last four weeks for the tenants' dashboards "
+              "(console: a tenant's report)", flush=True)
 
 
 def prepare_data_dir(data_dir: Path, *, clean: bool) -> bool:

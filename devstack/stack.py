@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -105,7 +106,12 @@ class EmbeddedStack:
         kept = self.data_dir or self.run_dir
         self.queue_journal = kept / "queues" / "fauxqs-journal.jsonl" if keep_queues else None
         self.raw_archive_dir = kept / "raw-archive" if raw_archive else None
+        # Large mail (S3 pointers) too: moto's S3 lost each one a restart found (issue 25).
+        self.large_mail_dir = kept / "large-mail" if raw_archive else None
         self.requeued_at_start = 0
+        # Marks what this stack created in moto, fauxqs and its folders: deep health's keptState
+        # fails while a marker is gone (a dependency came back empty) and passes once re-created.
+        self.state_token = secrets.token_hex(12)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -175,6 +181,7 @@ class EmbeddedStack:
             self.seed_tenants()
             self.seed_flags()
         self.refresh_feeds()
+        self._mark_folders()
         if self.raw_archive_dir is not None:
             self.requeued_at_start = self.requeue_unanswered()
         if self.supervisor is not None:
@@ -216,6 +223,14 @@ class EmbeddedStack:
                 self.remember_secrets()
         return alive
 
+    def large_mail_objects(self):
+        """Where this stack's submitters put large mail: the folder when kept on disk, else moto's S3."""
+        if self.large_mail_dir is not None:
+            from swordfish.integrations.large_mail import DirLargeMailStore
+
+            return DirLargeMailStore(self.large_mail_dir)
+        return self.client("s3")
+
     def queue_depth(self) -> int:
         attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.info.queue_url, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
@@ -242,7 +257,8 @@ class EmbeddedStack:
             versions.sort(key=lambda v: "AWSCURRENT" not in v[0])
             if versions and "AWSCURRENT" in versions[0][0]:
                 kept[name] = versions
-        self.remembered_secrets = kept
+        # Merged, not replaced: a sample of a moto that came back empty must not forget the versions.
+        self.remembered_secrets.update(kept)
 
     def _came_back_empty(self, dependency: str, lost: str) -> None:
         from swordfish.monitoring.progress import ProgressRecorder
@@ -282,69 +298,122 @@ class EmbeddedStack:
                    if at else "its queued messages (never counted) are lost")
         self._came_back_empty("fauxqs", f"{counted}; the DLQ is empty too")
 
+    def _mark_folders(self) -> None:
+        if self.large_mail_dir is not None:  # expired as the bucket's lifecycle rule expires it on AWS
+            from swordfish.integrations.large_mail import DirLargeMailStore
+
+            DirLargeMailStore(self.large_mail_dir).prune(constants.LARGE_MAIL_EXPIRY_DAYS)
+        for folder in (self.raw_archive_dir, self.large_mail_dir):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / constants.STATE_MARKER_FILE).write_text(self.state_token)
+
     def _restart_moto(self) -> None:
+        self.moto.restart()
+        self.recreate_moto()
+
+    def recreate_moto(self) -> None:
+        """What a moto restarted empty needs again: buckets, tables, secrets, flags (and its marker)."""
         from devstack.appconfig_agent import seed_flags
 
-        self.moto.restart()
         self._create_moto_resources()
         seed_flags(self.moto.url, region_name=REGION)
         if self.seed:
             self.seed_flags()
         restored = sorted(self.remembered_secrets)
-        archive = (f"the raw-submission archive is on disk ({self.raw_archive_dir}), kept; "
-                   if self.raw_archive_dir is not None else "the raw-submission archive bucket, ")
-        self._came_back_empty("moto", f"{archive}large mail, breaker states and flags re-created empty or from their "
+        archive = (f"the raw-submission archive and large mail are on disk ({self.raw_archive_dir}, "
+                   f"{self.large_mail_dir}), kept; "
+                   if self.raw_archive_dir is not None else "the raw-submission archive bucket, large mail, ")
+        self._came_back_empty("moto", f"{archive}breaker states and flags re-created empty or from their "
                                       "seed; secrets re-created at their last known versions and labels "
                                       f"({', '.join(restored) or 'none remembered'})")
 
-    REQUEUE_LOOKBACK_HOURS = 48.0
+    REQUEUE_CHUNK = 500  # archived submissions checked against the verdicts per query
+    REQUEUE_CURSOR = ".requeue-cursor.json"  # beside the archive's objects, outside their prefix
 
-    def requeue_unanswered(self, lookback_hours: float | None = None) -> int:
+    def requeue_unanswered(self, retention_days: float | None = None, *, now: datetime | None = None,
+                           from_start: bool = False) -> int:
         """Put back on the emails queue every archived submission that has no verdict and is on no
         queue (emails or DLQ): the raw archive is the log of accepted mail, so mail a lost queue
         dropped after it was archived is analysed after all. Verdicts are idempotent on (tenant,
-        message_id), so one queued twice costs a second analysis, never a second verdict."""
-        from datetime import UTC, datetime, timedelta
+        message_id), so one queued twice costs a second analysis, never a second verdict.
 
+        The whole archive within its retention (it looked back 48 h only: older accepted mail
+        stayed unanswered), streamed in key (= time) order one hour folder at a time and checked
+        in chunks against the verdicts' primary key, so memory stays bounded on a big archive.
+        A pass that completes leaves a cursor (its last object, and the database cluster and
+        timeline it checked against): every entry up to it had a verdict, was queued or was put
+        back then, so the next pass reads only newer objects (about 0.6 ms an entry: a year of
+        archive read at every start would cost minutes). A database restored (a new timeline) or
+        replaced reads it all again; ``from_start`` does too."""
         import psycopg
         from swordfish.integrations.raw_archive import DirRawMailArchive
         from swordfish.pipeline.submission import InvalidSubmission, parse_submission
 
-        hours = self.REQUEUE_LOOKBACK_HOURS if lookback_hours is None else lookback_hours
+        days = constants.BACKUP_OBJECT_EXPIRY_DAYS if retention_days is None else retention_days
         archive = DirRawMailArchive(self.raw_archive_dir)
-
         queued: set[tuple[str, str]] = set()
         for queue in (constants.EMAILS_QUEUE_NAME, constants.EMAILS_DLQ_NAME):
             queued |= {tuple(pair) for pair in self._queued_submissions(queue)}
-        candidates: dict[tuple[str, str], str] = {}
-        for entry in archive.since(datetime.now(UTC) - timedelta(hours=hours)):
-            try:
-                submission = parse_submission(entry["body"])
-            except (InvalidSubmission, KeyError, TypeError):
-                continue  # dead-lettered when it came: analysing it again cannot help
-            key = (submission.tenant_id, submission.message_id)
-            if key not in queued:
-                candidates.setdefault(key, entry["body"])
-        if not candidates:
-            return 0
-        with psycopg.connect(self.info.superuser_url, autocommit=True) as conn:
-            tenants, ids = zip(*candidates, strict=True)
+        sent: set[tuple[str, str]] = set()  # re-enqueued by this call: as many as were unanswered
+        sqs = self.client("sqs")
+
+        def requeue(chunk: dict[tuple[str, str], str], conn) -> None:
+            tenants, ids = zip(*chunk, strict=True)
             answered = set(conn.execute(
                 "SELECT v.tenant_id, v.message_id FROM verdicts v JOIN unnest(%s::text[], %s::text[]) AS c(t, m) "
                 "ON v.tenant_id = c.t AND v.message_id = c.m", (list(tenants), list(ids))).fetchall())
-        missing = [body for key, body in candidates.items() if key not in answered]
-        sqs = self.client("sqs")
-        for start in range(0, len(missing), 10):
-            batch = missing[start:start + 10]
-            sqs.send_message_batch(QueueUrl=self.info.queue_url, Entries=[
-                {"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)])
-        if missing:
-            line = (f"re-enqueued {len(missing)} archived submission(s) with no verdict and on no queue "
-                    f"(raw archive {self.raw_archive_dir}, last {hours:g} h)")
+            missing = [(key, body) for key, body in chunk.items() if key not in answered]
+            for start in range(0, len(missing), 10):
+                batch = missing[start:start + 10]
+                sqs.send_message_batch(QueueUrl=self.info.queue_url, Entries=[
+                    {"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(batch)])
+            sent.update(key for key, _ in missing)
+
+        since = (now or datetime.now(UTC)) - timedelta(days=days)
+        cursor_path = self.raw_archive_dir / self.REQUEUE_CURSOR
+        chunk: dict[tuple[str, str], str] = {}
+        last_key = None
+        with psycopg.connect(self.info.superuser_url, autocommit=True) as conn:
+            cluster = list(conn.execute("SELECT (SELECT system_identifier FROM pg_control_system())::text, "
+                                        "(SELECT timeline_id FROM pg_control_checkpoint())").fetchone())
+            cursor = {} if from_start else self._read_cursor(cursor_path)
+            after = cursor.get("after") if cursor.get("cluster") == cluster else None
+            for object_key, entry in archive.keyed_entries(since, after=after):
+                last_key = object_key
+                try:
+                    submission = parse_submission(entry["body"])
+                except (InvalidSubmission, KeyError, TypeError):
+                    continue  # dead-lettered when it came: analysing it again cannot help
+                key = (submission.tenant_id, submission.message_id)
+                if key not in queued and key not in sent:
+                    chunk.setdefault(key, entry["body"])
+                if len(chunk) >= self.REQUEUE_CHUNK:
+                    requeue(chunk, conn)
+                    chunk = {}
+            if chunk:
+                requeue(chunk, conn)
+        if last_key is not None:
+            tmp = cursor_path.with_name(f".tmp-{cursor_path.name}")
+            tmp.write_text(json.dumps({"after": last_key, "cluster": cluster,
+                                       "at": datetime.now(UTC).isoformat()}))
+            tmp.replace(cursor_path)
+        if sent:
+            line = (f"re-enqueued {len(sent)} archived submission(s) with no verdict and on no queue "
+                    f"(raw archive {self.raw_archive_dir}, within its {days:g}-day retention"
+                    f"{f', after {after}' if after else ''})")
             print(f"note: {line}", flush=True)
             if self.supervisor is not None:
                 self.supervisor.log(f"supervisor: {line}")
-        return len(missing)
+        return len(sent)
+
+    @staticmethod
+    def _read_cursor(path: Path) -> dict:
+        try:
+            cursor = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return cursor if isinstance(cursor, dict) else {}
 
     def _queued_submissions(self, queue_name: str) -> list[list[str]]:
         import urllib.request
@@ -410,6 +479,7 @@ class EmbeddedStack:
         self.info.alerts_queue_url = sqs.create_queue(QueueName=constants.ALERTS_QUEUE_NAME)["QueueUrl"]
         # Bulk response jobs (pipeline/response.py; docs/response.md).
         self.info.response_jobs_queue_url = sqs.create_queue(QueueName=constants.RESPONSE_JOBS_QUEUE_NAME)["QueueUrl"]
+        sqs.create_queue(QueueName=constants.STATE_MARKER_QUEUE)  # created last: all the queues exist
 
     def _create_moto_resources(self) -> None:
         """Idempotent: a restart that failed halfway is retried by the supervisor, and must not loop
@@ -438,6 +508,7 @@ class EmbeddedStack:
             self._restore_secrets(sm)
         else:
             self.create_secrets(sm)
+        s3.put_object(Bucket=bucket, Key=constants.STATE_MARKER_KEY, Body=self.state_token.encode())  # last
 
     def _secret_names(self) -> tuple[str, ...]:
         return (constants.DB_MASTER_SECRET_NAME, constants.DB_ADMIN_SECRET_NAME, constants.DB_APP_SECRET_NAME,
@@ -521,6 +592,7 @@ class EmbeddedStack:
             f"{p}SIEM_EXPORT_BUCKET": f"{constants.SIEM_EXPORT_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
             f"{p}LARGE_MAIL_BUCKET": self.info.bucket,
             **({f"{p}RAW_MAIL_ARCHIVE_DIR": str(self.raw_archive_dir)} if self.raw_archive_dir else {}),
+            **({f"{p}LARGE_MAIL_DIR": str(self.large_mail_dir)} if self.large_mail_dir else {}),
             f"{p}URLHAUS_FEED_URL": self.feeds.urls["urlhaus"],
             f"{p}OPENPHISH_FEED_URL": self.feeds.urls["openphish"],
             f"{p}PHISHTANK_FEED_URL": self.feeds.urls["phishtank"],
@@ -529,6 +601,7 @@ class EmbeddedStack:
             f"{p}APPCONFIG_AGENT_URL": self.flags_agent.url,
             f"{p}ERROR_LOG_FILE": str(self.run_dir / "errors.jsonl"),
             f"{p}OPERATOR_TOKEN": self.operator_token,  # reads /health/deep
+            f"{p}STATE_MARKER": self.state_token,  # deep health's keptState
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
             "POWERTOOLS_TRACE_DISABLED": "1",

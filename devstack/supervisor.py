@@ -115,6 +115,10 @@ class Supervisor:
                          f"{self.backoff.delay(item.failures):.1f} s")
             if now < item.next_attempt or item.held:
                 continue
+            if item.alive():  # brought back by hand while held: a restart would start a second one on its port
+                item.down_since, item.up_since = None, now
+                self.log(f"supervisor: {item.name} is back without a restart")
+                continue
             try:
                 item.restart()
             except Exception as exc:  # noqa: BLE001 - a failed restart is retried after a longer backoff

@@ -248,9 +248,9 @@ def run_fuzz(stack: Any, messages: int, seed: int = 1, log: Callable[[str], None
     rng = random.Random(seed)
     corpus = load_corpus()
     run = uuid.uuid4().hex[:8]
-    sqs, s3 = stack.client("sqs"), stack.client("s3")
+    sqs = stack.client("sqs")
     info = stack.info
-    submitter = Submitter(sqs, info.queue_url, s3=s3, bucket=info.bucket)
+    submitter = Submitter(sqs, info.queue_url, s3=stack.large_mail_objects(), bucket=info.bucket)
     report = FuzzReport()
     handler = handlers.processor.handler
     record_metrics = handlers.processor.record_metrics

@@ -35,6 +35,7 @@ from stacks.constructs.response_jobs import RESPONSE_RESERVED_CONCURRENCY  # noq
 from stacks.pipeline_stack import (  # noqa: E402
     FEED_REFRESHER_RESERVED_CONCURRENCY,
     REMEDIATION_RESERVED_CONCURRENCY,
+    TRACE_PURGE_RESERVED_CONCURRENCY,
 )
 from stacks.settings import EnvSettings, load_settings  # noqa: E402
 
@@ -114,6 +115,7 @@ def reserved_concurrency(settings: EnvSettings) -> dict[str, int]:
         "phishing-rate check": SCHEDULED_RESERVED_CONCURRENCY,
         "SIEM export": SCHEDULED_RESERVED_CONCURRENCY,
         "response jobs": RESPONSE_RESERVED_CONCURRENCY,
+        "trace purge": TRACE_PURGE_RESERVED_CONCURRENCY,
     }
 
 

@@ -27,6 +27,8 @@ SOURCES = {
     "detection-corpus": "functions/swordfish/analysis/data/weights.json",
     # The cross-validated part of `make eval`'s results/eval/eval.json, committed for the weights above.
     "detection-eval": "corpus/eval.json",
+    # A tenant's report on the demo history (`make example-report`: scripts/example_report.py).
+    "report-example": "docs/examples/example-report.json",
 }
 # An empty block is "open\nclose"; the lazy optional body keeps it from reaching the next block's close.
 BLOCK = re.compile(r"(?P<open><!-- figures:(?P<name>[a-z-]+) -->\n)(?:(?P<body>.*?)\n)??(?P<close><!-- /figures -->)",
@@ -212,8 +214,35 @@ def render_detection_eval(report: dict) -> str:
     return "\n".join(out)
 
 
+def render_report_example(report: dict) -> str:
+    """The example report's headline figures, its trend table and its two charts (the SVG the
+    report itself draws, from the committed figures)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "functions"))  # this checkout's code, whatever the venv points at
+    from swordfish.reports.charts import kinds_chart, volume_chart
+    from swordfish.reports.model import TenantReport
+    from swordfish.reports.render import change
+
+    r = TenantReport.model_validate(report)
+    rem = r.remediation
+    out = [f"- {r.tenant_name}, {r.period.start} to {r.period.end} ({r.period.days} days): {_n(r.total)} messages "
+           f"analysed ({_n(r.previous_total)} the {r.period.days} days before), {_n(r.threats)} threats.",
+           f"- Quarantined {_n(rem.quarantined)}, released {_n(rem.released)}, held at the end {_n(rem.held)}.",
+           f"- Most targeted: {', '.join(f'{x.name} ({x.messages})' for x in r.recipients[:3])}.",
+           f"- Brands impersonated: {', '.join(f'{x.name} ({x.messages})' for x in r.brands[:5]) or 'none'}; "
+           f"executives: {', '.join(f'{x.name} ({x.messages})' for x in r.vips[:3]) or 'none'}.",
+           "", "| kind | this period | previous period | change |", "|---|---:|---:|---:|"]
+    for k in r.kinds:
+        out.append(f"| {k.kind} | {_n(k.count)} | {_n(k.previous)} | {change(k)} |")
+    out += ["", '<div class="report-charts">', volume_chart(r), kinds_chart(r), "</div>"]
+    return "\n".join(out)
+
+
 def render(name: str) -> str:
     source = REPO / SOURCES[name]
+    if name == "report-example":
+        return render_report_example(json.loads(source.read_text()))
     if name == "detection-corpus":
         return render_detection_corpus(json.loads(source.read_text()))
     if name == "detection-eval":

@@ -127,6 +127,11 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)),
         ("secretsmanager:GetSecretValue", secret(c.SENTRY_DSN_SECRET_NAME)),
     ],
+    c.TRACE_PURGE_FUNCTION_NAME: [
+        *LOGS,
+        ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)),
+        ("secretsmanager:GetSecretValue", secret(c.SENTRY_DSN_SECRET_NAME)),
+    ],
     c.AUTHORIZER_FUNCTION_NAME: [
         *LOGS,
         ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)),

@@ -124,6 +124,9 @@ class ApiStack(Stack):
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Usage plans meter the key our authorizer returns, never a header a client sends.
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+            # A tenant report as PDF (GET …/reports?format=pdf): passed as binary to a client that
+            # sends 'Accept: application/pdf'; every other answer stays text.
+            binary_media_types=["application/pdf"],
             # Execution logging needs the account-level CloudWatch role; this stack owns it.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,

@@ -43,7 +43,7 @@ CACHE_NAME = f"{constants.SERVICE_NAME}-cache"
 # newer minors itself (auto_minor_version_upgrade); bump this to the minor the instance runs, never
 # below it (docs/deploy.md, "PostgreSQL version").
 POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16_13
-LARGE_MAIL_EXPIRY_DAYS = 30  # large mail is kept as long as a submission can be retried or reviewed
+LARGE_MAIL_EXPIRY_DAYS = constants.LARGE_MAIL_EXPIRY_DAYS  # as long as a submission can be retried or reviewed
 BACKUP_OBJECT_EXPIRY_DAYS = constants.BACKUP_OBJECT_EXPIRY_DAYS  # the raw archive's; traces expire with it
 # Characters that break DSNs or shell quoting in the generated passwords.
 PASSWORD_EXCLUDE = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"

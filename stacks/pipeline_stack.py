@@ -27,6 +27,7 @@ REMEDIATION_RETRY_DLQ_NAME = f"{constants.REMEDIATION_RETRY_QUEUE_NAME}-dlq"
 REMEDIATION_RESERVED_CONCURRENCY = 5
 REMEDIATION_MAX_CONCURRENCY = 4
 FEED_REFRESHER_RESERVED_CONCURRENCY = 1  # one refresh at a time
+TRACE_PURGE_RESERVED_CONCURRENCY = 1  # one purge at a time
 # A refresh that EventBridge could not deliver is retried, then parked in its own DLQ (alarmed).
 FEED_SCHEDULE_RETRY_ATTEMPTS = 2
 
@@ -159,4 +160,27 @@ class PipelineStack(Stack):
             targets=[targets.LambdaFunction(self.feed_refresher.function, retry_attempts=FEED_SCHEDULE_RETRY_ATTEMPTS,
                                             max_event_age=Duration.minutes(constants.FEED_REFRESH_MINUTES),
                                             dead_letter_queue=self.feed_schedule_dlq)],
+        )
+
+        # A verdict's trace (recipients, links, attachments) is kept as long as the raw archive keeps
+        # the message (issue 28): deleted once a day, as `swordfish trace purge` does by hand. The
+        # functions' login deletes (every tenant in scope); a run out of budget leaves the rest to the next.
+        self.trace_purge = kit.function(
+            self, "TracePurge",
+            function_name=constants.TRACE_PURGE_FUNCTION_NAME,
+            handler=constants.TRACE_PURGE_HANDLER,
+            description="Deletes verdict traces past the raw archive's retention",
+            timeout_seconds=constants.TRACE_PURGE_TIMEOUT_SECONDS,
+            memory_mb=512,
+            reserved_concurrency=TRACE_PURGE_RESERVED_CONCURRENCY,
+            reads_flags=False,
+        )
+        permissions.read_secret(self.trace_purge.role, data.app_secret)
+        permissions.read_secret(self.trace_purge.role, data.sentry_dsn_secret)
+        self.trace_purge_schedule = events.Rule(
+            self, "TracePurgeSchedule",
+            description="Deletes verdict traces past the raw archive's retention",
+            schedule=events.Schedule.rate(Duration.hours(constants.TRACE_PURGE_SCHEDULE_HOURS)),
+            targets=[targets.LambdaFunction(self.trace_purge.function, retry_attempts=FEED_SCHEDULE_RETRY_ATTEMPTS,
+                                            max_event_age=Duration.hours(1))],  # a missed day: the next run purges both
         )

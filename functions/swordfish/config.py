@@ -194,6 +194,10 @@ class Settings(BaseSettings):
     raw_mail_archive_bucket: str | None = None
     # The embedded stack's archive: a folder on disk (moto's S3 is memory, gone with a restart).
     raw_mail_archive_dir: str | None = None
+    # The embedded stack's large mail (S3 pointers): a folder on disk, for the same reason.
+    large_mail_dir: str | None = None
+    # Set by the embedded stack: the token it marked moto, fauxqs and its folders with (keptState).
+    state_marker: str | None = None
     backup_superuser_url: str | None = None  # PostgreSQL superuser DSN for base backups (`make serve` sets it)
     backup_dir: str = ".devstack/backups"  # the encrypted backup repository (base backups + WAL)
     backup_kms_key_id: str = "alias/swordfish/backup"

@@ -140,6 +140,12 @@ RESTORE_VALIDATOR_TIMEOUT_SECONDS = 600
 METRIC_RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
 RDS_REPLICA_KEY_ALIAS = "alias/swordfish/rds-backup-replica"  # in the copy region: replicated automated backups
 RAW_MAIL_ARCHIVE_PREFIX = "raw-submissions/"
+LARGE_MAIL_EXPIRY_DAYS = 30  # the large-mail bucket's lifecycle; the embedded stack's folder prunes the same
+# The embedded stack marks what it created in each in-memory emulator and folder (a token in the
+# environment, SWORDFISH_STATE_MARKER); deep health's keptState says which came back empty.
+STATE_MARKER_KEY = ".swordfish/stack-marker"  # an object in the large-mail bucket (moto)
+STATE_MARKER_QUEUE = "swordfish-stack-marker"  # a queue (fauxqs)
+STATE_MARKER_FILE = ".swordfish-marker"  # a file in the raw archive's and the large mail's folders
 # The backup bucket (raw archive included) expires objects after this many days; a verdict's trace
 # (recipients, links, attachments: issue 28) is kept exactly as long as the message it was read from.
 BACKUP_OBJECT_EXPIRY_DAYS = 365
@@ -179,5 +185,11 @@ ALERTS_RATE_CHECK_MINUTES = 5
 SIEM_EXPORT_FUNCTION_NAME = "swordfish-siem-export"
 SIEM_EXPORT_HANDLER = "handlers.siem_export.handler"
 SIEM_EXPORT_MINUTES = 5
+# Traces (recipients, links, attachments) kept as long as the raw archive keeps the message: purged
+# once a day on AWS (issue 28), as `swordfish trace purge` does by hand.
+TRACE_PURGE_FUNCTION_NAME = "swordfish-trace-purge"
+TRACE_PURGE_HANDLER = "handlers.trace_purge.handler"
+TRACE_PURGE_SCHEDULE_HOURS = 24
+TRACE_PURGE_TIMEOUT_SECONDS = 300
 SIEM_EXPORT_BUCKET_PREFIX = "swordfish-siem-export"
 SIEM_EXPORT_WEBHOOK_SECRET_NAME = "swordfish/siem-export-webhook"

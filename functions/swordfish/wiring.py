@@ -136,7 +136,17 @@ def build_submitter(settings: Settings | None = None) -> Submitter:
     if not settings.emails_queue_url:
         raise RuntimeError("SWORDFISH_EMAILS_QUEUE_URL must be set to submit mail")
     return Submitter(aws_client("sqs", settings), settings.emails_queue_url,
-                     s3=aws_client("s3", settings), bucket=settings.large_mail_bucket)
+                     s3=large_mail_objects(settings), bucket=settings.large_mail_bucket)
+
+
+def large_mail_objects(settings: Settings):
+    """Where large mail (S3 pointers) is put and read: S3, or on the embedded stack a folder on
+    disk that outlives moto (issue 25)."""
+    if settings.large_mail_dir:
+        from swordfish.integrations.large_mail import DirLargeMailStore
+
+        return DirLargeMailStore(settings.large_mail_dir)
+    return aws_client("s3", settings)
 
 
 # --- the processor ------------------------------------------------------------------------------
@@ -148,7 +158,7 @@ def _analysis_adapters(settings: Settings) -> dict:
     restore take them from here, so a replayed verdict is the one the tenant got (issue 25)."""
     nango = nango_client(settings)
     # Every outbound call goes through its circuit breaker, with the fallback fallbacks.py documents.
-    mail = MailSourceLoader(s3_client=GuardedS3(aws_client("s3", settings)),
+    mail = MailSourceLoader(s3_client=GuardedS3(large_mail_objects(settings)),
                             mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
                             max_bytes=settings.max_message_bytes)
     indicators = GuardedIndicatorLookup(IndicatorStore.from_url(settings.redis_url, settings.redis_timeout_seconds)) \
@@ -333,7 +343,84 @@ def build_health_dependencies(settings: Settings | None = None) -> HealthDepende
         backup_rpo_seconds=settings.backup_rpo_seconds,
         backup_schedule_seconds=settings.backup_schedule_seconds,
         backup_verify_max_age_seconds=settings.backup_verify_max_age_seconds,
+        kept_state=_kept_state_probes(settings),
     )
+
+
+def _kept_state_probes(settings: Settings) -> dict[str, Callable[[], str | None]]:
+    """The embedded stack's markers (moto, fauxqs, its folders) and the backup key: each probe
+    returns None while the state is there, else a line saying what came back empty (issue 25)."""
+    from pathlib import Path
+
+    from botocore.exceptions import ClientError
+
+    probes: dict[str, Callable[[], str | None]] = {}
+    token = settings.state_marker
+
+    def code(exc: ClientError) -> str:
+        return exc.response.get("Error", {}).get("Code", "")
+
+    if token and settings.large_mail_bucket:
+        def moto() -> str | None:
+            where = f"s3://{settings.large_mail_bucket}/{constants.STATE_MARKER_KEY}"
+            try:
+                obj = aws_client("s3", settings).get_object(Bucket=settings.large_mail_bucket,
+                                                            Key=constants.STATE_MARKER_KEY)
+                found = obj["Body"].read(256).decode("utf-8", "replace")
+            except ClientError as exc:
+                if code(exc) not in ("NoSuchKey", "NoSuchBucket", "404"):
+                    raise
+                found = None
+            if found == token:
+                return None
+            state = "gone" if found is None else "another stack's"
+            return (f"moto came back empty: its marker {where} is {state}; buckets, secrets, flags and KMS keys "
+                    "are not re-created yet")
+        probes["moto"] = moto
+    if token and settings.emails_queue_url:
+        marker_url = f"{settings.emails_queue_url.rsplit('/', 1)[0]}/{constants.STATE_MARKER_QUEUE}"
+
+        def fauxqs() -> str | None:
+            try:
+                aws_client("sqs", settings).get_queue_attributes(QueueUrl=marker_url, AttributeNames=["QueueArn"])
+                return None
+            except ClientError as exc:
+                if "NonExistentQueue" not in code(exc) and "QueueDoesNotExist" not in code(exc):
+                    raise
+            return (f"fauxqs came back empty: its marker queue {constants.STATE_MARKER_QUEUE} is gone; the queues "
+                    "are not re-created yet (their journal puts queued mail back when they are)")
+        probes["fauxqs"] = fauxqs
+    for name, folder, what in (("rawArchive", settings.raw_mail_archive_dir, "the raw-submission archive"),
+                               ("largeMail", settings.large_mail_dir, "large mail")):
+        if token and folder:
+            def marked(folder: str = folder, what: str = what) -> str | None:
+                try:
+                    if (Path(folder) / constants.STATE_MARKER_FILE).read_text().strip() == token:
+                        return None
+                except OSError:
+                    pass
+                return (f"{what} came back empty: {Path(folder) / constants.STATE_MARKER_FILE} is gone or another "
+                        "stack's (the folder was emptied or replaced): what it held before is lost")
+            probes[name] = marked
+    if settings.backup_health:
+        key = settings.backup_kms_key_id
+
+        def backup_key() -> str | None:
+            if key.startswith("file:"):
+                path = Path(key[len("file:"):])
+                if path.is_file() and path.stat().st_size:
+                    return None
+            else:
+                try:
+                    aws_client("kms", settings).describe_key(KeyId=key)
+                    return None
+                except ClientError as exc:
+                    if code(exc) not in ("NotFoundException", "KMSInvalidStateException"):
+                        raise
+            return (f"the backup key {key} is gone: backups taken under it cannot be decrypted; take a new base "
+                    "backup under a new key")
+        probes["backupKey"] = backup_key
+    return probes
 
 
 def _backup_status(settings: Settings) -> Callable[[], dict]:
@@ -505,7 +592,7 @@ def message_source_factory(settings: Settings) -> Callable[[], object | None] | 
     def build():
         from swordfish.integrations.message_content import ArchivedMessageSource
 
-        s3, nango = aws_client("s3", settings), nango_client(settings)
+        s3, nango = large_mail_objects(settings), nango_client(settings)
         return ArchivedMessageSource(
             raw_mail_archive(settings),
             MailSourceLoader(s3_client=GuardedS3(s3), mailbox_fetch=guarded_mailbox_fetch(nango) if nango else None,
@@ -614,6 +701,15 @@ def build_siem_exporter(settings: Settings | None = None):
         raise RuntimeError("the SIEM export needs SWORDFISH_SIEM_EXPORT_BUCKET or SWORDFISH_SIEM_EXPORT_WEBHOOK_URL")
     return SiemExporter(database(), sinks, lag_seconds=settings.siem_export_lag_seconds,
                         max_rows=settings.siem_export_max_rows, release=settings.release)
+
+
+def purge_expired_traces(time_left: Callable[[], float] | None = None) -> dict:
+    """Traces past the raw archive's retention, deleted in batches through the process's pool."""
+    from datetime import UTC, datetime
+
+    from swordfish.store.traces import purge_all_expired
+
+    return purge_all_expired(database().connection, datetime.now(UTC), time_left=time_left)
 
 
 # --- error tracking -------------------------------------------------------------------------------

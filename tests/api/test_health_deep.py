@@ -113,7 +113,7 @@ def check(body, key):
 def test_everything_up_passes_with_a_full_score_in_health_json(deps):
     code, body = deep(deps)
     assert (code, body["status"], body["score"]) == (200, "pass", 100.0), json.dumps(body, indent=1)
-    assert set(body["components"]) == set(health_deep.COMPONENTS) - {"backup"}  # backup: where configured
+    assert set(body["components"]) == set(health_deep.COMPONENTS) - {"backup", "keptState"}  # backup, keptState: where configured
     for key in ("postgresql:responseTime", "postgresql:connectTime", "redis:responseTime", "nango:responseTime",
                 "feed_urlhaus:responseTime", "feed_phishtank:refreshAge", "disk:freeSpace", "memory:utilization",
                 "queue:depth", "queue:oldestMessageAge", "queue:dlqDepth", "circuitBreakers:state",

@@ -45,3 +45,30 @@ def test_missing_entries_and_keys_outside_the_archive_are_refused(tmp_path):
     (tmp_path / "secret.txt").write_text("not mail")
     with pytest.raises(ArchiveEntryMissing):
         archive.entry("raw-submissions/../../secret.txt", 0)
+
+
+def test_the_whole_archive_streams_in_time_order_across_years_without_walking_empty_hours(tmp_path):
+    """Issue 25: the start's re-enqueue looked back 48 hours only. Reading from a year back must list
+    the folders that exist (a few), not the 8,760 hours in between."""
+    clock = Clock()
+    archive = DirRawMailArchive(tmp_path / "raw", clock=clock)
+    written = []
+    for age in (timedelta(days=300), timedelta(days=40), timedelta(hours=72), timedelta(0)):
+        clock.now = datetime(2026, 12, 7, 11, 0, 1, tzinfo=UTC) - age
+        written.append(archive.archive([IncomingRecord(f"q{age.days}-{age.seconds}", "{}", None)]))
+    listed: list[str] = []
+    folders = archive._folders
+    archive._folders = lambda prefix: listed.append(prefix) or folders(prefix)
+
+    now = datetime(2026, 12, 7, 11, 30, tzinfo=UTC)
+    assert list(archive.keys_from(now - timedelta(days=365))) == written
+    assert len(listed) < 20, listed
+    # after a key (the re-enqueue's cursor): only newer objects, the older folders not even listed
+    listed.clear()
+    assert list(archive.keys_from(now - timedelta(days=365), after=written[1])) == written[2:]
+    assert not any(prefix.endswith(("/2026/02/", "/2026/03/")) for prefix in listed), listed
+    assert [e["queue_message_id"] for e in archive.entries(now - timedelta(days=50))] == [
+        "q40-0", "q3-0", "q0-0"]
+    assert [e["queue_message_id"] for e in archive.entries()] == ["q300-0", "q40-0", "q3-0", "q0-0"]
+    # since within an hour folder: entries before it in the same hour are left out
+    assert [e["queue_message_id"] for e in archive.entries(datetime(2026, 12, 7, 11, 0, 2, tzinfo=UTC))] == []

@@ -116,3 +116,51 @@ def test_a_deleted_seal_or_an_edited_archive_state_is_detected(live_db, reposito
     state.write_text(json.dumps(data))
     with pytest.raises(TamperedFile, match="archive_state.json"):
         restore(copy2, keys, tmp_path / "restores")
+
+
+def _plaintext_wal(root: Path, magic: bytes, *, skip: tuple[Path, ...]) -> list[str]:
+    """Files under ``root`` that start like a WAL page of this server (its page magic), outside ``skip``."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file() or any(path == s or s in path.parents for s in skip):
+            continue
+        with open(path, "rb") as src:
+            if src.read(2) == magic and path.stat().st_size >= 8192:
+                found.append(str(path))
+    return found
+
+
+def test_no_decrypted_wal_sits_on_disk_during_a_restore(live_db, repository, keys, archiver, base_backup,
+                                                        restored_servers, tmp_path, monkeypatch):
+    """Issue 25: the decrypted WAL chain waited in the restore's own folder (on disk) until replayed.
+    Scanned while the restored server starts and replays; its own pg_wal is PostgreSQL's, as live."""
+    from swordfish.backup import restore as restore_module
+    from swordfish.backup.database import filesystem_type
+
+    live_segment = next(p for p in sorted((live_db.server.data_dir / "pg_wal").iterdir())
+                        if p.is_file() and len(p.name) == 24)
+    magic = live_segment.read_bytes()[:2]
+    insert_verdicts(live_db, "no-plain-wal", 3)
+    archive_now(live_db, archiver)
+    restores = tmp_path / "restores"
+    found: list[str] = []
+    wal_sources: list[str] = []
+    start_server = restore_module._start_server
+
+    def scanning_start(data_dir, *args, **kwargs):
+        found.extend(_plaintext_wal(restores, magic, skip=(data_dir / "pg_wal",)))
+        conf = (data_dir / "postgresql.auto.conf").read_text()
+        wal_sources.extend(line for line in conf.splitlines() if line.startswith("restore_command"))
+        return start_server(data_dir, *args, **kwargs)
+
+    monkeypatch.setattr(restore_module, "_start_server", scanning_start)
+    server = restore(repository, keys, restores)
+    restored_servers.append(server)
+    found.extend(_plaintext_wal(restores, magic, skip=(server.data_dir / "pg_wal",)))
+    assert message_ids(server.url(), "no-plain-wal") == {f"no-plain-wal-{i}" for i in range(1, 4)}
+    assert not found, f"decrypted WAL on disk during the restore: {found}"
+    # Where the server read the WAL from is memory, and it is gone once replayed.
+    (command,) = wal_sources
+    folder = Path(command.split('"')[1]).parent
+    assert not folder.exists()
+    assert filesystem_type(folder.parent) in ("tmpfs", "ramfs"), command

@@ -214,3 +214,10 @@ def test_the_console_reads_only_the_raw_archive_prefix_of_the_backup_bucket(prod
                     if "s3:GetObject" in json.dumps(statement.get("Action"))
                     and "Backups" in json.dumps(statement.get("Resource"))]
     assert backup_reads and all(f"/{constants.RAW_MAIL_ARCHIVE_PREFIX}*" in r for r in backup_reads)
+
+
+def test_a_pdf_report_passes_as_binary_and_nothing_else_does(prod):
+    """GET …/reports?format=pdf answers base64 from the Lambda; API Gateway decodes it for a client
+    that accepts application/pdf. Only that type: JSON, HTML and request bodies stay text."""
+    api = only(prod.templates["api"], "AWS::ApiGateway::RestApi")
+    assert api["BinaryMediaTypes"] == ["application/pdf"]

@@ -149,9 +149,9 @@ def test_every_customer_managed_key_rotates(synthesised, env_name):
 def test_every_function_log_group_is_encrypted_and_expires(prod):
     groups = [(concern, p) for concern, t in prod.templates.items() for p in props(t, "AWS::Logs::LogGroup")
               if str(p.get("LogGroupName", "")).startswith("/aws/lambda/")]
-    assert len(groups) == 14  # processor, remediation, API, authorizer, console, feed refresher, flags audit,
+    assert len(groups) == 15  # processor, remediation, API, authorizer, console, feed refresher, flags audit,
     #                           health canary, restore validator, rotate-secret, alerts, rate check, SIEM export,
-    #                           response jobs
+    #                           trace purge, response jobs
     for _, group in groups:
         assert "KmsKeyId" in group
         assert group["RetentionInDays"] == prod.stacks.settings.env.log_retention_days

@@ -176,3 +176,58 @@ def test_a_search_past_the_statement_timeout_is_a_clear_refusal(app_db, database
             with pytest.raises(InvalidSearch, match="took too long"):
                 search(conn, TraceSearch(link_domain="x.example"), None, statement_timeout_ms=200)
             assert conn.execute("SELECT 1").fetchone() == (1,)  # the transaction goes on (a savepoint)
+
+
+def _expire(database, *message_ids: str) -> None:
+    with psycopg.connect(database.superuser_url, autocommit=True) as conn:
+        conn.execute("UPDATE verdict_traces SET expires_at = now() - interval '1 day' WHERE message_id = ANY(%s)",
+                     (list(message_ids),))
+
+
+def test_the_scheduled_purge_runs_as_the_app_role_through_the_pooler(app_db, database, monkeypatch):
+    """Issue 28: the purge had a CLI only; on AWS a daily schedule runs handlers/trace_purge.py with
+    the functions' login (the application role), every tenant in scope."""
+    from handlers.trace_purge import handler
+    from swordfish import constants, wiring
+    from swordfish.config import get_settings
+
+    from devstack.poller import FakeLambdaContext
+
+    store(app_db, record("tenant-a", "old1"), record("tenant-b", "old2"), record("tenant-c", "kept"))
+    _expire(database, "old1", "old2")
+    monkeypatch.setenv("SWORDFISH_DATABASE_URL", database.app_url)
+    monkeypatch.delenv("SWORDFISH_DB_CREDENTIALS_FROM_SECRET", raising=False)
+    get_settings.cache_clear()
+    wiring.reset()
+    try:
+        report = handler({}, FakeLambdaContext(function_name=constants.TRACE_PURGE_FUNCTION_NAME,
+                                               timeout_seconds=constants.TRACE_PURGE_TIMEOUT_SECONDS))
+    finally:
+        wiring.reset()
+        get_settings.cache_clear()
+    assert report == {"deleted": 2, "batches": 1, "complete": True}
+    with app_db.connection() as conn, conn.transaction():
+        set_scope(conn, None)
+        assert [r[0] for r in conn.execute("SELECT message_id FROM verdict_traces")] == ["kept"]
+
+
+def test_the_purge_stops_within_its_budget_and_the_next_run_goes_on(app_db, database):
+    from datetime import UTC, datetime
+
+    from swordfish.store.traces import purge_all_expired
+
+    store(app_db, *(record("tenant-a", f"old{i}") for i in range(3)))
+    _expire(database, "old0", "old1", "old2")
+    first = purge_all_expired(app_db.connection, datetime.now(UTC), batch=1, time_left=lambda: 10.0)
+    assert first == {"deleted": 1, "batches": 1, "complete": False}  # 10 s left < the 30 s reserve
+    rest = purge_all_expired(app_db.connection, datetime.now(UTC), batch=1, time_left=lambda: 300.0)
+    assert rest == {"deleted": 2, "batches": 3, "complete": True}
+
+
+def test_the_purge_command_shares_the_loop_and_prints_what_it_deleted(app_db, database, capsys):
+    from swordfish.cli import main
+
+    store(app_db, record("tenant-a", "old"), record("tenant-b", "kept"))
+    _expire(database, "old")
+    assert main(["trace", "purge", "--database-url", database.owner_url]) == 0
+    assert capsys.readouterr().out.strip() == '{"deleted": 1}'

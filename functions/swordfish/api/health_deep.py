@@ -82,6 +82,9 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     # A dependency restarted without its state (health_progress.check_restarts): a warn for a while
     # that the operator reads; like secrets, it does not move the score.
     Component("restarts", "component", 0),  # a warn only: the fallback value works; the score stays
+    # An emulator, a folder or the backup key that came back empty (issue 25): mail may still flow,
+    # but what recovery depends on is gone until re-created, so it fails on its own.
+    Component("keptState", "component", 10),
 )}
 READY_COMPONENTS = ("postgresql", "queue")
 
@@ -295,6 +298,20 @@ def check_secrets(reader) -> ComponentResult:
         f"read from the environment, Secrets Manager unreachable: {', '.join(fallbacks)}" if fallbacks else None)])
 
 
+def check_kept_state(deps: HealthDependencies) -> ComponentResult:
+    """``fail`` per probe that finds its marker gone: the dependency came back without its state
+    (restarted empty, a folder emptied, the backup key deleted), and passes once it is re-created."""
+    measurements = []
+    for name, probe in deps.kept_state.items():
+        try:
+            lost = probe()
+        except Exception as exc:  # noqa: BLE001 - unreachable: its own check says so; here unknown
+            measurements.append(Measurement(name, None, None, WARN, f"unknown: {type(exc).__name__}: {exc}"))
+            continue
+        measurements.append(Measurement(name, lost is None, None, PASS if lost is None else FAIL, lost))
+    return ComponentResult("keptState", measurements)
+
+
 def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> dict[str, Callable[[], ComponentResult]]:
     plan: dict[str, Callable[[], ComponentResult]] = {}
     if deps.database_url:
@@ -337,6 +354,8 @@ def _planned_checks(deps: HealthDependencies, names: tuple[str, ...] | None) -> 
         plan["secrets"] = lambda: check_secrets(deps.secret_reader)
     if deps.backup_status is not None:
         plan["backup"] = lambda: health_backup.check_backup(deps)
+    if deps.kept_state:
+        plan["keptState"] = lambda: check_kept_state(deps)
     if names is not None:
         plan = {k: v for k, v in plan.items() if k in names}
     return plan

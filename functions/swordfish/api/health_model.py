@@ -126,6 +126,9 @@ class HealthDependencies:
     backup_schedule_seconds: float = 86_400.0
     backup_verify_max_age_seconds: float = 8 * 86_400.0
     wall_clock: Callable[[], datetime] | None = None  # for the backup ages (tests move it by hand)
+    # What must not come back empty (the embedded stack's emulators and folders, the backup key):
+    # name -> probe returning None when intact, else what was lost (health_deep.check_kept_state).
+    kept_state: dict[str, Callable[[], str | None]] = field(default_factory=dict)
 
     def timeout_for(self, component: str) -> float:
         key = "feed" if component.startswith("feed_") else component

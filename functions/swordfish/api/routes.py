@@ -14,8 +14,8 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import quote, unquote
 
@@ -419,6 +419,12 @@ class CampaignIndicators(BaseModel):
 
 
 SearchText = Annotated[str | None, Query(max_length=300)]
+ReportFrom = Annotated[str | None, Query(alias="from", max_length=10, description=(
+    "first day (UTC, YYYY-MM-DD); default: six days before to"))]
+ReportTo = Annotated[str | None, Query(max_length=10, description="last day, included; default: today")]
+ReportFormat = Annotated[Literal["json", "html", "pdf"], Query(
+    description="json (default), html (a page of its own) or pdf; a PDF needs 'Accept: application/pdf' "
+                "through API Gateway")]
 AlertEventKind = Literal["malware", "vip_impersonation", "phishing_rate", "campaign"]
 
 
@@ -476,6 +482,7 @@ class ApiStore(Protocol):
                cursor: str | None) -> tuple[list[dict], str | None]: ...  # raises InvalidSearch
     def campaigns(self, *, limit: int, before: int | None) -> list[dict]: ...
     def campaign(self, campaign_id: int) -> dict | None: ...  # store.campaigns.summary
+    def report(self, tenant_id: str, period: Any, *, now: datetime) -> Any: ...  # store.reports.tenant_report
 
 
 @dataclass
@@ -490,6 +497,7 @@ class ApiDependencies:
     releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
     alert_rules: Callable[[], Any] | None = None  # () -> alerts.rules.AlertRulesAdmin
     responses: Callable[[], Any] | None = None  # () -> store.response_jobs.ResponseDesk (bulk response)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # a report's "today"
 
 
 def _reused_for_other_content(store: ApiStore, tenant_id: str, message_id: str, raw: bytes) -> str | None:
@@ -1291,6 +1299,57 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         return BlockPage(blocks=[add_block(BlockRequest(kind=k, indicator=v, comment=request.comment),
                                            scope=None, tenant_id=request.tenant, actor="operator-token",
                                            role="operator", campaign_id=int(campaign_id)) for k, v in chosen])
+
+    # --- reports an MSP sends its clients (issue 28) ---------------------------------------------
+
+    from swordfish.reports.model import TenantReport
+
+    report_doc = {
+        200: {"description": "the tenant's report: JSON (the figures), an HTML page, or a PDF",
+              "content": {"application/json": {"model": TenantReport},
+                          "text/html": {"schema": {"type": "string"}},
+                          "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
+
+    def report_response(tenant_id: str, start: str | None, end: str | None, format: str) -> Response:
+        from swordfish.reports.model import InvalidPeriod, parse_period
+
+        deps = deps_factory()
+        now = deps.clock()
+        try:
+            period = parse_period(start, end, today=now.date())
+        except InvalidPeriod as exc:
+            raise BadRequestError(str(exc)) from exc
+        report = deps.store.report(tenant_id, period, now=now)
+        if report is None:
+            raise NotFoundError(f"no tenant {tenant_id!r}")
+        if format == "json":
+            return Response(200, content_types.APPLICATION_JSON, report.model_dump(mode="json", by_alias=True))
+        from swordfish.reports import render
+
+        if format == "html":
+            return Response(200, "text/html; charset=utf-8", render.report_html(report),
+                            headers={"Content-Security-Policy": render.REPORT_CSP,
+                                     "Content-Disposition": f'inline; filename="{render.filename(report, "html")}"'})
+        return Response(200, "application/pdf", render.report_pdf(report),
+                        headers={"Content-Disposition": f'attachment; filename="{render.filename(report, "pdf")}"'})
+
+    report_about = ("Mail volume per day, threats by kind against the previous period of equal length, the most "
+                    "targeted recipients, impersonated brands and VIPs, and what was quarantined and released.")
+
+    @app.get("/v1/tenants/<tenant_id>/reports", tags=["reports"], responses=report_doc, description=report_about)
+    def tenant_report(tenant_id: str, from_: ReportFrom = None, to: ReportTo = None, format: ReportFormat = "json"):
+        """The tenant's report for a period (the tenant's key)."""
+        authorise(tenant_id, cost=5 if format == "json" else 20)
+        return report_response(tenant_id, from_, to, format)
+
+    @app.get("/v1/msp/tenants/<tenant_id>/reports", tags=["msp"], responses=report_doc, description=report_about)
+    def msp_tenant_report(tenant_id: str, from_: ReportFrom = None, to: ReportTo = None,
+                          format: ReportFormat = "json"):
+        """Any tenant's report for a period (operator token): what the MSP sends each client."""
+        operator()
+        if not TENANT_ID_PATTERN.match(tenant_id):
+            raise NotFoundError(f"no tenant {tenant_id[:64]!r}")
+        return report_response(tenant_id, from_, to, format)
 
     return app
 

@@ -207,6 +207,11 @@ class WalArchiver:
         self._threads: list[threading.Thread] = []
         self._partial_seen: tuple[str, int, int] | None = None
         self._lock = threading.Lock()
+        self.target_url = superuser_url
+        self._status_conn: psycopg.Connection | None = None
+        self._archived_until: datetime | None = None  # a restart: what the archive held then
+        with contextlib.suppress(Exception):
+            self._archived_until = datetime.fromisoformat(self.repository.archive_state()["archived_until"])
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> WalArchiver:
@@ -243,6 +248,9 @@ class WalArchiver:
         if final_sync:
             with contextlib.suppress(Exception):
                 self.sync()
+        with contextlib.suppress(Exception):
+            if self._status_conn is not None:
+                self._status_conn.close()
         if self._owns_staging:
             shutil.rmtree(self.staging, ignore_errors=True)
 
@@ -257,15 +265,41 @@ class WalArchiver:
         return self._proc is not None and self._proc.poll() is None
 
     # --- work -----------------------------------------------------------------------------------
+    def _receiver_caught_up(self) -> bool:
+        """True when the receiver reported flushing all the WAL the server has flushed (then the
+        staging folder holds everything written before this call). False when it lags, is stopped
+        (SIGSTOP: alive, silent) or gone, or the server cannot be asked."""
+        try:
+            if self._status_conn is None or self._status_conn.closed:
+                self._status_conn = psycopg.connect(self.target_url, autocommit=True, connect_timeout=3)
+            row = self._status_conn.execute(
+                "SELECT r.flush_lsn >= pg_current_wal_flush_lsn() FROM pg_stat_replication r "
+                "JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = %s",
+                (REPLICATION_SLOT,)).fetchone()
+            return bool(row and row[0])
+        except Exception:  # noqa: BLE001 - the server may be down (a drill): not known to be caught up
+            with contextlib.suppress(Exception):
+                self._status_conn.close()
+            self._status_conn = None
+            return False
+
     def sync(self) -> int:
-        """Encrypt what pg_receivewal wrote since the last call. Returns files written."""
+        """Encrypt what pg_receivewal wrote since the last call. Returns files written.
+
+        ``archived_until`` is what the archive really holds (issue 25: a SIGSTOPped receiver is
+        alive, so liveness kept it at "now" while nothing arrived): the time of this sync when the
+        receiver had everything the server flushed, else the newest staged write archived."""
         with self._lock:
             synced_at = utc_now()
+            caught_up = self._receiver_caught_up()
+            newest_write: float | None = None
             written = 0
             names = sorted(os.listdir(self.staging))
             for name in names:
                 if pgtools.SEGMENT_RE.match(name):
                     path = self.staging / name
+                    with contextlib.suppress(OSError):
+                        newest_write = max(newest_write or 0.0, path.stat().st_mtime)
                     self.repository.write_encrypted(self.repository.wal_dir / f"{name}.sfenc",
                                                     _read_file(path), self.keys, f"wal/{name}")
                     (self.repository.wal_dir / f"{name}.partial.sfenc").unlink(missing_ok=True)
@@ -281,15 +315,22 @@ class WalArchiver:
                         continue
                     seen = (name, stat.st_size, stat.st_mtime_ns)
                     if seen != self._partial_seen:
+                        newest_write = max(newest_write or 0.0, stat.st_mtime)
                         segment = name[:-8]
                         self.repository.write_encrypted(self.repository.wal_dir / f"{segment}.partial.sfenc",
                                                         _read_file(path), self.keys, f"wal/{segment}")
                         self._partial_seen = seen
                         self.status.partial_uploads += 1
                         written += 1
+            if caught_up:
+                self._archived_until = synced_at
+            elif newest_write is not None:
+                written_at = datetime.fromtimestamp(newest_write, UTC)
+                self._archived_until = max(self._archived_until or written_at, written_at)
             self.status.last_sync = synced_at.isoformat()
-            self.repository.write_archive_state({"archived_until": synced_at.isoformat(),
-                                                 "receiver_alive": self.receiver_alive}, self.keys)
+            if self._archived_until is not None:
+                self.repository.write_archive_state({"archived_until": self._archived_until.isoformat(),
+                                                     "receiver_alive": self.receiver_alive}, self.keys)
             return written
 
     def _sync_loop(self) -> None:

@@ -273,7 +273,10 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
     restore_root = Path(restore_root).resolve()  # the server runs in its data directory: absolute paths
     restore_root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"restore-{clock().strftime('%Y%m%dT%H%M%SZ')}-", dir=restore_root))
-    data_dir, wal_dir = folder / "data", folder / "wal"
+    data_dir = folder / "data"
+    # The decrypted WAL waits for replay in memory (tmpfs), never in the restore's folder on a disk
+    # (issue 25); the restored server's own pg_wal is PostgreSQL's, as on the live server.
+    wal_dir = _memory_wal_dir(chain)
     socket_dir = Path(tempfile.mkdtemp(prefix="sfrs-"))
     log_file = folder / "postgresql.log"
     port = free_port()
@@ -332,7 +335,6 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
             if not report.ok:
                 raise IntegrityError("the restored database fails its integrity checks: "
                                      + "; ".join(report.mismatches + problems))
-        shutil.rmtree(wal_dir, ignore_errors=True)  # replayed; the server has its own copy now
         timings["total_seconds"] = time.monotonic() - t0
         server.timings = timings
         (folder / "restore.json").write_text(json.dumps(server.as_dict(), indent=2, default=str))
@@ -344,6 +346,22 @@ def restore(repository: Repository, keys: DataKeySource, restore_root: Path, *, 
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(socket_dir, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(wal_dir, ignore_errors=True)
+
+
+def _memory_wal_dir(chain: list[tuple[str, Path]]) -> Path:
+    """A private folder in memory for the decrypted chain; refused when the chain would not fit."""
+    from swordfish.backup.database import memory_staging_root
+
+    root = memory_staging_root()
+    needed = len(chain) * pgtools.WAL_SEGMENT_BYTES
+    free = shutil.disk_usage(root).free
+    if needed > free * 0.9:
+        raise BackupError(f"the WAL chain to replay ({needed / 2**20:.0f} MiB) does not fit in memory at {root} "
+                          f"({free / 2**20:.0f} MiB free): decrypted WAL is never written to a disk; "
+                          "enlarge the tmpfs or restore from a newer base backup")
+    return Path(tempfile.mkdtemp(prefix="sfrestore-wal-", dir=root))
 
 
 def _write_bootstrap_auth(data_dir: Path) -> None:

@@ -40,6 +40,7 @@ class RawArchiveStore:
     def _put(self, key: str, body: bytes) -> None: ...
     def _get(self, key: str, max_bytes: int) -> bytes: ...  # ArchiveEntryMissing when gone
     def _keys(self, prefix: str) -> list[str]: ...
+    def _folders(self, prefix: str) -> list[str]: ...  # the next level's names under prefix ("2026", ...)
 
     def archive(self, records: Iterable[Any]) -> str | None:
         """Write one object for these records (``IncomingRecord``s); returns its key (None if empty)."""
@@ -84,6 +85,47 @@ class RawArchiveStore:
             hour += timedelta(hours=1)
 
 
+    def keys_from(self, since: datetime | None = None, *, after: str | None = None) -> Iterator[str]:
+        """Every object key from ``since``'s hour on (and after the key ``after``), in key (= time)
+        order: the year, month, day and hour folders that exist are listed one level at a time, so a
+        year of archive is not walked hour by hour and memory holds one hour's listing."""
+        floors = []
+        if since is not None:
+            floors.append(f"{since.astimezone(UTC):%Y/%m/%d/%H}")
+        if after is not None and after.startswith(self.prefix):
+            floors.append("/".join(after[len(self.prefix):].split("/")[:4]))
+        floor = max(floors).split("/") if floors else None
+
+        def walk(prefix: str, depth: int, bounded: bool) -> Iterator[str]:
+            for name in sorted(self._folders(prefix)):
+                if bounded and name < floor[depth]:
+                    continue
+                inner = bounded and name == floor[depth]
+                if depth == 3:
+                    yield from (k for k in sorted(self._keys(f"{prefix}{name}/")) if after is None or k > after)
+                else:
+                    yield from walk(f"{prefix}{name}/", depth + 1, inner)
+
+        yield from walk(self.prefix, 0, floor is not None)
+
+    def keyed_entries(self, since: datetime | None = None, *, after: str | None = None) -> Iterator[tuple[str, dict]]:
+        """(object key, entry) of every entry received at or after ``since`` in objects after ``after``."""
+        for key in self.keys_from(since, after=after):
+            try:
+                body = self._get(key, MAX_OBJECT_BYTES)
+            except ArchiveEntryMissing:  # pruned between the listing and the read
+                continue
+            for line in gzip.decompress(body).decode("utf-8", "replace").splitlines():
+                entry = json.loads(line)
+                if since is None or datetime.fromisoformat(entry["received_at"]) >= since:
+                    yield key, entry
+
+    def entries(self, since: datetime | None = None) -> Iterator[dict]:
+        """Every archived entry received at or after ``since`` (all when None), oldest object first."""
+        for _, entry in self.keyed_entries(since):
+            yield entry
+
+
 class S3RawMailArchive(RawArchiveStore):
     def __init__(self, s3_client: Any, bucket: str, *, prefix: str = PREFIX, clock: Callable[[], datetime] = _now):
         self.s3, self.bucket, self.prefix, self.clock = s3_client, bucket, prefix, clock
@@ -108,6 +150,13 @@ class S3RawMailArchive(RawArchiveStore):
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
+
+    def _folders(self, prefix: str) -> list[str]:
+        names: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix,
+                                                                       Delimiter="/"):
+            names.extend(p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", []))
+        return names
 
 
 class DirRawMailArchive(RawArchiveStore):
@@ -151,3 +200,9 @@ class DirRawMailArchive(RawArchiveStore):
         if not folder.is_dir():
             return []
         return [f"{prefix}{p.name}" for p in folder.iterdir() if p.is_file() and not p.name.startswith(".tmp-")]
+
+    def _folders(self, prefix: str) -> list[str]:
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return [p.name for p in folder.iterdir() if p.is_dir()]

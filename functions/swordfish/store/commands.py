@@ -370,19 +370,14 @@ def cmd_lists_list(args) -> int:
 @_command
 def cmd_trace_purge(args) -> int:
     """Delete traces past the raw archive's retention (run daily; idempotent)."""
+    import contextlib
     from datetime import UTC, datetime
 
-    from swordfish.store.traces import purge_expired
+    from swordfish.store.traces import purge_all_expired
 
-    total = 0
     with proxy_connect(_owner_url(args)) as conn:
-        while True:
-            with conn.transaction():
-                deleted = purge_expired(conn, datetime.now(UTC))
-            total += deleted
-            if deleted == 0:
-                break
-    print(json.dumps({"deleted": total}))
+        report = purge_all_expired(lambda: contextlib.nullcontext(conn), datetime.now(UTC))
+    print(json.dumps({"deleted": report["deleted"]}))
     return 0
 
 

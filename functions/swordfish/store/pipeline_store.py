@@ -105,6 +105,12 @@ class PostgresApiStore:
             found = get_campaign(conn, campaign_id)
             return campaign_summary(found, members(conn, found)) if found else None
 
+    def report(self, tenant_id: str, period, *, now: datetime):
+        """The tenant's report (``store.reports``), or None when there is no such tenant."""
+        from swordfish.store.reports import tenant_report
+
+        return tenant_report(self.database, tenant_id, period, now=now)
+
     def release(self, tenant_id: str, message_id: str, releaser: Releaser, *, actor: str, note: str) -> dict:
         """Release from quarantine (``store.quarantines``), audited with its outcome like the console's.
         Raises NotQuarantined or ReleaseFailed after auditing them; nothing is marked released then."""

@@ -13,6 +13,8 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -112,6 +114,23 @@ def purge_expired(conn: psycopg.Connection, now: datetime, *, batch: int = 10_00
     cur = conn.execute("DELETE FROM verdict_traces WHERE trace_id IN (SELECT trace_id FROM verdict_traces "
                        "WHERE expires_at < %s LIMIT %s)", (now, batch))
     return cur.rowcount
+
+
+def purge_all_expired(connect: Callable[[], AbstractContextManager[psycopg.Connection]], now: datetime, *,
+                      batch: int = 10_000, time_left: Callable[[], float] | None = None,
+                      reserve_seconds: float = 30.0) -> dict:
+    """``purge_expired`` a batch per transaction until none is left, or until ``time_left()`` falls
+    under ``reserve_seconds`` (a Lambda's budget: the next scheduled run goes on from there).
+    Shared by ``swordfish trace purge`` and the scheduled function (``handlers/trace_purge.py``)."""
+    deleted = batches = 0
+    while True:
+        with connect() as conn, conn.transaction():
+            count = purge_expired(conn, now, batch=batch)
+        deleted, batches = deleted + count, batches + 1
+        if count < batch:
+            return {"deleted": deleted, "batches": batches, "complete": True}
+        if time_left is not None and time_left() < reserve_seconds:
+            return {"deleted": deleted, "batches": batches, "complete": False}
 
 
 # --- searching ----------------------------------------------------------------------------------

@@ -66,3 +66,25 @@ if (window.PublicKeyCredential && PublicKeyCredential.parseRequestOptionsFromJSO
   for (const element of document.querySelectorAll(".passkey-only")) element.hidden = false;
 }
 document.documentElement.dataset.consoleScript = "loaded";
+// Binary downloads (a tenant report's PDF): fetched with the Accept header API Gateway needs to pass
+// the body as binary (its binaryMediaTypes), then saved under the link's download name. A browser
+// navigating the link itself asks for text/html first, and would get the PDF base64-encoded.
+document.addEventListener("click", async (event) => {
+  const link = event.target.closest("a[data-accept]");
+  if (!link || event.defaultPrevented) return;
+  event.preventDefault();
+  try {
+    const response = await fetch(link.href, { headers: { Accept: link.dataset.accept }, credentials: "same-origin" });
+    if (!response.ok) throw new Error(`refused (${response.status})`);
+    const url = URL.createObjectURL(await response.blob());
+    const save = document.createElement("a");
+    save.href = url;
+    save.download = link.getAttribute("download") || "";
+    document.body.appendChild(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (error) {
+    window.location.assign(link.href); // the server's own answer (an error page says why)
+  }
+});

@@ -17,6 +17,7 @@ from swordfish.console.views import (  # noqa: F401
     keys,
     lists,
     operations,
+    reports,
     response,
     search,
     signin,
