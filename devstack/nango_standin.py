@@ -9,6 +9,8 @@ Routes (as the real Nango proxy exposes Graph):
   back to ``inbox`` from Junk Email in ``released``. Every message starts in ``inbox``. Ids stay
   the same across moves (as Graph's immutable ids do), unless ``new_ids_on_move`` is set: then,
   like Graph's default ids, a moved message gets a new id (answered as ``id``) and the old one is 404.
+- ``DELETE /proxy/v1.0/me/messages/{id}``                → 204: the message is gone from the mailbox
+  (recorded in ``deleted``; Graph moves it to Deleted Items, where this stand-in does not keep it)
 - ``POST /_faults`` ``{"mode": "ok"|"500"|"hang"|"down"}`` → switch faults (also ``set_fault()``)
 
 Proxy calls need ``Authorization: Bearer <secret>`` (else 401), ``Connection-Id`` and
@@ -87,6 +89,7 @@ class NangoStandin(FaultInjectingHTTPServer):
                 self.mailboxes.setdefault(connection, {}).update(messages)
         self.quarantined: list[Quarantine] = []
         self.released: list[Quarantine] = []
+        self.deleted: list[Quarantine] = []
         self._folders: dict[tuple[str, str], str] = {}  # (connection, message) -> folder; default inbox
         self._mail_lock = threading.Lock()
 
@@ -118,6 +121,12 @@ class NangoStandin(FaultInjectingHTTPServer):
             return _graph_error(h, 404, "unknown_connection", f"no connection {connection_id!r}")
         if raw is None:
             return _graph_error(h, 404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        if action == "" and h.command == "DELETE":
+            with self._mail_lock:
+                self.mailboxes[connection_id].pop(message_id, None)
+                before = self._folders.pop((connection_id, message_id), "inbox")
+                self.deleted.append(Quarantine(connection_id, provider_config_key, message_id, before))
+            return send_bytes(h, 204, b"", "application/json")
         if action == "$value" and h.command == "GET":
             return send_bytes(h, 200, raw, "message/rfc822")
         if action == "move" and h.command == "POST":

@@ -57,6 +57,8 @@ FUNCTIONS = {
                               constants.EMAILS_QUEUE_NAME, warm_up="get_pipeline"),
     "remediation": FunctionSpec("handlers.remediation", f"{constants.ENV_PREFIX}REMEDIATION_RETRY_QUEUE_URL",
                                 constants.REMEDIATION_RETRY_QUEUE_NAME, warm_up="remediation_retry"),
+    "response": FunctionSpec("handlers.response_jobs", f"{constants.ENV_PREFIX}RESPONSE_JOBS_QUEUE_URL",
+                             constants.RESPONSE_JOBS_QUEUE_NAME, warm_up="response_worker"),
     "alerts": FunctionSpec("handlers.alerts", f"{constants.ENV_PREFIX}ALERTS_QUEUE_URL", constants.ALERTS_QUEUE_NAME,
                            warm_up="alert_dispatcher"),
 }

@@ -78,10 +78,13 @@ def main(argv: list[str] | None = None) -> int:
                         WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
                                    function="remediation") as remediation, \
                         WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
-                                   function="alerts") as alerts:
+                                   function="alerts") as alerts, \
+                        WorkerPool(stack.info.env, workers=1, log_dir=stack.run_dir / "logs",
+                                   function="response") as response:
                     stack.supervise_workers(workers)
                     stack.supervise_workers(remediation)
                     stack.supervise_workers(alerts)
+                    stack.supervise_workers(response)
                     schedules.start()
                     tenant, key = next(iter(stack.info.api_keys.items()))
                     print(USAGE.format(url=f"http://127.0.0.1:{port}", tenant=tenant, key=key, state=state,

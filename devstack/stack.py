@@ -68,6 +68,7 @@ class StackInfo:
     dlq_url: str = ""
     remediation_queue_url: str = ""
     alerts_queue_url: str = ""
+    response_jobs_queue_url: str = ""
     alerts_dlq_url: str = ""
     bucket: str = ""
     api_keys: dict[str, str] = field(default_factory=dict)
@@ -476,6 +477,8 @@ class EmbeddedStack:
         # Alerts to the MSP and their own dead-letter queue (swordfish.alerts; docs/alerts.md).
         self.info.alerts_dlq_url = sqs.create_queue(QueueName=constants.ALERTS_DLQ_NAME)["QueueUrl"]
         self.info.alerts_queue_url = sqs.create_queue(QueueName=constants.ALERTS_QUEUE_NAME)["QueueUrl"]
+        # Bulk response jobs (pipeline/response.py; docs/response.md).
+        self.info.response_jobs_queue_url = sqs.create_queue(QueueName=constants.RESPONSE_JOBS_QUEUE_NAME)["QueueUrl"]
         sqs.create_queue(QueueName=constants.STATE_MARKER_QUEUE)  # created last: all the queues exist
 
     def _create_moto_resources(self) -> None:
@@ -585,6 +588,7 @@ class EmbeddedStack:
             f"{p}REMEDIATION_RETRY_QUEUE_URL": self.info.remediation_queue_url,
             f"{p}ALERTS_QUEUE_URL": self.info.alerts_queue_url,
             f"{p}ALERTS_DLQ_URL": self.info.alerts_dlq_url,
+            f"{p}RESPONSE_JOBS_QUEUE_URL": self.info.response_jobs_queue_url,
             f"{p}SIEM_EXPORT_BUCKET": f"{constants.SIEM_EXPORT_BUCKET_PREFIX}-{ACCOUNT}-{REGION}",
             f"{p}LARGE_MAIL_BUCKET": self.info.bucket,
             **({f"{p}RAW_MAIL_ARCHIVE_DIR": str(self.raw_archive_dir)} if self.raw_archive_dir else {}),

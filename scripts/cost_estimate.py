@@ -31,6 +31,7 @@ from swordfish import constants  # noqa: E402
 
 from stacks.constructs.alerts import ALERTS_RESERVED_CONCURRENCY, SCHEDULED_RESERVED_CONCURRENCY  # noqa: E402
 from stacks.constructs.health_canary import HEALTH_CANARY_RESERVED_CONCURRENCY  # noqa: E402
+from stacks.constructs.response_jobs import RESPONSE_RESERVED_CONCURRENCY  # noqa: E402
 from stacks.pipeline_stack import (  # noqa: E402
     FEED_REFRESHER_RESERVED_CONCURRENCY,
     REMEDIATION_RESERVED_CONCURRENCY,
@@ -113,6 +114,7 @@ def reserved_concurrency(settings: EnvSettings) -> dict[str, int]:
         "alerts": ALERTS_RESERVED_CONCURRENCY,
         "phishing-rate check": SCHEDULED_RESERVED_CONCURRENCY,
         "SIEM export": SCHEDULED_RESERVED_CONCURRENCY,
+        "response jobs": RESPONSE_RESERVED_CONCURRENCY,
         "trace purge": TRACE_PURGE_RESERVED_CONCURRENCY,
     }
 

@@ -31,6 +31,7 @@ Templates = dict[str, dict]
 EMAILS, DLQ, REMEDIATION = (f"queue:{c.EMAILS_QUEUE_NAME}", f"queue:{c.EMAILS_DLQ_NAME}",
                             f"queue:{c.REMEDIATION_RETRY_QUEUE_NAME}")
 ALERTS, ALERTS_DLQ = f"queue:{c.ALERTS_QUEUE_NAME}", f"queue:{c.ALERTS_DLQ_NAME}"
+RESPONSE_JOBS = f"queue:{c.RESPONSE_JOBS_QUEUE_NAME}"
 SIEM_EXPORT = f"object:{c.SIEM_EXPORT_BUCKET_PREFIX}:ocsf/verdicts/2026/12/07/10/1796637600000-0a1b2c3d4e5f.jsonl"
 DATA_KEY = "key:alias/swordfish/data"
 BREAKERS = f"table:{c.BREAKER_TABLE_NAME}"
@@ -103,6 +104,13 @@ CALLS: dict[str, list[tuple[str, str]]] = {
             c.NANGO_SECRET_NAME, c.SENTRY_DSN_SECRET_NAME,
             c.CONSOLE_TOTP_KEYS_SECRET_NAME)],  # seals webhook alert rules' signing secrets
         *BREAKER_CALLS, *AGENT_CALLS,
+        *sends_to(RESPONSE_JOBS),  # a bulk response job onto its queue (pipeline/queues.py send_job)
+    ],
+    c.RESPONSE_JOBS_FUNCTION_NAME: [
+        *LOGS, *polls(RESPONSE_JOBS), *sends_to(RESPONSE_JOBS),  # the job back, delayed, while items wait
+        *[("secretsmanager:GetSecretValue", secret(n)) for n in (
+            c.DB_APP_SECRET_NAME, c.NANGO_SECRET_NAME, c.SENTRY_DSN_SECRET_NAME)],
+        *BREAKER_CALLS,
     ],
     c.ALERTS_FUNCTION_NAME: [
         *LOGS, *polls(ALERTS), *sends_to(ALERTS), *sends_to(ALERTS_DLQ),  # retries, then its own DLQ
@@ -141,6 +149,7 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         # the DLQ page (pipeline/queues.py DeadLetters): list, redrive to the emails queue, discard
         ("sqs:ReceiveMessage", DLQ), ("sqs:ChangeMessageVisibility", DLQ), ("sqs:DeleteMessage", DLQ),
         *sends_to(EMAILS),
+        *sends_to(RESPONSE_JOBS),  # bulk response jobs started from the console
     ],
     c.FLAGS_AUDIT_FUNCTION_NAME: [
         *LOGS, ("secretsmanager:GetSecretValue", secret(c.DB_APP_SECRET_NAME)), *FLAG_READ_CALLS,

@@ -79,10 +79,12 @@ class ApiStack(Stack):
             memory_mb=1024,
             reserved_concurrency=settings.api_reserved_concurrency,
             environment={"SWORDFISH_EMAILS_QUEUE_URL": pipeline.queue.queue_url,
-                         "SWORDFISH_EMAILS_DLQ_URL": pipeline.dlq.queue_url},
+                         "SWORDFISH_EMAILS_DLQ_URL": pipeline.dlq.queue_url,
+                         "SWORDFISH_RESPONSE_JOBS_QUEUE_URL": pipeline.response_jobs.queue.queue_url},
         )
         role = self.api_function.role
         permissions.send_to_queue(role, pipeline.queue, data.key)
+        pipeline.response_jobs.start_from(role, data.key)  # bulk response jobs (issue 28)
         permissions.write_objects(role, data.large_mail_bucket, data.key)  # mail over the SQS limit
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.api_key_pepper)

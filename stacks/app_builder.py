@@ -108,10 +108,12 @@ def build_app(app: App) -> SwordfishStacks:
             functions=[pipeline.processor, pipeline.remediation, pipeline.feed_refresher, api.api_function,
                        api.authorizer_function, api.console.function, flags.audit_function,
                        pipeline.alerts.dispatcher, pipeline.alerts.rate_check, pipeline.alerts.exporter,
+                       pipeline.response_jobs.worker,
                        pipeline.trace_purge],
             database=data.database,
             remediation_dlq=pipeline.remediation_dlq, flags_audit_dlq=flags.audit_dlq,
             feed_schedule_dlq=pipeline.feed_schedule_dlq, api=api.api, alerts_dlq=pipeline.alerts.dlq,
+            response_jobs_dlq=pipeline.response_jobs.dlq,
         ),
         canary_props={"kit_props": kit_props, "data": data, "flags_configuration_arn": flags.configuration_arn})
 

@@ -70,6 +70,7 @@ class ObservedResources:
     feed_schedule_dlq: sqs.IQueue
     api: apigw.RestApi
     alerts_dlq: sqs.IQueue | None = None  # alerts to the MSP that gave up (issue 28)
+    response_jobs_dlq: sqs.IQueue | None = None  # bulk response jobs that could not run (issue 28)
 
 
 def alarm_id(function_name: str) -> str:
@@ -240,6 +241,10 @@ class ObservabilityStack(Stack):
             self._alarm("AlertsDlqNotEmpty", "Alerts to the MSP that could not be delivered (alerts DLQ)",
                         r.alerts_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
                                                                                    period=ONE_MINUTE), 1)
+        if r.response_jobs_dlq is not None:
+            self._alarm("ResponseJobsDlqNotEmpty", "Bulk response jobs that could not run (response jobs DLQ)",
+                        r.response_jobs_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
+                                                                                          period=ONE_MINUTE), 1)
         self._alarm("Api5xx", "The API answers 5xx",
                     r.api.metric_server_error(statistic="Sum", period=FIVE_MINUTES), API_5XX_ALARM_COUNT)
         self._alarm("ApiLatencyP95", "API latency p95 high",

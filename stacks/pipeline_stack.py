@@ -15,6 +15,7 @@ from swordfish import constants
 from stacks.constructs import permissions
 from stacks.constructs.alerts import AlertsResources
 from stacks.constructs.lambda_function import FunctionKit
+from stacks.constructs.response_jobs import ResponseJobResources
 from stacks.data_stack import DataStack
 from stacks.settings import EnvSettings
 
@@ -68,6 +69,9 @@ class PipelineStack(Stack):
         # Alerts to the MSP (issue 28): the processor publishes malware and VIP alerts to their queue.
         self.alerts = AlertsResources(self, "AlertsResources", settings=settings, data=data, kit=kit,
                                       queue_factory=queue)
+        # Bulk response (issue 28): the job queue, its DLQ and the worker.
+        self.response_jobs = ResponseJobResources(self, "ResponseJobResources", data=data, kit=kit,
+                                                  queue_factory=queue)
         self.processor = kit.function(
             self, "Processor",
             function_name=constants.PROCESSOR_FUNCTION_NAME,

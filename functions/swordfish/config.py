@@ -143,6 +143,12 @@ class Settings(BaseSettings):
 
     release: str = "unknown"  # git commit baked into the build
 
+    # Bulk response jobs (issue 28, docs/response.md): the job queue, and the throttle of mailbox
+    # calls per tenant and provider (a token bucket: this many a second, this many at once).
+    response_jobs_queue_url: str | None = None
+    response_rate_per_second: float = 4.0
+    response_burst: float = 20.0
+
     # Alerts to the MSP (swordfish.alerts, docs/alerts.md): the alerts queue and its own DLQ.
     alerts_queue_url: str | None = None
     alerts_dlq_url: str | None = None

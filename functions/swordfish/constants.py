@@ -167,6 +167,13 @@ FEED_SNAPSHOT_AGE_ALARM_SECONDS = 2 * FEED_REFRESH_MINUTES * 60  # two missed re
 APPCONFIG_AUDITED_DETAIL_TYPES = ("On Deployment Complete", "On Deployment Rollback")
 
 # Alerts to the MSP and the SIEM export (issue 28; swordfish.alerts, stacks/constructs/alerts.py).
+# Bulk response jobs (issue 28; pipeline/response.py, stacks/constructs/response_jobs.py): each message
+# on the queue is {"job_id": n}; the worker runs a chunk and sends the job back while items wait.
+RESPONSE_JOBS_QUEUE_NAME = "swordfish-response-jobs"
+RESPONSE_JOBS_DLQ_NAME = "swordfish-response-jobs-dlq"
+RESPONSE_JOBS_FUNCTION_NAME = "swordfish-response-jobs"
+RESPONSE_JOBS_HANDLER = "handlers.response_jobs.handler"
+RESPONSE_JOBS_TIMEOUT_SECONDS = 60  # the worker stops taking items after 20 s of it
 ALERTS_QUEUE_NAME = "swordfish-alerts"
 ALERTS_DLQ_NAME = "swordfish-alerts-dlq"
 ALERTS_FUNCTION_NAME = "swordfish-alerts"

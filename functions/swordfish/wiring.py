@@ -77,6 +77,7 @@ from swordfish.store.campaigns import CampaignGrouper
 from swordfish.store.database import Database, SecretConninfo
 from swordfish.store.pipeline_store import PostgresApiStore, PostgresVerdictStore
 from swordfish.store.quarantines import PostgresQuarantineLedger
+from swordfish.store.response_jobs import ResponseDesk
 
 # Short timeouts and few retries: a hung AWS call must not eat the Lambda's whole budget.
 _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
@@ -237,6 +238,35 @@ def build_remediation_retry(settings: Settings | None = None) -> RemediationRetr
     # No defer callback: an open breaker raises, and RemediationRetry requeues with a delay.
     return RemediationRetry(GuardedRemediator(nango, ledger=PostgresQuarantineLedger(database())),
                             SqsRemediationQueue(aws_client("sqs", settings), settings.remediation_retry_queue_url))
+
+
+# --- bulk response jobs (issue 28) -----------------------------------------------------------------
+
+
+def build_response_worker(settings: Settings | None = None):
+    """The job worker: Nango behind nango_remediate, the throttle from settings, the job queue to
+    send a job back to while its items wait."""
+    from swordfish.pipeline.response import ResponseWorker, SqsJobQueue
+    from swordfish.store.response_jobs import Bucket
+
+    settings = settings or get_settings()
+    nango = nango_client(settings)
+    if nango is None:
+        raise RuntimeError("bulk response needs Nango (SWORDFISH_NANGO_BASE_URL or _SECRET_NAME)")
+    kick = SqsJobQueue(aws_client("sqs", settings), settings.response_jobs_queue_url) \
+        if settings.response_jobs_queue_url else None
+    return ResponseWorker(database(), nango, bucket=Bucket(settings.response_rate_per_second, settings.response_burst),
+                          kick=kick)
+
+
+def response_kick(settings: Settings) -> Callable[[int], None] | None:
+    """What the API and the console call once a job is stored: the job onto its queue."""
+    if not settings.response_jobs_queue_url:
+        return None
+    from swordfish.pipeline.queues import send_job
+
+    client = functools.cache(lambda: aws_client("sqs", settings))
+    return lambda job_id: send_job(client(), settings.response_jobs_queue_url, job_id)
 
 
 # --- the threat-feed refresher ------------------------------------------------------------------
@@ -423,7 +453,8 @@ def build_api_dependencies(settings: Settings | None = None) -> ApiDependencies:
                            health=functools.cache(lambda: build_health_dependencies(settings)),
                            rate_limiter=limiter, operator_token=lambda: operator_token(settings),
                            releaser=releaser_factory(settings),
-                           alert_rules=functools.cache(lambda: alert_rules_admin(settings)))
+                           alert_rules=functools.cache(lambda: alert_rules_admin(settings)),
+                           responses=functools.cache(lambda: ResponseDesk(database(), response_kick(settings))))
 
 
 def releaser_factory(settings: Settings) -> Callable[[], GuardedRemediator | None]:
@@ -497,7 +528,8 @@ def build_console_dependencies(settings: Settings | None = None) -> ConsoleDepen
         absolute=timedelta(hours=settings.console_absolute_hours), totp_for_all=settings.console_totp_for_all,
         flag_admin=flag_admin, flag_document=flag_document, health_report=health_report,
         dead_letters=dead_letters_factory(settings), alert_http_allowed=settings.alert_http_allowed,
-        oidc=build_oidc_client(settings, client), alert_dead_letters=alert_dead_letters_factory(settings))
+        oidc=build_oidc_client(settings, client), alert_dead_letters=alert_dead_letters_factory(settings),
+        responses=functools.cache(lambda: ResponseDesk(database(), response_kick(settings))))
 
 
 def alert_dead_letters_factory(settings: Settings) -> Callable[[], object] | None:
@@ -732,6 +764,7 @@ _alert_dispatcher = ProcessSingleton(build_alert_dispatcher)
 _rate_monitor = ProcessSingleton(build_rate_monitor)
 _alert_publisher = ProcessSingleton(build_alert_publisher)
 _siem_exporter = ProcessSingleton(build_siem_exporter)
+_response_worker = ProcessSingleton(build_response_worker)
 
 database = _database.get
 pipeline = _pipeline.get
@@ -747,6 +780,7 @@ health_dependencies = _health.get
 alert_dispatcher = _alert_dispatcher.get
 rate_monitor = _rate_monitor.get
 siem_exporter = _siem_exporter.get
+response_worker = _response_worker.get
 alert_publisher = _alert_publisher.get  # the campaign hook's publisher (None without the alerts queue)
 
 
@@ -754,7 +788,7 @@ def reset() -> None:
     """Forget every per-process value (closing the pool): after a settings change, and between tests."""
     for singleton in (_pipeline, _api, _authorizer, _unverified_usage_key, _console, _remediation, _feed_refresher,
                       _flag_audit, _rotator, _health, _alert_dispatcher, _rate_monitor, _alert_publisher,
-                      _siem_exporter, _database):
+                      _siem_exporter, _response_worker, _database):
         singleton.reset()
     reset_process_secret_reader()
     reset_registry()

@@ -41,9 +41,11 @@ class ConsoleApi(Construct):
             # operations page lists the emails DLQ and redrives to the emails queue (issue 27).
             environment={"SWORDFISH_RAW_MAIL_ARCHIVE_BUCKET": data.backup_bucket.bucket_name,
                          "SWORDFISH_EMAILS_QUEUE_URL": pipeline.queue.queue_url,
-                         "SWORDFISH_EMAILS_DLQ_URL": pipeline.dlq.queue_url},
+                         "SWORDFISH_EMAILS_DLQ_URL": pipeline.dlq.queue_url,
+                         "SWORDFISH_RESPONSE_JOBS_QUEUE_URL": pipeline.response_jobs.queue.queue_url},
         )
         role = self.function.role
+        pipeline.response_jobs.start_from(role, data.key)  # bulk response jobs (issue 28)
         permissions.read_secret(role, data.app_secret)
         permissions.read_secret(role, data.api_key_pepper)  # creates and rotates tenant API keys
         permissions.read_secret(role, self.secret)

@@ -72,8 +72,9 @@ def test_any_open_circuit_raises_an_alarm(prod):
 
 def test_every_alarm_notifies_the_alarm_topic(prod):
     alarms = props(prod.templates["observability"], "AWS::CloudWatch::Alarm")
-    # 2 each for the authorizer, the console, the three alert functions and the trace purge, and the alerts DLQ
-    assert len(alarms) == len(prod.stacks.observability.alarms) == 42
+    # 2 each for the authorizer, the console, the three alert functions, the trace purge and the response
+    # worker, and the alerts and response-jobs DLQs
+    assert len(alarms) == len(prod.stacks.observability.alarms) == 45
     topic = [{"Ref": next(iter(resources(prod.templates["observability"], "AWS::SNS::Topic")))}]
     for alarm in alarms:
         assert alarm["AlarmActions"] == topic and alarm["OKActions"] == topic
@@ -91,8 +92,8 @@ def test_alarm_topic_is_encrypted_and_the_email_is_a_parameter(prod):
 
 def test_error_events_metric_filter_covers_every_function_log_group(prod):
     filters = props(prod.templates["observability"], "AWS::Logs::MetricFilter")
-    assert len(filters) == 12  # one per function, the health canary, the authorizer, the console, the alert functions
-    #                            and the trace purge included
+    assert len(filters) == 13  # one per function, the health canary, the authorizer, the console, the alert functions,
+    #                            the trace purge and the response worker included
     for metric_filter in filters:
         assert metric_filter["FilterPattern"] == "{ $.error_event IS TRUE }"
         (transformation,) = metric_filter["MetricTransformations"]
@@ -103,7 +104,7 @@ def test_error_events_metric_filter_covers_every_function_log_group(prod):
 def test_errors_by_fingerprint_query_groups_error_events_of_every_function(prod):
     query = only(prod.templates["observability"], "AWS::Logs::QueryDefinition")
     assert query["Name"] == ERRORS_BY_FINGERPRINT_QUERY_NAME
-    assert len(query["LogGroupNames"]) == 12
+    assert len(query["LogGroupNames"]) == 13
     assert "error_event" in query["QueryString"] and "by fingerprint" in query["QueryString"]
     assert "exception_type" in query["QueryString"]
 

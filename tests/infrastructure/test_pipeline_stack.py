@@ -95,7 +95,7 @@ def test_every_function_gets_the_dependencies_layer_and_the_appconfig_agent(prod
         constants.RESTORE_VALIDATOR_FUNCTION_NAME, constants.CONSOLE_FUNCTION_NAME,
         constants.ROTATE_SECRET_FUNCTION_NAME, constants.AUTHORIZER_FUNCTION_NAME,
         constants.ALERTS_FUNCTION_NAME, constants.ALERTS_RATE_CHECK_FUNCTION_NAME, constants.SIEM_EXPORT_FUNCTION_NAME,
-        constants.TRACE_PURGE_FUNCTION_NAME}
+        constants.TRACE_PURGE_FUNCTION_NAME, constants.RESPONSE_JOBS_FUNCTION_NAME}
     for fn in functions:
         layers = json.dumps(fn["Layers"])
         assert "Dependencies" in layers
@@ -106,7 +106,8 @@ def test_every_function_gets_the_dependencies_layer_and_the_appconfig_agent(prod
                                                  constants.ALERTS_FUNCTION_NAME,
                                                  constants.ALERTS_RATE_CHECK_FUNCTION_NAME,
                                                  constants.SIEM_EXPORT_FUNCTION_NAME,
-                                                 constants.TRACE_PURGE_FUNCTION_NAME)
+                                                 constants.TRACE_PURGE_FUNCTION_NAME,
+                                                 constants.RESPONSE_JOBS_FUNCTION_NAME)
         assert ("AWS-AppConfig-Extension-Arm64" in layers) is reads_flags
         assert fn["LoggingConfig"]["LogFormat"] == "JSON"
 

@@ -130,8 +130,8 @@ def test_every_queue_is_kms_encrypted_and_denies_plain_http(prod):
 
 def test_emails_queues_use_the_customer_managed_key(prod):
     queues = props(prod.templates["pipeline"], "AWS::SQS::Queue")
-    named = [q for q in queues if "QueueName" in q]  # emails, remediation retry, alerts and their DLQs
-    assert len(named) == 6
+    named = [q for q in queues if "QueueName" in q]  # emails, remediation retry, alerts, response jobs, their DLQs
+    assert len(named) == 8
     for queue in named:
         assert "DataKey" in json.dumps(queue["KmsMasterKeyId"])
     # The feed schedule's DLQ holds schedule events only; EventBridge writes it with SQS-managed keys.
@@ -149,9 +149,9 @@ def test_every_customer_managed_key_rotates(synthesised, env_name):
 def test_every_function_log_group_is_encrypted_and_expires(prod):
     groups = [(concern, p) for concern, t in prod.templates.items() for p in props(t, "AWS::Logs::LogGroup")
               if str(p.get("LogGroupName", "")).startswith("/aws/lambda/")]
-    assert len(groups) == 14  # processor, remediation, API, authorizer, console, feed refresher, flags audit,
+    assert len(groups) == 15  # processor, remediation, API, authorizer, console, feed refresher, flags audit,
     #                           health canary, restore validator, rotate-secret, alerts, rate check, SIEM export,
-    #                           trace purge
+    #                           trace purge, response jobs
     for _, group in groups:
         assert "KmsKeyId" in group
         assert group["RetentionInDays"] == prod.stacks.settings.env.log_retention_days

@@ -35,6 +35,16 @@ def test_quarantine_moves_the_message_to_junk(client, nango, mailbox_message):
     assert nango.quarantined == [Quarantine("conn-acme", PROVIDER, message_id, "junkemail")]
 
 
+def test_delete_removes_the_message_and_a_second_delete_is_not_found(client, nango, mailbox_message):
+    message_id, _ = mailbox_message
+    assert client.delete("conn-acme", PROVIDER, message_id) is None
+    assert nango.deleted == [Quarantine("conn-acme", PROVIDER, message_id, "inbox")]
+    with pytest.raises(NangoNotFound):
+        client.delete("conn-acme", PROVIDER, message_id)
+    with pytest.raises(NangoNotFound):
+        client.fetch_message("conn-acme", PROVIDER, message_id)
+
+
 def test_health_passes_when_nango_is_up(client):
     client.health()  # raises on failure; a second call proves the pooled connection is reusable
     client.health()

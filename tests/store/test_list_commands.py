@@ -96,3 +96,23 @@ def test_refusals_are_one_line_and_store_nothing(owner, database, capsys, argv, 
     with psycopg.connect(database.superuser_url) as conn:
         assert conn.execute("SELECT count(*) FROM list_entries").fetchone() == (0,)
     assert _audit(database) == []
+
+
+def test_a_campaigns_indicator_is_blocked_listed_and_unblocked_from_the_cli(owner, database, capsys):
+    assert main(["lists", "block", "link_domain", "Lure.Example", "--campaign", "12", "--tenant", "acme",
+                 "--comment", "payroll lure"]) == 0
+    assert "blocked for acme" in capsys.readouterr().out
+    assert [(b.kind, b.indicator, b.campaign_id) for b in _policy(database, "acme").indicator_blocks] == [
+        ("link_domain", "lure.example", 12)]
+    assert _policy(database, "globex").indicator_blocks == []
+    assert main(["lists", "blocks", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["tenant_id"], row["indicator"], row["created_by"]) == ("acme", "lure.example", "olivia@msp.example")
+    assert main(["lists", "block", "attachment_sha256", "not-a-hash"]) != 0
+    assert "64 hexadecimal" in capsys.readouterr().err
+    assert main(["lists", "unblock", str(row["block_id"])]) == 1  # a tenant's block needs --tenant
+    assert main(["lists", "unblock", str(row["block_id"]), "--tenant", "acme"]) == 0
+    assert _policy(database, "acme").indicator_blocks == []
+    with psycopg.connect(database.superuser_url) as conn:
+        assert [r[0] for r in conn.execute("SELECT action FROM console_audit WHERE action LIKE 'indicator_block.%' "
+                                           "ORDER BY audit_id")] == ["indicator_block.add", "indicator_block.remove"]

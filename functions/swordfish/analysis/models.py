@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import cached_property
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -67,6 +68,21 @@ def _clean_entries(values: list[str]) -> list[str]:
     return out
 
 
+class IndicatorBlock(BaseModel):
+    """One blocked indicator: a link domain (and its subdomains), an attachment's SHA-256, or a
+    sender domain (and its subdomains)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    block_id: int
+    kind: Literal["link_domain", "attachment_sha256", "sender_domain"]
+    indicator: str
+    campaign_id: int | None = None
+
+    def label(self) -> str:
+        return f"block {self.block_id}" + (f", campaign {self.campaign_id}" if self.campaign_id else "")
+
+
 class TenantPolicy(BaseModel):
     """What a tenant tells the engine about itself. Stored as JSONB; every field has a default so
     `TenantPolicy()` is a usable policy and old stored policies validate after fields are added."""
@@ -89,6 +105,9 @@ class TenantPolicy(BaseModel):
         description="ARC sealer domains trusted besides the built-in list of mailbox providers and list hosts")
     extra_brands: dict[str, list[str]] = Field(
         default_factory=dict, description="brand name -> its legitimate registered domains")
+    indicator_blocks: list[IndicatorBlock] = Field(
+        default_factory=list, description="a campaign's indicators blocked for this tenant or MSP-wide "
+                                          "(store.indicator_blocks; merged in when the policy loads)")
 
     @field_validator("domains", "allow_list", "block_list", "trusted_authserv_ids", "trusted_arc_sealers")
     @classmethod

@@ -52,12 +52,14 @@ from swordfish.security.inputs import (
 from swordfish.store.database import DatabaseUnavailable
 from swordfish.store.feedback import VerdictNotFound
 from swordfish.store.tenants import TENANT_ID_PATTERN, parse_api_key
+from swordfish.store.traces import TraceSearch
 
 VERDICT_KINDS = constants.VERDICTS
 OPENAPI_PATH = "/openapi.json"
 MAX_PAGE = 500
 TENANT_PATH = re.compile(r"^/v1/tenants/([^/]+)")
 OPERATOR_PATH = "/v1/alert-rules"
+MSP_PATH = "/v1/msp/"
 
 
 # --- request and response models (the OpenAPI document is generated from these) -----------------
@@ -271,6 +273,151 @@ class CampaignDetail(BaseModel):
     clean_copies: list[CampaignCopy]
 
 
+QuarantineState = Literal["quarantined", "released", "deleted"]
+
+
+class QuarantinedMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN.pattern)
+    message_id: MessageIdText = Field(min_length=1, max_length=512, json_schema_extra={"pattern": ASCII_PATTERN})
+
+
+class ResponseJobRequest(BaseModel):
+    """A bulk response: one action on the messages of exactly one campaign (MSP routes), one search
+    (its filters are frozen into the job) or chosen quarantined messages (release only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["quarantine", "release", "delete"]
+    campaign_id: int | None = Field(default=None, ge=1, le=2**62, description="MSP routes only")
+    search: TraceSearch | None = Field(default=None, description="the search filters, as the search routes take them")
+    messages: list[QuarantinedMessage] | None = Field(default=None, min_length=1, max_length=1000,
+                                                      description="messages of the quarantine list (release)")
+    confirm_delete: bool = Field(default=False, description="must be true to delete: a delete is not undone here")
+    note: MultiLineText = Field(default="", max_length=2000, json_schema_extra={"pattern": MULTI_LINE_PATTERN})
+
+
+class ResponseJobView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    job_id: int
+    tenant_id: str | None = Field(description="null: a job across tenants (MSP staff)")
+    action: str
+    source: str
+    source_ref: dict[str, Any] = Field(description="what the job was started from: a campaign, the frozen filters...")
+    note: str
+    created_by: str
+    created_role: str
+    created_at: Timestamp
+    total: int
+    finished_at: Timestamp | None
+    queued: bool | None = Field(default=None, description="on a new job: false when the job queue could not be "
+                                                           "reached (the job is stored; an operator runs "
+                                                           "`swordfish response run`)")
+
+
+class ResponseJobProgress(ResponseJobView):
+    """done/total per tenant: ``finished`` counts every outcome (done, gone, failed, skipped)."""
+
+    counts: dict[str, int]
+    finished: int
+    tenants: list[dict[str, Any]]
+
+
+class ResponseJobPage(BaseModel):
+    jobs: list[dict[str, Any]]
+    next_before: int | None = Field(description="pass as ?before= for the next (older) page; null on the last")
+
+
+class ResponseItemView(BaseModel):
+    item_id: int
+    tenant_id: str
+    message_id: str
+    mailbox: str
+    provider: str
+    state: Literal["pending", "done", "gone", "failed", "skipped"]
+    why: str
+    attempts: int
+    finished_at: Timestamp | None
+
+
+class ResponseItemPage(BaseModel):
+    items: list[ResponseItemView]
+    next_after: int | None = Field(description="pass as ?after= for the next page; null on the last")
+
+
+class QuarantineView(BaseModel):
+    tenant_id: str
+    message_id: str
+    state: QuarantineState
+    quarantined_at: Timestamp
+    released_at: Timestamp | None
+    released_by: str | None
+    subject: str | None
+    sender: str | None
+    verdict: str | None
+    score: float | None
+    recipients: list[str]
+    verdict_url: str
+
+
+class QuarantinePage(BaseModel):
+    results: list[QuarantineView]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page; null on the last")
+
+
+BlockKind = Literal["link_domain", "attachment_sha256", "sender_domain"]
+
+
+class BlockRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: BlockKind
+    indicator: SingleLineText = Field(min_length=3, max_length=300, json_schema_extra={"pattern": SINGLE_LINE_PATTERN})
+    tenant: str | None = Field(default=None, pattern=TENANT_ID_PATTERN.pattern,
+                               description="MSP routes: block for this tenant only; omitted: MSP-wide")
+    comment: MultiLineText = Field(default="", max_length=2000, json_schema_extra={"pattern": MULTI_LINE_PATTERN})
+
+
+class BlockIndicator(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: BlockKind
+    indicator: SingleLineText = Field(min_length=3, max_length=300, json_schema_extra={"pattern": SINGLE_LINE_PATTERN})
+
+
+class CampaignBlockRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = Field(default=None, pattern=TENANT_ID_PATTERN.pattern,
+                               description="block for this tenant only; omitted: MSP-wide")
+    indicators: list[BlockIndicator] | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="which of the campaign's indicators (GET …/block lists them); omitted: all of them")
+    comment: MultiLineText = Field(default="", max_length=2000, json_schema_extra={"pattern": MULTI_LINE_PATTERN})
+
+
+class BlockView(BaseModel):
+    block_id: int
+    tenant_id: str | None = Field(description="null: every tenant")
+    kind: str
+    indicator: str
+    campaign_id: int | None
+    comment: str
+    created_by: str
+    created_at: Timestamp
+
+
+class BlockPage(BaseModel):
+    blocks: list[BlockView]
+
+
+class CampaignIndicators(BaseModel):
+    campaign_id: int
+    indicators: list[BlockIndicator]
+
+
 SearchText = Annotated[str | None, Query(max_length=300)]
 ReportFrom = Annotated[str | None, Query(alias="from", max_length=10, description=(
     "first day (UTC, YYYY-MM-DD); default: six days before to"))]
@@ -349,6 +496,7 @@ class ApiDependencies:
     operator_token: Callable[[], str | None] | None = None  # who may read /health/deep
     releaser: Callable[[], Releaser | None] | None = None  # built on first release: Nango behind its breaker
     alert_rules: Callable[[], Any] | None = None  # () -> alerts.rules.AlertRulesAdmin
+    responses: Callable[[], Any] | None = None  # () -> store.response_jobs.ResponseDesk (bulk response)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # a report's "today"
 
 
@@ -452,7 +600,7 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
 
     def key_check(event: Mapping[str, Any]) -> dict | None:
         tenant = TENANT_PATH.match(event.get("path") or "")
-        if (event.get("path") or "").startswith(OPERATOR_PATH):  # the operator token before the body is read
+        if (event.get("path") or "").startswith((OPERATOR_PATH, MSP_PATH)):  # the operator token before the body
             try:
                 require_operator(event)
             except ServiceError as denied:
@@ -943,6 +1091,214 @@ def build_app(deps_factory: Callable[[], ApiDependencies]) -> APIGatewayRestReso
         if found is None:
             raise NotFoundError(f"no campaign {campaign_id}")
         return CampaignDetail.model_validate(found)
+
+    # --- response in bulk, the quarantine list, indicator blocks (issue 28) ---------------------
+
+    def desk():
+        deps = deps_factory()
+        if deps.responses is None:
+            raise ServiceError(503, "bulk response is not configured here")
+        return deps.responses()
+
+    def number(value: str, what: str) -> int:
+        if not value.isdigit() or len(value) > 18:
+            raise NotFoundError(f"no {what} {value[:40]!r}")
+        return int(value)
+
+    def start_job(request: ResponseJobRequest, *, scope: list[str] | None, tenant_id: str | None, actor: str,
+                  role: str) -> ResponseJobView:
+        from swordfish.store.response_jobs import JobRefused
+
+        try:
+            job = desk().start(
+                scope=scope, tenant_id=tenant_id, action=request.action, created_by=actor, created_role=role,
+                campaign_id=request.campaign_id, query=request.search,
+                quarantined=[(m.tenant_id, m.message_id) for m in request.messages] if request.messages else None,
+                confirm_delete=request.confirm_delete, note=request.note, source_ip=source_ip())
+        except JobRefused as exc:
+            raise BadRequestError(str(exc)) from exc
+        return ResponseJobView.model_validate(job)
+
+    def job_progress(job_id: str, scope: list[str] | None) -> ResponseJobProgress:
+        found = desk().progress(number(job_id, "job"), scope)
+        if found is None:
+            raise NotFoundError(f"no job {job_id}")
+        return ResponseJobProgress.model_validate(found)
+
+    def job_items(job_id: str, scope: list[str] | None, limit: int, after: int) -> ResponseItemPage:
+        if desk().progress(number(job_id, "job"), scope) is None:
+            raise NotFoundError(f"no job {job_id}")
+        rows = desk().items(int(job_id), scope, limit=limit, after=after)
+        return ResponseItemPage(items=rows, next_after=rows[-1]["item_id"] if len(rows) == limit else None)
+
+    def job_page(scope: list[str] | None, limit: int, before: int | None) -> ResponseJobPage:
+        rows = desk().jobs(scope, limit=limit, before=before)
+        return ResponseJobPage(jobs=[ResponseJobView.model_validate(r).model_dump(mode="json") for r in rows],
+                               next_before=rows[-1]["job_id"] if len(rows) == limit else None)
+
+    def quarantine_page(scope: list[str] | None, limit: int, cursor: str | None, **filters: Any) -> QuarantinePage:
+        from swordfish.store.response_jobs import JobRefused
+
+        try:
+            rows, next_cursor = desk().quarantine(scope, limit=limit, cursor=cursor,
+                                                  **{k: v for k, v in filters.items() if v not in (None, "")})
+        except JobRefused as exc:
+            raise BadRequestError(str(exc)) from exc
+        return QuarantinePage(results=[QuarantineView.model_validate(
+            {**r, "recipients": r["envelope_recipients"] or r["header_recipients"] or [],
+             "verdict_url": f"/v1/tenants/{r['tenant_id']}/verdicts/{quote(r['message_id'], safe='')}"})
+            for r in rows], next_cursor=next_cursor)
+
+    def add_block(request: BlockRequest, *, scope: list[str] | None, tenant_id: str | None, actor: str,
+                  role: str, campaign_id: int | None = None) -> BlockView:
+        try:
+            return BlockView.model_validate(desk().block(
+                scope=scope, tenant_id=tenant_id, kind=request.kind, indicator=request.indicator, created_by=actor,
+                created_role=role, campaign_id=campaign_id, comment=request.comment, source_ip=source_ip()))
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from exc
+
+    def remove_block(block_id: str, scope: list[str] | None, actor: str, role: str) -> Message:
+        if desk().unblock(number(block_id, "block"), scope=scope, removed_by=actor, role=role,
+                          source_ip=source_ip()) is None:
+            raise NotFoundError(f"no block {block_id} in force here")
+        return Message(message=f"block {block_id} removed")
+
+    @app.post("/v1/tenants/<tenant_id>/response-jobs", status_code=202, tags=["response"])
+    def tenant_start_job(tenant_id: str, request: Annotated[ResponseJobRequest, Body()]) -> ResponseJobView:
+        """Quarantine, release or delete this tenant's messages of a search (or release chosen
+        quarantined ones) in every mailbox, through Nango: throttled, resumable; read its progress."""
+        authorise(tenant_id, cost=10)
+        if request.campaign_id is not None:
+            raise BadRequestError("campaigns span tenants: a tenant key acts on a search of its own messages")
+        return start_job(request, scope=[tenant_id], tenant_id=tenant_id,
+                         actor=f"api-key:{app.context['key_id']}", role="api")
+
+    @app.get("/v1/tenants/<tenant_id>/response-jobs", tags=["response"])
+    def tenant_jobs(tenant_id: str, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+                    before: Annotated[int | None, Query(ge=1)] = None) -> ResponseJobPage:
+        authorise(tenant_id)
+        return job_page([tenant_id], limit, before)
+
+    @app.get("/v1/tenants/<tenant_id>/response-jobs/<job_id>", tags=["response"])
+    def tenant_job(tenant_id: str, job_id: str) -> ResponseJobProgress:
+        authorise(tenant_id)
+        return job_progress(job_id, [tenant_id])
+
+    @app.get("/v1/tenants/<tenant_id>/response-jobs/<job_id>/items", tags=["response"])
+    def tenant_job_items(tenant_id: str, job_id: str, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+                         after: Annotated[int, Query(ge=0)] = 0) -> ResponseItemPage:
+        authorise(tenant_id)
+        return job_items(job_id, [tenant_id], limit, after)
+
+    @app.get("/v1/tenants/<tenant_id>/quarantine", tags=["response"])
+    def tenant_quarantine(tenant_id: str, state: Annotated[QuarantineState | None, Query()] = "quarantined",
+                          recipient: SearchText = None, sender: SearchText = None,
+                          since: Annotated[datetime | None, Query()] = None,
+                          until: Annotated[datetime | None, Query()] = None,
+                          limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+                          cursor: SearchText = None) -> QuarantinePage:
+        """What Swordfish quarantined for this tenant, newest first (keyset-paged)."""
+        authorise(tenant_id)
+        return quarantine_page([tenant_id], limit, cursor, state=state, recipient=recipient, sender=sender,
+                               since=since, until=until)
+
+    @app.get("/v1/tenants/<tenant_id>/indicator-blocks", tags=["response"])
+    def tenant_blocks(tenant_id: str) -> BlockPage:
+        """The tenant's blocks and the MSP-wide ones that also cover it."""
+        authorise(tenant_id)
+        return BlockPage(blocks=desk().blocks([tenant_id]))
+
+    @app.post("/v1/tenants/<tenant_id>/indicator-blocks", status_code=201, tags=["response"])
+    def tenant_add_block(tenant_id: str, request: Annotated[BlockRequest, Body()]) -> BlockView:
+        authorise(tenant_id)
+        if request.tenant not in (None, tenant_id):
+            raise BadRequestError("a tenant key blocks for its own tenant")
+        return add_block(request, scope=[tenant_id], tenant_id=tenant_id, actor=f"api-key:{app.context['key_id']}",
+                         role="api")
+
+    @app.delete("/v1/tenants/<tenant_id>/indicator-blocks/<block_id>", tags=["response"])
+    def tenant_remove_block(tenant_id: str, block_id: str) -> Message:
+        authorise(tenant_id)
+        return remove_block(block_id, [tenant_id], f"api-key:{app.context['key_id']}", "api")
+
+    @app.post("/v1/msp/response-jobs", status_code=202, tags=["msp"])
+    def msp_start_job(request: Annotated[ResponseJobRequest, Body()]) -> ResponseJobView:
+        """A bulk response across tenants (operator token): a campaign's copies, a search's results,
+        or chosen quarantined messages, in every affected mailbox."""
+        operator()
+        return start_job(request, scope=None, tenant_id=None, actor="operator-token", role="operator")
+
+    @app.get("/v1/msp/response-jobs", tags=["msp"])
+    def msp_jobs(limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+                 before: Annotated[int | None, Query(ge=1)] = None) -> ResponseJobPage:
+        operator()
+        return job_page(None, limit, before)
+
+    @app.get("/v1/msp/response-jobs/<job_id>", tags=["msp"])
+    def msp_job(job_id: str) -> ResponseJobProgress:
+        operator()
+        return job_progress(job_id, None)
+
+    @app.get("/v1/msp/response-jobs/<job_id>/items", tags=["msp"])
+    def msp_job_items(job_id: str, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+                      after: Annotated[int, Query(ge=0)] = 0) -> ResponseItemPage:
+        operator()
+        return job_items(job_id, None, limit, after)
+
+    @app.get("/v1/msp/quarantine", tags=["msp"])
+    def msp_quarantine(tenant: Annotated[str | None, Query(pattern=TENANT_ID_PATTERN.pattern)] = None,
+                       state: Annotated[QuarantineState | None, Query()] = "quarantined",
+                       recipient: SearchText = None, sender: SearchText = None,
+                       since: Annotated[datetime | None, Query()] = None,
+                       until: Annotated[datetime | None, Query()] = None,
+                       limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+                       cursor: SearchText = None) -> QuarantinePage:
+        """Every tenant's quarantine (operator token), newest first (keyset-paged)."""
+        operator()
+        return quarantine_page(None, limit, cursor, tenant=tenant, state=state, recipient=recipient, sender=sender,
+                               since=since, until=until)
+
+    @app.get("/v1/msp/indicator-blocks", tags=["msp"])
+    def msp_blocks() -> BlockPage:
+        operator()
+        return BlockPage(blocks=desk().blocks(None))
+
+    @app.post("/v1/msp/indicator-blocks", status_code=201, tags=["msp"])
+    def msp_add_block(request: Annotated[BlockRequest, Body()]) -> BlockView:
+        operator()
+        return add_block(request, scope=None, tenant_id=request.tenant, actor="operator-token", role="operator")
+
+    @app.delete("/v1/msp/indicator-blocks/<block_id>", tags=["msp"])
+    def msp_remove_block(block_id: str) -> Message:
+        operator()
+        return remove_block(block_id, None, "operator-token", "operator")
+
+    @app.get("/v1/msp/campaigns/<campaign_id>/block", tags=["msp"])
+    def campaign_block_choices(campaign_id: str) -> CampaignIndicators:
+        """What can be blocked of a campaign: its indicator and what all its flagged copies share."""
+        operator()
+        found = desk().campaign_indicators(number(campaign_id, "campaign"))
+        if found is None:
+            raise NotFoundError(f"no campaign {campaign_id}")
+        return CampaignIndicators(campaign_id=int(campaign_id),
+                                  indicators=[BlockIndicator(kind=k, indicator=i) for k, i in found])
+
+    @app.post("/v1/msp/campaigns/<campaign_id>/block", status_code=201, tags=["msp"])
+    def block_campaign(campaign_id: str, request: Annotated[CampaignBlockRequest, Body()]) -> BlockPage:
+        """Block a campaign's indicators for one tenant or MSP-wide (audited; undo with DELETE
+        /v1/msp/indicator-blocks/<block_id>)."""
+        operator()
+        offered = desk().campaign_indicators(number(campaign_id, "campaign"))
+        if offered is None:
+            raise NotFoundError(f"no campaign {campaign_id}")
+        chosen = [(i.kind, i.indicator.strip().lower()) for i in request.indicators] if request.indicators else offered
+        unknown = [f"{k} {v}" for k, v in chosen if (k, v) not in offered]
+        if unknown:
+            raise BadRequestError(f"not indicators of campaign {campaign_id}: {', '.join(unknown[:5])}")
+        return BlockPage(blocks=[add_block(BlockRequest(kind=k, indicator=v, comment=request.comment),
+                                           scope=None, tenant_id=request.tenant, actor="operator-token",
+                                           role="operator", campaign_id=int(campaign_id)) for k, v in chosen])
 
     # --- reports an MSP sends its clients (issue 28) ---------------------------------------------
 

@@ -56,6 +56,7 @@ class ConsoleDependencies:
     oidc: Any | None = None  # console.oidc.OidcClient: sign-in with the MSP's identity provider
     alert_dead_letters: Callable[[], Any] | None = None  # () -> pipeline.queues.DeadLetters (the alerts DLQ)
     alert_http_allowed: bool = False  # plain-http webhook rules (the embedded stack's local receivers)
+    responses: Callable[[], Any] | None = None  # () -> store.response_jobs.ResponseDesk (bulk response)
     extra: dict = field(default_factory=dict)
 
 

@@ -91,6 +91,12 @@ class NangoClient:
         """Move a quarantined message back to the Inbox (the same Graph move); returns its new id."""
         return self._move("release", connection_id, provider_config_key, provider_message_id, INBOX_FOLDER)
 
+    def delete(self, connection_id: str, provider_config_key: str, provider_message_id: str) -> None:
+        """Delete a mailbox message (Graph ``DELETE /v1.0/me/messages/{id}``: it goes to Deleted Items,
+        where its owner can still get it back, as Graph's own delete does). 404: already gone."""
+        path = f"/proxy/v1.0/me/messages/{_segment(provider_message_id)}"
+        self._request("delete", "DELETE", path, connection_id, provider_config_key)
+
     def _move(self, operation: str, connection_id: str, provider_config_key: str, provider_message_id: str,
               destination: str) -> str | None:
         path = f"/proxy/v1.0/me/messages/{_segment(provider_message_id)}/move"

@@ -231,6 +231,20 @@ def cmd_dlq(args) -> int:
     return 1 if missing else 0
 
 
+@one_line_errors
+def cmd_response_run(args) -> int:
+    """Work off due bulk response items here and now (a job whose queue message was lost, or no
+    worker running): the same worker as the Lambda's, its throttle and breaker included."""
+    import json
+
+    from swordfish import wiring
+
+    result = wiring.response_worker().run(args.job, max_items=args.max_items)
+    print(json.dumps({"outcomes": dict(result.counts),
+                      "next_due": result.next_due.isoformat() if result.next_due else None}))
+    return 0
+
+
 def register(subparsers) -> None:
     dlq = subparsers.add_parser("dlq", help="the emails DLQ: list with reasons, redrive or discard (audited)")
     dlq.add_argument("--actor", help="who acts, for the audit trail (default: SWORDFISH_OPERATOR, the login "
@@ -245,6 +259,13 @@ def register(subparsers) -> None:
     discard.add_argument("ids", nargs="+", metavar="DLQ_ID")
     discard.add_argument("--reason", default="", help="why (recorded in the audit trail)")
     dlq.set_defaults(func=cmd_dlq)
+
+    response = subparsers.add_parser("response", help="bulk response jobs (issue 28)").add_subparsers(
+        dest="response_command", required=True)
+    run = response.add_parser("run", help="work off the due items now (of one job with --job)")
+    run.add_argument("--job", type=int, help="only this job")
+    run.add_argument("--max-items", type=int, help="stop after this many items")
+    run.set_defaults(func=cmd_response_run)
 
     submit = subparsers.add_parser("submit", help="send mail files (or mailbox references) to the running stack's queue")
     submit.add_argument("paths", nargs="*", help="mail files or folders (files that are not mail are skipped)")

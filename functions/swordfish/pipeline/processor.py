@@ -79,6 +79,14 @@ class MessageIdReused(Exception):
     """A submission reused a message_id that already names a different message."""
 
 
+def _mailbox_of(submission: Submission) -> tuple[str, str, str] | None:
+    """Where a connected mailbox's message is, kept with its verdict for a later bulk response."""
+    source = submission.source
+    if getattr(source, "kind", None) != "mailbox":
+        return None
+    return source.connection_id, source.provider_config_key, source.provider_message_id
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -348,6 +356,7 @@ class Batch:
                 raw_archive_line=self.archived_at.get(a.record.queue_message_id, (None, None))[1],
                 content_sha256=a.content_sha256,
                 trace=a.trace,
+                mailbox=_mailbox_of(a.submission),
             )
             for a in self.analysed
         ]

@@ -133,3 +133,11 @@ class DeadLetters:
         finally:
             self._release([m for m in messages if m not in chosen])
         return done
+
+
+def send_job(sqs_client: Any, queue_url: str, job_id: int, delay_seconds: int = 0) -> None:
+    """A bulk response job onto its queue (``{"job_id": n}``): the worker takes a chunk of it."""
+    import json
+
+    kwargs = {"DelaySeconds": _delay(delay_seconds)} if delay_seconds else {}
+    sqs_client.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"job_id": int(job_id)}), **kwargs)

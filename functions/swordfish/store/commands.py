@@ -424,6 +424,68 @@ def cmd_lists_remove(args) -> int:
     return 0
 
 
+@_command
+def cmd_lists_blocks(args) -> int:
+    """Blocked indicators in force (issue 28): every block, or what one tenant's policy gets."""
+    from swordfish.store.indicator_blocks import active_blocks
+
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
+        _known_tenant(conn, args.tenant)
+        rows = active_blocks(conn, [args.tenant] if args.tenant else None)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    for row in rows:
+        campaign = f"campaign {row['campaign_id']}" if row["campaign_id"] else ""
+        print(f"{row['block_id']:<8} {row['kind']:<18} {row['indicator']:<40} {row['tenant_id'] or 'every tenant':<20} "
+              f"{campaign:<16} {row['created_by']}  {row['comment']}".rstrip())
+    if not rows:
+        print("no blocks in force", file=sys.stderr)
+    return 0
+
+
+@_command
+def cmd_lists_block(args) -> int:
+    """Block a link domain, attachment SHA-256 or sender domain (a campaign's, usually); audited."""
+    from swordfish.security.inputs import check_text
+    from swordfish.store.indicator_blocks import add_block
+
+    actor = _actor(args)
+    check_text(args.comment, "the comment")
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
+        _known_tenant(conn, args.tenant)
+        try:
+            row = add_block(conn, tenant_id=args.tenant, kind=args.kind, indicator=args.indicator, created_by=actor,
+                            campaign_id=args.campaign, comment=args.comment.strip())
+        except ValueError as exc:
+            raise CommandError(f"not blocked: {exc}") from exc
+        _audit(conn, args, "indicator_block.add", args.tenant, object_type="indicator_block",
+               object_id=str(row["block_id"]), after={"kind": row["kind"], "indicator": row["indicator"],
+                                                      "scope": args.tenant or "every tenant",
+                                                      "campaign_id": args.campaign})
+    print(f"{row['block_id']} {row['kind']} {row['indicator']} blocked for {args.tenant or 'every tenant'}")
+    return 0
+
+
+@_command
+def cmd_lists_unblock(args) -> int:
+    from swordfish.store.indicator_blocks import remove_block
+
+    actor = _actor(args)
+    with proxy_connect(_owner_url(args)) as conn, conn.transaction():
+        _known_tenant(conn, args.tenant)
+        row = remove_block(conn, args.block_id, actor, [args.tenant] if args.tenant else None)
+        if row is None or row["tenant_id"] != args.tenant:
+            raise CommandError(f"no block {args.block_id} in force "
+                               + (f"for {args.tenant}" if args.tenant else "(a tenant's block needs --tenant)"),
+                               code=1)
+        _audit(conn, args, "indicator_block.remove", args.tenant, object_type="indicator_block",
+               object_id=str(row["block_id"]), before={"kind": row["kind"], "indicator": row["indicator"],
+                                                       "by": row["created_by"]})
+    print(f"{row['block_id']} {row['kind']} {row['indicator']} unblocked for {args.tenant or 'every tenant'}")
+    return 0
+
+
 def register(subparsers) -> None:
     trace = subparsers.add_parser("trace", help="per-verdict trace data (issue 28)").add_subparsers(
         dest="trace_command", required=True)
@@ -501,6 +563,20 @@ def register(subparsers) -> None:
     remove = lists.add_parser("remove", help="remove an entry by its id (see `lists list`)")
     remove.add_argument("entry_id", type=int)
     remove.set_defaults(func=cmd_lists_remove)
+    blocks = lists.add_parser("blocks", help="blocked indicators in force (a campaign's link domains, attachment "
+                                             "hashes, sender domains); with --tenant what its policy gets")
+    blocks.add_argument("--json", action="store_true")
+    blocks.set_defaults(func=cmd_lists_blocks)
+    block = lists.add_parser("block", help="block a link domain (and subdomains), an attachment SHA-256 or a "
+                                           "sender domain (and subdomains): new mail holding it is flagged")
+    block.add_argument("kind", choices=("link_domain", "attachment_sha256", "sender_domain"))
+    block.add_argument("indicator")
+    block.add_argument("--campaign", type=int, help="the campaign it comes from (named in the verdict's reason)")
+    block.add_argument("--comment", default="", help="why (shown in the console and the audit trail)")
+    block.set_defaults(func=cmd_lists_block)
+    unblock = lists.add_parser("unblock", help="undo a block by its id (see `lists blocks`)")
+    unblock.add_argument("block_id", type=int)
+    unblock.set_defaults(func=cmd_lists_unblock)
     for sub in lists.choices.values():
         sub.add_argument("--tenant", help="one tenant's entries instead of the MSP-wide ones")
     for sub in (*tenants.choices.values(), *lists.choices.values()):  # where, and (for changes) who

@@ -154,6 +154,7 @@ def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:
     """The tenant's policy document, with the senders its analysts judged (verdict feedback) on its
     allow and block lists; raises UnknownTenant. The caller's transaction is tenant-scoped."""
     from swordfish.store.feedback import feedback_lists, merge_into_policy
+    from swordfish.store.indicator_blocks import blocks_for
     from swordfish.store.list_entries import lists_for
 
     row = conn.execute("SELECT p.policy, t.disabled_at FROM tenant_policies p JOIN tenants t USING (tenant_id) "
@@ -168,6 +169,9 @@ def load_policy(conn: psycopg.Connection, tenant_id: str) -> dict:
     if allow or block:
         policy = {**policy, "allow_list": [*policy.get("allow_list", []), *(e for e in allow if e not in block)],
                   "block_list": [*policy.get("block_list", []), *block]}
+    blocks = blocks_for(conn, tenant_id)  # a campaign's indicators, blocked for this tenant or MSP-wide
+    if blocks:
+        policy = {**policy, "indicator_blocks": blocks}
     return policy
 
 

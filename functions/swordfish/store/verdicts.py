@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from swordfish.analysis.trace import TraceFields
 from swordfish.store.database import set_tenant
+from swordfish.store.response_jobs import record_mailbox
 from swordfish.store.storable import storable_json, storable_text
 from swordfish.store.traces import insert_trace
 
@@ -36,6 +37,9 @@ class VerdictRecord:
     raw_archive_line: int | None = None
     content_sha256: str | None = None  # hex digest of the raw MIME: a reused message_id is told apart
     trace: TraceFields | None = None  # recipients, links, attachments...: stored beside it (issue 28)
+    # Mail from a connected mailbox: (Nango connection, provider config key, provider message id), so a
+    # bulk response can reach this copy later (store.response_jobs).
+    mailbox: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ def _insert(cur: psycopg.Cursor, r: VerdictRecord) -> StoredVerdict:
         if r.trace is not None:
             insert_trace(cur, r.tenant_id, r.message_id, row[2], verdict=r.verdict, score=r.score,
                          reasons=r.reasons, subject=r.subject, sender=r.sender, trace=r.trace)
+        if r.mailbox is not None:
+            record_mailbox(cur, r.tenant_id, r.message_id, r.mailbox)
         return StoredVerdict(r.tenant_id, r.message_id, True, row[1], committed_at=row[2])
     conflicting = None
     if r.content_sha256:  # a duplicate: the same message again, or another message under its id?

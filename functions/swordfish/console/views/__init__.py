@@ -18,6 +18,7 @@ from swordfish.console.views import (  # noqa: F401
     lists,
     operations,
     reports,
+    response,
     search,
     signin,
     sso,

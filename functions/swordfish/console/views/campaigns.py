@@ -8,6 +8,7 @@ from flask import abort, render_template
 from swordfish.console.access import login_required
 from swordfish.console.views.common import ADMIN, blueprint, db
 from swordfish.store.campaigns import get_campaign, list_campaigns, members, summary
+from swordfish.store.indicator_blocks import campaign_indicators
 
 
 @blueprint.get("/campaigns")
@@ -26,4 +27,5 @@ def campaign(campaign_id: int):
         if found is None:
             abort(404, "no such campaign")
         view = summary(found, members(conn, found))
-    return render_template("campaign.html", c=view)
+        indicators = campaign_indicators(conn, found)
+    return render_template("campaign.html", c=view, indicators=indicators)
