@@ -44,11 +44,12 @@ run: install
 serve: install
 	$(PY) -m devstack.serve $(ARGS)
 
-# Two workers (pytest-xdist), each with its own PostgreSQL, Redis, moto and fauxqs; a test file stays on
-# one worker, so its module fixtures start once. TEST_WORKERS=0 runs everything in this process.
+# Several workers (pytest-xdist), each with its own PostgreSQL, Redis, moto and fauxqs; a test file stays
+# on one worker, so its module fixtures start once, and the CDK tests share one (tests/conftest.py groups
+# them: one synthesis a session). TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 test: install
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: install
 	# The processor and the API against in-memory fakes of their ports: no server, a few seconds.

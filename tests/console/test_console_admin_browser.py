@@ -18,12 +18,21 @@ def _by(kind):
 
 def _wait(driver, predicate, timeout=20):
     """Until ``predicate`` holds on a loaded page (a hang guard of ``timeout`` s). An element read while
-    the page is replaced (a script's redirect) is stale: asked again, not a failure."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    the page is replaced (a script's redirect) is stale: asked again, not a failure. Chromium says so in
+    two ways: a stale reference, or an inspector error that the node "does not belong to the document"."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def holds(d) -> bool:
+        try:
+            return bool(predicate(d)) and d.execute_script("return document.readyState") == "complete"
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
+
     WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
-        lambda d: predicate(d) and d.execute_script("return document.readyState") == "complete")
+        holds)
 
 
 def sign_in(driver, base: str, console, email: str) -> None:
