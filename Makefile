@@ -44,12 +44,12 @@ run: install
 serve: install
 	$(PY) -m devstack.serve $(ARGS)
 
-# Several workers (pytest-xdist), each with its own PostgreSQL, Redis, moto and fauxqs; a test file stays
-# on one worker, so its module fixtures start once, and the CDK tests share one (tests/conftest.py groups
-# them: one synthesis a session). TEST_WORKERS=0 runs everything in this process.
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist), each with its own PostgreSQL, Redis, moto and fauxqs; a test file stays on
+# one worker, so its module fixtures start once. Most tests wait on servers and browsers, so three keep
+# the two cores busier than two do. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 3
 test: install
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: install
 	# The processor and the API against in-memory fakes of their ports: no server, a few seconds.

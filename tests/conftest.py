@@ -168,13 +168,3 @@ def production_password_hasher():
     passwords._DUMMY_HASH = passwords._hasher.hash("no user has this password: only its timing matters")
     yield production[0]
     passwords._hasher, passwords._DUMMY_HASH = production
-
-
-def pytest_collection_modifyitems(config, items):
-    """Two or more workers (make test: pytest-xdist --dist loadgroup): a test file runs whole on one
-    worker, as with --dist loadfile, but the CDK tests all run on the same one, so the app is
-    synthesised once a session (about a minute of CPU each time) rather than once per worker."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        group = "cdk-synth" if path.startswith("tests/infrastructure/") else path
-        item.add_marker(pytest.mark.xdist_group(group))

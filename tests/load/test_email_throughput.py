@@ -42,6 +42,7 @@ def test_p95_latency_at_a_sustained_rate_stays_far_from_the_hang_guard(load_run)
     assert phase.latency_p95_ms < HANG_GUARD_MS
 
 
+@pytest.mark.slow  # 15-40 s of load on two cores (make test-all): make test stays under 10 minutes
 def test_no_connection_leak_after_repeated_batches(load_run):
     run = load_run()
     for _ in range(3):
@@ -53,6 +54,7 @@ def test_no_connection_leak_after_repeated_batches(load_run):
     assert sum(end.values()) <= 3 * 4 + 2, end
 
 
+@pytest.mark.slow  # 15-40 s of load on two cores (make test-all): make test stays under 10 minutes
 def test_graceful_degradation_switches_on_with_a_backlog_and_off_when_it_clears(stack_env):
     env = {**stack_env.info.env, "SWORDFISH_DEGRADED_BACKLOG_SECONDS": "1"}
     send_bodies(stack_env, [_body(f"backlog-{i}") for i in range(200)])
@@ -67,6 +69,7 @@ def test_graceful_degradation_switches_on_with_a_backlog_and_off_when_it_clears(
     assert not any(rows[f"fresh-{i}"]["degraded"] for i in range(20))
 
 
+@pytest.mark.slow  # 15-40 s of load on two cores (make test-all): make test stays under 10 minutes
 def test_the_kill_switch_keeps_degraded_mode_off(stack_env):
     env = {**stack_env.info.env, "SWORDFISH_DEGRADED_BACKLOG_SECONDS": "1",
            "SWORDFISH_FLAG_OVERRIDES": '{"degraded_mode_kill_switch": true}'}

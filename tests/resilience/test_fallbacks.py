@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -212,9 +213,12 @@ def test_a_release_that_fails_says_why_and_moves_nothing(registry, nango, fault,
 def test_the_quarantine_breaker_covers_releases_too(registry, nango):
     remediator = GuardedRemediator(NangoClient(nango.url, SECRET, timeout=0.5), registry=registry)
     nango.set_fault("500")
-    for _ in range(5):  # quarantines failing open the shared breaker...
-        with pytest.raises(NangoUnavailable):
-            remediator.quarantine(mailbox_submission())
+    # Quarantines failing open the shared breaker (within its threshold of 5; on a loaded machine a
+    # 0.5 s client timeout has been seen to trip it a call early, so the count is not what is tested)...
+    with pytest.raises(RemediationDeferred):
+        for _ in range(6):
+            with contextlib.suppress(NangoUnavailable):
+                remediator.quarantine(mailbox_submission())
     before = nango.request_count()
     with pytest.raises(ReleaseFailed) as failed:  # ...and a release is then refused without calling Nango
         remediator.release(QuarantineEntry("acme", "m-y", "conn-1", "microsoft", "msg-1"))
