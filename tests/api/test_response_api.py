@@ -224,6 +224,15 @@ def test_unknown_ids_and_cursors_are_404_and_400(gateway):
     assert call(f"{url}/v1/tenants/acme-corp/response-jobs")[0] == 401
 
 
+NOTIFY_ON_ITEM = """
+CREATE OR REPLACE FUNCTION test_notify_response_item() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('test_response_item', NEW.job_id::text); RETURN NULL; END $$;
+DROP TRIGGER IF EXISTS test_notify_response_item ON response_job_items;
+CREATE TRIGGER test_notify_response_item AFTER UPDATE ON response_job_items
+    FOR EACH ROW EXECUTE FUNCTION test_notify_response_item();
+"""
+
+
 def test_on_the_embedded_stack_a_worker_process_finishes_a_job_the_api_started(gateway):
     """What `make serve` runs: a worker process polling the response-jobs queue (devstack.poller)."""
     import time
@@ -235,13 +244,22 @@ def test_on_the_embedded_stack_a_worker_process_finishes_a_job_the_api_started(g
     status, job = call(f"{url}/v1/msp/response-jobs", stack.operator_token, "POST",
                        {"action": "quarantine", "search": {"link_domain": "bulk-lure.example"}})
     assert status == 202 and job["total"] == 6
-    with WorkerPool(stack.info.env, workers=1, function="response"):
-        deadline = time.monotonic() + 60  # a hang guard, not a timing assumption
-        while time.monotonic() < deadline:
-            view = call(f"{url}/v1/msp/response-jobs/{job['job_id']}", stack.operator_token)[1]
-            if view["finished"] == view["total"]:
-                break
-            time.sleep(0.2)
+    # The worker's commits wake this test through its own database (LISTEN before reading, so no commit
+    # goes unseen): no polling; the deadline only ends a hang.
+    with psycopg.connect(stack.info.superuser_url, autocommit=True) as conn:
+        conn.execute(NOTIFY_ON_ITEM)
+        conn.execute("LISTEN test_response_item")
+        try:
+            with WorkerPool(stack.info.env, workers=1, function="response"):
+                deadline = time.monotonic() + 60
+                while (view := call(f"{url}/v1/msp/response-jobs/{job['job_id']}", stack.operator_token)[1])[
+                        "finished"] < view["total"]:
+                    remaining = deadline - time.monotonic()
+                    assert remaining > 0, f"the worker finished {view['finished']} of {view['total']} in 60 s"
+                    for _ in conn.notifies(timeout=remaining, stop_after=1):
+                        pass
+        finally:
+            conn.execute("DROP TRIGGER IF EXISTS test_notify_response_item ON response_job_items")
     assert view["counts"]["done"] == 6 and view["finished_at"]
 
 
