@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from swordfish.security.totp_keys import TotpSecretBox, TotpSecretUnreadable
 from swordfish.store.audit import record as record_audit
-from swordfish.store.database import set_tenant
+from swordfish.store.database import like_literal, set_tenant
 from swordfish.store.feedback import record_feedback
 from swordfish.store.quarantines import quarantine_state
 from swordfish.store.storable import storable_json, storable_text
@@ -210,13 +210,13 @@ def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: in
         params.append(tenants)
     if actor:
         clauses.append("actor ILIKE %s ESCAPE '\\'")
-        params.append("%" + _like(actor) + "%")
+        params.append("%" + like_literal(actor) + "%")
     if tenant:
         clauses.append("tenant_id = %s")
         params.append(tenant)
     if action:
         clauses.append("action LIKE %s ESCAPE '\\'")
-        params.append(_like(action) + "%")
+        params.append(like_literal(action) + "%")
     if outcome:
         clauses.append("outcome = %s")
         params.append(outcome)
@@ -233,10 +233,6 @@ def audit_page(conn: psycopg.Connection, tenants: list[str] | None, *, limit: in
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         return cur.execute(f"SELECT * FROM ({source}) AS trail {where} ORDER BY at DESC, key DESC LIMIT %s",
                            [*params, limit]).fetchall()
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def short_diff(before: Any, after: Any) -> list[tuple[str, Any, Any]]:

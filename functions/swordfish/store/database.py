@@ -187,3 +187,9 @@ class Database:
 def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
     """Scope the current transaction to one tenant (reset automatically at its end)."""
     conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
+
+
+def like_literal(text: str) -> str:
+    """`text` as a LIKE/ILIKE pattern that matches it literally (backslash is LIKE's default escape):
+    a searched sender or actor holding % or _ matches those characters, not anything."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from swordfish.monitoring.observability import logger
 from swordfish.store.audit import record as record_audit
+from swordfish.store.database import like_literal
 from swordfish.store.storable import storable_json, storable_text
 from swordfish.store.traces import ALL_TENANTS, set_scope
 
@@ -310,7 +311,7 @@ def quarantine_list(conn: psycopg.Connection, scope: list[str] | None, *, limit:
         params += [recipient.lower(), recipient.lower()]
     if sender:
         where.append("(t.sender_domain = %s OR t.sender ILIKE %s)")
-        params += [sender.lower(), "%" + sender.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"]
+        params += [sender.lower(), "%" + like_literal(sender) + "%"]
     if since:
         where.append("q.quarantined_at >= %s")
         params.append(since)

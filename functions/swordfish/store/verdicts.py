@@ -10,7 +10,7 @@ import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from swordfish.analysis.trace import TraceFields
-from swordfish.store.database import set_tenant
+from swordfish.store.database import like_literal, set_tenant
 from swordfish.store.response_jobs import record_mailbox
 from swordfish.store.storable import storable_json, storable_text
 from swordfish.store.traces import insert_trace
@@ -171,7 +171,7 @@ def verdict_filters(tenant_id: str, *, verdict: str | None = None, since: dateti
     for column, text in (("sender", sender), ("subject", subject)):
         if text:
             clauses.append(f"{column} ILIKE %s ESCAPE '\\'")
-            params.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            params.append("%" + like_literal(text) + "%")
     return clauses, params
 
 
