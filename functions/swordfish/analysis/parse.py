@@ -28,7 +28,7 @@ from .html_links import finditer_at, html_to_text, iter_html_links
 from .mime_limits import MAX_PARSE_BYTES, control_characters, parse_bounded
 from .qr import MAX_CODES, MAX_IMAGE_BYTES, MAX_IMAGES, MAX_MESSAGE_PIXELS, QrScan, scan_image, scan_pdf
 from .signals import capture_headers
-from .urls import idna_host, normalize_url, registered_domain, unicode_host, url_host
+from .urls import idna_host, normalize_url, obfuscated_host, registered_domain, unicode_host, url_host, written_host
 
 MAX_PARTS = 400  # a message with more MIME parts than this is abuse; the rest is skipped
 MAX_DEPTH = 30  # nesting deeper than any real mail client produces
@@ -88,6 +88,12 @@ _BARE_DOMAIN_URL = re.compile(r"^[a-z0-9][a-z0-9.-]{0,250}\.[a-z]{2,24}(?::\d{1,
 _SCANNED_IMAGES = ("image/png", "image/jpeg", "image/gif")
 
 _HTML_EXTENSIONS = (".htm", ".html", ".shtml", ".xhtml", ".svg", ".mht", ".mhtml")
+# An HTML file that, opened, sends the browser to a web address: a meta refresh or a script assigning the
+# location (the attachment is only a way past the link scanners of the message body).
+_HTML_REDIRECT = re.compile(
+    r"""<meta\b[^>]{0,200}?http-equiv\s*=\s*["']?refresh[^>]{0,200}?url\s*=\s*['"]?\s*(https?://[^'"\s>]+)"""
+    r"""|location\s*\.\s*(?:assign|replace)\s*\(\s*["'`](https?://[^"'`\s]+)"""
+    r"""|location(?:\s*\.\s*href)?\s*=\s*["'`](https?://[^"'`\s]+)""")
 _SMUGGLING_MARKERS = ("atob(", "new blob", "blob(", "createobjecturl", "mssaveoropenblob", "mssaveblob",
                       "fromcharcode", "unescape(", "eval(", "document.write(", "window.location",
                       "location.href", "location.replace")
@@ -100,6 +106,7 @@ class Link:
     domain: str  # registered domain
     text: str | None = None  # visible anchor text, for HTML links
     source: str = "text"  # text | html | obfuscated | attachment
+    hidden_host: str = ""  # how the host was written to hide it (hex IP, percent-encoding), as the evidence says
 
 
 @dataclass(slots=True)
@@ -115,6 +122,7 @@ class Attachment:
     members: tuple[str, ...] = ()  # archive member names
     html_script: bool = False  # HTML/SVG with script that builds or redirects (smuggling)
     html_form: bool = False  # HTML with a form asking for a password or posting elsewhere
+    html_redirect: str = ""  # where an HTML attachment sends the browser as it opens (meta refresh, location =)
 
 
 @dataclass(slots=True)
@@ -140,6 +148,7 @@ class ParsedMessage:
     thread_index: bool = False  # Outlook's Thread-Index: a client's reply may carry it instead of In-Reply-To
     auth: dict[str, AuthResult] = field(default_factory=dict)
     dkim_pass_domains: list[str] = field(default_factory=list)  # d= of every dkim=pass the trusted header states
+    dkim_signers: list[str] = field(default_factory=list)  # d= of the DKIM-Signature headers (claimed, unverified)
     arc: ArcChain | None = None  # the ARC sets, when the message has any
     list_headers: dict[str, str] = field(default_factory=dict)  # list-id, list-post, sender (lower-case keys)
     text: str = ""  # plain-text bodies (or text rendered from HTML when there is none)
@@ -454,6 +463,10 @@ def _inspect_html(data: bytes, att: Attachment, work: _Work) -> None:
         att.html_script = True
     if "<form" in text and ("password" in text or "type=\"password\"" in text or "action=\"http" in text):
         att.html_form = True
+    if "refresh" in text or "location" in text:
+        m = _HTML_REDIRECT.search(text)
+        if m:
+            att.html_redirect = next(g for g in m.groups() if g)[:200]
     _html_links(text, links, "attachment", budget)
 
 
@@ -489,7 +502,8 @@ def _add_link(links: list[Link], raw: str, text: str | None, source: str) -> Non
     if url is None:
         return
     host = url_host(url)
-    links.append(Link(url=url, host=host, domain=registered_domain(host), text=text, source=source))
+    links.append(Link(url=url, host=host, domain=registered_domain(host), text=text, source=source,
+                      hidden_host=obfuscated_host(written_host(raw)) or ""))
 
 
 def _html_links(markup: str, links: list[Link], source: str, budget: AnalysisBudget) -> None:
@@ -588,6 +602,9 @@ def _clauses(value: str) -> list[str]:
     return out
 
 
+_DKIM_SIGNER = re.compile(r"(?:^|;)\s*d\s*=\s*([A-Za-z0-9.-]{1,253})")
+
+
 def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None) -> None:
     # Per method, the topmost (most recently added) header that states it wins: earlier hops' claims
     # can be forged by the sender, the receiving MTA's cannot.
@@ -631,6 +648,10 @@ def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | N
         parsed.arc = read_arc([header_text(v)[:MAX_HEADER_CHARS] for v in seals[:50]],
                               [header_text(v)[:MAX_HEADER_CHARS] for v in (msg.get_all("ARC-Authentication-Results")
                                                                            or [])[:50]])
+    for value in (msg.get_all("DKIM-Signature") or [])[:10]:
+        m = _DKIM_SIGNER.search(header_text(value)[:MAX_HEADER_CHARS])
+        if m:
+            parsed.dkim_signers.append(m.group(1).lower())
     for name in ("List-Id", "List-Post", "Sender"):
         value = msg.get(name)
         if value is not None:

@@ -35,14 +35,24 @@ from .signals import (
     abused_tld,
     body_brand,
     body_form,
+    ipfs_link,
     is_html_attachment,
     javascript_links,
     looks_like_file_name,
+    machine_host,
     receiver_verdicts,
     rewritten_target,
     subject_brand,
 )
-from .urls import domain_label, has_public_suffix, is_internal_ip, is_ip_host, registered_domain, skeleton, unicode_host
+from .urls import (
+    domain_label,
+    has_public_suffix,
+    is_internal_ip,
+    is_ip_host,
+    registered_domain,
+    skeleton,
+    unicode_host,
+)
 from .weights import AUTH_FAILURES, CATALOG, DKIM_NOT_PASSED, MALWARE, PHISHING, SPAM, SPF_NOT_PASSED, model
 
 QR_CODE_LURE = "QR_CODE_LURE"
@@ -361,6 +371,67 @@ def _trusted_brand_context(parsed: ParsedMessage, found: object) -> bool:
     return bool(target) and target in context
 
 
+def _brand_sender_foreign_links(parsed: ParsedMessage, sender_brands: frozenset[str], hits: _Hits) -> None:
+    """Mail from a brand's own domain ("Banco Santander <noreply@santander.es>") that no signature of
+    that domain vouches for, whose links all lead off the brand to one unrelated site: the spoofed
+    bank or carrier notice. A brand's real mail links to its own domains or is signed by them (and a
+    receiver's DMARC pass vouches for it too)."""
+    sender_dom = _sender_domain(parsed)
+    if not sender_brands or not parsed.links or sender_dom in FREEMAIL_DOMAINS:
+        return  # a person's gmail.com address links wherever the person likes
+    dmarc = parsed.auth.get("dmarc")
+    if (dmarc and dmarc.result == "pass") or any(
+            registered_domain(d) == sender_dom for d in parsed.dkim_pass_domains):
+        return
+    if parsed.list_headers and any(registered_domain(d) == sender_dom for d in parsed.dkim_signers):
+        return  # the brand signed it and a list's footer broke the signature: an employee's post, not a spoof
+    local = (parsed.from_address or "").rpartition("@")[0].lower()
+    if _display_brand(parsed.from_name or "") not in sender_brands and not _ROLE_SENDER.match(local):
+        return  # a person at the brand ("jane@adobe.com") links wherever the conversation goes; the brand itself does not
+    owned = frozenset().union(*(BRANDS[b] for b in sender_brands)) | {sender_dom}
+    targets = _link_targets(parsed)
+    if targets and targets.isdisjoint(owned) and len(targets) <= 3:
+        hits.add("BRAND_SENDER_FOREIGN_LINKS", f"From {sender_dom} ({', '.join(sorted(sender_brands))}), unsigned, "
+                 f"links only to {', '.join(sorted(targets))}")
+
+
+def _link_targets(parsed: ParsedMessage) -> set[str]:
+    """The registered domains the message's links lead to, without the list's own and template plumbing."""
+    list_domain = registered_domain(address_host(parsed.list_headers.get("list-post", "").strip("<>").removeprefix(
+        "mailto:"))) if parsed.list_headers else ""
+    return {link.domain for link in parsed.links if link.domain and link.domain != list_domain
+            and link.domain not in _LINK_INFRASTRUCTURE}
+
+
+def _brand_name_links_elsewhere(parsed: ParsedMessage, hits: _Hits) -> None:
+    """A display name naming a brand from a domain the brand does not own (BRAND_IMPERSONATION), whose links
+    all go to one to three domains that are neither the brand's nor the sender's own: "DHL Express"
+    <internet@lensmedia.example> linking to loyalfilings.example. A reseller or partner naming the brand links
+    to its own site."""
+    if "BRAND_IMPERSONATION" not in hits.names():
+        return
+    brand = _display_brand(parsed.from_name or "")
+    if not brand:
+        return
+    targets = _link_targets(parsed)
+    if targets and len(targets) <= 3 and targets.isdisjoint(BRANDS[brand] | {_sender_domain(parsed)}):
+        hits.add("BRAND_NAME_LINKS_ELSEWHERE", f"display name names {brand}, links only to {', '.join(sorted(targets))}")
+
+
+# The addresses a company's automated mail comes from, not a person's.
+_ROLE_SENDER = re.compile(r"(?:no-?reply|do-?not-?reply|notifica\w*|alert\w*|info|service\w*|support|account\w*|"
+                          r"security|billing|factura\w*|facturacion|invoice\w*|news\w*|mailer|avisos?|"
+                          r"devoluci\w*|contato|contacto|atendimento|cliente\w*)(?:[._+-]?\w*)?$")
+# Where ordinary mail's links go besides the sender's own site: schema and image hosts of HTML templates.
+_LINK_INFRASTRUCTURE = frozenset({"w3.org", "schema.org", "gstatic.com", "googleapis.com", "xmlsoap.org"})
+
+
+def _machine_sender(parsed: ParsedMessage, hits: _Hits) -> None:
+    why = machine_host(parsed.from_domain or "")
+    if why:
+        hits.add("SENDER_MACHINE_HOST", f"From {parsed.from_address}: {why}")
+
+
 def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
            indicator_hits: Mapping[str, str]) -> None:
     if indicator_hits:
@@ -376,6 +447,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
     file_hosts: list[str] = []
     site_hosts: list[str] = []
     machine_hosts: list[str] = []
+    obfuscated: list[str] = []
+    ipfs: list[str] = []
     # X's own mail links through t.co, LinkedIn's through lnkd.in: a brand's shortener in its own mail hides nothing
     sender_brands = _BRAND_OF_DOMAIN.get(_sender_domain(parsed), frozenset())
     for link in parsed.links:
@@ -394,6 +467,10 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
                 owners = _BRAND_OF_DOMAIN.get(shown)
                 if owners and not any(target in BRANDS[b] for b in owners):
                     brand_text.append(f"text {shown} ({', '.join(sorted(owners))}) -> {target}")
+        if link.hidden_host:
+            obfuscated.append(link.hidden_host)
+        if ipfs_link(link.url, link.host, link.domain):
+            ipfs.append(link.host)
         if is_ip_host(link.host) and not is_internal_ip(link.host):
             ips.append(link.host)
         elif link.domain in URL_SHORTENERS and sender_brands.isdisjoint(_BRAND_OF_DOMAIN.get(link.domain, ())):
@@ -419,6 +496,12 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
         hits.add("FREE_SITE_HOST", ", ".join(sorted(set(site_hosts))[:3]))
     if machine_hosts:
         hits.add("CLOUD_MACHINE_LINK", ", ".join(sorted(set(machine_hosts))[:3]))
+    if obfuscated:
+        hits.add("OBFUSCATED_URL_HOST", ", ".join(sorted(set(obfuscated))[:3]))
+    if ipfs:
+        hits.add("IPFS_LINK", ", ".join(sorted(set(ipfs))[:3]))
+    _brand_sender_foreign_links(parsed, sender_brands, hits)
+    _brand_name_links_elsewhere(parsed, hits)
     if parsed.html:
         js = javascript_links(parsed.html)
         if js:
@@ -441,6 +524,7 @@ def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
     forms: list[str] = []
     encrypted: list[str] = []
     html_files: list[str] = []
+    redirects: list[str] = []
     for att in parsed.attachments:
         label = att.filename or f"<unnamed {att.declared_type}>"
         names = [(att.filename, label)] + [(m, f"{label}!{m}") for m in att.members]
@@ -467,6 +551,8 @@ def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
             smuggling.append(label)
         if att.html_form:
             forms.append(label)
+        if att.html_redirect:
+            redirects.append(f"{label} -> {att.html_redirect[:80]}")
         if is_html_attachment(att.filename, att.declared_type, att.sniffed_type):
             html_files.append(label)
     if executables:
@@ -481,6 +567,8 @@ def _attachments(parsed: ParsedMessage, hits: _Hits) -> None:
         hits.add("HTML_CREDENTIAL_FORM", ", ".join(forms[:3]) + ": HTML form asking for a password")
     if html_files:
         hits.add("HTML_ATTACHMENT", ", ".join(html_files[:3]))
+    if redirects:
+        hits.add("HTML_ATTACHMENT_REDIRECT", "; ".join(redirects[:3]))
     if encrypted:
         hits.add("ENCRYPTED_ARCHIVE", ", ".join(encrypted[:3]) + ": password-protected, content not scannable")
 
@@ -588,6 +676,7 @@ _HIDDEN_ELEMENT = re.compile(
     r"""(?:font-size\s*:\s*0(?:\.0+)?(?:px|pt|em|rem|%)?\s*(?:;|!|["'])|display\s*:\s*none|visibility\s*:\s*hidden)"""
     r"""[^>]{0,300}>([^<]{0,200})""", re.IGNORECASE)
 MAX_HIDDEN_SCANNED = 60
+_HIDDEN_ADDRESS = re.compile(r"https?://|\bwww\.[a-z0-9-]+\.", re.IGNORECASE)
 
 
 def _hidden_text(parsed: ParsedMessage, hits: _Hits) -> None:
@@ -597,12 +686,18 @@ def _hidden_text(parsed: ParsedMessage, hits: _Hits) -> None:
     if not html or ("font-size" not in html and "display" not in html and "visibility" not in html):
         return
     found = []
+    addresses = []
     for i, m in enumerate(_HIDDEN_ELEMENT.finditer(html)):
         if i == MAX_HIDDEN_SCANNED:
             break
         text = " ".join(m.group(1).split())
         if sum(ch.isalnum() for ch in text) >= 2:
             found.append(text[:30])
+            if _HIDDEN_ADDRESS.search(text):
+                addresses.append(text[:60])
+    if addresses:
+        # a web address nobody sees is written for the link scanners: a decoy of a real site ("www.nfe.fazenda.gov.br")
+        hits.add("HIDDEN_URL_TEXT", f"web address hidden from the reader: {addresses[0]!r}")
     if len(found) >= 3:
         hits.add("HIDDEN_TEXT", f"{len(found)} hidden text runs: " + ", ".join(repr(t) for t in found[:4]))
 
@@ -675,7 +770,7 @@ _BRANDED = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "LOOKALIKE_DOMA
 # Brand claims from a domain that is not the brand's (a look-alike domain is already a deceptive link).
 _BRAND_CLAIMS = frozenset({"BRAND_IMPERSONATION", "BRAND_IN_SUBJECT", "BRAND_CREDENTIAL_LURE", "FROMNAME_SPOOF"})
 _DECEPTIVE_LINKS = frozenset({"LINK_TEXT_MISMATCH", "IP_URL", "URL_SHORTENER", "FREE_FILE_HOST", "FREE_SITE_HOST",
-                              "JAVASCRIPT_LINK",
+                              "JAVASCRIPT_LINK", "OBFUSCATED_URL_HOST", "IPFS_LINK",
                               "CREDENTIAL_FORM", "HTML_CREDENTIAL_FORM", "SUSPICIOUS_TLD", "NEW_LINK_DOMAIN"})
 # Signals counted as independent phishing evidence (the weak auth "none" results and the interactions
 # themselves are not).
@@ -789,6 +884,7 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         blocked = _policy_lists(parsed, policy, hits)
         listed = _auth(parsed, policy, hits)
         _identity(parsed, policy, hits, listed)
+        _machine_sender(parsed, hits)
         _lookalikes(parsed, policy, hits)
         _links(parsed, policy, hits, indicator_hits or {})
         _attachments(parsed, hits)

@@ -14,6 +14,7 @@ from email.header import decode_header
 from email.message import Message
 
 from .data.brands import BRANDS, DISPLAY_NAME_EXCLUDED
+from .data.hosts import CLOUD_MACHINE_HOST_SUFFIXES, IPFS_GATEWAYS
 from .urls import registered_domain, skeleton
 
 MAX_VERDICT_HEADER_CHARS = 2_000
@@ -248,3 +249,44 @@ def abused_tld(hosts: list[str]) -> list[str]:
             if dom not in found:
                 found.append(dom)
     return found
+
+
+# A content identifier as a host's first label (CIDv1 in base32: "bafy...", "bafk...") or an /ipfs/ path
+# with either kind (CIDv0 is "Qm" and 44 base58 characters).
+_CID_LABEL = re.compile(r"b[a-z2-7]{50,}")
+_IPFS_PATH = re.compile(r"/ip[fn]s/(?:Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{50,}|[a-z0-9.-]+\.[a-z]{2,})")
+
+
+def ipfs_link(url: str, host: str, domain: str) -> bool:
+    """A link to content on IPFS: a public gateway's host, a content hash as the first label, or an
+    /ipfs/<hash> path on any host (gateways are many and anyone can run one)."""
+    if domain in IPFS_GATEWAYS or host in IPFS_GATEWAYS:
+        return True
+    if _CID_LABEL.fullmatch(host.split(".", 1)[0]):
+        return True
+    path = url.split("://", 1)[-1].partition("/")[2]
+    return bool(path) and _IPFS_PATH.match("/" + path) is not None
+
+
+# The first labels of the names a hosting company gives a rented machine ("vps-e0fc7fe3.vps.ovh.net",
+# "vmi2661888.contaboserver.net", "ec2-18-189-194-178..."), and an IPv4 address written into a label
+# ("v163-44-196-121.a001.g.bkk1.static.cnode.io", "213.159.66.148.host.secureserver.net").
+_MACHINE_LABEL = re.compile(r"vps-?[0-9a-f]{4,}|vps\d{3,}|vmi\d{4,}|ec2-\d{1,3}-.*|ip-\d{1,3}-\d{1,3}-.*")
+_IP_IN_NAME = re.compile(r"(?<![0-9])(25[0-5]|2[0-4]\d|1?\d?\d)[-.](25[0-5]|2[0-4]\d|1?\d?\d)[-.]"
+                         r"(25[0-5]|2[0-4]\d|1?\d?\d)[-.](25[0-5]|2[0-4]\d|1?\d?\d)(?![0-9])")
+
+
+def machine_host(host: str) -> str | None:
+    """Why a sender's host name is a rented machine's rather than an organisation's, None when it is not:
+    companies send from their own domain, kits from whatever server they rented this week."""
+    if not host:
+        return None
+    # (not a dynamic-DNS name: a person's home server sends from one, "jsa@pen.homeip.net" in the 2002 corpus)
+    if host.endswith(CLOUD_MACHINE_HOST_SUFFIXES):
+        return f"{host} is a hosting provider's machine name"
+    subdomain = host[: -len(registered_domain(host))] if registered_domain(host) != host else ""
+    if _MACHINE_LABEL.fullmatch(host.split(".", 1)[0]):
+        return f"{host} is a rented server's generated name"
+    if subdomain and _IP_IN_NAME.search(subdomain):
+        return f"{host} has an IP address in its name"
+    return None

@@ -10,7 +10,7 @@ import ipaddress
 import re
 import unicodedata
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import tldextract
 
@@ -31,6 +31,8 @@ _CONFUSABLE_TABLE = str.maketrans(CONFUSABLE_CHARS)
 def idna_host(host: str) -> str:
     """Lower-case ASCII (punycode) form of a host name; '' when it is not a usable host."""
     host = host.strip().strip(".").lower()
+    if "%" in host:  # browsers percent-decode a host before resolving it ("%77%77%77%2e..." is "www....")
+        host = unquote(host).strip().strip(".").lower()
     if not host or len(host) > 253:
         return ""
     if host.startswith("[") and host.endswith("]"):
@@ -94,13 +96,60 @@ def is_ip_host(host: str) -> bool:
         return True
     except ValueError:
         pass
-    # Obfuscated IPv4 forms browsers still resolve: a single decimal/hex number.
-    if re.fullmatch(r"(0x[0-9a-f]{1,8}|\d{8,10})", h):
-        try:
-            return int(h, 0) <= 0xFFFFFFFF
-        except ValueError:
-            return False
-    return False
+    # Obfuscated IPv4 forms browsers still resolve: hex, octal, fewer than four parts ("0x2f.0140.35985")
+    return browser_ipv4(h) is not None
+
+
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+
+
+@lru_cache(maxsize=8192)
+def browser_ipv4(host: str) -> str | None:
+    """The dotted address a browser makes of a numeric host, None when it is not one: the WHATWG URL
+    standard's IPv4 parser (one to four parts, each decimal, octal after a leading 0 or hex after 0x, the
+    last filling the bytes left), which is how "http://0x2f.0140.35985/" reaches 47.96.140.145."""
+    parts = host.lower().removesuffix(".").split(".")
+    if not 1 <= len(parts) <= 4 or not all(_NUMERIC_LABEL.fullmatch(p) for p in parts):
+        return None
+    if len(parts) == 1 and not parts[0].startswith("0x") and len(parts[0]) < 8:
+        return None  # a short bare number is a typo or a port, not an address anyone hides behind
+    numbers: list[int] = []
+    for part in parts:
+        if part.startswith("0x"):
+            numbers.append(int(part[2:] or "0", 16))
+        elif len(part) > 1 and part.startswith("0"):
+            if not part.isdigit() or "8" in part or "9" in part:
+                return None
+            numbers.append(int(part, 8))
+        else:
+            numbers.append(int(part))
+    if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
+        return None
+    value = numbers[-1]
+    for i, n in enumerate(numbers[:-1]):
+        value += n << (8 * (3 - i))
+    return str(ipaddress.IPv4Address(value))
+
+
+def written_host(url: str) -> str:
+    """The host of a URL as written in the message, before any decoding ('' when there is none)."""
+    rest = url.strip().split("://", 1)
+    if len(rest) != 2:
+        return ""
+    netloc = rest[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    return netloc.rsplit(":", 1)[0].lower() if not netloc.startswith("[") else ""
+
+
+def obfuscated_host(host: str) -> str | None:
+    """How a link's host is written to hide where it leads, None when it is written plainly: an IPv4
+    address other than as four decimals, or a percent-encoded name (browsers decode both; people and
+    URL filters reading the text do not)."""
+    if "%" in host:
+        return f"{host[:40]} (percent-encoded)"
+    address = browser_ipv4(host)
+    if address is not None and address != host:
+        return f"{host[:40]} (= {address})"
+    return None
 
 
 def has_public_suffix(host: str) -> bool:

@@ -88,6 +88,9 @@ CATALOG: dict[str, SignalSpec] = {
     "REPLYTO_MISMATCH": _s(PHISHING, 1.0, "Reply-To on another domain"),
     "REPLYTO_FREEMAIL": _s(PHISHING, 2.0, "Reply-To on a free-mail domain, From on a company domain"),
     "RETURNPATH_MISMATCH": _s(NEUTRAL, 0.3, "Return-Path on another domain"),
+    "SENDER_MACHINE_HOST": _s(PHISHING, 1.5, "From address on a rented machine's generated host name (an IP "
+                              "address in the name, vps-1a2b3c, vmi123456, a cloud provider's machine zone): "
+                              "organisations send from their own domain"),
     "FREEMAIL_SENDER": _s(PHISHING, 1.5, "free-mail account making a payment or credential request"),
     "TENANT_LOOKALIKE_DOMAIN": _s(PHISHING, 4.0, "domain imitating the tenant's own (value 2: the sender's or a "
                                   "reply address, 1: a link)", learned=False),
@@ -111,6 +114,19 @@ CATALOG: dict[str, SignalSpec] = {
     "CLOUD_MACHINE_LINK": _s(PHISHING, 2.0, "link to a rented cloud machine's own host name (*.cloudapp.azure.com, "
                              "*.compute.amazonaws.com, a VPS) or a dynamic-DNS name (no-ip, DynDNS, DuckDNS): "
                              "companies link to their own domains"),
+    "OBFUSCATED_URL_HOST": _s(PHISHING, 3.0, "link whose host is written to hide where it leads: an IP address in "
+                              "hex, octal or fewer than four parts (\"0x2f.0140.35985\"), or a percent-encoded name; "
+                              "browsers resolve both, readers and URL filters do not"),
+    "IPFS_LINK": _s(PHISHING, 2.5, "link to content on IPFS (a public gateway, an /ipfs/<hash> path or a content "
+                    "hash as host name): pages no host can take down, where pinned lures live"),
+    "BRAND_SENDER_FOREIGN_LINKS": _s(PHISHING, 2.0, "From is a well-known brand's own domain, no signature or DMARC "
+                                     "pass of that domain vouches for it, and every link leads to one to three "
+                                     "domains the brand does not own: the spoofed bank or carrier notice"),
+    "BRAND_NAME_LINKS_ELSEWHERE": _s(PHISHING, 1.5, "the display name names a brand the sender domain does not "
+                                     "belong to, and every link goes to one to three domains that are neither the "
+                                     "brand's nor the sender's own"),
+    "HIDDEN_URL_TEXT": _s(PHISHING, 1.5, "a web address in text hidden from the reader (display:none, zero font "
+                          "size): written for link scanners, typically a decoy of a real site"),
     "JAVASCRIPT_LINK": _s(PHISHING, 1.0, "javascript: link"),
     "SUSPICIOUS_TLD": _s(PHISHING, 0.5, "sender or link on a top-level domain mostly used for abuse"),
     "QR_CODE_URL": _s(PHISHING, 1.5, "QR code in an image or PDF leading to a URL (value 2: with credential, MFA "
@@ -122,6 +138,9 @@ CATALOG: dict[str, SignalSpec] = {
                           "elsewhere"),
     "HTML_CREDENTIAL_FORM": _s(PHISHING, 4.5, "HTML attachment with a password form"),
     "HTML_ATTACHMENT": _s(PHISHING, 1.0, "HTML or SVG attachment"),
+    "HTML_ATTACHMENT_REDIRECT": _s(PHISHING, 3.0, "HTML or SVG attachment that sends the browser to a web address as "
+                                   "it opens (meta refresh, a script setting the location): a link carried past the "
+                                   "scanners of the message body"),
     "EXECUTABLE_ATTACHMENT": _s(MALWARE, 8.0, "executable attachment", learned=False),
     "MACRO_OFFICE": _s(MALWARE, 6.0, "Office document with macros", learned=False),
     "DOUBLE_EXTENSION": _s(MALWARE, 5.0, "decoy double extension", learned=False),

@@ -37,6 +37,15 @@ FREE_SITE_HOSTS: frozenset[str] = frozenset({
     "fleek.co", "w3s.link", "nftstorage.link", "4everland.link", "mypinata.cloud", "infura-ipfs.io",
 })
 
+# IPFS: content addressed by hash and served by any public gateway, so no host to take down. Pinned lure
+# pages live there; ordinary mail does not link to it. Besides these gateways, any host with an "/ipfs/<hash>"
+# path or a content hash as its first label counts (signals.ipfs_link).
+IPFS_GATEWAYS: frozenset[str] = frozenset({
+    "ipfs.io", "dweb.link", "cloudflare-ipfs.com", "w3s.link", "nftstorage.link", "4everland.link",
+    "4everland.io", "mypinata.cloud", "infura-ipfs.io", "fleek.co", "lighthouse.storage", "pinata.cloud",
+    "ipfs.tech", "storry.tv", "dappling.network", "cf-ipfs.com", "ipfs.runfission.com", "filebase.io",
+})
+
 # Host names a cloud provider gives a rented machine, and dynamic-DNS names anyone registers in a minute:
 # a company mails links to its own domain, not to "billing.eastus.cloudapp.azure.com" or a no-ip name; the
 # lure pages of 2022-2026 sit there (a fresh VM per campaign, no domain to register or take down).

@@ -35,6 +35,9 @@ CREDENTIAL_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     # the English "upgrade your mailbox" / "verify your account", verb first (not "verify your email address",
     # a sign-up's wording, nor "activate": the English patterns leave both out too)
     ("zh mailbox upgrade", ('升级', '升級', '备案', '備案', '验证', '驗證'), r"(升级|升級|备案|備案)(您的|你的)?(邮箱|郵箱|账户|帐户|帳戶|账号|帐号|帳號)|(验证|驗證)(您的|你的)(邮箱|郵箱|账户|帐户|帳戶|账号|帐号|帳號)(?!地址)"),
+    # the "your company is moving to a new mail system" and "mailbox security notice" notices: a new system or
+    # certificate to switch on, sent by nobody's IT department by mail with a link
+    ("zh mail system notice", ('邮件系统', '郵件系統', '邮箱系统', '郵箱系統', '新邮件', '新郵件', '邮箱安全', '郵箱安全', '邮件安全', '郵件安全'), r"(启用|啟用|切换|切換|迁移|遷移|升级|升級)(至|到)?新(的)?(邮件|郵件|邮箱|郵箱)(系统|系統)?|(邮件|郵件|邮箱|郵箱)(系统|系統)(升级|升級|迁移|遷移|切换|切換|更新|停用|维护|維護)(通知|提醒)?|(邮箱|郵箱|邮件|郵件)安全(通知|提醒|提示|警告|警报|警報|证书|證書|检测|檢測)"),
     # the English "update your card information" (asked for, not "has been updated") and "unusual sign-in"
     ("ja card details", ('カード', 'アカウント情報', '異常な', '不審な'), r"((クレジット)?カード(情報|番号)|アカウント情報)[^。\n]{0,12}(再確認|再登録|更新(して|を)(ください|下さい|お願い))|(異常な|不審な)(活動|アクティビティ|ログイン|アクセス)"),
 )
