@@ -185,3 +185,14 @@ def test_a_kind_threshold_ignores_legitimate_mail_that_could_never_get_that_kind
     # while legitimate mail with phishing evidence does count
     phishy = [(9.0, {**none, "phishing": 2.0}), (8.0, {**none, "phishing": 2.0})] + legit
     assert fit_weights.choose_thresholds(phishy, ["legit"] * len(phishy))["phishing"] > 8.0
+
+
+def test_lures_and_spam_each_weigh_a_quarter_of_the_loss_whatever_their_counts():
+    labels = ["legit"] * 6 + ["phishing", "malware"] + ["spam"] * 12
+    weights = fit_weights.class_weights(labels)
+    share = {kind: float(sum(w for w, label in zip(weights, labels) if label in kinds)) / len(labels)
+             for kind, kinds in (("legit", {"legit"}), ("lures", {"phishing", "malware"}), ("spam", {"spam"}))}
+    assert share == pytest.approx({"legit": 0.5, "lures": 0.25, "spam": 0.25})
+    # a fold without spam gives the lures the whole unwanted half
+    no_spam = fit_weights.class_weights(["legit", "legit", "phishing"])
+    assert float(no_spam[2]) == pytest.approx(1.5) and float(no_spam[0]) == pytest.approx(0.75)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from swordfish.analysis import TenantPolicy, analyze, parse_message
+from swordfish.analysis.scoring import _auth, _Hits, author_of  # the list delivery the identity checks are given
 from swordfish.analysis.urls import browser_ipv4, is_ip_host, obfuscated_host
 
 from .helpers import build
@@ -195,3 +196,45 @@ def test_a_reseller_naming_the_brand_and_linking_to_itself_or_the_brand_is_not()
     brand_site = build(sender='"DHL Express" <notify@partner-3pl.example>',
                        html='<a href="https://www.dhl.com/track?id=1">Track</a>')
     assert "BRAND_NAME_LINKS_ELSEWHERE" not in names(analyze(own_site)) | names(analyze(brand_site))
+
+
+# --- the author behind a list's rewritten From ---------------------------------------------------------
+
+LIST_HEADERS = {"List-Id": "<dev.lists.example.org>", "List-Post": "<mailto:dev@lists.example.org>",
+                "Return-Path": "<dev-bounces@lists.example.org>",
+                "Received-SPF": "pass (lists.example.org: domain of dev-bounces@lists.example.org)"}
+
+
+def _munged(name: str, author: str, html: str, **extra: str) -> bytes:
+    raw = build(sender=f'"{name} via Dev" <dev@lists.example.org>', html=html, headers={**LIST_HEADERS, **extra})
+    return raw.replace(b"To: j.doe@example.com", b"To: dev@lists.example.org\nReply-To: " + author.encode())
+
+
+def test_a_post_whose_from_the_list_rewrote_is_read_as_its_author():
+    raw = _munged("Jane Roe", "jane.roe@partner-firm.com", "<p>patch attached</p>")
+    parsed = parse_message(raw)
+    listed = _auth(parsed, TenantPolicy(), _Hits())
+    assert listed is not None
+    author = author_of(parsed, listed)
+    assert (author.name, author.address, author.domain) == ("Jane Roe", "jane.roe@partner-firm.com", "partner-firm.com")
+    # Reply-To is still read against From as shown (read against the author, the fit caught fewer lures)
+    assert "REPLYTO_MISMATCH" in names(analyze(raw))
+
+
+def test_a_lure_from_a_brands_own_domain_behind_a_rewritten_from_is_still_a_spoof():
+    raw = _munged("WeTransfer", "noreply@wetransfer.com", '<a href="https://files-wt.example.net/d">Download</a>')
+    assert "wetransfer.com" in evidence(analyze(raw), "BRAND_SENDER_FOREIGN_LINKS")
+    # the brand's own signature, broken by the list's footer, clears it
+    signed = _munged("WeTransfer", "noreply@wetransfer.com", '<a href="https://files-wt.example.net/d">Download</a>',
+                     **{"DKIM-Signature": "v=1; a=rsa-sha256; d=wetransfer.com; s=k1; b=AAAA"})
+    assert "BRAND_SENDER_FOREIGN_LINKS" not in names(analyze(signed))
+
+
+def test_the_recipients_domain_in_a_rewritten_name_is_read_against_the_author():
+    raw = _munged("lists.example.org", "admin@mailer-x.example", '<a href="https://quota.example.net/">Keep</a>')
+    assert "mailer-x.example" in evidence(analyze(raw), "RECIPIENT_DOMAIN_IN_SENDER_NAME")
+
+
+def test_from_at_the_lists_address_without_via_or_without_a_list_delivery_is_from():
+    plain = parse_message(build(sender='"Dev list" <dev@lists.example.org>', headers=LIST_HEADERS))
+    assert author_of(plain, None).address == "dev@lists.example.org"

@@ -149,6 +149,7 @@ class ParsedMessage:
     auth: dict[str, AuthResult] = field(default_factory=dict)
     dkim_pass_domains: list[str] = field(default_factory=list)  # d= of every dkim=pass the trusted header states
     dkim_signers: list[str] = field(default_factory=list)  # d= of the DKIM-Signature headers (claimed, unverified)
+    original_from: str = ""  # X-Original-From's address: the author, where a list (Google Groups) rewrote From
     arc: ArcChain | None = None  # the ARC sets, when the message has any
     list_headers: dict[str, str] = field(default_factory=dict)  # list-id, list-post, sender (lower-case keys)
     text: str = ""  # plain-text bodies (or text rendered from HTML when there is none)
@@ -652,6 +653,9 @@ def _parse_auth(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | N
         m = _DKIM_SIGNER.search(header_text(value)[:MAX_HEADER_CHARS])
         if m:
             parsed.dkim_signers.append(m.group(1).lower())
+    original = msg.get("X-Original-From")
+    if original is not None:
+        parsed.original_from = _address(original)[1]
     for name in ("List-Id", "List-Post", "Sender"):
         value = msg.get(name)
         if value is not None:
