@@ -190,7 +190,7 @@ def test_a_kind_threshold_ignores_legitimate_mail_that_could_never_get_that_kind
 def test_lures_and_spam_each_weigh_a_quarter_of_the_loss_whatever_their_counts():
     labels = ["legit"] * 6 + ["phishing", "malware"] + ["spam"] * 12
     weights = fit_weights.class_weights(labels)
-    share = {kind: float(sum(w for w, label in zip(weights, labels) if label in kinds)) / len(labels)
+    share = {kind: float(sum(w for w, label in zip(weights, labels, strict=True) if label in kinds)) / len(labels)
              for kind, kinds in (("legit", {"legit"}), ("lures", {"phishing", "malware"}), ("spam", {"spam"}))}
     assert share == pytest.approx({"legit": 0.5, "lures": 0.25, "spam": 0.25})
     # a fold without spam gives the lures the whole unwanted half
