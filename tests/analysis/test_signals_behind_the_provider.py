@@ -238,3 +238,10 @@ def test_the_recipients_domain_in_a_rewritten_name_is_read_against_the_author():
 def test_from_at_the_lists_address_without_via_or_without_a_list_delivery_is_from():
     plain = parse_message(build(sender='"Dev list" <dev@lists.example.org>', headers=LIST_HEADERS))
     assert author_of(plain, None).address == "dev@lists.example.org"
+
+
+@pytest.mark.parametrize("url", ["https://insolvency4850.blob.core.windows.net/nf/index.html",
+                                 "https://acme-lure.web.core.windows.net/"])
+def test_an_object_storage_accounts_own_host_is_free_site_hosting(url):
+    # as exact hosts these zones never matched a link: every account is a host name of its own
+    assert "FREE_SITE_HOST" in names(analyze(build(body=f"Nota fiscal: {url}")))

@@ -21,6 +21,7 @@ from .data.hosts import (
     DYNAMIC_DNS_DOMAINS,
     FREE_FILE_HOSTS,
     FREE_FILE_HOSTS_BY_HOST,
+    FREE_SITE_HOST_ZONES,
     FREE_SITE_HOSTS,
     FREE_SITE_HOSTS_BY_HOST,
     FREEMAIL_DOMAINS,
@@ -512,7 +513,8 @@ def _links(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits,
             ips.append(link.host)
         elif link.domain in URL_SHORTENERS and sender_brands.isdisjoint(_BRAND_OF_DOMAIN.get(link.domain, ())):
             shorteners.append(link.url)
-        elif link.host in FREE_SITE_HOSTS_BY_HOST or link.domain in FREE_SITE_HOSTS:
+        elif link.host in FREE_SITE_HOSTS_BY_HOST or link.domain in FREE_SITE_HOSTS or link.host.endswith(
+                FREE_SITE_HOST_ZONES):
             site_hosts.append(link.host)
         elif link.host in FREE_FILE_HOSTS_BY_HOST or link.domain in FREE_FILE_HOSTS:
             file_hosts.append(link.host)
