@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = constants.MAX_MESSAGE_BYTES
     # CPU time one message may take in analysis; past it the verdict covers what was analysed so far. A last
     # resort: the analysis's work limits decide what is skipped, the same way on any machine.
-    analysis_budget_ms: float = 1_000.0
+    analysis_budget_ms: float = 2_000.0
     # NEW_LINK_DOMAIN: a link's registered domain first seen by this deployment less than this long ago,
     # once the deployment has been observing for the warm-up (before it, every domain is "new").
     new_link_domain_hours: float = 48.0
