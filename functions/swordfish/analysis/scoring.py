@@ -299,9 +299,8 @@ def author_of(parsed: ParsedMessage, listed: ListDelivery | None) -> Author:
     return Author(parsed.from_name or "", parsed.from_address, host, registered_domain(host) if host else "")
 
 
-def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, listed: ListDelivery | None = None,
-              author: Author | None = None) -> None:
-    author = author or author_of(parsed, listed)
+def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, listed: ListDelivery | None,
+              author: Author) -> None:
     sender_dom = author.domain
     name = author.name
     if name and author.address:

@@ -284,9 +284,9 @@ def machine_host(host: str) -> str | None:
     # (not a dynamic-DNS name: a person's home server sends from one, "jsa@pen.homeip.net" in the 2002 corpus)
     if host.endswith(CLOUD_MACHINE_HOST_SUFFIXES):
         return f"{host} is a hosting provider's machine name"
-    subdomain = host[: -len(registered_domain(host))] if registered_domain(host) != host else ""
     if _MACHINE_LABEL.fullmatch(host.split(".", 1)[0]):
         return f"{host} is a rented server's generated name"
+    subdomain = host.removesuffix(registered_domain(host))
     if subdomain and _IP_IN_NAME.search(subdomain):
         return f"{host} has an IP address in its name"
     return None
