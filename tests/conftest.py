@@ -15,6 +15,7 @@ import pytest
 from swordfish import constants
 from swordfish.config import get_settings
 from swordfish.store.migrate import bootstrap, migrate
+from xdist.scheduler import LoadFileScheduling
 
 from devstack.services import (
     LOCAL_AWS_ENV,
@@ -33,6 +34,22 @@ os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", constants.METRICS_NAMESPACE)
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", constants.SERVICE_NAME)
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+
+
+class _InfrastructureTogether(LoadFileScheduling):
+    """`--dist loadfile`, except that tests/infrastructure is one work unit: its session fixture synthesises
+    the CDK app (about 25 s of CPU for both environments), and on three workers it was synthesised three times."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        if nodeid.startswith("tests/infrastructure/"):
+            return "tests/infrastructure"
+        return super()._split_scope(nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") == "loadfile":
+        return _InfrastructureTogether(config, log)
+    return None
 
 
 @dataclass

@@ -67,3 +67,21 @@ def refers_to(value: object, logical_id_prefix: str) -> bool:
     if isinstance(value, list):
         return any(refers_to(v, logical_id_prefix) for v in value)
     return False
+
+
+def cloud_assembly_findings(outdir: Path, levels: tuple[str, ...] = ("error", "warning")) -> list[str]:
+    """Every annotation of the given levels (`aws:cdk:error`, ...) that synthesis wrote for any stack, read from
+    the cloud assembly, as `cdk synth` reports them. Reading the files costs milliseconds where asking each stack
+    through `Annotations.from_stack` cost 20 s per environment."""
+    wanted = {f"aws:cdk:{level}" for level in levels}
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    findings = []
+    for name, artifact in manifest["artifacts"].items():
+        if artifact["type"] != "aws:cloudformation:stack":
+            continue
+        metadata = dict(artifact.get("metadata") or {})
+        if extra := artifact.get("additionalMetadataFile"):  # newer CDK writes a stack's metadata beside it
+            metadata.update(json.loads((outdir / extra).read_text()))
+        findings.extend(f"{name} {path}: {str(entry.get('data'))[:160]}"
+                        for path, entries in metadata.items() for entry in entries if entry["type"] in wanted)
+    return findings
