@@ -49,7 +49,15 @@ from corpus_features import FEATURES, read  # noqa: E402
 from swordfish.analysis.content import MIN_DF as CONTENT_MIN_DF  # noqa: E402
 from swordfish.analysis.content import MODEL_FILE, signal_for  # noqa: E402
 from swordfish.analysis.content import SIGNALS as CONTENT_SIGNALS  # noqa: E402
-from swordfish.analysis.weights import CATALOG, MALWARE, PHISHING, RECEIVER_OPINIONS, SPAM, WEIGHTS_FILE  # noqa: E402
+from swordfish.analysis.weights import (  # noqa: E402
+    BRAND_OWN_SIGNED_MAIL,
+    CATALOG,
+    MALWARE,
+    PHISHING,
+    RECEIVER_OPINIONS,
+    SPAM,
+    WEIGHTS_FILE,
+)
 
 FIT_JOBS = -1  # outer folds in parallel, one per core (joblib)
 MIN_SUPPORT = 5  # messages carrying a signal before its weight is learned rather than taken from the prior
@@ -248,11 +256,11 @@ def _out_of_fold_content_reasons(tokens: _Tokens, y: np.ndarray, idx: np.ndarray
 
 
 def with_content_reason(rows: list[dict], reasons: dict[int, tuple[str, float]]) -> list[dict[str, float]]:
-    """Each row's signals, its content reason added."""
+    """Each row's signals, its content reason added (not to a brand's own signed mail, as the engine does)."""
     out = []
     for i, row in enumerate(rows):
         signals = {n: v for n, v in row["signals"].items() if n not in CONTENT_SIGNALS}
-        if i in reasons:
+        if i in reasons and BRAND_OWN_SIGNED_MAIL not in signals:
             name, value = reasons[i]
             signals[name] = value
         out.append(signals)

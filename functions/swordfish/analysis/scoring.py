@@ -55,7 +55,17 @@ from .urls import (
     skeleton,
     unicode_host,
 )
-from .weights import AUTH_FAILURES, CATALOG, DKIM_NOT_PASSED, MALWARE, PHISHING, SPAM, SPF_NOT_PASSED, model
+from .weights import (
+    AUTH_FAILURES,
+    BRAND_OWN_SIGNED_MAIL,
+    CATALOG,
+    DKIM_NOT_PASSED,
+    MALWARE,
+    PHISHING,
+    SPAM,
+    SPF_NOT_PASSED,
+    model,
+)
 
 QR_CODE_LURE = "QR_CODE_LURE"
 MIME_EVASION = "MIME_EVASION"
@@ -170,6 +180,9 @@ class _Hits(list):
 
     def names(self) -> set[str]:
         return {h.reason.name for h in self}
+
+    def drop(self, names: frozenset[str]) -> None:
+        self[:] = [h for h in self if h.reason.name not in names]
 
 
 def _fold(text: str) -> str:
@@ -330,7 +343,10 @@ def _identity(parsed: ParsedMessage, policy: TenantPolicy, hits: _Hits, listed: 
         others = sorted({registered_domain(address_host(a)) for a in parsed.reply_to} - {
             sender_dom, "", listed.list_domain if listed else ""})
         if others:
-            if any(d in FREEMAIL_DOMAINS for d in others) and sender_dom not in FREEMAIL_DOMAINS:
+            # (not when a list moved the author out of From: its own From claims no company, the author's address
+            # in Reply-To is the Mailman/Google Groups rewrite, whatever mailbox the author uses)
+            rewritten = author.address.casefold() != (parsed.from_address or "").casefold()
+            if any(d in FREEMAIL_DOMAINS for d in others) and sender_dom not in FREEMAIL_DOMAINS and not rewritten:
                 # replies diverted from a company domain to a personal mailbox: the BEC pattern
                 hits.add("REPLYTO_FREEMAIL", f"Reply-To {', '.join(others)} (free mail) for From {sender_dom}")
             else:
@@ -414,6 +430,9 @@ def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, hits: _Hi
     receiver's DMARC pass vouches for it too)."""
     sender_dom = author.domain
     sender_brands = _BRAND_OF_DOMAIN.get(sender_dom, frozenset())
+    government = not sender_brands and bool(_GOVERNMENT_HOST.search(author.host))
+    if government:
+        sender_brands = frozenset({"a government body"})
     if not sender_brands or not parsed.links or sender_dom in FREEMAIL_DOMAINS:
         return  # a person's gmail.com address links wherever the person likes
     dmarc = parsed.auth.get("dmarc")
@@ -423,13 +442,54 @@ def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, hits: _Hi
     if parsed.list_headers and any(registered_domain(d) == sender_dom for d in parsed.dkim_signers):
         return  # the brand signed it and a list's footer broke the signature: an employee's post, not a spoof
     local = author.address.rpartition("@")[0].lower()
-    if _display_brand(author.name) not in sender_brands and not _ROLE_SENDER.match(local):
+    if not government and _display_brand(author.name) not in sender_brands and not _ROLE_SENDER.match(local):
         return  # a person at the brand ("jane@adobe.com") links wherever the conversation goes; the brand itself does not
-    owned = frozenset().union(*(BRANDS[b] for b in sender_brands)) | {sender_dom}
+    owned = frozenset().union(*(BRANDS.get(b, ()) for b in sender_brands)) | {sender_dom}
     targets = _link_targets(parsed)
     if targets and targets.isdisjoint(owned) and len(targets) <= 3:
         hits.add("BRAND_SENDER_FOREIGN_LINKS", f"From {sender_dom} ({', '.join(sorted(sender_brands))}), unsigned, "
                  f"links only to {', '.join(sorted(targets))}")
+
+
+# Government domains, which tax-office and court lures put in From ("Administracion Tributaria"
+# <impuestos@hacienda.gob.es>): gov/gob/gouv/go/govt/gv/gub/jus/mil under a country code, the US's .gov and .mil,
+# and the federal domains of Canada, the EU, Switzerland and Germany.
+_GOVERNMENT_HOST = re.compile(
+    r"(?:^|\.)(?:(?:gov|gob|gouv|govt|go|gv|gub|jus|mil)\.[a-z]{2}|gov|mil|gc\.ca|europa\.eu|admin\.ch|bund\.de)$")
+
+# Platforms whose own signed notifications carry other people's words and links: shared files and forms, invoices
+# and money requests, signature envelopes, messages, bookings. Their real mail is how a lure passes
+# authentication (a PayPal invoice with a callback number, a DocuSign envelope, a SharePoint share), so their
+# signature vouches for nothing their words say.
+_RELAYS_OTHERS_WORDS = frozenset({
+    "microsoft", "office365", "outlook", "onedrive", "sharepoint", "google", "gmail", "yahoo", "paypal", "stripe",
+    "intuit", "quickbooks", "docusign", "adobe", "dropbox", "wetransfer", "salesforce", "zoom", "slack", "linkedin",
+    "facebook", "instagram", "whatsapp", "ebay", "booking", "airbnb", "steam", "mercadopago", "mercadolibre",
+    "mercadolivre"})
+# What a brand's own signed mail is not judged on: its words (a real password reset reads like its imitation).
+_WORDING_SIGNALS = frozenset({"CREDENTIAL_PHISH_LANGUAGE", "BEC_PAYMENT_LANGUAGE", "CONTENT_UNWANTED"})
+
+
+def _brand_own_signed_mail(parsed: ParsedMessage, author: Author) -> str | None:
+    """Why the message is a well-known brand's own mail, or None: From the brand's own domain, signed by that
+    domain (an aligned DKIM pass, or DMARC pass), with links only to the brand's own domains. A lure can copy a
+    password reset word for word, but not the brand's signature, and a link to the brand's own site leads no
+    one astray. Platforms that relay other people's words (_RELAYS_OTHERS_WORDS) and free mail are left out."""
+    sender_dom = author.domain
+    brands = _BRAND_OF_DOMAIN.get(sender_dom, frozenset())
+    if not brands or sender_dom in FREEMAIL_DOMAINS or not brands.isdisjoint(_RELAYS_OTHERS_WORDS):
+        return None
+    dmarc = parsed.auth.get("dmarc")
+    signed = any(registered_domain(d) == sender_dom for d in parsed.dkim_pass_domains)
+    if not signed and not (dmarc and dmarc.result == "pass"):
+        return None
+    owned = frozenset().union(*(BRANDS[b] for b in brands)) | {sender_dom}
+    targets = _link_targets(parsed)
+    if not targets <= owned:
+        return None
+    how = "DKIM" if signed else "DMARC"
+    where = f"every link to {', '.join(sorted(targets))}" if targets else "no links"
+    return f"From {sender_dom} ({', '.join(sorted(brands))}), {how} pass for it, {where}"
 
 
 def _link_targets(parsed: ParsedMessage) -> set[str]:
@@ -932,12 +992,16 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         text = _fold(parsed.subject or "") + "\n" + body
         present = _LANGUAGE_TRIGGERS.present(text)
         _language(parsed, policy, text, present, hits)
+        brand_own = _brand_own_signed_mail(parsed, author)
+        if brand_own:
+            hits.add(BRAND_OWN_SIGNED_MAIL, brand_own + ": its wording is not weighed")
+            hits.drop(_WORDING_SIGNALS)
         _obfuscation((parsed.subject or "")[:MAX_SUBJECT_CHARS] + "\n" + parsed.text[:MAX_LANGUAGE_CHARS], hits)
         _recipient_in_subject(parsed, hits)
         _recipient_domain_in_sender_name(parsed, policy, hits, author)
         _fake_reply(parsed, hits)
         _hidden_text(parsed, hits)
-        if CONTENT_MODEL not in disabled:
+        if CONTENT_MODEL not in disabled and not brand_own:
             _content(parsed, body, hits)
         _qr_codes(parsed, text, present, hits)
         _new_link_domains(parsed, new_link_domains or {}, hits)

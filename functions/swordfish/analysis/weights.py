@@ -34,6 +34,9 @@ def _s(category: str, prior: float, doc: str, learned: bool = True) -> SignalSpe
     return SignalSpec(category, prior, learned, doc)
 
 
+# A brand's own signed mail (scoring._brand_own_signed_mail): its words are not weighed, by the engine or the fit.
+BRAND_OWN_SIGNED_MAIL = "BRAND_OWN_SIGNED_MAIL"
+
 CATALOG: dict[str, SignalSpec] = {
     # authentication, as the receiving server recorded it
     "SPF_FAIL": _s(PHISHING, 2.0, "SPF fail"),
@@ -122,6 +125,10 @@ CATALOG: dict[str, SignalSpec] = {
     "BRAND_SENDER_FOREIGN_LINKS": _s(PHISHING, 2.0, "From is a well-known brand's own domain, no signature or DMARC "
                                      "pass of that domain vouches for it, and every link leads to one to three "
                                      "domains the brand does not own: the spoofed bank or carrier notice"),
+    BRAND_OWN_SIGNED_MAIL: _s(NEUTRAL, 0.0, "From a well-known brand's own domain, signed by it (aligned DKIM or "
+                                "DMARC pass), every link on the brand's own domains: its wording (credential and "
+                                "payment phrases, the content model) is not weighed; platforms that relay other "
+                                "people's words are left out", learned=False),
     "BRAND_NAME_LINKS_ELSEWHERE": _s(PHISHING, 1.5, "the display name names a brand the sender domain does not "
                                      "belong to, and every link goes to one to three domains that are neither the "
                                      "brand's nor the sender's own"),
