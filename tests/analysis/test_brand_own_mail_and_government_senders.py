@@ -83,7 +83,9 @@ def test_a_signed_government_mail_or_one_linking_to_itself_or_a_lookalike_gov_wo
                                          '<a href="https://www.hacienda.gob.es/x">Hacienda</a>'})
     # "gov" as a word of an ordinary domain is no government suffix
     company = build(**{**TAX_OFFICE, "sender": "Gov Supplies <info@govsupplies.com>"})
-    for raw in (signed, own, company):
+    # a civil servant posting under their own name, unsigned (the 2002 Irish Linux users' list)
+    person = build(**{**TAX_OFFICE, "sender": '"Ryan, Shane" <Shane_Ryan@education.gov.ie>'})
+    for raw in (signed, own, company, person):
         assert "BRAND_SENDER_FOREIGN_LINKS" not in names(analyze(raw))
 
 

@@ -442,7 +442,10 @@ def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, hits: _Hi
     if parsed.list_headers and any(registered_domain(d) == sender_dom for d in parsed.dkim_signers):
         return  # the brand signed it and a list's footer broke the signature: an employee's post, not a spoof
     local = author.address.rpartition("@")[0].lower()
-    if not government and _display_brand(author.name) not in sender_brands and not _ROLE_SENDER.match(local):
+    if government:
+        if not _ROLE_SENDER.match(local) and (not author.name or _names_themselves(author.name, local)):
+            return  # a civil servant ("Ryan, Shane" <shane_ryan@education.gov.ie>) posting to a list, unsigned in 2002
+    elif _display_brand(author.name) not in sender_brands and not _ROLE_SENDER.match(local):
         return  # a person at the brand ("jane@adobe.com") links wherever the conversation goes; the brand itself does not
     owned = frozenset().union(*(BRANDS.get(b, ()) for b in sender_brands)) | {sender_dom}
     targets = _link_targets(parsed)
@@ -490,6 +493,15 @@ def _brand_own_signed_mail(parsed: ParsedMessage, author: Author) -> str | None:
     how = "DKIM" if signed else "DMARC"
     where = f"every link to {', '.join(sorted(targets))}" if targets else "no links"
     return f"From {sender_dom} ({', '.join(sorted(brands))}), {how} pass for it, {where}"
+
+
+def _names_themselves(name: str, local: str) -> bool:
+    """Whether every word of the display name is in the address's local part: a person under their own name."""
+    words = _NAME_WORD.findall(name.casefold())
+    return bool(words) and all(w in local for w in words)
+
+
+_NAME_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 def _link_targets(parsed: ParsedMessage) -> set[str]:
