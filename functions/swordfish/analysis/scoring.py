@@ -435,9 +435,7 @@ def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, hits: _Hi
         sender_brands = frozenset({"a government body"})
     if not sender_brands or not parsed.links or sender_dom in FREEMAIL_DOMAINS:
         return  # a person's gmail.com address links wherever the person likes
-    dmarc = parsed.auth.get("dmarc")
-    if (dmarc and dmarc.result == "pass") or any(
-            registered_domain(d) == sender_dom for d in parsed.dkim_pass_domains):
+    if _vouched_for(parsed, sender_dom):
         return
     if parsed.list_headers and any(registered_domain(d) == sender_dom for d in parsed.dkim_signers):
         return  # the brand signed it and a list's footer broke the signature: an employee's post, not a spoof
@@ -447,7 +445,7 @@ def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, hits: _Hi
             return  # a civil servant ("Ryan, Shane" <shane_ryan@education.gov.ie>) posting to a list, unsigned in 2002
     elif _display_brand(author.name) not in sender_brands and not _ROLE_SENDER.match(local):
         return  # a person at the brand ("jane@adobe.com") links wherever the conversation goes; the brand itself does not
-    owned = frozenset().union(*(BRANDS.get(b, ()) for b in sender_brands)) | {sender_dom}
+    owned = _owned_by(sender_brands, sender_dom)
     targets = _link_targets(parsed)
     if targets and targets.isdisjoint(owned) and len(targets) <= 3:
         hits.add("BRAND_SENDER_FOREIGN_LINKS", f"From {sender_dom} ({', '.join(sorted(sender_brands))}), unsigned, "
@@ -482,17 +480,28 @@ def _brand_own_signed_mail(parsed: ParsedMessage, author: Author) -> str | None:
     brands = _BRAND_OF_DOMAIN.get(sender_dom, frozenset())
     if not brands or sender_dom in FREEMAIL_DOMAINS or not brands.isdisjoint(_RELAYS_OTHERS_WORDS):
         return None
-    dmarc = parsed.auth.get("dmarc")
-    signed = any(registered_domain(d) == sender_dom for d in parsed.dkim_pass_domains)
-    if not signed and not (dmarc and dmarc.result == "pass"):
+    how = _vouched_for(parsed, sender_dom)
+    if not how:
         return None
-    owned = frozenset().union(*(BRANDS[b] for b in brands)) | {sender_dom}
+    owned = _owned_by(brands, sender_dom)
     targets = _link_targets(parsed)
     if not targets <= owned:
         return None
-    how = "DKIM" if signed else "DMARC"
     where = f"every link to {', '.join(sorted(targets))}" if targets else "no links"
     return f"From {sender_dom} ({', '.join(sorted(brands))}), {how} pass for it, {where}"
+
+
+def _vouched_for(parsed: ParsedMessage, domain: str) -> str | None:
+    """"DKIM" when a passing signature is the domain's own (aligned), "DMARC" when DMARC passed, else None."""
+    if any(registered_domain(d) == domain for d in parsed.dkim_pass_domains):
+        return "DKIM"
+    dmarc = parsed.auth.get("dmarc")
+    return "DMARC" if dmarc and dmarc.result == "pass" else None
+
+
+def _owned_by(brands: frozenset[str], sender_dom: str) -> frozenset[str]:
+    """The registered domains of the brands (none for a government body) and the sender's own."""
+    return frozenset().union(*(BRANDS.get(b, ()) for b in brands)) | {sender_dom}
 
 
 def _names_themselves(name: str, local: str) -> bool:
