@@ -105,7 +105,7 @@ class Link:
     host: str  # ASCII (punycode) host
     domain: str  # registered domain
     text: str | None = None  # visible anchor text, for HTML links
-    source: str = "text"  # text | html | obfuscated | attachment
+    source: str = "text"  # text | quoted (on a "> " line of plain text) | html | obfuscated | attachment | qr
     hidden_host: str = ""  # how the host was written to hide it (hex IP, percent-encoding), as the evidence says
 
 
@@ -552,23 +552,39 @@ def labelled_urls(text: str) -> Iterator[re.Match[str]]:
         at = text.find("<", at + 1)
 
 
+def _quoted_at(text: str, pos: int) -> bool:
+    """Whether the line holding `pos` is quoted from an earlier message ("> " at its start)."""
+    start = text.rfind("\n", 0, pos) + 1
+    return text[start:pos].lstrip(" \t").startswith(">")
+
+
 def _text_links(text: str, links: list[Link], seen: set[str]) -> None:
+    # A URL seen only on quoted lines is the earlier author's ("quoted"); written once outside them, the
+    # sender's ("text"): `seen` holds the sender's, `quoted` the rest, and the one-per-URL pass below
+    # prefers the sender's entry.
+    quoted: set[str] = set()
+
+    def add(raw: str, label: str | None, pos: int) -> None:
+        if raw in seen:
+            return
+        if _quoted_at(text, pos):
+            if raw not in quoted:
+                quoted.add(raw)
+                _add_link(links, raw, label, "quoted")
+            return
+        seen.add(raw)
+        _add_link(links, raw, label, "text")
+
     if "<http" in text or "<HTTP" in text:  # labelled links first, so the target keeps its label
         for m in labelled_urls(text):
             if len(links) >= MAX_LINKS:
                 return
-            label, raw = m.group(1), m.group(2).rstrip(_TRAILING)
-            if raw not in seen:
-                seen.add(raw)
-                _add_link(links, raw, label, "text")
+            add(m.group(2).rstrip(_TRAILING), m.group(1), m.start())
     lowered = text.lower()
     for m in finditer_at(_TEXT_URL, text, lowered, _TEXT_URL_STARTS):
         if len(links) >= MAX_LINKS:
             return
-        raw = m.group(0).rstrip(_TRAILING)
-        if raw not in seen:
-            seen.add(raw)
-            _add_link(links, raw, None, "text")
+        add(m.group(0).rstrip(_TRAILING), None, m.start())
     if any(marker in lowered for marker in _OBFUSCATED_MARKERS):
         plain = _DEOBFUSCATE.sub(lambda m: _DEOBF_MAP[m.group(0).lower()], text)
         for m in _TEXT_URL.finditer(plain):
@@ -943,10 +959,12 @@ def _fill(msg: Message, parsed: ParsedMessage, trusted: frozenset[str] | None, b
             text = html_to_text(parsed.html) + "\n" + text
     parsed.text = text[:MAX_TEXT_CHARS]
     _text_links(link_text[:MAX_TEXT_CHARS], parsed.links, set())
-    # one entry per distinct URL: the HTML occurrence (with its anchor text) wins over a bare mention
+    # one entry per distinct URL: the HTML occurrence (with its anchor text) wins over a bare mention, the
+    # sender's own mention over a quoted one
     unique: dict[str, Link] = {}
     for link in parsed.links:
-        if link.url not in unique or (link.text and not unique[link.url].text):
+        kept = unique.get(link.url)
+        if kept is None or (link.text and not kept.text) or (kept.source == "quoted" and link.source != "quoted"):
             unique[link.url] = link
     parsed.links = list(unique.values())
 
