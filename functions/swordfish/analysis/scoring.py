@@ -27,7 +27,15 @@ from .data.hosts import (
     FREEMAIL_DOMAINS,
     URL_SHORTENERS,
 )
-from .data.language import BEC_PHRASES, CREDENTIAL_PHRASES, GTUBE, MFA_PHRASES, QR_LURE_PHRASES, SPAM_PHRASES
+from .data.language import (
+    BEC_PHRASES,
+    CREDENTIAL_PHRASES,
+    DELIVERY_PHRASES,
+    GTUBE,
+    MFA_PHRASES,
+    QR_LURE_PHRASES,
+    SPAM_PHRASES,
+)
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
 from .parse import BUDGET_PROBLEM, ParsedMessage, address_host
@@ -124,6 +132,7 @@ def _family(patterns: tuple[tuple[str, tuple[str, ...], str], ...]) -> list[Phra
 
 _CREDENTIAL = _family(CREDENTIAL_PHRASES)
 _BEC = _family(BEC_PHRASES)
+_DELIVERY = _family(DELIVERY_PHRASES)
 _SPAMMY = _family(SPAM_PHRASES)
 _QR = _family(QR_LURE_PHRASES)
 _MFA = _family(MFA_PHRASES)
@@ -131,7 +140,7 @@ _MFA = _family(MFA_PHRASES)
 # message (phrases.TriggerSet) instead of a scan each; prefixes of one or two characters ("i", "to") occur
 # all over a text and are left to PhrasePattern.found. Those only the QR-code and MFA phrases use, only for
 # the few messages whose QR-code checks get that far.
-_TRIGGERS = tuple(sorted({t for family in (_CREDENTIAL, _BEC, _SPAMMY, _QR, _MFA) for p in family
+_TRIGGERS = tuple(sorted({t for family in (_CREDENTIAL, _BEC, _DELIVERY, _SPAMMY, _QR, _MFA) for p in family
                           for t in p.triggers}))
 MIN_SEARCHED_PREFIX = 3
 
@@ -141,7 +150,7 @@ def _searched(families: tuple[list[PhrasePattern], ...]) -> set[str]:
             for s in (*p.triggers, *(q for q in p.prefixes or () if len(q) >= MIN_SEARCHED_PREFIX))}
 
 
-_LANGUAGE_TRIGGERS = TriggerSet(_searched((_CREDENTIAL, _BEC, _SPAMMY)))
+_LANGUAGE_TRIGGERS = TriggerSet(_searched((_CREDENTIAL, _BEC, _DELIVERY, _SPAMMY)))
 _QR_MFA_TRIGGERS = TriggerSet(_searched((_QR, _MFA)) - _LANGUAGE_TRIGGERS.triggers)
 _ALL_SEARCHED = _LANGUAGE_TRIGGERS.triggers | _QR_MFA_TRIGGERS.triggers
 
@@ -468,7 +477,8 @@ _RELAYS_OTHERS_WORDS = frozenset({
     "facebook", "instagram", "whatsapp", "ebay", "booking", "airbnb", "steam", "mercadopago", "mercadolibre",
     "mercadolivre"})
 # What a brand's own signed mail is not judged on: its words (a real password reset reads like its imitation).
-_WORDING_SIGNALS = frozenset({"CREDENTIAL_PHISH_LANGUAGE", "BEC_PAYMENT_LANGUAGE", "CONTENT_UNWANTED"})
+_WORDING_SIGNALS = frozenset({"CREDENTIAL_PHISH_LANGUAGE", "BEC_PAYMENT_LANGUAGE", "DELIVERY_LURE_LANGUAGE",
+                              "CONTENT_UNWANTED"})
 
 
 def _brand_own_signed_mail(parsed: ParsedMessage, author: Author) -> str | None:
@@ -710,6 +720,9 @@ def _language(parsed: ParsedMessage, policy: TenantPolicy, text: str, present: f
     if (len(bec) >= 2 or len(cred) >= 2) and sender_dom in FREEMAIL_DOMAINS:
         # business requests about money or credentials rarely come from a personal free-mail account
         hits.add("FREEMAIL_SENDER", f"{sender_dom} account making a payment or credential request")
+    delivery = _phrases(_DELIVERY, text, present)
+    if len(delivery) >= 2:  # one is a receipt's shipping charge or a real notice's missed delivery
+        hits.add("DELIVERY_LURE_LANGUAGE", ", ".join(delivery))
     spam = _phrases(_SPAMMY, text, present)
     if spam:
         hits.add("SPAM_LANGUAGE", ", ".join(spam), min(len(spam), 4))

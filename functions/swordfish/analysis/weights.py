@@ -157,6 +157,9 @@ CATALOG: dict[str, SignalSpec] = {
     "GTUBE": _s(SPAM, 10.0, "GTUBE test string", learned=False),
     "CREDENTIAL_PHISH_LANGUAGE": _s(PHISHING, 1.2, "credential-phishing phrases (value: how many, up to 3)"),
     "BEC_PAYMENT_LANGUAGE": _s(PHISHING, 1.2, "payment / BEC phrases (value: how many, up to 3)"),
+    "DELIVERY_LURE_LANGUAGE": _s(PHISHING, 1.2, "parcel-delivery lure phrases, two or more of: a shipping or customs "
+                                 "fee, a package not delivered, returned to sender, an address to confirm, a delivery "
+                                 "to arrange"),
     "SPAM_LANGUAGE": _s(SPAM, 1.0, "spam phrases (value: how many, up to 4)"),
     "TEXT_OBFUSCATION": _s(PHISHING, 2.0, "words broken up by invisible characters (\"pa\\u200bssword\") or mixing "
                            "Latin with Cyrillic or Greek letters (\"p\u0430ssword\"), two or more: text built to "

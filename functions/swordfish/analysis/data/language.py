@@ -55,6 +55,17 @@ BEC_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("payroll change", ('deposit', 'payroll'), r"\b(direct\s+deposit|payroll)\s+(details|information|account|change)\b|\bchange\s+my\s+(direct\s+deposit|payroll)\b"),
 )
 
+# The parcel-delivery lure (DHL, USPS, Correios, Royal Mail impersonated: among the brands most used in
+# phishing in 2022-26): a fee to pay, an address to confirm, a package about to go back. A receipt names a
+# shipping charge and a real notice a delivery day, so the scorer needs two of these before it says anything.
+DELIVERY_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("shipping fee", ('fee', 'cost', 'charge', 'dut', 'taxa', 'gastos', 'zoll', 'frais'), r"\b(shipping|delivery|re-?delivery|customs|postage|handling|clearance)\s+(fees?|costs?|charges?|dut(y|ies))\b|\btaxa\s+(de\s+)?(entrega|envio|reenvio|importa\w+|desembara\w+)\b|\bgastos\s+de\s+(env[ií]o|aduana|entrega)\b|\bzollgeb[üu]hr\w*|\bfrais\s+de\s+(livraison|port|douane|r[ée]exp[ée]dition)\b"),
+    ("not delivered", ('deliver', 'entreg', 'zugestellt', 'livr'), r"\b(package|parcel|shipment|delivery|item|order)\s+(could\s+not|cannot|can'?t|couldn'?t|was\s+not|wasn'?t|has\s+not\s+been|is\s+not)\s+(be\s+|been\s+)?delivered\b|\b(unable|failed\s+attempt|attempt(ed)?)\s+to\s+deliver\b|\bn[ãa]o\s+(foi\s+)?(poss[ií]vel\s+)?entreg\w+|\bno\s+(pudo\s+ser\s+|se\s+pudo\s+)entreg\w+|\bnicht\s+zugestellt\b|\bn'a\s+pas\s+pu\s+[êe]tre\s+livr\w+"),
+    ("returned to sender", ('sender', 'remetente', 'remitente', 'absender', 'expéditeur', 'expediteur'), r"\breturned\s+to\s+(the\s+)?sender\b|\bdevolvid[oa]\s+ao\s+remetente\b|\bdevuelt[oa]\s+al\s+remitente\b|\bzur[üu]ck\s+an\s+den\s+absender\b|\bretourn[ée]e?\s+[àa]\s+l'exp[ée]diteur\b"),
+    ("confirm address", ('address', 'details', 'information', 'endereço', 'endereco', 'dirección', 'direccion', 'adresse'), r"\b(update|confirm|verify|correct)\s+(your\s+)?(shipping|delivery|home|postal)\s+(address|details|information)\b|\b(confirme|atualize|actualice|confirma)\s+(seu\s+|su\s+|tu\s+)?(endere[çc]o|direcci[óo]n)\b|\b(best[äa]tigen|aktualisieren)\s+sie\s+ihre\s+(lieferadresse|adresse)\b|\b(confirmez|mettez\s+[àa]\s+jour)\s+votre\s+adresse\b"),
+    ("arrange delivery", ('deliver', 'entrega', 'livraison'), r"\b(schedule|reschedule|arrange|book)\s+(your\s+|the\s+|a\s+|new\s+)?(re-?delivery|delivery)\b|\b(agendar|reagendar|programar|reprogramar)\s+(a\s+|la\s+|sua\s+|su\s+)?(nova\s+|nueva\s+)?entrega\b|\b(programmer|reprogrammer)\s+(la\s+|votre\s+)?livraison\b"),
+)
+
 SPAM_PHRASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("free offer", ('free',), r"\b(100%\s+free|absolutely\s+free|free\s+(gift|trial|offer|money|access|quote))\b"),
     ("act now", ('now', 'limited time', 'expires', 'miss out'), r"\b(act\s+now|order\s+now|buy\s+now|limited\s+time\s+(offer|only)|offer\s+expires|don'?t\s+miss\s+out)\b"),

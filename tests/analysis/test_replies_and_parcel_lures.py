@@ -1,10 +1,11 @@
 """Session 12 (issue 23): a reply that quotes the earlier message ("> " lines) is a reply, and the links it
-quotes are the earlier author's. Eleven kasan-dev replies quoting a syzbot report (syzkaller.appspot.com,
-goo.gl) and 124 list replies written by 2002 clients that set no In-Reply-To were flagged for it; no phishing or
-spam message of the corpus quotes that way."""
+quotes are the earlier author's (eleven kasan-dev replies quoting a syzbot report, syzkaller.appspot.com and
+goo.gl, and 124 list replies from 2002 clients that set no In-Reply-To were flagged for it; no phishing or spam
+message of the corpus quotes that way). The parcel-delivery lure has a language of its own."""
 
 from __future__ import annotations
 
+import pytest
 from swordfish.analysis import analyze, parse_message
 
 from .helpers import build
@@ -79,3 +80,35 @@ def test_one_quoted_line_does_not_make_a_reply():
     body = "> Your invoice is ready\nPlease see the attached invoice and pay today.\n"
     verdict = analyze(build(subject="RE: Outstanding invoice", body=body))
     assert "FAKE_REPLY" in names(verdict)
+
+
+# --- parcel-delivery lures (a separate family: the fee, the address to confirm, the package going back) ---
+
+DHL_LURE = ("Your DHL package will be delivered to you today by our parcel delivery service. In order to send it to you "
+            "you need to update your shipping address. Once we have received the additional shipping cost, we will "
+            "contact you to arrange delivery. Reminder: this procedure is mandatory to prevent your package from being "
+            "returned to sender.")
+
+
+def test_a_parcel_fee_lure_is_read_as_one():
+    verdict = analyze(build(sender='"DHL Express" <wbm@abc.example.net>', subject="Your package cannot be delivered",
+                            body=DHL_LURE))
+    reason = next(r for r in verdict.reasons if r.name == "DELIVERY_LURE_LANGUAGE")
+    assert {"shipping fee", "confirm address", "arrange delivery", "returned to sender"} <= set(
+        reason.evidence.split(", "))
+
+
+@pytest.mark.parametrize("body", [
+    "Order #1234 shipped. Shipping charges: $4.99. Thank you for shopping with us.",  # a receipt: one phrase
+    "Your parcel is on its way and will be delivered on Tuesday. Track it in the app.",  # a real notice: none
+])
+def test_a_receipt_or_a_real_shipping_notice_is_not(body):
+    verdict = analyze(build(sender='"Shop" <orders@shop.example>', subject="Your order", body=body))
+    assert "DELIVERY_LURE_LANGUAGE" not in names(verdict)
+
+
+def test_the_portuguese_and_spanish_parcel_lures_count_too():
+    body = ("Sua encomenda está retida. Pague a taxa de entrega para liberar. "
+            "Caso contrário, será devolvida ao remetente.")
+    verdict = analyze(build(sender='"Correios" <x@rastreio.example>', subject="Encomenda retida", body=body))
+    assert "DELIVERY_LURE_LANGUAGE" in names(verdict)
