@@ -121,3 +121,20 @@ def test_a_goo_gl_link_is_no_hidden_destination_any_more():
     assert "URL_SHORTENER" not in names(analyze(build(subject="KASAN: use-after-free", body=body)))
     body = "Your invoice is ready: https://bit.ly/3xYzAbc\n"
     assert "URL_SHORTENER" in names(analyze(build(subject="Invoice", body=body)))
+
+
+def test_the_quoted_line_reader_answers_as_the_plain_definition_at_rising_positions():
+    import random
+
+    from swordfish.analysis.parse import _QuotedLines
+
+    rng = random.Random(12)
+    for _ in range(300):
+        text = "".join(rng.choice(["> ", ">", " ", "\t", "\n", "a", "http://x.example/ ", "\n> "])
+                       for _ in range(rng.randint(0, 40)))
+        for passes in range(2):  # the labelled pass, then the plain one, over the same reader
+            reader = _QuotedLines(text)
+            starts = [i for i, ch in enumerate(text) if ch not in " \t\n>"]  # where a URL can start
+            for pos in sorted(rng.sample(starts, min(len(starts), 8))):
+                line = text[text.rfind("\n", 0, pos) + 1:pos]
+                assert reader.at(pos) == line.lstrip(" \t").startswith(">"), (text, pos, passes)

@@ -552,10 +552,30 @@ def labelled_urls(text: str) -> Iterator[re.Match[str]]:
         at = text.find("<", at + 1)
 
 
-def _quoted_at(text: str, pos: int) -> bool:
-    """Whether the line holding `pos` is quoted from an earlier message ("> " at its start)."""
-    start = text.rfind("\n", 0, pos) + 1
-    return text[start:pos].lstrip(" \t").startswith(">")
+class _QuotedLines:
+    """Whether the line holding a position is quoted from an earlier message ("> " at its start), asked at
+    rising positions: each character is searched for a line end once (a 300,000-character line holding
+    thousands of URLs cost a search back to its start for each)."""
+
+    __slots__ = ("text", "searched_to", "line_start", "quoted")
+
+    def __init__(self, text: str):
+        self.text, self.searched_to, self.line_start, self.quoted = text, 0, -1, False
+
+    def at(self, pos: int) -> bool:
+        if pos < self.searched_to:  # a new pass over the text: start again
+            self.searched_to, self.line_start = 0, -1
+        end = self.text.rfind("\n", self.searched_to, pos)
+        start = end + 1 if end >= 0 else self.line_start if self.line_start >= 0 else 0
+        if start != self.line_start:
+            self.line_start = start
+            mark = _QUOTE_MARK.match(self.text, start)
+            self.quoted = mark is not None
+        self.searched_to = pos
+        return self.quoted
+
+
+_QUOTE_MARK = re.compile(r"[ \t]*>")
 
 
 def _text_links(text: str, links: list[Link], seen: set[str]) -> None:
@@ -563,11 +583,12 @@ def _text_links(text: str, links: list[Link], seen: set[str]) -> None:
     # sender's ("text"): `seen` holds the sender's, `quoted` the rest, and the one-per-URL pass below
     # prefers the sender's entry.
     quoted: set[str] = set()
+    quoted_lines = _QuotedLines(text)
 
     def add(raw: str, label: str | None, pos: int) -> None:
         if raw in seen:
             return
-        if _quoted_at(text, pos):
+        if quoted_lines.at(pos):
             if raw not in quoted:
                 quoted.add(raw)
                 _add_link(links, raw, label, "quoted")
