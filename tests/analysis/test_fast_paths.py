@@ -86,7 +86,8 @@ def _plain_found(pattern: PhrasePattern, text: str) -> bool:
     return any(t in text for t in pattern.triggers) and pattern.regex.search(text) is not None
 
 
-ALL_PATTERNS = [p for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY, scoring._QR, scoring._MFA)
+ALL_PATTERNS = [p for family in (scoring._CREDENTIAL, scoring._BEC, scoring._DELIVERY, scoring._SPAMMY, scoring._QR,
+                                 scoring._MFA)
                 for p in family]
 # Words from the patterns themselves, so that random texts hit their triggers, prefixes and matches.
 VOCABULARY = sorted({w for p in ALL_PATTERNS for w in re.findall(r"[a-z0-9$%'-]+", p.regex.pattern)} |
@@ -120,7 +121,7 @@ def test_phrase_patterns_on_real_mail_text():
         present_all = triggers_present(text, scoring._ALL_SEARCHED)
         assert [p.found(text, present_all, scoring._ALL_SEARCHED) for p in ALL_PATTERNS] == expected
         language = scoring._LANGUAGE_TRIGGERS.present(text)  # what the scorer's language checks get
-        for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY):
+        for family in (scoring._CREDENTIAL, scoring._BEC, scoring._DELIVERY, scoring._SPAMMY):
             assert scoring._phrases(family, text, language) == [p.label for p in family if _plain_found(p, text)]
 
 
@@ -148,7 +149,7 @@ def test_trigger_sets_cover_every_trigger_and_long_prefix_once():
     language, qr_mfa = scoring._LANGUAGE_TRIGGERS.triggers, scoring._QR_MFA_TRIGGERS.triggers
     assert not language & qr_mfa and scoring._ALL_SEARCHED == language | qr_mfa
     assert set(scoring._TRIGGERS) <= scoring._ALL_SEARCHED
-    for family in (scoring._CREDENTIAL, scoring._BEC, scoring._SPAMMY):
+    for family in (scoring._CREDENTIAL, scoring._BEC, scoring._DELIVERY, scoring._SPAMMY):
         for p in family:  # the language checks read `language` alone: their triggers must all be in it
             assert p.triggers <= language
             assert {q for q in p.prefixes or () if len(q) >= scoring.MIN_SEARCHED_PREFIX} <= language
