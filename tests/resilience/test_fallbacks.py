@@ -258,7 +258,9 @@ def test_feed_refresh_keeps_the_last_good_snapshot_while_the_feed_server_is_down
                                                          breaker_success_threshold=1))
     with FeedServer(hang_seconds=2) as feeds:
         store = IndicatorStore.from_url(redis_url, 2.0)
-        refresher = FeedRefresher(store, GuardedFeedFetcher(FeedFetcher(0.5), registry), feeds.urls)
+        # "down" closes the listener (refused at once): the fetch timeout never decides here, and at 0.5 s the
+        # healthy first fetch timed out on a loaded 2-core machine (1.3 s, three test workers)
+        refresher = FeedRefresher(store, GuardedFeedFetcher(FeedFetcher(10.0), registry), feeds.urls)
         assert refresher.refresh("urlhaus").outcome == "loaded"
         loaded = store.status()["urlhaus"]
         feeds.set_fault("down")
