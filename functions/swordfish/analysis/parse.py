@@ -569,13 +569,13 @@ class _QuotedLines:
         start = end + 1 if end >= 0 else self.line_start if self.line_start >= 0 else 0
         if start != self.line_start:
             self.line_start = start
-            mark = _QUOTE_MARK.match(self.text, start)
-            self.quoted = mark is not None
+            self.quoted = QUOTED_LINE.match(self.text, start) is not None
         self.searched_to = pos
         return self.quoted
 
 
-_QUOTE_MARK = re.compile(r"[ \t]*>")
+# A plain-text line quoted from an earlier message: how a reply shows what it answers ("^" at a line's start).
+QUOTED_LINE = re.compile(r"^[ \t]*>", re.MULTILINE)
 
 
 def _text_links(text: str, links: list[Link], seen: set[str]) -> None:

@@ -38,7 +38,7 @@ from .data.language import (
 )
 from .lookalike import brand_lookalike, tenant_lookalike
 from .models import Reason, TenantPolicy, Verdict, VerdictKind
-from .parse import BUDGET_PROBLEM, ParsedMessage, address_host
+from .parse import BUDGET_PROBLEM, QUOTED_LINE, ParsedMessage, address_host
 from .phrases import PhrasePattern, TriggerSet
 from .signals import (
     LINK_REWRITERS,
@@ -797,17 +797,19 @@ def _recipient_in_subject(parsed: ParsedMessage, hits: _Hits) -> None:
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|res|antw|vs|r)\s*(?:\[\d{1,3}\])?\s*:", re.IGNORECASE)
 
 
-# Plain-text lines quoted from the earlier message: how a reply shows what it answers.
-_QUOTED_LINE = re.compile(r"^[ \t]*>", re.MULTILINE)
+def _in_thread(parsed: ParsedMessage) -> bool:
+    """Whether a header names the message it answers (In-Reply-To, or Outlook's Thread-Index)."""
+    return bool(parsed.in_reply_to.strip() or parsed.thread_index)
 
 
 def _replies(parsed: ParsedMessage) -> bool:
-    """Whether the message presents itself as a reply (subject prefix, In-Reply-To or Thread-Index)."""
-    return bool(parsed.in_reply_to.strip() or parsed.thread_index or _REPLY_SUBJECT.match(parsed.subject or ""))
+    """Whether the message presents itself as a reply (a header names the earlier message, or a subject prefix)."""
+    return _in_thread(parsed) or bool(_REPLY_SUBJECT.match(parsed.subject or ""))
 
 
 def _quotes_earlier_message(parsed: ParsedMessage) -> bool:
-    found = _QUOTED_LINE.finditer(parsed.text)
+    """Two or more quoted lines ("> ") in the text: one is as easily a lure's own formatting."""
+    found = QUOTED_LINE.finditer(parsed.text)
     return next(found, None) is not None and next(found, None) is not None
 
 
@@ -816,8 +818,7 @@ def _fake_reply(parsed: ParsedMessage, hits: _Hits) -> None:
     # Mail clients of 2002 (and some webmail) sent replies without In-Reply-To; they quoted the message they
     # answered. No lure or spam of the corpus quotes "> " lines under its fake "Re:" (124 of 182 such list
     # replies do).
-    if _REPLY_SUBJECT.match(subject) and not parsed.in_reply_to.strip() and not parsed.thread_index \
-            and not _quotes_earlier_message(parsed):
+    if _REPLY_SUBJECT.match(subject) and not _in_thread(parsed) and not _quotes_earlier_message(parsed):
         hits.add("FAKE_REPLY", f"subject {subject[:80]!r} replies to no earlier message")
 
 
