@@ -107,3 +107,14 @@ def test_a_list_post_whose_author_uses_free_mail_is_no_reply_diversion_to_free_m
 def test_a_company_from_with_a_free_mail_reply_to_is_still_the_bec_pattern():
     raw = build(sender='"CFO" <cfo@partner-firm.com>', headers={"Reply-To": "cfo.partnerfirm@gmail.com"})
     assert "REPLYTO_FREEMAIL" in names(analyze(raw))
+
+
+def test_a_forged_list_post_naming_the_lure_s_domain_does_not_hide_its_links():
+    # Only a list that really delivered the message (its own envelope or signature) has links of its own to
+    # leave out; a List-Post header anyone can write must not take the lure's domain out of the link targets.
+    html = '<p>Your parcel is held.</p><a href="https://track.parcel-fee.net/pay">Pay the fee</a>'
+    forged = {"List-Post": "<mailto:list@parcel-fee.net>", "List-Id": "<news.parcel-fee.net>"}
+    for sender in ('"DHL Express" <noreply@dhl.com>', '"DHL Express" <wbm@shop.example.net>'):
+        verdict = analyze(build(sender=sender, subject="Your parcel", body="Your parcel is held.", html=html,
+                                headers=forged))
+        assert names(verdict) & {"BRAND_SENDER_FOREIGN_LINKS", "BRAND_NAME_LINKS_ELSEWHERE"}, sender

@@ -432,7 +432,8 @@ def _trusted_brand_context(parsed: ParsedMessage, found: object) -> bool:
     return bool(target) and target in context
 
 
-def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, hits: _Hits) -> None:
+def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, listed: ListDelivery | None,
+                                hits: _Hits) -> None:
     """Mail from a brand's own domain ("Banco Santander <noreply@santander.es>") that no signature of
     that domain vouches for, whose links all lead off the brand to one unrelated site: the spoofed
     bank or carrier notice. A brand's real mail links to its own domains or is signed by them (and a
@@ -455,7 +456,7 @@ def _brand_sender_foreign_links(parsed: ParsedMessage, author: Author, hits: _Hi
     elif _display_brand(author.name) not in sender_brands and not _ROLE_SENDER.match(local):
         return  # a person at the brand ("jane@adobe.com") links wherever the conversation goes; the brand itself does not
     owned = _owned_by(sender_brands, sender_dom)
-    targets = _link_targets(parsed)
+    targets = _link_targets(parsed, listed)
     if targets and targets.isdisjoint(owned) and len(targets) <= 3:
         hits.add("BRAND_SENDER_FOREIGN_LINKS", f"From {sender_dom} ({', '.join(sorted(sender_brands))}), unsigned, "
                  f"links only to {', '.join(sorted(targets))}")
@@ -481,7 +482,7 @@ _WORDING_SIGNALS = frozenset({"CREDENTIAL_PHISH_LANGUAGE", "BEC_PAYMENT_LANGUAGE
                               "CONTENT_UNWANTED"})
 
 
-def _brand_own_signed_mail(parsed: ParsedMessage, author: Author) -> str | None:
+def _brand_own_signed_mail(parsed: ParsedMessage, author: Author, listed: ListDelivery | None) -> str | None:
     """Why the message is a well-known brand's own mail, or None: From the brand's own domain, signed by that
     domain (an aligned DKIM pass, or DMARC pass), with links only to the brand's own domains. A lure can copy a
     password reset word for word, but not the brand's signature, and a link to the brand's own site leads no
@@ -494,7 +495,7 @@ def _brand_own_signed_mail(parsed: ParsedMessage, author: Author) -> str | None:
     if not how:
         return None
     owned = _owned_by(brands, sender_dom)
-    targets = _link_targets(parsed)
+    targets = _link_targets(parsed, listed)
     if not targets <= owned:
         return None
     where = f"every link to {', '.join(sorted(targets))}" if targets else "no links"
@@ -523,15 +524,17 @@ def _names_themselves(name: str, local: str) -> bool:
 _NAME_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
-def _link_targets(parsed: ParsedMessage) -> set[str]:
-    """The registered domains the message's links lead to, without the list's own and template plumbing."""
-    list_domain = registered_domain(address_host(parsed.list_headers.get("list-post", "").strip("<>").removeprefix(
-        "mailto:"))) if parsed.list_headers else ""
+def _link_targets(parsed: ParsedMessage, listed: ListDelivery | None) -> set[str]:
+    """The registered domains the message's links lead to, without template plumbing and, when a list really
+    delivered the message, the list's own (a List-Post header alone anyone can write: naming the lure's
+    domain there took its links out of the brand checks)."""
+    list_domain = listed.list_domain if listed else ""
     return {link.domain for link in parsed.links if link.domain and link.domain != list_domain
             and link.domain not in _LINK_INFRASTRUCTURE}
 
 
-def _brand_name_links_elsewhere(parsed: ParsedMessage, author: Author, hits: _Hits) -> None:
+def _brand_name_links_elsewhere(parsed: ParsedMessage, author: Author, listed: ListDelivery | None,
+                                hits: _Hits) -> None:
     """A display name naming a brand from a domain the brand does not own (BRAND_IMPERSONATION), whose links
     all go to one to three domains that are neither the brand's nor the sender's own: "DHL Express"
     <internet@lensmedia.example> linking to loyalfilings.example. A reseller or partner naming the brand links
@@ -541,7 +544,7 @@ def _brand_name_links_elsewhere(parsed: ParsedMessage, author: Author, hits: _Hi
     brand = _display_brand(author.name)
     if not brand:
         return
-    targets = _link_targets(parsed)
+    targets = _link_targets(parsed, listed)
     if targets and len(targets) <= 3 and targets.isdisjoint(BRANDS[brand] | {author.domain}):
         hits.add("BRAND_NAME_LINKS_ELSEWHERE", f"display name names {brand}, links only to {', '.join(sorted(targets))}")
 
@@ -1041,14 +1044,14 @@ def collect_signals(parsed: ParsedMessage, policy: TenantPolicy, indicator_hits:
         _machine_sender(author, hits)
         _lookalikes(parsed, policy, hits)
         _links(parsed, policy, hits, indicator_hits or {})
-        _brand_sender_foreign_links(parsed, author, hits)
-        _brand_name_links_elsewhere(parsed, author, hits)
+        _brand_sender_foreign_links(parsed, author, listed, hits)
+        _brand_name_links_elsewhere(parsed, author, listed, hits)
         _attachments(parsed, hits)
         body = _fold(parsed.text[:MAX_LANGUAGE_CHARS])
         text = _fold(parsed.subject or "") + "\n" + body
         present = _LANGUAGE_TRIGGERS.present(text)
         _language(parsed, policy, text, present, hits)
-        brand_own = _brand_own_signed_mail(parsed, author)
+        brand_own = _brand_own_signed_mail(parsed, author, listed)
         if brand_own:
             hits.add(BRAND_OWN_SIGNED_MAIL, brand_own + ": its wording is not weighed")
             hits.drop(_WORDING_SIGNALS)
